@@ -1,0 +1,811 @@
+"""The operation catalogue: every way an instance's state can change, declared once.
+
+Read it top to bottom like a specification. Each record says which states the
+API accepts (Nova's decorators on ``nova/compute/api.py: API.<method>``), what
+task_state the API writes with its compare-and-swap, which asynchronous steps
+follow (``nova/conductor/manager.py``, ``nova/compute/manager.py``), how each
+step can end, and what it does to the Placement ledger. Citations name Nova's
+functions: ``API`` = ``nova.compute.api.API``, ``CM`` =
+``nova.compute.manager.ComputeManager``, ``COND`` =
+``nova.conductor.manager.ComputeTaskManager``.
+
+The model follows the libvirt driver where a result is "whatever the driver
+reports" (for example, a suspended guest is shut off by managedSave, so its
+power_state is ``shutdown``).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from model.operation import (
+    Alloc, Branch, Check, Guard, HostEffect, KEEP, Kind, Migration, Operation, Outcome,
+    OutcomeKind, Rule, SchedulerUse, Step, When, Where,
+)
+from model.states import (
+    ALLOW_HARD_REBOOT, ALLOW_REBOOT, ALLOW_SOFT_REBOOT, ALLOW_TRIGGER_CRASH_DUMP,
+    HARD_REBOOT_STATES, NO_TASK, SOFT_REBOOT_STATES, MigrationStatus as MS,
+    MigrationType, PowerState as P, Task, TaskState as T, VmState as V,
+)
+
+OK, ENV, FAULT = OutcomeKind.OK, OutcomeKind.ENV, OutcomeKind.FAULT
+ANY = None  # a guard or CAS that accepts any value
+
+
+def _states(*values) -> frozenset:
+    return frozenset(values)
+
+
+# --- outcome building blocks --------------------------------------------------------
+
+def ok(*branches: Branch, nova: str = "") -> Outcome:
+    return Outcome("ok", OK, branches, nova)
+
+
+def done(**kw) -> Outcome:
+    """A single unconditional success branch."""
+    nova = kw.pop("nova", "")
+    return ok(Branch(**kw), nova=nova)
+
+
+#: ``reverts_task_state`` alone: the task is cleared and the vm_state kept.
+REVERT_TASK = Outcome("driver_error", FAULT, (Branch(task=None),),
+                      "reverts_task_state")
+#: ``_error_out_instance_on_exception``: any unexpected error puts the instance in error.
+ERROR_OUT = Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
+                    "_error_out_instance_on_exception")
+#: ``_error_out_instance_on_exception`` with InstanceFaultRollback/NotImplementedError.
+ROLLBACK = Outcome("rollback", FAULT, (Branch(task=None),),
+                   "_error_out_instance_on_exception (InstanceFaultRollback)")
+
+
+def api_step(task: Task | Rule, *, expects=NO_TASK, nova: str, **branch) -> Step:
+    """The API's own write: one compare-and-swap of task_state, then the first step."""
+    return Step("api", Where.API, expects, (done(task=task, **branch),), nova)
+
+
+def api_branches(*branches: Branch, expects=NO_TASK, nova: str) -> Step:
+    return Step("api", Where.API, expects, (ok(*branches),), nova)
+
+
+def task_step(name: str, where: Where, expects: Task | frozenset, sets: Task,
+              then: str | None, nova: str) -> Step:
+    """A compute-side step that only advances task_state."""
+    expected = expects if isinstance(expects, frozenset) else _states(expects)
+    return Step(name, where, expected, (done(task=sets, then=then),), nova)
+
+
+def guard(vm_states, task_states=NO_TASK, *, lock=True, host=False, is_up=False,
+          launched=True, checks=None) -> Guard:
+    if checks is None:
+        checks = (Check.LOCK, Check.HOST, Check.STATE) if host else (Check.LOCK, Check.STATE)
+        if not lock:
+            checks = tuple(c for c in checks if c is not Check.LOCK)
+    return Guard(vm_states=None if vm_states is ANY else frozenset(vm_states),
+                 task_states=None if task_states is ANY else frozenset(task_states),
+                 must_have_launched=launched, check_instance_lock=lock,
+                 check_instance_host=host, check_is_up=is_up, checks=checks)
+
+
+# --- create (boot) --------------------------------------------------------------------
+
+_BUILD_STEPS = (
+    Step("schedule", Where.CONDUCTOR, _states(T.SCHEDULING), (
+        done(task=T.SCHEDULING, host=HostEffect.SET_DEST, alloc=(Alloc.CLAIM_DEST,),
+             then="build", nova="COND.schedule_and_build_instances"),
+        Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
+                "COND._bury_in_cell0"),
+    ), "COND.schedule_and_build_instances", schedules=True),
+    Step("build", Where.HOST, _states(T.SCHEDULING, None), (
+        done(task=None, then="networking"),
+    ), "CM._do_build_and_run_instance"),
+    task_step("networking", Where.HOST, None, T.NETWORKING, "block_device_mapping",
+              "CM._build_resources -> CM._allocate_network"),
+    task_step("block_device_mapping", Where.HOST, T.NETWORKING, T.BLOCK_DEVICE_MAPPING,
+              "spawning", "CM._build_resources"),
+    task_step("spawning", Where.HOST, T.BLOCK_DEVICE_MAPPING, T.SPAWNING, "spawned",
+              "CM._build_and_run_instance"),
+    Step("spawned", Where.HOST, _states(T.SPAWNING), (
+        done(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True,
+             nova="CM._update_instance_after_spawn"),
+        Outcome("reschedule", FAULT, (Branch(task=T.SCHEDULING, host=HostEffect.CLEAR,
+                                             alloc=(Alloc.DELETE_INSTANCE,),
+                                             then="reschedule"),),
+                "CM._do_build_and_run_instance (RescheduledException)"),
+        Outcome("build_abort", FAULT, (Branch(vm=V.ERROR, task=None, host=HostEffect.CLEAR,
+                                              alloc=(Alloc.DELETE_INSTANCE,)),),
+                "CM._do_build_and_run_instance (BuildAbortException)"),
+    ), "driver.spawn"),
+    Step("reschedule", Where.CONDUCTOR, _states(T.SCHEDULING), (
+        done(task=T.SCHEDULING, host=HostEffect.SET_DEST, alloc=(Alloc.CLAIM_DEST,),
+             then="build", nova="COND.build_instances claims an alternate"),
+        Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
+                "COND._cleanup_when_reschedule_fails (MaxRetriesExceeded)"),
+    ), "COND.build_instances", schedules=True),
+)
+
+CREATE = Operation(
+    name="create", kind=Kind.API, api_method="API.create",
+    summary="Boot a new instance: schedule, claim, build and spawn it.",
+    guard=None, creates_instance=True,
+    api=api_step(T.SCHEDULING, expects=ANY, vm=V.BUILDING, power=P.PENDING,
+                 then="schedule", nova="API._provision_instances"),
+    steps=_BUILD_STEPS, scheduler=SchedulerUse.ALWAYS,
+    resources="the scheduler claims the flavor for the instance on the chosen host; "
+              "a reschedule deletes it and claims an alternate; a failed build deletes it",
+    notes=("A reschedule goes to the next alternate (max_attempts); with none left the "
+           "instance ends in error with no host.",),
+)
+
+# --- power -------------------------------------------------------------------------
+
+START = Operation(
+    name="start", kind=Kind.API, api_method="API.start",
+    summary="Power on a stopped instance.",
+    guard=guard([V.STOPPED], host=True),
+    api=api_step(T.POWERING_ON, then="power_on", nova="API.start"),
+    steps=(Step("power_on", Where.HOST, _states(T.POWERING_ON), (
+        done(vm=V.ACTIVE, task=None, power=P.RUNNING), REVERT_TASK,
+    ), "CM.start_instance -> CM._power_on"),),
+)
+
+STOP = Operation(
+    name="stop", kind=Kind.API, api_method="API.stop",
+    summary="Power off an active (or errored) instance.",
+    guard=guard([V.ACTIVE, V.ERROR], host=True),
+    api=api_step(T.POWERING_OFF, then="power_off", nova="API.force_stop"),
+    steps=(Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
+        done(vm=V.STOPPED, task=None, power=P.SHUTDOWN), REVERT_TASK,
+    ), "CM.stop_instance -> CM._power_off_instance"),),
+    notes=("An instance in error that is stopped ends stopped.",),
+)
+
+
+def _reboot(name: str, vm_states, task_states, api_task: T, pending: T, started: T,
+            expects_pending: frozenset, summary: str) -> Operation:
+    return Operation(
+        name=name, kind=Kind.API,
+        api_method=f"API.reboot (reboot_type={'SOFT' if api_task is T.REBOOTING else 'HARD'}) "
+                   f"-> API.{'_soft_reboot' if api_task is T.REBOOTING else '_hard_reboot'}",
+        summary=summary,
+        guard=guard(vm_states, task_states),
+        api=api_step(api_task, expects=task_states, then=pending.value, nova="API.reboot"),
+        steps=(
+            # CM.reboot_instance checks against the whole soft or hard group.
+            task_step(pending.value, Where.HOST, expects_pending, pending, started.value,
+                      "CM.reboot_instance"),
+            task_step(started.value, Where.HOST, pending, started, "rebooted",
+                      "CM._reboot_instance"),
+            Step("rebooted", Where.HOST, _states(started), (
+                done(vm=V.ACTIVE, task=None, power=P.RUNNING),
+                Outcome("guest_running", FAULT, (Branch(vm=V.ACTIVE, task=None,
+                                                        power=P.RUNNING),),
+                        "CM.reboot_instance: driver failed but the guest runs"),
+                Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
+                        "CM._set_instance_obj_error_state"),
+            ), "driver.reboot"),
+        ),
+    )
+
+
+REBOOT_SOFT = _reboot("reboot_soft", ALLOW_SOFT_REBOOT, NO_TASK, T.REBOOTING,
+                      T.REBOOT_PENDING, T.REBOOT_STARTED, SOFT_REBOOT_STATES,
+                      "Ask the guest OS to restart.")
+REBOOT_HARD = _reboot("reboot_hard", ALLOW_HARD_REBOOT, ALLOW_REBOOT, T.REBOOTING_HARD,
+                      T.REBOOT_PENDING_HARD, T.REBOOT_STARTED_HARD, HARD_REBOOT_STATES,
+                      "Power-cycle the guest; may preempt a soft reboot, pause, "
+                      "unpause, suspend or resume still in flight.")
+
+
+def _simple(name: str, method: str, vm_states, api_task: T, result: V | Rule,
+            power: P, compute: str, summary: str,
+            faults: tuple[Outcome, ...] = (REVERT_TASK,),
+            remembers: bool = False, launched: bool = False, **extra) -> Operation:
+    """An operation with one compute step that ends it."""
+    return Operation(
+        name=name, kind=Kind.API, api_method=method, summary=summary,
+        guard=guard(vm_states), remembers_vm_state=remembers,
+        api=api_step(api_task, then=name, nova=method),
+        steps=(Step(name, Where.HOST, _states(api_task), (
+            done(vm=result, task=None, power=power, launched=launched),
+        ) + faults, compute),),
+        **extra,
+    )
+
+
+PAUSE = _simple("pause", "API.pause", [V.ACTIVE], T.PAUSING, V.PAUSED, P.PAUSED,
+                "CM.pause_instance", "Freeze the guest in memory.")
+UNPAUSE = _simple("unpause", "API.unpause", [V.PAUSED], T.UNPAUSING, V.ACTIVE, P.RUNNING,
+                  "CM.unpause_instance", "Thaw a paused guest.")
+SUSPEND = _simple("suspend", "API.suspend", [V.ACTIVE], T.SUSPENDING, V.SUSPENDED,
+                  P.SHUTDOWN, "CM.suspend_instance",
+                  "Save the guest's memory to disk and stop it (libvirt managedSave).",
+                  faults=(ROLLBACK, ERROR_OUT), remembers=True)
+RESUME = _simple("resume", "API.resume", [V.SUSPENDED], T.RESUMING, Rule.SAVED_VM_STATE,
+                 P.RUNNING, "CM.resume_instance",
+                 "Restore a suspended guest to the vm_state it had before suspend.",
+                 faults=(ERROR_OUT,))
+RESCUE = _simple("rescue", "API.rescue", [V.ACTIVE, V.STOPPED, V.ERROR], T.RESCUING,
+                 V.RESCUED, P.RUNNING, "CM.rescue_instance",
+                 "Boot the instance from a rescue image.", faults=(ERROR_OUT,), launched=True)
+UNRESCUE = _simple("unrescue", "API.unrescue", [V.RESCUED], T.UNRESCUING, V.ACTIVE,
+                   P.RUNNING, "CM.unrescue_instance",
+                   "Leave rescue mode; always ends active, whatever the state before rescue.",
+                   faults=(ERROR_OUT,))
+SET_ADMIN_PASSWORD = _simple(
+    "set_admin_password", "API.set_admin_password", [V.ACTIVE], T.UPDATING_PASSWORD, KEEP,
+    KEEP, "CM.set_admin_password", "Set the guest's admin password through the driver.",
+    notes=("Fails (task cleared) when the guest is not running: InstancePasswordSetFailed.",))
+
+# --- images ------------------------------------------------------------------------
+
+_IMAGE_VM_STATES = [V.ACTIVE, V.STOPPED, V.PAUSED, V.SUSPENDED]
+_UPLOAD = (
+    task_step("image_pending_upload", Where.HOST, None, T.IMAGE_PENDING_UPLOAD,
+              "image_uploading", "driver.snapshot update_task_state"),
+    task_step("image_uploading", Where.HOST, T.IMAGE_PENDING_UPLOAD, T.IMAGE_UPLOADING,
+              "uploaded", "driver.snapshot update_task_state"),
+    Step("uploaded", Where.HOST, _states(T.IMAGE_UPLOADING),
+         (done(task=None), REVERT_TASK), "CM._snapshot_instance"),
+)
+
+
+def _image_op(name: str, method: str, api_task: T, first: Step, summary: str) -> Operation:
+    # The first upload step expects whatever task the operation's first step wrote.
+    upload = (Step(_UPLOAD[0].name, Where.HOST, _states(first.outcomes[0].branches[0].task),
+                   _UPLOAD[0].outcomes, _UPLOAD[0].nova),) + _UPLOAD[1:]
+    return Operation(
+        name=name, kind=Kind.API, api_method=method, summary=summary,
+        guard=guard(_IMAGE_VM_STATES, lock=False),
+        api=api_step(api_task, then=first.name, nova=method),
+        steps=(first,) + upload,
+        notes=("Not lock-checked: Nova deliberately lets a locked server be snapshotted.",),
+    )
+
+
+SNAPSHOT = _image_op(
+    "snapshot", "API.snapshot", T.IMAGE_SNAPSHOT_PENDING,
+    task_step("image_snapshot", Where.HOST, T.IMAGE_SNAPSHOT_PENDING, T.IMAGE_SNAPSHOT,
+              "image_pending_upload", "CM.snapshot_instance"),
+    "Create an image of the instance's disk.")
+BACKUP = _image_op(
+    "backup", "API.backup", T.IMAGE_BACKUP,
+    Step("image_backup", Where.HOST, _states(T.IMAGE_BACKUP),
+         (done(task=T.IMAGE_BACKUP, then="image_pending_upload"),), "CM.backup_instance"),
+    "Create a rotated backup image of the instance's disk.")
+
+# --- rebuild, and the power-off tail shared with revert/evacuate ---------------------
+
+_POWER_OFF_TAIL = Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
+    done(vm=V.STOPPED, task=None, power=P.SHUTDOWN), REVERT_TASK,
+), "CM.stop_instance")
+
+
+REBUILD = Operation(
+    name="rebuild", kind=Kind.API, api_method="API.rebuild",
+    summary="Re-create the instance's disk from an image, on the same host.",
+    guard=guard([V.ACTIVE, V.STOPPED, V.ERROR]), remembers_vm_state=True,
+    api=api_step(T.REBUILDING, then="check_image", nova="API.rebuild"),
+    steps=(
+        Step("check_image", Where.CONDUCTOR, _states(T.REBUILDING), (
+            done(task=T.REBUILDING, then="rebuilding"),
+            Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
+                    "COND.rebuild_instance: the scheduler check of a new image failed"),
+        ), "COND.rebuild_instance", schedules=True),
+        task_step("rebuilding", Where.HOST, T.REBUILDING, T.REBUILDING,
+                  "rebuild_block_device_mapping", "CM._do_rebuild_instance"),
+        task_step("rebuild_block_device_mapping", Where.HOST, T.REBUILDING,
+                  T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
+                  "CM._rebuild_default_impl"),
+        task_step("rebuild_spawning", Where.HOST, T.REBUILD_BLOCK_DEVICE_MAPPING,
+                  T.REBUILD_SPAWNING, "spawned", "CM._rebuild_default_impl"),
+        Step("spawned", Where.HOST, _states(T.REBUILD_SPAWNING), (
+            ok(Branch(when=(When.WAS_STOPPED,), vm=V.ACTIVE, task=T.POWERING_OFF,
+                      power=P.RUNNING, then="power_off", launched=True),
+               Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True),
+               nova="CM._update_instance_after_spawn"),
+            ROLLBACK, ERROR_OUT,
+        ), "driver.spawn"),
+        _POWER_OFF_TAIL,
+    ),
+    scheduler=SchedulerUse.CHECK_IF_NEW_IMAGE,
+    resources="unchanged: a rebuild claims nothing (SU.claim_resources skips rebuilds)",
+    notes=("A rebuild of a stopped instance ends stopped, through powering-off.",
+           "A rebuild from error ends active."),
+)
+
+# --- resize and cold migrate (one code path: API.resize) -----------------------------
+
+_RESIZE_ROLLBACK = Branch(task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                          migration=Migration(MS.ERROR))
+
+
+def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
+    return (
+        Step("schedule", Where.CONDUCTOR, _states(T.RESIZE_PREP), (
+            done(task=T.RESIZE_PREP, alloc=(Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST),
+                 migration=Migration(MS.PRE_MIGRATING, create=migration_type),
+                 then="prep_resize", nova="tasks/migrate.py: MigrationTask._execute"),
+            Outcome("no_valid_host", ENV, (Branch(task=None, migration=Migration(
+                MS.ERROR, create=migration_type)),),
+                "COND._cold_migrate; MigrationTask.rollback"),
+        ), "COND.migrate_server -> COND._cold_migrate", schedules=True),
+        Step("prep_resize", Where.DEST, _states(T.RESIZE_PREP), (
+            done(task=T.RESIZE_PREP, then="resize_migrating",
+                 nova="CM._prep_resize -> RT.resize_claim"),
+            Outcome("claim_failed", FAULT, (_RESIZE_ROLLBACK,),
+                    "CM._do_prep_resize -> CM._revert_allocation"),
+        ), "CM.prep_resize"),
+        Step("resize_migrating", Where.SOURCE, _states(T.RESIZE_PREP), (
+            done(task=T.RESIZE_MIGRATING, then="resize_migrated",
+                 migration=Migration(MS.MIGRATING)),
+        ), "CM.resize_instance -> CM._resize_instance"),
+        Step("resize_migrated", Where.SOURCE, _states(T.RESIZE_MIGRATING), (
+            done(task=T.RESIZE_MIGRATED, host=HostEffect.SET_DEST, then="resize_finish",
+                 migration=Migration(MS.POST_MIGRATING)),
+            Outcome("driver_error", FAULT, (Branch(
+                vm=V.ERROR, task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                migration=Migration(MS.ERROR)),),
+                "driver.migrate_disk_and_power_off failed; CM._revert_allocation"),
+        ), "driver.migrate_disk_and_power_off"),
+        Step("resize_finish", Where.DEST, _states(T.RESIZE_MIGRATED), (
+            done(task=T.RESIZE_FINISH, then="finished"),
+        ), "CM.finish_resize -> CM._finish_resize"),
+        Step("finished", Where.DEST, _states(T.RESIZE_FINISH), (
+            ok(Branch(when=(When.WAS_STOPPED,), vm=V.RESIZED, task=None, power=P.SHUTDOWN,
+                      launched=True, migration=Migration(MS.FINISHED)),
+               Branch(vm=V.RESIZED, task=None, power=P.RUNNING, launched=True,
+                      migration=Migration(MS.FINISHED)),
+               nova="CM._finish_resize: power_on = old_vm_state != stopped"),
+            Outcome("driver_error", FAULT, (Branch(
+                vm=V.ERROR, task=None, alloc=(Alloc.DELETE_MIGRATION,),
+                migration=Migration(MS.ERROR)),),
+                "CM.finish_resize failed: CM._delete_allocation_after_move keeps the dest"),
+        ), "driver.finish_migration"),
+    )
+
+
+_RESIZE_NOTES = ("The source allocation moves to the migration consumer and the destination "
+                 "is claimed for the instance; both are held while the instance is resized.",)
+
+RESIZE = Operation(
+    name="resize", kind=Kind.API, api_method="API.resize (flavor_id=new flavor)",
+    summary="Move the instance to a new flavor, on a host chosen by the scheduler.",
+    guard=guard([V.ACTIVE, V.STOPPED], host=True, is_up=True,
+                checks=(Check.LOCK, Check.STATE, Check.HOST)),
+    remembers_vm_state=True,
+    api=api_step(T.RESIZE_PREP, then="schedule", nova="API.resize"),
+    steps=_resize_steps(MigrationType.RESIZE), scheduler=SchedulerUse.ALWAYS,
+    resources="source -> migration consumer; destination claimed for the instance "
+              "with the new flavor",
+    notes=_RESIZE_NOTES + ("Same-host resize only with allow_resize_to_same_host.",),
+)
+
+MIGRATE = Operation(
+    name="migrate", kind=Kind.API, api_method="API.resize (flavor_id=None)",
+    summary="Cold-migrate the instance to another host, same flavor.",
+    guard=RESIZE.guard, remembers_vm_state=True, admin_only=True,
+    api=api_step(T.RESIZE_PREP, then="schedule", nova="API.resize"),
+    steps=_resize_steps(MigrationType.MIGRATION), scheduler=SchedulerUse.ALWAYS,
+    resources=RESIZE.resources.replace(" with the new flavor", ""),
+    notes=_RESIZE_NOTES,
+)
+
+CONFIRM_RESIZE = Operation(
+    name="confirm_resize", kind=Kind.API, api_method="API.confirm_resize",
+    summary="Accept a finished resize or migration and free the source host.",
+    guard=guard([V.RESIZED], checks=(Check.LOCK, Check.STATE, Check.SOURCE_COMPUTE_UP)),
+    api=api_step(None, then="confirm", nova="API.confirm_resize",
+                 migration=Migration(MS.CONFIRMING)),
+    steps=(Step("confirm", Where.SOURCE, _states(None, T.DELETING, T.SOFT_DELETING), (
+        ok(Branch(when=(When.POWERED_OFF,), vm=V.STOPPED, task=None,
+                  alloc=(Alloc.DELETE_MIGRATION,), migration=Migration(MS.CONFIRMED)),
+           Branch(vm=V.ACTIVE, task=None, alloc=(Alloc.DELETE_MIGRATION,),
+                  migration=Migration(MS.CONFIRMED)),
+           nova="CM._confirm_resize; CM._delete_allocation_after_move"),
+        Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None,
+                                               alloc=(Alloc.DELETE_MIGRATION,),
+                                               migration=Migration(MS.ERROR)),),
+                "_error_out_instance_on_exception; allocation deleted in finally"),
+    ), "CM.confirm_resize"),),
+    resources="the migration's (source) allocation is deleted",
+    notes=("The API writes no task_state; the source compute service must be up.",),
+)
+
+REVERT_RESIZE = Operation(
+    name="revert_resize", kind=Kind.API, api_method="API.revert_resize",
+    summary="Undo a finished resize or migration: back to the source host and old flavor.",
+    guard=guard([V.RESIZED]),
+    api=api_step(T.RESIZE_REVERTING, then="revert_resize", nova="API.revert_resize",
+                 migration=Migration(MS.REVERTING)),
+    steps=(
+        Step("revert_resize", Where.DEST, _states(T.RESIZE_REVERTING), (
+            done(task=T.RESIZE_REVERTING, then="finish_revert_resize",
+                 migration=Migration(MS.REVERTED), nova="RT.drop_move_claim_at_dest"),
+            Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None,
+                                                   migration=Migration(MS.ERROR)),),
+                    "_error_out_instance_on_exception; errors_out_migration"),
+        ), "CM.revert_resize"),
+        Step("finish_revert_resize", Where.SOURCE, _states(T.RESIZE_REVERTING), (
+            ok(Branch(when=(When.WAS_STOPPED,), task=T.POWERING_OFF, power=P.SHUTDOWN,
+                      host=HostEffect.SET_SOURCE, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                      launched=True, then="power_off"),
+               Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, host=HostEffect.SET_SOURCE,
+                      alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,), launched=True),
+               nova="CM._finish_revert_resize: power_on = old_vm_state != stopped"),
+            Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
+                    "_error_out_instance_on_exception"),
+        ), "CM.finish_revert_resize"),
+        _POWER_OFF_TAIL,
+    ),
+    resources="the migration's allocation is moved back to the instance; the destination is freed",
+    notes=("A resize of a stopped instance reverts to stopped (resized/powering-off first).",),
+)
+
+# --- live migration ------------------------------------------------------------------
+
+LIVE_MIGRATE = Operation(
+    name="live_migrate", kind=Kind.API, api_method="API.live_migrate",
+    summary="Move a running (or paused) instance to another host without stopping it.",
+    guard=guard([V.ACTIVE, V.PAUSED]), admin_only=True,
+    api=api_step(T.MIGRATING, then="schedule", nova="API.live_migrate"),
+    steps=(
+        Step("schedule", Where.CONDUCTOR, _states(T.MIGRATING), (
+            done(task=T.MIGRATING, alloc=(Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST),
+                 migration=Migration(MS.QUEUED, create=MigrationType.LIVE_MIGRATION),
+                 then="pre_live_migration",
+                 nova="tasks/live_migrate.py: LiveMigrationTask._execute"),
+            Outcome("no_valid_host", ENV, (Branch(task=None, migration=Migration(
+                MS.ERROR, create=MigrationType.LIVE_MIGRATION)),),
+                "COND._live_migrate: MigrationPreCheckError/NoValidHost"),
+        ), "COND.live_migrate_instance", schedules=True),
+        Step("pre_live_migration", Where.DEST, _states(T.MIGRATING), (
+            done(task=T.MIGRATING, migration=Migration(MS.PREPARING),
+                 then="live_migration"),
+            Outcome("pre_check_failed", FAULT, (Branch(
+                task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                migration=Migration(MS.ERROR)),), "CM._rollback_live_migration"),
+        ), "CM.pre_live_migration"),
+        Step("live_migration", Where.SOURCE, _states(T.MIGRATING), (
+            done(task=T.MIGRATING, migration=Migration(MS.RUNNING),
+                 then="post_live_migration"),
+        ), "CM._do_live_migration"),
+        Step("post_live_migration", Where.SOURCE, _states(T.MIGRATING), (
+            done(task=None, host=HostEffect.SET_DEST, alloc=(Alloc.DELETE_MIGRATION,),
+                 migration=Migration(MS.COMPLETED),
+                 nova="CM._post_live_migration; CM._delete_allocation_after_move"),
+            Outcome("rollback", FAULT, (Branch(
+                task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                migration=Migration(MS.FAILED)),), "CM._rollback_live_migration"),
+            Outcome("driver_error", FAULT, (Branch(
+                vm=V.ERROR, task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                migration=Migration(MS.ERROR)),), "driver.live_migration raised"),
+        ), "driver.live_migration"),
+    ),
+    scheduler=SchedulerUse.UNLESS_FORCED,
+    resources="source -> migration consumer, destination claimed for the instance; "
+              "the migration's allocation is deleted at the end, or moved back on rollback",
+)
+
+LIVE_MIGRATE_FORCE_COMPLETE = Operation(
+    name="live_migrate_force_complete", kind=Kind.API,
+    api_method="API.live_migrate_force_complete",
+    summary="Ask the driver to finish a running live migration (pause or post-copy).",
+    guard=guard([V.ACTIVE], [T.MIGRATING],
+                checks=(Check.POLICY, Check.LOCK, Check.STATE, Check.MIGRATION_RUNNING)),
+    admin_only=True,
+    api=api_step(KEEP, expects=ANY, nova="API.live_migrate_force_complete"),
+    notes=("No Nova state changes: the libvirt migration monitor acts on the guest.",),
+)
+
+LIVE_MIGRATE_ABORT = Operation(
+    name="live_migrate_abort", kind=Kind.API, api_method="API.live_migrate_abort",
+    summary="Cancel a live migration in progress.",
+    guard=guard(ANY, [T.MIGRATING],
+                checks=(Check.POLICY, Check.LOCK, Check.STATE, Check.MIGRATION_ABORTABLE)),
+    admin_only=True,
+    api=api_step(KEEP, expects=ANY, then="abort", nova="API.live_migrate_abort"),
+    steps=(Step("abort", Where.SOURCE, _states(T.MIGRATING), (
+        done(task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+             migration=Migration(MS.CANCELLED), nova="CM._rollback_live_migration"),
+    ), "CM.live_migration_abort"),),
+    resources="the migration's allocation goes back to the instance on the source",
+)
+
+# --- evacuate -------------------------------------------------------------------------
+
+_EVACUATE_FAILED = Migration(MS.FAILED)
+
+EVACUATE = Operation(
+    name="evacuate", kind=Kind.API, api_method="API.evacuate",
+    summary="Rebuild the instance on another host because its host is down.",
+    guard=guard([V.ACTIVE, V.STOPPED, V.ERROR], ANY, lock=False,
+                checks=(Check.POLICY, Check.STATE, Check.SOURCE_HOST_DOWN)),
+    admin_only=True, remembers_vm_state=True,
+    api=api_step(T.REBUILDING, expects=ANY, then="schedule", nova="API.evacuate",
+                 migration=Migration(MS.ACCEPTED, create=MigrationType.EVACUATION)),
+    steps=(
+        Step("schedule", Where.CONDUCTOR, _states(T.REBUILDING), (
+            done(task=T.REBUILDING, alloc=(Alloc.CLAIM_DEST_DOUBLED,), then="rebuilding",
+                 migration=Migration(MS.PRE_MIGRATING),
+                 nova="COND.rebuild_instance(recreate=True)"),
+            Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None,
+                                                  migration=Migration(MS.ERROR)),),
+                    "COND.rebuild_instance: NoValidHost"),
+        ), "COND.rebuild_instance", schedules=True),
+        Step("rebuilding", Where.DEST, _states(T.REBUILDING), (
+            done(task=T.REBUILDING, then="rebuild_block_device_mapping",
+                 nova="RT.rebuild_claim -> CM._do_rebuild_instance"),
+            Outcome("claim_failed", FAULT, (Branch(
+                task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
+                migration=_EVACUATE_FAILED),),
+                "ComputeResourcesUnavailable -> InstanceFaultRollback"),
+        ), "CM.rebuild_instance"),
+        task_step("rebuild_block_device_mapping", Where.DEST, T.REBUILDING,
+                  T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
+                  "CM._rebuild_default_impl"),
+        task_step("rebuild_spawning", Where.DEST, T.REBUILD_BLOCK_DEVICE_MAPPING,
+                  T.REBUILD_SPAWNING, "spawned", "CM._rebuild_default_impl"),
+        Step("spawned", Where.DEST, _states(T.REBUILD_SPAWNING), (
+            ok(Branch(when=(When.WAS_STOPPED,), vm=V.ACTIVE, task=T.POWERING_OFF,
+                      power=P.RUNNING, host=HostEffect.SET_DEST, then="power_off",
+                      launched=True, migration=Migration(MS.DONE)),
+               Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, host=HostEffect.SET_DEST,
+                      launched=True, migration=Migration(MS.DONE)),
+               nova="CM._do_rebuild_instance; RT.finish_evacuation"),
+            Outcome("driver_error", FAULT, (Branch(
+                vm=V.ERROR, task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
+                migration=_EVACUATE_FAILED),), "_error_out_instance_on_exception"),
+        ), "driver.spawn"),
+        Step("power_off", Where.DEST, _states(T.POWERING_OFF), _POWER_OFF_TAIL.outcomes,
+             _POWER_OFF_TAIL.nova),
+    ),
+    scheduler=SchedulerUse.UNLESS_FORCED,
+    resources="the instance holds source and destination at once; the source part is "
+              "removed when the source compute comes back (CM._destroy_evacuated_instances)",
+    notes=("Any task_state is accepted (since bug 1978983) and there is no lock check.",
+           "An instance in error is evacuated to active; a stopped one to stopped."),
+)
+
+# --- shelve ---------------------------------------------------------------------------
+
+_OFFLOAD = Step("offload", Where.HOST, _states(T.SHELVING, T.SHELVING_OFFLOADING), (
+    done(vm=V.SHELVED_OFFLOADED, task=None, power=P.SHUTDOWN, host=HostEffect.CLEAR,
+         alloc=(Alloc.DELETE_INSTANCE,),
+         nova="CM._shelve_offload_instance; RT.delete_allocation_for_shelve_offloaded_instance"),
+    Outcome("driver_error", FAULT, (Branch(task=None),), "reverts_task_state"),
+), "CM.shelve_offload_instance")
+
+SHELVE = Operation(
+    name="shelve", kind=Kind.API, api_method="API.shelve",
+    summary="Snapshot and power off the instance; offload it from its host when configured.",
+    guard=guard([V.ACTIVE, V.STOPPED, V.PAUSED, V.SUSPENDED]),
+    api=api_step(T.SHELVING, then="shelving_image_pending_upload", nova="API.shelve"),
+    steps=(
+        task_step("shelving_image_pending_upload", Where.HOST, T.SHELVING,
+                  T.SHELVING_IMAGE_PENDING_UPLOAD, "shelving_image_uploading",
+                  "CM._shelve_instance -> driver.snapshot"),
+        task_step("shelving_image_uploading", Where.HOST, T.SHELVING_IMAGE_PENDING_UPLOAD,
+                  T.SHELVING_IMAGE_UPLOADING, "shelved", "driver.snapshot"),
+        Step("shelved", Where.HOST, _states(T.SHELVING_IMAGE_UPLOADING), (
+            ok(Branch(when=(When.OFFLOAD_NOW,), vm=V.SHELVED, task=T.SHELVING_OFFLOADING,
+                      power=P.SHUTDOWN, then="offload"),
+               Branch(vm=V.SHELVED, task=None, power=P.SHUTDOWN),
+               nova="CM._shelve_instance"),
+            REVERT_TASK,
+        ), "CM._shelve_instance"),
+        _OFFLOAD,
+    ),
+    resources="kept while shelved; deleted when offloaded (shelved_offload_time 0 offloads at once)",
+)
+
+SHELVE_OFFLOAD = Operation(
+    name="shelve_offload", kind=Kind.API, api_method="API.shelve_offload",
+    summary="Remove a shelved instance from its host, freeing its resources.",
+    guard=guard([V.SHELVED]),
+    api=api_step(T.SHELVING_OFFLOADING, then="offload", nova="API.shelve_offload"),
+    steps=(_OFFLOAD,),
+    resources="the instance's allocation is deleted and its host cleared",
+)
+
+UNSHELVE = Operation(
+    name="unshelve", kind=Kind.API, api_method="API.unshelve",
+    summary="Bring a shelved instance back: power on, or schedule and spawn if offloaded.",
+    guard=guard([V.SHELVED, V.SHELVED_OFFLOADED]),
+    api=api_step(T.UNSHELVING, then="unshelve", nova="API.unshelve"),
+    steps=(
+        Step("unshelve", Where.CONDUCTOR, _states(T.UNSHELVING), (
+            ok(Branch(when=(When.VM_SHELVED,), task=T.POWERING_ON, then="power_on"),
+               Branch(when=(When.VM_SHELVED_OFFLOADED,), task=T.UNSHELVING,
+                      host=HostEffect.SET_DEST, alloc=(Alloc.CLAIM_DEST,), then="spawning"),
+               nova="COND.unshelve_instance"),
+            Outcome("no_valid_host", ENV, (Branch(when=(When.VM_SHELVED_OFFLOADED,),
+                                                  task=None),),
+                    "COND.unshelve_instance: NoValidHost leaves it offloaded"),
+        ), "COND.unshelve_instance", schedules=True),
+        Step("power_on", Where.HOST, _states(T.POWERING_ON), (
+            done(vm=V.ACTIVE, task=None, power=P.RUNNING), REVERT_TASK,
+        ), "CM.start_instance"),
+        task_step("spawning", Where.DEST, T.UNSHELVING, T.SPAWNING, "spawned",
+                  "CM._unshelve_instance"),
+        Step("spawned", Where.DEST, _states(T.SPAWNING), (
+            done(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True,
+                 nova="CM._unshelve_instance -> CM._update_instance_after_spawn"),
+            Outcome("driver_error", FAULT, (Branch(task=None, host=HostEffect.CLEAR,
+                                                   alloc=(Alloc.DELETE_INSTANCE,)),),
+                    "CM._unshelve_instance: spawn failed, allocation deleted"),
+        ), "driver.spawn"),
+    ),
+    scheduler=SchedulerUse.IF_OFFLOADED,
+    resources="from shelved_offloaded: a new claim for the instance; from shelved: unchanged",
+)
+
+# --- delete family --------------------------------------------------------------------
+
+_LOCAL_DELETE = dict(vm=V.DELETED, task=None, power=P.PENDING, host=HostEffect.CLEAR)
+
+
+def _delete_api(method: str) -> Step:
+    """API._delete: the branches in the order Nova tries them."""
+    confirm_first = (Alloc.DELETE_MIGRATION,)
+    return api_branches(
+        Branch(when=(When.NO_HOST, When.NOT_VM_ERROR_OR_OFFLOADED),
+               alloc=(Alloc.DELETE_INSTANCE,), note="API._delete_while_booting",
+               **_LOCAL_DELETE),
+        Branch(when=(When.NO_HOST,), alloc=(Alloc.DELETE_INSTANCE,),
+               note="API._local_delete (no host)", **_LOCAL_DELETE),
+        Branch(when=(When.VM_RESIZED, When.HOST_DOWN),
+               alloc=confirm_first + (Alloc.DELETE_INSTANCE,),
+               migration=Migration(MS.CONFIRMED),
+               note="API._confirm_resize_on_deleting, then API._local_delete",
+               **_LOCAL_DELETE),
+        Branch(when=(When.HOST_DOWN,), alloc=(Alloc.DELETE_INSTANCE,),
+               note="API._local_delete (compute service down)", **_LOCAL_DELETE),
+        Branch(when=(When.ALREADY_DELETING,), task=KEEP,
+               note="a delete is already in flight: ignored"),
+        Branch(when=(When.VM_RESIZED,), task=T.DELETING, then="terminate",
+               alloc=confirm_first, migration=Migration(MS.CONFIRMED),
+               note="API._confirm_resize_on_deleting, then terminate_instance"),
+        Branch(task=T.DELETING, then="terminate", note="RPC terminate_instance"),
+        expects=ANY, nova=f"{method} -> API._delete",
+    )
+
+
+_TERMINATE = Step("terminate", Where.HOST, ANY, (
+    done(vm=V.DELETED, task=None, power=P.PENDING, alloc=(Alloc.DELETE_INSTANCE,),
+         nova="CM._delete_instance; CM._complete_deletion"),
+    Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
+            "CM.terminate_instance: any failure puts the instance in error"),
+), "CM.terminate_instance -> CM._delete_instance")
+
+_DELETE_NOTES = (
+    "With the compute service down (or no host) the API deletes locally.",
+    "A resized instance is confirmed synchronously first, freeing the source.",
+)
+
+DELETE = Operation(
+    name="delete", kind=Kind.API, api_method="API.delete",
+    summary="Delete the instance and free everything it holds.",
+    guard=guard(ANY, ANY, launched=False),
+    api=_delete_api("API.delete"), steps=(_TERMINATE,),
+    resources="the instance's allocation is deleted",
+    notes=_DELETE_NOTES,
+)
+
+FORCE_DELETE = Operation(
+    name="force_delete", kind=Kind.API, api_method="API.force_delete",
+    summary="Delete now, also a soft-deleted instance before its reclaim time.",
+    guard=guard(ANY, ANY, launched=False),
+    api=_delete_api("API.force_delete"), steps=(_TERMINATE,),
+    resources=DELETE.resources, notes=_DELETE_NOTES,
+)
+
+SOFT_DELETE = Operation(
+    name="soft_delete", kind=Kind.API, api_method="API.soft_delete",
+    summary="Delete with a grace period (reclaim_instance_interval > 0): resources stay held.",
+    guard=guard(ANY, ANY),
+    api=api_branches(
+        Branch(when=(When.NO_HOST,), alloc=(Alloc.DELETE_INSTANCE,),
+               note="API._local_delete: the server is really deleted", **_LOCAL_DELETE),
+        Branch(when=(When.HOST_DOWN,), alloc=(Alloc.DELETE_INSTANCE,),
+               note="API._local_delete: the server is really deleted", **_LOCAL_DELETE),
+        Branch(task=T.SOFT_DELETING, then="soft_delete"),
+        expects=ANY, nova="API.soft_delete -> API._delete"),
+    steps=(Step("soft_delete", Where.HOST, _states(T.SOFT_DELETING), (
+        done(vm=V.SOFT_DELETED, task=None, power=P.SHUTDOWN), REVERT_TASK,
+    ), "CM.soft_delete_instance"),),
+    resources="kept: a soft-deleted server still consumes its host",
+    notes=("With the compute service down, the server is really deleted (local delete).",),
+)
+
+RESTORE = Operation(
+    name="restore", kind=Kind.API, api_method="API.restore",
+    summary="Undo a soft delete before it is reclaimed.",
+    guard=guard([V.SOFT_DELETED]),
+    api=api_branches(
+        Branch(when=(When.HAS_HOST,), task=T.RESTORING, then="restore"),
+        Branch(vm=V.ACTIVE, task=None),
+        nova="API.restore"),
+    steps=(Step("restore", Where.HOST, _states(T.RESTORING), (
+        done(vm=V.ACTIVE, task=None, power=P.RUNNING), REVERT_TASK,
+    ), "CM.restore_instance"),),
+)
+
+# --- no-task operations ---------------------------------------------------------------
+
+LOCK = Operation(
+    name="lock", kind=Kind.API, api_method="API.lock",
+    summary="Forbid non-admin state changes.", guard=None,
+    api=api_step(KEEP, expects=ANY, lock=True, nova="API.lock"),
+    notes=("Records who locked it (owner or admin).",),
+)
+UNLOCK = Operation(
+    name="unlock", kind=Kind.API, api_method="API.unlock",
+    summary="Lift a lock.",
+    guard=Guard(vm_states=None, task_states=None, must_have_launched=False,
+                check_instance_lock=False, checks=(Check.UNLOCK_OWNER,)),
+    api=api_step(KEEP, expects=ANY, lock=False, nova="API.unlock"),
+    notes=("A lock set by an admin can only be lifted by an admin (REST policy).",),
+)
+TRIGGER_CRASH_DUMP = Operation(
+    name="trigger_crash_dump", kind=Kind.API, api_method="API.trigger_crash_dump",
+    summary="Send an NMI to the guest; Nova's state is untouched.",
+    guard=guard(ALLOW_TRIGGER_CRASH_DUMP, host=True),
+    api=api_step(KEEP, nova="API.trigger_crash_dump"),
+    notes=("Never touches task_state or power_state.",),
+)
+
+
+def _reset_state(target: V) -> Operation:
+    return Operation(
+        name=f"reset_state_{target.value}", kind=Kind.API,
+        api_method="AdminActionsController._reset_state",
+        summary=f"Admin os-resetState to {target.value}: the way out of a stuck task.",
+        guard=Guard(vm_states=None, task_states=None, must_have_launched=False,
+                    check_instance_lock=False, checks=(Check.POLICY,)),
+        admin_only=True,
+        api=api_step(None, expects=ANY, vm=target, nova="AdminActionsController._reset_state"),
+        notes=("No guard: any state, any task; pending work then fails its task_state check.",),
+    )
+
+
+RESET_STATE_ERROR = _reset_state(V.ERROR)
+RESET_STATE_ACTIVE = _reset_state(V.ACTIVE)
+
+# --- periodic tasks and hypervisor events (no API guard; the cluster decides when) ----
+
+SYNC_POWER_STATE = Operation(
+    name="sync_power_state", kind=Kind.PERIODIC,
+    api_method="CM._sync_instance_power_state",
+    summary="Reconcile vm_state with the power state the hypervisor reports.",
+    guard=None,
+    api=api_branches(
+        Branch(when=(When.POWERED_OFF,), task=T.POWERING_OFF, then="power_off",
+               note="active + shutdown/crashed: API.stop"),
+        expects=NO_TASK, nova="CM._sync_instance_power_state"),
+    steps=(_POWER_OFF_TAIL,),
+    notes=("Skipped while a task is in progress. Here only the active-but-shut-off case "
+           "changes state (the hypervisor event below produces it).",),
+)
+
+GUEST_STOPPED = Operation(
+    name="guest_stopped", kind=Kind.EVENT, api_method="hypervisor lifecycle event",
+    summary="The guest shuts itself off or crashes (power_state shutdown).",
+    guard=Guard(vm_states=frozenset({V.ACTIVE}), task_states=None, must_have_launched=True,
+                check_instance_lock=False, checks=(Check.STATE,)),
+    api=api_step(KEEP, expects=ANY, power=P.SHUTDOWN, nova="driver power state"),
+)
+
+OPERATIONS: tuple[Operation, ...] = (
+    CREATE, START, STOP, REBOOT_SOFT, REBOOT_HARD, PAUSE, UNPAUSE, SUSPEND, RESUME,
+    RESCUE, UNRESCUE, SNAPSHOT, BACKUP, REBUILD, RESIZE, MIGRATE, CONFIRM_RESIZE,
+    REVERT_RESIZE, LIVE_MIGRATE, LIVE_MIGRATE_FORCE_COMPLETE, LIVE_MIGRATE_ABORT, EVACUATE,
+    SHELVE, SHELVE_OFFLOAD, UNSHELVE, SOFT_DELETE, RESTORE, DELETE, FORCE_DELETE, LOCK,
+    UNLOCK, SET_ADMIN_PASSWORD, TRIGGER_CRASH_DUMP, RESET_STATE_ERROR, RESET_STATE_ACTIVE,
+    SYNC_POWER_STATE, GUEST_STOPPED,
+)
+
+CATALOGUE: MappingProxyType[str, Operation] = MappingProxyType({op.name: op for op in OPERATIONS})
+
+#: The operations a user or admin can request (the guard table's rows).
+API_OPERATIONS = tuple(op for op in OPERATIONS if op.kind is Kind.API)

@@ -1,0 +1,89 @@
+"""Typed rejections, named like the Nova exceptions a caller would see.
+
+A rejected request raises one of these and changes nothing. ``nova`` names the
+exception in ``nova/exception.py`` (or the REST layer) that it mirrors.
+"""
+
+from __future__ import annotations
+
+
+class NovaModelError(Exception):
+    """Base class for every rejection the model can raise."""
+
+    nova = "NovaException"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InstanceInvalidState(NovaModelError):
+    """``check_instance_state`` refused: wrong vm_state, task_state, or never launched."""
+
+    nova = "InstanceInvalidState"
+
+    def __init__(self, message: str, attr: str):
+        super().__init__(message)
+        self.attr = attr
+
+
+class InstanceIsLocked(NovaModelError):
+    nova = "InstanceIsLocked"
+
+
+class InstanceNotReady(NovaModelError):
+    """``check_instance_host``: the instance has no host."""
+
+    nova = "InstanceNotReady"
+
+
+class ServiceUnavailable(NovaModelError):
+    """A compute service the operation needs is down."""
+
+    nova = "ServiceUnavailable"
+
+
+class ComputeServiceInUse(NovaModelError):
+    """Evacuate asked for while the source compute service is still up."""
+
+    nova = "ComputeServiceInUse"
+
+
+class ComputeHostNotFound(NovaModelError):
+    """The instance names no host whose service could be looked up."""
+
+    nova = "ComputeHostNotFound"
+
+
+class InstanceNotFound(NovaModelError):
+    """The instance is deleted (its row is gone for the API)."""
+
+    nova = "InstanceNotFound"
+
+
+class InvalidMigrationState(NovaModelError):
+    """No migration in the status the operation needs."""
+
+    nova = "InvalidMigrationState"
+
+
+class PolicyNotAuthorized(NovaModelError):
+    """The default policy reserves this action to admins."""
+
+    nova = "PolicyNotAuthorized"
+
+
+class UnexpectedTaskStateError(NovaModelError):
+    """A compare-and-swap on task_state lost: another operation got there first."""
+
+    nova = "UnexpectedTaskStateError"
+
+
+class InvalidRequest(NovaModelError):
+    """A request argument the API refuses (unknown flavor, same host for evacuate, ...)."""
+
+    nova = "BadRequest"
+
+
+class NoValidHost(NovaModelError):
+    nova = "NoValidHost"

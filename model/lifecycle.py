@@ -1,0 +1,551 @@
+"""The instance state machine, derived from the catalogue with ``transitions``.
+
+One ``Machine`` serves every instance (instances are added as models): a
+machine per instance is a known memory and speed trap. Each machine state is a
+``(vm_state, task_state)`` pair from the declared legal set; each trigger is
+``<operation>.<step>.<outcome>``. Guards become source states plus conditions,
+conditional outcomes become ordered transitions with conditions, and the
+effects on the instance's other variables run as ``after`` callbacks.
+
+The machine knows nothing of hosts' capacity or queues: a *world* object (the
+cluster, or the single-instance explorer's stand-in) answers the questions the
+guards ask (is this compute service up? what is shelved_offload_time?) and
+applies the resource effects of the branch taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable, Iterable, Mapping, Protocol
+
+from transitions import Machine, MachineError
+
+from model import errors
+from model.catalogue import CATALOGUE
+from model.operation import Branch, Check, HostEffect, Operation, Rule, Step, When, Where
+from model.states import (
+    MIGRATION_FINAL, MigrationStatus, MigrationType, PowerState, Task, TaskState, VmState,
+    task_label,
+)
+
+NEW = "new"  # the machine state of an instance the API is about to create
+
+
+def state_name(vm: VmState, task: Task) -> str:
+    return f"{vm.value}|{task_label(task)}"
+
+
+@dataclass
+class MigrationRecord:
+    """Nova's ``Migration`` object: the record a move is tracked by."""
+
+    uuid: str
+    instance_uuid: str
+    migration_type: MigrationType
+    status: MigrationStatus
+    source: str | None
+    dest: str | None = None
+    old_flavor: str | None = None
+    new_flavor: str | None = None
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status not in MIGRATION_FINAL
+
+
+@dataclass(frozen=True)
+class Context:
+    """The caller of an API request (``nova.context.RequestContext``)."""
+
+    is_admin: bool = False
+
+    @property
+    def who(self) -> str:
+        return "admin" if self.is_admin else "owner"
+
+
+USER = Context(is_admin=False)
+ADMIN = Context(is_admin=True)
+
+
+class World(Protocol):
+    """What the lifecycle asks of its surroundings."""
+
+    def service_is_up(self, host: str) -> bool: ...
+
+    @property
+    def shelved_offload_time(self) -> int: ...
+
+
+@dataclass
+class SimpleWorld:
+    """A world of named hosts whose services are up unless listed as down."""
+
+    down: set[str] = field(default_factory=set)
+    shelved_offload_time: int = 0
+
+    def service_is_up(self, host: str) -> bool:
+        return host not in self.down
+
+
+class Instance:
+    """The state variables of one instance: the ``transitions`` model.
+
+    ``state`` is owned by the machine; ``vm_state`` and ``task_state`` are read from it.
+    """
+
+    def __init__(self, uuid: str, world: World, *, flavor: str | None = None,
+                 image: str | None = None):
+        self.uuid = uuid
+        self.world = world
+        self.state = NEW
+        self.power_state = PowerState.PENDING
+        self.host: str | None = None
+        self.launched = False
+        self.locked = False
+        self.locked_by: str | None = None
+        self.old_vm_state: VmState | None = None
+        self.migration: MigrationRecord | None = None
+        self.flavor = flavor
+        self.image = image
+        self.last_branch: Branch | None = None
+
+    @property
+    def vm_state(self) -> VmState:
+        return STATE_PAIRS[self.state][0]
+
+    @property
+    def task_state(self) -> Task:
+        return STATE_PAIRS[self.state][1]
+
+    def __repr__(self) -> str:
+        return (f"Instance({self.uuid} {self.vm_state.value}/{task_label(self.task_state)}/"
+                f"{self.power_state.label} host={self.host})")
+
+
+STATE_PAIRS: dict[str, tuple[VmState, Task]] = {
+    state_name(vm, task): (vm, task) for vm in VmState for task in (None, *TaskState)}
+
+
+# --- conditions -------------------------------------------------------------------
+
+def _host_up(i: Instance) -> bool:
+    return i.host is not None and i.world.service_is_up(i.host)
+
+
+#: When-conditions decided by the (vm_state, task_state) pair: they select source states.
+STATIC_CONDITIONS: dict[When, Callable[[VmState, Task, PowerState | None], bool]] = {
+    When.VM_SHELVED: lambda vm, task, p: vm is VmState.SHELVED,
+    When.VM_SHELVED_OFFLOADED: lambda vm, task, p: vm is VmState.SHELVED_OFFLOADED,
+    When.VM_RESIZED: lambda vm, task, p: vm is VmState.RESIZED,
+    When.NOT_VM_RESIZED: lambda vm, task, p: vm is not VmState.RESIZED,
+    When.VM_ERROR_OR_OFFLOADED: lambda vm, task, p: vm in (VmState.ERROR,
+                                                            VmState.SHELVED_OFFLOADED),
+    When.NOT_VM_ERROR_OR_OFFLOADED: lambda vm, task, p: vm not in (VmState.ERROR,
+                                                                    VmState.SHELVED_OFFLOADED),
+    When.ALREADY_DELETING: lambda vm, task, p: task in (TaskState.DELETING,
+                                                          TaskState.SOFT_DELETING),
+    When.NOT_ALREADY_DELETING: lambda vm, task, p: task not in (TaskState.DELETING,
+                                                                  TaskState.SOFT_DELETING),
+}
+
+#: When-conditions read from the instance's other variables or from the world.
+DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
+    When.WAS_STOPPED: lambda i: i.old_vm_state is VmState.STOPPED,
+    When.NOT_WAS_STOPPED: lambda i: i.old_vm_state is not VmState.STOPPED,
+    When.WAS_ERROR: lambda i: i.old_vm_state is VmState.ERROR,
+    When.NOT_WAS_ERROR: lambda i: i.old_vm_state is not VmState.ERROR,
+    When.POWERED_OFF: lambda i: i.power_state is PowerState.SHUTDOWN,
+    When.NOT_POWERED_OFF: lambda i: i.power_state is not PowerState.SHUTDOWN,
+    When.HAS_HOST: lambda i: i.host is not None,
+    When.NO_HOST: lambda i: i.host is None,
+    When.HOST_UP: _host_up,
+    When.HOST_DOWN: lambda i: i.host is not None and not i.world.service_is_up(i.host),
+    When.OFFLOAD_NOW: lambda i: i.world.shelved_offload_time == 0,
+    When.NOT_OFFLOAD_NOW: lambda i: i.world.shelved_offload_time != 0,
+}
+assert set(STATIC_CONDITIONS) | set(DYNAMIC_CONDITIONS) == set(When)
+
+#: Conditions on power_state, used by the static legal-set computation.
+POWER_CONDITIONS: dict[When, Callable[[PowerState], bool]] = {
+    When.POWERED_OFF: lambda p: p is PowerState.SHUTDOWN,
+    When.NOT_POWERED_OFF: lambda p: p is not PowerState.SHUTDOWN,
+}
+
+
+def _migration_status(i: Instance) -> MigrationStatus | None:
+    return i.migration.status if i.migration is not None else None
+
+
+def _check_failure(check: Check, op: Operation, i: Instance, ctx: Context
+                   ) -> errors.NovaModelError | None:
+    """The error Nova raises for a failed guard check, or None when it passes."""
+    g = op.guard
+    where = f"{op.name} of {i.uuid}"
+    if check is Check.POLICY:
+        if op.admin_only and not ctx.is_admin:
+            return errors.PolicyNotAuthorized(f"{op.name} is admin-only by default policy")
+    elif check is Check.LOCK:
+        if g.check_instance_lock and i.locked and not ctx.is_admin:
+            return errors.InstanceIsLocked(f"instance {i.uuid} is locked ({op.name})")
+    elif check is Check.HOST:
+        if i.host is None:
+            return errors.InstanceNotReady(f"instance {i.uuid} has no host ({op.name})")
+        if g.check_is_up and not i.world.service_is_up(i.host):
+            return errors.ServiceUnavailable(f"compute service of {i.host} is down ({op.name})")
+    elif check is Check.STATE:
+        vm, task = i.vm_state, i.task_state
+        if g.vm_states is not None and vm not in g.vm_states:
+            return errors.InstanceInvalidState(
+                f"cannot {op.name} {where}: vm_state is {vm.value}", "vm_state")
+        if g.task_states is not None and task not in g.task_states:
+            return errors.InstanceInvalidState(
+                f"cannot {op.name} {where}: task_state is {task_label(task)}", "task_state")
+        if g.must_have_launched and not i.launched:
+            return errors.InstanceInvalidState(
+                f"cannot {op.name} {where}: never launched", "launched_at")
+    elif check is Check.SOURCE_HOST_DOWN:
+        if i.host is None:
+            return errors.ComputeHostNotFound(f"instance {i.uuid} has no host to evacuate from")
+        if i.world.service_is_up(i.host):
+            return errors.ComputeServiceInUse(f"compute service of {i.host} is still up")
+    elif check is Check.SOURCE_COMPUTE_UP:
+        source = i.migration.source if i.migration else None
+        if source is None or not i.world.service_is_up(source):
+            return errors.ServiceUnavailable(f"source compute service {source} is down")
+    elif check is Check.MIGRATION_RUNNING:
+        if _migration_status(i) is not MigrationStatus.RUNNING:
+            return errors.InvalidMigrationState(
+                f"migration of {i.uuid} is not running ({_migration_status(i)})")
+    elif check is Check.MIGRATION_ABORTABLE:
+        if _migration_status(i) not in (MigrationStatus.QUEUED, MigrationStatus.PREPARING,
+                                        MigrationStatus.RUNNING):
+            return errors.InvalidMigrationState(
+                f"migration of {i.uuid} cannot be aborted ({_migration_status(i)})")
+    elif check is Check.UNLOCK_OWNER:
+        if i.locked and i.locked_by == "admin" and not ctx.is_admin:
+            return errors.PolicyNotAuthorized(f"{i.uuid} was locked by an admin")
+    return None
+
+
+def guard_failure(op: Operation, i: Instance, ctx: Context) -> errors.NovaModelError | None:
+    """Run the operation's checks in Nova's decorator order; return the first failure."""
+    if op.creates_instance:
+        return None if i.state == NEW else errors.InvalidRequest(f"{i.uuid} already exists")
+    if i.state == NEW or i.vm_state is VmState.DELETED:
+        return errors.InstanceNotFound(f"instance {i.uuid} does not exist")
+    if op.guard is None:
+        return None
+    checks = op.guard.checks
+    if op.admin_only and Check.POLICY not in checks:
+        checks = (Check.POLICY, *checks)
+    for check in checks:
+        failure = _check_failure(check, op, i, ctx)
+        if failure is not None:
+            return failure
+    return None
+
+
+# --- the legal set ----------------------------------------------------------------
+
+def _vm_target(branch: Branch, vm: VmState, saved: Iterable[VmState]) -> list[VmState]:
+    if branch.vm is Rule.KEEP:
+        return [vm]
+    if branch.vm is Rule.SAVED_VM_STATE:
+        return sorted(set(saved), key=list(VmState).index)
+    return [branch.vm]
+
+
+def _task_target(branch: Branch, task: Task) -> Task:
+    return task if branch.task is Rule.KEEP else branch.task
+
+
+def _power_target(branch: Branch, power: PowerState) -> PowerState:
+    return power if branch.power is Rule.KEEP else branch.power
+
+
+def remembered_vm_states(operations: Iterable[Operation]) -> frozenset[VmState]:
+    """Every vm_state an operation can store as old_vm_state (what SAVED can restore)."""
+    saved = {VmState.ACTIVE}
+    for op in operations:
+        if op.remembers_vm_state and op.guard is not None:
+            saved |= op.guard.vm_states or set(VmState)
+    return frozenset(saved)
+
+
+def _step_accepts(step: Step, op: Operation, vm: VmState, task: Task) -> bool:
+    if vm is VmState.DELETED:
+        return False
+    if step.where is Where.API:
+        if op.creates_instance:
+            return False
+        g = op.guard
+        if g is not None and g.vm_states is not None and vm not in g.vm_states:
+            return False
+        if g is not None and g.task_states is not None and task not in g.task_states:
+            return False
+    if step.expects is not None and task not in step.expects:
+        return False
+    return True
+
+
+def _static_ok(branch: Branch, vm: VmState, task: Task) -> bool:
+    return all(STATIC_CONDITIONS[w](vm, task, None) for w in branch.when
+               if w in STATIC_CONDITIONS)
+
+
+def legal_combinations(operations: Iterable[Operation]
+                       ) -> frozenset[tuple[VmState, Task, PowerState]]:
+    """Every (vm_state, task_state, power_state) the operations can produce from a boot.
+
+    A fixpoint over the declared records: the API steps from every combination their
+    guard admits, the other steps from every combination whose task_state they expect.
+    It over-approximates what the explorer reaches (it ignores which work is pending),
+    which is what an invariant about *legal* combinations needs.
+    """
+    operations = tuple(operations)
+    saved = remembered_vm_states(operations)
+    creates = [op for op in operations if op.creates_instance]
+    frontier: set[tuple[VmState, Task, PowerState]] = set()
+    for op in creates:
+        for b in op.api.outcomes[0].branches:
+            frontier.add((b.vm, b.task, b.power))  # type: ignore[arg-type]
+    seen = set(frontier)
+    while frontier:
+        nxt: set[tuple[VmState, Task, PowerState]] = set()
+        for (vm, task, power) in frontier:
+            for op in operations:
+                for step in op.all_steps.values():
+                    if not _step_accepts(step, op, vm, task):
+                        continue
+                    for outcome in step.outcomes:
+                        for b in outcome.branches:
+                            if not _static_ok(b, vm, task):
+                                continue
+                            if not all(POWER_CONDITIONS[w](power) for w in b.when
+                                       if w in POWER_CONDITIONS):
+                                continue
+                            for vm2 in _vm_target(b, vm, saved):
+                                combo = (vm2, _task_target(b, task), _power_target(b, power))
+                                if combo not in seen:
+                                    seen.add(combo)
+                                    nxt.add(combo)
+        frontier = nxt
+    return frozenset(seen)
+
+
+# --- the machine --------------------------------------------------------------------
+
+def trigger_name(op: str, step: str, outcome: str) -> str:
+    return f"{op}.{step}.{outcome}"
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    """One derived transition, kept for tests and diagrams."""
+
+    trigger: str
+    source: str
+    dest: str
+    operation: str
+    step: str
+    outcome: str
+    branch_index: int
+    conditions: tuple[When, ...]
+
+
+class SharedMachine(Machine):
+    """A ``Machine`` that binds only ``trigger``/``may_trigger`` onto each model.
+
+    The stock machine binds ``<trigger>``, ``may_<trigger>`` and ``is_<state>`` per
+    model: with this catalogue's ~170 triggers and ~170 states that is ~3 ms per
+    instance. Everything here goes through ``trigger``/``may_trigger``.
+    """
+
+    def _add_trigger_to_model(self, trigger, model):
+        pass
+
+    def _add_model_to_state(self, state, model):
+        pass
+
+
+class Lifecycle:
+    """A catalogue turned into one ``transitions`` machine: a value, not a module.
+
+    Build several from different catalogues (a reviewer's variant of a guard, a
+    seeded fault) and they run side by side.
+    """
+
+    def __init__(self, catalogue: Mapping[str, Operation] = CATALOGUE):
+        self.catalogue = dict(catalogue)
+        self.operations = tuple(self.catalogue.values())
+        self.saved_vm_states = remembered_vm_states(self.operations)
+        self.legal = legal_combinations(self.operations)
+        pairs = sorted({(vm, task) for vm, task, _ in self.legal},
+                       key=lambda p: (list(VmState).index(p[0]), task_label(p[1])))
+        self.states = tuple(state_name(vm, task) for vm, task in pairs)
+        self.specs = tuple(self._derive())
+        self.machine = SharedMachine(
+            model=None, states=[NEW, *self.states], initial=NEW, send_event=True,
+            auto_transitions=False, ignore_invalid_triggers=False,
+)
+        for spec, callback, condition in self._callbacks:
+            self.machine.add_transition(spec.trigger, spec.source, spec.dest,
+                                        conditions=condition, after=callback)
+        self.triggers = frozenset(s.trigger for s in self.specs)
+
+    # -- derivation --
+
+    def _derive(self) -> Iterable[TransitionSpec]:
+        self._callbacks: list[tuple[TransitionSpec, Callable, list]] = []
+        legal_pairs = [STATE_PAIRS[s] for s in self.states]
+        for op in self.operations:
+            for step in op.all_steps.values():
+                for outcome in step.outcomes:
+                    trigger = trigger_name(op.name, step.name, outcome.name)
+                    sources = ([(None, None)] if op.creates_instance and step.where is Where.API
+                               else [(vm, task) for vm, task in legal_pairs
+                                     if _step_accepts(step, op, vm, task)])
+                    for vm, task in sources:
+                        for index, b in enumerate(outcome.branches):
+                            if vm is not None and not _static_ok(b, vm, task):
+                                continue
+                            dynamic = tuple(w for w in b.when if w in DYNAMIC_CONDITIONS)
+                            yield from self._branch_specs(trigger, op, step, outcome.name,
+                                                          index, b, vm, task, dynamic)
+
+    def _branch_specs(self, trigger, op, step, outcome, index, b, vm, task, dynamic):
+        if vm is None:  # creation
+            source = NEW
+            targets = [(b.vm, ())]
+            task = None
+        else:
+            source = state_name(vm, task)
+            if b.vm is Rule.SAVED_VM_STATE:
+                targets = [(v, (v,)) for v in sorted(self.saved_vm_states,
+                                                     key=list(VmState).index)]
+            else:
+                targets = [(v, ()) for v in _vm_target(b, vm, self.saved_vm_states)]
+        for vm2, saved in targets:
+            dest = state_name(vm2, _task_target(b, task))
+            spec = TransitionSpec(trigger, source, dest, op.name, step.name, outcome, index,
+                                  dynamic)
+            self._callbacks.append((spec, _effect(op, b), _conditions(dynamic, saved)))
+            yield spec
+
+    # -- instances --
+
+    def new_instance(self, uuid: str, world: World, **attrs) -> Instance:
+        instance = Instance(uuid, world, **attrs)
+        self.machine.add_model(instance, initial=NEW)
+        return instance
+
+    def forget(self, instance: Instance) -> None:
+        self.machine.remove_model(instance)
+
+    # -- driving --
+
+    def request(self, op_name: str, instance: Instance, ctx: Context = USER, **kw) -> Branch:
+        """An API call: check the guard, then take the API step. Raises on rejection."""
+        op = self.operation(op_name)
+        failure = guard_failure(op, instance, ctx)
+        if failure is not None:
+            raise failure
+        return self._fire(op, op.api, "ok", instance, ctx=ctx, **kw)
+
+    def deliver(self, op_name: str, step_name: str, outcome: str, instance: Instance,
+                **kw) -> Branch:
+        """Run one asynchronous step with the given outcome.
+
+        Raises UnexpectedTaskStateError when the step's compare-and-swap on task_state
+        fails (another operation got there first): the work is then dropped, as
+        ``reverts_task_state`` leaves such a preemption alone.
+        """
+        op = self.operation(op_name)
+        return self._fire(op, op.step(step_name), outcome, instance, **kw)
+
+    def guard_failure_for(self, op_name: str, instance: Instance, ctx: Context = ADMIN
+                          ) -> errors.NovaModelError | None:
+        return guard_failure(self.operation(op_name), instance, ctx)
+
+    def may(self, op_name: str, step_name: str, outcome: str, instance: Instance, **kw) -> bool:
+        trigger = trigger_name(op_name, step_name, outcome)
+        if trigger not in self.triggers:
+            return False
+        return instance.may_trigger(trigger, **kw)
+
+    def operation(self, name: str) -> Operation:
+        try:
+            return self.catalogue[name]
+        except KeyError:
+            raise errors.InvalidRequest(f"unknown operation {name!r}") from None
+
+    def _fire(self, op: Operation, step: Step, outcome: str, instance: Instance,
+              **kw) -> Branch:
+        trigger = trigger_name(op.name, step.name, outcome)
+        if trigger not in self.triggers:
+            raise errors.UnexpectedTaskStateError(
+                f"{op.name}.{step.name} has no outcome {outcome!r} from any legal state")
+        instance.last_branch = None
+        try:
+            fired = instance.trigger(trigger, **kw)
+        except MachineError:
+            fired = False
+        if not fired:
+            raise errors.UnexpectedTaskStateError(
+                f"{op.name}.{step.name}: {outcome} not possible for {instance.uuid} in "
+                f"{instance.vm_state.value}/{task_label(instance.task_state)}")
+        return instance.last_branch  # type: ignore[return-value]
+
+    # -- views derived for tests, the CLI and diagrams --
+
+    @cached_property
+    def api_sources(self) -> dict[str, frozenset[str]]:
+        """For each operation, the machine states its API transition leaves from."""
+        out: dict[str, set[str]] = {}
+        for s in self.specs:
+            if s.step == "api":
+                out.setdefault(s.operation, set()).add(s.source)
+        return {k: frozenset(v) for k, v in out.items()}
+
+
+def _conditions(dynamic: tuple[When, ...], saved: tuple[VmState, ...]) -> list[Callable]:
+    checks = [DYNAMIC_CONDITIONS[w] for w in dynamic]
+    if saved:
+        (want,) = saved
+        checks.append(lambda i, want=want: (i.old_vm_state or VmState.ACTIVE) is want)
+    if not checks:
+        return []
+    if len(checks) == 1:
+        only = checks[0]
+        return [lambda ev: only(ev.model)]
+    return [lambda ev: all(c(ev.model) for c in checks)]
+
+
+def _effect(op: Operation, b: Branch) -> Callable:
+    """The after-callback: what the branch does to the instance's other variables."""
+    remembers = op.remembers_vm_state and b is op.api.outcomes[0].branches[0]
+
+    def apply(ev) -> None:
+        i: Instance = ev.model
+        kw = ev.kwargs
+        if remembers:
+            i.old_vm_state = STATE_PAIRS[ev.transition.source][0]
+        if b.power is not Rule.KEEP:
+            i.power_state = b.power
+        if b.host is HostEffect.SET_DEST:
+            i.host = kw.get("dest")
+        elif b.host is HostEffect.SET_SOURCE:
+            i.host = kw.get("source")
+        elif b.host is HostEffect.CLEAR:
+            i.host = None
+        if b.launched:
+            i.launched = True
+        if b.lock is True:
+            i.locked, i.locked_by = True, kw["ctx"].who
+        elif b.lock is False:
+            i.locked, i.locked_by = False, None
+        i.last_branch = b
+
+    return apply

@@ -1,0 +1,239 @@
+"""The vocabulary operations are declared in.
+
+An operation is data: a guard (Nova's ``check_instance_*`` decorators), an API
+step (the compare-and-swap on task_state the API does), and the asynchronous
+steps that follow (conductor, scheduler, compute), each with named outcomes.
+An outcome has one or more branches; the first branch whose conditions hold is
+taken. The ``transitions`` machine, the guard table, the state graph, the
+Hypothesis rules and every diagram are derived from these records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from model.states import MigrationStatus, MigrationType, PowerState, Task, TaskState, VmState
+
+
+class Kind(StrEnum):
+    """Who starts an operation."""
+
+    API = "api"            # a user or admin request
+    PERIODIC = "periodic"  # a ComputeManager periodic task
+    EVENT = "event"        # something the hypervisor or the host does
+
+
+class Where(StrEnum):
+    """Where a step runs; the cluster delivers it there."""
+
+    API = "api"
+    CONDUCTOR = "conductor"
+    HOST = "host"      # the compute service of instance.host
+    SOURCE = "source"  # the source host of the operation's migration
+    DEST = "dest"      # the destination chosen by the scheduler
+
+
+class Rule(StrEnum):
+    """A target that depends on the instance rather than being a constant."""
+
+    KEEP = "unchanged"
+    SAVED_VM_STATE = "old_vm_state (default active)"
+
+
+KEEP = Rule.KEEP
+
+
+class When(StrEnum):
+    """Branch conditions. Instance conditions read the instance; the others the cluster."""
+
+    WAS_STOPPED = "old_vm_state is stopped"
+    NOT_WAS_STOPPED = "old_vm_state is not stopped"
+    WAS_ERROR = "old_vm_state is error"
+    NOT_WAS_ERROR = "old_vm_state is not error"
+    POWERED_OFF = "power_state is shutdown"
+    NOT_POWERED_OFF = "power_state is not shutdown"
+    VM_SHELVED = "vm_state is shelved"
+    VM_SHELVED_OFFLOADED = "vm_state is shelved_offloaded"
+    VM_RESIZED = "vm_state is resized"
+    NOT_VM_RESIZED = "vm_state is not resized"
+    VM_ERROR_OR_OFFLOADED = "vm_state is error or shelved_offloaded"
+    NOT_VM_ERROR_OR_OFFLOADED = "vm_state is neither error nor shelved_offloaded"
+    ALREADY_DELETING = "task_state is deleting or soft-deleting"
+    NOT_ALREADY_DELETING = "task_state is neither deleting nor soft-deleting"
+    HAS_HOST = "instance.host is set"
+    NO_HOST = "instance.host is None"
+    HOST_UP = "instance.host's compute service is up"
+    HOST_DOWN = "instance.host's compute service is down"
+    OFFLOAD_NOW = "shelved_offload_time == 0"
+    NOT_OFFLOAD_NOW = "shelved_offload_time != 0"
+
+
+class Alloc(StrEnum):
+    """Resource effects on the Placement ledger (implemented by the cluster)."""
+
+    CLAIM_DEST = "claim the flavor for the instance on the selected host"
+    CLAIM_DEST_DOUBLED = "add the selected host to the instance's allocation (source+dest)"
+    MOVE_SOURCE_TO_MIGRATION = "move the instance's source allocation to the migration"
+    REVERT_MIGRATION_TO_INSTANCE = "give the migration's allocation back to the instance; free the destination"
+    DELETE_MIGRATION = "delete the migration's allocation"
+    DELETE_INSTANCE = "delete the instance's allocation"
+    REMOVE_DEST_FROM_INSTANCE = "remove the destination from the instance's allocation"
+    REMOVE_SOURCE_FROM_INSTANCE = "remove the source from the instance's allocation"
+
+
+class HostEffect(StrEnum):
+    KEEP = "unchanged"
+    SET_DEST = "instance.host = destination"
+    SET_SOURCE = "instance.host = source"
+    CLEAR = "instance.host = None"
+
+
+class SchedulerUse(StrEnum):
+    NEVER = "no"
+    ALWAYS = "yes"
+    UNLESS_FORCED = "yes, unless a host is forced"
+    IF_OFFLOADED = "only from shelved_offloaded"
+    CHECK_IF_NEW_IMAGE = "check only, when the image changes"
+
+
+class OutcomeKind(StrEnum):
+    OK = "ok"          # the step did its job
+    ENV = "env"        # the world decided (no valid host, no alternates left)
+    FAULT = "fault"    # an injected failure of the kind Nova's driver/services raise
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A change to the operation's migration record."""
+
+    status: MigrationStatus
+    create: MigrationType | None = None
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One way an outcome can go: conditions, then the new instance state and effects."""
+
+    when: tuple[When, ...] = ()
+    vm: VmState | Rule = KEEP
+    task: Task | Rule = None
+    power: PowerState | Rule = KEEP
+    host: HostEffect = HostEffect.KEEP
+    then: str | None = None  # the next step of the same operation
+    alloc: tuple[Alloc, ...] = ()
+    migration: Migration | None = None
+    launched: bool = False   # sets launched_at
+    lock: bool | None = None  # lock (True) / unlock (False)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    kind: OutcomeKind
+    branches: tuple[Branch, ...]
+    nova: str = ""  # the Nova code path that produces it
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of work: it checks task_state (compare-and-swap), then takes an outcome.
+
+    ``expects`` is the task_state the step's ``instance.save(expected_task_state=...)``
+    requires; ``None`` (the Python value) means Nova does no check at all.
+    """
+
+    name: str
+    where: Where
+    expects: frozenset[Task] | None
+    outcomes: tuple[Outcome, ...]
+    nova: str
+    schedules: bool = False  # consults the scheduler (and claims) before its outcome
+
+    def outcome(self, name: str) -> Outcome:
+        for outcome in self.outcomes:
+            if outcome.name == name:
+                return outcome
+        raise KeyError(f"step {self.name!r} has no outcome {name!r}")
+
+
+class Check(StrEnum):
+    """The API's guard checks, each named after the Nova decorator or test it mirrors."""
+
+    POLICY = "policy: admin only"
+    LOCK = "check_instance_lock"
+    HOST = "check_instance_host"
+    STATE = "check_instance_state"
+    SOURCE_HOST_DOWN = "source compute service must be down"
+    SOURCE_COMPUTE_UP = "migration source compute service must be up"
+    MIGRATION_RUNNING = "migration status must be running"
+    MIGRATION_ABORTABLE = "migration status must be queued, preparing or running"
+    UNLOCK_OWNER = "an admin's lock is only lifted by an admin"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Nova's ``check_instance_state`` / ``check_instance_lock`` / ``check_instance_host``.
+
+    ``vm_states`` None means any vm_state; ``task_states`` None means any task_state
+    (Nova's ``task_state=None``); the default is "no task in progress".
+    ``checks`` lists the checks in the order Nova's decorators run them.
+    """
+
+    vm_states: frozenset[VmState] | None
+    task_states: frozenset[Task] | None = frozenset({None})
+    must_have_launched: bool = True
+    check_instance_lock: bool = True
+    check_instance_host: bool = False
+    check_is_up: bool = False
+    checks: tuple[Check, ...] = (Check.LOCK, Check.STATE)
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    kind: Kind
+    api_method: str
+    summary: str
+    guard: Guard | None
+    api: Step                       # the synchronous part: CAS and the API's own writes
+    steps: tuple[Step, ...] = ()
+    scheduler: SchedulerUse = SchedulerUse.NEVER
+    resources: str = "unchanged"    # the declared resource effect, in words
+    remembers_vm_state: bool = False  # stores old_vm_state (sysmeta) when accepted
+    creates_instance: bool = False
+    admin_only: bool = False
+    notes: tuple[str, ...] = ()
+    all_steps: dict[str, Step] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "all_steps", {s.name: s for s in (self.api, *self.steps)})
+        self._check_wiring()
+
+    def _check_wiring(self) -> None:
+        """Every ``then`` names a step, and every step is reachable from the API step."""
+        reached, todo = {"api"}, ["api"]
+        while todo:
+            for outcome in self.all_steps[todo.pop()].outcomes:
+                for branch in outcome.branches:
+                    if branch.then is None:
+                        continue
+                    if branch.then not in self.all_steps:
+                        raise ValueError(f"{self.name}: unknown next step {branch.then!r}")
+                    if branch.then not in reached:
+                        reached.add(branch.then)
+                        todo.append(branch.then)
+        unreached = set(self.all_steps) - reached
+        if unreached:
+            raise ValueError(f"{self.name}: steps never reached: {sorted(unreached)}")
+
+    def step(self, name: str) -> Step:
+        return self.all_steps[name]
+
+    @property
+    def task_states_written(self) -> frozenset[TaskState]:
+        """Every task_state this operation can write, API and compute side."""
+        return frozenset(
+            b.task for s in self.all_steps.values() for o in s.outcomes for b in o.branches
+            if isinstance(b.task, TaskState))

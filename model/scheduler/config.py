@@ -1,0 +1,272 @@
+"""Scheduler configuration as an immutable value.
+
+Field names are Nova's option names (`nova/conf/scheduler.py`
+`[filter_scheduler]` / `[scheduler]`, plus `default_availability_zone` from
+`nova/conf/compute.py`), except `mode`, which chooses between the two
+scheduler generations this model knows:
+
+* ``"legacy"``: the seeds-era filter scheduler.  Capacity is decided by
+  RamFilter/DiskFilter/CoreFilter, there is no placement query and the
+  scheduler does not claim (`SchedulerManager._legacy_find_hosts`).
+* ``"placement"``: today's scheduler.  Candidates come from a placement query
+  supplied by the caller, then the filters run, then the chosen host is
+  claimed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NoReturn
+
+__all__ = [
+    "ALL_ARCHITECTURES",
+    "DEFAULT_LEGACY_FILTERS",
+    "DEFAULT_PLACEMENT_FILTERS",
+    "DEFAULT_WEIGHT_CLASSES",
+    "SchedulerConfig",
+    "SchedulerConfigError",
+]
+
+Mode = Literal["legacy", "placement"]
+
+DEFAULT_LEGACY_FILTERS: tuple[str, ...] = (
+    "RetryFilter",
+    "AvailabilityZoneFilter",
+    "RamFilter",
+    "DiskFilter",
+    "CoreFilter",
+    "ComputeFilter",
+    "ComputeCapabilitiesFilter",
+    "ImagePropertiesFilter",
+    "ServerGroupAntiAffinityFilter",
+    "ServerGroupAffinityFilter",
+)
+
+# nova/conf/scheduler.py: [filter_scheduler] enabled_filters default.
+DEFAULT_PLACEMENT_FILTERS: tuple[str, ...] = (
+    "ComputeFilter",
+    "ComputeCapabilitiesFilter",
+    "ImagePropertiesFilter",
+    "ServerGroupAntiAffinityFilter",
+    "ServerGroupAffinityFilter",
+)
+
+# Nova's default is all_weighers(); these are all the weighers modelled here.
+DEFAULT_WEIGHT_CLASSES: tuple[str, ...] = (
+    "RAMWeigher",
+    "CPUWeigher",
+    "DiskWeigher",
+    "IoOpsWeigher",
+    "NumInstancesWeigher",
+    "HypervisorVersionWeigher",
+    "BuildFailureWeigher",
+    "ServerGroupSoftAffinityWeigher",
+    "ServerGroupSoftAntiAffinityWeigher",
+)
+
+# nova/objects/fields.py: Architecture.ALL (choices of
+# image_properties_default_architecture).
+ALL_ARCHITECTURES: frozenset[str] = frozenset(
+    {
+        "alpha", "armv6", "armv7l", "armv7b", "aarch64", "cris", "i686",
+        "ia64", "lm32", "m68k", "microblaze", "microblazeel", "mips",
+        "mipsel", "mips64", "mips64el", "openrisc", "parisc", "parisc64",
+        "ppc", "ppcle", "ppc64", "ppc64le", "ppcemb", "s390", "s390x", "sh4",
+        "sh4eb", "sparc", "sparc64", "unicore32", "x86_64", "xtensa",
+        "xtensaeb",
+    }
+)
+
+
+class SchedulerConfigError(ValueError):
+    """A scheduler configuration value is invalid; the message names it."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_INT_FIELDS = (
+    "host_subset_size",
+    "max_attempts",
+    "max_instances_per_host",
+    "max_io_ops_per_host",
+)
+_FLOAT_FIELDS = (
+    "ram_weight_multiplier",
+    "cpu_weight_multiplier",
+    "disk_weight_multiplier",
+    "io_ops_weight_multiplier",
+    "num_instances_weight_multiplier",
+    "hypervisor_version_weight_multiplier",
+    "build_failure_weight_multiplier",
+    "soft_affinity_weight_multiplier",
+    "soft_anti_affinity_weight_multiplier",
+)
+# Lower bounds from the oslo.config `min=` of each option.
+_MINIMA: dict[str, float] = {
+    "host_subset_size": 1,
+    "max_attempts": 1,
+    "max_instances_per_host": 1,
+    "max_io_ops_per_host": 0,
+    "soft_affinity_weight_multiplier": 0.0,
+    "soft_anti_affinity_weight_multiplier": 0.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    """All scheduler options the model reads.  Validated on construction.
+
+    `enabled_filters=None` means the default for `mode`.
+    """
+
+    mode: Mode = "placement"
+    enabled_filters: tuple[str, ...] | None = None
+    weight_classes: tuple[str, ...] = DEFAULT_WEIGHT_CLASSES
+    host_subset_size: int = 1
+    max_attempts: int = 3
+    max_instances_per_host: int = 50
+    max_io_ops_per_host: int = 8
+    shuffle_best_same_weighed_hosts: bool = False
+    ram_weight_multiplier: float = 1.0
+    cpu_weight_multiplier: float = 1.0
+    disk_weight_multiplier: float = 1.0
+    io_ops_weight_multiplier: float = -1.0
+    num_instances_weight_multiplier: float = 0.0
+    hypervisor_version_weight_multiplier: float = 1.0
+    build_failure_weight_multiplier: float = 1000000.0
+    soft_affinity_weight_multiplier: float = 1.0
+    soft_anti_affinity_weight_multiplier: float = 1.0
+    image_properties_default_architecture: str | None = None
+    default_availability_zone: str = "nova"
+
+    def __post_init__(self) -> None:
+        if self.enabled_filters is None and self.mode in ("legacy", "placement"):
+            default = (
+                DEFAULT_LEGACY_FILTERS
+                if self.mode == "legacy"
+                else DEFAULT_PLACEMENT_FILTERS
+            )
+            object.__setattr__(self, "enabled_filters", default)
+        self.validate()
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        """`enabled_filters`, never None after construction."""
+        assert self.enabled_filters is not None
+        return self.enabled_filters
+
+    def validate(self) -> None:
+        """Raise SchedulerConfigError naming the first bad field."""
+        # Imported here: filters/weighers import this module for typing.
+        from model.scheduler.filters import FILTERS
+        from model.scheduler.weighers import WEIGHERS
+
+        if self.mode not in ("legacy", "placement"):
+            _fail("mode", self.mode, "must be 'legacy' or 'placement'")
+        _check_names("enabled_filters", self.enabled_filters, FILTERS)
+        _check_names("weight_classes", self.weight_classes, WEIGHERS)
+        for name in _INT_FIELDS:
+            value = getattr(self, name)
+            if not _is_int(value):
+                _fail(name, value, "must be an integer")
+        for name in _FLOAT_FIELDS:
+            value = getattr(self, name)
+            if not _is_number(value) or not math.isfinite(value):
+                _fail(name, value, "must be a finite number")
+        for name, minimum in _MINIMA.items():
+            value = getattr(self, name)
+            if value < minimum:
+                _fail(name, value, f"must be >= {minimum}")
+        if not isinstance(self.shuffle_best_same_weighed_hosts, bool):
+            _fail(
+                "shuffle_best_same_weighed_hosts",
+                self.shuffle_best_same_weighed_hosts,
+                "must be a boolean",
+            )
+        arch = self.image_properties_default_architecture
+        if arch is not None and arch not in ALL_ARCHITECTURES:
+            _fail("image_properties_default_architecture", arch, "unknown architecture")
+        if not isinstance(self.default_availability_zone, str) or not (
+            self.default_availability_zone
+        ):
+            _fail(
+                "default_availability_zone",
+                self.default_availability_zone,
+                "must be a non-empty string",
+            )
+
+    def replace(self, **changes: Any) -> SchedulerConfig:
+        """A copy with `changes` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any]) -> SchedulerConfig:
+        """Build from a parsed TOML table whose keys are Nova option names.
+
+        Lists become tuples; an integer is accepted where a float is expected.
+        Unknown keys and values of the wrong type raise SchedulerConfigError.
+        """
+        if not isinstance(table, Mapping):
+            raise SchedulerConfigError(
+                f"scheduler config: expected a table, got {type(table).__name__}"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in table.items():
+            if key not in known:
+                _fail(key, value, "unknown scheduler option")
+            kwargs[key] = _coerce(key, value)
+        return cls(**kwargs)
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key in ("enabled_filters", "weight_classes"):
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, str) for v in value
+        ):
+            _fail(key, value, "must be a list of strings")
+        return tuple(value)
+    if key in _FLOAT_FIELDS:
+        if not _is_number(value):
+            _fail(key, value, "must be a number")
+        return float(value)
+    if key in _INT_FIELDS:
+        if not _is_int(value):
+            _fail(key, value, "must be an integer")
+        return value
+    if key == "shuffle_best_same_weighed_hosts":
+        if not isinstance(value, bool):
+            _fail(key, value, "must be a boolean")
+        return value
+    if key in ("mode", "default_availability_zone"):
+        if not isinstance(value, str):
+            _fail(key, value, "must be a string")
+        return value
+    if key == "image_properties_default_architecture":
+        if value is not None and not isinstance(value, str):
+            _fail(key, value, "must be a string")
+        return value
+    return value
+
+
+def _check_names(
+    field_name: str, names: tuple[str, ...] | None, registry: Mapping[str, type]
+) -> None:
+    if not isinstance(names, tuple):
+        _fail(field_name, names, "must be a tuple of names")
+    for name in names:
+        if name not in registry:
+            _fail(field_name, name, f"unknown name (known: {', '.join(sorted(registry))})")
+
+
+def _fail(field_name: str, value: Any, why: str) -> NoReturn:
+    raise SchedulerConfigError(f"{field_name}: invalid value {value!r}: {why}")
