@@ -1,0 +1,907 @@
+"""The cluster: many instances, hosts with queues, a conductor, the scheduler and Placement.
+
+A ``Cluster`` is a value (no globals; several coexist). Everything it knows is in
+the state variables listed in ``Cluster.__init__``; ``snapshot()`` turns them into
+one canonical hashable value and ``Cluster.restore`` rebuilds a cluster from it.
+
+Nothing completes atomically. ``request`` runs an operation's API step through
+the shared ``Lifecycle`` (which writes the task_state) and enqueues the branch's
+next step as a ``Work`` item; ``deliver(work_id, outcome)`` runs exactly one step.
+Steps run where the catalogue says (``Where``): at the conductor, or at the
+compute service of a host, which must be up for the work to be delivered.
+
+The resource effects the catalogue declares (``Alloc``) are applied here, on the
+Placement ledger:
+
+* instance consumer = ``instance.uuid``; migration consumer = ``migration.uuid``;
+* ``CLAIM_DEST`` claims the (new) flavor for the instance on the chosen host
+  (PUT semantics: it replaces what the instance held, which a preceding
+  ``MOVE_SOURCE_TO_MIGRATION`` has already moved away);
+* ``CLAIM_DEST_DOUBLED`` adds the chosen host to the instance's allocation;
+* a resize's migration consumer holds the OLD flavor on the source and the
+  instance the NEW flavor on the destination; reverting gives the old flavor back.
+
+Compute-start recovery (``CM._init_instance``) and evacuation cleanup
+(``CM._destroy_evacuated_instances``) are in ``model/cluster_recovery.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from model import errors
+from model.cluster_compat import (
+    ClusterConfig, Ledger, ResourceClass, flavors_of, group_policy, has_group,
+    host_aggregates, host_attr, host_name, hosts_of, image_volume_backed, images_of, option,
+    provider_inventories, scheduler_of,
+)
+from model.lifecycle import (
+    ADMIN, DYNAMIC_CONDITIONS, STATIC_CONDITIONS, USER, Context, Instance,
+    Lifecycle, MigrationRecord,
+)
+from model.operation import Alloc, Branch, Step, Where
+from model.scheduler import (
+    Destination, Flavor, HostState, InstanceGroup, NoValidHost, RequestSpec,
+    select_destinations,
+)
+from model.scheduler.pipeline import placement_resources
+from model.states import MigrationStatus as MS, MigrationType, PowerState, VmState
+
+RESOURCE_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
+
+#: Alloc effects done while scheduling (inside the claim), not after the transition.
+SCHEDULING_ALLOCS = frozenset({Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST,
+                               Alloc.CLAIM_DEST_DOUBLED})
+
+#: Operations whose scheduling must not pick the instance's current host.
+_MOVES_AWAY = frozenset({"migrate", "live_migrate", "evacuate", "resize"})
+
+
+@dataclass(frozen=True)
+class Work:
+    """One pending step: ``operation.step`` for ``instance``, to run at ``target``.
+
+    ``target`` is a host name, or None for the conductor. ``context`` carries the
+    operation's arguments along its chain of steps (requested host, force, new
+    flavor, chosen destination, alternates ...) as sorted (key, value) pairs.
+    """
+
+    id: str
+    instance: str
+    operation: str
+    step: str
+    target: str | None
+    context: tuple[tuple[str, Any], ...] = ()
+    caller: Context = USER
+
+    def get(self, key: str, default: Any = None) -> Any:
+        for k, v in self.context:
+            if k == key:
+                return v
+        return default
+
+    def with_context(self, **changes: Any) -> tuple[tuple[str, Any], ...]:
+        merged = dict(self.context)
+        merged.update(changes)
+        return _freeze_context(merged)
+
+
+def _freeze_context(values: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, v) for k, v in values.items() if v is not None))
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a request, a delivery or an event did."""
+
+    accepted: bool
+    error: errors.NovaModelError | None = None
+    detail: str = ""
+    instance: str | None = None
+    branch: Branch | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass
+class HostRecord:
+    """A compute host: its service flags and its FIFO queue of work ids."""
+
+    name: str
+    up: bool = True
+    enabled: bool = True
+    queue: list[str] = field(default_factory=list)
+
+
+@dataclass
+class InstanceInfo:
+    """What the cluster keeps beside the lifecycle's instance variables."""
+
+    group: str | None = None
+    availability_zone: str | None = None
+    hints: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+class Cluster:
+    """An executable Nova deployment: hosts, queues, instances, migrations, Placement."""
+
+    def __init__(self, config=None, lifecycle: Lifecycle | None = None, seed: int = 0):
+        self.config = config if config is not None else ClusterConfig.default()
+        self.lc = lifecycle if lifecycle is not None else Lifecycle()
+        self.scheduler_config = scheduler_of(self.config)
+        self.flavors = flavors_of(self.config)
+        self.images = images_of(self.config)
+        self._host_configs = {host_name(h): h for h in hosts_of(self.config)}
+        # --- the state variables, all of them ---
+        self.hosts: dict[str, HostRecord] = {}
+        self.conductor: list[str] = []
+        self.work: dict[str, Work] = {}
+        self.instances: dict[str, Instance] = {}
+        self.info: dict[str, InstanceInfo] = {}
+        self.migrations: dict[str, MigrationRecord] = {}
+        self.groups: dict[str, list[str]] = {}
+        self.ledger = Ledger()
+        self.rng = random.Random(seed)
+        self.counters: dict[str, int] = {"vm": 0, "mig": 0, "w": 0}
+        #: operator changes to inventories: (host, rc) -> sorted (field, value) pairs
+        self.inventory_changes: dict[tuple[str, str], tuple[tuple[str, Any], ...]] = {}
+        self._base_inventories = {
+            name: {ResourceClass(rc): inv for rc, inv in
+                   provider_inventories(h, self.config).items()}
+            for name, h in self._host_configs.items()}
+        for name, h in self._host_configs.items():
+            self.hosts[name] = HostRecord(name, bool(host_attr(h, "service_up", True)),
+                                          bool(host_attr(h, "enabled", True)))
+            self.ledger.add_provider(name, provider_inventories(h, self.config))
+
+    # ------------------------------------------------------------------ World protocol
+
+    def service_is_up(self, host: str) -> bool:
+        record = self.hosts.get(host)
+        return record is not None and record.up
+
+    @property
+    def shelved_offload_time(self) -> int:
+        return int(option(self.config, "shelved_offload_time", 0))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _next(self, kind: str) -> str:
+        self.counters[kind] += 1
+        return f"{kind}{self.counters[kind]}"
+
+    def instance(self, uuid: str) -> Instance:
+        try:
+            return self.instances[uuid]
+        except KeyError:
+            raise errors.InstanceNotFound(f"instance {uuid} does not exist") from None
+
+    def flavor_of(self, inst: Instance) -> Flavor:
+        return self.flavors[inst.flavor]
+
+    def resources(self, flavor: Flavor, image: str | None = None) -> dict:
+        """What placement is asked for: the flavor, without root disk when volume-backed."""
+        spec = RequestSpec(flavor=flavor, is_bfv=self._volume_backed(image))
+        return {ResourceClass(rc): n for rc, n in placement_resources(spec).items()}
+
+    def _volume_backed(self, image: str | None) -> bool:
+        return image is not None and image_volume_backed(self.config, image)
+
+    def _option(self, name: str, default: Any) -> Any:
+        return option(self.config, name, default)
+
+    # ------------------------------------------------------------------ the API
+
+    def request(self, op: str, instance_uuid: str | None = None, ctx: Context = USER,
+                **args: Any) -> Result:
+        """An API call. A rejected request changes nothing."""
+        try:
+            if op == "create":
+                return self._create(ctx, **args)
+            inst = self.instance(instance_uuid)  # type: ignore[arg-type]
+            context = self._validate(op, inst, args)
+            before_host = inst.host
+            branch = self.lc.request(op, inst, ctx)
+        except errors.NovaModelError as exc:
+            return Result(False, exc, f"{op} rejected: {exc.message}", instance_uuid)
+        self._after_api(op, inst, branch, context, ctx, before_host)
+        return Result(True, None, f"{op} accepted" + (f" -> {branch.then}" if branch.then
+                                                        else ""), inst.uuid, branch)
+
+    def _create(self, ctx: Context, flavor: str = "m1.small", image: str | None = None,
+                group: str | None = None, availability_zone: str | None = None,
+                hints: Mapping[str, Iterable[str]] | None = None) -> Result:
+        if flavor not in self.flavors:
+            raise errors.InvalidRequest(f"unknown flavor {flavor!r}")
+        if image is None:
+            image = next(iter(self.images), None)  # the config's first image
+        elif image not in self.images:
+            raise errors.InvalidRequest(f"unknown image {image!r}")
+        if group is not None and not has_group(self.config, group):
+            raise errors.InvalidRequest(f"unknown server group {group!r}")
+        uuid = f"vm{self.counters['vm'] + 1}"
+        inst = self.lc.new_instance(uuid, self, flavor=flavor, image=image)
+        try:
+            branch = self.lc.request("create", inst, ctx)
+        except errors.NovaModelError:
+            self.lc.forget(inst)
+            raise
+        self.counters["vm"] += 1
+        self.instances[uuid] = inst
+        self.info[uuid] = InstanceInfo(
+            group, availability_zone,
+            tuple(sorted((k, tuple(v)) for k, v in (hints or {}).items())))
+        if group is not None:
+            self.groups.setdefault(group, []).append(uuid)
+        self._after_api("create", inst, branch, (), ctx, None)
+        return Result(True, None, f"create accepted: {uuid}", uuid, branch)
+
+    def _validate(self, op: str, inst: Instance, args: Mapping[str, Any]
+                  ) -> tuple[tuple[str, Any], ...]:
+        """Check the request's arguments (REST-layer checks); return the work context."""
+        allowed = {"resize": {"flavor"}, "migrate": {"host"}, "live_migrate": {"host", "force"},
+                   "evacuate": {"host", "force"}, "rebuild": {"image"}}.get(op, set())
+        unknown = set(args) - allowed
+        if unknown:
+            raise errors.InvalidRequest(f"{op} takes no argument(s) {sorted(unknown)}")
+        host = args.get("host")
+        if host is not None:
+            if host not in self.hosts:
+                raise errors.ComputeHostNotFound(f"no compute host {host!r}")
+            if host == inst.host:
+                raise errors.InvalidRequest(f"{op}: the instance is already on {host}")
+        if args.get("force") and host is None:
+            raise errors.InvalidRequest(f"{op}: force needs a host")
+        if op == "resize":
+            new = args.get("flavor")
+            if new not in self.flavors:
+                raise errors.InvalidRequest(f"unknown flavor {new!r}")
+            if new == inst.flavor:
+                raise errors.InvalidRequest("resize to the same flavor (CannotResizeToSameFlavor)")
+        if op == "rebuild":
+            image = args.get("image", inst.image)
+            if image not in self.images:
+                raise errors.InvalidRequest(f"unknown image {image!r}")
+        return _freeze_context(dict(args))
+
+    def _after_api(self, op: str, inst: Instance, branch: Branch,
+                   context: tuple[tuple[str, Any], ...], ctx: Context,
+                   before_host: str | None) -> None:
+        """The API step's effects beyond the instance: allocations, migration, next step."""
+        if branch.migration is not None and branch.migration.create is not None:
+            # evacuate: the migration is created by the API, status accepted.
+            self._create_migration(inst, branch.migration.create, branch.migration.status,
+                                   source=before_host, dest=dict(context).get("host"))
+        self._apply_allocs(inst, branch, (), before_host)
+        if branch.migration is not None and branch.migration.create is None:
+            self._set_migration_status(inst, branch.migration.status)
+        if op == "rebuild":
+            context = _freeze_context({**dict(context), "old_image": inst.image})
+            if dict(context).get("image"):
+                inst.image = dict(context)["image"]
+        if branch.then is not None:
+            self._enqueue(Work("", inst.uuid, op, branch.then, None, context, ctx))
+
+    # ------------------------------------------------------------------ migrations
+
+    def _create_migration(self, inst: Instance, kind: MigrationType, status: MS,
+                          source: str | None, dest: str | None, uuid: str | None = None,
+                          new_flavor: str | None = None) -> MigrationRecord:
+        uuid = uuid or self._next("mig")
+        record = MigrationRecord(uuid, inst.uuid, kind, status, source, dest,
+                                 old_flavor=inst.flavor, new_flavor=new_flavor or inst.flavor)
+        self.migrations[uuid] = record
+        inst.migration = record
+        return record
+
+    def _set_migration_status(self, inst: Instance, status: MS) -> None:
+        if inst.migration is not None:
+            inst.migration.status = status
+
+    # ------------------------------------------------------------------ queues
+
+    def _target(self, inst: Instance, step: Step, work: Work) -> str | None:
+        if step.where is Where.HOST:
+            return inst.host
+        if step.where is Where.SOURCE:
+            return inst.migration.source if inst.migration is not None else inst.host
+        if step.where is Where.DEST:
+            return work.get("dest") or (inst.migration.dest if inst.migration else None)
+        return None
+
+    def _enqueue(self, template: Work) -> Work:
+        inst = self.instances[template.instance]
+        step = self.lc.operation(template.operation).step(template.step)
+        work = dataclasses.replace(template, id=self._next("w"),
+                                   target=self._target(inst, step, template))
+        self.work[work.id] = work
+        if work.target is None:
+            self.conductor.append(work.id)
+        else:
+            self.hosts[work.target].queue.append(work.id)
+        return work
+
+    def _dequeue(self, work: Work) -> None:
+        del self.work[work.id]
+        queue = self.conductor if work.target is None else self.hosts[work.target].queue
+        queue.remove(work.id)
+
+    def pending(self) -> list[Work]:
+        """Every pending work item: the conductor's queue, then each host's, FIFO."""
+        ids = list(self.conductor)
+        for name in sorted(self.hosts):
+            ids.extend(self.hosts[name].queue)
+        return [self.work[i] for i in ids]
+
+    def deliverable(self) -> list[Work]:
+        """The pending work whose target is up (or the conductor)."""
+        return [w for w in self.pending() if w.target is None or self.service_is_up(w.target)]
+
+    def settle(self, limit: int = 10_000, **outcomes: str) -> list[Result]:
+        """Deliver deliverable work, oldest first, until none is left.
+
+        ``outcomes`` maps ``"<operation>__<step>"`` to the outcome to inject the first
+        time that step is delivered (default ``ok``).
+        """
+        results: list[Result] = []
+        for _ in range(limit):
+            ready = self.deliverable()
+            if not ready:
+                return results
+            work = min(ready, key=lambda w: _num(w.id))
+            outcome = outcomes.pop(f"{work.operation}__{work.step}", "ok")
+            results.append(self.deliver(work.id, outcome))
+        raise RuntimeError(f"work still pending after {limit} deliveries")
+
+    # ------------------------------------------------------------------ delivery
+
+    def deliver(self, work_id: str, outcome: str = "ok") -> Result:
+        """Run one pending step with the given outcome (a fault or env outcome injects it)."""
+        work = self.work.get(work_id)
+        if work is None:
+            return Result(False, errors.InvalidRequest(f"no pending work {work_id!r}"),
+                          f"no pending work {work_id}")
+        if work.target is not None and not self.service_is_up(work.target):
+            return Result(False, errors.ServiceUnavailable(f"{work.target} is down"),
+                          f"{work.id} stays queued: compute service of {work.target} is down",
+                          work.instance)
+        op = self.lc.operation(work.operation)
+        step = op.step(work.step)
+        try:
+            step.outcome(outcome)
+        except KeyError:
+            return Result(False, errors.InvalidRequest(
+                f"{work.operation}.{work.step} has no outcome {outcome!r}"),
+                f"unknown outcome {outcome!r}", work.instance)
+        inst = self.instances[work.instance]
+        kw = self._kwargs(inst, work)
+        if not self.lc.may(work.operation, work.step, outcome, inst, **kw):
+            self._dequeue(work)
+            err = errors.UnexpectedTaskStateError(
+                f"{work.operation}.{work.step}: {outcome} not possible for {inst.uuid} in "
+                f"{inst.vm_state.value}/{inst.task_state}; work dropped")
+            return Result(False, err, err.message, inst.uuid)
+        branch = self.predict(step, outcome, inst)
+        before_host = inst.host
+        migration_uuid: str | None = None
+        ledger_before = self.ledger.snapshot()
+        counters_before = dict(self.counters)
+        if step.schedules and outcome == "ok" and (
+                SCHEDULING_ALLOCS & set(branch.alloc) or work.operation == "rebuild"):
+            try:
+                work, migration_uuid = self._schedule(inst, work, branch)
+            except NoValidHost as exc:
+                self.ledger = Ledger.restore(ledger_before)
+                self.counters = counters_before
+                fallback = "no_valid_host"
+                try:
+                    step.outcome(fallback)
+                except KeyError:  # pragma: no cover - every scheduling step declares it
+                    raise
+                if not self.lc.may(work.operation, work.step, fallback, inst, **kw):
+                    self._dequeue(work)
+                    err = errors.NoValidHost(exc.reason)
+                    return Result(False, err, f"no valid host and no branch: {exc.reason}",
+                                  inst.uuid)
+                result = self._fire(work, fallback, inst, before_host, None)
+                return dataclasses.replace(result, detail=f"no_valid_host: {exc.reason}")
+            kw = self._kwargs(inst, work)
+        return self._fire(work, outcome, inst, before_host, migration_uuid)
+
+    def _kwargs(self, inst: Instance, work: Work) -> dict[str, Any]:
+        source = inst.migration.source if inst.migration is not None else inst.host
+        dest = work.get("dest") or (inst.migration.dest if inst.migration else None)
+        return {"dest": dest, "source": source}
+
+    def _fire(self, work: Work, outcome: str, inst: Instance, before_host: str | None,
+              migration_uuid: str | None) -> Result:
+        kw = self._kwargs(inst, work)
+        try:
+            branch = self.lc.deliver(work.operation, work.step, outcome, inst, **kw)
+        except errors.UnexpectedTaskStateError as exc:
+            self._dequeue(work)
+            return Result(False, exc, exc.message, inst.uuid)
+        self._dequeue(work)
+        change = branch.migration
+        if change is not None and change.create is not None:
+            dest = work.get("dest")
+            self._create_migration(inst, change.create, change.status, before_host, dest,
+                                   uuid=migration_uuid, new_flavor=work.get("flavor"))
+        elif change is not None:
+            self._set_migration_status(inst, change.status)
+            if work.get("dest") and inst.migration is not None and inst.migration.dest is None:
+                inst.migration.dest = work.get("dest")
+        self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, before_host)
+        self._apply_flavor(inst, branch)
+        if branch.then is not None:
+            self._enqueue(dataclasses.replace(work, step=branch.then))
+        return Result(True, None, f"{work.operation}.{work.step}.{outcome}"
+                      + (f" -> {branch.then}" if branch.then else ""), inst.uuid, branch)
+
+    def predict(self, step: Step, outcome: str, inst: Instance) -> Branch:
+        """The branch an outcome will take for the instance now (first whose conditions hold)."""
+        vm, task = inst.vm_state, inst.task_state
+        for b in step.outcome(outcome).branches:
+            if all(STATIC_CONDITIONS[w](vm, task, inst.power_state) if w in STATIC_CONDITIONS
+                   else DYNAMIC_CONDITIONS[w](inst) for w in b.when):
+                return b
+        return step.outcome(outcome).branches[-1]
+
+    # ------------------------------------------------------------------ effects
+
+    def _apply_allocs(self, inst: Instance, branch: Branch, skip: frozenset | tuple,
+                      before_host: str | None) -> None:
+        mig = inst.migration
+        for effect in branch.alloc:
+            if effect in skip:
+                continue
+            if effect is Alloc.DELETE_INSTANCE:
+                self.ledger.delete_allocations(inst.uuid)
+            elif effect is Alloc.DELETE_MIGRATION:
+                if mig is not None:
+                    self.ledger.delete_allocations(mig.uuid)
+            elif effect is Alloc.REVERT_MIGRATION_TO_INSTANCE:
+                if mig is not None and self.ledger.allocations_of(mig.uuid):
+                    self.ledger.move_allocations(mig.uuid, inst.uuid)
+            elif effect is Alloc.REMOVE_DEST_FROM_INSTANCE:
+                if mig is not None and mig.dest is not None and mig.dest != mig.source:
+                    self.ledger.remove_provider_from_consumer(inst.uuid, mig.dest)
+            elif effect is Alloc.REMOVE_SOURCE_FROM_INSTANCE:
+                if mig is not None and mig.source is not None and mig.dest != mig.source:
+                    self.ledger.remove_provider_from_consumer(inst.uuid, mig.source)
+            elif effect in SCHEDULING_ALLOCS:  # pragma: no cover - done by _schedule
+                raise AssertionError(f"{effect} outside scheduling")
+
+    def _apply_flavor(self, inst: Instance, branch: Branch) -> None:
+        """Resize: the new flavor once finished; the old one back on a revert."""
+        mig = inst.migration
+        if mig is None or mig.migration_type is not MigrationType.RESIZE:
+            return
+        if branch.migration is not None and branch.migration.status is MS.FINISHED:
+            inst.flavor = mig.new_flavor
+        if Alloc.REVERT_MIGRATION_TO_INSTANCE in branch.alloc:
+            inst.flavor = mig.old_flavor
+
+    # ------------------------------------------------------------------ scheduling
+
+    def host_states(self) -> list[HostState]:
+        """What the scheduler sees: configured hosts, their flags, usage from the ledger."""
+        states = []
+        on_host: dict[str, dict[str, Mapping[str, Any]]] = {h: {} for h in self.hosts}
+        for uuid, inst in self.instances.items():
+            if inst.host in on_host and inst.vm_state is not VmState.DELETED:
+                on_host[inst.host][uuid] = self.images.get(inst.image, {}) or {}
+        for name in sorted(self.hosts):
+            cfg, rec = self._host_configs[name], self.hosts[name]
+            inv = {rc: self._inventory(name, rc) for rc in RESOURCE_CLASSES}
+            used = {rc: self.ledger.usage(name, rc) for rc in RESOURCE_CLASSES}
+            mem, disk, cpu = (inv[ResourceClass.MEMORY_MB], inv[ResourceClass.DISK_GB],
+                              inv[ResourceClass.VCPU])
+            aggregates = host_aggregates(self.config, cfg)
+            states.append(HostState(
+                host=name, nodename=name, uuid=name,
+                total_usable_ram_mb=mem.total,
+                free_ram_mb=mem.total - mem.reserved - used[ResourceClass.MEMORY_MB],
+                total_usable_disk_gb=disk.total,
+                free_disk_mb=(disk.total - disk.reserved - used[ResourceClass.DISK_GB]) * 1024,
+                disk_mb_used=used[ResourceClass.DISK_GB] * 1024,
+                vcpus_total=cpu.total, vcpus_used=used[ResourceClass.VCPU] + cpu.reserved,
+                num_instances=len(on_host[name]),
+                cpu_allocation_ratio=cpu.allocation_ratio,
+                ram_allocation_ratio=mem.allocation_ratio,
+                disk_allocation_ratio=disk.allocation_ratio,
+                service_up=rec.up, service_disabled=not rec.enabled,
+                availability_zone=host_attr(cfg, "availability_zone", None),
+                aggregates=aggregates,
+                stats=dict(host_attr(cfg, "stats", {}) or {}),
+                supported_instances=tuple(host_attr(cfg, "supported_instances", ()) or ()),
+                hypervisor_type=host_attr(cfg, "hypervisor_type", None),
+                hypervisor_version=host_attr(cfg, "hypervisor_version", None),
+                hypervisor_hostname=name,
+                instances=on_host[name],
+                reserved_host_memory_mb=mem.reserved,
+                reserved_host_disk_mb=disk.reserved * 1024,
+                reserved_host_cpus=cpu.reserved,
+            ))
+        return states
+
+    def _inventory(self, host: str, rc):
+        """The host's inventory of ``rc``: the configured one plus the operator's changes."""
+        base = self._base_inventories[host][ResourceClass(rc)]
+        changes = self.inventory_changes.get((host, str(rc)))
+        return dataclasses.replace(base, **dict(changes)) if changes else base
+
+    def _group(self, inst: Instance) -> InstanceGroup | None:
+        group = self.info[inst.uuid].group
+        if group is None:
+            return None
+        policy, rules = group_policy(self.config, group)
+        members = tuple(u for u in self.groups.get(group, ())
+                        if self.instances[u].vm_state is not VmState.DELETED)
+        hosts = tuple(sorted({self.instances[u].host for u in members
+                              if u != inst.uuid and self.instances[u].host is not None}))
+        return InstanceGroup(policy=policy, rules=rules, hosts=hosts, members=members,
+                             uuid=group)
+
+    def request_spec(self, inst: Instance, work: Work) -> RequestSpec:
+        op = work.operation
+        flavor = self.flavors[work.get("flavor") or inst.flavor]
+        info = self.info[inst.uuid]
+        ignore: tuple[str, ...] = ()
+        if op in _MOVES_AWAY and inst.host is not None:
+            same_host_ok = op == "resize" and self._option("allow_resize_to_same_host", False)
+            if not same_host_ok:
+                ignore = (inst.host,)
+        host = work.get("host")
+        rebuild = op == "rebuild"
+        destination = None
+        if rebuild and inst.host is not None:
+            destination = Destination(inst.host)
+        elif host is not None:
+            destination = Destination(host)
+        return RequestSpec(
+            flavor=flavor, image_properties=dict(self.images.get(inst.image, {}) or {}),
+            availability_zone=info.availability_zone, instance_group=self._group(inst),
+            scheduler_hints=dict(info.hints), ignore_hosts=ignore,
+            requested_destination=destination,
+            instance_uuid=inst.uuid, is_rebuild=rebuild, is_bfv=self._volume_backed(inst.image),
+        )
+
+    def _claim_effects(self, inst: Instance, branch: Branch, host: str, flavor: Flavor,
+                       migration_uuid: str | None) -> bool:
+        """The branch's declared claim effects on ``host``, in order; False if one fails."""
+        wanted = self.resources(flavor, inst.image)
+        for effect in branch.alloc:
+            if effect is Alloc.CLAIM_DEST:
+                if not self.ledger.claim(inst.uuid, {host: wanted}):
+                    return False
+            elif effect is Alloc.CLAIM_DEST_DOUBLED:
+                if not self.ledger.add_to_consumer(inst.uuid, host, wanted):
+                    return False
+        return True
+
+    def _schedule(self, inst: Instance, work: Work, branch: Branch) -> tuple[Work, str | None]:
+        """Choose and claim a destination for a scheduling step; raise NoValidHost.
+
+        Returns the work with ``dest`` (and ``alternates``) recorded in its context, and
+        the uuid reserved for the migration the branch creates (if any). The caller
+        restores the ledger on NoValidHost.
+        """
+        op = work.operation
+        flavor = self.flavors[work.get("flavor") or inst.flavor]
+        if op == "rebuild":
+            # CHECK_IF_NEW_IMAGE: only a new image is checked, on the instance's own host.
+            if work.get("image") and work.get("image") != work.get("old_image"):
+                spec = self.request_spec(inst, work)
+                select_destinations(self.host_states(), spec, self.scheduler_config,
+                                    rng=self.rng)
+            return work, None
+        migration_uuid = None
+        if branch.migration is not None and branch.migration.create is not None:
+            migration_uuid = self._next("mig")
+        if Alloc.MOVE_SOURCE_TO_MIGRATION in branch.alloc:
+            assert migration_uuid is not None
+            self.ledger.move_allocations(inst.uuid, migration_uuid)
+        if work.step == "reschedule":
+            # COND.build_instances: claim the next alternate the scheduler returned.
+            alternates = list(work.get("alternates", ()))
+            while alternates:
+                host = alternates.pop(0)
+                # Nova's conductor only claims the alternate; it does not ask whether
+                # the compute service is up.
+                if self._claim_effects(inst, branch, host, flavor, migration_uuid):
+                    return dataclasses.replace(work, context=work.with_context(
+                        dest=host, alternates=tuple(alternates))), migration_uuid
+            raise NoValidHost("no alternate host left (MaxRetriesExceeded)")
+        forced = work.get("force") and work.get("host")
+        if forced:
+            host = work.get("host")
+            if not self._claim_effects(inst, branch, host, flavor, migration_uuid):
+                raise NoValidHost(f"cannot claim on forced host {host}")
+            return dataclasses.replace(work, context=work.with_context(dest=host)), migration_uuid
+        spec = self.request_spec(inst, work)
+        legacy = self.scheduler_config.mode != "placement"
+
+        def candidates(s: RequestSpec):
+            wanted = {ResourceClass(rc): n for rc, n in placement_resources(s).items()}
+            return list(self.ledger.candidates(wanted))
+
+        def claim(host_state: HostState, s: RequestSpec, index: int) -> bool:
+            return self._claim_effects(inst, branch, host_state.host, flavor, migration_uuid)
+
+        selections = select_destinations(
+            self.host_states(), spec, self.scheduler_config, rng=self.rng,
+            placement_candidates=candidates, claim=claim,
+            return_alternates=op == "create")
+        chosen = selections[0]
+        host = chosen.service_host
+        if legacy and not self._claim_effects(inst, branch, host, flavor, migration_uuid):
+            raise NoValidHost(f"claim on {host} failed")
+        alternates = tuple(a.host for a in chosen.alternates)
+        changes: dict[str, Any] = {"dest": host}
+        if op == "create":
+            changes["alternates"] = alternates
+        return dataclasses.replace(work, context=work.with_context(**changes)), migration_uuid
+
+    # ------------------------------------------------------------------ host events
+
+    def service_down(self, host: str) -> Result:
+        self._host(host).up = False
+        return Result(True, None, f"{host} compute service down")
+
+    def service_up(self, host: str) -> Result:
+        """nova-compute starts: ``CM.init_host`` (see model/cluster_recovery.py)."""
+        from model.cluster_recovery import init_host
+        record = self._host(host)
+        was_up = record.up
+        record.up = True
+        if was_up:
+            return Result(True, None, f"{host} already up")
+        done = init_host(self, host)
+        return Result(True, None, f"{host} compute service up; " + ("; ".join(done) or
+                                                                    "nothing to recover"))
+
+    def restart(self, host: str) -> Result:
+        self.service_down(host)
+        return self.service_up(host)
+
+    def disable(self, host: str) -> Result:
+        self._host(host).enabled = False
+        return Result(True, None, f"{host} disabled")
+
+    def enable(self, host: str) -> Result:
+        self._host(host).enabled = True
+        return Result(True, None, f"{host} enabled")
+
+    def set_allocation_ratio(self, host: str, rc, ratio: float) -> Result:
+        self._host(host)
+        self._change_inventory(host, rc, allocation_ratio=ratio)
+        return Result(True, None, f"{host} {rc} allocation_ratio={ratio}")
+
+    def set_reserved(self, host: str, rc, amount: int) -> Result:
+        self._host(host)
+        self._change_inventory(host, rc, reserved=amount)
+        return Result(True, None, f"{host} {rc} reserved={amount}")
+
+    def _change_inventory(self, host: str, rc, **changes: Any) -> None:
+        rc = ResourceClass(rc)
+        self.ledger.update_inventory(host, rc, **changes)
+        merged = dict(self.inventory_changes.get((host, str(rc)), ()))
+        merged.update(changes)
+        self.inventory_changes[(host, str(rc))] = tuple(sorted(merged.items()))
+
+    def _host(self, host: str) -> HostRecord:
+        try:
+            return self.hosts[host]
+        except KeyError:
+            raise errors.ComputeHostNotFound(f"no compute host {host!r}") from None
+
+    def event(self, op: str, instance_uuid: str) -> Result:
+        """A hypervisor event (``Kind.EVENT`` operation, e.g. ``guest_stopped``)."""
+        try:
+            inst = self.instance(instance_uuid)
+            branch = self.lc.request(op, inst, ADMIN)
+        except errors.NovaModelError as exc:
+            return Result(False, exc, exc.message, instance_uuid)
+        self._after_api(op, inst, branch, (), ADMIN, inst.host)
+        return Result(True, None, f"{op} on {instance_uuid}", instance_uuid, branch)
+
+    # ------------------------------------------------------------------ periodic tasks
+
+    def update_available_resource(self, host: str) -> list[str]:
+        """``RT._remove_deleted_instances_allocations``: free deleted instances' allocations."""
+        removed = []
+        for consumer in list(self.ledger.consumers()):
+            inst = self.instances.get(consumer)
+            if inst is None or inst.vm_state is not VmState.DELETED:
+                continue
+            if host in self.ledger.allocations_of(consumer):
+                self.ledger.delete_allocations(consumer)
+                removed.append(consumer)
+        return removed
+
+    def poll_unconfirmed_resizes(self) -> list[Result]:
+        """``CM._poll_unconfirmed_resizes``: auto-confirm when resize_confirm_window > 0."""
+        if self._option("resize_confirm_window", 0) <= 0:
+            return []
+        out = []
+        for mig in sorted(self.migrations.values(), key=lambda m: _num(m.uuid)):
+            inst = self.instances.get(mig.instance_uuid)
+            if (mig.status is MS.FINISHED and inst is not None and inst.migration is mig
+                    and inst.vm_state is VmState.RESIZED and inst.task_state is None):
+                out.append(self.request("confirm_resize", inst.uuid, ADMIN))
+        return out
+
+    def poll_shelved_instances(self) -> list[Result]:
+        """``CM._poll_shelved_instances``: offload when shelved_offload_time > 0."""
+        if self.shelved_offload_time <= 0:
+            return []
+        return [self.request("shelve_offload", uuid, ADMIN)
+                for uuid, inst in self._live()
+                if inst.vm_state is VmState.SHELVED and inst.task_state is None]
+
+    def reclaim_queued_deletes(self) -> list[Result]:
+        """``CM._reclaim_queued_deletes``: delete soft-deleted instances (interval > 0).
+
+        Nova runs ``_delete_instance`` inside the compute; here it is a delete request
+        as admin, whose terminate step runs at the instance's host.
+        """
+        if self._option("reclaim_instance_interval", 0) <= 0:
+            return []
+        return [self.request("delete", uuid, ADMIN) for uuid, inst in self._live()
+                if inst.vm_state is VmState.SOFT_DELETED and inst.task_state is None]
+
+    def sync_power_states(self) -> list[Result]:
+        """``CM._sync_instance_power_state``: only active instances found shut off change.
+
+        Runs the catalogue's ``sync_power_state`` record for each active instance
+        with no task whose host is up (Nova's periodic runs in the compute).
+        """
+        out = []
+        for uuid, inst in self._live():
+            if inst.vm_state is not VmState.ACTIVE or inst.host is None:
+                continue
+            if not self.service_is_up(inst.host):
+                continue
+            if self.lc.guard_failure_for("sync_power_state", inst) is not None:
+                continue
+            if not self.lc.may("sync_power_state", "api", "ok", inst):
+                continue
+            branch = self.lc.deliver("sync_power_state", "api", "ok", inst)
+            self._after_api("sync_power_state", inst, branch, (), ADMIN, inst.host)
+            out.append(Result(True, None, f"sync_power_state {uuid}", uuid, branch))
+        return out
+
+    def _live(self) -> list[tuple[str, Instance]]:
+        return [(u, i) for u, i in sorted(self.instances.items(), key=lambda kv: _num(kv[0]))
+                if i.vm_state is not VmState.DELETED]
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot(self) -> tuple:
+        """The whole cluster as one canonical hashable value."""
+        instances = tuple(
+            (u, i.state, int(i.power_state), i.host, i.launched, i.locked, i.locked_by,
+             None if i.old_vm_state is None else i.old_vm_state.value,
+             None if i.migration is None else i.migration.uuid, i.flavor, i.image,
+             self.info[u].group, self.info[u].availability_zone, self.info[u].hints)
+            for u, i in sorted(self.instances.items()))
+        migrations = tuple(
+            (m.uuid, m.instance_uuid, m.migration_type.value, m.status.value, m.source,
+             m.dest, m.old_flavor, m.new_flavor)
+            for _, m in sorted(self.migrations.items()))
+        work = tuple((w.id, w.instance, w.operation, w.step, w.target, w.context,
+                      w.caller.is_admin) for w in (self.work[i] for i in sorted(self.work)))
+        hosts = tuple((h.name, h.up, h.enabled, tuple(h.queue))
+                      for _, h in sorted(self.hosts.items()))
+        return (
+            ("instances", instances), ("migrations", migrations), ("work", work),
+            ("conductor", tuple(self.conductor)), ("hosts", hosts),
+            ("groups", tuple((g, tuple(m)) for g, m in sorted(self.groups.items()))),
+            ("ledger", _encode_ledger(self.ledger.snapshot())),
+            ("inventory_changes", tuple(sorted(self.inventory_changes.items()))),
+            ("counters", tuple(sorted(self.counters.items()))),
+            ("rng", self.rng.getstate()),
+        )
+
+    @classmethod
+    def restore(cls, snapshot: tuple, config=None, lifecycle: Lifecycle | None = None
+                ) -> "Cluster":
+        data = dict(snapshot)
+        cluster = cls(config, lifecycle)
+        cluster.rng.setstate(data["rng"])
+        cluster.counters = dict(data["counters"])
+        cluster.groups = {g: list(m) for g, m in data["groups"]}
+        cluster.ledger = Ledger.restore(_decode_ledger(data["ledger"]))
+        cluster.inventory_changes = dict(data["inventory_changes"])
+        for (uuid, inst_uuid, kind, status, source, dest, old, new) in data["migrations"]:
+            cluster.migrations[uuid] = MigrationRecord(uuid, inst_uuid, MigrationType(kind),
+                                                       MS(status), source, dest, old, new)
+        for (u, state, power, host, launched, locked, locked_by, old_vm, mig, flavor, image,
+             group, az, hints) in data["instances"]:
+            inst = cluster.lc.new_instance(u, cluster, flavor=flavor, image=image)
+            inst.state, inst.power_state, inst.host = state, PowerState(power), host
+            inst.launched, inst.locked, inst.locked_by = launched, locked, locked_by
+            inst.old_vm_state = None if old_vm is None else VmState(old_vm)
+            inst.migration = None if mig is None else cluster.migrations[mig]
+            cluster.instances[u] = inst
+            cluster.info[u] = InstanceInfo(group, az, hints)
+        for (wid, inst, op, step, target, context, admin) in data["work"]:
+            cluster.work[wid] = Work(wid, inst, op, step, target, context,
+                                     ADMIN if admin else USER)
+        cluster.conductor = list(data["conductor"])
+        for (name, up, enabled, queue) in data["hosts"]:
+            cluster.hosts[name] = HostRecord(name, up, enabled, list(queue))
+        return cluster
+
+    def close(self) -> None:
+        """Detach the instances from the shared machine (frees them for the GC)."""
+        for inst in self.instances.values():
+            self.lc.forget(inst)
+        self.instances.clear()
+
+    # ------------------------------------------------------------------ views
+
+    def usage(self, host: str) -> dict[str, int]:
+        return {str(rc): self.ledger.usage(host, rc) for rc in RESOURCE_CLASSES}
+
+    def allocations(self) -> dict[str, dict[str, dict[str, int]]]:
+        return {c: {p: {str(rc): n for rc, n in res.items()}
+                    for p, res in self.ledger.allocations_of(c).items()}
+                for c in self.ledger.consumers()}
+
+    def table(self) -> str:
+        from model.cluster_view import table
+        return table(self)
+
+
+def _num(name: str) -> tuple[str, int]:
+    head = name.rstrip("0123456789")
+    tail = name[len(head):]
+    return (head, int(tail) if tail else 0)
+
+
+def _hashable(value: Any) -> Any:
+    """A canonical hashable form of a ledger snapshot (dicts become sorted tuples)."""
+    if isinstance(value, Mapping):
+        return ("__map__", tuple(sorted(((_hashable(k), _hashable(v)) for k, v in value.items()),
+                                        key=repr)))
+    if isinstance(value, (list, tuple)):
+        return (("__list__" if isinstance(value, list) else "__tuple__"),
+                tuple(_hashable(v) for v in value))
+    if isinstance(value, (set, frozenset)):
+        return ("__set__", tuple(sorted((_hashable(v) for v in value), key=repr)))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return ("__dc__", type(value), tuple((f.name, _hashable(getattr(value, f.name)))
+                                             for f in dataclasses.fields(value)))
+    return value
+
+
+def _unhashable(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) >= 2 and isinstance(value[0], str):
+        tag = value[0]
+        if tag == "__map__":
+            return {_unhashable(k): _unhashable(v) for k, v in value[1]}
+        if tag == "__list__":
+            return [_unhashable(v) for v in value[1]]
+        if tag == "__tuple__":
+            return tuple(_unhashable(v) for v in value[1])
+        if tag == "__set__":
+            return {_unhashable(v) for v in value[1]}
+        if tag == "__dc__" and len(value) == 3:
+            return value[1](**{k: _unhashable(v) for k, v in value[2]})
+    return value
+
+
+def _encode_ledger(snap: Any) -> tuple:
+    try:
+        hash(snap)
+        return ("raw", snap)
+    except TypeError:
+        return ("encoded", _hashable(snap))
+
+
+def _decode_ledger(value: tuple) -> Any:
+    kind, snap = value
+    return snap if kind == "raw" else _unhashable(snap)

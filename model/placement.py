@@ -1,0 +1,727 @@
+"""A Placement-style allocation ledger.
+
+This models the part of the OpenStack Placement service that Nova relies on
+for the standard resource classes: resource providers (one per compute node,
+named like its host) with an inventory per resource class, and allocations
+held by consumers (an instance uuid, or a migration uuid holding the source
+side of a move).
+
+The rules are Placement's (see `nova_scheduler_facts.md` section 5):
+
+* capacity of an inventory = ``(total - reserved) * allocation_ratio``;
+* writing allocations fails (InvalidAllocationCapacityExceeded) for a
+  provider/resource class when ``capacity < used + requested``, where *used*
+  no longer counts the old allocations of the consumers being written
+  (Placement deletes those first, inside the same transaction);
+* it fails (InvalidAllocationConstraintsViolated) when an amount is below
+  ``min_unit``, above ``max_unit`` or not a multiple of ``step_size``;
+* it fails (InvalidInventory) when the provider has no inventory of the
+  class;
+* zero amounts are not checked and not stored;
+* a failed write changes nothing.
+
+Every amount in the request is checked, including amounts the consumer
+already held: re-writing an unchanged allocation on a provider that an
+operator has pushed over capacity fails, as it does in Placement.
+
+`Ledger` is mutable (the operations are Placement's HTTP calls), but its
+state is a value: `snapshot()` is a canonical hashable tuple, `restore()`
+rebuilds an equal ledger, and two ledgers compare equal iff their snapshots
+do.  Iteration orders are sorted everywhere.
+
+Usage per provider/resource class is kept as a running counter updated by
+every write, so that `usage_mismatches()` can recompute it from the
+allocations and detect a bug in an update path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NamedTuple, NoReturn
+
+__all__ = [
+    "Allocations",
+    "Inventory",
+    "Ledger",
+    "OverCapacity",
+    "PlacementError",
+    "ResourceClass",
+]
+
+
+class ResourceClass(StrEnum):
+    """The standard resource classes the model allocates."""
+
+    VCPU = "VCPU"
+    MEMORY_MB = "MEMORY_MB"
+    DISK_GB = "DISK_GB"
+
+
+# consumer allocation: provider -> resource class -> amount
+Allocations = dict[str, dict[str, int]]
+
+
+class PlacementError(ValueError):
+    """A malformed inventory or request (a bug in the caller, not a refusal).
+
+    A refused claim is not an error: the claim methods return False.
+    """
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """One inventory record of a resource provider.
+
+    `max_unit=None` means "equal to total" (what the libvirt driver reports).
+    Validated on construction: a bad field raises PlacementError naming it.
+    """
+
+    total: int
+    reserved: int = 0
+    min_unit: int = 1
+    max_unit: int | None = None
+    step_size: int = 1
+    allocation_ratio: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_unit is None and _is_int(self.total):
+            object.__setattr__(self, "max_unit", self.total)
+        if _is_int(self.allocation_ratio):
+            object.__setattr__(self, "allocation_ratio", float(self.allocation_ratio))
+        _validate_inventory(self)
+
+    @property
+    def capacity(self) -> float:
+        """(total - reserved) * allocation_ratio, as Placement computes it."""
+        return (self.total - self.reserved) * self.allocation_ratio
+
+    def as_tuple(self) -> tuple[int, int, int, int, int, float]:
+        """(total, reserved, min_unit, max_unit, step_size, allocation_ratio)."""
+        assert self.max_unit is not None
+        return (
+            self.total,
+            self.reserved,
+            self.min_unit,
+            self.max_unit,
+            self.step_size,
+            self.allocation_ratio,
+        )
+
+    def replace(self, **changes: Any) -> Inventory:
+        """A copy with `changes`.  When `total` changes and `max_unit` is not
+        given, a `max_unit` that equalled the old total follows the new one."""
+        if "total" in changes and "max_unit" not in changes and self.max_unit == self.total:
+            changes["max_unit"] = changes["total"]
+        try:
+            return dataclasses.replace(self, **changes)
+        except TypeError as exc:  # unknown field name
+            raise PlacementError(f"inventory: {exc}") from None
+
+
+def _validate_inventory(inv: Inventory) -> None:
+    def fail(field_name: str, why: str) -> NoReturn:
+        value = getattr(inv, field_name)
+        raise PlacementError(f"inventory {field_name}: {why}, got {value!r}")
+
+    for name in ("total", "reserved", "min_unit", "max_unit", "step_size"):
+        if not _is_int(getattr(inv, name)):
+            fail(name, "must be an integer")
+    ratio = inv.allocation_ratio
+    if not isinstance(ratio, float) or not math.isfinite(ratio):
+        fail("allocation_ratio", "must be a finite number")
+    if inv.total < 0:
+        fail("total", "must be >= 0")
+    if inv.reserved < 0:
+        fail("reserved", "must be >= 0")
+    if inv.reserved > inv.total:
+        fail("reserved", f"must be <= total ({inv.total})")
+    if inv.min_unit < 1:
+        fail("min_unit", "must be >= 1")
+    if inv.step_size < 1:
+        fail("step_size", "must be >= 1")
+    assert inv.max_unit is not None
+    if inv.max_unit < 0:
+        fail("max_unit", "must be >= 0")
+    if inv.total > 0 and inv.max_unit < inv.min_unit:
+        fail("max_unit", f"must be >= min_unit ({inv.min_unit})")
+    if ratio <= 0:
+        fail("allocation_ratio", "must be > 0")
+
+
+class OverCapacity(NamedTuple):
+    """A provider/resource class whose usage exceeds its capacity.
+
+    `operator_lowered` is True when an inventory change (not a claim) pushed
+    capacity below usage and usage has not grown since.
+    """
+
+    provider: str
+    resource_class: str
+    usage: int
+    capacity: float
+    operator_lowered: bool
+
+    def describe(self) -> str:
+        why = (
+            "explained: an operator lowered capacity below existing usage"
+            if self.operator_lowered
+            else "not explained by an operator change: a write went over capacity"
+        )
+        return (
+            f"{self.provider} {self.resource_class}: usage {self.usage} > "
+            f"capacity {self.capacity:g} ({why})"
+        )
+
+
+_EMPTY: dict[str, dict[str, int]] = {}
+
+
+class Ledger:
+    """Resource providers, their inventories and the consumers' allocations.
+
+    Internals (plain dicts, sorted only on output):
+
+    * ``_inv[provider][rc] -> Inventory`` (per-provider dicts are replaced,
+      never mutated, so `copy()` is shallow);
+    * ``_alloc[consumer][provider][rc] -> amount`` (a consumer's value is
+      replaced as a whole on every write, never mutated);
+    * ``_usage[provider][rc] -> int``: the running total (mutated in place);
+    * ``_lowered[(provider, rc)] -> usage``: usage at the moment an inventory
+      change pushed capacity below it.  Legitimate writes cannot raise usage
+      on an over-capacity inventory, so usage above capacity is explained by
+      the operator as long as it stays <= the recorded value.
+    """
+
+    __slots__ = ("_inv", "_alloc", "_usage", "_lowered")
+
+    def __init__(self) -> None:
+        self._inv: dict[str, dict[str, Inventory]] = {}
+        self._alloc: dict[str, dict[str, dict[str, int]]] = {}
+        self._usage: dict[str, dict[str, int]] = {}
+        self._lowered: dict[tuple[str, str], int] = {}
+
+    # ------------------------------------------------------------------
+    # Providers and inventories
+    # ------------------------------------------------------------------
+
+    def add_provider(
+        self, provider: str, inventories: Mapping[str, Inventory] | None = None
+    ) -> None:
+        """Create a resource provider with `inventories` (rc -> Inventory)."""
+        if not isinstance(provider, str) or not provider:
+            raise PlacementError(f"provider name must be a non-empty string, got {provider!r}")
+        if provider in self._inv:
+            raise PlacementError(f"provider {provider!r} already exists")
+        new: dict[str, Inventory] = {}
+        for rc, inv in (inventories or {}).items():
+            new[_rc(rc)] = _check_inventory(inv)
+        self._inv[provider] = new
+        self._usage[provider] = {}
+
+    def remove_provider(self, provider: str) -> bool:
+        """DELETE /resource_providers/{rp}: refused (False) while any consumer
+        holds allocations against it (ResourceProviderInUse)."""
+        self._need_provider(provider)
+        if any(provider in a for a in self._alloc.values()):
+            return False
+        del self._inv[provider]
+        del self._usage[provider]
+        for key in [k for k in self._lowered if k[0] == provider]:
+            del self._lowered[key]
+        return True
+
+    def set_inventory(self, provider: str, rc: str, inventory: Inventory) -> None:
+        """Create or replace one inventory record.  Allowed even below current
+        usage (Placement keeps existing allocations); that is recorded so
+        `over_capacity()` can tell it from a write that went over."""
+        self._need_provider(provider)
+        rc = _rc(rc)
+        inventory = _check_inventory(inventory)
+        old = self._inv[provider].get(rc)
+        self._inv[provider] = {**self._inv[provider], rc: inventory}
+        self._note_capacity_change(provider, rc, old)
+
+    def update_inventory(self, provider: str, rc: str, **changes: Any) -> Inventory:
+        """Change fields of an existing inventory (e.g. ``allocation_ratio``,
+        ``reserved``); returns the new record."""
+        self._need_provider(provider)
+        rc = _rc(rc)
+        old = self._inv[provider].get(rc)
+        if old is None:
+            raise PlacementError(f"provider {provider!r} has no {rc} inventory")
+        new = old.replace(**changes)
+        self.set_inventory(provider, rc, new)
+        return new
+
+    def delete_inventory(self, provider: str, rc: str) -> bool:
+        """Remove an inventory record; refused (False) while allocations of
+        that class exist on the provider (InventoryInUse)."""
+        self._need_provider(provider)
+        rc = _rc(rc)
+        if rc not in self._inv[provider]:
+            return True
+        if self._usage[provider].get(rc, 0) or any(
+            rc in a.get(provider, _EMPTY) for a in self._alloc.values()
+        ):
+            return False
+        self._inv[provider] = {k: v for k, v in self._inv[provider].items() if k != rc}
+        self._usage[provider].pop(rc, None)
+        self._lowered.pop((provider, rc), None)
+        return True
+
+    def inventory(self, provider: str, rc: str) -> Inventory | None:
+        self._need_provider(provider)
+        return self._inv[provider].get(rc)
+
+    def inventories(self, provider: str) -> dict[str, Inventory]:
+        self._need_provider(provider)
+        return {rc: self._inv[provider][rc] for rc in sorted(self._inv[provider])}
+
+    def _note_capacity_change(self, provider: str, rc: str, old: Inventory | None) -> None:
+        used = self._usage[provider].get(rc, 0)
+        key = (provider, rc)
+        new_cap = self._inv[provider][rc].capacity
+        if new_cap >= used:
+            self._lowered.pop(key, None)
+            return
+        if key in self._lowered:
+            return  # still over; the earlier explanation stands
+        old_cap = old.capacity if old is not None else math.inf
+        if old_cap >= used:
+            self._lowered[key] = used
+        # else: it was already over capacity without an operator explanation;
+        # a new operator change does not launder that.
+
+    def _need_provider(self, provider: str) -> None:
+        if provider not in self._inv:
+            raise PlacementError(f"unknown resource provider {provider!r}")
+
+    # ------------------------------------------------------------------
+    # Writes
+    # ------------------------------------------------------------------
+
+    def claim(self, consumer: str, allocations: Mapping[str, Mapping[str, int]]) -> bool:
+        """PUT /allocations/{consumer}: replace the consumer's allocations.
+
+        Zero amounts are dropped; an empty request deletes the consumer's
+        allocations.  Returns False and changes nothing when Placement would
+        refuse (see `why_not`)."""
+        new = _normalise(allocations)
+        if self._refusal({consumer}, new) is not None:
+            return False
+        self._write(consumer, new)
+        return True
+
+    def why_not(
+        self, consumer: str, allocations: Mapping[str, Mapping[str, int]]
+    ) -> str | None:
+        """Why `claim(consumer, allocations)` would be refused, named like
+        Placement's error, or None if it would succeed.  Changes nothing."""
+        return self._refusal({consumer}, _normalise(allocations))
+
+    def add_to_consumer(
+        self, consumer: str, provider: str, resources: Mapping[str, int]
+    ) -> bool:
+        """Keep what the consumer holds and add `resources` on `provider`
+        (Nova's doubled move allocation, e.g. evacuate's source + dest).
+
+        Written with PUT semantics, so every provider of the result is
+        checked.  Amounts on a provider the consumer already uses are summed.
+        """
+        old = self._alloc.get(consumer, _EMPTY)
+        merged = {p: dict(rcs) for p, rcs in old.items()}
+        target = merged.setdefault(provider, {})
+        for rc, amount in resources.items():
+            _check_amount(amount)
+            target[rc] = target.get(rc, 0) + amount
+        return self.claim(consumer, merged)
+
+    def remove_provider_from_consumer(
+        self, consumer: str, provider: str, *, force: bool = False
+    ) -> bool:
+        """Drop `provider` from the consumer's allocations (Nova's
+        `remove_provider_tree_from_instance_allocation`).
+
+        Nova writes the remainder with PUT, so Placement re-checks the
+        remaining providers: on one an operator pushed over capacity this is
+        refused (False).  `force=True` skips that check.  Removing a provider
+        the consumer does not use is a successful no-op."""
+        old = self._alloc.get(consumer)
+        if old is None or provider not in old:
+            return True
+        remainder = {p: rcs for p, rcs in old.items() if p != provider}
+        if not force and self._refusal({consumer}, remainder) is not None:
+            return False
+        self._write(consumer, remainder)
+        return True
+
+    def move_allocations(self, source_consumer: str, target_consumer: str) -> bool:
+        """Nova's `move_allocations` (one POST /allocations): the target's
+        allocations are replaced by the source's and the source is emptied.
+
+        Capacity is checked with both consumers' old allocations removed;
+        refused (False) only if the moved allocations do not fit.  Moving
+        from a consumer with no allocations empties the target."""
+        if source_consumer == target_consumer:
+            return True
+        moved = self._alloc.get(source_consumer, _EMPTY)
+        if self._refusal({source_consumer, target_consumer}, moved) is not None:
+            return False
+        self._write(target_consumer, moved)
+        self._write(source_consumer, _EMPTY)
+        return True
+
+    def delete_allocations(self, consumer: str) -> Allocations:
+        """DELETE /allocations/{consumer}; idempotent.  Returns what was
+        removed (empty if nothing)."""
+        old = self._alloc.get(consumer)
+        if old is None:
+            return {}
+        self._write(consumer, _EMPTY)
+        return _sorted_copy(old)
+
+    def _refusal(
+        self, consumers: set[str], new: Mapping[str, Mapping[str, int]]
+    ) -> str | None:
+        inv_all = self._inv
+        usage_all = self._usage
+        alloc = self._alloc
+        olds = [alloc[c] for c in consumers if c in alloc]
+        for provider, rcs in new.items():
+            invs = inv_all.get(provider)
+            if invs is None:
+                return f"ResourceProviderNotFound: {provider}"
+            usage = usage_all[provider]
+            for rc, amount in rcs.items():
+                inv = invs.get(rc)
+                if inv is None:
+                    return f"InvalidInventory: {provider} has no {rc} inventory"
+                if (
+                    amount < inv.min_unit
+                    or amount > inv.max_unit  # type: ignore[operator]
+                    or amount % inv.step_size
+                ):
+                    return (
+                        f"InvalidAllocationConstraintsViolated: {rc} on {provider}: "
+                        f"requested {amount}, min_unit {inv.min_unit}, "
+                        f"max_unit {inv.max_unit}, step_size {inv.step_size}"
+                    )
+                used = usage.get(rc, 0)
+                for old in olds:
+                    used -= old.get(provider, _EMPTY).get(rc, 0)
+                capacity = (inv.total - inv.reserved) * inv.allocation_ratio
+                if capacity < used + amount:
+                    return (
+                        f"InvalidAllocationCapacityExceeded: {rc} on {provider}: "
+                        f"needed {amount}, used {used}, capacity {capacity:g}"
+                    )
+        return None
+
+    def _write(self, consumer: str, new: Mapping[str, Mapping[str, int]]) -> None:
+        """Replace the consumer's allocations, maintaining the usage counter.
+        `new` must already be normalised (no zero amounts, no empty
+        providers); it is copied."""
+        usage_all = self._usage
+        old = self._alloc.pop(consumer, None)
+        if old:
+            for provider, rcs in old.items():
+                usage = usage_all[provider]
+                for rc, amount in rcs.items():
+                    usage[rc] -= amount
+        if new:
+            stored = {p: dict(rcs) for p, rcs in new.items()}
+            self._alloc[consumer] = stored
+            for provider, rcs in stored.items():
+                usage = usage_all[provider]
+                for rc, amount in rcs.items():
+                    usage[rc] = usage.get(rc, 0) + amount
+        if self._lowered:
+            self._forget_resolved()
+
+    def _forget_resolved(self) -> None:
+        for key in list(self._lowered):
+            provider, rc = key
+            inv = self._inv[provider].get(rc)
+            if inv is None or self._usage[provider].get(rc, 0) <= inv.capacity:
+                del self._lowered[key]
+
+    # ------------------------------------------------------------------
+    # Queries
+    # ------------------------------------------------------------------
+
+    def usage(self, provider: str, rc: str) -> int:
+        """The maintained usage counter of provider/rc."""
+        self._need_provider(provider)
+        return self._usage[provider].get(rc, 0)
+
+    def capacity(self, provider: str, rc: str) -> float:
+        """(total - reserved) * ratio; 0.0 when there is no such inventory."""
+        self._need_provider(provider)
+        inv = self._inv[provider].get(rc)
+        return inv.capacity if inv is not None else 0.0
+
+    def free(self, provider: str, rc: str) -> float:
+        """capacity - usage (negative when over capacity)."""
+        return self.capacity(provider, rc) - self.usage(provider, rc)
+
+    def allocations_of(self, consumer: str) -> Allocations:
+        """A copy of the consumer's allocations, sorted; {} if none."""
+        return _sorted_copy(self._alloc.get(consumer, _EMPTY))
+
+    def consumers_on(self, provider: str) -> list[str]:
+        """Consumers holding allocations against `provider`, sorted."""
+        return sorted(c for c, a in self._alloc.items() if provider in a)
+
+    def consumers(self) -> list[str]:
+        """Consumers holding any allocation, sorted."""
+        return sorted(self._alloc)
+
+    def providers(self) -> list[str]:
+        return sorted(self._inv)
+
+    def has_provider(self, provider: str) -> bool:
+        return provider in self._inv
+
+    def candidates(self, resources: Mapping[str, int]) -> list[str]:
+        """GET /allocation_candidates for one unnumbered request group: the
+        providers where `resources` would fit (same rules as a claim by a
+        new consumer), sorted by name."""
+        request = {rc: amount for rc, amount in resources.items() if _check_amount(amount)}
+        result = []
+        for provider in sorted(self._inv):
+            if self._refusal(set(), {provider: request}) is None:
+                result.append(provider)
+        return result
+
+    # ------------------------------------------------------------------
+    # Invariant helpers (pure)
+    # ------------------------------------------------------------------
+
+    def recomputed_usage(self) -> dict[str, dict[str, int]]:
+        """Usage summed from the allocations, provider -> rc -> amount."""
+        totals: dict[str, dict[str, int]] = {}
+        for alloc in self._alloc.values():
+            for provider, rcs in alloc.items():
+                t = totals.setdefault(provider, {})
+                for rc, amount in rcs.items():
+                    t[rc] = t.get(rc, 0) + amount
+        return totals
+
+    def usage_mismatches(self) -> list[str]:
+        """Differences between the maintained usage counters and the usage
+        recomputed from the allocations, plus allocations that reference a
+        missing provider or inventory, or hold a non-positive amount."""
+        problems: list[str] = []
+        recomputed = self.recomputed_usage()
+        for provider in sorted(set(recomputed) | set(self._usage)):
+            kept = self._usage.get(provider, {})
+            real = recomputed.get(provider, {})
+            for rc in sorted(set(kept) | set(real)):
+                k, r = kept.get(rc, 0), real.get(rc, 0)
+                if k != r:
+                    problems.append(
+                        f"{provider} {rc}: maintained usage {k} != {r} "
+                        "recomputed from allocations"
+                    )
+        for consumer in sorted(self._alloc):
+            alloc = self._alloc[consumer]
+            if not alloc:
+                problems.append(f"consumer {consumer}: stored with no allocations")
+            for provider in sorted(alloc):
+                invs = self._inv.get(provider)
+                if invs is None:
+                    problems.append(
+                        f"consumer {consumer}: allocation on unknown provider {provider}"
+                    )
+                    continue
+                if not alloc[provider]:
+                    problems.append(f"consumer {consumer}: empty allocation on {provider}")
+                for rc in sorted(alloc[provider]):
+                    amount = alloc[provider][rc]
+                    if rc not in invs:
+                        problems.append(
+                            f"consumer {consumer}: {rc} on {provider}, "
+                            f"which has no {rc} inventory"
+                        )
+                    if amount <= 0:
+                        problems.append(
+                            f"consumer {consumer}: non-positive {rc} amount {amount} on {provider}"
+                        )
+        return problems
+
+    def over_capacity_details(self) -> list[OverCapacity]:
+        """Every provider/rc whose maintained usage exceeds its capacity."""
+        found: list[OverCapacity] = []
+        for provider in sorted(self._inv):
+            usage = self._usage[provider]
+            invs = self._inv[provider]
+            for rc in sorted(invs):
+                used = usage.get(rc, 0)
+                cap = invs[rc].capacity
+                if cap < used:
+                    explained_up_to = self._lowered.get((provider, rc))
+                    found.append(
+                        OverCapacity(
+                            provider,
+                            rc,
+                            used,
+                            cap,
+                            explained_up_to is not None and used <= explained_up_to,
+                        )
+                    )
+        return found
+
+    def over_capacity(self, *, include_explained: bool = True) -> list[str]:
+        """Human-readable `over_capacity_details()`; each string says whether
+        an operator change explains it.  `include_explained=False` keeps only
+        the unexplained ones (real violations)."""
+        return [
+            o.describe()
+            for o in self.over_capacity_details()
+            if include_explained or not o.operator_lowered
+        ]
+
+    def lowered_below_usage(self, provider: str, rc: str) -> bool:
+        """Whether an operator inventory change left provider/rc below usage."""
+        return (provider, rc) in self._lowered
+
+    # ------------------------------------------------------------------
+    # Values
+    # ------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """A canonical, hashable value of the whole ledger (sorted tuples,
+        zero usage counters left out)."""
+        providers = tuple(
+            (p, tuple((str(rc), *self._inv[p][rc].as_tuple()) for rc in sorted(self._inv[p])))
+            for p in sorted(self._inv)
+        )
+        allocations = tuple(
+            (
+                c,
+                tuple(
+                    (p, tuple((str(rc), a[p][rc]) for rc in sorted(a[p])))
+                    for p in sorted(a)
+                ),
+            )
+            for c in sorted(self._alloc)
+            for a in (self._alloc[c],)
+        )
+        usage = tuple(
+            (p, tuple((str(rc), u[rc]) for rc in sorted(u) if u[rc] != 0))
+            for p in sorted(self._usage)
+            for u in (self._usage[p],)
+        )
+        lowered = tuple(
+            (p, str(rc), n) for (p, rc), n in sorted(self._lowered.items())
+        )
+        return (providers, allocations, usage, lowered)
+
+    @classmethod
+    def restore(cls, snapshot: tuple[Any, ...]) -> Ledger:
+        """Rebuild a ledger from `snapshot()`; ``restore(s).snapshot() == s``."""
+        providers, allocations, usage, lowered = snapshot
+        ledger = cls()
+        for provider, invs in providers:
+            ledger._inv[provider] = {
+                _rc(rc): Inventory(
+                    total=t, reserved=r, min_unit=mn, max_unit=mx, step_size=st,
+                    allocation_ratio=ratio,
+                )
+                for rc, t, r, mn, mx, st, ratio in invs
+            }
+            ledger._usage[provider] = {}
+        for consumer, alloc in allocations:
+            ledger._alloc[consumer] = {
+                p: {_rc(rc): amount for rc, amount in rcs} for p, rcs in alloc
+            }
+        for provider, counters in usage:
+            ledger._usage.setdefault(provider, {}).update(
+                {_rc(rc): n for rc, n in counters}
+            )
+        for provider, rc, n in lowered:
+            ledger._lowered[(provider, _rc(rc))] = n
+        return ledger
+
+    def copy(self) -> Ledger:
+        new = Ledger.__new__(Ledger)
+        new._inv = dict(self._inv)
+        new._alloc = dict(self._alloc)
+        new._usage = {p: dict(u) for p, u in self._usage.items()}
+        new._lowered = dict(self._lowered)
+        return new
+
+    __copy__ = copy
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Ledger:
+        return self.copy()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Ledger):
+            return NotImplemented
+        return self.snapshot() == other.snapshot()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Ledger(providers={len(self._inv)}, consumers={len(self._alloc)})"
+
+    def summary(self) -> str:
+        """One line per provider: usage/capacity of each resource class."""
+        lines = []
+        for p in sorted(self._inv):
+            parts = [
+                f"{rc} {self._usage[p].get(rc, 0)}/{self._inv[p][rc].capacity:g}"
+                for rc in sorted(self._inv[p])
+            ]
+            lines.append(f"{p}: " + ", ".join(parts))
+        return "\n".join(lines)
+
+
+def _rc(rc: str) -> str:
+    try:
+        return ResourceClass(rc)
+    except ValueError:
+        raise PlacementError(
+            f"unknown resource class {rc!r} (known: {', '.join(ResourceClass)})"
+        ) from None
+
+
+def _check_inventory(inv: Any) -> Inventory:
+    if not isinstance(inv, Inventory):
+        raise PlacementError(f"expected an Inventory, got {type(inv).__name__}")
+    return inv
+
+
+def _check_amount(amount: Any) -> bool:
+    """Validate one requested amount; True if it is non-zero."""
+    if type(amount) is not int:
+        if not _is_int(amount):
+            raise PlacementError(f"allocation amount must be an integer, got {amount!r}")
+    if amount < 0:
+        raise PlacementError(f"allocation amount must be >= 0, got {amount}")
+    return amount != 0
+
+
+def _normalise(allocations: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    """Drop zero amounts and providers left empty; reject malformed amounts."""
+    out: dict[str, dict[str, int]] = {}
+    for provider, rcs in allocations.items():
+        kept = {rc: amount for rc, amount in rcs.items() if _check_amount(amount)}
+        if kept:
+            out[provider] = kept
+    return out
+
+
+def _sorted_copy(alloc: Mapping[str, Mapping[str, int]]) -> Allocations:
+    return {p: {rc: alloc[p][rc] for rc in sorted(alloc[p])} for p in sorted(alloc)}
+
+

@@ -1,0 +1,268 @@
+"""Boot, reschedule, resize, cold and live migration on a Cluster: real ledger effects."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.cluster import Cluster
+from model.cluster_scenarios import (
+    HUGE, LARGE, SMALL, allocs, assert_usage_consistent, boot, res, small_config,
+)
+from model.lifecycle import ADMIN
+from model.states import MigrationStatus as MS, TaskState as T, VmState as V
+
+
+@pytest.fixture
+def c():
+    cluster = Cluster(small_config())
+    yield cluster
+    cluster.close()
+
+
+def test_boot_claims_exactly_the_flavor_on_one_host(c):
+    uuid = boot(c)
+    inst = c.instances[uuid]
+    assert allocs(c, uuid) == {inst.host: res(SMALL)}
+    assert c.ledger.consumers() == [uuid]
+    assert_usage_consistent(c)
+
+
+def test_each_step_is_one_delivery(c):
+    r = c.request("create", flavor="small")
+    assert [w.step for w in c.pending()] == ["schedule"]
+    assert c.pending()[0].target is None  # the conductor
+    c.deliver(c.pending()[0].id)
+    (build,) = c.pending()
+    assert build.step == "build" and build.target == c.instances[r.instance].host
+    assert c.instances[r.instance].task_state is T.SCHEDULING
+
+
+def test_boot_with_no_valid_host(c):
+    r = c.request("create", flavor=HUGE.name)
+    out = c.settle()
+    inst = c.instances[r.instance]
+    assert "no_valid_host" in out[0].detail
+    assert (inst.vm_state, inst.task_state, inst.host) == (V.ERROR, None, None)
+    assert c.ledger.consumers() == []
+    assert c.pending() == []
+
+
+def test_boot_with_all_hosts_disabled_finds_no_host(c):
+    for h in c.hosts:
+        c.disable(h)
+    r = c.request("create", flavor="small")
+    c.settle()
+    assert c.instances[r.instance].vm_state is V.ERROR
+    assert c.ledger.consumers() == []
+
+
+def test_build_failure_reschedules_to_an_alternate(c):
+    r = c.request("create", flavor="small")
+    uuid = r.instance
+    c.settle(create__spawned="reschedule")
+    # settle went on: the reschedule claimed an alternate and the build succeeded there.
+    inst = c.instances[uuid]
+    assert inst.vm_state is V.ACTIVE
+    assert list(allocs(c, uuid)) == [inst.host]
+    assert_usage_consistent(c)
+
+
+def test_reschedule_moves_the_allocation_step_by_step(c):
+    uuid = c.request("create", flavor="small").instance
+    while c.pending()[0].step != "spawned":
+        c.deliver(c.pending()[0].id)
+    first = c.instances[uuid].host
+    assert list(allocs(c, uuid)) == [first]
+    c.deliver(c.pending()[0].id, "reschedule")
+    inst = c.instances[uuid]
+    assert (inst.task_state, inst.host) == (T.SCHEDULING, None)
+    assert allocs(c, uuid) == {}
+    (w,) = c.pending()
+    assert w.step == "reschedule" and w.target is None
+    assert first not in w.get("alternates")
+    c.deliver(w.id)
+    second = c.instances[uuid].host
+    assert second not in (None, first)
+    assert allocs(c, uuid) == {second: res(SMALL)}
+
+
+def test_reschedule_without_alternates_errors_and_frees(c):
+    uuid = c.request("create", flavor="small").instance
+    hosts_tried = []
+    for _ in range(10):
+        while c.pending() and c.pending()[0].step != "spawned":
+            c.deliver(c.pending()[0].id)
+        if not c.pending():
+            break
+        hosts_tried.append(c.instances[uuid].host)
+        c.deliver(c.pending()[0].id, "reschedule")
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host) == (V.ERROR, None, None)
+    assert len(hosts_tried) == c.scheduler_config.max_attempts
+    assert len(set(hosts_tried)) == len(hosts_tried)
+    assert c.ledger.consumers() == []
+
+
+def test_build_abort_deletes_the_allocation(c):
+    uuid = c.request("create", flavor="small").instance
+    c.settle(create__spawned="build_abort")
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.host) == (V.ERROR, None)
+    assert c.ledger.consumers() == []
+
+
+def _resize_to_resized(c, op="resize", **args):
+    uuid = boot(c)
+    source = c.instances[uuid].host
+    r = c.request(op, uuid, ADMIN if op == "migrate" else ctx_user(), **args)
+    assert r.accepted, r
+    c.settle()
+    inst = c.instances[uuid]
+    assert inst.vm_state is V.RESIZED
+    return uuid, source, inst.host, inst.migration
+
+
+def ctx_user():
+    from model.lifecycle import USER
+    return USER
+
+
+def test_resize_holds_old_flavor_on_source_and_new_on_dest(c):
+    uuid, source, dest, mig = _resize_to_resized(c, flavor="large")
+    assert dest != source
+    assert mig.status is MS.FINISHED and (mig.source, mig.dest) == (source, dest)
+    assert allocs(c, mig.uuid) == {source: res(SMALL)}
+    assert allocs(c, uuid) == {dest: res(LARGE)}
+    assert c.instances[uuid].flavor == "large"
+    assert_usage_consistent(c)
+
+
+def test_confirm_resize_frees_the_source(c):
+    uuid, source, dest, mig = _resize_to_resized(c, flavor="large")
+    assert c.request("confirm_resize", uuid).accepted
+    assert mig.status is MS.CONFIRMING
+    (w,) = c.pending()
+    assert w.target == source
+    c.settle()
+    assert c.instances[uuid].vm_state is V.ACTIVE
+    assert mig.status is MS.CONFIRMED
+    assert allocs(c, mig.uuid) == {}
+    assert allocs(c, uuid) == {dest: res(LARGE)}
+    assert_usage_consistent(c)
+
+
+def test_revert_resize_frees_dest_and_restores_old_flavor(c):
+    uuid, source, dest, mig = _resize_to_resized(c, flavor="large")
+    assert c.request("revert_resize", uuid).accepted
+    c.settle()
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.host, inst.flavor) == (V.ACTIVE, source, "small")
+    assert mig.status is MS.REVERTED
+    assert allocs(c, mig.uuid) == {}
+    assert allocs(c, uuid) == {source: res(SMALL)}
+    assert_usage_consistent(c)
+
+
+def test_cold_migrate_confirm_and_revert(c):
+    uuid, source, dest, mig = _resize_to_resized(c, op="migrate")
+    assert dest != source
+    assert allocs(c, mig.uuid) == {source: res(SMALL)}
+    assert allocs(c, uuid) == {dest: res(SMALL)}
+    assert c.request("revert_resize", uuid).accepted
+    c.settle()
+    assert allocs(c, uuid) == {source: res(SMALL)} and allocs(c, mig.uuid) == {}
+    assert c.request("migrate", uuid, ADMIN).accepted
+    c.settle()
+    mig2 = c.instances[uuid].migration
+    assert mig2.uuid != mig.uuid
+    assert c.request("confirm_resize", uuid).accepted
+    c.settle()
+    assert allocs(c, uuid) == {mig2.dest: res(SMALL)} and c.ledger.consumers() == [uuid]
+
+
+def test_migrate_to_a_requested_host(c):
+    uuid = boot(c)
+    others = sorted(h for h in c.hosts if h != c.instances[uuid].host)
+    assert c.request("migrate", uuid, ADMIN, host=others[-1]).accepted
+    c.settle()
+    assert c.instances[uuid].host == others[-1]
+
+
+def test_resize_no_valid_host_reverts_the_move(c):
+    uuid = boot(c)
+    host = c.instances[uuid].host
+    assert c.request("resize", uuid, flavor="huge").accepted
+    c.settle()
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host) == (V.ACTIVE, None, host)
+    assert inst.migration.status is MS.ERROR
+    assert c.ledger.consumers() == [uuid] and allocs(c, uuid) == {host: res(SMALL)}
+
+
+def test_resize_claim_failed_at_dest_reverts(c):
+    uuid = boot(c)
+    host = c.instances[uuid].host
+    c.request("resize", uuid, flavor="large")
+    c.settle(resize__prep_resize="claim_failed")
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.host, inst.flavor) == (V.ACTIVE, host, "small")
+    assert c.ledger.consumers() == [uuid] and allocs(c, uuid) == {host: res(SMALL)}
+
+
+def test_live_migrate_moves_the_allocation(c):
+    uuid = boot(c)
+    source = c.instances[uuid].host
+    assert c.request("live_migrate", uuid, ADMIN).accepted
+    c.settle()
+    inst = c.instances[uuid]
+    assert inst.host != source and inst.migration.status is MS.COMPLETED
+    assert c.ledger.consumers() == [uuid]
+    assert allocs(c, uuid) == {inst.host: res(SMALL)}
+
+
+@pytest.mark.parametrize("how", ["abort", "rollback", "pre_check_failed"])
+def test_live_migrate_abort_or_rollback_restores_the_allocation(c, how):
+    uuid = boot(c)
+    source = c.instances[uuid].host
+    c.request("live_migrate", uuid, ADMIN)
+    c.deliver(c.pending()[0].id)  # schedule: source -> migration, dest claimed
+    mig = c.instances[uuid].migration
+    assert allocs(c, mig.uuid) == {source: res(SMALL)}
+    assert allocs(c, uuid) == {mig.dest: res(SMALL)}
+    if how == "abort":
+        assert c.request("live_migrate_abort", uuid, ADMIN).accepted
+        c.settle()
+        assert mig.status is MS.CANCELLED
+    elif how == "rollback":
+        c.settle(live_migrate__post_live_migration="rollback")
+        assert mig.status is MS.FAILED
+    else:
+        c.settle(live_migrate__pre_live_migration="pre_check_failed")
+        assert mig.status is MS.ERROR
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host) == (V.ACTIVE, None, source)
+    assert c.ledger.consumers() == [uuid] and allocs(c, uuid) == {source: res(SMALL)}
+    assert c.pending() == []
+
+
+def test_forced_live_migration_skips_the_scheduler_but_claims(c):
+    uuid = boot(c)
+    target = sorted(h for h in c.hosts if h != c.instances[uuid].host)[0]
+    c.disable(target)  # the scheduler would refuse a disabled host; a forced move does not
+    assert c.request("live_migrate", uuid, ADMIN, host=target, force=True).accepted
+    c.settle()
+    assert c.instances[uuid].host == target
+    assert allocs(c, uuid) == {target: res(SMALL)}
+
+
+def test_anti_affinity_group_spreads_then_runs_out_of_hosts(c):
+    placed = [boot(c, group="anti") for _ in range(len(c.hosts))]
+    assert len({c.instances[u].host for u in placed}) == len(c.hosts)
+    r = c.request("create", flavor="small", group="anti")
+    c.settle()
+    assert c.instances[r.instance].vm_state is V.ERROR
+
+
+def test_affinity_group_packs(c):
+    placed = [boot(c, group="aff") for _ in range(3)]
+    assert len({c.instances[u].host for u in placed}) == 1

@@ -1,0 +1,279 @@
+"""Host events, evacuation, shelve, delete, compute-start recovery and periodic tasks."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.cluster import Cluster
+from model.cluster_scenarios import (
+    LARGE, SMALL, allocs, assert_usage_consistent, boot, res, small_config,
+)
+from model.lifecycle import ADMIN
+from model.states import MigrationStatus as MS, PowerState as P, TaskState as T, VmState as V
+
+
+
+@pytest.fixture
+def c():
+    cluster = Cluster(small_config())
+    yield cluster
+    cluster.close()
+
+
+def test_step_at_a_down_host_waits_for_it(c):
+    uuid = boot(c)
+    host = c.instances[uuid].host
+    assert c.request("pause", uuid).accepted
+    (w,) = c.pending()
+    c.service_down(host)
+    r = c.deliver(w.id)
+    assert not r.accepted and "stays queued" in r.detail
+    assert c.pending() == [w] and c.deliverable() == []
+    assert c.instances[uuid].task_state is T.PAUSING
+    c.service_up(host)  # pausing is not a task init_host touches
+    assert c.deliver(w.id).accepted
+    assert c.instances[uuid].vm_state is V.PAUSED
+
+
+def test_evacuate_doubles_then_source_restart_removes_the_source(c):
+    uuid = boot(c)
+    source = c.instances[uuid].host
+    assert not c.request("evacuate", uuid, ADMIN).accepted  # source still up
+    c.service_down(source)
+    r = c.request("evacuate", uuid, ADMIN)
+    assert r.accepted
+    mig = c.instances[uuid].migration
+    assert (mig.status, mig.source) == (MS.ACCEPTED, source)
+    c.deliver(c.pending()[0].id)  # schedule: CLAIM_DEST_DOUBLED
+    dest = mig.dest
+    assert dest not in (None, source)
+    assert allocs(c, uuid) == {source: res(SMALL), dest: res(SMALL)}
+    c.settle()
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.host, mig.status) == (V.ACTIVE, dest, MS.DONE)
+    assert allocs(c, uuid) == {source: res(SMALL), dest: res(SMALL)}  # still doubled
+    r = c.service_up(source)
+    assert "evacuated" in r.detail
+    assert mig.status is MS.COMPLETED
+    assert allocs(c, uuid) == {dest: res(SMALL)}
+    assert_usage_consistent(c)
+
+
+def test_evacuate_spawn_failure_removes_the_destination(c):
+    uuid = boot(c)
+    source = c.instances[uuid].host
+    c.service_down(source)
+    c.request("evacuate", uuid, ADMIN)
+    c.settle(evacuate__spawned="driver_error")
+    inst = c.instances[uuid]
+    assert inst.vm_state is V.ERROR and inst.migration.status is MS.FAILED
+    assert allocs(c, uuid) == {source: res(SMALL)}
+
+
+def test_shelve_offload_frees_and_unshelve_claims_again(c):
+    uuid = boot(c)
+    first = c.instances[uuid].host
+    # fill the first host so the unshelve must go elsewhere
+    assert c.request("shelve", uuid).accepted
+    c.settle()
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.host) == (V.SHELVED_OFFLOADED, None)
+    assert c.ledger.consumers() == []
+    c.disable(first)
+    assert c.request("unshelve", uuid).accepted
+    c.settle()
+    assert inst.vm_state is V.ACTIVE and inst.host not in (None, first)
+    assert allocs(c, uuid) == {inst.host: res(SMALL)}
+
+
+def test_shelve_with_positive_offload_time_keeps_until_the_periodic_task():
+    c = Cluster(small_config(shelved_offload_time=3600))
+    uuid = boot(c)
+    host = c.instances[uuid].host
+    c.request("shelve", uuid)
+    c.settle()
+    assert c.instances[uuid].vm_state is V.SHELVED
+    assert allocs(c, uuid) == {host: res(SMALL)}
+    (r,) = c.poll_shelved_instances()
+    assert r.accepted
+    c.settle()
+    assert c.instances[uuid].vm_state is V.SHELVED_OFFLOADED and c.ledger.consumers() == []
+
+
+def test_unshelve_with_no_valid_host_stays_offloaded(c):
+    uuid = boot(c)
+    c.request("shelve", uuid)
+    c.settle()
+    for h in c.hosts:
+        c.disable(h)
+    c.request("unshelve", uuid)
+    c.settle()
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host) == (V.SHELVED_OFFLOADED, None, None)
+    assert c.ledger.consumers() == []
+
+
+def test_soft_delete_keeps_and_delete_frees(c):
+    uuid = boot(c)
+    host = c.instances[uuid].host
+    c.request("soft_delete", uuid)
+    c.settle()
+    assert c.instances[uuid].vm_state is V.SOFT_DELETED
+    assert allocs(c, uuid) == {host: res(SMALL)}
+    c.request("delete", uuid)
+    c.settle()
+    assert c.instances[uuid].vm_state is V.DELETED and c.ledger.consumers() == []
+
+
+def test_reclaim_queued_deletes():
+    c = Cluster(small_config(reclaim_instance_interval=60))
+    uuid = boot(c)
+    c.request("soft_delete", uuid)
+    c.settle()
+    (r,) = c.reclaim_queued_deletes()
+    assert r.accepted
+    c.settle()
+    assert c.instances[uuid].vm_state is V.DELETED and c.ledger.consumers() == []
+
+
+def test_delete_with_host_down_is_a_local_delete(c):
+    uuid = boot(c)
+    c.service_down(c.instances[uuid].host)
+    r = c.request("delete", uuid)
+    assert r.accepted and r.branch.note.startswith("API._local_delete")
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.host) == (V.DELETED, None)
+    assert c.ledger.consumers() == [] and c.pending() == []
+
+
+def test_delete_of_a_resized_instance_with_host_down_confirms_first(c):
+    uuid = boot(c)
+    c.request("resize", uuid, flavor="large")
+    c.settle()
+    mig = c.instances[uuid].migration
+    c.service_down(c.instances[uuid].host)
+    assert c.request("delete", uuid).accepted
+    assert mig.status is MS.CONFIRMED and c.ledger.consumers() == []
+
+
+def test_restart_recovers_an_interrupted_live_migration(c):
+    uuid = boot(c)
+    source = c.instances[uuid].host
+    c.request("live_migrate", uuid, ADMIN)
+    c.deliver(c.pending()[0].id)
+    mig = c.instances[uuid].migration
+    c.restart(source)
+    inst = c.instances[uuid]
+    assert (inst.task_state, inst.host, mig.status) == (None, source, MS.ERROR)
+    assert c.ledger.consumers() == [uuid] and allocs(c, uuid) == {source: res(SMALL)}
+    c.settle()  # the queued pre_live_migration fails its task_state check and is dropped
+    assert c.pending() == [] and inst.host == source
+
+
+def test_restart_during_resize_migrating_reverts_on_the_source(c):
+    uuid = boot(c)
+    source = c.instances[uuid].host
+    c.request("resize", uuid, flavor="large")
+    while c.instances[uuid].task_state is not T.RESIZE_MIGRATING:
+        c.deliver(c.pending()[0].id)
+    c.restart(source)
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host, inst.flavor) == (
+        V.ACTIVE, None, source, "small")
+    assert allocs(c, uuid) == {source: res(SMALL)} and c.ledger.consumers() == [uuid]
+    c.settle()
+    assert c.pending() == []
+
+
+@pytest.mark.parametrize("op,task,expected", [
+    ("stop", T.POWERING_OFF, (V.STOPPED, None, P.SHUTDOWN)),
+    ("reboot_soft", T.REBOOTING, (V.ACTIVE, None, P.RUNNING)),
+    ("snapshot", T.IMAGE_SNAPSHOT_PENDING, (V.ACTIVE, None, P.RUNNING)),
+    ("rebuild", None, (V.ERROR, None, P.RUNNING)),
+])
+def test_restart_recovers_tasks_in_flight(c, op, task, expected):
+    uuid = boot(c)
+    host = c.instances[uuid].host
+    assert c.request(op, uuid).accepted
+    if op == "rebuild":
+        c.deliver(c.pending()[0].id)  # check_image at the conductor
+        assert c.instances[uuid].task_state is T.REBUILDING
+    else:
+        assert c.instances[uuid].task_state is task
+    c.restart(host)
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.power_state) == expected
+    c.settle()
+    assert (inst.vm_state, inst.task_state, inst.power_state) == expected
+
+
+def test_restart_while_deleting_finishes_the_delete(c):
+    uuid = boot(c)
+    c.request("delete", uuid)
+    c.restart(c.instances[uuid].host)
+    assert c.instances[uuid].vm_state is V.DELETED and c.ledger.consumers() == []
+
+
+def test_restart_during_build_errors_the_instance(c):
+    uuid = c.request("create", flavor="small").instance
+    c.deliver(c.pending()[0].id)
+    c.deliver(c.pending()[0].id)  # build
+    host = c.instances[uuid].host
+    c.restart(host)
+    assert c.instances[uuid].vm_state is V.ERROR
+    assert allocs(c, uuid) == {host: res(SMALL)}
+
+
+def test_update_available_resource_frees_deleted_instances(c):
+    uuid = boot(c)
+    host = c.instances[uuid].host
+    c.request("delete", uuid)
+    c.settle()
+    # a leaked allocation of a deleted instance (e.g. a lost DELETE to placement)
+    assert c.ledger.claim(uuid, {host: res(SMALL)})
+    assert c.update_available_resource(host) == [uuid]
+    assert c.ledger.consumers() == []
+
+
+def test_poll_unconfirmed_resizes_auto_confirms():
+    c = Cluster(small_config(resize_confirm_window=1))
+    uuid = boot(c)
+    c.request("resize", uuid, flavor="large")
+    c.settle()
+    (r,) = c.poll_unconfirmed_resizes()
+    assert r.accepted
+    c.settle()
+    assert c.instances[uuid].vm_state is V.ACTIVE
+    assert c.ledger.consumers() == [uuid]
+    assert c.poll_unconfirmed_resizes() == []
+
+
+def test_no_auto_confirm_with_window_zero(c):
+    uuid = boot(c)
+    c.request("resize", uuid, flavor="large")
+    c.settle()
+    assert c.poll_unconfirmed_resizes() == []
+
+
+def test_sync_power_state_stops_a_guest_that_shut_itself_off(c):
+    uuid = boot(c)
+    assert c.sync_power_states() == []
+    assert c.event("guest_stopped", uuid).accepted
+    (r,) = c.sync_power_states()
+    assert c.instances[uuid].task_state is T.POWERING_OFF
+    c.settle()
+    assert c.instances[uuid].vm_state is V.STOPPED
+
+
+def test_operator_ratio_change_affects_scheduling(c):
+    for h in c.hosts:
+        c.set_allocation_ratio(h, "VCPU", 0.25)  # 8 * 0.25 = 2 VCPUs per host
+    r = c.request("create", flavor=LARGE.name)
+    c.settle()
+    assert c.instances[r.instance].vm_state is V.ERROR
+    c.set_reserved("host1", "VCPU", 0)
+    for h in c.hosts:
+        c.set_allocation_ratio(h, "VCPU", 1.0)
+    r = c.request("create", flavor=LARGE.name)
+    c.settle()
+    assert c.instances[r.instance].vm_state is V.ACTIVE
