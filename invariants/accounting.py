@@ -1,0 +1,97 @@
+"""Accounting: the ledger and the instances agree about who holds what."""
+
+from __future__ import annotations
+
+from model.states import MigrationStatus, MigrationType, VmState
+
+_HOLDS_NOTHING = (VmState.SHELVED_OFFLOADED, VmState.DELETED)
+
+
+def usage_equals_allocations(cluster) -> list[str]:
+    """Each provider's usage equals the sum of the allocations against it.
+
+    Placement computes usage from allocations; the ledger keeps a running total
+    updated by every claim, move and delete, so a path that forgets one shows here.
+    """
+    return cluster.ledger.usage_mismatches()
+
+
+def allocations_have_live_consumers(cluster) -> list[str]:
+    """Every allocation belongs to a live consumer: an instance that is not deleted, or a migration still in progress.
+
+    An allocation whose consumer is gone is leaked capacity: Nova's resource audit
+    (``ResourceTracker._remove_deleted_instances_allocations``) only cleans up
+    deleted *instances* on the host it runs on, never migration consumers.
+    """
+    out = []
+    for consumer in cluster.ledger.consumers():
+        if consumer in cluster.instances:
+            inst = cluster.instances[consumer]
+            if inst.state != "new" and inst.vm_state is VmState.DELETED:
+                out.append(f"deleted instance {consumer} still holds "
+                           f"{_fmt(cluster.ledger.allocations_of(consumer))}")
+        elif consumer in cluster.migrations:
+            m = cluster.migrations[consumer]
+            if not m.in_progress:
+                out.append(f"{m.migration_type.value} {consumer} of {m.instance_uuid} is "
+                           f"{m.status.value} but still holds "
+                           f"{_fmt(cluster.ledger.allocations_of(consumer))}")
+        else:
+            out.append(f"unknown consumer {consumer} holds "
+                       f"{_fmt(cluster.ledger.allocations_of(consumer))}")
+    return out
+
+
+def instances_hold_what_their_state_implies(cluster) -> list[str]:
+    """An idle instance holds exactly its flavor on its host; a resized one its new flavor on the destination while its migration holds the old flavor on the source; an offloaded or deleted one holds nothing.
+
+    Checked only when no task is in progress (task_state None) and no work is
+    queued for the instance: in between, Nova's steps legitimately hold
+    transitional allocations. An evacuated instance also holds its source until
+    that host's compute service comes back (``_destroy_evacuated_instances``).
+    """
+    out = []
+    busy = {w.instance for w in cluster.pending()}
+    for uuid, inst in sorted(cluster.instances.items()):
+        if inst.state == "new" or inst.task_state is not None or uuid in busy:
+            continue
+        held = cluster.ledger.allocations_of(uuid)
+        vm = inst.vm_state
+        if vm in _HOLDS_NOTHING or inst.host is None:
+            if held:
+                out.append(f"{uuid} is {vm.value} with host {inst.host} but holds {_fmt(held)}")
+            continue
+        want = {inst.host: dict(cluster.resources(cluster.flavor_of(inst)))}
+        for m in cluster.migrations.values():
+            if (m.instance_uuid == uuid and m.migration_type is MigrationType.EVACUATION
+                    and m.status is MigrationStatus.DONE and m.source
+                    and m.source != inst.host):
+                want[m.source] = dict(cluster.resources(cluster.flavor_of(inst)))
+        if _norm(held) != _norm(want):
+            out.append(f"{uuid} is {vm.value} on {inst.host} and should hold {_fmt(want)} "
+                       f"but holds {_fmt(held)}")
+        if vm is VmState.RESIZED:
+            moving = [m for m in cluster.migrations.values()
+                      if m.instance_uuid == uuid and m.status in (
+                          MigrationStatus.FINISHED, MigrationStatus.CONFIRMING)]
+            for m in moving:
+                old = cluster.flavors[m.old_flavor] if m.old_flavor else None
+                expect = {m.source: dict(cluster.resources(old))} if old else {}
+                got = cluster.ledger.allocations_of(m.uuid)
+                if _norm(got) != _norm(expect):
+                    out.append(f"resized {uuid}: migration {m.uuid} should hold "
+                               f"{_fmt(expect)} but holds {_fmt(got)}")
+    return out
+
+
+def _norm(allocs) -> dict:
+    return {p: {str(rc): int(n) for rc, n in r.items() if n}
+            for p, r in allocs.items() if any(r.values())}
+
+
+def _fmt(allocs) -> str:
+    if not allocs:
+        return "nothing"
+    return "; ".join(f"{p}: " + ", ".join(f"{rc}={n}" for rc, n in sorted(r.items()))
+                     for p, r in sorted(_norm(allocs).items()))
+

@@ -1,0 +1,45 @@
+"""Server groups: hard policies hold, counting instances still arriving."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from model.cluster_compat import group_policy
+from model.states import VmState
+
+
+def _hosts_of(cluster, uuid: str) -> set[str]:
+    """Where an instance is or is arriving: its host and any in-progress move's destination."""
+    inst = cluster.instances[uuid]
+    hosts = {inst.host} if inst.host else set()
+    for m in cluster.migrations.values():
+        if m.instance_uuid == uuid and m.in_progress and m.dest:
+            hosts.add(m.dest)
+    return hosts
+
+
+def server_group_policies(cluster) -> list[str]:
+    """Hard anti-affinity never puts more than max_server_per_host members on a host; hard affinity never splits a group.
+
+    ``ServerGroupAntiAffinityFilter`` / ``ServerGroupAffinityFilter`` at scheduling
+    time and ``CM._validate_instance_group_policy`` on the compute; an instance
+    arriving by migration or evacuation counts on its destination.
+    """
+    out = []
+    for name, uuids in sorted(cluster.groups.items()):
+        policy, rules = group_policy(cluster.config, name)
+        members = [u for u in uuids
+                   if u in cluster.instances and cluster.instances[u].state != "new"
+                   and cluster.instances[u].vm_state is not VmState.DELETED]
+        if policy == "anti-affinity":
+            limit = int(rules.get("max_server_per_host", 1))
+            count = Counter(h for u in members for h in _hosts_of(cluster, u))
+            for host, n in sorted(count.items()):
+                if n > limit:
+                    out.append(f"anti-affinity group {name}: {n} members on {host} "
+                               f"(limit {limit})")
+        elif policy == "affinity":
+            hosts = sorted({h for u in members for h in _hosts_of(cluster, u)})
+            if len(hosts) > 1:
+                out.append(f"affinity group {name} is split across {', '.join(hosts)}")
+    return out
