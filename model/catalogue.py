@@ -661,8 +661,11 @@ def _delete_api(method: str) -> Step:
                **_LOCAL_DELETE),
         Branch(when=(When.HOST_DOWN,), alloc=(Alloc.DELETE_INSTANCE,),
                note="API._local_delete (compute service down)", **_LOCAL_DELETE),
-        Branch(when=(When.ALREADY_DELETING,), task=KEEP,
-               note="a delete is already in flight: ignored"),
+        # API._delete saves the new task (no expected_task_state) *before* it
+        # notices the original task was deleting/soft-deleting and ignores the
+        # request: the task is overwritten and no RPC is sent.
+        Branch(when=(When.ALREADY_DELETING,), task=T.DELETING,
+               note="a delete is already in flight: task saved, request ignored"),
         Branch(when=(When.VM_RESIZED,), task=T.DELETING, then="terminate",
                alloc=confirm_first, migration=Migration(MS.CONFIRMED),
                note="API._confirm_resize_on_deleting, then terminate_instance"),
@@ -709,6 +712,8 @@ SOFT_DELETE = Operation(
                note="API._local_delete: the server is really deleted", **_LOCAL_DELETE),
         Branch(when=(When.HOST_DOWN,), alloc=(Alloc.DELETE_INSTANCE,),
                note="API._local_delete: the server is really deleted", **_LOCAL_DELETE),
+        Branch(when=(When.ALREADY_DELETING,), task=T.SOFT_DELETING,
+               note="a delete is already in flight: task saved, request ignored"),
         Branch(task=T.SOFT_DELETING, then="soft_delete"),
         expects=ANY, nova="API.soft_delete -> API._delete"),
     steps=(Step("soft_delete", Where.HOST, _states(T.SOFT_DELETING), (
@@ -778,10 +783,16 @@ SYNC_POWER_STATE = Operation(
     name="sync_power_state", kind=Kind.PERIODIC,
     api_method="CM._sync_instance_power_state",
     summary="Reconcile vm_state with the power state the hypervisor reports.",
-    guard=None,
+    # CM._sync_instance_power_state calls stop/force_stop only for an active or paused
+    # instance found shut off; building, rescued, resized, suspended and error are
+    # ignored, and stopped, soft-delete, shelved and shelved_offloaded never get a
+    # stop. It does not look at launched_at or the lock.
+    guard=Guard(vm_states=frozenset({V.ACTIVE, V.PAUSED}), task_states=NO_TASK,
+                must_have_launched=False, check_instance_lock=False,
+                checks=(Check.STATE,)),
     api=api_branches(
         Branch(when=(When.POWERED_OFF,), task=T.POWERING_OFF, then="power_off",
-               note="active + shutdown/crashed: API.stop"),
+               note="active or paused + shutdown/crashed: API.force_stop"),
         expects=NO_TASK, nova="CM._sync_instance_power_state"),
     steps=(_POWER_OFF_TAIL,),
     notes=("Skipped while a task is in progress. Here only the active-but-shut-off case "

@@ -16,8 +16,6 @@ def _target(value) -> str:
 
 def describe_branch(b: Branch) -> str:
     parts = []
-    if b.when:
-        parts.append("if " + " and ".join(w.value for w in b.when) + ":")
     parts.append(f"vm_state {_target(b.vm)}, task_state {_target(b.task)}")
     if b.power is not Rule.KEEP:
         parts.append(f"power_state {_target(b.power)}")
@@ -34,7 +32,10 @@ def describe_branch(b: Branch) -> str:
         parts.append(f"then {b.then}")
     if b.note:
         parts.append(f"({b.note})")
-    return "; ".join(parts)
+    text = "; ".join(parts)
+    if b.when:
+        text = "if " + " and ".join(w.value for w in b.when) + ": " + text
+    return text
 
 
 def _expects(step: Step) -> str:

@@ -385,6 +385,7 @@ class Lifecycle:
         pairs = sorted({(vm, task) for vm, task, _ in self.legal},
                        key=lambda p: (list(VmState).index(p[0]), task_label(p[1])))
         self.states = tuple(state_name(vm, task) for vm, task in pairs)
+        self._state_set = frozenset(self.states) | {NEW}
         self.specs = tuple(self._derive())
         self.machine = SharedMachine(
             model=None, states=[NEW, *self.states], initial=NEW, send_event=True,
@@ -429,6 +430,12 @@ class Lifecycle:
                 targets = [(v, ()) for v in _vm_target(b, vm, self.saved_vm_states)]
         for vm2, saved in targets:
             dest = state_name(vm2, _task_target(b, task))
+            if dest not in self._state_set:
+                # The legal set already applied the branch's power conditions: a
+                # destination outside it is reachable only from an illegal power_state
+                # (e.g. sync_power_state's shut-off branch from paused), so the edge
+                # could never fire and must not point at an unregistered state.
+                continue
             spec = TransitionSpec(trigger, source, dest, op.name, step.name, outcome, index,
                                   dynamic)
             self._callbacks.append((spec, _effect(op, b), _conditions(dynamic, saved)))
@@ -543,7 +550,10 @@ def _effect(op: Operation, b: Branch) -> Callable:
         if b.launched:
             i.launched = True
         if b.lock is True:
-            i.locked, i.locked_by = True, kw["ctx"].who
+            # API.lock: "Only update the lock if we are an admin (non-owner)": an
+            # owner re-locking a locked instance is a no-op (locked_by is kept).
+            if not (i.locked and not kw["ctx"].is_admin):
+                i.locked, i.locked_by = True, kw["ctx"].who
         elif b.lock is False:
             i.locked, i.locked_by = False, None
         i.last_branch = b

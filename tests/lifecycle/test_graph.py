@@ -1,0 +1,110 @@
+"""The exhaustive single-instance state graph (explored once per session, ~50 s).
+
+The counts are pinned: a change to the catalogue that changes them makes this
+file fail, so that the change in the reachable state space gets reviewed. If the
+change is intended, update the numbers (``nova-model check`` prints them).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from model.graph import check_graph, explore
+from model.lifecycle import Lifecycle
+from model.states import PowerState, TaskState, VmState
+
+#: Pinned from ``nova-model check`` (shelved_offload_time 0 and -1, concurrency 1).
+PROJECTED_STATES = 224        # distinct (vm_state, task_state, power_state)
+PROJECTED_TRANSITIONS = 2816  # distinct labelled edges between them
+CONFIGURATIONS = 120547       # full-graph nodes (state + pending work + world)
+
+CHECK_NAMES = [
+    "every reachable state can reach a state with no task in progress",
+    "no state is a dead end except deleted",
+    "every declared operation is enabled somewhere",
+    "every declared step outcome happens somewhere",
+    "every reached combination is in the declared legal set",
+]
+
+
+@pytest.fixture(scope="session")
+def graph_lc() -> Lifecycle:
+    return Lifecycle()
+
+
+@pytest.fixture(scope="session")
+def exploration(graph_lc):
+    return explore(graph_lc)
+
+
+@pytest.fixture(scope="session")
+def checks(exploration, graph_lc):
+    return {c.name: c for c in check_graph(exploration, graph_lc)}
+
+
+def test_the_checks_are_the_expected_ones(checks):
+    assert list(checks) == CHECK_NAMES
+
+
+@pytest.mark.parametrize("name", CHECK_NAMES)
+def test_check_passes(checks, name):
+    assert checks[name].ok, checks[name].detail
+
+
+def test_pinned_counts(exploration):
+    assert (exploration.projected.number_of_nodes(),
+            exploration.projected.number_of_edges(),
+            exploration.full.number_of_nodes()) == (
+        PROJECTED_STATES, PROJECTED_TRANSITIONS, CONFIGURATIONS)
+
+
+def test_reached_combinations_are_legal(exploration, graph_lc):
+    assert exploration.combos <= graph_lc.legal
+
+
+def test_reverting_a_stopped_resize_passes_resized_powering_off(exploration):
+    assert (VmState.RESIZED, TaskState.POWERING_OFF, PowerState.SHUTDOWN) in exploration.combos
+
+
+def test_error_is_reachable_idle(exploration):
+    assert any(vm is VmState.ERROR and task is None for vm, task, _ in exploration.combos)
+
+
+def test_deleted_has_no_outgoing_edges(exploration):
+    deleted = [c for c in exploration.combos if c[0] is VmState.DELETED]
+    assert deleted == [(VmState.DELETED, None, PowerState.PENDING)]
+    assert exploration.projected.out_degree(deleted[0]) == 0
+
+
+def test_only_the_delete_family_reaches_deleted(exploration):
+    into = {label.split(".")[0] for src, dst, label in exploration.projected.edges(keys=True)
+            if dst[0] is VmState.DELETED}
+    assert into == {"delete", "force_delete", "soft_delete"}
+
+
+def test_power_sync_stops_only_active_instances(exploration):
+    """CM._sync_instance_power_state ignores suspended, resized, error, shelved..."""
+    sources = {src[0] for src, dst, label in exploration.projected.edges(keys=True)
+               if label.startswith("sync_power_state.")}
+    assert sources == {VmState.ACTIVE}
+    for vm in (VmState.SUSPENDED, VmState.SHELVED, VmState.SHELVED_OFFLOADED,
+               VmState.SOFT_DELETED, VmState.STOPPED):
+        assert not any(c[0] is vm and c[1] is TaskState.POWERING_OFF
+                       for c in exploration.combos), vm
+
+
+def test_unrescue_always_lands_active(exploration):
+    ends = {dst[:2] for src, dst, label in exploration.projected.edges(keys=True)
+            if label == "unrescue.unrescue.ok"}
+    assert ends == {(VmState.ACTIVE, None)}
+
+
+def test_boot_reaches_active_running(exploration):
+    assert (VmState.ACTIVE, None, PowerState.RUNNING) in exploration.combos
+    assert (VmState.BUILDING, TaskState.SCHEDULING, PowerState.PENDING) in exploration.combos
+
+
+def test_every_edge_label_is_a_trigger_or_a_world_move(exploration, graph_lc):
+    for _, _, label in exploration.full.edges(data="label"):
+        assert (label in graph_lc.triggers or label == "start"
+                or label.split()[0] in ("service_up", "service_down")), label
