@@ -67,6 +67,12 @@ class InvalidMigrationState(NovaModelError):
     nova = "InvalidMigrationState"
 
 
+class MigrationNotFoundByStatus(NovaModelError):
+    """``Migration.get_by_instance_and_status`` found no migration in the wanted status."""
+
+    nova = "MigrationNotFoundByStatus"
+
+
 class PolicyNotAuthorized(NovaModelError):
     """The default policy reserves this action to admins."""
 

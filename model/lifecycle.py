@@ -25,8 +25,8 @@ from model import errors
 from model.catalogue import CATALOGUE
 from model.operation import Branch, Check, HostEffect, Operation, Rule, Step, When, Where
 from model.states import (
-    MIGRATION_FINAL, MigrationStatus, MigrationType, PowerState, Task, TaskState, VmState,
-    task_label,
+    ALLOW_HARD_REBOOT, ALLOW_SOFT_REBOOT, MIGRATION_FINAL, MigrationStatus, MigrationType,
+    PowerState, Task, TaskState, VmState, task_label,
 )
 
 NEW = "new"  # the machine state of an instance the API is about to create
@@ -148,6 +148,33 @@ STATIC_CONDITIONS: dict[When, Callable[[VmState, Task, PowerState | None], bool]
                                                           TaskState.SOFT_DELETING),
     When.NOT_ALREADY_DELETING: lambda vm, task, p: task not in (TaskState.DELETING,
                                                                   TaskState.SOFT_DELETING),
+    # CM._init_instance, in the order it tests them
+    When.INIT_PROCEEDS: lambda vm, task, p: not (
+        vm is VmState.SOFT_DELETED
+        or (vm is VmState.ERROR and task not in (TaskState.RESIZE_MIGRATING,
+                                                 TaskState.DELETING))),
+    When.BUILDING_OR_BUILD_TASK: lambda vm, task, p: vm is VmState.BUILDING or task in (
+        TaskState.SCHEDULING, TaskState.BLOCK_DEVICE_MAPPING, TaskState.NETWORKING,
+        TaskState.SPAWNING),
+    When.REBUILD_TASK: lambda vm, task, p: vm in (VmState.ACTIVE, VmState.STOPPED) and task in (
+        TaskState.REBUILDING, TaskState.REBUILD_BLOCK_DEVICE_MAPPING,
+        TaskState.REBUILD_SPAWNING),
+    When.IMAGE_TASK: lambda vm, task, p: task in (
+        TaskState.IMAGE_SNAPSHOT_PENDING, TaskState.IMAGE_SNAPSHOT,
+        TaskState.IMAGE_PENDING_UPLOAD, TaskState.IMAGE_UPLOADING),
+    When.TASK_RESIZE_PREP: lambda vm, task, p: task is TaskState.RESIZE_PREP,
+    When.TASK_DELETING: lambda vm, task, p: task is TaskState.DELETING,
+    When.REBOOT_TASK: lambda vm, task, p: (
+        (task is TaskState.REBOOT_PENDING and vm in ALLOW_SOFT_REBOOT)
+        or (task is TaskState.REBOOT_PENDING_HARD and vm in ALLOW_HARD_REBOOT)
+        or task in (TaskState.REBOOTING, TaskState.REBOOT_STARTED, TaskState.REBOOTING_HARD,
+                    TaskState.REBOOT_STARTED_HARD)),
+    When.TASK_PAUSING: lambda vm, task, p: task is TaskState.PAUSING,
+    When.TASK_UNPAUSING: lambda vm, task, p: task is TaskState.UNPAUSING,
+    When.TASK_POWERING_OFF: lambda vm, task, p: task is TaskState.POWERING_OFF,
+    When.TASK_POWERING_ON: lambda vm, task, p: task is TaskState.POWERING_ON,
+    When.TASK_RESIZE_MIGRATING: lambda vm, task, p: task is TaskState.RESIZE_MIGRATING,
+    When.TASK_MIGRATING: lambda vm, task, p: task is TaskState.MIGRATING,
 }
 
 #: When-conditions read from the instance's other variables or from the world.
@@ -164,6 +191,8 @@ DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
     When.HOST_DOWN: lambda i: i.host is not None and not i.world.service_is_up(i.host),
     When.OFFLOAD_NOW: lambda i: i.world.shelved_offload_time == 0,
     When.NOT_OFFLOAD_NOW: lambda i: i.world.shelved_offload_time != 0,
+    When.POWER_RUNNING: lambda i: i.power_state is PowerState.RUNNING,
+    When.POWER_PAUSED: lambda i: i.power_state is PowerState.PAUSED,
 }
 assert set(STATIC_CONDITIONS) | set(DYNAMIC_CONDITIONS) == set(When)
 
@@ -171,6 +200,8 @@ assert set(STATIC_CONDITIONS) | set(DYNAMIC_CONDITIONS) == set(When)
 POWER_CONDITIONS: dict[When, Callable[[PowerState], bool]] = {
     When.POWERED_OFF: lambda p: p is PowerState.SHUTDOWN,
     When.NOT_POWERED_OFF: lambda p: p is not PowerState.SHUTDOWN,
+    When.POWER_RUNNING: lambda p: p is PowerState.RUNNING,
+    When.POWER_PAUSED: lambda p: p is PowerState.PAUSED,
 }
 
 
@@ -182,7 +213,7 @@ def _check_failure(check: Check, op: Operation, i: Instance, ctx: Context
                    ) -> errors.NovaModelError | None:
     """The error Nova raises for a failed guard check, or None when it passes."""
     g = op.guard
-    where = f"{op.name} of {i.uuid}"
+    where = i.uuid
     if check is Check.POLICY:
         if op.admin_only and not ctx.is_admin:
             return errors.PolicyNotAuthorized(f"{op.name} is admin-only by default policy")
@@ -223,6 +254,12 @@ def _check_failure(check: Check, op: Operation, i: Instance, ctx: Context
                                         MigrationStatus.RUNNING):
             return errors.InvalidMigrationState(
                 f"migration of {i.uuid} cannot be aborted ({_migration_status(i)})")
+    elif check is Check.MIGRATION_FINISHED:
+        # API.confirm_resize / API.revert_resize: Migration.get_by_instance_and_status(
+        # ..., 'finished') raises MigrationNotFoundByStatus when there is none.
+        if _migration_status(i) is not MigrationStatus.FINISHED:
+            return errors.MigrationNotFoundByStatus(
+                f"no migration of {i.uuid} in status finished ({_migration_status(i)})")
     elif check is Check.UNLOCK_OWNER:
         if i.locked and i.locked_by == "admin" and not ctx.is_admin:
             return errors.PolicyNotAuthorized(f"{i.uuid} was locked by an admin")

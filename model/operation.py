@@ -67,6 +67,29 @@ class When(StrEnum):
     HOST_DOWN = "instance.host's compute service is down"
     OFFLOAD_NOW = "shelved_offload_time == 0"
     NOT_OFFLOAD_NOW = "shelved_offload_time != 0"
+    POWER_RUNNING = "power_state is running"
+    POWER_PAUSED = "power_state is paused"
+    # Compute-start recovery (CM._init_instance): the task_state groups it tests, in
+    # its order. INIT_PROCEEDS is its early return turned around.
+    INIT_PROCEEDS = ("CM._init_instance handles the instance (vm_state not soft-delete; "
+                     "not error unless task_state is resize_migrating or deleting)")
+    BUILDING_OR_BUILD_TASK = ("vm_state is building, or task_state is scheduling, "
+                              "networking, block_device_mapping or spawning")
+    REBUILD_TASK = ("vm_state is active or stopped and task_state is rebuilding, "
+                    "rebuild_block_device_mapping or rebuild_spawning")
+    IMAGE_TASK = ("task_state is image_snapshot_pending, image_snapshot, "
+                  "image_pending_upload or image_uploading")
+    TASK_RESIZE_PREP = "task_state is resize_prep"
+    TASK_DELETING = "task_state is deleting"
+    REBOOT_TASK = ("task_state is rebooting, reboot_started, rebooting_hard or "
+                   "reboot_started_hard; reboot_pending with vm_state active; or "
+                   "reboot_pending_hard with vm_state in ALLOW_HARD_REBOOT")
+    TASK_PAUSING = "task_state is pausing"
+    TASK_UNPAUSING = "task_state is unpausing"
+    TASK_POWERING_OFF = "task_state is powering-off"
+    TASK_POWERING_ON = "task_state is powering-on"
+    TASK_RESIZE_MIGRATING = "task_state is resize_migrating"
+    TASK_MIGRATING = "task_state is migrating"
 
 
 class Alloc(StrEnum):
@@ -150,6 +173,9 @@ class Step:
     outcomes: tuple[Outcome, ...]
     nova: str
     schedules: bool = False  # consults the scheduler (and claims) before its outcome
+    #: the outcome taken instead of ``ok`` when the compute's re-check of the hard
+    #: server-group policy fails (``CM._validate_instance_group_policy``), if any
+    late_group_check: str | None = None
 
     def outcome(self, name: str) -> Outcome:
         for outcome in self.outcomes:
@@ -169,6 +195,7 @@ class Check(StrEnum):
     SOURCE_COMPUTE_UP = "migration source compute service must be up"
     MIGRATION_RUNNING = "migration status must be running"
     MIGRATION_ABORTABLE = "migration status must be queued, preparing or running"
+    MIGRATION_FINISHED = "a migration in status finished must exist"
     UNLOCK_OWNER = "an admin's lock is only lifted by an admin"
 
 

@@ -7,7 +7,7 @@ import importlib
 import sys
 
 #: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``.
-COMMANDS = ("guards", "explain", "check")
+COMMANDS = ("guards", "explain", "check", "diagram", "report", "simulate")
 
 
 class UsageError(Exception):
@@ -40,4 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main, so that the commands' ``UsageError`` (imported
+    # from ``nova_model.cli``) is the class caught here under ``python -m`` too.
+    from nova_model.cli import main as _main
+    sys.exit(_main())

@@ -27,6 +27,9 @@ HOST_UP = "host_up"          # @check_instance_host(check_is_up=True)
 STATE = "state"              # @check_instance_state(...)
 SOURCE_DOWN = "source_down"  # API.evacuate body: ComputeServiceInUse when the host is up
 SOURCE_UP = "source_up"      # API.confirm_resize body: ServiceUnavailable if source is down
+MIG_FINISHED = "mig_finished"  # API.confirm_resize / API.revert_resize body:
+#                                # Migration.get_by_instance_and_status(..., 'finished')
+#                                # raises MigrationNotFoundByStatus
 MIG_RUNNING = "mig_running"  # API.live_migrate_force_complete body: status must be running
 MIG_ABORTABLE = "mig_abortable"  # API.live_migrate_abort body (microversion >= 2.65)
 UNLOCK_OWNER = "unlock_owner"    # LockServerController._unlock: is_expected_locked_by
@@ -92,11 +95,14 @@ NOVA: dict[str, NovaGuard] = {
     "migrate": NovaGuard("API.resize(flavor_id=None)", ("active", "stopped"),
                          checks=(POLICY, LOCK, STATE, HOST_UP), admin_only=True,
                          api_task="resize_prep"),
-    # api.py:4111; body checks the source compute service (ServiceUnavailable)
+    # api.py:4111; body: the 'finished' migration (4131), then the source compute
+    # service (ServiceUnavailable)
     "confirm_resize": NovaGuard("API.confirm_resize", ("resized",),
-                                checks=(LOCK, STATE, SOURCE_UP)),
+                                checks=(LOCK, STATE, MIG_FINISHED, SOURCE_UP)),
+    # api.py:4000; body: the 'finished' migration (4007)
     "revert_resize": NovaGuard("API.revert_resize", ("resized",),
-                               api_task="resize_reverting"),                    # 4000
+                               checks=(LOCK, STATE, MIG_FINISHED),
+                               api_task="resize_reverting"),
     # api.py:5574; policy migrate_live = PROJECT_MANAGER_OR_ADMIN
     "live_migrate": NovaGuard("API.live_migrate", ("active", "paused"),
                               checks=(POLICY, LOCK, STATE), admin_only=True,
@@ -206,9 +212,9 @@ def nova_verdict(op: str, instance, is_admin: bool) -> tuple[type, str | None] |
                 return errors.ComputeHostNotFound, None
             if world.service_is_up(instance.host):
                 return errors.ComputeServiceInUse, None
+        if check == MIG_FINISHED and (mig is None or mig.status.value != "finished"):
+            return errors.MigrationNotFoundByStatus, None
         if check == SOURCE_UP:
-            # Nova first needs a migration in status 'finished' (MigrationNotFoundByStatus);
-            # the model does not check that status: see test_known_divergences.py.
             if mig is None or mig.source is None or not world.service_is_up(mig.source):
                 return errors.ServiceUnavailable, None
         if check == MIG_RUNNING and (mig is None or mig.status.value != "running"):
