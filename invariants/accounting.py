@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from model.states import MigrationStatus, MigrationType, VmState
 
-_HOLDS_NOTHING = (VmState.SHELVED_OFFLOADED, VmState.DELETED)
+_HOLDS_NOTHING = (VmState.SHELVED_OFFLOADED,)
 
 
 def usage_equals_allocations(cluster) -> list[str]:
@@ -21,18 +21,33 @@ def allocations_have_live_consumers(cluster) -> list[str]:
 
     An allocation whose consumer is gone is leaked capacity: Nova's resource audit
     (``ResourceTracker._remove_deleted_instances_allocations``) only cleans up
-    deleted *instances* on the host it runs on, never migration consumers.
+    deleted *instances* on the host it runs on, never migration consumers. A
+    migration whose instance is deleted is gone with it (``instance_destroy``
+    soft-deletes the instance's migration records).
     """
     out = []
     for consumer in cluster.ledger.consumers():
         if consumer in cluster.instances:
             inst = cluster.instances[consumer]
             if inst.state != "new" and inst.vm_state is VmState.DELETED:
+                moves = sorted(m.uuid for m in cluster.migrations.values()
+                               if m.instance_uuid == consumer
+                               and m.status in (MigrationStatus.ERROR, MigrationStatus.FAILED))
+                origin = (f" (handed back by the clean-up of {', '.join(moves)})"
+                          if moves else "")
                 out.append(f"deleted instance {consumer} still holds "
-                           f"{_fmt(cluster.ledger.allocations_of(consumer))}")
+                           f"{_fmt(cluster.ledger.allocations_of(consumer))}{origin}")
         elif consumer in cluster.migrations:
             m = cluster.migrations[consumer]
-            if not m.in_progress:
+            owner = cluster.instances.get(m.instance_uuid)
+            if owner is not None and owner.state != "new" and owner.vm_state is VmState.DELETED:
+                out.append(f"{m.migration_type.value} {consumer} of deleted instance "
+                           f"{m.instance_uuid} still holds "
+                           f"{_fmt(cluster.ledger.allocations_of(consumer))}")
+            elif not m.in_progress and (owner is None or owner.task_state is None):
+                # (a move still running may already have written its final status:
+                # RT.drop_move_claim_at_dest marks a revert `reverted` before the
+                # source gives the allocation back)
                 out.append(f"{m.migration_type.value} {consumer} of {m.instance_uuid} is "
                            f"{m.status.value} but still holds "
                            f"{_fmt(cluster.ledger.allocations_of(consumer))}")
@@ -57,6 +72,8 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
             continue
         held = cluster.ledger.allocations_of(uuid)
         vm = inst.vm_state
+        if vm is VmState.DELETED:
+            continue  # a deleted consumer is allocations_have_live_consumers' concern
         if vm in _HOLDS_NOTHING or inst.host is None:
             if held:
                 out.append(f"{uuid} is {vm.value} with host {inst.host} but holds {_fmt(held)}")

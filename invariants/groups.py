@@ -8,6 +8,14 @@ from model.cluster_compat import group_policy
 from model.states import VmState
 
 
+def _destination(cluster, uuid: str) -> str | None:
+    """Where an instance will be: an in-progress move's destination, else its host."""
+    for m in cluster.migrations.values():
+        if m.instance_uuid == uuid and m.in_progress and m.dest:
+            return m.dest
+    return cluster.instances[uuid].host
+
+
 def _hosts_of(cluster, uuid: str) -> set[str]:
     """Where an instance is or is arriving: its host and any in-progress move's destination."""
     inst = cluster.instances[uuid]
@@ -22,8 +30,10 @@ def server_group_policies(cluster) -> list[str]:
     """Hard anti-affinity never puts more than max_server_per_host members on a host; hard affinity never splits a group.
 
     ``ServerGroupAntiAffinityFilter`` / ``ServerGroupAffinityFilter`` at scheduling
-    time and ``CM._validate_instance_group_policy`` on the compute; an instance
-    arriving by migration or evacuation counts on its destination.
+    time and ``CM._validate_instance_group_policy`` on the compute. For
+    anti-affinity an instance arriving by migration or evacuation counts on its
+    destination as well as its source; for affinity each member counts where it
+    is going.
     """
     out = []
     for name, uuids in sorted(cluster.groups.items()):
@@ -33,13 +43,20 @@ def server_group_policies(cluster) -> list[str]:
                    and cluster.instances[u].vm_state is not VmState.DELETED]
         if policy == "anti-affinity":
             limit = int(rules.get("max_server_per_host", 1))
+            placed = Counter(cluster.instances[u].host for u in members
+                             if cluster.instances[u].host)
             count = Counter(h for u in members for h in _hosts_of(cluster, u))
             for host, n in sorted(count.items()):
-                if n > limit:
+                if placed[host] > limit:
+                    out.append(f"anti-affinity group {name}: {placed[host]} members on "
+                               f"{host} (limit {limit})")
+                elif n > limit:
                     out.append(f"anti-affinity group {name}: {n} members on {host} "
-                               f"(limit {limit})")
+                               f"(limit {limit}), counting {n - placed[host]} arriving")
         elif policy == "affinity":
-            hosts = sorted({h for u in members for h in _hosts_of(cluster, u)})
+            # A member's own move is not a split (Nova's filter excludes the moving
+            # instance from the group's hosts); members ending up apart are.
+            hosts = sorted({h for u in members if (h := _destination(cluster, u))})
             if len(hosts) > 1:
                 out.append(f"affinity group {name} is split across {', '.join(hosts)}")
     return out

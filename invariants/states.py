@@ -29,7 +29,7 @@ def legal_state_combinations(cluster) -> list[str]:
 
 
 def host_set_exactly_when_required(cluster) -> list[str]:
-    """An idle instance has a host exactly when its vm_state lives on one; shelved_offloaded never has one.
+    """An idle instance has a host exactly when its vm_state lives on one; an idle shelved_offloaded one never has one.
 
     ``CM._shelve_offload_instance`` clears host and node; an instance that failed
     to schedule (``COND._bury_in_cell0``) never gets one.
@@ -38,7 +38,8 @@ def host_set_exactly_when_required(cluster) -> list[str]:
     for uuid, inst in sorted(cluster.instances.items()):
         if inst.state == "new":
             continue
-        if inst.vm_state is VmState.SHELVED_OFFLOADED and inst.host is not None:
+        if (inst.vm_state is VmState.SHELVED_OFFLOADED and inst.task_state is None
+                and inst.host is not None):
             out.append(f"{uuid} is shelved_offloaded but still on {inst.host}")
         if (inst.task_state is None and inst.vm_state in _ON_A_HOST
                 and inst.host is None):
@@ -70,8 +71,8 @@ def migrations_agree_with_instances(cluster) -> list[str]:
         if not m.in_progress or m.migration_type is MigrationType.EVACUATION:
             continue
         inst = cluster.instances.get(m.instance_uuid)
-        if inst is None or inst.state == "new":
-            continue
+        if inst is None or inst.state == "new" or inst.vm_state is VmState.DELETED:
+            continue  # instance_destroy soft-deletes the instance's migrations
         if (inst.task_state is None and inst.vm_state is not VmState.RESIZED
                 and m.instance_uuid not in busy):
             out.append(f"{m.migration_type.value} {m.uuid} is {m.status.value} but "

@@ -91,14 +91,22 @@ def guard(vm_states, task_states=NO_TASK, *, lock=True, host=False, is_up=False,
 
 _BUILD_STEPS = (
     Step("schedule", Where.CONDUCTOR, _states(T.SCHEDULING), (
-        done(task=T.SCHEDULING, host=HostEffect.SET_DEST, alloc=(Alloc.CLAIM_DEST,),
+        done(task=T.SCHEDULING, alloc=(Alloc.CLAIM_DEST,),
              then="build", nova="COND.schedule_and_build_instances"),
         Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
                 "COND._bury_in_cell0"),
     ), "COND.schedule_and_build_instances", schedules=True),
-    Step("build", Where.HOST, _states(T.SCHEDULING, None), (
-        done(task=None, then="networking"),
-    ), "CM._do_build_and_run_instance"),
+    # The compute puts the instance on its host (RT.instance_claim), after the late
+    # group check; until then the claimed host is only the scheduler's choice.
+    Step("build", Where.DEST, _states(T.SCHEDULING, None), (
+        done(task=None, host=HostEffect.SET_DEST, then="networking"),
+        # The alternates were chosen when the first host was; by the time one is used
+        # another member of a hard group may have landed there.
+        Outcome("group_policy_violation", ENV, (Branch(
+            task=T.SCHEDULING, host=HostEffect.CLEAR, alloc=(Alloc.DELETE_INSTANCE,),
+            then="reschedule"),),
+            "CM._validate_instance_group_policy raises RescheduledException"),
+    ), "CM._do_build_and_run_instance", late_group_check="group_policy_violation"),
     task_step("networking", Where.HOST, None, T.NETWORKING, "block_device_mapping",
               "CM._build_resources -> CM._allocate_network"),
     task_step("block_device_mapping", Where.HOST, T.NETWORKING, T.BLOCK_DEVICE_MAPPING,
@@ -117,7 +125,7 @@ _BUILD_STEPS = (
                 "CM._do_build_and_run_instance (BuildAbortException)"),
     ), "driver.spawn"),
     Step("reschedule", Where.CONDUCTOR, _states(T.SCHEDULING), (
-        done(task=T.SCHEDULING, host=HostEffect.SET_DEST, alloc=(Alloc.CLAIM_DEST,),
+        done(task=T.SCHEDULING, alloc=(Alloc.CLAIM_DEST,),
              then="build", nova="COND.build_instances claims an alternate"),
         Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
                 "COND._cleanup_when_reschedule_fails (MaxRetriesExceeded)"),
@@ -320,6 +328,18 @@ _RESIZE_ROLLBACK = Branch(task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,)
                           migration=Migration(MS.ERROR))
 
 
+#: CM.resize_instance: any failure on the source gives the allocation back.
+_RESIZE_SOURCE_FAILED = Outcome("driver_error", FAULT, (Branch(
+    vm=V.ERROR, task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+    migration=Migration(MS.ERROR)),),
+    "CM.resize_instance failed: CM._revert_allocation")
+#: CM.finish_resize: a failure on the destination keeps it and frees the source.
+_RESIZE_DEST_FAILED = Outcome("driver_error", FAULT, (Branch(
+    vm=V.ERROR, task=None, alloc=(Alloc.DELETE_MIGRATION,),
+    migration=Migration(MS.ERROR)),),
+    "CM.finish_resize failed: CM._delete_allocation_after_move keeps the dest")
+
+
 def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
     return (
         Step("schedule", Where.CONDUCTOR, _states(T.RESIZE_PREP), (
@@ -335,21 +355,20 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
                  nova="CM._prep_resize -> RT.resize_claim"),
             Outcome("claim_failed", FAULT, (_RESIZE_ROLLBACK,),
                     "CM._do_prep_resize -> CM._revert_allocation"),
-        ), "CM.prep_resize"),
+        ), "CM.prep_resize", late_group_check="claim_failed"),
         Step("resize_migrating", Where.SOURCE, _states(T.RESIZE_PREP), (
             done(task=T.RESIZE_MIGRATING, then="resize_migrated",
                  migration=Migration(MS.MIGRATING)),
+            _RESIZE_SOURCE_FAILED,
         ), "CM.resize_instance -> CM._resize_instance"),
         Step("resize_migrated", Where.SOURCE, _states(T.RESIZE_MIGRATING), (
             done(task=T.RESIZE_MIGRATED, host=HostEffect.SET_DEST, then="resize_finish",
                  migration=Migration(MS.POST_MIGRATING)),
-            Outcome("driver_error", FAULT, (Branch(
-                vm=V.ERROR, task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
-                migration=Migration(MS.ERROR)),),
-                "driver.migrate_disk_and_power_off failed; CM._revert_allocation"),
+            _RESIZE_SOURCE_FAILED,
         ), "driver.migrate_disk_and_power_off"),
         Step("resize_finish", Where.DEST, _states(T.RESIZE_MIGRATED), (
             done(task=T.RESIZE_FINISH, then="finished"),
+            _RESIZE_DEST_FAILED,
         ), "CM.finish_resize -> CM._finish_resize"),
         Step("finished", Where.DEST, _states(T.RESIZE_FINISH), (
             ok(Branch(when=(When.WAS_STOPPED,), vm=V.RESIZED, task=None, power=P.SHUTDOWN,
@@ -357,10 +376,7 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
                Branch(vm=V.RESIZED, task=None, power=P.RUNNING, launched=True,
                       migration=Migration(MS.FINISHED)),
                nova="CM._finish_resize: power_on = old_vm_state != stopped"),
-            Outcome("driver_error", FAULT, (Branch(
-                vm=V.ERROR, task=None, alloc=(Alloc.DELETE_MIGRATION,),
-                migration=Migration(MS.ERROR)),),
-                "CM.finish_resize failed: CM._delete_allocation_after_move keeps the dest"),
+            _RESIZE_DEST_FAILED,
         ), "driver.finish_migration"),
     )
 
@@ -394,7 +410,8 @@ MIGRATE = Operation(
 CONFIRM_RESIZE = Operation(
     name="confirm_resize", kind=Kind.API, api_method="API.confirm_resize",
     summary="Accept a finished resize or migration and free the source host.",
-    guard=guard([V.RESIZED], checks=(Check.LOCK, Check.STATE, Check.SOURCE_COMPUTE_UP)),
+    guard=guard([V.RESIZED], checks=(Check.LOCK, Check.STATE, Check.MIGRATION_FINISHED,
+                                     Check.SOURCE_COMPUTE_UP)),
     api=api_step(None, then="confirm", nova="API.confirm_resize",
                  migration=Migration(MS.CONFIRMING)),
     steps=(Step("confirm", Where.SOURCE, _states(None, T.DELETING, T.SOFT_DELETING), (
@@ -409,13 +426,15 @@ CONFIRM_RESIZE = Operation(
                 "_error_out_instance_on_exception; allocation deleted in finally"),
     ), "CM.confirm_resize"),),
     resources="the migration's (source) allocation is deleted",
-    notes=("The API writes no task_state; the source compute service must be up.",),
+    notes=("The API writes no task_state; the source compute service must be up.",
+           "Only a migration in status finished can be confirmed (MigrationNotFoundByStatus "
+           "otherwise): a second confirm, or one racing a revert, is refused.",),
 )
 
 REVERT_RESIZE = Operation(
     name="revert_resize", kind=Kind.API, api_method="API.revert_resize",
     summary="Undo a finished resize or migration: back to the source host and old flavor.",
-    guard=guard([V.RESIZED]),
+    guard=guard([V.RESIZED], checks=(Check.LOCK, Check.STATE, Check.MIGRATION_FINISHED)),
     api=api_step(T.RESIZE_REVERTING, then="revert_resize", nova="API.revert_resize",
                  migration=Migration(MS.REVERTING)),
     steps=(
@@ -433,16 +452,26 @@ REVERT_RESIZE = Operation(
                Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, host=HostEffect.SET_SOURCE,
                       alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,), launched=True),
                nova="CM._finish_revert_resize: power_on = old_vm_state != stopped"),
-            Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
-                    "_error_out_instance_on_exception"),
+            # CM._finish_revert_resize gives the allocation back and puts the instance
+            # on the source before it calls driver.finish_revert_migration.
+            Outcome("driver_error", FAULT, (Branch(
+                vm=V.ERROR, task=None, host=HostEffect.SET_SOURCE,
+                alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,), migration=Migration(MS.ERROR)),),
+                "_error_out_instance_on_exception; errors_out_migration"),
         ), "CM.finish_revert_resize"),
         _POWER_OFF_TAIL,
     ),
     resources="the migration's allocation is moved back to the instance; the destination is freed",
-    notes=("A resize of a stopped instance reverts to stopped (resized/powering-off first).",),
+    notes=("A resize of a stopped instance reverts to stopped (resized/powering-off first).",
+           "Only a migration in status finished can be reverted (MigrationNotFoundByStatus "
+           "otherwise): a revert racing a confirm is refused."),
 )
 
 # --- live migration ------------------------------------------------------------------
+
+_LIVE_MIGRATION_ROLLBACK = Outcome("rollback", FAULT, (Branch(
+    task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+    migration=Migration(MS.FAILED)),), "CM._rollback_live_migration")
 
 LIVE_MIGRATE = Operation(
     name="live_migrate", kind=Kind.API, api_method="API.live_migrate",
@@ -465,18 +494,18 @@ LIVE_MIGRATE = Operation(
             Outcome("pre_check_failed", FAULT, (Branch(
                 task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
                 migration=Migration(MS.ERROR)),), "CM._rollback_live_migration"),
-        ), "CM.pre_live_migration"),
+        ), "CM.pre_live_migration -> CM._do_pre_live_migration",
+            late_group_check="pre_check_failed"),
         Step("live_migration", Where.SOURCE, _states(T.MIGRATING), (
             done(task=T.MIGRATING, migration=Migration(MS.RUNNING),
                  then="post_live_migration"),
+            _LIVE_MIGRATION_ROLLBACK,
         ), "CM._do_live_migration"),
         Step("post_live_migration", Where.SOURCE, _states(T.MIGRATING), (
             done(task=None, host=HostEffect.SET_DEST, alloc=(Alloc.DELETE_MIGRATION,),
                  migration=Migration(MS.COMPLETED),
                  nova="CM._post_live_migration; CM._delete_allocation_after_move"),
-            Outcome("rollback", FAULT, (Branch(
-                task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
-                migration=Migration(MS.FAILED)),), "CM._rollback_live_migration"),
+            _LIVE_MIGRATION_ROLLBACK,
             Outcome("driver_error", FAULT, (Branch(
                 vm=V.ERROR, task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
                 migration=Migration(MS.ERROR)),), "driver.live_migration raised"),
@@ -539,8 +568,9 @@ EVACUATE = Operation(
             Outcome("claim_failed", FAULT, (Branch(
                 task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
                 migration=_EVACUATE_FAILED),),
-                "ComputeResourcesUnavailable -> InstanceFaultRollback"),
-        ), "CM.rebuild_instance"),
+                "ComputeResourcesUnavailable or the late anti-affinity check "
+                "-> InstanceFaultRollback"),
+        ), "CM.rebuild_instance", late_group_check="claim_failed"),
         task_step("rebuild_block_device_mapping", Where.DEST, T.REBUILDING,
                   T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
                   "CM._rebuild_default_impl"),
@@ -617,7 +647,7 @@ UNSHELVE = Operation(
         Step("unshelve", Where.CONDUCTOR, _states(T.UNSHELVING), (
             ok(Branch(when=(When.VM_SHELVED,), task=T.POWERING_ON, then="power_on"),
                Branch(when=(When.VM_SHELVED_OFFLOADED,), task=T.UNSHELVING,
-                      host=HostEffect.SET_DEST, alloc=(Alloc.CLAIM_DEST,), then="spawning"),
+                      alloc=(Alloc.CLAIM_DEST,), then="spawning"),
                nova="COND.unshelve_instance"),
             Outcome("no_valid_host", ENV, (Branch(when=(When.VM_SHELVED_OFFLOADED,),
                                                   task=None),),
@@ -626,8 +656,11 @@ UNSHELVE = Operation(
         Step("power_on", Where.HOST, _states(T.POWERING_ON), (
             done(vm=V.ACTIVE, task=None, power=P.RUNNING), REVERT_TASK,
         ), "CM.start_instance"),
-        task_step("spawning", Where.DEST, T.UNSHELVING, T.SPAWNING, "spawned",
-                  "CM._unshelve_instance"),
+        # The compute, not the conductor, puts the instance on its host
+        # (RT.instance_claim inside CM._unshelve_instance).
+        Step("spawning", Where.DEST, _states(T.UNSHELVING), (
+            done(task=T.SPAWNING, host=HostEffect.SET_DEST, then="spawned"),
+        ), "CM._unshelve_instance -> RT.instance_claim"),
         Step("spawned", Where.DEST, _states(T.SPAWNING), (
             done(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True,
                  nova="CM._unshelve_instance -> CM._update_instance_after_spawn"),
@@ -710,10 +743,17 @@ SOFT_DELETE = Operation(
     api=api_branches(
         Branch(when=(When.NO_HOST,), alloc=(Alloc.DELETE_INSTANCE,),
                note="API._local_delete: the server is really deleted", **_LOCAL_DELETE),
+        Branch(when=(When.VM_RESIZED, When.HOST_DOWN),
+               alloc=(Alloc.DELETE_MIGRATION, Alloc.DELETE_INSTANCE),
+               migration=Migration(MS.CONFIRMED),
+               note="API._confirm_resize_on_deleting, then API._local_delete", **_LOCAL_DELETE),
         Branch(when=(When.HOST_DOWN,), alloc=(Alloc.DELETE_INSTANCE,),
                note="API._local_delete: the server is really deleted", **_LOCAL_DELETE),
         Branch(when=(When.ALREADY_DELETING,), task=T.SOFT_DELETING,
                note="a delete is already in flight: task saved, request ignored"),
+        Branch(when=(When.VM_RESIZED,), task=T.SOFT_DELETING, then="soft_delete",
+               alloc=(Alloc.DELETE_MIGRATION,), migration=Migration(MS.CONFIRMED),
+               note="API._confirm_resize_on_deleting, then soft_delete_instance"),
         Branch(task=T.SOFT_DELETING, then="soft_delete"),
         expects=ANY, nova="API.soft_delete -> API._delete"),
     steps=(Step("soft_delete", Where.HOST, _states(T.SOFT_DELETING), (
@@ -807,13 +847,89 @@ GUEST_STOPPED = Operation(
     api=api_step(KEEP, expects=ANY, power=P.SHUTDOWN, nova="driver power state"),
 )
 
+# --- compute-start recovery ----------------------------------------------------------
+
+#: The compute-start recovery record (fired by the cluster when nova-compute starts).
+INIT_INSTANCE = "init_instance"
+
+_INIT = (When.INIT_PROCEEDS,)
+_REVERT_MOVE = dict(alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,), migration=Migration(MS.ERROR))
+
+INIT_INSTANCE_OP = Operation(
+    name=INIT_INSTANCE, kind=Kind.EVENT, api_method="CM.init_host -> CM._init_instance",
+    summary="nova-compute starts: each instance of the host caught in the middle of a "
+            "task is recovered, retried or left to its queued step.",
+    # CM.init_host only looks at the instances whose host is this compute service.
+    guard=Guard(vm_states=None, task_states=None, must_have_launched=False,
+                check_instance_lock=False, check_instance_host=True, checks=(Check.HOST,)),
+    api=Step("api", Where.HOST, ANY, (ok(
+        Branch(when=_INIT + (When.BUILDING_OR_BUILD_TASK,), vm=V.ERROR, task=None,
+               note="interrupted build: error (_set_instance_obj_error_state)"),
+        Branch(when=_INIT + (When.REBUILD_TASK,), vm=V.ERROR, task=None,
+               note="interrupted rebuild: error (_set_instance_obj_error_state)"),
+        Branch(when=_INIT + (When.IMAGE_TASK,), task=None,
+               note="interrupted snapshot: task cleared"),
+        Branch(when=_INIT + (When.TASK_RESIZE_PREP,), task=None, **_REVERT_MOVE,
+               note="resize_prep cleared; model choice: a scheduled move's allocation goes "
+                    "back to the instance and its migration errors"),
+        Branch(when=_INIT + (When.TASK_DELETING,), vm=V.DELETED, task=None, power=P.PENDING,
+               alloc=(Alloc.DELETE_INSTANCE,),
+               note="the delete is restarted and finishes (CM._delete_instance)"),
+        Branch(when=_INIT + (When.REBOOT_TASK,), vm=V.ACTIVE, task=None, power=P.RUNNING,
+               note="reboot retried (CM.reboot_instance), or cleared when the guest runs"),
+        Branch(when=_INIT + (When.TASK_PAUSING, When.POWER_RUNNING), vm=V.ACTIVE, task=None,
+               note="pausing with the guest running: task cleared, vm active"),
+        Branch(when=_INIT + (When.TASK_UNPAUSING, When.POWER_RUNNING), vm=V.ACTIVE, task=None,
+               note="unpausing with the guest running: task cleared, vm active"),
+        Branch(when=_INIT + (When.TASK_UNPAUSING, When.POWER_PAUSED), vm=V.ACTIVE, task=None,
+               power=P.RUNNING, note="unpausing with the guest paused: CM.unpause_instance"),
+        Branch(when=_INIT + (When.TASK_POWERING_OFF,), vm=V.STOPPED, task=None,
+               power=P.SHUTDOWN, note="the stop is retried (CM.stop_instance)"),
+        Branch(when=_INIT + (When.TASK_POWERING_ON,), vm=V.ACTIVE, task=None,
+               power=P.RUNNING, note="the start is retried (CM.start_instance)"),
+        Branch(when=_INIT + (When.TASK_RESIZE_MIGRATING, When.WAS_STOPPED), task=None,
+               power=P.SHUTDOWN, **_REVERT_MOVE,
+               note="crashed resize reverted on the source (driver.finish_revert_migration, "
+                    "power_on=False); model choice: allocation back, migration error"),
+        Branch(when=_INIT + (When.TASK_RESIZE_MIGRATING,), task=None, power=P.RUNNING,
+               **_REVERT_MOVE,
+               note="crashed resize reverted on the source (driver.finish_revert_migration); "
+                    "model choice: allocation back, migration error"),
+        Branch(when=_INIT + (When.TASK_MIGRATING,), task=None, **_REVERT_MOVE,
+               note="live migration reset (CM._reset_live_migration): migration error; "
+                    "model choice: allocation back to the instance"),
+    ),), "CM._init_instance"),
+    resources="a restarted delete frees the instance's allocation; an interrupted move "
+              "(resize_prep, resize_migrating, migrating) gives the migration's allocation "
+              "back to the instance (a model choice: Nova leaves it to the operator)",
+    notes=(
+        "Fired by the cluster for every instance of a compute service that starts "
+        "(service_up, restart), after CM._destroy_evacuated_instances has cleaned up the "
+        "instances evacuated away from it. The first branch whose conditions hold is "
+        "taken; with none, the instance is left alone.",
+        "Nova leaves alone (returns early): a soft-deleted instance, whatever its task, "
+        "and an instance in error unless resize_migrating or deleting.",
+        "Nova has no case for, and so leaves alone with its queued step carrying on: "
+        "resize_migrated and resize_finish (the instance is already on the destination), "
+        "resize_reverting, shelving, shelving_image_pending_upload, "
+        "shelving_image_uploading, shelving_offloading, unshelving (its spawning is a "
+        "build task: error), soft-deleting, restoring, image_backup (not among the image "
+        "tasks it clears), suspending, resuming, rescuing, unrescuing, updating_password, "
+        "and pausing when the guest is not running.",
+        "Nova leaves the migration record and the Placement allocations of an interrupted "
+        "resize_prep/resize_migrating as they are, and sets an interrupted live "
+        "migration's record to error without moving its allocation back; the model gives "
+        "the allocation back so that nothing leaks.",
+    ),
+)
+
 OPERATIONS: tuple[Operation, ...] = (
     CREATE, START, STOP, REBOOT_SOFT, REBOOT_HARD, PAUSE, UNPAUSE, SUSPEND, RESUME,
     RESCUE, UNRESCUE, SNAPSHOT, BACKUP, REBUILD, RESIZE, MIGRATE, CONFIRM_RESIZE,
     REVERT_RESIZE, LIVE_MIGRATE, LIVE_MIGRATE_FORCE_COMPLETE, LIVE_MIGRATE_ABORT, EVACUATE,
     SHELVE, SHELVE_OFFLOAD, UNSHELVE, SOFT_DELETE, RESTORE, DELETE, FORCE_DELETE, LOCK,
     UNLOCK, SET_ADMIN_PASSWORD, TRIGGER_CRASH_DUMP, RESET_STATE_ERROR, RESET_STATE_ACTIVE,
-    SYNC_POWER_STATE, GUEST_STOPPED,
+    SYNC_POWER_STATE, GUEST_STOPPED, INIT_INSTANCE_OP,
 )
 
 CATALOGUE: MappingProxyType[str, Operation] = MappingProxyType({op.name: op for op in OPERATIONS})

@@ -21,8 +21,11 @@ Placement ledger:
 * a resize's migration consumer holds the OLD flavor on the source and the
   instance the NEW flavor on the destination; reverting gives the old flavor back.
 
-Compute-start recovery (``CM._init_instance``) and evacuation cleanup
-(``CM._destroy_evacuated_instances``) are in ``model/cluster_recovery.py``.
+Compute-start recovery (``CM._init_instance``) is the catalogue's ``init_instance``
+record, fired through the lifecycle for each instance of a starting compute service;
+that and the evacuation cleanup (``CM._destroy_evacuated_instances``) are driven from
+``model/cluster_recovery.py``. Scenarios (``nova_model/scenario.py``) replay runs of a
+cluster written down as JSON steps.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from model.lifecycle import (
     ADMIN, DYNAMIC_CONDITIONS, STATIC_CONDITIONS, USER, Context, Instance,
     Lifecycle, MigrationRecord,
 )
-from model.operation import Alloc, Branch, Step, Where
+from model.operation import Alloc, Branch, OutcomeKind, Step, Where
 from model.scheduler import (
     Destination, Flavor, HostState, InstanceGroup, NoValidHost, RequestSpec,
     select_destinations,
@@ -55,6 +58,14 @@ RESOURCE_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.D
 #: Alloc effects done while scheduling (inside the claim), not after the transition.
 SCHEDULING_ALLOCS = frozenset({Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST,
                                Alloc.CLAIM_DEST_DOUBLED})
+
+#: The arguments each API request takes (REST body fields); the others take none.
+REQUEST_ARGS: dict[str, frozenset[str]] = {
+    "create": frozenset({"flavor", "image", "group", "availability_zone", "hints"}),
+    "resize": frozenset({"flavor"}), "migrate": frozenset({"host"}),
+    "live_migrate": frozenset({"host", "force"}), "evacuate": frozenset({"host", "force"}),
+    "rebuild": frozenset({"image"}),
+}
 
 #: Operations whose scheduling must not pick the instance's current host.
 _MOVES_AWAY = frozenset({"migrate", "live_migrate", "evacuate", "resize"})
@@ -240,8 +251,7 @@ class Cluster:
     def _validate(self, op: str, inst: Instance, args: Mapping[str, Any]
                   ) -> tuple[tuple[str, Any], ...]:
         """Check the request's arguments (REST-layer checks); return the work context."""
-        allowed = {"resize": {"flavor"}, "migrate": {"host"}, "live_migrate": {"host", "force"},
-                   "evacuate": {"host", "force"}, "rebuild": {"image"}}.get(op, set())
+        allowed = REQUEST_ARGS.get(op, frozenset())
         unknown = set(args) - allowed
         if unknown:
             raise errors.InvalidRequest(f"{op} takes no argument(s) {sorted(unknown)}")
@@ -313,7 +323,12 @@ class Cluster:
     def _enqueue(self, template: Work) -> Work:
         inst = self.instances[template.instance]
         step = self.lc.operation(template.operation).step(template.step)
-        work = dataclasses.replace(template, id=self._next("w"),
+        context = template.context
+        if (inst.migration is not None and inst.migration.in_progress
+                and template.get("migration") is None):
+            # The move this chain belongs to: a late clean-up must touch only it.
+            context = template.with_context(migration=inst.migration.uuid)
+        work = dataclasses.replace(template, id=self._next("w"), context=context,
                                    target=self._target(inst, step, template))
         self.work[work.id] = work
         if work.target is None:
@@ -378,10 +393,14 @@ class Cluster:
         kw = self._kwargs(inst, work)
         if not self.lc.may(work.operation, work.step, outcome, inst, **kw):
             self._dequeue(work)
+            cleanup = self._preempted(step, inst, work)
             err = errors.UnexpectedTaskStateError(
                 f"{work.operation}.{work.step}: {outcome} not possible for {inst.uuid} in "
-                f"{inst.vm_state.value}/{inst.task_state}; work dropped")
+                f"{inst.vm_state.value}/{inst.task_state}; work dropped{cleanup}")
             return Result(False, err, err.message, inst.uuid)
+        if (step.late_group_check and outcome == "ok"
+                and self._group_policy_violated(inst, work.target or inst.host)):
+            outcome = step.late_group_check
         branch = self.predict(step, outcome, inst)
         before_host = inst.host
         migration_uuid: str | None = None
@@ -408,6 +427,47 @@ class Cluster:
                 return dataclasses.replace(result, detail=f"no_valid_host: {exc.reason}")
             kw = self._kwargs(inst, work)
         return self._fire(work, outcome, inst, before_host, migration_uuid)
+
+    def _preempted(self, step: Step, inst: Instance, work: Work) -> str:
+        """A step whose compare-and-swap fails raises UnexpectedTaskStateError inside
+        Nova's own exception handling: the step's declared failure path still cleans
+        up the move (``_revert_allocation``, ``errors_out_migration``,
+        ``_rollback_live_migration``), while its writes to the instance are lost to
+        the operation that got there first. So the resource and migration effects of
+        the step's first fault outcome apply, and nothing else."""
+        fault = next((o for o in step.outcomes if o.kind is OutcomeKind.FAULT), None)
+        if fault is None or inst.migration is None or not inst.migration.in_progress:
+            return ""
+        if work.get("migration") != inst.migration.uuid:
+            return ""  # a newer move owns the instance now; this one was reset already
+        branch = fault.branches[0]
+        if not branch.alloc and branch.migration is None:
+            return ""
+        if branch.migration is not None and branch.migration.create is None:
+            self._set_migration_status(inst, branch.migration.status)
+        self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, inst.host)
+        return f"; its {fault.name} clean-up ran"
+
+    def _group_policy_violated(self, inst: Instance, host: str | None) -> bool:
+        """``CM._validate_instance_group_policy``: would ``host`` break a hard policy?
+
+        Like Nova it looks at the other members' ``instance.host`` only.
+        """
+        group = self.info[inst.uuid].group if inst.uuid in self.info else None
+        if group is None or host is None:
+            return False
+        policy, rules = group_policy(self.config, group)
+        others = [self.instances[u] for u in self.groups.get(group, ())
+                  if u != inst.uuid and u in self.instances
+                  and self.instances[u].state != "new"
+                  and self.instances[u].vm_state is not VmState.DELETED
+                  and self.instances[u].host is not None]
+        if policy == "anti-affinity":
+            here = sum(1 for o in others if o.host == host)
+            return here >= int(rules.get("max_server_per_host", 1))
+        if policy == "affinity":
+            return any(o.host != host for o in others)
+        return False
 
     def _kwargs(self, inst: Instance, work: Work) -> dict[str, Any]:
         source = inst.migration.source if inst.migration is not None else inst.host
@@ -602,7 +662,11 @@ class Cluster:
             migration_uuid = self._next("mig")
         if Alloc.MOVE_SOURCE_TO_MIGRATION in branch.alloc:
             assert migration_uuid is not None
-            self.ledger.move_allocations(inst.uuid, migration_uuid)
+            if not self.ledger.move_allocations(inst.uuid, migration_uuid):
+                # Placement re-checks capacity on the move (an operator may have
+                # lowered it): AllocationMoveFailed aborts the move like no host.
+                raise NoValidHost("AllocationMoveFailed: Placement refused to move the "
+                                  "source allocation to the migration")
         if work.step == "reschedule":
             # COND.build_instances: claim the next alternate the scheduler returned.
             alternates = list(work.get("alternates", ()))

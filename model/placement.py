@@ -459,14 +459,35 @@ class Ledger:
 
     def usage(self, provider: str, rc: str) -> int:
         """The maintained usage counter of provider/rc."""
-        self._need_provider(provider)
+        if provider not in self._inv:
+            self._need_provider(provider)  # raises
         return self._usage[provider].get(rc, 0)
 
     def capacity(self, provider: str, rc: str) -> float:
         """(total - reserved) * ratio; 0.0 when there is no such inventory."""
-        self._need_provider(provider)
-        inv = self._inv[provider].get(rc)
-        return inv.capacity if inv is not None else 0.0
+        invs = self._inv.get(provider)
+        if invs is None:
+            self._need_provider(provider)  # raises
+        inv = invs.get(rc)
+        return (inv.total - inv.reserved) * inv.allocation_ratio if inv is not None else 0.0
+
+    def max_utilisation(self, resource_classes=tuple(ResourceClass)) -> float:
+        """The fullest provider/resource class: max of 100 * usage / capacity over
+        every provider and each of `resource_classes` with capacity > 0 (0.0 if
+        none).  One pass, for callers that ask on every step (the search's
+        coverage)."""
+        best = 0.0
+        usage_all = self._usage
+        for provider, invs in self._inv.items():
+            usage = usage_all[provider]
+            for rc in resource_classes:
+                inv = invs.get(rc)
+                if inv is None:
+                    continue
+                capacity = (inv.total - inv.reserved) * inv.allocation_ratio
+                if capacity > 0:
+                    best = max(best, 100.0 * usage.get(rc, 0) / capacity)
+        return best
 
     def free(self, provider: str, rc: str) -> float:
         """capacity - usage (negative when over capacity)."""
@@ -519,6 +540,8 @@ class Ledger:
         """Differences between the maintained usage counters and the usage
         recomputed from the allocations, plus allocations that reference a
         missing provider or inventory, or hold a non-positive amount."""
+        if self._usage_consistent():
+            return []  # the common case, checked without sorting or formatting
         problems: list[str] = []
         recomputed = self.recomputed_usage()
         for provider in sorted(set(recomputed) | set(self._usage)):
@@ -557,8 +580,53 @@ class Ledger:
                         )
         return problems
 
+    def _usage_consistent(self) -> bool:
+        """True only if `usage_mismatches()` has nothing to report (one pass, no
+        sorting); False means "look closer", and the full check runs."""
+        inv_all = self._inv
+        totals: dict[str, dict[str, int]] = {}
+        for alloc in self._alloc.values():
+            if not alloc:
+                return False
+            for provider, rcs in alloc.items():
+                invs = inv_all.get(provider)
+                if invs is None or not rcs:
+                    return False
+                t = totals.get(provider)
+                if t is None:
+                    t = totals[provider] = {}
+                for rc, amount in rcs.items():
+                    if amount <= 0 or rc not in invs:
+                        return False
+                    t[rc] = t.get(rc, 0) + amount
+        usage_all = self._usage
+        for provider, real in totals.items():
+            kept = usage_all.get(provider)
+            if kept is None:
+                return False
+            for rc, r in real.items():
+                if kept.get(rc, 0) != r:
+                    return False
+        for provider, kept in usage_all.items():
+            real = totals.get(provider, _EMPTY)
+            for rc, k in kept.items():
+                if k != real.get(rc, 0):
+                    return False
+        return True
+
+    def _any_over_capacity(self) -> bool:
+        usage_all = self._usage
+        for provider, invs in self._inv.items():
+            usage = usage_all[provider]
+            for rc, inv in invs.items():
+                if (inv.total - inv.reserved) * inv.allocation_ratio < usage.get(rc, 0):
+                    return True
+        return False
+
     def over_capacity_details(self) -> list[OverCapacity]:
         """Every provider/rc whose maintained usage exceeds its capacity."""
+        if not self._any_over_capacity():
+            return []  # the common case, checked without sorting
         found: list[OverCapacity] = []
         for provider in sorted(self._inv):
             usage = self._usage[provider]
@@ -600,26 +668,22 @@ class Ledger:
     def snapshot(self) -> tuple[Any, ...]:
         """A canonical, hashable value of the whole ledger (sorted tuples,
         zero usage counters left out)."""
-        providers = tuple(
-            (p, tuple((str(rc), *self._inv[p][rc].as_tuple()) for rc in sorted(self._inv[p])))
-            for p in sorted(self._inv)
-        )
-        allocations = tuple(
-            (
-                c,
-                tuple(
-                    (p, tuple((str(rc), a[p][rc]) for rc in sorted(a[p])))
-                    for p in sorted(a)
-                ),
-            )
-            for c in sorted(self._alloc)
-            for a in (self._alloc[c],)
-        )
-        usage = tuple(
-            (p, tuple((str(rc), u[rc]) for rc in sorted(u) if u[rc] != 0))
-            for p in sorted(self._usage)
-            for u in (self._usage[p],)
-        )
+        # (keys are unique, so sorting items() sorts by key alone; list
+        # comprehensions are faster than generators here, and this runs on
+        # every delivery and around every API request of the search)
+        providers = tuple([
+            (p, tuple([(str(rc), *inv.as_tuple()) for rc, inv in sorted(invs.items())]))
+            for p, invs in sorted(self._inv.items())
+        ])
+        allocations = tuple([
+            (c, tuple([(p, tuple([(str(rc), n) for rc, n in sorted(rcs.items())]))
+                       for p, rcs in sorted(a.items())]))
+            for c, a in sorted(self._alloc.items())
+        ])
+        usage = tuple([
+            (p, tuple([(str(rc), n) for rc, n in sorted(u.items()) if n != 0]))
+            for p, u in sorted(self._usage.items())
+        ])
         lowered = tuple(
             (p, str(rc), n) for (p, rc), n in sorted(self._lowered.items())
         )

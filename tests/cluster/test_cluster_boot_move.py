@@ -33,8 +33,13 @@ def test_each_step_is_one_delivery(c):
     assert c.pending()[0].target is None  # the conductor
     c.deliver(c.pending()[0].id)
     (build,) = c.pending()
-    assert build.step == "build" and build.target == c.instances[r.instance].host
+    # the conductor only claims; the compute's build step puts the instance on its host
+    assert build.step == "build" and build.target == build.get("dest")
+    assert c.instances[r.instance].host is None
     assert c.instances[r.instance].task_state is T.SCHEDULING
+    c.deliver(build.id)
+    assert c.instances[r.instance].host == build.target
+    assert c.instances[r.instance].task_state is None
 
 
 def test_boot_with_no_valid_host(c):
@@ -81,9 +86,12 @@ def test_reschedule_moves_the_allocation_step_by_step(c):
     assert w.step == "reschedule" and w.target is None
     assert first not in w.get("alternates")
     c.deliver(w.id)
-    second = c.instances[uuid].host
-    assert second not in (None, first)
+    (build,) = c.pending()  # the alternate is claimed; its compute then takes the instance
+    second = build.get("dest")
+    assert second not in (None, first) and build.target == second
     assert allocs(c, uuid) == {second: res(SMALL)}
+    c.deliver(build.id)
+    assert c.instances[uuid].host == second
 
 
 def test_reschedule_without_alternates_errors_and_frees(c):

@@ -1,0 +1,90 @@
+"""Upstream findings: violations the model reproduces because Nova's code does them.
+
+The model is faithful to Nova, so where Nova itself breaks a promise the search
+breaks it too. Each finding names the violation it explains, precisely, with the
+Nova code that causes it; the search reports a matching violation as a finding
+instead of failing, and ``tests/search`` checks that the search still reaches
+every finding (so an explanation can never silently hide nothing, or everything).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    invariant: str
+    pattern: str  # a regular expression the violation message must match in full
+    summary: str
+    nova: str
+
+    def explains(self, invariant: str, message: str) -> bool:
+        return invariant == self.invariant and re.fullmatch(self.pattern, message) is not None
+
+
+UPSTREAM: tuple[Finding, ...] = (
+    Finding(
+        name="delete racing a soft delete leaves the instance stuck in deleting",
+        invariant="nothing_stuck",
+        pattern=r"\S+ is stuck in [a-z_-]+/(deleting|soft-deleting) on \S+ with no work pending",
+        summary=("API._delete saves the new task_state (no expected_task_state) before it "
+                 "sees that a delete or soft delete was already in flight and returns "
+                 "without casting; the compute's soft_delete_instance (or the first "
+                 "request's step) then fails its compare-and-swap, which reverts_task_state "
+                 "leaves alone. Nothing is queued any more, and every later delete is "
+                 "ignored the same way: only reset-state (or a local delete while the host "
+                 "is down) gets the instance out."),
+        nova="nova/compute/api.py: API._delete (original_task_state check after "
+             "instance.save()); nova/compute/manager.py: ComputeManager.soft_delete_instance",
+    ),
+    Finding(
+        name="deleting an instance during a move leaks the migration's allocation",
+        invariant="allocations_have_live_consumers",
+        pattern=(r"(resize|migration|live-migration) \S+ of deleted instance \S+ still holds .+"
+                 r"|deleted instance \S+ still holds .+ \(handed back by the clean-up of .+\)"),
+        summary=("While a resize, cold or live migration is in flight the source "
+                 "allocation belongs to the migration consumer. Deleting the instance "
+                 "then deletes only the instance consumer's allocation "
+                 "(ComputeManager._complete_deletion / API._local_delete_cleanup); only a "
+                 "resized (finished) instance is confirmed first. The resource audit never "
+                 "removes migration consumers, so the source capacity stays taken until an "
+                 "operator runs `nova-manage placement audit --delete`. If the move's own "
+                 "step then fails its task_state check, its clean-up "
+                 "(ComputeManager._revert_allocation) hands the allocation back to the "
+                 "deleted instance, where it stays until the resource audit of that host."),
+        nova="nova/compute/manager.py: ComputeManager._complete_deletion; "
+             "nova/compute/api.py: API._local_delete_cleanup, API._confirm_resize_on_deleting; "
+             "nova/compute/resource_tracker.py: ResourceTracker._remove_deleted_instances_allocations",
+    ),
+    Finding(
+        name="the scheduler does not count group members that are still arriving",
+        invariant="server_group_policies",
+        pattern=r"anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), counting \d+ arriving",
+        summary=("ServerGroupAntiAffinityFilter and the compute's late check "
+                 "(ComputeManager._validate_instance_group_policy) read the group's hosts "
+                 "from the members' instance.host. A member being evacuated or migrated "
+                 "keeps its source host until the move finishes, so another member can be "
+                 "scheduled onto its destination meanwhile; the late check of whichever "
+                 "arrives second then fails it (an evacuation ends in a failed migration)."),
+        nova="nova/scheduler/filters/affinity_filter.py: _GroupAntiAffinityFilter.host_passes; "
+             "nova/compute/manager.py: ComputeManager._validate_instance_group_policy; "
+             "nova/objects/instance_group.py: InstanceGroup.get_hosts",
+    ),
+)
+
+
+def split(found: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[tuple[Finding, str]]]:
+    """Separate violations explained by an upstream finding from the real ones."""
+    unexplained: dict[str, list[str]] = {}
+    explained: list[tuple[Finding, str]] = []
+    for invariant, messages in found.items():
+        for message in messages:
+            finding = next((f for f in UPSTREAM if f.explains(invariant, message)), None)
+            if finding is None:
+                unexplained.setdefault(invariant, []).append(message)
+            else:
+                explained.append((finding, message))
+    return unexplained, explained

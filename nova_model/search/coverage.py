@@ -1,0 +1,101 @@
+"""What the search reached: the "sometimes" partners of the invariants.
+
+A green run proves little if it never got anywhere. ``Coverage`` watches every
+cluster the search builds and records the states and events a meaningful run
+must contain; ``missing()`` names the ones that were never reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model.catalogue import API_OPERATIONS
+from model.states import MigrationStatus, MigrationType, VmState
+
+#: How full a host must get to count as "at or near capacity".
+NEAR_CAPACITY = 0.9
+
+_MOVES = (MigrationType.RESIZE, MigrationType.MIGRATION)
+_EVACUATED = (MigrationStatus.DONE, MigrationStatus.COMPLETED)
+
+
+@dataclass
+class Coverage:
+    vm_states: set[VmState] = field(default_factory=set)
+    operations: set[str] = field(default_factory=set)
+    events: set[str] = field(default_factory=set)
+    findings: set[str] = field(default_factory=set)  # upstream findings reproduced
+    steps: int = 0
+    # per (cluster, instance): the host it last ran on, and whether it was offloaded since
+    _last_host: dict[tuple[int, str], str] = field(default_factory=dict)
+    _offloaded: set[tuple[int, str]] = field(default_factory=set)
+
+    def found(self, finding: str) -> None:
+        self.findings.add(finding)
+
+    def accepted(self, operation: str) -> None:
+        self.operations.add(operation)
+
+    def observe(self, cluster) -> None:
+        self.steps += 1
+        key = id(cluster)
+        for uuid, inst in cluster.instances.items():
+            if inst.state == "new":
+                continue
+            vm = inst.vm_state
+            self.vm_states.add(vm)
+            ident = (key, uuid)
+            if vm is VmState.SHELVED_OFFLOADED:
+                self._offloaded.add(ident)
+            elif vm is VmState.ACTIVE and inst.host is not None:
+                if ident in self._offloaded and self._last_host.get(ident) not in (None,
+                                                                                  inst.host):
+                    self.events.add("unshelve onto another host")
+                self._offloaded.discard(ident)
+                self._last_host[ident] = inst.host
+        for m in cluster.migrations.values():
+            if m.migration_type in _MOVES and m.status is MigrationStatus.CONFIRMED:
+                self.events.add("resize confirmed")
+            if m.migration_type in _MOVES and m.status is MigrationStatus.REVERTED:
+                self.events.add("resize reverted")
+            if m.migration_type is MigrationType.EVACUATION and m.status in _EVACUATED:
+                self.events.add("evacuation")
+            if (m.migration_type is MigrationType.LIVE_MIGRATION
+                    and m.status is MigrationStatus.COMPLETED):
+                self.events.add("live migration completed")
+        if self.utilisation(cluster) >= NEAR_CAPACITY * 100:
+            self.events.add("a host at or near capacity")
+
+    @staticmethod
+    def utilisation(cluster) -> float:
+        """The fullest resource of the fullest host, in percent of its capacity."""
+        best = 0.0
+        ledger = cluster.ledger
+        for provider in ledger.providers():
+            for rc in ("VCPU", "MEMORY_MB", "DISK_GB"):
+                capacity = ledger.capacity(provider, rc)
+                if capacity > 0:
+                    best = max(best, 100.0 * ledger.usage(provider, rc) / capacity)
+        return best
+
+    # -- the requirements ------------------------------------------------------------------
+
+    REQUIRED_EVENTS = ("a host at or near capacity", "resize confirmed", "resize reverted",
+                       "evacuation", "unshelve onto another host")
+
+    def missing(self) -> list[str]:
+        out = [f"vm_state {vm.value}" for vm in VmState if vm not in self.vm_states]
+        out += [f"operation {op.name} accepted" for op in API_OPERATIONS
+                if op.name not in self.operations and not op.name.startswith("reset_state")]
+        out += [event for event in self.REQUIRED_EVENTS if event not in self.events]
+        return out
+
+    def summary(self) -> dict:
+        return {
+            "steps observed": self.steps,
+            "vm_states reached": sorted(vm.value for vm in self.vm_states),
+            "operations accepted": sorted(self.operations),
+            "events": sorted(self.events),
+            "upstream findings reproduced": sorted(self.findings),
+            "missing": self.missing(),
+        }

@@ -1,0 +1,89 @@
+"""Run the stateful search with a budget and summarise it (``nova-model check``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from invariants import findings
+from model.config import ClusterConfig
+from nova_model.search.coverage import Coverage
+from nova_model.search.machine import ClusterMachine
+
+
+@dataclass
+class SearchReport:
+    examples: int
+    steps: int
+    seconds: float
+    coverage: dict
+    findings: list[dict] = field(default_factory=list)
+    violation: str | None = None   # the shrunk counterexample, in operator language
+    scenario: list[dict] | None = None  # the same run as `nova-model simulate` steps
+    config: ClusterConfig | None = None  # the configuration that run used
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds else 0.0
+
+    def as_json(self) -> dict:
+        return {"examples": self.examples, "steps": self.steps,
+                "seconds": round(self.seconds, 2),
+                "steps_per_second": round(self.steps_per_second, 1),
+                "coverage": self.coverage, "upstream_findings": self.findings,
+                "violation": self.violation, "scenario": self.scenario}
+
+
+def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None,
+               derandomize: bool = True, shrink: bool = True,
+               machine: type[ClusterMachine] = ClusterMachine,
+               progress: Callable[[int, int], None] | None = None) -> SearchReport:
+    """Search ``examples`` runs of up to ``steps`` rules each on ``config``.
+
+    ``machine`` may be a subclass searching a variant (a seeded fault, a proposed
+    guard); ``shrink=False`` reports the first failing run as found.
+    """
+    coverage = Coverage()
+    seen = {"examples": 0, "last": None}
+
+    class Search(machine):  # type: ignore[valid-type, misc]
+        pass
+
+    Search.coverage = coverage
+    if config is not None:
+        Search.config = config
+
+    original_init = Search.__init__
+
+    def counting_init(self) -> None:
+        original_init(self)
+        seen["examples"] += 1
+        seen["last"] = self
+        if progress is not None:
+            progress(seen["examples"], coverage.steps)
+
+    Search.__init__ = counting_init  # type: ignore[method-assign]
+    started = time.perf_counter()
+    violation = None
+    scenario = None
+    run_config = None
+    try:
+        phases = list(Phase) if shrink else [Phase.explicit, Phase.reuse, Phase.generate]
+        run_state_machine_as_test(Search, settings=settings(
+            max_examples=examples, stateful_step_count=steps, deadline=None,
+            derandomize=derandomize, database=None, phases=phases,
+            suppress_health_check=list(HealthCheck)))
+    except AssertionError as failure:
+        violation = str(failure).strip()
+        last = seen["last"]
+        scenario = list(last.steps) if last is not None else None
+        run_config = last.run_config if last is not None else None
+    elapsed = time.perf_counter() - started
+    reproduced = [{"name": f.name, "summary": f.summary, "nova": f.nova}
+                  for f in findings.UPSTREAM if f.name in coverage.findings]
+    return SearchReport(seen["examples"], coverage.steps, elapsed, coverage.summary(),
+                        reproduced, violation, scenario, run_config)

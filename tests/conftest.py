@@ -1,0 +1,8 @@
+import os
+
+from hypothesis import settings
+
+import nova_model.search.profiles  # noqa: F401  (registers ci / dev / thorough)
+
+# The README's `pytest` runs the `ci` profile; `--hypothesis-profile` overrides it.
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
