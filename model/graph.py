@@ -124,17 +124,7 @@ class _Explorer:
         return (item.operation, item.step, self.instance.state) in self.fireable
 
     def restore(self, node: Node) -> None:
-        i = self.instance
-        i.state, i.power_state, i.host, i.launched = (node.state, node.power, node.host,
-                                                      node.launched)
-        # Requests are made as an admin, whom locks do not stop: the lock is not explored.
-        i.locked, i.locked_by = False, None
-        i.old_vm_state = node.old_vm_state
-        i.migration = None
-        if node.migration is not None:
-            status, source, dest = node.migration
-            i.migration = MigrationRecord("m", i.uuid, None, status, source, dest)
-        self.world.down = set(node.down)
+        restore_node(self.instance, self.world, node)
 
     # -- moves --
 
@@ -248,6 +238,20 @@ class _Explorer:
                                           source, dest)
         elif i.migration is not None:
             i.migration.status = change.status
+
+
+def restore_node(i, world: SimpleWorld, node: Node) -> None:
+    """Put an instance and its two-host world back into an explored configuration."""
+    i.state, i.power_state, i.host, i.launched = (node.state, node.power, node.host,
+                                                  node.launched)
+    # Requests are made as an admin, whom locks do not stop: the lock is not explored.
+    i.locked, i.locked_by = False, None
+    i.old_vm_state = node.old_vm_state
+    i.migration = None
+    if node.migration is not None:
+        status, source, dest = node.migration
+        i.migration = MigrationRecord("m", i.uuid, None, status, source, dest)
+    world.down = set(node.down)
 
 
 def _swap_hosts(node: Node) -> Node:

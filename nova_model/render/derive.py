@@ -23,7 +23,7 @@ from typing import Iterator
 
 from model.catalogue import CATALOGUE, OPERATIONS
 from model.errors import NovaModelError
-from model.graph import HOSTS, Exploration, Node as GraphNode, explore
+from model.graph import HOSTS, Exploration, Node as GraphNode, explore, restore_node
 from model.lifecycle import ADMIN, Lifecycle, MigrationRecord, SimpleWorld, STATE_PAIRS
 from model.operation import (
     Branch, Check, HostEffect, Kind, Operation, OutcomeKind, Rule, When, Where,
@@ -104,16 +104,7 @@ class Replayer:
     # -- configuration --
 
     def restore(self, offload: int, node: GraphNode) -> None:
-        i = self.instance
-        i.state, i.power_state, i.host, i.launched = (node.state, node.power, node.host,
-                                                      node.launched)
-        i.locked, i.locked_by = False, None
-        i.old_vm_state = node.old_vm_state
-        i.migration = None
-        if node.migration is not None:
-            status, source, dest = node.migration
-            i.migration = MigrationRecord("m", i.uuid, None, status, source, dest)
-        self.world.down = set(node.down)
+        restore_node(self.instance, self.world, node)
         self.world.shelved_offload_time = offload
 
     def save(self) -> tuple:
