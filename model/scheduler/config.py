@@ -270,3 +270,16 @@ def _check_names(
 
 def _fail(field_name: str, value: Any, why: str) -> NoReturn:
     raise SchedulerConfigError(f"{field_name}: invalid value {value!r}: {why}")
+
+
+class SchedulerPlugin:
+    """What filters and weighers share: the configuration they run under, Nova's name."""
+
+    IN_NOVA_34: bool = True
+
+    def __init__(self, config: "SchedulerConfig | None" = None) -> None:
+        self.config = config if config is not None else SchedulerConfig()
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
-from model.scheduler.config import SchedulerConfig
+from model.scheduler.config import SchedulerConfig, SchedulerPlugin
 from model.scheduler.host_state import (
     NOVA_HOST_STATE_ATTRIBUTES,
     NOVA_HOST_STATE_OPAQUE_ATTRIBUTES,
@@ -139,19 +139,11 @@ def _aggregate_num(host_state: HostState, key: str, default: Any, cast_to: Calla
 # ---------------------------------------------------------------------------
 
 
-class BaseHostFilter:
+class BaseHostFilter(SchedulerPlugin):
     """Base of all host filters (`nova/scheduler/filters: BaseHostFilter`)."""
 
     RUN_ON_REBUILD: ClassVar[bool] = False
     run_filter_once_per_request: ClassVar[bool] = False
-    IN_NOVA_34: ClassVar[bool] = True
-
-    def __init__(self, config: SchedulerConfig | None = None) -> None:
-        self.config = config if config is not None else SchedulerConfig()
-
-    @property
-    def name(self) -> str:
-        return type(self).__name__
 
     def run_filter_for_index(self, index: int) -> bool:
         """`nova/filters.py: BaseFilter.run_filter_for_index`."""

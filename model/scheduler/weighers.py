@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from model.scheduler.config import SchedulerConfig
+from model.scheduler.config import SchedulerConfig, SchedulerPlugin
 from model.scheduler.filters import validate_num_values
 from model.scheduler.host_state import HostState, aggregate_values_from_key
 from model.scheduler.request import RequestSpec
@@ -60,20 +60,12 @@ def get_weight_multiplier(host_state: HostState, name: str, config_value: float)
         return config_value
 
 
-class BaseHostWeigher:
+class BaseHostWeigher(SchedulerPlugin):
     """Base of all host weighers (`nova/weights.py: BaseWeigher`)."""
 
     minval: ClassVar[float | None] = None
     maxval: ClassVar[float | None] = None
     multiplier_option: ClassVar[str] = ""
-    IN_NOVA_34: ClassVar[bool] = True
-
-    def __init__(self, config: SchedulerConfig | None = None) -> None:
-        self.config = config if config is not None else SchedulerConfig()
-
-    @property
-    def name(self) -> str:
-        return type(self).__name__
 
     def weight_multiplier(self, host_state: HostState) -> float:
         return get_weight_multiplier(
