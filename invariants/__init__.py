@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from invariants import accounting, capacity, groups, progress, states
+from invariants import accounting, capacity, groups, progress, scheduler, states
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ ALL: tuple[Invariant, ...] = (
     Invariant("migrations_agree_with_instances", states.migrations_agree_with_instances),
     Invariant("server_group_policies", groups.server_group_policies),
     Invariant("nothing_stuck", progress.nothing_stuck),
+    Invariant("scheduler_decisions_sound", scheduler.scheduler_decisions_sound),
+    Invariant("error_only_from_failures", progress.error_only_from_failures),
 )
 
 BY_NAME = {inv.name: inv for inv in ALL}

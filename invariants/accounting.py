@@ -62,8 +62,10 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
 
     Checked only when no task is in progress (task_state None) and no work is
     queued for the instance: in between, Nova's steps legitimately hold
-    transitional allocations. An evacuated instance also holds its source until
-    that host's compute service comes back (``_destroy_evacuated_instances``).
+    transitional allocations. An evacuated instance also holds its source while
+    that host's compute service is down; when the service comes back,
+    ``CM.init_host`` -> ``CM._destroy_evacuated_instances`` must remove it, so an
+    evacuated instance still holding an up source is a leak.
     """
     out = []
     busy = {w.instance for w in cluster.pending()}
@@ -82,11 +84,11 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
         for m in cluster.migrations.values():
             if (m.instance_uuid == uuid and m.migration_type is MigrationType.EVACUATION
                     and m.status is MigrationStatus.DONE and m.source
-                    and m.source != inst.host):
+                    and m.source != inst.host and not cluster.service_is_up(m.source)):
                 want[m.source] = dict(cluster.resources(cluster.flavor_of(inst)))
         if _norm(held) != _norm(want):
             out.append(f"{uuid} is {vm.value} on {inst.host} and should hold {_fmt(want)} "
-                       f"but holds {_fmt(held)}")
+                       f"but holds {_fmt(held)}" + _failed_evacuation(cluster, uuid, held))
         if vm is VmState.RESIZED:
             moving = [m for m in cluster.migrations.values()
                       if m.instance_uuid == uuid and m.status in (
@@ -99,6 +101,22 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
                     out.append(f"resized {uuid}: migration {m.uuid} should hold "
                                f"{_fmt(expect)} but holds {_fmt(got)}")
     return out
+
+
+def _failed_evacuation(cluster, uuid: str, held) -> str:
+    """Name the evacuation whose source came back and gave the instance up before the
+    evacuation moved it (it then failed, or another request preempted it)."""
+    inst = cluster.instances[uuid]
+    if inst.host in _norm(held):
+        return ""
+    for m in sorted(cluster.migrations.values(), key=lambda m: m.uuid):
+        if (m.instance_uuid == uuid and m.migration_type is MigrationType.EVACUATION
+                and m.source == inst.host
+                and m.status in (MigrationStatus.ERROR, MigrationStatus.FAILED,
+                                 MigrationStatus.COMPLETED)):
+            return (f" (its host came back during evacuation {m.uuid}, "
+                    f"which never moved it)")
+    return ""
 
 
 def _norm(allocs) -> dict:

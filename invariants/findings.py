@@ -62,16 +62,62 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="the scheduler does not count group members that are still arriving",
         invariant="server_group_policies",
-        pattern=r"anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), counting \d+ arriving",
+        pattern=(r"anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), counting \d+ arriving"
+                 r"|anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), \S+ arrived by "
+                 r"(resize|migration|live-migration|evacuation) \S+"
+                 r"|affinity group \S+ is split across .+, counting arriving members"),
         summary=("ServerGroupAntiAffinityFilter and the compute's late check "
                  "(ComputeManager._validate_instance_group_policy) read the group's hosts "
                  "from the members' instance.host. A member being evacuated or migrated "
                  "keeps its source host until the move finishes, so another member can be "
-                 "scheduled onto its destination meanwhile; the late check of whichever "
-                 "arrives second then fails it (an evacuation ends in a failed migration)."),
+                 "scheduled onto its destination meanwhile (anti-affinity), or onto its "
+                 "source while it leaves (affinity); the late check of whichever arrives "
+                 "second then fails it (an evacuation ends in a failed migration), unless "
+                 "the moving member had passed its own late check (prep_resize, "
+                 "pre_live_migration) before the other member was placed: then both stay."),
         nova="nova/scheduler/filters/affinity_filter.py: _GroupAntiAffinityFilter.host_passes; "
              "nova/compute/manager.py: ComputeManager._validate_instance_group_policy; "
              "nova/objects/instance_group.py: InstanceGroup.get_hosts",
+    ),
+)
+
+
+UPSTREAM = UPSTREAM + (
+    Finding(
+        name="a reverted resize returns a member to a host another member was given",
+        invariant="server_group_policies",
+        pattern=(r"anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), "
+                 r"\S+ returned by a reverted resize"),
+        summary=("While a member of an anti-affinity group is resized (or cold migrated) and "
+                 "not yet confirmed, its instance.host is the destination; its source keeps "
+                 "only the migration's allocation. ServerGroupAntiAffinityFilter reads the "
+                 "group's hosts from the members' instance.host, so it lets another member "
+                 "onto the source. Reverting the resize then moves the first member back to "
+                 "its source, and neither API.revert_resize nor "
+                 "ComputeManager.finish_revert_resize checks the group policy: two members "
+                 "end up on one host."),
+        nova="nova/scheduler/filters/affinity_filter.py: _GroupAntiAffinityFilter.host_passes; "
+             "nova/objects/instance_group.py: InstanceGroup.get_hosts; "
+             "nova/compute/manager.py: ComputeManager.finish_revert_resize",
+    ),
+)
+
+UPSTREAM = UPSTREAM + (
+    Finding(
+        name="a source host that comes back during an evacuation gives the instance up",
+        invariant="instances_hold_what_their_state_implies",
+        pattern=(r"\S+ is \S+ on \S+ and should hold .+ but holds .+ "
+                 r"\(its host came back during evacuation \S+, which never moved it\)"),
+        summary=("ComputeManager._destroy_evacuated_instances runs when a compute service "
+                 "starts and treats evacuation migrations still 'accepted' or "
+                 "'pre-migrating' like finished ones: it destroys the local guest and "
+                 "removes the host from the instance's allocation. If the evacuation then "
+                 "fails (no valid host, a failed rebuild) or another request preempts it "
+                 "(a soft delete, say), the instance is left on its original host, which "
+                 "no longer has its guest or its allocation."),
+        nova="nova/compute/manager.py: ComputeManager._destroy_evacuated_instances "
+             "(status filter 'accepted', 'pre-migrating', 'done'); "
+             "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance",
     ),
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from model.cluster_compat import group_policy
-from model.states import VmState
+from model.states import MigrationStatus, VmState
 
 
 def _destination(cluster, uuid: str) -> str | None:
@@ -24,6 +24,22 @@ def _hosts_of(cluster, uuid: str) -> set[str]:
         if m.instance_uuid == uuid and m.in_progress and m.dest:
             hosts.add(m.dest)
     return hosts
+
+
+def _how_they_met(cluster, members: list[str], host: str) -> str:
+    """Name a member that came to ``host`` by a move: back by a reverted resize, or as
+    the destination of a move whose checks ran before the other member was placed."""
+    for uuid in members:
+        if cluster.instances[uuid].host != host:
+            continue
+        for m in sorted(cluster.migrations.values(), key=lambda m: m.uuid):
+            if m.instance_uuid != uuid or m.source == m.dest:
+                continue
+            if m.source == host and m.status is MigrationStatus.REVERTED:
+                return f", {uuid} returned by a reverted resize"
+            if m.dest == host and m.status is not MigrationStatus.REVERTED:
+                return f", {uuid} arrived by {m.migration_type.value} {m.uuid}"
+    return ""
 
 
 def server_group_policies(cluster) -> list[str]:
@@ -49,7 +65,7 @@ def server_group_policies(cluster) -> list[str]:
             for host, n in sorted(count.items()):
                 if placed[host] > limit:
                     out.append(f"anti-affinity group {name}: {placed[host]} members on "
-                               f"{host} (limit {limit})")
+                               f"{host} (limit {limit})" + _how_they_met(cluster, members, host))
                 elif n > limit:
                     out.append(f"anti-affinity group {name}: {n} members on {host} "
                                f"(limit {limit}), counting {n - placed[host]} arriving")
@@ -57,6 +73,8 @@ def server_group_policies(cluster) -> list[str]:
             # A member's own move is not a split (Nova's filter excludes the moving
             # instance from the group's hosts); members ending up apart are.
             hosts = sorted({h for u in members if (h := _destination(cluster, u))})
+            placed = {cluster.instances[u].host for u in members if cluster.instances[u].host}
             if len(hosts) > 1:
-                out.append(f"affinity group {name} is split across {', '.join(hosts)}")
+                out.append(f"affinity group {name} is split across {', '.join(hosts)}"
+                           + (", counting arriving members" if len(placed) <= 1 else ""))
     return out

@@ -1,8 +1,9 @@
-"""Progress: nothing waits forever for work that will never come."""
+"""Progress: nothing waits forever for work that will never come; nothing fails without a failure."""
 
 from __future__ import annotations
 
-from model.states import task_label
+from model.operation import OutcomeKind
+from model.states import VmState, task_label
 
 
 def nothing_stuck(cluster) -> list[str]:
@@ -21,3 +22,60 @@ def nothing_stuck(cluster) -> list[str]:
             out.append(f"{uuid} is stuck in {inst.vm_state.value}/"
                        f"{task_label(inst.task_state)} on {inst.host} with no work pending")
     return out
+
+
+#: Operations whose purpose is to set error: an operator's ``os-resetState``
+#: (``AdminActionsController._reset_state``) writes vm_state error on request.
+OPERATOR_SETS_ERROR = frozenset({"reset_state_error"})
+
+#: What fires a transition without a delivery choosing its outcome: the world, not
+#: the step. ``event``: a hypervisor event; ``late_group_check``: the compute's
+#: re-check of a hard server-group policy (``CM._validate_instance_group_policy``)
+#: found another member already there. (``recovery`` counts too, for an instance
+#: caught in the middle of a task: see ``error_only_from_failures``.)
+WORLD_TRIGGERS = frozenset({"event", "late_group_check"})
+
+
+def error_only_from_failures(cluster) -> list[str]:
+    """An instance only reaches vm_state error through a failure: an injected fault or an environment outcome such as no_valid_host, never an ok outcome; a run without injected faults only errors from the environment.
+
+    Nova sets error from ``_error_out_instance_on_exception`` /
+    ``_set_instance_obj_error_state`` on a compute failure (the catalogue's FAULT
+    outcomes), from ``COND._bury_in_cell0`` and ``COND.rebuild_instance`` when the
+    scheduler answers NoValidHost, and from ``CM._init_instance`` for a build or
+    rebuild a compute restart interrupted (environment: an idle instance that is not
+    building is never errored by a restart). An operator's
+    ``AdminActionsController._reset_state`` to error is no failure and is allowed.
+    The cluster records, per instance, the step outcome that last brought it into
+    error (``Cluster.error_causes``) and how many FAULT outcomes deliveries injected
+    (``Cluster.injected_faults``): a FAULT cause with no fault injected means an
+    outcome is misdeclared or a fault fired that nobody asked for.
+    """
+    out = []
+    causes = cluster.error_causes
+    faults = cluster.injected_faults
+    error = VmState.ERROR
+    for uuid, inst in cluster.instances.items():
+        if inst.state == "new" or inst.vm_state is not error:
+            continue
+        cause = causes.get(uuid)
+        if cause is None:
+            out.append(f"{uuid} is in error but no step outcome put it there")
+            continue
+        if cause.operation in OPERATOR_SETS_ERROR and cause.trigger == "api":
+            continue
+        if cause.trigger in WORLD_TRIGGERS or cause.kind is OutcomeKind.ENV:
+            continue
+        if cause.trigger == "recovery":
+            if cause.task_before is not None or cause.vm_before == VmState.BUILDING.value:
+                continue  # the restart interrupted its build or task
+            out.append(f"{uuid} went into error when its compute service started "
+                       f"({cause.name}) although it was idle in {cause.vm_before}")
+            continue
+        if cause.kind is OutcomeKind.OK:
+            out.append(f"{uuid} went into error through {cause.name}, an ok outcome "
+                       f"({cause.trigger})")
+        elif faults == 0:
+            out.append(f"{uuid} went into error through the fault {cause.name} "
+                       f"({cause.trigger}), yet no fault was injected in this run")
+    return sorted(out)  # the order of instance uuids, like the other invariants

@@ -50,6 +50,9 @@ from model.scheduler import (
     Destination, Flavor, HostState, InstanceGroup, NoValidHost, RequestSpec,
     select_destinations,
 )
+from model.scheduler.decision import (
+    ALTERNATE, FILTER, FORCED, REBUILD, SchedulingDecision,
+)
 from model.scheduler.pipeline import placement_resources
 from model.states import MigrationStatus as MS, MigrationType, PowerState, VmState
 
@@ -115,6 +118,33 @@ class Result:
     branch: Branch | None = field(default=None, compare=False, repr=False)
 
 
+@dataclass(frozen=True)
+class ErrorCause:
+    """How an instance last came into ``vm_state`` error: which outcome of which step.
+
+    ``kind`` is the outcome's declared ``OutcomeKind``; ``trigger`` says what fired
+    it: ``injected`` (the outcome a delivery asked for), ``scheduler`` (NoValidHost
+    turned ``ok`` into ``no_valid_host``), ``late_group_check``
+    (``CM._validate_instance_group_policy`` turned ``ok`` into the step's declared
+    outcome), ``api`` (an API request's own step), ``event`` (a hypervisor event),
+    ``periodic`` (a periodic task) or ``recovery`` (``CM._init_instance`` when a
+    compute service starts). ``vm_before`` and ``task_before`` are the states it was
+    in before (Nova's strings; task None when idle).
+    """
+
+    operation: str
+    step: str
+    outcome: str
+    kind: OutcomeKind
+    trigger: str
+    vm_before: str | None = None
+    task_before: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.operation}.{self.step}:{self.outcome}"
+
+
 @dataclass
 class HostRecord:
     """A compute host: its service flags and its FIFO queue of work ids."""
@@ -157,6 +187,13 @@ class Cluster:
         self.counters: dict[str, int] = {"vm": 0, "mig": 0, "w": 0}
         #: operator changes to inventories: (host, rc) -> sorted (field, value) pairs
         self.inventory_changes: dict[tuple[str, str], tuple[tuple[str, Any], ...]] = {}
+        #: why each instance in error got there (the last transition into error)
+        self.error_causes: dict[str, ErrorCause] = {}
+        #: how many FAULT outcomes deliveries have injected (and that fired)
+        self.injected_faults = 0
+        #: the scheduling decisions made since the last API request: a record of what
+        #: happened, not state (left out of ``snapshot()``, empty after ``restore``)
+        self.decisions: list[SchedulingDecision] = []
         self._base_inventories = {
             name: {ResourceClass(rc): inv for rc, inv in
                    provider_inventories(h, self.config).items()}
@@ -207,15 +244,17 @@ class Cluster:
     def request(self, op: str, instance_uuid: str | None = None, ctx: Context = USER,
                 **args: Any) -> Result:
         """An API call. A rejected request changes nothing."""
+        self.decisions = []
         try:
             if op == "create":
                 return self._create(ctx, **args)
             inst = self.instance(instance_uuid)  # type: ignore[arg-type]
             context = self._validate(op, inst, args)
-            before_host = inst.host
+            before_host, before_vm = inst.host, _vm_of(inst)
             branch = self.lc.request(op, inst, ctx)
         except errors.NovaModelError as exc:
             return Result(False, exc, f"{op} rejected: {exc.message}", instance_uuid)
+        self._note_vm_change(inst, before_vm, op, "api", "ok", "api")
         self._after_api(op, inst, branch, context, ctx, before_host)
         return Result(True, None, f"{op} accepted" + (f" -> {branch.then}" if branch.then
                                                         else ""), inst.uuid, branch)
@@ -398,9 +437,10 @@ class Cluster:
                 f"{work.operation}.{work.step}: {outcome} not possible for {inst.uuid} in "
                 f"{inst.vm_state.value}/{inst.task_state}; work dropped{cleanup}")
             return Result(False, err, err.message, inst.uuid)
+        trigger = "injected"
         if (step.late_group_check and outcome == "ok"
                 and self._group_policy_violated(inst, work.target or inst.host)):
-            outcome = step.late_group_check
+            outcome, trigger = step.late_group_check, "late_group_check"
         branch = self.predict(step, outcome, inst)
         before_host = inst.host
         migration_uuid: str | None = None
@@ -423,10 +463,10 @@ class Cluster:
                     err = errors.NoValidHost(exc.reason)
                     return Result(False, err, f"no valid host and no branch: {exc.reason}",
                                   inst.uuid)
-                result = self._fire(work, fallback, inst, before_host, None)
+                result = self._fire(work, fallback, inst, before_host, None, "scheduler")
                 return dataclasses.replace(result, detail=f"no_valid_host: {exc.reason}")
             kw = self._kwargs(inst, work)
-        return self._fire(work, outcome, inst, before_host, migration_uuid)
+        return self._fire(work, outcome, inst, before_host, migration_uuid, trigger)
 
     def _preempted(self, step: Step, inst: Instance, work: Work) -> str:
         """A step whose compare-and-swap fails raises UnexpectedTaskStateError inside
@@ -446,6 +486,7 @@ class Cluster:
         if branch.migration is not None and branch.migration.create is None:
             self._set_migration_status(inst, branch.migration.status)
         self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, inst.host)
+        self._apply_flavor(inst, branch)
         return f"; its {fault.name} clean-up ran"
 
     def _group_policy_violated(self, inst: Instance, host: str | None) -> bool:
@@ -475,14 +516,19 @@ class Cluster:
         return {"dest": dest, "source": source}
 
     def _fire(self, work: Work, outcome: str, inst: Instance, before_host: str | None,
-              migration_uuid: str | None) -> Result:
+              migration_uuid: str | None, trigger: str = "injected") -> Result:
         kw = self._kwargs(inst, work)
+        before_vm = _vm_of(inst)
         try:
             branch = self.lc.deliver(work.operation, work.step, outcome, inst, **kw)
         except errors.UnexpectedTaskStateError as exc:
             self._dequeue(work)
             return Result(False, exc, exc.message, inst.uuid)
         self._dequeue(work)
+        kind = self._note_vm_change(inst, before_vm, work.operation, work.step, outcome,
+                                    trigger)
+        if trigger == "injected" and kind is OutcomeKind.FAULT:
+            self.injected_faults += 1
         change = branch.migration
         if change is not None and change.create is not None:
             dest = work.get("dest")
@@ -498,6 +544,22 @@ class Cluster:
             self._enqueue(dataclasses.replace(work, step=branch.then))
         return Result(True, None, f"{work.operation}.{work.step}.{outcome}"
                       + (f" -> {branch.then}" if branch.then else ""), inst.uuid, branch)
+
+    def _note_vm_change(self, inst: Instance, before: tuple[VmState, Any] | None,
+                        operation: str, step: str, outcome: str, trigger: str) -> OutcomeKind:
+        """Record why the instance came into error (or forget it once it left); returns
+        the fired outcome's declared kind."""
+        kind = self.lc.operation(operation).step(step).outcome(outcome).kind
+        vm, task = before if before is not None else (None, None)
+        after = inst.vm_state
+        if after is not vm:
+            if after is VmState.ERROR:
+                self.error_causes[inst.uuid] = ErrorCause(
+                    operation, step, outcome, kind, trigger,
+                    None if vm is None else vm.value, None if task is None else task.value)
+            elif vm is VmState.ERROR:
+                self.error_causes.pop(inst.uuid, None)
+        return kind
 
     def predict(self, step: Step, outcome: str, inst: Instance) -> Branch:
         """The branch an outcome will take for the instance now (first whose conditions hold)."""
@@ -539,6 +601,14 @@ class Cluster:
         if mig is None or mig.migration_type is not MigrationType.RESIZE:
             return
         if branch.migration is not None and branch.migration.status is MS.FINISHED:
+            inst.flavor = mig.new_flavor
+        if Alloc.DELETE_MIGRATION in branch.alloc:
+            # Dropping the migration's old-flavor allocation leaves the instance with the
+            # destination's: CM._finish_resize has put the new flavor on the instance
+            # before anything on the destination can fail, and Instance.save writes the
+            # flavor before its task_state compare-and-swap, so even a preempted
+            # finish_resize (CM.finish_resize -> _delete_allocation_after_move) leaves
+            # the new flavor behind.
             inst.flavor = mig.new_flavor
         if Alloc.REVERT_MIGRATION_TO_INSTANCE in branch.alloc:
             inst.flavor = mig.old_flavor
@@ -654,8 +724,13 @@ class Cluster:
             # CHECK_IF_NEW_IMAGE: only a new image is checked, on the instance's own host.
             if work.get("image") and work.get("image") != work.get("old_image"):
                 spec = self.request_spec(inst, work)
-                select_destinations(self.host_states(), spec, self.scheduler_config,
-                                    rng=self.rng)
+                hosts = self.host_states()
+                try:
+                    select_destinations(hosts, spec, self.scheduler_config, rng=self.rng)
+                except NoValidHost as exc:
+                    self._decided(REBUILD, inst, work, None, exc.reason, spec, hosts)
+                    raise
+                self._decided(REBUILD, inst, work, inst.host, None, spec, hosts)
             return work, None
         migration_uuid = None
         if branch.migration is not None and branch.migration.create is not None:
@@ -670,19 +745,27 @@ class Cluster:
         if work.step == "reschedule":
             # COND.build_instances: claim the next alternate the scheduler returned.
             alternates = list(work.get("alternates", ()))
+            refused: list[str] = []
             while alternates:
                 host = alternates.pop(0)
                 # Nova's conductor only claims the alternate; it does not ask whether
                 # the compute service is up.
                 if self._claim_effects(inst, branch, host, flavor, migration_uuid):
+                    self._decided(ALTERNATE, inst, work, host, None, refused=refused)
                     return dataclasses.replace(work, context=work.with_context(
                         dest=host, alternates=tuple(alternates))), migration_uuid
-            raise NoValidHost("no alternate host left (MaxRetriesExceeded)")
+                refused.append(host)
+            reason = "no alternate host left (MaxRetriesExceeded)"
+            self._decided(ALTERNATE, inst, work, None, reason, refused=refused)
+            raise NoValidHost(reason)
         forced = work.get("force") and work.get("host")
         if forced:
             host = work.get("host")
             if not self._claim_effects(inst, branch, host, flavor, migration_uuid):
-                raise NoValidHost(f"cannot claim on forced host {host}")
+                reason = f"cannot claim on forced host {host}"
+                self._decided(FORCED, inst, work, None, reason, refused=[host])
+                raise NoValidHost(reason)
+            self._decided(FORCED, inst, work, host, None)
             return dataclasses.replace(work, context=work.with_context(dest=host)), migration_uuid
         spec = self.request_spec(inst, work)
         legacy = self.scheduler_config.mode != "placement"
@@ -691,22 +774,48 @@ class Cluster:
             wanted = {ResourceClass(rc): n for rc, n in placement_resources(s).items()}
             return list(self.ledger.candidates(wanted))
 
-        def claim(host_state: HostState, s: RequestSpec, index: int) -> bool:
-            return self._claim_effects(inst, branch, host_state.host, flavor, migration_uuid)
+        refused: list[str] = []
 
-        selections = select_destinations(
-            self.host_states(), spec, self.scheduler_config, rng=self.rng,
-            placement_candidates=candidates, claim=claim,
-            return_alternates=op == "create")
+        def claim(host_state: HostState, s: RequestSpec, index: int) -> bool:
+            if self._claim_effects(inst, branch, host_state.host, flavor, migration_uuid):
+                return True
+            refused.append(host_state.host)
+            return False
+
+        hosts = self.host_states()
+        seen = self.ledger.copy()  # Placement as the scheduler is about to see it
+        try:
+            selections = select_destinations(
+                hosts, spec, self.scheduler_config, rng=self.rng,
+                placement_candidates=candidates, claim=claim,
+                return_alternates=op == "create")
+        except NoValidHost as exc:
+            self._decided(FILTER, inst, work, None, exc.reason, spec, hosts, seen, branch,
+                          refused)
+            raise
         chosen = selections[0]
         host = chosen.service_host
         if legacy and not self._claim_effects(inst, branch, host, flavor, migration_uuid):
-            raise NoValidHost(f"claim on {host} failed")
+            reason = f"claim on {host} failed"
+            self._decided(FILTER, inst, work, host, reason, spec, hosts, seen, branch, [host])
+            raise NoValidHost(reason)
+        self._decided(FILTER, inst, work, host, None, spec, hosts, seen, branch, refused)
         alternates = tuple(a.host for a in chosen.alternates)
         changes: dict[str, Any] = {"dest": host}
         if op == "create":
             changes["alternates"] = alternates
         return dataclasses.replace(work, context=work.with_context(**changes)), migration_uuid
+
+    def _decided(self, kind: str, inst: Instance, work: Work, chosen: str | None,
+                 reason: str | None, spec: RequestSpec | None = None,
+                 hosts: list[HostState] | None = None, ledger: Ledger | None = None,
+                 branch: Branch | None = None, refused: list[str] | None = None) -> None:
+        """Write down one scheduling decision (``model/scheduler/decision.py``)."""
+        claims = () if branch is None else tuple(
+            a for a in branch.alloc if a in (Alloc.CLAIM_DEST, Alloc.CLAIM_DEST_DOUBLED))
+        self.decisions.append(SchedulingDecision(
+            kind, work.operation, work.step, inst.uuid, self.scheduler_config, chosen,
+            reason, spec, tuple(hosts or ()), ledger, claims, tuple(refused or ())))
 
     # ------------------------------------------------------------------ host events
 
@@ -722,7 +831,13 @@ class Cluster:
         record.up = True
         if was_up:
             return Result(True, None, f"{host} already up")
+        from model.catalogue import INIT_INSTANCE
+        before = {u: _vm_of(i) for u, i in self.instances.items() if i.host == host}
         done = init_host(self, host)
+        if INIT_INSTANCE in self.lc.catalogue:
+            for uuid, vm in before.items():
+                self._note_vm_change(self.instances[uuid], vm, INIT_INSTANCE, "api", "ok",
+                                     "recovery")
         return Result(True, None, f"{host} compute service up; " + ("; ".join(done) or
                                                                     "nothing to recover"))
 
@@ -765,9 +880,11 @@ class Cluster:
         """A hypervisor event (``Kind.EVENT`` operation, e.g. ``guest_stopped``)."""
         try:
             inst = self.instance(instance_uuid)
+            before_vm = _vm_of(inst)
             branch = self.lc.request(op, inst, ADMIN)
         except errors.NovaModelError as exc:
             return Result(False, exc, exc.message, instance_uuid)
+        self._note_vm_change(inst, before_vm, op, "api", "ok", "event")
         self._after_api(op, inst, branch, (), ADMIN, inst.host)
         return Result(True, None, f"{op} on {instance_uuid}", instance_uuid, branch)
 
@@ -832,7 +949,9 @@ class Cluster:
                 continue
             if not self.lc.may("sync_power_state", "api", "ok", inst):
                 continue
+            before_vm = _vm_of(inst)
             branch = self.lc.deliver("sync_power_state", "api", "ok", inst)
+            self._note_vm_change(inst, before_vm, "sync_power_state", "api", "ok", "periodic")
             self._after_api("sync_power_state", inst, branch, (), ADMIN, inst.host)
             out.append(Result(True, None, f"sync_power_state {uuid}", uuid, branch))
         return out
@@ -844,7 +963,11 @@ class Cluster:
     # ------------------------------------------------------------------ snapshots
 
     def snapshot(self) -> tuple:
-        """The whole cluster as one canonical hashable value."""
+        """The whole cluster as one canonical hashable value.
+
+        ``decisions`` is left out: it records what the last requests and deliveries
+        decided (for the invariants to audit), it decides nothing that follows.
+        """
         instances = tuple(
             (u, i.state, int(i.power_state), i.host, i.launched, i.locked, i.locked_by,
              None if i.old_vm_state is None else i.old_vm_state.value,
@@ -867,6 +990,11 @@ class Cluster:
             ("inventory_changes", tuple(sorted(self.inventory_changes.items()))),
             ("counters", tuple(sorted(self.counters.items()))),
             ("rng", self.rng.getstate()),
+            ("error_causes", tuple(
+                (u, c.operation, c.step, c.outcome, c.kind.value, c.trigger, c.vm_before,
+                 c.task_before)
+                for u, c in sorted(self.error_causes.items()))),
+            ("injected_faults", self.injected_faults),
         )
 
     @classmethod
@@ -879,6 +1007,11 @@ class Cluster:
         cluster.groups = {g: list(m) for g, m in data["groups"]}
         cluster.ledger = Ledger.restore(_decode_ledger(data["ledger"]))
         cluster.inventory_changes = dict(data["inventory_changes"])
+        cluster.error_causes = {
+            u: ErrorCause(op, step, outcome, OutcomeKind(kind), trigger, vm, task)
+            for u, op, step, outcome, kind, trigger, vm, task
+            in data.get("error_causes", ())}
+        cluster.injected_faults = data.get("injected_faults", 0)
         for (uuid, inst_uuid, kind, status, source, dest, old, new) in data["migrations"]:
             cluster.migrations[uuid] = MigrationRecord(uuid, inst_uuid, MigrationType(kind),
                                                        MS(status), source, dest, old, new)
@@ -918,6 +1051,11 @@ class Cluster:
     def table(self) -> str:
         from model.cluster_view import table
         return table(self)
+
+
+def _vm_of(inst: Instance) -> tuple[VmState, Any] | None:
+    """The instance's (vm_state, task_state); None for one the API is still creating."""
+    return None if inst.state == "new" else (inst.vm_state, inst.task_state)
 
 
 def _num(name: str) -> tuple[str, int]:

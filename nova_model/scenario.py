@@ -47,7 +47,7 @@ import functools
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from model import errors
 from model.catalogue import CATALOGUE, INIT_INSTANCE
@@ -605,19 +605,45 @@ def _specification() -> Lifecycle:
     return Lifecycle()
 
 
+@dataclass(frozen=True)
+class Observation:
+    """One moment of a run, as an observer passed to ``run`` sees it.
+
+    ``kind`` is ``"step"`` before a scenario step, ``"deliver"`` just before one work
+    item is delivered (each delivery of a ``settle`` too), ``"delivered"`` just after
+    it (``result`` is the cluster's ``Result``) and ``"done"`` after the step
+    (``result`` is its ``StepResult``). The cluster is the live one: read it during the
+    call, do not change it. Observing changes nothing in the run or its output.
+    """
+
+    kind: str
+    cluster: Cluster
+    index: int
+    step: ScenarioStep
+    work: Work | None = None
+    outcome: str | None = None
+    result: Result | StepResult | None = None
+
+
+Observer = Callable[[Observation], None]
+
+
 def run(scenario: Scenario, config: ClusterConfig | None = None, *,
-        lifecycle: Lifecycle | None = None, cluster_class: type[Cluster] = Cluster) -> Run:
+        lifecycle: Lifecycle | None = None, cluster_class: type[Cluster] = Cluster,
+        observer: Observer | None = None) -> Run:
     """Run every step of ``scenario`` on a fresh cluster; raise ScenarioError on bad names.
 
     ``lifecycle`` and ``cluster_class`` replay a run of a catalogue variant or a cluster
     subclass; by default the specification's shared lifecycle is used, so call
-    ``Run.close()`` when done with the result's cluster.
+    ``Run.close()`` when done with the result's cluster. ``observer`` is called at each
+    ``Observation`` (the sequence diagram of ``nova_model.render.sequence`` is drawn
+    from them: the step records alone do not say what each delivery changed).
     """
     config = config if config is not None else ClusterConfig.default()
     check_against(scenario, config)
     lifecycle = lifecycle if lifecycle is not None else _specification()
     cluster = cluster_class(config, lifecycle=lifecycle, seed=scenario.seed)
-    runner = _Runner(cluster)
+    runner = _Runner(cluster, observer)
     results = [runner.step(index, step) for index, step in enumerate(scenario.steps, 1)]
     return Run(scenario, cluster, results)
 
@@ -627,15 +653,25 @@ def _outcome_words(outcome: str) -> str:
 
 
 class _Runner:
-    def __init__(self, cluster: Cluster):
+    def __init__(self, cluster: Cluster, observer: Observer | None = None):
         self.c = cluster
+        self.observer = observer
+        self.at: tuple[int, ScenarioStep] | None = None  # the step being run, for observing
 
     def step(self, index: int, step: ScenarioStep) -> StepResult:
+        self.at = (index, step)
+        self._observe("step")
         words, result, subs = getattr(self, f"_{step.verb}")(step.data)
         if result is None:
             result = Result(True, None, "")
-        return StepResult(index, step.path, words, result.accepted, result.error,
+        done = StepResult(index, step.path, words, result.accepted, result.error,
                           result.detail, step.data, subs)
+        self._observe("done", result=done)
+        return done
+
+    def _observe(self, kind: str, **fields: Any) -> None:
+        if self.observer is not None and self.at is not None:
+            self.observer(Observation(kind, self.c, *self.at, **fields))
 
     # -- verbs: each returns (words, Result, sub-results) --
 
@@ -682,7 +718,10 @@ class _Runner:
         where = f" on {work.target}" if work.target else " in the conductor"
         words = (f"{work.operation}.{work.step} of {work.instance}{where}"
                  f"{_outcome_words(outcome)}")
-        return words, self.c.deliver(work.id, outcome), []
+        self._observe("deliver", work=work, outcome=outcome)
+        result = self.c.deliver(work.id, outcome)
+        self._observe("delivered", work=work, outcome=outcome, result=result)
+        return words, result, []
 
     def _settle(self, d: Mapping) -> tuple[str, Result, list[str]]:
         pending_outcomes = {k: v for k, v in d.get("outcomes", {}).items()}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 
 from model.config import ClusterConfig, ConfigError
 from model.graph import check_graph, explore
 from model.lifecycle import Lifecycle
+from nova_model.files import atomic_write
 from nova_model.search.run import run_search
 
 NAME = "check"
@@ -107,6 +107,8 @@ def run(args) -> int:
         say("  VIOLATION (shrunk):")
         say("    " + report.violation.replace("\n", "\n    "))
         say(f"  replay it: nova-model simulate {path}")
+        document["search"]["sequence_file"] = _picture_path(args.out)
+        say(f"  sequence diagram: {_picture_path(args.out)}")
     if args.json:
         json.dump({"ok": ok, **document}, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
@@ -115,8 +117,13 @@ def run(args) -> int:
     return 0 if ok else 1
 
 
+#: The counterexample's files, written into ``--out``.
+COUNTEREXAMPLE = "nova-model-counterexample"
+
+
 def _write_counterexample(directory: str, report) -> str:
-    """Write the failing run as a scenario (and the cluster it ran on) atomically."""
+    """Write the failing run atomically: the scenario (.json, returned), the cluster it
+    ran on (.toml) and its picture (.md: sequence diagram, host usage, violation)."""
     os.makedirs(directory, exist_ok=True)
     steps = list(report.scenario or [])
     document: dict = {"description": "counterexample found by nova-model check",
@@ -125,17 +132,33 @@ def _write_counterexample(directory: str, report) -> str:
     if seeds:
         document["seed"] = seeds[0]
     if report.config is not None:
-        _atomic_write(os.path.join(directory, "nova-model-counterexample.toml"),
-                      report.config.to_toml())
-        document["config"] = "nova-model-counterexample.toml"
-    path = os.path.join(directory, "nova-model-counterexample.json")
-    _atomic_write(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+        atomic_write(os.path.join(directory, f"{COUNTEREXAMPLE}.toml"), report.config.to_toml())
+        document["config"] = f"{COUNTEREXAMPLE}.toml"
+    path = os.path.join(directory, f"{COUNTEREXAMPLE}.json")
+    atomic_write(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    atomic_write(_picture_path(directory), _picture(document, path, report))
     return path
 
 
-def _atomic_write(path: str, text: str) -> None:
-    """A reader never sees half a file, and an old file is only replaced whole."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.replace(tmp, path)
+def _picture_path(directory: str) -> str:
+    return os.path.join(directory, f"{COUNTEREXAMPLE}.md")
+
+
+def _picture(document: dict, path: str, report) -> str:
+    """The counterexample drawn as ``nova-model simulate PATH --sequence`` draws it.
+
+    The replay runs the specification's catalogue, as simulate does. A trace that does
+    not replay (it should always) still gets a page with the violation, so that the
+    search's finding is never lost to a drawing problem.
+    """
+    from nova_model import scenario as scenarios
+    from nova_model.render import sequence
+
+    title = "Counterexample found by nova-model check"
+    try:
+        parsed = scenarios.parse(document, path)
+        return sequence.render(parsed, report.config, violation=report.violation,
+                               title=title)
+    except scenarios.ScenarioError as exc:
+        return (f"# {title}\n\nThe trace does not replay ({exc}), so there is no "
+                f"diagram.\n\n## Violation\n\n```text\n{report.violation}\n```\n")

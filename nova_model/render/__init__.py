@@ -10,7 +10,9 @@ and the transcription of Nova's documentation page (:mod:`.nova_docs`).
 * :mod:`.derive` — :class:`ModelView`, the exploration and what is derived from it;
 * :mod:`.vm_states`, :mod:`.operations`, :mod:`.task_graph`, :mod:`.scheduler`,
   :mod:`.allocations` — the diagrams; :mod:`.generate` — all of them, written;
-* :mod:`.report`, :mod:`.doc`, :mod:`.compare` — the design-review document.
+* :mod:`.report`, :mod:`.doc`, :mod:`.compare` — the design-review document;
+* :mod:`.sequence` — a scenario run (or a counterexample) as a Mermaid sequence diagram
+  with host usage before and after; drawn from the run, not the catalogue.
 """
 
 from nova_model.render.derive import ModelView

@@ -37,7 +37,6 @@ class Coverage:
         self.operations.add(operation)
 
     def observe(self, cluster) -> None:
-        self.steps += 1
         key = id(cluster)
         for uuid, inst in cluster.instances.items():
             if inst.state == "new":

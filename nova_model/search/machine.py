@@ -30,7 +30,7 @@ from model.catalogue import API_OPERATIONS
 from model.cluster import Cluster
 from model.config import ClusterConfig
 from model.lifecycle import ADMIN, USER, Context, Lifecycle
-from model.operation import OutcomeKind
+from model.operation import Check, OutcomeKind
 from model.states import VmState
 from nova_model.search.coverage import Coverage
 
@@ -41,6 +41,12 @@ OPERATIONS = tuple(op.name for op in API_OPERATIONS
 PERIODIC = ("poll_unconfirmed_resizes", "poll_shelved_instances", "reclaim_queued_deletes",
             "sync_power_states")
 HOST_EVENTS = ("service_down", "service_up", "restart", "disable", "enable")
+#: Everything the ``world`` rule can do, in one list so that Hypothesis draws it once.
+WORLD = HOST_EVENTS + PERIODIC + ("update_available_resource",) + tuple(
+    f"set_allocation_ratio {rc}" for rc in ("VCPU", "MEMORY_MB", "DISK_GB"))
+RATIOS = (0.5, 1.0, 1.5, 4.0, 16.0)
+#: The promise the machine itself checks: a rejected request leaves the cluster as it was.
+REJECTION_CHANGES_NOTHING = "rejected_request_changes_nothing"
 #: The lifecycle of the unmodified catalogue: the specification variants are held to.
 SPEC = Lifecycle()
 
@@ -69,7 +75,12 @@ class ClusterMachine(RuleBasedStateMachine):
         self.peak = 0.0
         self.moves = 0
         self.focus: tuple[str, ...] = OPERATIONS
+        self.world_focus: tuple[str, ...] = WORLD
         self.run_config: ClusterConfig | None = None
+        self.failure: dict[str, list[str]] = {}  # what broke, when something did
+        # False after a rule that provably changed nothing (a rejected request is
+        # checked against the snapshot): the invariants need not look again.
+        self.changed = True
 
     def teardown(self) -> None:
         # Steer the search towards crowded hosts and long move sequences.
@@ -78,14 +89,17 @@ class ClusterMachine(RuleBasedStateMachine):
         if self.cluster is not None:
             self.cluster.close()
 
-    # -- set-up: the cluster and what the rules draw from --------------------------------
+    # -- set-up: the cluster, the first instances, and what the rules draw from ------------
 
-    @initialize(target=hosts, seed=st.integers(0, 2**16), fault_weight=st.sampled_from([0, 1, 3]),
+    @initialize(target=instances, seed=st.integers(0, 2**16),
+                fault_weight=st.sampled_from([0, 1, 3]),
                 focus=st.sets(st.sampled_from(OPERATIONS), min_size=3, max_size=10),
                 offload=st.sampled_from([0, -1, 3600]), confirm_window=st.sampled_from([0, 60]),
-                same_host=st.booleans())
+                same_host=st.booleans(),
+                first=st.lists(st.integers(0, 2**8), min_size=1, max_size=4),
+                world_focus=st.sets(st.sampled_from(WORLD), min_size=2, max_size=5))
     def start(self, seed: int, fault_weight: int, focus: set[str], offload: int,
-              confirm_window: int, same_host: bool):
+              confirm_window: int, same_host: bool, first: list[int], world_focus: set[str]):
         # Swarm testing: each run favours a few operations (so it chains them: shelve
         # then unshelve, resize then confirm), injects no, some or many faults, and
         # runs under its own values of the options that change branches.
@@ -97,40 +111,75 @@ class ClusterMachine(RuleBasedStateMachine):
         self.run_config = config  # a counterexample is replayed on exactly this
         self.fault_weight = fault_weight
         self.focus = tuple(op for op in OPERATIONS if op in focus)
+        self.world_focus = tuple(e for e in WORLD if e in world_focus)
         self.steps.append({"seed": seed})
-        return multiple(*sorted(self.cluster.hosts))
+        # Every run starts with running instances, so no run is spent getting there.
+        flavors = _flavors(self.config)
+        groups = _groups(self.config)
+        booted = [self._boot(_pick(flavors, n), _pick(groups, n // len(flavors)), True)
+                  for n in first]
+        for uuid in booted:
+            if uuid is not None:
+                self._settle(uuid)
+        return multiple(*booted)
+
+    @initialize(target=hosts)
+    def compute_hosts(self):
+        return multiple(*sorted(h.name for h in self.config.hosts))
 
     @initialize(target=flavors)
     def catalogue_flavors(self):
-        return multiple(*sorted(f.name for f in self.config.flavors))
+        return multiple(*_flavors(self.config))
 
     @initialize(target=groups)
     def server_groups(self):
-        return multiple(None, *sorted(g.name for g in self.config.server_groups))
+        return multiple(*_groups(self.config))
 
     # -- the API -------------------------------------------------------------------------
 
-    @rule(target=instances, flavor=flavors, group=groups, admin=st.booleans())
-    def boot(self, flavor: str, group: str | None, admin: bool):
-        args = {"flavor": flavor} | ({"group": group} if group else {})
-        result = self._request("create", None, ADMIN if admin else USER, args)
-        return result.instance
+    @rule(target=instances, flavor=flavors, group=groups, admin=st.booleans(),
+          count=st.integers(1, 3))
+    def boot(self, flavor: str, group: str | None, admin: bool, count: int):
+        """A multiple-instance boot: ``count`` creates in one go, scheduled separately
+        afterwards, so the members race each other to their hosts."""
+        return multiple(*(self._boot(flavor, group, admin) for _ in range(count)))
 
     @precondition(lambda self: self._live())
-    @rule(admin=st.booleans(), data=st.data())
-    def api(self, admin: bool, data) -> None:
-        self._api(data.draw(st.sampled_from(self._live()), label="instance"), admin, data)
+    @rule(instance=st.integers(0, 2**8), admin=st.booleans(), bias=st.integers(0, 9),
+          operation=st.integers(0, 2**8), flavor=flavors)
+    def api(self, instance: int, admin: bool, bias: int, operation: int, flavor: str) -> None:
+        """One request; its work stays queued for ``deliver`` to interleave."""
+        # a rejection was checked to change nothing: the invariants need not look again
+        self.changed = self._api(_pick(self._live(), instance), admin, bias, operation, flavor)
 
     @precondition(lambda self: self._live())
-    @rule(admin=st.booleans(), data=st.data())
-    def operate(self, admin: bool, data) -> None:
+    @rule(instance=st.integers(0, 2**8), admin=st.booleans(), bias=st.integers(0, 9),
+          operation=st.integers(0, 2**8), flavor=flavors, steps=st.integers(0, 7),
+          fail=st.integers(0, 9), race=st.integers(0, 2**8))
+    def operate(self, instance: int, admin: bool, bias: int, operation: int, flavor: str,
+                steps: int, fail: int, race: int) -> None:
         """One request and its chain of steps delivered in order with ``ok``: all of it,
-        or (one time in four) only the first few, so other requests race the rest."""
-        instance = data.draw(st.sampled_from(self._live()), label="instance")
-        if self._api(instance, admin, data):
-            partial = data.draw(st.integers(0, 3), label="partial") == 0
-            self._settle(instance, data.draw(st.integers(1, 4), label="steps") if partial
-                         else 100)
+        or (half the time) only the first few. Then, at the run's fault rate, the next
+        step fails with one of its declared outcomes (so every failure path of every
+        chain is reached); otherwise, half of those times, an administrator's request
+        that only makes sense mid-flight (abort or force a live migration, delete a
+        resizing instance ...) races the rest."""
+        uuid = _pick(self._live(), instance)
+        if not self._api(uuid, admin, bias, operation, flavor):
+            return
+        if steps >= 4:
+            self._settle(uuid)
+            return
+        self._settle(uuid, steps + 1)
+        if fail < self.fault_weight:
+            ready = [w for w in self.cluster.deliverable() if w.instance == uuid]
+            if ready:
+                step = self.cluster.lc.operation(ready[0].operation).step(ready[0].step)
+                others = [o.name for o in step.outcomes if o.name != "ok"]
+                if others:
+                    self._deliver(ready[0], _pick(others, race))
+        elif race % 2 == 0 and self.cluster.instances[uuid].task_state is not None:
+            self._api(uuid, True, 0, race // 2, flavor)
 
     @rule(instance=instances)
     def settle(self, instance: str | None) -> None:
@@ -140,71 +189,70 @@ class ClusterMachine(RuleBasedStateMachine):
 
     # -- asynchronous work ------------------------------------------------------------------
 
-    @precondition(lambda self: self.cluster is not None and self.cluster.deliverable())
-    @rule(data=st.data())
-    def deliver(self, data) -> None:
-        work = data.draw(st.sampled_from(self.cluster.deliverable()), label="work")
-        step = self.cluster.lc.operation(work.operation).step(work.step)
-        outcome = "ok"
-        others = [o.name for o in step.outcomes if o.name != "ok"
-                  and (self.fault_weight or o.kind is not OutcomeKind.FAULT)]
-        if others and data.draw(st.integers(0, 9), label="fail?") < self.fault_weight:
-            outcome = data.draw(st.sampled_from(others), label="outcome")
-        self._deliver(work, outcome)
+    @precondition(lambda self: self.cluster is not None and self.cluster.work)
+    @rule(work=st.integers(0, 2**8), fail=st.integers(0, 9), outcome=st.integers(0, 2**8))
+    def deliver(self, work: int, fail: int, outcome: int) -> None:
+        """Any single pending step, with any outcome it declares: faults are injected
+        at the run's rate, environment outcomes (no valid host ...) always may be."""
+        ready = self.cluster.deliverable()
+        if not ready:
+            self.changed = False
+            return
+        item = _pick(ready, work)
+        step = self.cluster.lc.operation(item.operation).step(item.step)
+        name = "ok"
+        if fail < self.fault_weight:
+            others = [o.name for o in step.outcomes if o.name != "ok"]
+            if others:
+                name = _pick(others, outcome)
+        elif fail == 9:
+            others = [o.name for o in step.outcomes if o.kind is OutcomeKind.ENV]
+            if others:
+                name = _pick(others, outcome)
+        self._deliver(item, name)
 
     # -- the world ------------------------------------------------------------------------------
 
-    @rule(host=hosts, event=st.sampled_from(HOST_EVENTS))
-    def host_event(self, host: str, event: str) -> None:
-        result = getattr(self.cluster, event)(host)
-        self._record({"event": event, "host": host}, f"{event} {host}", result)
-
-    @rule(periodic=st.sampled_from(PERIODIC + ("update_available_resource",)), host=hosts)
-    def periodic(self, periodic: str, host: str) -> None:
-        if periodic == "update_available_resource":  # the resource audit runs per host
+    @rule(host=hosts, bias=st.integers(0, 3), event=st.integers(0, 2**8),
+          ratio=st.sampled_from(RATIOS))
+    def world(self, host: str, bias: int, event: int, ratio: float) -> None:
+        """Something the cloud's operators or its clock do: a host event, a periodic
+        task, or a change of an allocation ratio; three times in four one of the few
+        the run favours (so a host that went down also comes back)."""
+        event = _pick(self.world_focus if bias else WORLD, event)
+        if event in HOST_EVENTS:
+            host = self._host_for(event, host)
+            result = getattr(self.cluster, event)(host)
+            self._record({"event": event, "host": host}, f"{event} {host}", result)
+        elif event == "update_available_resource":  # the resource audit runs per host
             self.cluster.update_available_resource(host)
-            self._record({"periodic": periodic, "host": host}, f"resource audit on {host}", None)
-            return
-        getattr(self.cluster, periodic)()
-        self._record({"periodic": periodic}, f"periodic task {periodic}", None)
-
-    @rule(host=hosts, rc=st.sampled_from(["VCPU", "MEMORY_MB", "DISK_GB"]),
-          ratio=st.sampled_from([0.5, 1.0, 1.5, 4.0, 16.0]))
-    def operator_ratio(self, host: str, rc: str, ratio: float) -> None:
-        result = self.cluster.set_allocation_ratio(host, rc, ratio)
-        self._record({"operator": "set_allocation_ratio", "host": host, "resource_class": rc,
-                      "value": ratio}, f"operator sets {rc} allocation_ratio of {host} to {ratio}",
-                     result)
+            self._record({"periodic": event, "host": host}, f"resource audit on {host}", None)
+        elif event in PERIODIC:
+            getattr(self.cluster, event)()
+            self._record({"periodic": event}, f"periodic task {event}", None)
+        else:
+            rc = event.removeprefix("set_allocation_ratio ")
+            result = self.cluster.set_allocation_ratio(host, rc, ratio)
+            self._record({"operator": "set_allocation_ratio", "host": host,
+                          "resource_class": rc, "value": ratio},
+                         f"operator sets {rc} allocation_ratio of {host} to {ratio}", result)
 
     # -- the promises ---------------------------------------------------------------------------
 
     @invariant()
     def promises_hold(self) -> None:
-        if self.cluster is None:
+        type(self).coverage.steps += 1
+        if self.cluster is None or not self.changed:
+            self.changed = True
             return
-        found = invariants.violations(self.cluster)
-        found.update(self._spec_violations())
-        found, explained = findings.split(found)
+        found, explained = unexplained_violations(self.cluster, type(self).lifecycle)
         for finding, _ in explained:
             type(self).coverage.found(finding.name)
         type(self).coverage.observe(self.cluster)
         self.peak = max(self.peak, self.coverage.utilisation(self.cluster))
         self.moves = sum(1 for m in self.cluster.migrations.values() if not m.in_progress)
+        self.failure = found
         assert not found, self.report(found)
-
-    def _spec_violations(self) -> dict[str, list[str]]:
-        """A variant of the catalogue is held to the specification's legal states."""
-        if type(self).lifecycle is SPEC:
-            return {}
-        out = []
-        for uuid, inst in sorted(self.cluster.instances.items()):
-            if inst.state == "new":
-                continue
-            combo = (inst.vm_state, inst.task_state, inst.power_state)
-            if combo not in SPEC.legal:
-                out.append(f"{uuid} reached {inst.vm_state.value}/{inst.task_state}/"
-                           f"{inst.power_state.label}, which the specification never produces")
-        return {"specification_legal_states": out} if out else {}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -215,36 +263,52 @@ class ClusterMachine(RuleBasedStateMachine):
         return [u for u, i in self.cluster.instances.items()
                 if i.state != "new" and i.vm_state is not VmState.DELETED]
 
-    def _api(self, instance: str, admin: bool, data) -> bool:
+    def _host_for(self, event: str, host: str) -> str:
+        """``host``, unless the event would change nothing there (bringing up a host
+        that is up, disabling a disabled one): then a host where it does change
+        something, so that no step of the search is wasted."""
+        hosts = self.cluster.hosts
+        wants = {"service_down": lambda h: h.up, "restart": lambda h: h.up,
+                 "service_up": lambda h: not h.up, "disable": lambda h: h.enabled,
+                 "enable": lambda h: not h.enabled}[event]
+        if wants(hosts[host]):
+            return host
+        useful = [name for name in sorted(hosts) if wants(hosts[name])]
+        return _pick(useful, sorted(hosts).index(host)) if useful else host
+
+    def _boot(self, flavor: str, group: str | None, admin: bool) -> str | None:
+        args = {"flavor": flavor} | ({"group": group} if group else {})
+        return self._request("create", None, ADMIN if admin else USER, args).instance
+
+    def _api(self, instance: str, admin: bool, bias: int, operation: int, flavor: str) -> bool:
         ctx = ADMIN if admin else USER
         inst = self.cluster.instances[instance]
         # Four times in five an operation the guard accepts, favouring the run's focus;
         # otherwise any operation, to check that rejections change nothing.
-        choice = data.draw(st.integers(0, 9), label="bias")
         pool: list[str] = list(OPERATIONS)
-        if choice < 8:
-            enabled = [op for op in OPERATIONS
-                       if self.cluster.lc.guard_failure_for(op, inst, ctx) is None]
+        if bias < 8:
+            lc = self.cluster.lc
+            enabled = [op for op in OPERATIONS if lc.guard_failure_for(op, inst, ctx) is None]
             focused = [op for op in enabled if op in self.focus]
             # Operations that only make sense here (unpause when paused, confirm or
-            # revert when resized, abort while migrating) lead out of the state.
-            specific = [op for op in enabled if _specific(self.cluster.lc.operation(op))]
-            if choice < 3 and specific:
+            # revert when resized, abort while migrating, evacuate when the host is
+            # down) lead out of the state.
+            specific = [op for op in enabled if op in SPECIFIC]
+            if bias < 3 and specific:
                 pool = specific
-            elif choice < 6 and focused:
+            elif bias < 6 and focused:
                 pool = focused
             else:
                 pool = enabled or pool
-        op = data.draw(st.sampled_from(pool), label="operation")
-        args = {}
-        if op == "resize":
-            args["flavor"] = data.draw(st.sampled_from(sorted(f.name for f in self.config.flavors)),
-                                       label="flavor")
+        op = _pick(pool, operation)
+        args = {"flavor": flavor} if op == "resize" else {}
         before = self.cluster.snapshot()
         result = self._request(op, instance, ctx, args)
         if not result.accepted:
-            assert self.cluster.snapshot() == before, (
-                f"rejected {op} of {instance} changed the cluster\n" + self.render_trace())
+            if self.cluster.snapshot() != before:
+                self.failure = {REJECTION_CHANGES_NOTHING: [
+                    f"rejected {op} of {instance} changed the cluster"]}
+                raise AssertionError(self.report(self.failure))
         return result.accepted
 
     def _request(self, op: str, instance: str | None, ctx: Context, args: dict):
@@ -298,19 +362,64 @@ class ClusterMachine(RuleBasedStateMachine):
         return "\n".join(f"{n}. {line}" for n, line in enumerate(self.lines, 1))
 
     def report(self, found: dict[str, list[str]]) -> str:
-        lines = ["", "Trace (each step as an operator would describe it):", self.render_trace(),
-                 "", "Violated:"]
-        for name, messages in found.items():
-            doc = invariants.BY_NAME[name].promise if name in invariants.BY_NAME else ""
-            lines.append(f"  {name}: {doc}")
-            lines += [f"    - {m}" for m in messages]
-        lines += ["", "Cluster at the point of failure:", self.cluster.table()]
-        return "\n".join(lines)
+        return failure_report(self.lines, found, self.cluster.table())
+
+
+def spec_violations(cluster, lifecycle: Lifecycle) -> dict[str, list[str]]:
+    """A variant of the catalogue is held to the specification's legal states."""
+    if lifecycle is SPEC:
+        return {}
+    out = []
+    for uuid, inst in sorted(cluster.instances.items()):
+        if inst.state == "new":
+            continue
+        if (inst.vm_state, inst.task_state, inst.power_state) not in SPEC.legal:
+            out.append(f"{uuid} reached {inst.vm_state.value}/{inst.task_state}/"
+                       f"{inst.power_state.label}, which the specification never produces")
+    return {"specification_legal_states": out} if out else {}
+
+
+def unexplained_violations(cluster, lifecycle: Lifecycle):
+    """The violated promises no upstream finding explains, and the explained ones."""
+    found = invariants.violations(cluster)
+    found.update(spec_violations(cluster, lifecycle))
+    return findings.split(found)
+
+
+def failure_report(lines: list[str], found: dict[str, list[str]], table: str) -> str:
+    """A counterexample as a reviewer reads it: the numbered trace, what broke, the cluster."""
+    out = ["", "Trace (each step as an operator would describe it):",
+           "\n".join(f"{n}. {line}" for n, line in enumerate(lines, 1)), "", "Violated:"]
+    for name, messages in found.items():
+        doc = invariants.BY_NAME[name].promise if name in invariants.BY_NAME else ""
+        out.append(f"  {name}: {doc}")
+        out += [f"    - {m}" for m in messages]
+    out += ["", "Cluster at the point of failure:", table]
+    return "\n".join(out)
 
 
 def _specific(op) -> bool:
-    """A guard that admits at most two vm_states or only tasks in progress."""
+    """A guard that admits at most two vm_states, only tasks in progress, or only
+    an instance whose host is down."""
     g = op.guard
     return g is not None and (
         (g.vm_states is not None and len(g.vm_states) <= 2)
-        or (g.task_states is not None and None not in g.task_states))
+        or (g.task_states is not None and None not in g.task_states)
+        or Check.SOURCE_HOST_DOWN in g.checks)
+
+
+SPECIFIC = frozenset(op.name for op in API_OPERATIONS if op.name in OPERATIONS and _specific(op))
+
+
+def _pick(items, index: int):
+    """The ``index``-th item, wrapping around: Hypothesis shrinks an index towards 0,
+    so a shrunk trace names the first instance, operation or work item it can."""
+    return items[index % len(items)]
+
+
+def _flavors(config: ClusterConfig) -> list[str]:
+    return sorted(f.name for f in config.flavors)
+
+
+def _groups(config: ClusterConfig) -> list[str | None]:
+    return [None, *sorted(g.name for g in config.server_groups)]

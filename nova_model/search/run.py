@@ -12,7 +12,8 @@ from hypothesis.stateful import run_state_machine_as_test
 from invariants import findings
 from model.config import ClusterConfig
 from nova_model.search.coverage import Coverage
-from nova_model.search.machine import ClusterMachine
+from nova_model.search.machine import ClusterMachine, failure_report, unexplained_violations
+from nova_model.search.minimize import minimize
 
 
 @dataclass
@@ -41,11 +42,14 @@ class SearchReport:
 def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None,
                derandomize: bool = True, shrink: bool = True,
                machine: type[ClusterMachine] = ClusterMachine,
-               progress: Callable[[int, int], None] | None = None) -> SearchReport:
+               progress: Callable[[int, int], None] | None = None,
+               shrink_seconds: float = 60.0) -> SearchReport:
     """Search ``examples`` runs of up to ``steps`` rules each on ``config``.
 
     ``machine`` may be a subclass searching a variant (a seeded fault, a proposed
-    guard); ``shrink=False`` reports the first failing run as found.
+    guard); ``shrink=False`` reports the first failing run as found. Shrinking is
+    ``nova_model.search.minimize`` on the failing run's scenario, not Hypothesis's
+    shrinker (see there why); ``shrink_seconds`` bounds it.
     """
     coverage = Coverage()
     seen = {"examples": 0, "last": None}
@@ -72,7 +76,7 @@ def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None
     scenario = None
     run_config = None
     try:
-        phases = list(Phase) if shrink else [Phase.explicit, Phase.reuse, Phase.generate]
+        phases = [Phase.explicit, Phase.reuse, Phase.generate]
         run_state_machine_as_test(Search, settings=settings(
             max_examples=examples, stateful_step_count=steps, deadline=None,
             derandomize=derandomize, database=None, phases=phases,
@@ -82,6 +86,15 @@ def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None
         last = seen["last"]
         scenario = list(last.steps) if last is not None else None
         run_config = last.run_config if last is not None else None
+        if shrink and scenario and run_config is not None and last.failure:
+            shrunk = minimize(
+                scenario, config=run_config, lifecycle=machine.lifecycle,
+                cluster_class=machine.cluster_class, target=next(iter(last.failure)),
+                check=lambda c: unexplained_violations(c, machine.lifecycle)[0],
+                seconds=shrink_seconds)
+            if shrunk is not None:
+                scenario = shrunk.steps
+                violation = failure_report(shrunk.lines, shrunk.found, shrunk.table).strip()
     elapsed = time.perf_counter() - started
     reproduced = [{"name": f.name, "summary": f.summary, "nova": f.nova}
                   for f in findings.UPSTREAM if f.name in coverage.findings]

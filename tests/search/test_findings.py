@@ -8,7 +8,7 @@ import pytest
 import invariants
 from invariants import findings
 from model.cluster import Cluster
-from model.cluster_scenarios import SMALL, boot, small_config
+from model.cluster_scenarios import LARGE, SMALL, boot, small_config
 from model.lifecycle import ADMIN
 from model.states import MigrationStatus, VmState
 
@@ -57,7 +57,40 @@ def member_arriving_while_another_is_scheduled(cluster):
     return first
 
 
+def revert_returns_a_member_to_a_taken_host(cluster):
+    first = boot(cluster, SMALL, group="anti")
+    source = cluster.instances[first].host
+    assert cluster.request("resize", first, flavor=LARGE.name).accepted
+    cluster.settle()
+    assert cluster.instances[first].vm_state is VmState.RESIZED
+    assert cluster.instances[first].host != source
+    # the filter reads the first member's instance.host, now the destination
+    second = boot(cluster, SMALL, group="anti")
+    assert cluster.instances[second].host == source
+    assert cluster.request("revert_resize", first).accepted
+    cluster.settle()
+    assert cluster.instances[first].host == source
+    return first
+
+
+def source_comes_back_during_an_evacuation(cluster):
+    uuid = boot(cluster, SMALL)
+    source = cluster.instances[uuid].host
+    cluster.service_down(source)
+    assert cluster.request("evacuate", uuid, ADMIN).accepted
+    cluster.service_up(source)  # _destroy_evacuated_instances: the migration is 'accepted'
+    work = next(w for w in cluster.pending() if w.instance == uuid)
+    assert cluster.deliver(work.id, "no_valid_host").accepted
+    assert cluster.instances[uuid].host == source
+    assert cluster.instances[uuid].vm_state is VmState.ERROR
+    return uuid
+
+
 SCRIPTS = {
+    "a reverted resize returns a member to a host another member was given":
+        revert_returns_a_member_to_a_taken_host,
+    "a source host that comes back during an evacuation gives the instance up":
+        source_comes_back_during_an_evacuation,
     "delete racing a soft delete leaves the instance stuck in deleting":
         delete_racing_soft_delete,
     "deleting an instance during a move leaks the migration's allocation":

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 
 import invariants
+from model.catalogue import CATALOGUE
 from model.cluster import Cluster
-from model.cluster_scenarios import LARGE, SMALL, boot, small_config
-from model.lifecycle import ADMIN, state_name
+from model.cluster_scenarios import HUGE, LARGE, SMALL, boot, small_config
+from model.lifecycle import ADMIN, Lifecycle, state_name
+from model.operation import OutcomeKind
 from model.placement import Ledger
 from model.states import MigrationStatus, PowerState, TaskState, VmState
 
@@ -145,3 +148,251 @@ def test_nothing_stuck_catches_a_task_with_no_work(cluster):
     cluster.instances[uuid].state = state_name(VmState.ACTIVE, TaskState.POWERING_OFF)
     (message,) = invariants.BY_NAME["nothing_stuck"](cluster)
     assert "stuck" in message
+
+
+# --- scheduler soundness ----------------------------------------------------------------
+
+def _sound(cluster) -> list[str]:
+    return invariants.BY_NAME["scheduler_decisions_sound"](cluster)
+
+
+def _filter_decisions(cluster):
+    return [d for d in cluster.decisions if d.kind == "filter"]
+
+
+@pytest.mark.parametrize("mode", ["placement", "legacy"])
+def test_scheduler_soundness_holds_while_hosts_fill_up_and_instances_move(mode):
+    config = small_config(hosts=2)
+    config = config.replace(scheduler=dataclasses.replace(config.scheduler, mode=mode,
+                                                          enabled_filters=None))
+    c = Cluster(config, seed=5)
+    try:
+        placed = {}
+        for _ in range(5):  # two large instances fill a host; the fifth finds none
+            uuid = c.request("create", flavor=LARGE.name).instance
+            c.settle()
+            (decision,) = _filter_decisions(c)
+            placed[uuid] = decision.chosen
+            assert _sound(c) == [], decision
+        assert list(placed.values()).count(None) == 1 and sorted(filter(None, placed.values())) == [
+            "host1", "host1", "host2", "host2"]
+        assert c.instances[uuid].vm_state is VmState.ERROR
+        for uuid, host in placed.items():
+            if host != "host1":
+                assert c.request("delete", uuid).accepted
+        c.settle()
+        small = boot(c, SMALL)
+        assert c.instances[small].host == "host2" and _sound(c) == []
+        # a resize must leave host2, and host1 is full: NoValidHost, rightly
+        assert c.request("resize", small, flavor=LARGE.name).accepted
+        c.settle()
+        (decision,) = _filter_decisions(c)
+        assert decision.operation == "resize" and decision.chosen is None
+        assert _sound(c) == []
+        assert c.request("delete", next(u for u, h in placed.items() if h == "host1")).accepted
+        assert c.request("resize", small, flavor=LARGE.name).accepted
+        c.settle()
+        (decision,) = _filter_decisions(c)
+        assert decision.chosen == "host1" and _sound(c) == []
+        assert invariants.violations(c) == {}
+    finally:
+        c.close()
+
+
+def test_scheduler_soundness_holds_for_an_evacuation_and_skips_forced_hosts(cluster):
+    first = _active(cluster, LARGE)
+    source = cluster.instances[first].host
+    cluster.service_down(source)
+    assert cluster.request("evacuate", first, ADMIN).accepted
+    cluster.settle()
+    (decision,) = cluster.decisions
+    assert decision.kind == "filter" and decision.chosen != source
+    assert _sound(cluster) == []
+    # a forced host bypasses the scheduler (Nova claims on it directly): recorded, not judged
+    cluster.service_up(source)
+    cluster.disable(source)
+    assert cluster.request("live_migrate", first, ADMIN, host=source, force=True).accepted
+    cluster.settle()
+    (decision,) = cluster.decisions
+    assert (decision.kind, decision.chosen) == ("forced", source)
+    assert _sound(cluster) == []
+
+
+def test_decisions_are_a_record_not_state(cluster):
+    _active(cluster)
+    assert cluster.decisions  # the boot's schedule step
+    snap = cluster.snapshot()
+    restored = Cluster.restore(snap, cluster.config, cluster.lc)
+    try:
+        assert restored.snapshot() == snap and restored.decisions == []
+    finally:
+        restored.close()
+    cluster.request("stop", next(iter(cluster.instances)))
+    assert cluster.decisions == [] and _sound(cluster) == []  # reset by each API request
+
+
+def test_scheduler_soundness_catches_a_pipeline_that_skips_a_filter(cluster, monkeypatch):
+    import model.scheduler.pipeline as pipeline
+    make_filters = pipeline.make_filters
+    # seeded fault: the pipeline forgets ComputeFilter; the invariant builds its own
+    monkeypatch.setattr(pipeline, "make_filters", lambda config: [
+        f for f in make_filters(config) if f.name != "ComputeFilter"])
+    cluster.disable("host1")
+    uuid = cluster.request("create", flavor=SMALL.name).instance
+    cluster.settle()
+    assert cluster.instances[uuid].host == "host1"
+    (message,) = _sound(cluster)
+    assert "chose host1" in message and "ComputeFilter" in message
+
+
+def test_scheduler_soundness_catches_a_host_that_cannot_fit(cluster, monkeypatch):
+    for _ in range(4):
+        _active(cluster, LARGE)  # both hosts are full
+    # seeded fault: Placement forgets its capacity check, so the query offers every host
+    monkeypatch.setattr(Ledger, "_refusal", lambda self, consumers, allocations: None)
+    uuid = cluster.request("create", flavor=LARGE.name).instance
+    cluster.settle()
+    host = cluster.instances[uuid].host
+    (message,) = _sound(cluster)
+    assert f"chose {host}, but it cannot fit VCPU=4: 8 used of capacity 8" in message
+    huge = cluster.request("create", flavor=HUGE.name).instance
+    cluster.settle()
+    (message,) = _sound(cluster)
+    assert huge in message and "needs VCPU=16, outside" in message and "max_unit 8" in message
+
+
+def test_scheduler_soundness_catches_no_valid_host_while_a_host_fits(cluster, monkeypatch):
+    import model.cluster as cluster_module
+    from model.scheduler import NoValidHost
+
+    def gives_up(*args, **kwargs):
+        raise NoValidHost("seeded fault: the scheduler gives up")
+
+    monkeypatch.setattr(cluster_module, "select_destinations", gives_up)
+    uuid = cluster.request("create", flavor=SMALL.name).instance
+    cluster.settle()
+    assert cluster.instances[uuid].vm_state is VmState.ERROR
+    (message,) = _sound(cluster)
+    assert "NoValidHost (seeded fault" in message and "host1 passes every enabled filter" in message
+
+
+def test_scheduler_soundness_catches_a_claim_refused_for_no_reason(cluster, monkeypatch):
+    claim = Cluster._claim_effects
+
+    def refuses_host1(self, inst, branch, host, flavor, migration_uuid):
+        return host != "host1" and claim(self, inst, branch, host, flavor, migration_uuid)
+
+    monkeypatch.setattr(Cluster, "_claim_effects", refuses_host1)
+    uuid = cluster.request("create", flavor=SMALL.name).instance
+    cluster.settle()
+    assert cluster.instances[uuid].host == "host2"  # Nova tries the next host
+    (message,) = _sound(cluster)
+    assert "claim on host1 was refused although Placement could fit it" in message
+
+
+def test_a_refused_claim_the_ledger_explains_is_not_a_violation(cluster):
+    """An evacuation's doubled claim re-checks the source: an operator who lowered its
+    capacity makes every destination refuse, and NoValidHost is then the right answer."""
+    first = _active(cluster, LARGE)
+    source = cluster.instances[first].host
+    cluster.service_down(source)
+    cluster.set_allocation_ratio(source, "DISK_GB", 0.1)
+    assert cluster.request("evacuate", first, ADMIN).accepted
+    cluster.settle()
+    (decision,) = cluster.decisions
+    assert decision.chosen is None and decision.claim_failed
+    assert _sound(cluster) == []
+
+
+# --- no error without a failure -------------------------------------------------------
+
+def _errors(cluster) -> list[str]:
+    return invariants.BY_NAME["error_only_from_failures"](cluster)
+
+
+def _variant(operation: str, step: str, **outcome_changes) -> Lifecycle:
+    """The catalogue with one step's first outcome changed (``branch_vm``: its vm_state)."""
+    op = CATALOGUE[operation]
+    target = op.step(step)
+    outcome = target.outcomes[0] if "name" not in outcome_changes else target.outcome(
+        outcome_changes.pop("name"))
+    vm = outcome_changes.pop("branch_vm", None)
+    if vm is not None:
+        outcome_changes["branches"] = tuple(dataclasses.replace(b, vm=vm)
+                                            for b in outcome.branches)
+    changed = dataclasses.replace(outcome, **outcome_changes)
+    new_step = dataclasses.replace(target, outcomes=tuple(
+        changed if o.name == changed.name else o for o in target.outcomes))
+    steps = tuple(new_step if s.name == step else s for s in op.steps)
+    return Lifecycle({**CATALOGUE, operation: dataclasses.replace(op, steps=steps)})
+
+
+def test_environment_outcomes_may_error_without_any_fault(cluster):
+    uuid = cluster.request("create", flavor=HUGE.name).instance  # fits on no host
+    cluster.settle()
+    assert cluster.instances[uuid].vm_state is VmState.ERROR
+    cause = cluster.error_causes[uuid]
+    assert (cause.name, cause.kind.value, cause.trigger) == (
+        "create.schedule:no_valid_host", "env", "scheduler")
+    assert cluster.injected_faults == 0 and _errors(cluster) == []
+
+
+def test_injected_faults_restarts_and_reset_state_may_error(cluster):
+    rebooted = _active(cluster)
+    assert cluster.request("reboot_soft", rebooted).accepted
+    cluster.settle(reboot_soft__rebooted="driver_error")
+    assert cluster.instances[rebooted].vm_state is VmState.ERROR
+    assert cluster.injected_faults == 1 and _errors(cluster) == []
+    # a compute restart errors the build it interrupted (CM._init_instance)
+    building = cluster.request("create", flavor=SMALL.name).instance
+    for _ in range(3):  # schedule, build, networking
+        cluster.deliver(next(w for w in cluster.pending() if w.instance == building).id)
+    cluster.restart(cluster.instances[building].host)
+    assert cluster.instances[building].vm_state is VmState.ERROR
+    assert cluster.error_causes[building].trigger == "recovery"
+    reset = _active(cluster)
+    assert cluster.request("reset_state_error", reset, ADMIN).accepted
+    assert _errors(cluster) == []
+    assert invariants.violations(cluster, {"error_only_from_failures"}) == {}
+    # leaving error forgets the cause; the causes survive a snapshot
+    assert cluster.request("reset_state_active", reset, ADMIN).accepted
+    assert reset not in cluster.error_causes
+    restored = Cluster.restore(cluster.snapshot(), cluster.config, cluster.lc)
+    try:
+        assert restored.error_causes == cluster.error_causes
+        assert restored.injected_faults == 1 and _errors(restored) == []
+    finally:
+        restored.close()
+
+
+def test_error_only_from_failures_catches_an_ok_outcome_that_errors():
+    # seeded fault: a catalogue whose successful pause puts the instance in error
+    c = Cluster(small_config(hosts=2), _variant("pause", "pause", branch_vm=VmState.ERROR))
+    try:
+        uuid = _active(c)
+        assert c.request("pause", uuid).accepted
+        c.settle()
+        (message,) = _errors(c)
+        assert uuid in message and "pause.pause:ok" in message and "ok outcome" in message
+    finally:
+        c.close()
+
+
+def test_error_only_from_failures_catches_a_fault_nobody_injected():
+    # seeded fault: NoValidHost declared as a fault of the build, not the environment's
+    lc = _variant("create", "schedule", name="no_valid_host", kind=OutcomeKind.FAULT)
+    c = Cluster(small_config(hosts=2), lc)
+    try:
+        uuid = c.request("create", flavor=HUGE.name).instance
+        c.settle()
+        (message,) = _errors(c)
+        assert "create.schedule:no_valid_host" in message and "no fault was injected" in message
+    finally:
+        c.close()
+
+
+def test_error_only_from_failures_catches_an_error_nothing_caused(cluster):
+    uuid = _active(cluster)
+    cluster.instances[uuid].state = state_name(VmState.ERROR, None)
+    (message,) = _errors(cluster)
+    assert uuid in message and "no step outcome" in message

@@ -1,0 +1,192 @@
+"""Scheduler soundness: every answer the filter scheduler gave agrees with a brute force.
+
+The cluster writes down each scheduling decision (``model/scheduler/decision.py``):
+the request spec, the host states the scheduler was handed, Placement's ledger at
+that moment, the configuration and the answer. This module re-decides each one
+independently of ``model/scheduler/pipeline.py``: it instantiates the enabled filters
+itself from the registry (``model/scheduler/filters.py``), calls each one's
+``host_passes`` on every host, and checks capacity with its own arithmetic of
+Placement's rule, ``(total - reserved) * allocation_ratio``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from model.operation import Alloc
+from model.scheduler.decision import FILTER, SchedulingDecision
+from model.scheduler.filters import FILTERS, ExtraSpecError
+
+_MEMO = "scheduler_decisions_sound"
+
+
+def scheduler_decisions_sound(cluster) -> list[str]:
+    """Every host the filter scheduler chose passes every enabled filter at the moment of choice, and NoValidHost is only answered when a brute force over all hosts agrees.
+
+    For each decision of ``SchedulerManager.select_destinations`` recorded since the
+    last API request, every host the scheduler was shown is judged again: it must not
+    be in ``ignore_hosts`` and must be the ``requested_destination`` if there is one
+    (``HostManager.get_filtered_hosts``); in placement mode the request must fit it by
+    Placement's rule (``_check_capacity_exceeded``, min_unit/max_unit/step_size), with
+    the claim Nova's conductor then makes (``SU.claim_resources`` replaces what the
+    instance holds; an evacuation's doubled allocation keeps the source, which
+    Placement re-checks); and every enabled filter's ``host_passes`` must accept it.
+    The chosen host must be such a host; NoValidHost means none is.
+
+    In placement mode a claim can still be refused after the filters passed (Nova
+    then tries the next host, ``SchedulerManager._schedule``); a refused host counts
+    as unfit only because the recorded ledger cannot fit it, never merely because its
+    claim failed, and a refusal the ledger does not explain is reported. The legacy
+    scheduler decides capacity with the Ram/Disk/Core filters and claims after
+    choosing; a failed claim there is not the scheduler's answer (the choice is still
+    judged by the filters, the refusal by the ledger).
+
+    Not judged here: forced hosts (``force=True``: the conductor claims on the host
+    without asking the scheduler), reschedules to alternates
+    (``ComputeTaskManager.build_instances`` claims the alternates the checked decision
+    returned, without filtering again) and a rebuild's check of a new image on the
+    instance's own host (``_nova_check_type=['rebuild']``: no Placement, only the
+    filters that run on rebuild, so "every enabled filter" is not the promise there).
+    Each verdict is computed once per decision (kept in the decision's memo).
+    """
+    decisions = cluster.decisions
+    if not decisions:
+        return []
+    out: list[str] = []
+    for decision in decisions:
+        if decision.kind != FILTER:
+            continue
+        verdict = decision.memo.get(_MEMO)
+        if verdict is None:
+            verdict = decision.memo[_MEMO] = tuple(_judge(decision))
+        out.extend(verdict)
+    return out
+
+
+def _judge(d: SchedulingDecision) -> list[str]:
+    spec = d.spec
+    assert spec is not None
+    filters = [FILTERS[name](d.config) for name in d.config.filters]
+    placement = d.config.mode == "placement"
+    wanted = _resources(spec)
+    what = f"{d.operation}.{d.step} for {d.consumer}"
+    out: list[str] = []
+
+    def unfit(host) -> list[str]:
+        """Every reason the host cannot take the request (empty: it can)."""
+        reasons = _placement_reasons(host, spec)
+        if placement:
+            why = _capacity(d, host.host, wanted)
+            if why is not None:
+                reasons.append(why)
+        if not (spec.force_hosts or spec.force_nodes) or spec.has_check_type:
+            reasons.extend(_filter_reasons(host, spec, filters))
+        return reasons
+
+    by_name = {h.host: h for h in d.hosts}
+    named: set[str] = set()
+    if d.chosen is not None:
+        host = by_name.get(d.chosen)
+        if host is None:
+            out.append(f"{what}: the scheduler chose {d.chosen}, a host it was never shown")
+        else:
+            reasons = unfit(host)
+            if reasons:
+                out.append(f"{what}: the scheduler chose {d.chosen}, but it "
+                           + "; it ".join(reasons))
+    else:
+        for host in d.hosts:
+            if not unfit(host):
+                refused = (" (its claim was refused)" if host.host in d.claim_failed
+                           else "")
+                out.append(f"{what}: NoValidHost ({d.reason}) although {host.host} "
+                           f"passes every enabled filter and fits the request{refused}")
+                named.add(host.host)
+                break
+    for name in d.claim_failed:
+        if name not in named and _capacity(d, name, wanted) is None:
+            out.append(f"{what}: the claim on {name} was refused although Placement "
+                       f"could fit it")
+    return out
+
+
+def _placement_reasons(host, spec) -> list[str]:
+    """``HostManager.get_filtered_hosts`` before the filters."""
+    out = []
+    dest = spec.requested_destination
+    if dest is not None and (host.host != dest.host
+                             or (dest.node is not None and host.nodename != dest.node)):
+        out.append(f"is not the requested destination {dest.host}")
+    if host.host.lower() in {h.lower() for h in spec.ignore_hosts}:
+        out.append("is in ignore_hosts")
+    if spec.force_hosts and host.host.lower() not in {h.lower() for h in spec.force_hosts}:
+        out.append("is not a forced host")
+    if spec.force_nodes and host.nodename not in set(spec.force_nodes):
+        out.append("is not a forced node")
+    return out
+
+
+def _filter_reasons(host, spec, filters) -> list[str]:
+    out = []
+    for flt in filters:
+        if not flt.run_filter_for_index(0):
+            continue
+        try:
+            passed = flt.host_passes(host, spec)
+        except ExtraSpecError as exc:
+            out.append(f"makes {flt.name} raise {exc}")
+            continue
+        if not passed:
+            out.append(f"is rejected by {flt.name}")
+    return out
+
+
+def _resources(spec) -> dict[str, int]:
+    """What Nova asks Placement for (``SU.resources_from_request_spec``)."""
+    flavor = spec.flavor
+    disk = flavor.ephemeral_gb + math.ceil(flavor.swap / 1024)
+    if not spec.is_bfv:
+        disk += flavor.root_gb
+    amounts = {"VCPU": flavor.vcpus, "MEMORY_MB": flavor.memory_mb, "DISK_GB": disk}
+    return {rc: n for rc, n in amounts.items() if n > 0}
+
+
+def _capacity(d: SchedulingDecision, host: str, wanted: dict[str, int]) -> str | None:
+    """Why Placement would refuse the decision's claim on ``host`` (None: it fits).
+
+    Each claim is a PUT of the consumer's whole allocation: the consumer's old
+    allocation is not counted as used, every amount written is checked.
+    """
+    ledger = d.ledger
+    if ledger is None or not ledger.has_provider(host):
+        return "is not a resource provider in Placement"
+    held = {p: dict(r) for p, r in ledger.allocations_of(d.consumer).items()}
+    current = held
+    for effect in d.claims or (Alloc.CLAIM_DEST,):
+        if effect is Alloc.CLAIM_DEST_DOUBLED:
+            new = {p: dict(r) for p, r in current.items()}
+            target = new.setdefault(host, {})
+            for rc, n in wanted.items():
+                target[rc] = target.get(rc, 0) + n
+        else:
+            new = {host: dict(wanted)}
+        for provider, amounts in new.items():
+            if not ledger.has_provider(provider):
+                return f"needs {provider}, which is not a resource provider in Placement"
+            for rc, amount in amounts.items():
+                if amount == 0:
+                    continue
+                inv = ledger.inventory(provider, rc)
+                if inv is None:
+                    return f"needs {rc} on {provider}, which has no {rc} inventory"
+                if amount < inv.min_unit or amount > inv.max_unit or amount % inv.step_size:
+                    return (f"needs {rc}={amount}, outside {provider}'s min_unit {inv.min_unit}, "
+                            f"max_unit {inv.max_unit}, step_size {inv.step_size}")
+                others = ledger.usage(provider, rc) - held.get(provider, {}).get(rc, 0)
+                capacity = (inv.total - inv.reserved) * inv.allocation_ratio
+                if others + amount > capacity:
+                    where = "" if provider == host else f" (on {provider})"
+                    return (f"cannot fit {rc}={amount}{where}: {others} used of "
+                            f"capacity {capacity:g}")
+        current = new
+    return None

@@ -1,0 +1,266 @@
+"""Seeded faults: the search must find each deliberate mistake, and shrink it short.
+
+Each fault is applied from here, never by a switch in the model: a variant of the
+catalogue (the declaration every transition derives from), a subclass of the
+cluster, or a scheduler filter patched for the test. Each row says which promises
+may catch it and how long the shrunk trace may be at most. The search runs under
+the loaded Hypothesis profile (``ci`` by default), exactly as for the unmodified
+model in ``test_search.py``, which must stay green under the same budget.
+
+A guard that allows too little breaks no "always" promise: it is caught by the
+"sometimes" side, the coverage the unmodified model reaches and the variant misses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+from hypothesis import settings
+
+from model.catalogue import CATALOGUE
+from model.cluster import Cluster
+from model.lifecycle import Lifecycle
+from model.operation import Alloc, Branch, HostEffect, Operation
+from model.states import TaskState, VmState
+from nova_model.search.machine import ClusterMachine
+from nova_model.search.run import run_search
+
+# -- building variants of the catalogue ----------------------------------------------------
+
+
+def _edit_branches(op: Operation, step: str, outcome: str,
+                   edit: Callable[[Branch], Branch]) -> Operation:
+    """``op`` with every branch of ``step``'s ``outcome`` rewritten by ``edit``."""
+    def rewrite(s):
+        if s.name != step:
+            return s
+        return dataclasses.replace(s, outcomes=tuple(
+            dataclasses.replace(o, branches=tuple(edit(b) for b in o.branches))
+            if o.name == outcome else o for o in s.outcomes))
+    return dataclasses.replace(op, api=rewrite(op.api), steps=tuple(rewrite(s) for s in op.steps))
+
+
+def _variant(**operations: Operation) -> Lifecycle:
+    return Lifecycle({**CATALOGUE, **operations})
+
+
+def _without(effect: Alloc) -> Callable[[Branch], Branch]:
+    return lambda b: dataclasses.replace(b, alloc=tuple(a for a in b.alloc if a is not effect))
+
+
+def _machine(name: str, *, lifecycle: Lifecycle | None = None,
+             cluster_class: type[Cluster] | None = None) -> type[ClusterMachine]:
+    attrs: dict = {}
+    if lifecycle is not None:
+        attrs["lifecycle"] = lifecycle
+    if cluster_class is not None:
+        attrs["cluster_class"] = cluster_class
+    return type(name, (ClusterMachine,), attrs)
+
+
+# -- the faults ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    machine: Callable[[], type[ClusterMachine]]
+    caught_by: frozenset[str]   # the promises allowed to catch it
+    max_trace: int              # the shrunk trace may be at most this long (steps)
+
+
+def confirm_keeps_the_source():
+    """confirm_resize no longer deletes the migration's allocation on the source."""
+    op = CATALOGUE["confirm_resize"]
+    return _machine("ConfirmKeepsTheSource", lifecycle=_variant(confirm_resize=_edit_branches(
+        op, "confirm", "ok", _without(Alloc.DELETE_MIGRATION))))
+
+
+def delete_keeps_the_allocation():
+    """Deleting on the compute no longer deletes the instance's allocation."""
+    ops = {name: _edit_branches(CATALOGUE[name], "terminate", "ok",
+                                _without(Alloc.DELETE_INSTANCE))
+           for name in ("delete", "force_delete")}
+    return _machine("DeleteKeepsTheAllocation", lifecycle=_variant(**ops))
+
+
+def offload_keeps_the_allocation():
+    """Shelve-offloading clears the host but keeps the instance's allocation."""
+    ops = {name: _edit_branches(CATALOGUE[name], "offload", "ok",
+                                _without(Alloc.DELETE_INSTANCE))
+           for name in ("shelve", "shelve_offload")}
+    return _machine("OffloadKeepsTheAllocation", lifecycle=_variant(**ops))
+
+
+def boot_claims_twice():
+    """The scheduling step of a boot claims the flavor twice for the instance."""
+    op = CATALOGUE["create"]
+    doubled = lambda b: dataclasses.replace(  # noqa: E731
+        b, alloc=b.alloc + (Alloc.CLAIM_DEST_DOUBLED,) if Alloc.CLAIM_DEST in b.alloc
+        else b.alloc)
+    return _machine("BootClaimsTwice", lifecycle=_variant(
+        create=_edit_branches(op, "schedule", "ok", doubled)))
+
+
+def live_migrate_from_stopped():
+    """live_migrate's guard also admits a stopped instance (Nova's admits active, paused)."""
+    op = CATALOGUE["live_migrate"]
+    guard = dataclasses.replace(op.guard, vm_states=op.guard.vm_states | {VmState.STOPPED})
+    return _machine("LiveMigrateFromStopped", lifecycle=_variant(
+        live_migrate=dataclasses.replace(op, guard=guard)))
+
+
+def rescue_while_resized():
+    """rescue's guard also admits a resized instance, whose migration then lingers."""
+    op = CATALOGUE["rescue"]
+    guard = dataclasses.replace(op.guard, vm_states=op.guard.vm_states | {VmState.RESIZED})
+    return _machine("RescueWhileResized", lifecycle=_variant(
+        rescue=dataclasses.replace(op, guard=guard)))
+
+
+def live_migration_forgets_its_record():
+    """A finished live migration leaves its migration record 'running'."""
+    op = CATALOGUE["live_migrate"]
+    keep = lambda b: dataclasses.replace(b, migration=None)  # noqa: E731
+    return _machine("LiveMigrationForgetsItsRecord", lifecycle=_variant(
+        live_migrate=_edit_branches(op, "post_live_migration", "ok", keep)))
+
+
+def unshelve_forgets_the_host():
+    """Unshelving an offloaded instance spawns it without setting its host."""
+    op = CATALOGUE["unshelve"]
+    no_host = lambda b: dataclasses.replace(b, host=HostEffect.KEEP)  # noqa: E731
+    return _machine("UnshelveForgetsTheHost", lifecycle=_variant(
+        unshelve=_edit_branches(op, "spawning", "ok", no_host)))
+
+
+def failed_resize_stays_in_progress():
+    """A resize whose source fails (driver_error) leaves its task_state behind."""
+    op = CATALOGUE["resize"]
+    keep_task = lambda b: dataclasses.replace(b, task=TaskState.RESIZE_MIGRATING)  # noqa: E731
+    return _machine("FailedResizeStaysInProgress", lifecycle=_variant(
+        resize=_edit_branches(op, "resize_migrating", "driver_error", keep_task)))
+
+
+def failed_resize_keeps_the_migration_allocation():
+    """A resize whose source fails no longer gives the source back to the instance."""
+    op = CATALOGUE["resize"]
+    return _machine("FailedResizeKeepsTheMigrationAllocation", lifecycle=_variant(
+        resize=_edit_branches(op, "resize_migrating", "driver_error",
+                              _without(Alloc.REVERT_MIGRATION_TO_INSTANCE))))
+
+
+def restart_forgets_evacuations():
+    """A compute coming back forgets to clean up the instances evacuated away from it."""
+    class ForgetfulRestart(Cluster):
+        def service_up(self, host):
+            import model.cluster_recovery as recovery
+            original = recovery.destroy_evacuated_instances
+            recovery.destroy_evacuated_instances = lambda cluster, h: set()
+            try:
+                return super().service_up(host)
+            finally:
+                recovery.destroy_evacuated_instances = original
+    return _machine("RestartForgetsEvacuations", cluster_class=ForgetfulRestart)
+
+
+def revert_never_allowed():
+    """revert_resize's guard admits nothing: a guard that allows too little."""
+    op = CATALOGUE["revert_resize"]
+    guard = dataclasses.replace(op.guard, vm_states=frozenset())
+    return _machine("RevertNeverAllowed", lifecycle=_variant(
+        revert_resize=dataclasses.replace(op, guard=guard)))
+
+
+FAULTS: dict[str, Fault] = {
+    "confirm_resize forgets to release the source": Fault(
+        "forgotten release", confirm_keeps_the_source,
+        frozenset({"allocations_have_live_consumers"}), 25),
+    "delete forgets to release the instance": Fault(
+        "forgotten release", delete_keeps_the_allocation,
+        frozenset({"allocations_have_live_consumers"}), 15),
+    "shelve-offload forgets to release the instance": Fault(
+        "forgotten release", offload_keeps_the_allocation,
+        frozenset({"instances_hold_what_their_state_implies"}), 20),
+    "boot claims the flavor twice": Fault(
+        "doubled claim", boot_claims_twice,
+        frozenset({"instances_hold_what_their_state_implies"}), 10),
+    "live_migrate admits a stopped instance": Fault(
+        "guard allows too much", live_migrate_from_stopped,
+        frozenset({"specification_legal_states"}), 15),
+    "rescue admits a resized instance": Fault(
+        "guard allows too much", rescue_while_resized,
+        frozenset({"specification_legal_states", "migrations_agree_with_instances",
+                   "instances_hold_what_their_state_implies"}), 25),
+    "live migration leaves its record running": Fault(
+        "step forgets a migration", live_migration_forgets_its_record,
+        frozenset({"migrations_agree_with_instances"}), 20),
+    "unshelve spawns without a host": Fault(
+        "step forgets a field", unshelve_forgets_the_host,
+        frozenset({"host_set_exactly_when_required", "specification_legal_states"}), 25),
+    "a failed resize stays in progress": Fault(
+        "failure path leaves state", failed_resize_stays_in_progress,
+        frozenset({"nothing_stuck", "specification_legal_states"}), 25),
+    "a failed resize keeps the migration's allocation": Fault(
+        "failure path leaves state", failed_resize_keeps_the_migration_allocation,
+        frozenset({"allocations_have_live_consumers",
+                   "instances_hold_what_their_state_implies"}), 25),
+    "a restarted compute forgets its evacuated instances": Fault(
+        "restart loses track", restart_forgets_evacuations,
+        frozenset({"instances_hold_what_their_state_implies"}), 25),
+}
+
+#: Guards that allow too little: (fault, the coverage item the variant can no longer reach).
+TOO_STRICT: dict[str, tuple[Callable[[], type[ClusterMachine]], str]] = {
+    "revert_resize admits nothing": (revert_never_allowed, "operation revert_resize accepted"),
+}
+
+
+def _violated(text: str) -> set[str]:
+    """The promises a failure report names (the lines under "Violated:")."""
+    section = text.split("\nViolated:\n", 1)[1].split("\nCluster at the point of failure:")[0]
+    return {line.split(":")[0].strip() for line in section.splitlines()
+            if line.startswith("  ") and not line.startswith("    ")}
+
+
+def _profile():
+    profile = settings()  # the loaded profile: ci unless --hypothesis-profile says otherwise
+    return profile.max_examples, profile.stateful_step_count, profile.derandomize
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_the_search_finds_the_seeded_fault(name, record_property):
+    fault = FAULTS[name]
+    examples, steps, derandomize = _profile()
+    started = time.perf_counter()
+    report = run_search(examples, steps, derandomize=derandomize, machine=fault.machine())
+    elapsed = time.perf_counter() - started
+    assert report.violation is not None, f"the search missed: {name} ({fault.kind})"
+    violated = _violated(report.violation)
+    assert violated & fault.caught_by, (violated, report.violation)
+    trace = [s for s in report.scenario if "seed" not in s]
+    assert len(trace) <= fault.max_trace, report.violation
+    record_property("seconds", round(elapsed, 1))
+    record_property("trace", len(trace))
+    print(f"\n{name}: found in {elapsed:.1f} s after {report.examples} runs, "
+          f"shrunk to {len(trace)} steps (bound {fault.max_trace}); caught by "
+          f"{', '.join(sorted(violated))}")
+
+
+@pytest.mark.parametrize("name", sorted(TOO_STRICT))
+def test_a_guard_that_allows_too_little_shows_in_coverage(name):
+    machine, item = TOO_STRICT[name]
+    examples, steps, derandomize = _profile()
+    report = run_search(examples, steps, derandomize=derandomize, machine=machine())
+    assert item in report.coverage["missing"], report.coverage
+
+
+def test_the_faults_cover_every_kind_the_search_must_catch():
+    kinds = {f.kind for f in FAULTS.values()} | {"guard allows too little"}
+    assert {"forgotten release", "doubled claim", "guard allows too much",
+            "guard allows too little", "step forgets a migration",
+            "failure path leaves state", "restart loses track"} <= kinds
+    assert len(FAULTS) + len(TOO_STRICT) >= 12
