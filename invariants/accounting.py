@@ -104,8 +104,9 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
 
 
 def _failed_evacuation(cluster, uuid: str, held) -> str:
-    """Name the evacuation whose source came back and gave the instance up before the
-    evacuation moved it (it then failed, or another request preempted it)."""
+    """Name the evacuation that took the instance's allocation on its host away: its
+    source came back and gave the instance up before the evacuation moved it, or a
+    second evacuation to the same host failed and removed the host from it."""
     inst = cluster.instances[uuid]
     if inst.host in _norm(held):
         return ""
@@ -116,6 +117,13 @@ def _failed_evacuation(cluster, uuid: str, held) -> str:
                                  MigrationStatus.COMPLETED)):
             return (f" (its host came back during evacuation {m.uuid}, "
                     f"which never moved it)")
+    evacuations = [m for m in sorted(cluster.migrations.values(), key=lambda m: m.uuid)
+                   if m.instance_uuid == uuid and m.migration_type is MigrationType.EVACUATION]
+    for m in evacuations:
+        # (The model follows one migration per instance, so the first evacuation's
+        # record is left as it was when the second one started.)
+        if m.dest == inst.host and m.status is MigrationStatus.FAILED and len(evacuations) > 1:
+            return f" (a second evacuation to {inst.host}, {m.uuid}, failed and removed it)"
     return ""
 
 

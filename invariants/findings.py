@@ -122,6 +122,28 @@ UPSTREAM = UPSTREAM + (
 )
 
 
+UPSTREAM = UPSTREAM + (
+    Finding(
+        name="a second evacuation's failure takes away the first one's destination",
+        invariant="instances_hold_what_their_state_implies",
+        pattern=(r"\S+ is \S+ on \S+ and should hold .+ but holds .+ "
+                 r"\(a second evacuation to \S+, \S+, failed and removed it\)"),
+        summary=("API.evacuate accepts any task_state and saves task_state rebuilding "
+                 "without expected_task_state, so two evacuations of one instance can be "
+                 "in flight; both may pick the same destination. When the first finishes, "
+                 "the second's rebuild on the destination fails its task_state check and "
+                 "its clean-up (ResourceTracker.delete_allocation_for_evacuated_instance -> "
+                 "remove_provider_tree_from_instance_allocation) removes the whole "
+                 "destination from the instance's allocation: the instance runs there and "
+                 "holds nothing for it."),
+        nova="nova/compute/api.py: API.evacuate (save without expected_task_state); "
+             "nova/compute/manager.py: ComputeManager.rebuild_instance; "
+             "nova/compute/resource_tracker.py: "
+             "ResourceTracker.delete_allocation_for_evacuated_instance",
+    ),
+)
+
+
 def split(found: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[tuple[Finding, str]]]:
     """Separate violations explained by an upstream finding from the real ones."""
     unexplained: dict[str, list[str]] = {}

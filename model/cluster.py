@@ -26,6 +26,11 @@ record, fired through the lifecycle for each instance of a starting compute serv
 that and the evacuation cleanup (``CM._destroy_evacuated_instances``) are driven from
 ``model/cluster_recovery.py``. Scenarios (``nova_model/scenario.py``) replay runs of a
 cluster written down as JSON steps.
+
+For the invariants to audit, the cluster also writes down what it cannot be asked
+afterwards: each scheduling decision since the last API request (``decisions``, see
+``model/scheduler/decision.py``; a record, not state), why each instance in error got
+there (``error_causes``) and how many faults deliveries injected (``injected_faults``).
 """
 
 from __future__ import annotations
@@ -431,6 +436,13 @@ class Cluster:
         inst = self.instances[work.instance]
         kw = self._kwargs(inst, work)
         if not self.lc.may(work.operation, work.step, outcome, inst, **kw):
+            if outcome != "ok" and self.lc.may(work.operation, work.step, "ok", inst, **kw):
+                # The step would run, but this outcome has no branch in the state it
+                # finds (no_valid_host where nothing is scheduled): it cannot happen.
+                err = errors.InvalidRequest(
+                    f"{work.operation}.{work.step} cannot end in {outcome} for {inst.uuid} "
+                    f"in {inst.vm_state.value}/{inst.task_state}")
+                return Result(False, err, err.message, inst.uuid)
             self._dequeue(work)
             cleanup = self._preempted(step, inst, work)
             err = errors.UnexpectedTaskStateError(
@@ -444,10 +456,10 @@ class Cluster:
         branch = self.predict(step, outcome, inst)
         before_host = inst.host
         migration_uuid: str | None = None
-        ledger_before = self.ledger.snapshot()
-        counters_before = dict(self.counters)
         if step.schedules and outcome == "ok" and (
                 SCHEDULING_ALLOCS & set(branch.alloc) or work.operation == "rebuild"):
+            ledger_before = self.ledger.snapshot()  # restored on NoValidHost
+            counters_before = dict(self.counters)
             try:
                 work, migration_uuid = self._schedule(inst, work, branch)
             except NoValidHost as exc:
@@ -745,18 +757,18 @@ class Cluster:
         if work.step == "reschedule":
             # COND.build_instances: claim the next alternate the scheduler returned.
             alternates = list(work.get("alternates", ()))
-            refused: list[str] = []
+            tried: list[str] = []
             while alternates:
                 host = alternates.pop(0)
                 # Nova's conductor only claims the alternate; it does not ask whether
                 # the compute service is up.
                 if self._claim_effects(inst, branch, host, flavor, migration_uuid):
-                    self._decided(ALTERNATE, inst, work, host, None, refused=refused)
+                    self._decided(ALTERNATE, inst, work, host, None, refused=tried)
                     return dataclasses.replace(work, context=work.with_context(
                         dest=host, alternates=tuple(alternates))), migration_uuid
-                refused.append(host)
+                tried.append(host)
             reason = "no alternate host left (MaxRetriesExceeded)"
-            self._decided(ALTERNATE, inst, work, None, reason, refused=refused)
+            self._decided(ALTERNATE, inst, work, None, reason, refused=tried)
             raise NoValidHost(reason)
         forced = work.get("force") and work.get("host")
         if forced:

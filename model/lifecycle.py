@@ -406,6 +406,20 @@ class SharedMachine(Machine):
     def _add_model_to_state(self, state, model):
         pass
 
+    def get_triggers(self, *states):
+        # ``may_trigger`` asks this on every call, and the stock answer scans all ~180
+        # events; the answer per state only changes when a transition is added.
+        key = tuple(getattr(s, "name", s) for s in states)
+        cache = self.__dict__.setdefault("_triggers_from", {})
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = super().get_triggers(*states)
+        return found
+
+    def add_transition(self, *args, **kwargs):
+        self.__dict__.pop("_triggers_from", None)
+        return super().add_transition(*args, **kwargs)
+
 
 class Lifecycle:
     """A catalogue turned into one ``transitions`` machine: a value, not a module.

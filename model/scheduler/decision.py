@@ -19,6 +19,9 @@ The kinds are the different paths of Nova's conductor:
 * ``REBUILD``: ``ComputeTaskManager.rebuild_instance`` asks the scheduler whether a
   new image may run on the instance's own host (``_nova_check_type=['rebuild']``:
   no Placement, only the filters that run on rebuild).
+
+A move whose source allocation Placement refuses to hand to the migration
+(AllocationMoveFailed) ends before the scheduler is asked: no decision is recorded.
 """
 
 from __future__ import annotations

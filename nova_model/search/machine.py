@@ -45,6 +45,49 @@ HOST_EVENTS = ("service_down", "service_up", "restart", "disable", "enable")
 WORLD = HOST_EVENTS + PERIODIC + ("update_available_resource",) + tuple(
     f"set_allocation_ratio {rc}" for rc in ("VCPU", "MEMORY_MB", "DISK_GB"))
 RATIOS = (0.5, 1.0, 1.5, 4.0, 16.0)
+#: What a rule draws: one integer, from which ``Choices`` decodes all its choices.
+CHOICE = st.integers(0, 2**64 - 1)
+_MASK = 2**64 - 1
+
+
+class Choices:
+    """Several independent choices decoded from one drawn integer.
+
+    Each Hypothesis draw costs about as much as a whole trivial rule
+    (``bench/bench_search.py``), so a rule draws once and decodes its choices here.
+    Hypothesis favours small integers; the value is scrambled (the SplitMix64
+    generator, seeded with the drawn integer) so that every choice stays evenly
+    spread, however many a rule makes. Counterexamples are shrunk on the scenario
+    (``minimize``), not on these integers.
+    """
+
+    __slots__ = ("state", "value")
+
+    def __init__(self, value: int) -> None:
+        self.state = value
+        self.value = self._next()
+
+    def _next(self) -> int:
+        self.state = z = (self.state + 0x9E3779B97F4A7C15) & _MASK
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+        return z ^ (z >> 31)
+
+    def take(self, n: int) -> int:
+        """A choice among ``n`` (0 .. n-1)."""
+        if self.value < n << 16:  # too few bits left for an even choice: draw more
+            self.value = self._next()
+        value = self.value % n
+        self.value //= n
+        return value
+
+    def pick(self, items):
+        return items[self.take(len(items))]
+
+    def sample(self, items, k: int) -> set:
+        """``k`` distinct items (all of them if there are fewer)."""
+        pool = list(items)
+        return {pool.pop(self.take(len(pool))) for _ in range(min(k, len(pool)))}
 #: The promise the machine itself checks: a rejected request leaves the cluster as it was.
 REJECTION_CHANGES_NOTHING = "rejected_request_changes_nothing"
 #: The lifecycle of the unmodified catalogue: the specification variants are held to.
@@ -76,6 +119,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.moves = 0
         self.focus: tuple[str, ...] = OPERATIONS
         self.world_focus: tuple[str, ...] = WORLD
+        self.flavor_names: list[str] = []
         self.run_config: ClusterConfig | None = None
         self.failure: dict[str, list[str]] = {}  # what broke, when something did
         # False after a rule that provably changed nothing (a rejected request is
@@ -94,30 +138,30 @@ class ClusterMachine(RuleBasedStateMachine):
     @initialize(target=instances, seed=st.integers(0, 2**16),
                 fault_weight=st.sampled_from([0, 1, 3]),
                 focus=st.sets(st.sampled_from(OPERATIONS), min_size=3, max_size=10),
-                offload=st.sampled_from([0, -1, 3600]), confirm_window=st.sampled_from([0, 60]),
-                same_host=st.booleans(),
-                first=st.lists(st.integers(0, 2**8), min_size=1, max_size=4),
-                world_focus=st.sets(st.sampled_from(WORLD), min_size=2, max_size=5))
-    def start(self, seed: int, fault_weight: int, focus: set[str], offload: int,
-              confirm_window: int, same_host: bool, first: list[int], world_focus: set[str]):
+                world_focus=st.sets(st.sampled_from(WORLD), min_size=2, max_size=5),
+                choice=CHOICE)
+    def start(self, seed: int, fault_weight: int, focus: set[str], world_focus: set[str],
+              choice: int):
         # Swarm testing: each run favours a few operations (so it chains them: shelve
         # then unshelve, resize then confirm), injects no, some or many faults, and
-        # runs under its own values of the options that change branches.
+        # runs under its own values of the options that change branches. (Drawn
+        # separately, not from one integer: runs must not start alike.)
+        c = Choices(choice)
         options = dataclasses.replace(
-            self.config.options, shelved_offload_time=offload,
-            resize_confirm_window=confirm_window, allow_resize_to_same_host=same_host)
+            self.config.options, shelved_offload_time=c.pick((0, -1, 3600)),
+            resize_confirm_window=c.pick((0, 60)), allow_resize_to_same_host=c.take(2) == 1)
         config = self.config.replace(options=options)
         self.cluster = self.cluster_class(config, lifecycle=type(self).lifecycle, seed=seed)
         self.run_config = config  # a counterexample is replayed on exactly this
         self.fault_weight = fault_weight
         self.focus = tuple(op for op in OPERATIONS if op in focus)
         self.world_focus = tuple(e for e in WORLD if e in world_focus)
+        self.flavor_names = _flavors(self.config)
         self.steps.append({"seed": seed})
         # Every run starts with running instances, so no run is spent getting there.
-        flavors = _flavors(self.config)
         groups = _groups(self.config)
-        booted = [self._boot(_pick(flavors, n), _pick(groups, n // len(flavors)), True)
-                  for n in first]
+        booted = [self._boot(c.pick(self.flavor_names), c.pick(groups), True)
+                  for _ in range(1 + c.take(4))]
         for uuid in booted:
             if uuid is not None:
                 self._settle(uuid)
@@ -137,49 +181,51 @@ class ClusterMachine(RuleBasedStateMachine):
 
     # -- the API -------------------------------------------------------------------------
 
-    @rule(target=instances, flavor=flavors, group=groups, admin=st.booleans(),
-          count=st.integers(1, 3))
-    def boot(self, flavor: str, group: str | None, admin: bool, count: int):
-        """A multiple-instance boot: ``count`` creates in one go, scheduled separately
+    @rule(target=instances, flavor=flavors, group=groups, choice=CHOICE)
+    def boot(self, flavor: str, group: str | None, choice: int):
+        """A multiple-instance boot: one to three creates in one go, scheduled separately
         afterwards, so the members race each other to their hosts."""
+        c = Choices(choice)
+        admin, count = c.take(2) == 1, 1 + c.take(3)
         return multiple(*(self._boot(flavor, group, admin) for _ in range(count)))
 
     @precondition(lambda self: self._live())
-    @rule(instance=st.integers(0, 2**8), admin=st.booleans(), bias=st.integers(0, 9),
-          operation=st.integers(0, 2**8), flavor=flavors)
-    def api(self, instance: int, admin: bool, bias: int, operation: int, flavor: str) -> None:
+    @rule(choice=CHOICE)
+    def api(self, choice: int) -> None:
         """One request; its work stays queued for ``deliver`` to interleave."""
+        c = Choices(choice)
+        uuid = c.pick(self._live())
         # a rejection was checked to change nothing: the invariants need not look again
-        self.changed = self._api(_pick(self._live(), instance), admin, bias, operation, flavor)
+        self.changed = self._api(uuid, c.take(2) == 1, c.take(10), c, c.pick(self.flavor_names))
 
     @precondition(lambda self: self._live())
-    @rule(instance=st.integers(0, 2**8), admin=st.booleans(), bias=st.integers(0, 9),
-          operation=st.integers(0, 2**8), flavor=flavors, steps=st.integers(0, 7),
-          fail=st.integers(0, 9), race=st.integers(0, 2**8))
-    def operate(self, instance: int, admin: bool, bias: int, operation: int, flavor: str,
-                steps: int, fail: int, race: int) -> None:
+    @rule(choice=CHOICE)
+    def operate(self, choice: int) -> None:
         """One request and its chain of steps delivered in order with ``ok``: all of it,
         or (half the time) only the first few. Then, at the run's fault rate, the next
         step fails with one of its declared outcomes (so every failure path of every
         chain is reached); otherwise, half of those times, an administrator's request
         that only makes sense mid-flight (abort or force a live migration, delete a
         resizing instance ...) races the rest."""
-        uuid = _pick(self._live(), instance)
-        if not self._api(uuid, admin, bias, operation, flavor):
+        c = Choices(choice)
+        uuid = c.pick(self._live())
+        flavor = c.pick(self.flavor_names)
+        if not self._api(uuid, c.take(2) == 1, c.take(10), c, flavor):
             return
+        steps = c.take(8)
         if steps >= 4:
             self._settle(uuid)
             return
         self._settle(uuid, steps + 1)
-        if fail < self.fault_weight:
+        if c.take(10) < self.fault_weight:
             ready = [w for w in self.cluster.deliverable() if w.instance == uuid]
             if ready:
                 step = self.cluster.lc.operation(ready[0].operation).step(ready[0].step)
                 others = [o.name for o in step.outcomes if o.name != "ok"]
                 if others:
-                    self._deliver(ready[0], _pick(others, race))
-        elif race % 2 == 0 and self.cluster.instances[uuid].task_state is not None:
-            self._api(uuid, True, 0, race // 2, flavor)
+                    self._deliver(ready[0], c.pick(others))
+        elif c.take(2) == 0 and self.cluster.instances[uuid].task_state is not None:
+            self._api(uuid, True, 0, c, flavor)
 
     @rule(instance=instances)
     def settle(self, instance: str | None) -> None:
@@ -190,36 +236,39 @@ class ClusterMachine(RuleBasedStateMachine):
     # -- asynchronous work ------------------------------------------------------------------
 
     @precondition(lambda self: self.cluster is not None and self.cluster.work)
-    @rule(work=st.integers(0, 2**8), fail=st.integers(0, 9), outcome=st.integers(0, 2**8))
-    def deliver(self, work: int, fail: int, outcome: int) -> None:
+    @rule(choice=CHOICE)
+    def deliver(self, choice: int) -> None:
         """Any single pending step, with any outcome it declares: faults are injected
         at the run's rate, environment outcomes (no valid host ...) always may be."""
+        c = Choices(choice)
         ready = self.cluster.deliverable()
         if not ready:
             self.changed = False
             return
-        item = _pick(ready, work)
+        item = c.pick(ready)
         step = self.cluster.lc.operation(item.operation).step(item.step)
         name = "ok"
+        fail = c.take(10)
         if fail < self.fault_weight:
             others = [o.name for o in step.outcomes if o.name != "ok"]
             if others:
-                name = _pick(others, outcome)
+                name = c.pick(others)
         elif fail == 9:
             others = [o.name for o in step.outcomes if o.kind is OutcomeKind.ENV]
             if others:
-                name = _pick(others, outcome)
+                name = c.pick(others)
         self._deliver(item, name)
 
     # -- the world ------------------------------------------------------------------------------
 
-    @rule(host=hosts, bias=st.integers(0, 3), event=st.integers(0, 2**8),
-          ratio=st.sampled_from(RATIOS))
-    def world(self, host: str, bias: int, event: int, ratio: float) -> None:
+    @rule(host=hosts, choice=CHOICE)
+    def world(self, host: str, choice: int) -> None:
         """Something the cloud's operators or its clock do: a host event, a periodic
         task, or a change of an allocation ratio; three times in four one of the few
         the run favours (so a host that went down also comes back)."""
-        event = _pick(self.world_focus if bias else WORLD, event)
+        c = Choices(choice)
+        event = c.pick(self.world_focus if c.take(4) else WORLD)
+        ratio = c.pick(RATIOS)
         if event in HOST_EVENTS:
             host = self._host_for(event, host)
             result = getattr(self.cluster, event)(host)
@@ -280,7 +329,8 @@ class ClusterMachine(RuleBasedStateMachine):
         args = {"flavor": flavor} | ({"group": group} if group else {})
         return self._request("create", None, ADMIN if admin else USER, args).instance
 
-    def _api(self, instance: str, admin: bool, bias: int, operation: int, flavor: str) -> bool:
+    def _api(self, instance: str, admin: bool, bias: int, choices: "Choices",
+             flavor: str) -> bool:
         ctx = ADMIN if admin else USER
         inst = self.cluster.instances[instance]
         # Four times in five an operation the guard accepts, favouring the run's focus;
@@ -300,7 +350,7 @@ class ClusterMachine(RuleBasedStateMachine):
                 pool = focused
             else:
                 pool = enabled or pool
-        op = _pick(pool, operation)
+        op = choices.pick(pool)
         args = {"flavor": flavor} if op == "resize" else {}
         before = self.cluster.snapshot()
         result = self._request(op, instance, ctx, args)

@@ -86,7 +86,30 @@ def source_comes_back_during_an_evacuation(cluster):
     return uuid
 
 
+def two_evacuations_to_one_host(cluster):
+    uuid = boot(cluster, SMALL)
+    cluster.service_down(cluster.instances[uuid].host)
+    assert cluster.request("evacuate", uuid, ADMIN).accepted
+    assert cluster.request("evacuate", uuid, ADMIN).accepted  # no task_state check
+    first, second = [w for w in cluster.pending() if w.instance == uuid]
+    assert cluster.deliver(first.id).accepted and cluster.deliver(second.id).accepted
+    newest = first
+    for _ in range(10):  # the first evacuation's rebuild runs to the end
+        ready = sorted((w for w in cluster.deliverable() if w.instance == uuid),
+                       key=lambda w: int(w.id[1:]))
+        if cluster.instances[uuid].task_state is None or not ready:
+            break
+        work = ready[0] if newest is first else ready[-1]  # its rebuild, then its chain
+        newest = work
+        cluster.deliver(work.id)
+    assert cluster.instances[uuid].task_state is None
+    cluster.settle()  # the second one's rebuild now fails its task_state check
+    return uuid
+
+
 SCRIPTS = {
+    "a second evacuation's failure takes away the first one's destination":
+        two_evacuations_to_one_host,
     "a reverted resize returns a member to a host another member was given":
         revert_returns_a_member_to_a_taken_host,
     "a source host that comes back during an evacuation gives the instance up":
