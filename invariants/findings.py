@@ -87,7 +87,8 @@ UPSTREAM = UPSTREAM + (
         name="a reverted resize returns a member to a host another member was given",
         invariant="server_group_policies",
         pattern=(r"anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), "
-                 r"\S+ returned by a reverted resize"),
+                 r"\S+ returned by a reverted resize"
+                 r"|affinity group \S+ is split across .+, \S+ returned by a reverted resize"),
         summary=("While a member of an anti-affinity group is resized (or cold migrated) and "
                  "not yet confirmed, its instance.host is the destination; its source keeps "
                  "only the migration's allocation. ServerGroupAntiAffinityFilter reads the "
@@ -95,7 +96,8 @@ UPSTREAM = UPSTREAM + (
                  "onto the source. Reverting the resize then moves the first member back to "
                  "its source, and neither API.revert_resize nor "
                  "ComputeManager.finish_revert_resize checks the group policy: two members "
-                 "end up on one host."),
+                 "end up on one host. For affinity the same race splits the group: a "
+                 "member scheduled next to the resized one is left behind by the revert."),
         nova="nova/scheduler/filters/affinity_filter.py: _GroupAntiAffinityFilter.host_passes; "
              "nova/objects/instance_group.py: InstanceGroup.get_hosts; "
              "nova/compute/manager.py: ComputeManager.finish_revert_resize",
@@ -140,6 +142,23 @@ UPSTREAM = UPSTREAM + (
              "nova/compute/manager.py: ComputeManager.rebuild_instance; "
              "nova/compute/resource_tracker.py: "
              "ResourceTracker.delete_allocation_for_evacuated_instance",
+    ),
+)
+
+
+UPSTREAM = UPSTREAM + (
+    Finding(
+        name="a failed power-off after reverting a stopped instance leaves it resized",
+        invariant="migrations_agree_with_instances",
+        pattern=r"\S+ is resized with 0 finished migrations; its latest migration \S+ is reverted",
+        summary=("Reverting the resize of a stopped instance: "
+                 "ComputeManager._finish_revert_resize saves task_state powering-off with "
+                 "vm_state still resized and calls stop_instance. If the power-off fails, "
+                 "reverts_task_state clears the task and nothing else: the instance stays "
+                 "resized while its migration is already reverted, so confirm and revert "
+                 "both fail (MigrationNotFoundByStatus) until an admin resets its state."),
+        nova="nova/compute/manager.py: ComputeManager._finish_revert_resize, "
+             "ComputeManager.stop_instance, reverts_task_state",
     ),
 )
 

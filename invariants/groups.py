@@ -75,6 +75,9 @@ def server_group_policies(cluster) -> list[str]:
             hosts = sorted({h for u in members if (h := _destination(cluster, u))})
             placed = {cluster.instances[u].host for u in members if cluster.instances[u].host}
             if len(hosts) > 1:
-                out.append(f"affinity group {name} is split across {', '.join(hosts)}"
-                           + (", counting arriving members" if len(placed) <= 1 else ""))
+                how = ", counting arriving members" if len(placed) <= 1 else ""
+                if not how:
+                    returned = [_how_they_met(cluster, members, h) for h in sorted(placed)]
+                    how = next((r for r in returned if "reverted" in r), "")
+                out.append(f"affinity group {name} is split across {', '.join(hosts)}{how}")
     return out

@@ -49,6 +49,11 @@ def host_set_exactly_when_required(cluster) -> list[str]:
     return out
 
 
+def _num(name: str) -> int:
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return int(digits) if digits else 0
+
+
 def migrations_agree_with_instances(cluster) -> list[str]:
     """A resized instance has exactly one finished (or confirming/reverting) migration; an in-progress migration's instance is busy or resized.
 
@@ -65,7 +70,13 @@ def migrations_agree_with_instances(cluster) -> list[str]:
                               MigrationStatus.FINISHED, MigrationStatus.CONFIRMING,
                               MigrationStatus.REVERTING)]
             if len(open_moves) != 1:
-                out.append(f"{uuid} is resized with {len(open_moves)} finished migrations")
+                latest = max((m for m in cluster.migrations.values() if m.instance_uuid == uuid),
+                             key=lambda m: _num(m.uuid), default=None)
+                reverted = (latest is not None and not open_moves
+                            and latest.status is MigrationStatus.REVERTED)
+                out.append(f"{uuid} is resized with {len(open_moves)} finished migrations"
+                           + (f"; its latest migration {latest.uuid} is reverted"
+                              if reverted else ""))
     busy = {w.instance for w in cluster.pending()}
     for m in sorted(cluster.migrations.values(), key=lambda m: m.uuid):
         if not m.in_progress or m.migration_type is MigrationType.EVACUATION:

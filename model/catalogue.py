@@ -699,7 +699,12 @@ def _delete_api(method: str) -> Step:
         # request: the task is overwritten and no RPC is sent.
         Branch(when=(When.ALREADY_DELETING,), task=T.DELETING,
                note="a delete is already in flight: task saved, request ignored"),
-        Branch(when=(When.VM_RESIZED,), task=T.DELETING, then="terminate",
+        # CM._confirm_resize runs synchronously (cast=False) and sets vm_state from
+        # the power state before terminate_instance is cast.
+        Branch(when=(When.VM_RESIZED, When.POWERED_OFF), vm=V.STOPPED, task=T.DELETING,
+               then="terminate", alloc=confirm_first, migration=Migration(MS.CONFIRMED),
+               note="API._confirm_resize_on_deleting, then terminate_instance"),
+        Branch(when=(When.VM_RESIZED,), vm=V.ACTIVE, task=T.DELETING, then="terminate",
                alloc=confirm_first, migration=Migration(MS.CONFIRMED),
                note="API._confirm_resize_on_deleting, then terminate_instance"),
         Branch(task=T.DELETING, then="terminate", note="RPC terminate_instance"),
@@ -751,7 +756,14 @@ SOFT_DELETE = Operation(
                note="API._local_delete: the server is really deleted", **_LOCAL_DELETE),
         Branch(when=(When.ALREADY_DELETING,), task=T.SOFT_DELETING,
                note="a delete is already in flight: task saved, request ignored"),
-        Branch(when=(When.VM_RESIZED,), task=T.SOFT_DELETING, then="soft_delete",
+        # CM._confirm_resize (called synchronously) sets vm_state from the power
+        # state before the soft delete is cast, so a failed soft delete leaves the
+        # instance stopped or active, not resized.
+        Branch(when=(When.VM_RESIZED, When.POWERED_OFF), vm=V.STOPPED, task=T.SOFT_DELETING,
+               then="soft_delete", alloc=(Alloc.DELETE_MIGRATION,),
+               migration=Migration(MS.CONFIRMED),
+               note="API._confirm_resize_on_deleting, then soft_delete_instance"),
+        Branch(when=(When.VM_RESIZED,), vm=V.ACTIVE, task=T.SOFT_DELETING, then="soft_delete",
                alloc=(Alloc.DELETE_MIGRATION,), migration=Migration(MS.CONFIRMED),
                note="API._confirm_resize_on_deleting, then soft_delete_instance"),
         Branch(task=T.SOFT_DELETING, then="soft_delete"),

@@ -147,9 +147,10 @@ def _picture_path(directory: str) -> str:
 def _picture(document: dict, path: str, report) -> str:
     """The counterexample drawn as ``nova-model simulate PATH --sequence`` draws it.
 
-    The replay runs the specification's catalogue, as simulate does. A trace that does
-    not replay (it should always) still gets a page with the violation, so that the
-    search's finding is never lost to a drawing problem.
+    The replay runs the catalogue and cluster the search ran (the specification's,
+    unless a variant was searched). A trace that does not replay (it should always)
+    still gets a page with the violation, so that the search's finding is never lost
+    to a drawing problem.
     """
     from nova_model import scenario as scenarios
     from nova_model.render import sequence
@@ -158,7 +159,8 @@ def _picture(document: dict, path: str, report) -> str:
     try:
         parsed = scenarios.parse(document, path)
         return sequence.render(parsed, report.config, violation=report.violation,
-                               title=title)
+                               title=title, lifecycle=getattr(report, "lifecycle", None),
+                               cluster_class=getattr(report, "cluster_class", None))
     except scenarios.ScenarioError as exc:
         return (f"# {title}\n\nThe trace does not replay ({exc}), so there is no "
                 f"diagram.\n\n## Violation\n\n```text\n{report.violation}\n```\n")

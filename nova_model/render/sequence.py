@@ -608,10 +608,11 @@ def document(run: scenarios.Run, recorder: Recorder, *, violation: str | None = 
 
 def render(scenario: scenarios.Scenario, config: ClusterConfig | None = None, *,
            violation: str | None = None, title: str | None = None,
-           lifecycle: Lifecycle | None = None) -> str:
+           lifecycle: Lifecycle | None = None, cluster_class: type | None = None) -> str:
     """Run ``scenario`` and draw it (raises ScenarioError like ``scenario.run``)."""
     recorder = Recorder()
-    run = scenarios.run(scenario, config, lifecycle=lifecycle, observer=recorder)
+    extra = {} if cluster_class is None else {"cluster_class": cluster_class}
+    run = scenarios.run(scenario, config, lifecycle=lifecycle, observer=recorder, **extra)
     try:
         return document(run, recorder, violation=violation, title=title)
     finally:

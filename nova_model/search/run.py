@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
@@ -26,6 +26,8 @@ class SearchReport:
     violation: str | None = None   # the shrunk counterexample, in operator language
     scenario: list[dict] | None = None  # the same run as `nova-model simulate` steps
     config: ClusterConfig | None = None  # the configuration that run used
+    lifecycle: Any = None                # the catalogue searched (a variant, or the spec)
+    cluster_class: Any = None            # the cluster class searched
 
     @property
     def steps_per_second(self) -> float:
@@ -99,4 +101,5 @@ def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None
     reproduced = [{"name": f.name, "summary": f.summary, "nova": f.nova}
                   for f in findings.UPSTREAM if f.name in coverage.findings]
     return SearchReport(seen["examples"], coverage.steps, elapsed, coverage.summary(),
-                        reproduced, violation, scenario, run_config)
+                        reproduced, violation, scenario, run_config, machine.lifecycle,
+                        machine.cluster_class)

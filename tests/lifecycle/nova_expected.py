@@ -229,19 +229,25 @@ def nova_verdict(op: str, instance, is_admin: bool) -> tuple[type, str | None] |
 
 
 def nova_api_write(op: str, vm: str, task: str | None, host: str | None,
-                   host_up: bool) -> tuple[str, str | None]:
+                   host_up: bool, powered_off: bool = False) -> tuple[str, str | None]:
     """(vm_state, task_state) right after Nova's API call returns, for an accepted request.
 
     The delete family follows ``API._delete`` (api.py:2460): no host, or the compute
     service down, is a local delete straight to ``deleted``; otherwise the task is
     saved first (no expected_task_state) and, when the original task was already
     ``deleting``/``soft-deleting``, the request is then ignored.
+    A resized instance is confirmed first (``API._confirm_resize_on_deleting``),
+    which leaves it stopped or active.
     ``API.restore`` with no host sets ``active`` directly (api.py:2833-2837).
     """
     g = NOVA[op]
     if op in ("delete", "force_delete", "soft_delete"):
         if host is None or not host_up:
             return "deleted", None
+        if vm == "resized" and task not in ("deleting", "soft-deleting"):
+            # API._confirm_resize_on_deleting: CM._confirm_resize (cast=False) sets
+            # vm_state stopped when the guest is shut down, else active
+            return ("stopped" if powered_off else "active"), g.api_task
         return vm, g.api_task
     if op == "restore" and host is None:
         return "active", None

@@ -13,7 +13,7 @@ from lifecycle_support import A, B, make_instance, snapshot
 from model import errors
 from model.catalogue import API_OPERATIONS
 from model.lifecycle import ADMIN, USER, SimpleWorld, guard_failure, state_name
-from model.states import TaskState, VmState
+from model.states import PowerState, TaskState, VmState
 from nova_expected import ACCEPTING, NOVA, nova_api_write, nova_verdict
 
 API_OPS = [op.name for op in API_OPERATIONS]
@@ -66,7 +66,8 @@ def test_request_matches_nova(lc, make, op, vm, task):
     if got is not None:
         assert snapshot(inst) == before, f"rejected {op} changed the instance"
         return
-    want_vm, want_task = nova_api_write(op, vm, task, host, host_up)
+    want_vm, want_task = nova_api_write(op, vm, task, host, host_up,
+                                        inst.power_state is PowerState.SHUTDOWN)
     assert (inst.vm_state.value, inst.task_state and inst.task_state.value) == (
         want_vm, want_task), f"{op} from {vm}/{task}"
 

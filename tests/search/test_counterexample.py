@@ -40,6 +40,10 @@ def test_a_found_violation_is_readable_and_replays(tmp_path):
     assert violated, report.violation
 
     path = _write_counterexample(str(tmp_path), report)
+    picture = (tmp_path / "nova-model-counterexample.md").read_text()
+    # drawn from a replay of the variant that failed, ending at the broken promise
+    assert "sequenceDiagram" in picture
+    assert all(name in picture for name in violated), picture[-2000:]
     loaded = scenario.load(path)
     config = scenario.resolve_config(loaded, None)
     replay = scenario.run(loaded, config, lifecycle=ForgetfulConfirm.lifecycle)

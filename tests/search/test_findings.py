@@ -107,7 +107,22 @@ def two_evacuations_to_one_host(cluster):
     return uuid
 
 
+def power_off_fails_after_reverting_a_stopped_instance(cluster):
+    uuid = boot(cluster, SMALL)
+    assert cluster.request("stop", uuid).accepted
+    cluster.settle()
+    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    cluster.settle()
+    assert cluster.request("revert_resize", uuid).accepted
+    cluster.settle(revert_resize__power_off="driver_error")
+    assert cluster.instances[uuid].vm_state is VmState.RESIZED
+    assert cluster.instances[uuid].task_state is None
+    return uuid
+
+
 SCRIPTS = {
+    "a failed power-off after reverting a stopped instance leaves it resized":
+        power_off_fails_after_reverting_a_stopped_instance,
     "a second evacuation's failure takes away the first one's destination":
         two_evacuations_to_one_host,
     "a reverted resize returns a member to a host another member was given":

@@ -23,6 +23,7 @@ from hypothesis import settings
 
 from model.catalogue import CATALOGUE
 from model.cluster import Cluster
+from model.config import ClusterConfig
 from model.lifecycle import Lifecycle
 from model.operation import Alloc, Branch, HostEffect, Operation
 from model.states import TaskState, VmState
@@ -138,19 +139,27 @@ def unshelve_forgets_the_host():
 
 
 def failed_resize_stays_in_progress():
-    """A resize whose source fails (driver_error) leaves its task_state behind."""
-    op = CATALOGUE["resize"]
+    """A resize or cold migration whose source fails (driver_error) leaves its
+    task_state behind."""
     keep_task = lambda b: dataclasses.replace(b, task=TaskState.RESIZE_MIGRATING)  # noqa: E731
-    return _machine("FailedResizeStaysInProgress", lifecycle=_variant(
-        resize=_edit_branches(op, "resize_migrating", "driver_error", keep_task)))
+    return _machine("FailedResizeStaysInProgress", lifecycle=_variant(**{
+        name: _on_source_failure(CATALOGUE[name], keep_task) for name in ("resize", "migrate")}))
 
 
 def failed_resize_keeps_the_migration_allocation():
-    """A resize whose source fails no longer gives the source back to the instance."""
-    op = CATALOGUE["resize"]
-    return _machine("FailedResizeKeepsTheMigrationAllocation", lifecycle=_variant(
-        resize=_edit_branches(op, "resize_migrating", "driver_error",
-                              _without(Alloc.REVERT_MIGRATION_TO_INSTANCE))))
+    """A resize or cold migration whose source fails no longer gives the source back
+    to the instance."""
+    return _machine("FailedResizeKeepsTheMigrationAllocation", lifecycle=_variant(**{
+        name: _on_source_failure(CATALOGUE[name], _without(Alloc.REVERT_MIGRATION_TO_INSTANCE))
+        for name in ("resize", "migrate")}))
+
+
+def _on_source_failure(op: Operation, edit: Callable[[Branch], Branch]) -> Operation:
+    """Rewrite the failure of both source-side steps (CM.resize_instance and the
+    driver's migrate_disk_and_power_off)."""
+    for step in ("resize_migrating", "resize_migrated"):
+        op = _edit_branches(op, step, "driver_error", edit)
+    return op
 
 
 def restart_forgets_evacuations():
@@ -165,6 +174,32 @@ def restart_forgets_evacuations():
             finally:
                 recovery.destroy_evacuated_instances = original
     return _machine("RestartForgetsEvacuations", cluster_class=ForgetfulRestart)
+
+
+def legacy_filters_ignore_the_ratio():
+    """The legacy scheduler's capacity filters (CoreFilter, RamFilter, DiskFilter) see
+    every allocation ratio as a million: they pass hosts Placement cannot fit."""
+    class RatioBlind(Cluster):
+        def host_states(self):
+            return [dataclasses.replace(h, cpu_allocation_ratio=1e6, ram_allocation_ratio=1e6,
+                                        disk_allocation_ratio=1e6)
+                    for h in super().host_states()]
+    default = ClusterConfig.default()
+    legacy = default.replace(scheduler=dataclasses.replace(default.scheduler, mode="legacy"))
+    return type("LegacyFiltersIgnoreTheRatio", (ClusterMachine,),
+                {"cluster_class": RatioBlind, "config": legacy})
+
+
+def request_spec_loses_the_group():
+    """The request spec drops the server group, so neither the scheduler's group
+    filters nor the compute's late check (which reads the same group) see it."""
+    class GroupBlind(Cluster):
+        def _group(self, inst):
+            return None
+
+        def _group_policy_violated(self, inst, host):
+            return False
+    return _machine("RequestSpecLosesTheGroup", cluster_class=GroupBlind)
 
 
 def revert_never_allowed():
@@ -211,6 +246,12 @@ FAULTS: dict[str, Fault] = {
     "a restarted compute forgets its evacuated instances": Fault(
         "restart loses track", restart_forgets_evacuations,
         frozenset({"instances_hold_what_their_state_implies"}), 25),
+    "the legacy capacity filters ignore the allocation ratio": Fault(
+        "scheduler ignores a ratio", legacy_filters_ignore_the_ratio,
+        frozenset({"scheduler_decisions_sound"}), 20),
+    "the request spec loses the server group": Fault(
+        "scheduler ignores a group", request_spec_loses_the_group,
+        frozenset({"server_group_policies"}), 25),
 }
 
 #: Guards that allow too little: (fault, the coverage item the variant can no longer reach).
@@ -262,5 +303,6 @@ def test_the_faults_cover_every_kind_the_search_must_catch():
     kinds = {f.kind for f in FAULTS.values()} | {"guard allows too little"}
     assert {"forgotten release", "doubled claim", "guard allows too much",
             "guard allows too little", "step forgets a migration",
+            "scheduler ignores a ratio", "scheduler ignores a group",
             "failure path leaves state", "restart loses track"} <= kinds
     assert len(FAULTS) + len(TOO_STRICT) >= 12
