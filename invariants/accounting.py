@@ -104,21 +104,25 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
 
 
 def _failed_evacuation(cluster, uuid: str, held) -> str:
-    """Name the evacuation that took the instance's allocation on its host away: its
-    source came back and gave the instance up before the evacuation moved it, or a
-    second evacuation to the same host failed and removed the host from it."""
+    """Name the evacuation that explains a wrong allocation: one started while another
+    move was in progress; one whose source came back and gave the instance up before
+    it moved it; or a second one to the same host that failed and removed the host."""
     inst = cluster.instances[uuid]
+    migrations = sorted((m for m in cluster.migrations.values() if m.instance_uuid == uuid),
+                        key=lambda m: m.uuid)
+    evacuations = [m for m in migrations if m.migration_type is MigrationType.EVACUATION]
+    if not evacuations:
+        return ""
+    for m in migrations:
+        if m.migration_type is not MigrationType.EVACUATION and m.in_progress:
+            return f" (evacuated while {m.migration_type.value} {m.uuid} was in progress)"
     if inst.host in _norm(held):
         return ""
-    for m in sorted(cluster.migrations.values(), key=lambda m: m.uuid):
-        if (m.instance_uuid == uuid and m.migration_type is MigrationType.EVACUATION
-                and m.source == inst.host
-                and m.status in (MigrationStatus.ERROR, MigrationStatus.FAILED,
-                                 MigrationStatus.COMPLETED)):
+    for m in evacuations:
+        if m.source == inst.host and m.status in (MigrationStatus.ERROR, MigrationStatus.FAILED,
+                                                   MigrationStatus.COMPLETED):
             return (f" (its host came back during evacuation {m.uuid}, "
                     f"which never moved it)")
-    evacuations = [m for m in sorted(cluster.migrations.values(), key=lambda m: m.uuid)
-                   if m.instance_uuid == uuid and m.migration_type is MigrationType.EVACUATION]
     for m in evacuations:
         # (The model follows one migration per instance, so the first evacuation's
         # record is left as it was when the second one started.)

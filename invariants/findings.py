@@ -16,13 +16,17 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Finding:
     name: str
-    invariant: str
+    invariant: str | tuple[str, ...]  # the promise(s) it breaks
     pattern: str  # a regular expression the violation message must match in full
     summary: str
     nova: str
 
+    @property
+    def invariants(self) -> tuple[str, ...]:
+        return (self.invariant,) if isinstance(self.invariant, str) else self.invariant
+
     def explains(self, invariant: str, message: str) -> bool:
-        return invariant == self.invariant and re.fullmatch(self.pattern, message) is not None
+        return invariant in self.invariants and re.fullmatch(self.pattern, message) is not None
 
 
 UPSTREAM: tuple[Finding, ...] = (
@@ -64,6 +68,8 @@ UPSTREAM: tuple[Finding, ...] = (
         invariant="server_group_policies",
         pattern=(r"anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), counting \d+ arriving"
                  r"|anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), \S+ arrived by "
+                 r"(resize|migration|live-migration|evacuation) \S+"
+                 r"|affinity group \S+ is split across .+, \S+ arrived by "
                  r"(resize|migration|live-migration|evacuation) \S+"
                  r"|affinity group \S+ is split across .+, counting arriving members"),
         summary=("ServerGroupAntiAffinityFilter and the compute's late check "
@@ -159,6 +165,29 @@ UPSTREAM = UPSTREAM + (
                  "both fail (MigrationNotFoundByStatus) until an admin resets its state."),
         nova="nova/compute/manager.py: ComputeManager._finish_revert_resize, "
              "ComputeManager.stop_instance, reverts_task_state",
+    ),
+)
+
+
+UPSTREAM = UPSTREAM + (
+    Finding(
+        name="an evacuation in the middle of a cold migration or resize tangles their allocations",
+        invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances"),
+        pattern=(r"\S+ is \S+ on \S+ and should hold .+ but holds .+ \(evacuated while "
+                 r"(resize|migration|live-migration) \S+ was in progress\)"
+                 r"|(resize|migration|live-migration) \S+ is \S+ but \S+ is idle in \S+ "
+                 r"\(evacuated meanwhile by \S+\)"),
+        summary=("API.evacuate accepts any task_state, so an instance whose source host goes "
+                 "down in the middle of a cold migration or resize can be evacuated while "
+                 "the move still holds the source allocation in its migration consumer and "
+                 "a claim on its destination. The evacuation adds its own destination to "
+                 "the instance's allocation; the move's next step then fails its "
+                 "task_state check and its clean-up (ComputeManager._revert_allocation) "
+                 "or the lack of one leaves the allocations matching neither move, and the "
+                 "migration record is left in progress."),
+        nova="nova/compute/api.py: API.evacuate (task_state=None in check_instance_state); "
+             "nova/compute/manager.py: ComputeManager.prep_resize, "
+             "ComputeManager._revert_allocation",
     ),
 )
 

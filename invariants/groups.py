@@ -76,8 +76,9 @@ def server_group_policies(cluster) -> list[str]:
             placed = {cluster.instances[u].host for u in members if cluster.instances[u].host}
             if len(hosts) > 1:
                 how = ", counting arriving members" if len(placed) <= 1 else ""
-                if not how:
-                    returned = [_how_they_met(cluster, members, h) for h in sorted(placed)]
-                    how = next((r for r in returned if "reverted" in r), "")
+                if not how:  # a member that came by a move, back by a revert first
+                    met = [_how_they_met(cluster, members, h) for h in sorted(placed)]
+                    how = next((m for m in met if "reverted" in m), "") or next(
+                        (m for m in met if m), "")
                 out.append(f"affinity group {name} is split across {', '.join(hosts)}{how}")
     return out

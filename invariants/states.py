@@ -86,6 +86,12 @@ def migrations_agree_with_instances(cluster) -> list[str]:
             continue  # instance_destroy soft-deletes the instance's migrations
         if (inst.task_state is None and inst.vm_state is not VmState.RESIZED
                 and m.instance_uuid not in busy):
+            evacuated = next((e.uuid for e in sorted(cluster.migrations.values(),
+                                                     key=lambda e: _num(e.uuid))
+                              if e.instance_uuid == m.instance_uuid
+                              and e.migration_type is MigrationType.EVACUATION
+                              and _num(e.uuid) > _num(m.uuid)), None)
             out.append(f"{m.migration_type.value} {m.uuid} is {m.status.value} but "
-                       f"{m.instance_uuid} is idle in {inst.vm_state.value}")
+                       f"{m.instance_uuid} is idle in {inst.vm_state.value}"
+                       + (f" (evacuated meanwhile by {evacuated})" if evacuated else ""))
     return out

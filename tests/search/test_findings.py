@@ -120,7 +120,25 @@ def power_off_fails_after_reverting_a_stopped_instance(cluster):
     return uuid
 
 
+def evacuate_during_a_cold_migration(cluster):
+    uuid = boot(cluster, SMALL)
+    assert cluster.request("migrate", uuid, ADMIN).accepted
+    assert _run_work(cluster, uuid, "migrate", "schedule").accepted  # source -> migration
+    cluster.service_down(cluster.instances[uuid].host)
+    assert cluster.request("evacuate", uuid, ADMIN).accepted  # any task_state
+    for _ in range(10):  # the evacuation runs to the end before prep_resize
+        ready = [w for w in cluster.deliverable()
+                 if w.instance == uuid and w.operation == "evacuate"]
+        if not ready:
+            break
+        cluster.deliver(ready[0].id)
+    cluster.settle()  # prep_resize now fails its task_state check
+    return uuid
+
+
 SCRIPTS = {
+    "an evacuation in the middle of a cold migration or resize tangles their allocations":
+        evacuate_during_a_cold_migration,
     "a failed power-off after reverting a stopped instance leaves it resized":
         power_off_fails_after_reverting_a_stopped_instance,
     "a second evacuation's failure takes away the first one's destination":
@@ -148,7 +166,7 @@ def test_the_finding_is_reproduced_and_explained(finding):
     try:
         SCRIPTS[finding.name](cluster)
         found = invariants.violations(cluster)
-        assert finding.invariant in found, found
+        assert set(finding.invariants) & set(found), found
         unexplained, explained = findings.split(found)
         assert unexplained == {}, unexplained
         assert {f.name for f, _ in explained} == {finding.name}
