@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from invariants.states import _num
 from model.states import MigrationStatus, MigrationType, VmState
 
 _HOLDS_NOTHING = (VmState.SHELVED_OFFLOADED,)
@@ -106,16 +107,22 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
 def _failed_evacuation(cluster, uuid: str, held) -> str:
     """Name the evacuation that explains a wrong allocation: one started while another
     move was in progress; one whose source came back and gave the instance up before
-    it moved it; or a second one to the same host that failed and removed the host."""
+    it moved it; or two at once."""
     inst = cluster.instances[uuid]
     migrations = sorted((m for m in cluster.migrations.values() if m.instance_uuid == uuid),
-                        key=lambda m: m.uuid)
+                        key=lambda m: _num(m.uuid))
     evacuations = [m for m in migrations if m.migration_type is MigrationType.EVACUATION]
     if not evacuations:
         return ""
     for m in migrations:
         if m.migration_type is not MigrationType.EVACUATION and m.in_progress:
             return f" (evacuated while {m.migration_type.value} {m.uuid} was in progress)"
+    # Two evacuations from the same source ran at once: after a finished one the
+    # instance lives elsewhere, so a later evacuation has another source.
+    sources = [m.source for m in evacuations]
+    twice = [m.uuid for m in evacuations if sources.count(m.source) > 1]
+    if twice:
+        return f" (evacuated twice at once: {', '.join(twice[:-1])} and {twice[-1]})"
     if inst.host in _norm(held):
         return ""
     for m in evacuations:
@@ -123,11 +130,6 @@ def _failed_evacuation(cluster, uuid: str, held) -> str:
                                                    MigrationStatus.COMPLETED):
             return (f" (its host came back during evacuation {m.uuid}, "
                     f"which never moved it)")
-    for m in evacuations:
-        # (The model follows one migration per instance, so the first evacuation's
-        # record is left as it was when the second one started.)
-        if m.dest == inst.host and m.status is MigrationStatus.FAILED and len(evacuations) > 1:
-            return f" (a second evacuation to {inst.host}, {m.uuid}, failed and removed it)"
     return ""
 
 

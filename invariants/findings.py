@@ -132,23 +132,26 @@ UPSTREAM = UPSTREAM + (
 
 UPSTREAM = UPSTREAM + (
     Finding(
-        name="a second evacuation's failure takes away the first one's destination",
+        name="two evacuations of one instance at once leave its allocations wrong",
         invariant="instances_hold_what_their_state_implies",
         pattern=(r"\S+ is \S+ on \S+ and should hold .+ but holds .+ "
-                 r"\(a second evacuation to \S+, \S+, failed and removed it\)"),
+                 r"\(evacuated twice at once: .+ and \S+\)"),
         summary=("API.evacuate accepts any task_state and saves task_state rebuilding "
                  "without expected_task_state, so two evacuations of one instance can be "
-                 "in flight; both may pick the same destination. When the first finishes, "
-                 "the second's rebuild on the destination fails its task_state check and "
-                 "its clean-up (ResourceTracker.delete_allocation_for_evacuated_instance -> "
-                 "remove_provider_tree_from_instance_allocation) removes the whole "
-                 "destination from the instance's allocation: the instance runs there and "
-                 "holds nothing for it."),
+                 "in flight. Each claims a destination on top of the instance's allocation "
+                 "(the scheduler's claim merges with what the instance holds). When the "
+                 "first finishes, the second's rebuild fails its task_state check and its "
+                 "clean-up (ResourceTracker.delete_allocation_for_evacuated_instance -> "
+                 "remove_provider_tree_from_instance_allocation) removes its whole "
+                 "destination from the instance's allocation: if both chose the same host, "
+                 "the instance runs there and holds nothing for it. (The model keeps one "
+                 "migration per instance, so the overtaken evacuation's record keeps the "
+                 "status it had; the allocation damage is the point.)"),
         nova="nova/compute/api.py: API.evacuate (save without expected_task_state); "
              "nova/compute/manager.py: ComputeManager.rebuild_instance; "
              "nova/compute/resource_tracker.py: "
-             "ResourceTracker.delete_allocation_for_evacuated_instance",
-    ),
+             "ResourceTracker.delete_allocation_for_evacuated_instance; "
+             "nova/scheduler/client/report.py: SchedulerReportClient.claim_resources"    ),
 )
 
 

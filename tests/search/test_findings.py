@@ -141,7 +141,7 @@ SCRIPTS = {
         evacuate_during_a_cold_migration,
     "a failed power-off after reverting a stopped instance leaves it resized":
         power_off_fails_after_reverting_a_stopped_instance,
-    "a second evacuation's failure takes away the first one's destination":
+    "two evacuations of one instance at once leave its allocations wrong":
         two_evacuations_to_one_host,
     "a reverted resize returns a member to a host another member was given":
         revert_returns_a_member_to_a_taken_host,
