@@ -49,9 +49,13 @@ def allocations_have_live_consumers(cluster) -> list[str]:
                 # (a move still running may already have written its final status:
                 # RT.drop_move_claim_at_dest marks a revert `reverted` before the
                 # source gives the allocation back)
+                on_dest = (owner is not None and m.status is MigrationStatus.ERROR
+                           and m.dest != m.source and owner.host == m.dest)
                 out.append(f"{m.migration_type.value} {consumer} of {m.instance_uuid} is "
                            f"{m.status.value} but still holds "
-                           f"{_fmt(cluster.ledger.allocations_of(consumer))}")
+                           f"{_fmt(cluster.ledger.allocations_of(consumer))}"
+                           + (" (it failed with the instance on its destination)"
+                              if on_dest else ""))
         else:
             out.append(f"unknown consumer {consumer} holds "
                        f"{_fmt(cluster.ledger.allocations_of(consumer))}")

@@ -195,6 +195,27 @@ UPSTREAM = UPSTREAM + (
 )
 
 
+UPSTREAM = UPSTREAM + (
+    Finding(
+        name="a revert that fails on the destination leaves the source with the migration",
+        invariant="allocations_have_live_consumers",
+        pattern=(r"(resize|migration) \S+ of \S+ is error but still holds .+ "
+                 r"\(it failed with the instance on its destination\)"),
+        summary=("ComputeManager.revert_resize runs on the destination before "
+                 "finish_revert_resize gives the source allocation back to the instance "
+                 "(ComputeManager._finish_revert_resize -> _revert_allocation). If it "
+                 "fails there, errors_out_migration marks the migration error and the "
+                 "instance goes to error on the destination, but nothing moves or "
+                 "deletes the migration consumer's allocation on the source: the "
+                 "resource audit never removes migration consumers, so the capacity "
+                 "stays taken until `nova-manage placement audit --delete`."),
+        nova="nova/compute/manager.py: ComputeManager.revert_resize, errors_out_migration, "
+             "ComputeManager._finish_revert_resize; "
+             "nova/compute/resource_tracker.py: ResourceTracker._update_usage_from_migrations",
+    ),
+)
+
+
 def split(found: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[tuple[Finding, str]]]:
     """Separate violations explained by an upstream finding from the real ones."""
     unexplained: dict[str, list[str]] = {}

@@ -155,6 +155,8 @@ class ClusterMachine(RuleBasedStateMachine):
         self.run_config = config  # a counterexample is replayed on exactly this
         self.fault_weight = fault_weight
         self.focus = tuple(op for op in OPERATIONS if op in focus)
+        if "service_down" in world_focus:  # a host that goes down also comes back
+            world_focus = world_focus | {"service_up"}
         self.world_focus = tuple(e for e in WORLD if e in world_focus)
         self.flavor_names = _flavors(self.config)
         self.steps.append({"seed": seed})
@@ -224,8 +226,8 @@ class ClusterMachine(RuleBasedStateMachine):
                 others = [o.name for o in step.outcomes if o.name != "ok"]
                 if others:
                     self._deliver(ready[0], c.pick(others))
-        elif c.take(2) == 0 and self.cluster.instances[uuid].task_state is not None:
-            self._api(uuid, True, 0, c, flavor)
+        elif c.take(2) == 0:
+            self._race(uuid, c, flavor)
 
     @rule(instance=instances)
     def settle(self, instance: str | None) -> None:
@@ -311,6 +313,24 @@ class ClusterMachine(RuleBasedStateMachine):
             return []
         return [u for u, i in self.cluster.instances.items()
                 if i.state != "new" and i.vm_state is not VmState.DELETED]
+
+    def _race(self, uuid: str, c: "Choices", flavor: str) -> None:
+        """Walk the rest of the chain a step at a time; at one of its points (the
+        first where such a request exists, half the time) an administrator's
+        request that only makes sense mid-flight races it."""
+        for _ in range(4):
+            inst = self.cluster.instances[uuid]
+            if inst.task_state is None:
+                return
+            enabled = [op for op in SPECIFIC
+                       if self.cluster.lc.guard_failure_for(op, inst, ADMIN) is None]
+            if enabled and c.take(2) == 0:
+                self._api(uuid, True, 0, c, flavor)
+                return
+            ready = [w for w in self.cluster.deliverable() if w.instance == uuid]
+            if not ready:
+                return
+            self._deliver(ready[0], "ok")
 
     def _host_for(self, event: str, host: str) -> str:
         """``host``, unless the event would change nothing there (bringing up a host

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -14,6 +15,25 @@ from model.config import ClusterConfig
 from nova_model.search.coverage import Coverage
 from nova_model.search.machine import ClusterMachine, failure_report, unexplained_violations
 from nova_model.search.minimize import minimize
+
+
+@contextlib.contextmanager
+def _reproducible_generation():
+    """Hypothesis mixes literals from every loaded local module into its draws
+    (``providers._get_local_constants``), so the same derandomized search would draw
+    differently in ``pytest`` (which has imported the test modules) and in
+    ``nova-model check``. The search runs with no local constants: the same budget
+    draws the same runs wherever it is started."""
+    from hypothesis.internal.conjecture import providers
+
+    saved, saved_cache = providers._get_local_constants, providers.CONSTANTS_CACHE
+    empty = type(saved())()
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE = type(saved_cache)(1024)  # filled from the empty pool
+    try:
+        yield
+    finally:
+        providers._get_local_constants, providers.CONSTANTS_CACHE = saved, saved_cache
 
 
 @dataclass
@@ -45,13 +65,15 @@ def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None
                derandomize: bool = True, shrink: bool = True,
                machine: type[ClusterMachine] = ClusterMachine,
                progress: Callable[[int, int], None] | None = None,
-               shrink_seconds: float = 60.0) -> SearchReport:
+               shrink_seconds: float = 60.0, database=None) -> SearchReport:
     """Search ``examples`` runs of up to ``steps`` rules each on ``config``.
 
     ``machine`` may be a subclass searching a variant (a seeded fault, a proposed
     guard); ``shrink=False`` reports the first failing run as found. Shrinking is
     ``nova_model.search.minimize`` on the failing run's scenario, not Hypothesis's
-    shrinker (see there why); ``shrink_seconds`` bounds it.
+    shrinker (see there why); ``shrink_seconds`` bounds it. ``database`` is
+    Hypothesis's example database (the ``dev`` and ``thorough`` profiles keep one,
+    so a failing run found once is replayed first next time).
     """
     coverage = Coverage()
     seen = {"examples": 0, "last": None}
@@ -79,10 +101,11 @@ def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None
     run_config = None
     try:
         phases = [Phase.explicit, Phase.reuse, Phase.generate]
-        run_state_machine_as_test(Search, settings=settings(
-            max_examples=examples, stateful_step_count=steps, deadline=None,
-            derandomize=derandomize, database=None, phases=phases,
-            suppress_health_check=list(HealthCheck)))
+        with _reproducible_generation():
+            run_state_machine_as_test(Search, settings=settings(
+                max_examples=examples, stateful_step_count=steps, deadline=None,
+                derandomize=derandomize, database=database, phases=phases,
+                suppress_health_check=list(HealthCheck)))
     except AssertionError as failure:
         violation = str(failure).strip()
         last = seen["last"]

@@ -136,7 +136,19 @@ def evacuate_during_a_cold_migration(cluster):
     return uuid
 
 
+def revert_fails_on_the_destination(cluster):
+    uuid = boot(cluster, SMALL)
+    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    cluster.settle()
+    assert cluster.request("revert_resize", uuid).accepted
+    cluster.settle(revert_resize__revert_resize="driver_error")
+    assert cluster.instances[uuid].vm_state is VmState.ERROR
+    return uuid
+
+
 SCRIPTS = {
+    "a revert that fails on the destination leaves the source with the migration":
+        revert_fails_on_the_destination,
     "an evacuation in the middle of a cold migration or resize tangles their allocations":
         evacuate_during_a_cold_migration,
     "a failed power-off after reverting a stopped instance leaves it resized":

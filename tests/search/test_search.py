@@ -18,7 +18,7 @@ from nova_model.search.run import run_search
 def report():
     profile = settings()  # the loaded profile: ci unless --hypothesis-profile says otherwise
     return run_search(profile.max_examples, profile.stateful_step_count,
-                      derandomize=profile.derandomize)
+                      derandomize=profile.derandomize, database=profile.database)
 
 
 @pytest.fixture(scope="module")

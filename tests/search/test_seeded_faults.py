@@ -167,18 +167,16 @@ def _on_source_failure(op: Operation, edit: Callable[[Branch], Branch]) -> Opera
     return op
 
 
-def restart_forgets_evacuations():
-    """A compute coming back forgets to clean up the instances evacuated away from it."""
-    class ForgetfulRestart(Cluster):
-        def service_up(self, host):
-            import model.cluster_recovery as recovery
-            original = recovery.destroy_evacuated_instances
-            recovery.destroy_evacuated_instances = lambda cluster, h: set()
-            try:
-                return super().service_up(host)
-            finally:
-                recovery.destroy_evacuated_instances = original
-    return _machine("RestartForgetsEvacuations", cluster_class=ForgetfulRestart)
+def restart_loses_its_queue():
+    """A restarted compute loses the work queued for it (the casts in flight) after
+    its recovery has run, so nothing will ever finish those instances' tasks."""
+    class AmnesicRestart(Cluster):
+        def restart(self, host):
+            result = super().restart(host)
+            for work_id in list(self.hosts[host].queue):
+                self._dequeue(self.work[work_id])
+            return result
+    return _machine("RestartLosesItsQueue", cluster_class=AmnesicRestart)
 
 
 def request_spec_loses_the_group():
@@ -234,9 +232,9 @@ FAULTS: dict[str, Fault] = {
         "failure path leaves state", failed_resize_keeps_the_migration_allocation,
         frozenset({"allocations_have_live_consumers",
                    "instances_hold_what_their_state_implies"}), 25),
-    "a restarted compute forgets its evacuated instances": Fault(
-        "restart loses track", restart_forgets_evacuations,
-        frozenset({"instances_hold_what_their_state_implies"}), 25),
+    "a restarted compute loses its queued work": Fault(
+        "restart loses track", restart_loses_its_queue,
+        frozenset({"nothing_stuck"}), 10),
     "the request spec loses the server group": Fault(
         "scheduler ignores a group", request_spec_loses_the_group,
         frozenset({"server_group_policies"}), 25),
