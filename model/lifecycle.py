@@ -16,7 +16,7 @@ applies the resource effects of the branch taken.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Callable, Iterable, Mapping, Protocol
 
 from transitions import Machine, MachineError
@@ -405,6 +405,20 @@ class SharedMachine(Machine):
 
     def _add_model_to_state(self, state, model):
         pass
+
+    def add_model(self, model, initial=None):
+        # The stock method also visits every event and every state to bind per-model
+        # helpers this machine never binds (~350 no-op calls per instance), and finds
+        # duplicates by equality; here only trigger/may_trigger and the initial state.
+        initial = self.initial if initial is None else initial
+        for mod in model if isinstance(model, list) else [model]:
+            mod = self if mod is self.self_literal else mod
+            if any(m is mod for m in self.models):
+                continue
+            self._checked_assignment(mod, "trigger", partial(self._get_trigger, mod))
+            self._checked_assignment(mod, "may_trigger", partial(self._can_trigger, mod))
+            self.set_state(initial, model=mod)
+            self.models.append(mod)
 
     def get_triggers(self, *states):
         # ``may_trigger`` asks this on every call, and the stock answer scans all ~180

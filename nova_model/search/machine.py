@@ -31,6 +31,7 @@ from model.cluster import Cluster
 from model.config import ClusterConfig
 from model.lifecycle import ADMIN, USER, Context, Lifecycle
 from model.operation import Check, OutcomeKind
+from model.placement import ResourceClass
 from model.states import VmState
 from nova_model.search.coverage import Coverage
 
@@ -45,6 +46,7 @@ HOST_EVENTS = ("service_down", "service_up", "restart", "disable", "enable")
 WORLD = HOST_EVENTS + PERIODIC + ("update_available_resource",) + tuple(
     f"set_allocation_ratio {rc}" for rc in ("VCPU", "MEMORY_MB", "DISK_GB"))
 RATIOS = (0.5, 1.0, 1.5, 4.0, 16.0)
+UTILISATION_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
 #: What a rule draws: one integer, from which ``Choices`` decodes all its choices.
 CHOICE = st.integers(0, 2**64 - 1)
 _MASK = 2**64 - 1
@@ -129,6 +131,8 @@ class ClusterMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         # Steer the search towards crowded hosts and long move sequences.
         target(self.peak, label="fullest host (percent of capacity)")
+        if self.cluster is not None:
+            self.moves = sum(1 for m in self.cluster.migrations.values() if not m.in_progress)
         target(float(self.moves), label="moves finished")
         if self.cluster is not None:
             self.cluster.close()
@@ -213,6 +217,7 @@ class ClusterMachine(RuleBasedStateMachine):
         uuid = c.pick(self._live())
         flavor = c.pick(self.flavor_names)
         if not self._api(uuid, c.take(2) == 1, c.take(10), c, flavor):
+            self.changed = False  # checked: a rejection changed nothing
             return
         steps = c.take(8)
         if steps >= 4:
@@ -232,8 +237,7 @@ class ClusterMachine(RuleBasedStateMachine):
     @rule(instance=instances)
     def settle(self, instance: str | None) -> None:
         """Deliver every deliverable step of one instance, in order, with ``ok``."""
-        if instance is not None:
-            self._settle(instance)
+        self.changed = instance is not None and self._settle(instance) > 0
 
     # -- asynchronous work ------------------------------------------------------------------
 
@@ -276,11 +280,15 @@ class ClusterMachine(RuleBasedStateMachine):
             result = getattr(self.cluster, event)(host)
             self._record({"event": event, "host": host}, f"{event} {host}", result)
         elif event == "update_available_resource":  # the resource audit runs per host
-            self.cluster.update_available_resource(host)
+            removed = self.cluster.update_available_resource(host)
             self._record({"periodic": event, "host": host}, f"resource audit on {host}", None)
+            self.changed = bool(removed)
         elif event in PERIODIC:
-            getattr(self.cluster, event)()
+            results = getattr(self.cluster, event)()
             self._record({"periodic": event}, f"periodic task {event}", None)
+            # a periodic task that requested nothing (or only had requests refused,
+            # which change nothing) left the cluster as it was
+            self.changed = any(r.accepted for r in results)
         else:
             rc = event.removeprefix("set_allocation_ratio ")
             result = self.cluster.set_allocation_ratio(host, rc, ratio)
@@ -299,9 +307,9 @@ class ClusterMachine(RuleBasedStateMachine):
         found, explained = unexplained_violations(self.cluster, type(self).lifecycle)
         for finding, _ in explained:
             type(self).coverage.found(finding.name)
-        type(self).coverage.observe(self.cluster)
-        self.peak = max(self.peak, self.coverage.utilisation(self.cluster))
-        self.moves = sum(1 for m in self.cluster.migrations.values() if not m.in_progress)
+        fullest = self.cluster.ledger.max_utilisation(UTILISATION_CLASSES)
+        type(self).coverage.observe(self.cluster, fullest)
+        self.peak = max(self.peak, fullest)
         self.failure = found
         assert not found, self.report(found)
 
@@ -396,12 +404,14 @@ class ClusterMachine(RuleBasedStateMachine):
             type(self).coverage.accepted(op)
         return result
 
-    def _settle(self, instance: str, limit: int = 100) -> None:
-        for _ in range(limit):
+    def _settle(self, instance: str, limit: int = 100) -> int:
+        """Deliver up to ``limit`` of the instance's steps in order; how many ran."""
+        for done in range(limit):
             ready = [w for w in self.cluster.deliverable() if w.instance == instance]
             if not ready:
-                return
+                return done
             self._deliver(ready[0], "ok")
+        return limit
 
     def _deliver(self, work, outcome: str) -> None:
         step = self.cluster.lc.operation(work.operation).step(work.step)
