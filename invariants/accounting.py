@@ -74,6 +74,16 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
     """
     out = []
     busy = {w.instance for w in cluster.pending()}
+    moves: dict[str, list] = {}
+    for m in cluster.migrations.values():
+        moves.setdefault(m.instance_uuid, []).append(m)
+    sized: dict[str, dict] = {}
+
+    def resources(flavor_name: str) -> dict:
+        if flavor_name not in sized:
+            sized[flavor_name] = dict(cluster.resources(cluster.flavors[flavor_name]))
+        return sized[flavor_name]
+
     for uuid, inst in sorted(cluster.instances.items()):
         if inst.state == "new" or inst.task_state is not None or uuid in busy:
             continue
@@ -85,22 +95,20 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
             if held:
                 out.append(f"{uuid} is {vm.value} with host {inst.host} but holds {_fmt(held)}")
             continue
-        want = {inst.host: dict(cluster.resources(cluster.flavor_of(inst)))}
-        for m in cluster.migrations.values():
-            if (m.instance_uuid == uuid and m.migration_type is MigrationType.EVACUATION
+        want = {inst.host: resources(inst.flavor)}
+        for m in moves.get(uuid, ()):
+            if (m.migration_type is MigrationType.EVACUATION
                     and m.status is MigrationStatus.DONE and m.source
                     and m.source != inst.host and not cluster.service_is_up(m.source)):
-                want[m.source] = dict(cluster.resources(cluster.flavor_of(inst)))
+                want[m.source] = resources(inst.flavor)
         if _norm(held) != _norm(want):
             out.append(f"{uuid} is {vm.value} on {inst.host} and should hold {_fmt(want)} "
                        f"but holds {_fmt(held)}" + _failed_evacuation(cluster, uuid, held))
         if vm is VmState.RESIZED:
-            moving = [m for m in cluster.migrations.values()
-                      if m.instance_uuid == uuid and m.status in (
-                          MigrationStatus.FINISHED, MigrationStatus.CONFIRMING)]
+            moving = [m for m in moves.get(uuid, ()) if m.status in (
+                MigrationStatus.FINISHED, MigrationStatus.CONFIRMING)]
             for m in moving:
-                old = cluster.flavors[m.old_flavor] if m.old_flavor else None
-                expect = {m.source: dict(cluster.resources(old))} if old else {}
+                expect = {m.source: resources(m.old_flavor)} if m.old_flavor else {}
                 got = cluster.ledger.allocations_of(m.uuid)
                 if _norm(got) != _norm(expect):
                     out.append(f"resized {uuid}: migration {m.uuid} should hold "

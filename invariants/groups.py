@@ -53,10 +53,12 @@ def server_group_policies(cluster) -> list[str]:
     """
     out = []
     for name, uuids in sorted(cluster.groups.items()):
-        policy, rules = group_policy(cluster.config, name)
         members = [u for u in uuids
                    if u in cluster.instances and cluster.instances[u].state != "new"
                    and cluster.instances[u].vm_state is not VmState.DELETED]
+        if len(members) < 2:
+            continue  # one member can neither share a host nor be split
+        policy, rules = group_policy(cluster.config, name)
         if policy == "anti-affinity":
             limit = int(rules.get("max_server_per_host", 1))
             placed = Counter(cluster.instances[u].host for u in members
