@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from invariants.states import _num
+from model.cluster import _num
 from model.states import MigrationStatus, MigrationType, VmState
 
 _HOLDS_NOTHING = (VmState.SHELVED_OFFLOADED,)

@@ -85,10 +85,6 @@ UPSTREAM: tuple[Finding, ...] = (
              "nova/compute/manager.py: ComputeManager._validate_instance_group_policy; "
              "nova/objects/instance_group.py: InstanceGroup.get_hosts",
     ),
-)
-
-
-UPSTREAM = UPSTREAM + (
     Finding(
         name="a reverted resize returns a member to a host another member was given",
         invariant="server_group_policies",
@@ -108,9 +104,6 @@ UPSTREAM = UPSTREAM + (
              "nova/objects/instance_group.py: InstanceGroup.get_hosts; "
              "nova/compute/manager.py: ComputeManager.finish_revert_resize",
     ),
-)
-
-UPSTREAM = UPSTREAM + (
     Finding(
         name="a source host that comes back during an evacuation gives the instance up",
         invariant="instances_hold_what_their_state_implies",
@@ -127,10 +120,6 @@ UPSTREAM = UPSTREAM + (
              "(status filter 'accepted', 'pre-migrating', 'done'); "
              "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance",
     ),
-)
-
-
-UPSTREAM = UPSTREAM + (
     Finding(
         name="two evacuations of one instance at once leave its allocations wrong",
         invariant="instances_hold_what_their_state_implies",
@@ -152,10 +141,6 @@ UPSTREAM = UPSTREAM + (
              "nova/compute/resource_tracker.py: "
              "ResourceTracker.delete_allocation_for_evacuated_instance; "
              "nova/scheduler/client/report.py: SchedulerReportClient.claim_resources"    ),
-)
-
-
-UPSTREAM = UPSTREAM + (
     Finding(
         name="a failed power-off after reverting a stopped instance leaves it resized",
         invariant="migrations_agree_with_instances",
@@ -169,10 +154,6 @@ UPSTREAM = UPSTREAM + (
         nova="nova/compute/manager.py: ComputeManager._finish_revert_resize, "
              "ComputeManager.stop_instance, reverts_task_state",
     ),
-)
-
-
-UPSTREAM = UPSTREAM + (
     Finding(
         name="an evacuation in the middle of a cold migration or resize tangles their allocations",
         invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances"),
@@ -192,10 +173,6 @@ UPSTREAM = UPSTREAM + (
              "nova/compute/manager.py: ComputeManager.prep_resize, "
              "ComputeManager._revert_allocation",
     ),
-)
-
-
-UPSTREAM = UPSTREAM + (
     Finding(
         name="a revert that fails on the destination leaves the source with the migration",
         invariant="allocations_have_live_consumers",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from model.cluster import _num
 from model.states import MigrationStatus, MigrationType, VmState, task_label
 
 #: vm_states an idle instance can only be in when it lives on a host.
@@ -47,11 +48,6 @@ def host_set_exactly_when_required(cluster) -> list[str]:
         if inst.host is not None and inst.host not in cluster.hosts:
             out.append(f"{uuid} is on unknown host {inst.host}")
     return out
-
-
-def _num(name: str) -> int:
-    digits = "".join(ch for ch in name if ch.isdigit())
-    return int(digits) if digits else 0
 
 
 def migrations_agree_with_instances(cluster) -> list[str]:

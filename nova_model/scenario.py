@@ -429,20 +429,19 @@ def _check_operator(item: Mapping, where: str) -> None:
                             f"got {value!r}")
 
 
-def _instance_refs(step: ScenarioStep) -> list[tuple[str, str]]:
-    """(field path, instance name) of every instance a step names."""
-    data = step.data
+def instance_refs(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field path, instance name) of every instance a step (as written) names."""
     refs = []
     if "instance" in data:
         refs.append(("instance", data["instance"]))
-    if step.verb == "deliver" and isinstance(data["deliver"], dict):
+    if isinstance(data.get("deliver"), Mapping):
         refs.append(("deliver.instance", data["deliver"]["instance"]))
     return refs
 
 
 def _check_instances(step: ScenarioStep, where: str, created: int) -> int:
     """Instances are vm1, vm2, ... in creation order: a step can only name one made before."""
-    for fld, name in _instance_refs(step):
+    for fld, name in instance_refs(step.data):
         n = name[2:] if name.startswith("vm") else ""
         if not (n.isdigit() and not n.startswith("0") and 1 <= int(n) <= created):
             made = (f"{created} created so far: "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.catalogue import CATALOGUE
 from model.graph import HOSTS
 from model.lifecycle import Lifecycle
 from model.operation import Alloc, Check, Operation, OutcomeKind

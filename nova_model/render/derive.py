@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterator
 
-from model.catalogue import CATALOGUE, OPERATIONS
+from model.catalogue import OPERATIONS
 from model.errors import NovaModelError
 from model.graph import HOSTS, Exploration, Node as GraphNode, explore, restore_node
 from model.lifecycle import ADMIN, Lifecycle, MigrationRecord, SimpleWorld, STATE_PAIRS
 from model.operation import (
     Branch, Check, HostEffect, Kind, Operation, OutcomeKind, Rule, When, Where,
 )
-from model.states import PowerState, Task, TaskState, VmState
+from model.states import Task, TaskState, VmState
 
 VM_ORDER = {vm: i for i, vm in enumerate(VmState)}
 TASK_ORDER: dict[Task, int] = {None: -1, **{t: i for i, t in enumerate(TaskState)}}

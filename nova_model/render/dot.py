@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nova_model.render.ir import Cluster, Diagram, Edge, Line, Look, Node, Shape
+from nova_model.render.ir import Cluster, Diagram, Edge, Line, Node, Shape
 from nova_model.render.style import EDGE_COLOUR, FILL, FONT, FONT_COLOUR, STROKE
 
 _SHAPE = {

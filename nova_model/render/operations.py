@@ -15,7 +15,7 @@ from model.operation import (
 from model.states import TaskState, VmState, task_label
 from nova_model.render.common import branch_writes, power_text, task_text, vm_text
 from nova_model.render.ir import (
-    Diagram, Edge, Layout, Line, Look, Node, Shape, ident, join_wrapped, wrap,
+    Diagram, Edge, Layout, Line, Look, Node, Shape, ident, wrap,
 )
 
 PREFIX = "op_"

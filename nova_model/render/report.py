@@ -10,7 +10,6 @@ import dataclasses
 import os
 from pathlib import Path
 
-from model.catalogue import CATALOGUE
 from model.config import PROFILES, ClusterConfig
 from model.graph import check_graph
 from model.lifecycle import NEW, STATE_PAIRS
@@ -23,7 +22,7 @@ from model.states import TaskState, VmState, task_label
 from nova_model.render import allocations, nova_docs, operations, scheduler, task_graph, vm_states
 from nova_model.render.common import branch_writes
 from nova_model.render.compare import Comparison, vm_list
-from nova_model.render.derive import VM_ORDER, ModelView
+from nova_model.render.derive import ModelView
 from nova_model.render.doc import (
     Bullets, Code, Document, Figure, Heading, Para, Table, svg_fragment, to_html, to_markdown,
 )

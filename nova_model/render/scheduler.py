@@ -12,7 +12,7 @@ from model.scheduler.config import SchedulerConfig
 from model.scheduler.filters import BaseHostFilter, make_filters
 from model.scheduler.host_state import HostState
 from model.scheduler.weighers import make_weighers
-from nova_model.render.ir import Cluster, Diagram, Edge, Layout, Line, Look, Node, Shape, ident, wrap
+from nova_model.render.ir import Cluster, Diagram, Edge, Layout, Look, Node, Shape, ident, wrap
 
 NAME = "scheduler"
 

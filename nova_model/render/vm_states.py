@@ -16,7 +16,7 @@ from model.operation import Kind
 from model.states import VmState
 from nova_model.render.common import hub_collapse, hub_label, ops_label, ordered_ops, writes_task
 from nova_model.render.derive import VM_ORDER, ModelView, RunEdge
-from nova_model.render.ir import Diagram, Edge, Layout, Line, Look, Node, Shape, ident, join_wrapped
+from nova_model.render.ir import Diagram, Edge, Layout, Line, Look, Node, Shape, ident
 
 NAME = "vm_states"
 START = ident("start")

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from model.catalogue import API_OPERATIONS
+from model.placement import ResourceClass
 from model.states import MigrationStatus, MigrationType, VmState
 
 #: How full a host must get to count as "at or near capacity".
 NEAR_CAPACITY = 0.9
 
 _MOVES = (MigrationType.RESIZE, MigrationType.MIGRATION)
+_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
 _EVACUATED = (MigrationStatus.DONE, MigrationStatus.COMPLETED)
 
 
@@ -72,14 +74,7 @@ class Coverage:
     @staticmethod
     def utilisation(cluster) -> float:
         """The fullest resource of the fullest host, in percent of its capacity."""
-        best = 0.0
-        ledger = cluster.ledger
-        for provider in ledger.providers():
-            for rc in ("VCPU", "MEMORY_MB", "DISK_GB"):
-                capacity = ledger.capacity(provider, rc)
-                if capacity > 0:
-                    best = max(best, 100.0 * ledger.usage(provider, rc) / capacity)
-        return best
+        return cluster.ledger.max_utilisation(_CLASSES)
 
     # -- the requirements ------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ from model.cluster import Cluster
 from model.config import ClusterConfig
 from model.lifecycle import ADMIN, USER, Context, Lifecycle
 from model.operation import Check, OutcomeKind
-from model.placement import ResourceClass
 from model.states import VmState
 from nova_model.search.coverage import Coverage
 
@@ -46,7 +45,6 @@ HOST_EVENTS = ("service_down", "service_up", "restart", "disable", "enable")
 WORLD = HOST_EVENTS + PERIODIC + ("update_available_resource",) + tuple(
     f"set_allocation_ratio {rc}" for rc in ("VCPU", "MEMORY_MB", "DISK_GB"))
 RATIOS = (0.5, 1.0, 1.5, 4.0, 16.0)
-UTILISATION_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
 #: What a rule draws: one integer, from which ``Choices`` decodes all its choices.
 CHOICE = st.integers(0, 2**64 - 1)
 _MASK = 2**64 - 1
@@ -307,7 +305,7 @@ class ClusterMachine(RuleBasedStateMachine):
         found, explained = unexplained_violations(self.cluster, type(self).lifecycle)
         for finding, _ in explained:
             type(self).coverage.found(finding.name)
-        fullest = self.cluster.ledger.max_utilisation(UTILISATION_CLASSES)
+        fullest = Coverage.utilisation(self.cluster)
         type(self).coverage.observe(self.cluster, fullest)
         self.peak = max(self.peak, fullest)
         self.failure = found
@@ -351,7 +349,7 @@ class ClusterMachine(RuleBasedStateMachine):
         if wants(hosts[host]):
             return host
         useful = [name for name in sorted(hosts) if wants(hosts[name])]
-        return _pick(useful, sorted(hosts).index(host)) if useful else host
+        return useful[sorted(hosts).index(host) % len(useful)] if useful else host
 
     def _boot(self, flavor: str, group: str | None, admin: bool) -> str | None:
         args = {"flavor": flavor} | ({"group": group} if group else {})
@@ -448,9 +446,6 @@ class ClusterMachine(RuleBasedStateMachine):
                        else f"rejected: {result.detail}")
         self.lines.append(f"{words} -> {verdict}")
 
-    def render_trace(self) -> str:
-        return "\n".join(f"{n}. {line}" for n, line in enumerate(self.lines, 1))
-
     def report(self, found: dict[str, list[str]]) -> str:
         return failure_report(self.lines, found, self.cluster.table())
 
@@ -500,12 +495,6 @@ def _specific(op) -> bool:
 
 SPECIFIC = frozenset(op.name for op in API_OPERATIONS if op.name in OPERATIONS and _specific(op))
 SPECIFIC_ORDER = tuple(op for op in OPERATIONS if op in SPECIFIC)
-
-
-def _pick(items, index: int):
-    """The ``index``-th item, wrapping around: Hypothesis shrinks an index towards 0,
-    so a shrunk trace names the first instance, operation or work item it can."""
-    return items[index % len(items)]
 
 
 def _flavors(config: ClusterConfig) -> list[str]:

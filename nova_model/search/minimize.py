@@ -156,16 +156,10 @@ def _without_each_instance(steps: list[dict]) -> list[list[dict]]:
     out = []
     for number in range(len(creates), 0, -1):
         name = f"vm{number}"
-        kept = [s for i, s in enumerate(steps) if i != creates[number - 1] and name not in _refs(s)]
+        kept = [s for i, s in enumerate(steps) if i != creates[number - 1]
+                and name not in {n for _, n in scenarios.instance_refs(s)}]
         out.append([_renamed(s, number) for s in kept])
     return out
-
-
-def _refs(step: Mapping[str, Any]) -> set[str]:
-    names = {step.get("instance")}
-    if isinstance(step.get("deliver"), Mapping):
-        names.add(step["deliver"].get("instance"))
-    return {n for n in names if isinstance(n, str)}
 
 
 def _renamed(step: dict, removed: int) -> dict:
