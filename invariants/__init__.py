@@ -54,7 +54,7 @@ def violations(cluster, names=None) -> dict[str, list[str]]:
     for inv in ALL:
         if names is not None and inv.name not in names:
             continue
-        messages = inv(cluster)
+        messages = inv.check(cluster)  # (what ``inv(cluster)`` does, one call fewer)
         if messages:
             found[inv.name] = messages
     return found

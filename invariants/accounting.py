@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from invariants.progress import busy_instances, in_uuid_order
 from model.cluster import _num
+from model.lifecycle import STATE_PAIRS
 from model.states import MigrationStatus, MigrationType, VmState
 
 _HOLDS_NOTHING = (VmState.SHELVED_OFFLOADED,)
+# (members read once: an enum attribute lookup costs as much as the check itself)
+_DELETED = VmState.DELETED
+_RESIZED = VmState.RESIZED
+_EVACUATION = MigrationType.EVACUATION
+_DONE = MigrationStatus.DONE
+_MOVING = (MigrationStatus.FINISHED, MigrationStatus.CONFIRMING)
 
 
 def usage_equals_allocations(cluster) -> list[str]:
@@ -27,21 +35,23 @@ def allocations_have_live_consumers(cluster) -> list[str]:
     soft-deletes the instance's migration records).
     """
     out = []
+    instances = cluster.instances
+    migrations = cluster.migrations
     for consumer in cluster.ledger.consumers():
-        if consumer in cluster.instances:
-            inst = cluster.instances[consumer]
-            if inst.state != "new" and inst.vm_state is VmState.DELETED:
-                moves = sorted(m.uuid for m in cluster.migrations.values()
+        inst = instances.get(consumer)
+        if inst is not None:
+            if inst.state != "new" and inst.vm_state is _DELETED:
+                moves = sorted(m.uuid for m in migrations.values()
                                if m.instance_uuid == consumer
                                and m.status in (MigrationStatus.ERROR, MigrationStatus.FAILED))
                 origin = (f" (handed back by the clean-up of {', '.join(moves)})"
                           if moves else "")
                 out.append(f"deleted instance {consumer} still holds "
                            f"{_fmt(cluster.ledger.allocations_of(consumer))}{origin}")
-        elif consumer in cluster.migrations:
-            m = cluster.migrations[consumer]
-            owner = cluster.instances.get(m.instance_uuid)
-            if owner is not None and owner.state != "new" and owner.vm_state is VmState.DELETED:
+        elif consumer in migrations:
+            m = migrations[consumer]
+            owner = instances.get(m.instance_uuid)
+            if owner is not None and owner.state != "new" and owner.vm_state is _DELETED:
                 out.append(f"{m.migration_type.value} {consumer} of deleted instance "
                            f"{m.instance_uuid} still holds "
                            f"{_fmt(cluster.ledger.allocations_of(consumer))}")
@@ -72,48 +82,62 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
     ``CM.init_host`` -> ``CM._destroy_evacuated_instances`` must remove it, so an
     evacuated instance still holding an up source is a leak.
     """
-    out = []
-    busy = {w.instance for w in cluster.pending()}
+    ledger = cluster.ledger
+    busy = None  # looked up at the first idle instance
     moves: dict[str, list] = {}
     for m in cluster.migrations.values():
         moves.setdefault(m.instance_uuid, []).append(m)
-    sized: dict[str, dict] = {}
+    sized: dict[tuple[str, str | None], dict] = {}
 
-    def resources(flavor_name: str) -> dict:
-        if flavor_name not in sized:
-            sized[flavor_name] = dict(cluster.resources(cluster.flavors[flavor_name]))
-        return sized[flavor_name]
+    def resources(flavor_name: str, image: str | None) -> dict:
+        # What the claims asked for: a volume-backed image's root disk is not
+        # Placement's. (Asked once per flavor and image; the dicts are only read.)
+        key = (flavor_name, image)
+        if key not in sized:
+            sized[key] = cluster.resources(cluster.flavors[flavor_name], image)
+        return sized[key]
 
-    for uuid, inst in sorted(cluster.instances.items()):
-        if inst.state == "new" or inst.task_state is not None or uuid in busy:
+    found = []
+    for uuid, inst in cluster.instances.items():
+        state = inst.state
+        if state == "new":
             continue
-        held = cluster.ledger.allocations_of(uuid)
-        vm = inst.vm_state
-        if vm is VmState.DELETED:
+        vm, task = STATE_PAIRS[state]  # (inst.vm_state, inst.task_state), looked up once
+        if task is not None:
+            continue
+        if vm is _DELETED:
             continue  # a deleted consumer is allocations_have_live_consumers' concern
-        if vm in _HOLDS_NOTHING or inst.host is None:
-            if held:
-                out.append(f"{uuid} is {vm.value} with host {inst.host} but holds {_fmt(held)}")
+        if busy is None:
+            busy = busy_instances(cluster)
+        if uuid in busy:
             continue
-        want = {inst.host: resources(inst.flavor)}
+        held = ledger.allocations_view(uuid)
+        host = inst.host
+        if vm in _HOLDS_NOTHING or host is None:
+            if held:
+                found.append((uuid, f"{uuid} is {vm.value} with host {host} but holds "
+                                    f"{_fmt(held)}"))
+            continue
+        want = {host: resources(inst.flavor, inst.image)}
         for m in moves.get(uuid, ()):
-            if (m.migration_type is MigrationType.EVACUATION
-                    and m.status is MigrationStatus.DONE and m.source
-                    and m.source != inst.host and not cluster.service_is_up(m.source)):
-                want[m.source] = resources(inst.flavor)
-        if _norm(held) != _norm(want):
-            out.append(f"{uuid} is {vm.value} on {inst.host} and should hold {_fmt(want)} "
-                       f"but holds {_fmt(held)}" + _failed_evacuation(cluster, uuid, held))
-        if vm is VmState.RESIZED:
-            moving = [m for m in moves.get(uuid, ()) if m.status in (
-                MigrationStatus.FINISHED, MigrationStatus.CONFIRMING)]
-            for m in moving:
-                expect = {m.source: resources(m.old_flavor)} if m.old_flavor else {}
-                got = cluster.ledger.allocations_of(m.uuid)
-                if _norm(got) != _norm(expect):
-                    out.append(f"resized {uuid}: migration {m.uuid} should hold "
-                               f"{_fmt(expect)} but holds {_fmt(got)}")
-    return out
+            if (m.migration_type is _EVACUATION and m.status is _DONE and m.source
+                    and m.source != host and not cluster.service_is_up(m.source)):
+                want[m.source] = resources(inst.flavor, inst.image)
+        if not _same(held, want):
+            found.append((uuid, f"{uuid} is {vm.value} on {host} and should hold "
+                                f"{_fmt(want)} but holds {_fmt(held)}"
+                                + _failed_evacuation(cluster, uuid, held)))
+        if vm is _RESIZED:
+            for m in moves.get(uuid, ()):
+                if m.status not in _MOVING:
+                    continue
+                expect = ({m.source: resources(m.old_flavor, inst.image)} if m.old_flavor
+                          else {})
+                got = ledger.allocations_view(m.uuid)
+                if not _same(got, expect):
+                    found.append((uuid, f"resized {uuid}: migration {m.uuid} should hold "
+                                        f"{_fmt(expect)} but holds {_fmt(got)}"))
+    return in_uuid_order(found)
 
 
 def _failed_evacuation(cluster, uuid: str, held) -> str:
@@ -143,6 +167,12 @@ def _failed_evacuation(cluster, uuid: str, held) -> str:
             return (f" (its host came back during evacuation {m.uuid}, "
                     f"which never moved it)")
     return ""
+
+
+def _same(held, want) -> bool:
+    """``_norm(held) == _norm(want)``; allocations equal as they are (the usual
+    case) are equal normalised, so only a difference is looked at closer."""
+    return held == want or _norm(held) == _norm(want)
 
 
 def _norm(allocs) -> dict:

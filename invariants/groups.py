@@ -5,24 +5,31 @@ from __future__ import annotations
 from collections import Counter
 
 from model.cluster_compat import group_policy
+from model.lifecycle import STATE_PAIRS
 from model.states import MigrationStatus, VmState
 
+_DELETED = VmState.DELETED
 
-def _destination(cluster, uuid: str) -> str | None:
+
+def _arriving(cluster) -> dict[str, list[str]]:
+    """Each instance's in-progress moves' destinations, in the order of
+    ``cluster.migrations`` (one pass over the migrations for all the members)."""
+    out: dict[str, list[str]] = {}
+    for m in cluster.migrations.values():
+        if m.in_progress and m.dest:
+            out.setdefault(m.instance_uuid, []).append(m.dest)
+    return out
+
+
+def _destination(inst, arriving: list[str]) -> str | None:
     """Where an instance will be: an in-progress move's destination, else its host."""
-    for m in cluster.migrations.values():
-        if m.instance_uuid == uuid and m.in_progress and m.dest:
-            return m.dest
-    return cluster.instances[uuid].host
+    return arriving[0] if arriving else inst.host
 
 
-def _hosts_of(cluster, uuid: str) -> set[str]:
+def _hosts_of(inst, arriving: list[str]) -> set[str]:
     """Where an instance is or is arriving: its host and any in-progress move's destination."""
-    inst = cluster.instances[uuid]
     hosts = {inst.host} if inst.host else set()
-    for m in cluster.migrations.values():
-        if m.instance_uuid == uuid and m.in_progress and m.dest:
-            hosts.add(m.dest)
+    hosts.update(arriving)
     return hosts
 
 
@@ -52,18 +59,35 @@ def server_group_policies(cluster) -> list[str]:
     is going.
     """
     out = []
+    instances = cluster.instances
+    arriving = None  # instance -> destinations of its in-progress moves, when needed
     for name, uuids in sorted(cluster.groups.items()):
-        members = [u for u in uuids
-                   if u in cluster.instances and cluster.instances[u].state != "new"
-                   and cluster.instances[u].vm_state is not VmState.DELETED]
+        members = []
+        for u in uuids:
+            inst = instances.get(u)
+            if inst is None:
+                continue
+            state = inst.state
+            if state != "new" and STATE_PAIRS[state][0] is not _DELETED:  # inst.vm_state
+                members.append(u)
         if len(members) < 2:
             continue  # one member can neither share a host nor be split
         policy, rules = group_policy(cluster.config, name)
+        if policy not in ("anti-affinity", "affinity"):
+            continue  # soft policies promise nothing
+        if arriving is None:
+            arriving = _arriving(cluster)
         if policy == "anti-affinity":
             limit = int(rules.get("max_server_per_host", 1))
-            placed = Counter(cluster.instances[u].host for u in members
-                             if cluster.instances[u].host)
-            count = Counter(h for u in members for h in _hosts_of(cluster, u))
+            count: dict[str, int] = {}
+            for u in members:
+                for h in _hosts_of(instances[u], arriving.get(u, ())):
+                    count[h] = count.get(h, 0) + 1
+            # usually no host is over the limit, and nothing more need be looked at
+            # (the members placed on a host are among those counted there)
+            if all(n <= limit for n in count.values()):
+                continue
+            placed = Counter(instances[u].host for u in members if instances[u].host)
             for host, n in sorted(count.items()):
                 if placed[host] > limit:
                     out.append(f"anti-affinity group {name}: {placed[host]} members on "
@@ -71,12 +95,14 @@ def server_group_policies(cluster) -> list[str]:
                 elif n > limit:
                     out.append(f"anti-affinity group {name}: {n} members on {host} "
                                f"(limit {limit}), counting {n - placed[host]} arriving")
-        elif policy == "affinity":
+        else:
             # A member's own move is not a split (Nova's filter excludes the moving
             # instance from the group's hosts); members ending up apart are.
-            hosts = sorted({h for u in members if (h := _destination(cluster, u))})
-            placed = {cluster.instances[u].host for u in members if cluster.instances[u].host}
-            if len(hosts) > 1:
+            destinations = {h for u in members
+                            if (h := _destination(instances[u], arriving.get(u, ())))}
+            if len(destinations) > 1:
+                hosts = sorted(destinations)
+                placed = {instances[u].host for u in members if instances[u].host}
                 how = ", counting arriving members" if len(placed) <= 1 else ""
                 if not how:  # a member that came by a move, back by a revert first
                     met = [_how_they_met(cluster, members, h) for h in sorted(placed)]

@@ -2,8 +2,42 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
+
+from model.lifecycle import STATE_PAIRS
 from model.operation import OutcomeKind
 from model.states import VmState, task_label
+
+_UUID = itemgetter(0)
+
+
+def busy_instances(cluster) -> set[str]:
+    """The instances some pending work is for: ``{w.instance for w in cluster.pending()}``.
+
+    Read from the same queues as ``Cluster.pending`` (the conductor's and each
+    host's), without building its ordered list: the invariants only ask "is any
+    work queued for this instance", once per step each.
+    """
+    work = cluster.work
+    busy = {work[i].instance for i in cluster.conductor}
+    for host in cluster.hosts.values():
+        for i in host.queue:
+            busy.add(work[i].instance)
+    return busy
+
+
+def in_uuid_order(found: list[tuple[str, str]]) -> list[str]:
+    """The messages of ``(uuid, message)`` pairs in the order a loop over
+    ``sorted(cluster.instances.items())`` reports them.
+
+    The invariants walk the instances unsorted and sort only what they found
+    (almost always nothing); the sort is stable, so one instance's messages keep
+    their order.
+    """
+    if not found:
+        return []
+    found.sort(key=_UUID)
+    return [message for _, message in found]
 
 
 def nothing_stuck(cluster) -> list[str]:
@@ -13,15 +47,24 @@ def nothing_stuck(cluster) -> list[str]:
     compute restart (``CM._init_instance``) or an admin's reset-state: the user
     sees a server stuck in a task forever.
     """
-    busy = {w.instance for w in cluster.pending()}
-    out = []
-    for uuid, inst in sorted(cluster.instances.items()):
-        if inst.state == "new" or inst.task_state is None or uuid in busy:
+    busy = None  # only looked up once an instance is in a task (often none is)
+    found = []
+    for uuid, inst in cluster.instances.items():
+        state = inst.state
+        if state == "new":
             continue
-        if inst.host is None or cluster.service_is_up(inst.host):
-            out.append(f"{uuid} is stuck in {inst.vm_state.value}/"
-                       f"{task_label(inst.task_state)} on {inst.host} with no work pending")
-    return out
+        vm, task = STATE_PAIRS[state]  # (inst.vm_state, inst.task_state), looked up once
+        if task is None:
+            continue
+        if busy is None:
+            busy = busy_instances(cluster)
+        if uuid in busy:
+            continue
+        host = inst.host
+        if host is None or cluster.service_is_up(host):
+            found.append((uuid, f"{uuid} is stuck in {vm.value}/"
+                                f"{task_label(task)} on {host} with no work pending"))
+    return in_uuid_order(found)
 
 
 #: Operations whose purpose is to set error: an operator's ``os-resetState``
@@ -56,7 +99,8 @@ def error_only_from_failures(cluster) -> list[str]:
     faults = cluster.injected_faults
     error = VmState.ERROR
     for uuid, inst in cluster.instances.items():
-        if inst.state == "new" or inst.vm_state is not error:
+        state = inst.state
+        if state == "new" or STATE_PAIRS[state][0] is not error:  # inst.vm_state
             continue
         cause = causes.get(uuid)
         if cause is None:

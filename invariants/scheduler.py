@@ -160,7 +160,7 @@ def _capacity(d: SchedulingDecision, host: str, wanted: dict[str, int]) -> str |
     ledger = d.ledger
     if ledger is None or not ledger.has_provider(host):
         return "is not a resource provider in Placement"
-    held = {p: dict(r) for p, r in ledger.allocations_of(d.consumer).items()}
+    held = ledger.allocations_of(d.consumer)  # a copy, and only read
     current = held
     for effect in d.claims or (Alloc.CLAIM_DEST,):
         if effect is Alloc.CLAIM_DEST_DOUBLED:

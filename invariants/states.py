@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
+from invariants.progress import busy_instances, in_uuid_order
 from model.cluster import _num
+from model.lifecycle import STATE_PAIRS
 from model.states import MigrationStatus, MigrationType, VmState, task_label
 
 #: vm_states an idle instance can only be in when it lives on a host.
-_ON_A_HOST = (VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED,
-              VmState.RESCUED, VmState.RESIZED, VmState.SHELVED, VmState.SOFT_DELETED)
+_ON_A_HOST = frozenset((VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED,
+                        VmState.RESCUED, VmState.RESIZED, VmState.SHELVED,
+                        VmState.SOFT_DELETED))
+#: what confirm_resize and revert_resize look a resized instance's migration up by
+_OPEN = (MigrationStatus.FINISHED, MigrationStatus.CONFIRMING, MigrationStatus.REVERTING)
+# (members read once: an enum attribute lookup costs as much as the check itself)
+_RESIZED = VmState.RESIZED
+_DELETED = VmState.DELETED
+_OFFLOADED = VmState.SHELVED_OFFLOADED
+_EVACUATION = MigrationType.EVACUATION
+_UUID = attrgetter("uuid")
 
 
 def legal_state_combinations(cluster) -> list[str]:
@@ -18,15 +31,16 @@ def legal_state_combinations(cluster) -> list[str]:
     catalogue checking the cluster.
     """
     legal = cluster.lc.legal
-    out = []
-    for uuid, inst in sorted(cluster.instances.items()):
-        if inst.state == "new":
+    found = []
+    for uuid, inst in cluster.instances.items():
+        state = inst.state
+        if state == "new":
             continue
-        combo = (inst.vm_state, inst.task_state, inst.power_state)
-        if combo not in legal:
-            out.append(f"{uuid} is {inst.vm_state.value}/{task_label(inst.task_state)}/"
-                       f"{inst.power_state.label}, which no operation produces")
-    return out
+        vm, task = STATE_PAIRS[state]  # (inst.vm_state, inst.task_state), looked up once
+        if (vm, task, inst.power_state) not in legal:
+            found.append((uuid, f"{uuid} is {vm.value}/{task_label(task)}/"
+                                f"{inst.power_state.label}, which no operation produces"))
+    return in_uuid_order(found)
 
 
 def host_set_exactly_when_required(cluster) -> list[str]:
@@ -35,19 +49,22 @@ def host_set_exactly_when_required(cluster) -> list[str]:
     ``CM._shelve_offload_instance`` clears host and node; an instance that failed
     to schedule (``COND._bury_in_cell0``) never gets one.
     """
-    out = []
-    for uuid, inst in sorted(cluster.instances.items()):
-        if inst.state == "new":
+    hosts = cluster.hosts
+    found = []
+    for uuid, inst in cluster.instances.items():
+        state = inst.state
+        if state == "new":
             continue
-        if (inst.vm_state is VmState.SHELVED_OFFLOADED and inst.task_state is None
-                and inst.host is not None):
-            out.append(f"{uuid} is shelved_offloaded but still on {inst.host}")
-        if (inst.task_state is None and inst.vm_state in _ON_A_HOST
-                and inst.host is None):
-            out.append(f"{uuid} is {inst.vm_state.value} with no host")
-        if inst.host is not None and inst.host not in cluster.hosts:
-            out.append(f"{uuid} is on unknown host {inst.host}")
-    return out
+        vm, task = STATE_PAIRS[state]  # (inst.vm_state, inst.task_state), looked up once
+        host = inst.host
+        if host is not None:
+            if vm is _OFFLOADED and task is None:
+                found.append((uuid, f"{uuid} is shelved_offloaded but still on {host}"))
+            if host not in hosts:
+                found.append((uuid, f"{uuid} is on unknown host {host}"))
+        elif task is None and vm in _ON_A_HOST:
+            found.append((uuid, f"{uuid} is {vm.value} with no host"))
+    return in_uuid_order(found)
 
 
 def migrations_agree_with_instances(cluster) -> list[str]:
@@ -56,38 +73,51 @@ def migrations_agree_with_instances(cluster) -> list[str]:
     Mirrors ``Migration.get_by_instance_and_status(..., 'finished')`` that
     confirm_resize relies on.
     """
-    out = []
-    for uuid, inst in sorted(cluster.instances.items()):
-        if inst.state == "new":
+    instances = cluster.instances
+    migrations = cluster.migrations
+    found = []
+    for uuid, inst in instances.items():
+        state = inst.state
+        if state == "new":
             continue
-        if inst.vm_state is VmState.RESIZED and inst.task_state is None:
-            open_moves = [m for m in cluster.migrations.values()
-                          if m.instance_uuid == uuid and m.status in (
-                              MigrationStatus.FINISHED, MigrationStatus.CONFIRMING,
-                              MigrationStatus.REVERTING)]
+        vm, task = STATE_PAIRS[state]  # (inst.vm_state, inst.task_state), looked up once
+        if vm is _RESIZED and task is None:
+            open_moves = [m for m in migrations.values()
+                          if m.instance_uuid == uuid and m.status in _OPEN]
             if len(open_moves) != 1:
-                latest = max((m for m in cluster.migrations.values() if m.instance_uuid == uuid),
+                latest = max((m for m in migrations.values() if m.instance_uuid == uuid),
                              key=lambda m: _num(m.uuid), default=None)
                 reverted = (latest is not None and not open_moves
                             and latest.status is MigrationStatus.REVERTED)
-                out.append(f"{uuid} is resized with {len(open_moves)} finished migrations"
-                           + (f"; its latest migration {latest.uuid} is reverted"
-                              if reverted else ""))
-    busy = {w.instance for w in cluster.pending()}
-    for m in sorted(cluster.migrations.values(), key=lambda m: m.uuid):
-        if not m.in_progress or m.migration_type is MigrationType.EVACUATION:
+                found.append((uuid, f"{uuid} is resized with {len(open_moves)} finished "
+                                    "migrations"
+                                    + (f"; its latest migration {latest.uuid} is reverted"
+                                       if reverted else "")))
+    out = in_uuid_order(found)
+    if not migrations:
+        return out
+    busy = None  # only looked up for a move whose instance is idle
+    idle_moves = []
+    for m in migrations.values():
+        if not m.in_progress or m.migration_type is _EVACUATION:
             continue
-        inst = cluster.instances.get(m.instance_uuid)
-        if inst is None or inst.state == "new" or inst.vm_state is VmState.DELETED:
+        inst = instances.get(m.instance_uuid)
+        if inst is None or inst.state == "new" or inst.vm_state is _DELETED:
             continue  # instance_destroy soft-deletes the instance's migrations
-        if (inst.task_state is None and inst.vm_state is not VmState.RESIZED
-                and m.instance_uuid not in busy):
-            evacuated = next((e.uuid for e in sorted(cluster.migrations.values(),
-                                                     key=lambda e: _num(e.uuid))
-                              if e.instance_uuid == m.instance_uuid
-                              and e.migration_type is MigrationType.EVACUATION
-                              and _num(e.uuid) > _num(m.uuid)), None)
-            out.append(f"{m.migration_type.value} {m.uuid} is {m.status.value} but "
-                       f"{m.instance_uuid} is idle in {inst.vm_state.value}"
-                       + (f" (evacuated meanwhile by {evacuated})" if evacuated else ""))
+        if inst.task_state is not None or inst.vm_state is _RESIZED:
+            continue
+        if busy is None:
+            busy = busy_instances(cluster)
+        if m.instance_uuid not in busy:
+            idle_moves.append(m)
+    # reported in the order of the migrations' uuids (as strings)
+    for m in sorted(idle_moves, key=_UUID):
+        evacuated = next((e.uuid for e in sorted(migrations.values(),
+                                                 key=lambda e: _num(e.uuid))
+                          if e.instance_uuid == m.instance_uuid
+                          and e.migration_type is _EVACUATION
+                          and _num(e.uuid) > _num(m.uuid)), None)
+        out.append(f"{m.migration_type.value} {m.uuid} is {m.status.value} but "
+                   f"{m.instance_uuid} is idle in {instances[m.instance_uuid].vm_state.value}"
+                   + (f" (evacuated meanwhile by {evacuated})" if evacuated else ""))
     return out

@@ -38,6 +38,8 @@ from __future__ import annotations
 import dataclasses
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from model import errors
@@ -169,6 +171,39 @@ class InstanceInfo:
     hints: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
+class _Random(random.Random):
+    """The scheduler's ``random.Random`` (same draws), counting them so that a
+    snapshot reads its 625-word state again only after it changed (~7 us a read,
+    and the search snapshots around every API request)."""
+
+    def __init__(self, seed: Any = None) -> None:
+        self.draws = 0
+        self._state: tuple[int, Any] = (-1, None)
+        super().__init__(seed)
+
+    def random(self) -> float:
+        self.draws += 1
+        return super().random()
+
+    def getrandbits(self, k: int) -> int:
+        self.draws += 1
+        return super().getrandbits(k)
+
+    def seed(self, *args: Any, **kwargs: Any) -> None:
+        self.draws += 1
+        super().seed(*args, **kwargs)
+
+    def setstate(self, state: Any) -> None:
+        self.draws += 1
+        super().setstate(state)
+
+    def state(self) -> Any:
+        """``getstate()``, re-read only when a draw happened since the last read."""
+        if self._state[0] != self.draws:
+            self._state = (self.draws, self.getstate())
+        return self._state[1]
+
+
 class Cluster:
     """An executable Nova deployment: hosts, queues, instances, migrations, Placement."""
 
@@ -188,7 +223,7 @@ class Cluster:
         self.migrations: dict[str, MigrationRecord] = {}
         self.groups: dict[str, list[str]] = {}
         self.ledger = Ledger()
-        self.rng = random.Random(seed)
+        self.rng = _Random(seed)
         self.counters: dict[str, int] = {"vm": 0, "mig": 0, "w": 0}
         #: operator changes to inventories: (host, rc) -> sorted (field, value) pairs
         self.inventory_changes: dict[tuple[str, str], tuple[tuple[str, Any], ...]] = {}
@@ -199,6 +234,8 @@ class Cluster:
         #: the scheduling decisions made since the last API request: a record of what
         #: happened, not state (left out of ``snapshot()``, empty after ``restore``)
         self.decisions: list[SchedulingDecision] = []
+        self._changed_inventories: dict[tuple[str, Any], tuple[tuple, Any]] = {}
+        self._resources: dict[tuple[str, bool], tuple[Flavor, dict]] = {}
         self._base_inventories = {
             name: {ResourceClass(rc): inv for rc, inv in
                    provider_inventories(h, self.config).items()}
@@ -235,8 +272,15 @@ class Cluster:
 
     def resources(self, flavor: Flavor, image: str | None = None) -> dict:
         """What placement is asked for: the flavor, without root disk when volume-backed."""
-        spec = RequestSpec(flavor=flavor, is_bfv=self._volume_backed(image))
-        return {ResourceClass(rc): n for rc, n in placement_resources(spec).items()}
+        bfv = self._volume_backed(image)
+        # (worked out once per flavor: every claim and every check of the
+        # invariants asks, and building the request costs ~4 us)
+        cached = self._resources.get((flavor.name, bfv))
+        if cached is None or cached[0] is not flavor:
+            spec = RequestSpec(flavor=flavor, is_bfv=bfv)
+            cached = self._resources[(flavor.name, bfv)] = (flavor, {
+                ResourceClass(rc): n for rc, n in placement_resources(spec).items()})
+        return dict(cached[1])
 
     def _volume_backed(self, image: str | None) -> bool:
         return image is not None and image_volume_backed(self.config, image)
@@ -258,7 +302,8 @@ class Cluster:
             before_host, before_vm = inst.host, _vm_of(inst)
             branch = self.lc.request(op, inst, ctx)
         except errors.NovaModelError as exc:
-            return Result(False, exc, f"{op} rejected: {exc.message}", instance_uuid)
+            return Result(False, _detached(exc), f"{op} rejected: {exc.message}",
+                          instance_uuid)
         self._note_vm_change(inst, before_vm, op, "api", "ok", "api")
         self._after_api(op, inst, branch, context, ctx, before_host)
         return Result(True, None, f"{op} accepted" + (f" -> {branch.then}" if branch.then
@@ -372,8 +417,10 @@ class Cluster:
                 and template.get("migration") is None):
             # The move this chain belongs to: a late clean-up must touch only it.
             context = template.with_context(migration=inst.migration.uuid)
-        work = dataclasses.replace(template, id=self._next("w"), context=context,
-                                   target=self._target(inst, step, template))
+        # (Work's own constructor: dataclasses.replace costs three times as much, and
+        # every step of every chain passes here)
+        work = Work(self._next("w"), template.instance, template.operation, template.step,
+                    self._target(inst, step, template), context, template.caller)
         self.work[work.id] = work
         if work.target is None:
             self.conductor.append(work.id)
@@ -458,12 +505,12 @@ class Cluster:
         migration_uuid: str | None = None
         if step.schedules and outcome == "ok" and (
                 SCHEDULING_ALLOCS & set(branch.alloc) or work.operation == "rebuild"):
-            ledger_before = self.ledger.snapshot()  # restored on NoValidHost
+            ledger_before = self.ledger.copy()  # restored on NoValidHost
             counters_before = dict(self.counters)
             try:
                 work, migration_uuid = self._schedule(inst, work, branch)
             except NoValidHost as exc:
-                self.ledger = Ledger.restore(ledger_before)
+                self.ledger = ledger_before
                 self.counters = counters_before
                 fallback = "no_valid_host"
                 try:
@@ -535,7 +582,7 @@ class Cluster:
             branch = self.lc.deliver(work.operation, work.step, outcome, inst, **kw)
         except errors.UnexpectedTaskStateError as exc:
             self._dequeue(work)
-            return Result(False, exc, exc.message, inst.uuid)
+            return Result(False, _detached(exc), exc.message, inst.uuid)
         self._dequeue(work)
         kind = self._note_vm_change(inst, before_vm, work.operation, work.step, outcome,
                                     trigger)
@@ -553,7 +600,8 @@ class Cluster:
         self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, before_host)
         self._apply_flavor(inst, branch)
         if branch.then is not None:
-            self._enqueue(dataclasses.replace(work, step=branch.then))
+            self._enqueue(Work(work.id, work.instance, work.operation, branch.then,
+                               work.target, work.context, work.caller))
         return Result(True, None, f"{work.operation}.{work.step}.{outcome}"
                       + (f" -> {branch.then}" if branch.then else ""), inst.uuid, branch)
 
@@ -629,50 +677,66 @@ class Cluster:
 
     def host_states(self) -> list[HostState]:
         """What the scheduler sees: configured hosts, their flags, usage from the ledger."""
-        states = []
         on_host: dict[str, dict[str, Mapping[str, Any]]] = {h: {} for h in self.hosts}
+        images = self.images
         for uuid, inst in self.instances.items():
             if inst.host in on_host and inst.vm_state is not VmState.DELETED:
-                on_host[inst.host][uuid] = self.images.get(inst.image, {}) or {}
+                on_host[inst.host][uuid] = images.get(inst.image, {}) or {}
+        usage = self.ledger.usage
+        states = []
         for name in sorted(self.hosts):
-            cfg, rec = self._host_configs[name], self.hosts[name]
-            inv = {rc: self._inventory(name, rc) for rc in RESOURCE_CLASSES}
-            used = {rc: self.ledger.usage(name, rc) for rc in RESOURCE_CLASSES}
-            mem, disk, cpu = (inv[ResourceClass.MEMORY_MB], inv[ResourceClass.DISK_GB],
-                              inv[ResourceClass.VCPU])
-            aggregates = host_aggregates(self.config, cfg)
+            rec = self.hosts[name]
+            cpu, mem, disk = (self._inventory(name, rc) for rc in RESOURCE_CLASSES)
+            used_cpu, used_mem, used_disk = (usage(name, rc) for rc in RESOURCE_CLASSES)
             states.append(HostState(
                 host=name, nodename=name, uuid=name,
                 total_usable_ram_mb=mem.total,
-                free_ram_mb=mem.total - mem.reserved - used[ResourceClass.MEMORY_MB],
+                free_ram_mb=mem.total - mem.reserved - used_mem,
                 total_usable_disk_gb=disk.total,
-                free_disk_mb=(disk.total - disk.reserved - used[ResourceClass.DISK_GB]) * 1024,
-                disk_mb_used=used[ResourceClass.DISK_GB] * 1024,
-                vcpus_total=cpu.total, vcpus_used=used[ResourceClass.VCPU] + cpu.reserved,
+                free_disk_mb=(disk.total - disk.reserved - used_disk) * 1024,
+                disk_mb_used=used_disk * 1024,
+                vcpus_total=cpu.total, vcpus_used=used_cpu + cpu.reserved,
                 num_instances=len(on_host[name]),
                 cpu_allocation_ratio=cpu.allocation_ratio,
                 ram_allocation_ratio=mem.allocation_ratio,
                 disk_allocation_ratio=disk.allocation_ratio,
                 service_up=rec.up, service_disabled=not rec.enabled,
-                availability_zone=host_attr(cfg, "availability_zone", None),
-                aggregates=aggregates,
-                stats=dict(host_attr(cfg, "stats", {}) or {}),
-                supported_instances=tuple(host_attr(cfg, "supported_instances", ()) or ()),
-                hypervisor_type=host_attr(cfg, "hypervisor_type", None),
-                hypervisor_version=host_attr(cfg, "hypervisor_version", None),
                 hypervisor_hostname=name,
                 instances=on_host[name],
                 reserved_host_memory_mb=mem.reserved,
                 reserved_host_disk_mb=disk.reserved * 1024,
                 reserved_host_cpus=cpu.reserved,
+                **self._host_static[name],
             ))
         return states
+
+    @cached_property
+    def _host_static(self) -> dict[str, dict[str, Any]]:
+        """The HostState fields the configuration fixes (it is immutable): worked out
+        once, not on every scheduling request."""
+        out = {}
+        for name, cfg in self._host_configs.items():
+            out[name] = {
+                "availability_zone": host_attr(cfg, "availability_zone", None),
+                "aggregates": host_aggregates(self.config, cfg),
+                "stats": MappingProxyType(dict(host_attr(cfg, "stats", {}) or {})),
+                "supported_instances": tuple(host_attr(cfg, "supported_instances", ()) or ()),
+                "hypervisor_type": host_attr(cfg, "hypervisor_type", None),
+                "hypervisor_version": host_attr(cfg, "hypervisor_version", None)}
+        return out
 
     def _inventory(self, host: str, rc):
         """The host's inventory of ``rc``: the configured one plus the operator's changes."""
         base = self._base_inventories[host][ResourceClass(rc)]
         changes = self.inventory_changes.get((host, str(rc)))
-        return dataclasses.replace(base, **dict(changes)) if changes else base
+        if not changes:
+            return base
+        # (remembered per change: a replaced dataclass is re-validated, ~5 us)
+        cached = self._changed_inventories.get((host, rc))
+        if cached is None or cached[0] is not changes:
+            cached = self._changed_inventories[(host, rc)] = (
+                changes, dataclasses.replace(base, **dict(changes)))
+        return cached[1]
 
     def _group(self, inst: Instance) -> InstanceGroup | None:
         group = self.info[inst.uuid].group
@@ -895,7 +959,7 @@ class Cluster:
             before_vm = _vm_of(inst)
             branch = self.lc.request(op, inst, ADMIN)
         except errors.NovaModelError as exc:
-            return Result(False, exc, exc.message, instance_uuid)
+            return Result(False, _detached(exc), exc.message, instance_uuid)
         self._note_vm_change(inst, before_vm, op, "api", "ok", "event")
         self._after_api(op, inst, branch, (), ADMIN, inst.host)
         return Result(True, None, f"{op} on {instance_uuid}", instance_uuid, branch)
@@ -974,11 +1038,14 @@ class Cluster:
 
     # ------------------------------------------------------------------ snapshots
 
-    def snapshot(self) -> tuple:
+    def snapshot(self, ledger: bool = True) -> tuple:
         """The whole cluster as one canonical hashable value.
 
         ``decisions`` is left out: it records what the last requests and deliveries
         decided (for the invariants to audit), it decides nothing that follows.
+        ``ledger=False`` leaves the ledger out too, for a caller that compares it
+        by value (``Ledger.copy()`` and ``==``: its canonical encoding costs more
+        than the rest together).
         """
         instances = tuple(
             (u, i.state, int(i.power_state), i.host, i.launched, i.locked, i.locked_by,
@@ -998,16 +1065,21 @@ class Cluster:
             ("instances", instances), ("migrations", migrations), ("work", work),
             ("conductor", tuple(self.conductor)), ("hosts", hosts),
             ("groups", tuple((g, tuple(m)) for g, m in sorted(self.groups.items()))),
-            ("ledger", _encode_ledger(self.ledger.snapshot())),
+            ("ledger", _encode_ledger(self.ledger.snapshot()) if ledger else None),
             ("inventory_changes", tuple(sorted(self.inventory_changes.items()))),
             ("counters", tuple(sorted(self.counters.items()))),
-            ("rng", self.rng.getstate()),
+            ("rng", self.rng.state()),
             ("error_causes", tuple(
                 (u, c.operation, c.step, c.outcome, c.kind.value, c.trigger, c.vm_before,
                  c.task_before)
                 for u, c in sorted(self.error_causes.items()))),
             ("injected_faults", self.injected_faults),
         )
+
+    def witness(self) -> tuple:
+        """A value that compares equal before and after anything that changed
+        nothing (the snapshot without the ledger, and a copy of the ledger)."""
+        return (self.snapshot(ledger=False), self.ledger.copy())
 
     @classmethod
     def restore(cls, snapshot: tuple, config=None, lifecycle: Lifecycle | None = None
@@ -1106,6 +1178,13 @@ def _unhashable(value: Any) -> Any:
         if tag == "__dc__" and len(value) == 3:
             return value[1](**{k: _unhashable(v) for k, v in value[2]})
     return value
+
+
+def _detached(exc: BaseException) -> BaseException:
+    """The error without its traceback. A Result keeps it; with its traceback it
+    would hold the frames that raised it (and their callers) in a reference cycle
+    that only the garbage collector frees, once per rejected request."""
+    return exc.with_traceback(None)
 
 
 def _encode_ledger(snap: Any) -> tuple:

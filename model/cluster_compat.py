@@ -73,6 +73,11 @@ def image_volume_backed(config, image: str) -> bool:
 
 
 def group_policy(config, group: str) -> tuple[str | None, Mapping[str, int]]:
+    if type(config) is ClusterConfig:  # the usual case, without the generic lookups
+        for g in config.server_groups:
+            if g.name == group:
+                return g.policy, dict(g.rules or {})
+        raise KeyError(group)
     groups = _get(config, "server_groups", {})
     if isinstance(groups, Mapping):
         g = groups.get(group)

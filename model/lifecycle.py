@@ -20,6 +20,7 @@ from functools import cached_property, partial
 from typing import Callable, Iterable, Mapping, Protocol
 
 from transitions import Machine, MachineError
+from transitions.core import EventData
 
 from model import errors
 from model.catalogue import CATALOGUE
@@ -433,6 +434,31 @@ class SharedMachine(Machine):
     def add_transition(self, *args, **kwargs):
         self.__dict__.pop("_triggers_from", None)
         return super().add_transition(*args, **kwargs)
+
+    def _can_trigger(self, model, trigger, *args, **kwargs):
+        # The stock method walks every trigger leaving the state to find this one
+        # (~13 us a call, and every delivery asks first); the event's transitions
+        # from the state are one lookup away. The checks made are the stock ones.
+        state = self.get_model_state(model)
+        event = self.events.get(trigger)
+        transitions = event.transitions.get(state.name) if event is not None else None
+        if not transitions:
+            return False
+        event_data = EventData(state, event, self, model, args, kwargs)
+        for transition in transitions:
+            event_data.transition = transition
+            try:
+                self.callbacks(self.prepare_event, event_data)
+                self.callbacks(transition.prepare, event_data)
+                if all(c.check(event_data) for c in transition.conditions):
+                    return True
+            except BaseException as err:
+                event_data.error = err
+                if self.on_exception:
+                    self.callbacks(self.on_exception, event_data)
+                else:
+                    raise
+        return False
 
 
 class Lifecycle:

@@ -486,7 +486,9 @@ class Ledger:
                     continue
                 capacity = (inv.total - inv.reserved) * inv.allocation_ratio
                 if capacity > 0:
-                    best = max(best, 100.0 * usage.get(rc, 0) / capacity)
+                    share = 100.0 * usage.get(rc, 0) / capacity
+                    if share > best:
+                        best = share
         return best
 
     def free(self, provider: str, rc: str) -> float:
@@ -496,6 +498,11 @@ class Ledger:
     def allocations_of(self, consumer: str) -> Allocations:
         """A copy of the consumer's allocations, sorted; {} if none."""
         return _sorted_copy(self._alloc.get(consumer, _EMPTY))
+
+    def allocations_view(self, consumer: str) -> Mapping[str, Mapping[str, int]]:
+        """The consumer's allocations as stored (unsorted, not a copy: read, never
+        change it; the ledger replaces a consumer's value on every write)."""
+        return self._alloc.get(consumer, _EMPTY)
 
     def consumers_on(self, provider: str) -> list[str]:
         """Consumers holding allocations against `provider`, sorted."""
@@ -670,18 +677,19 @@ class Ledger:
         zero usage counters left out)."""
         # (keys are unique, so sorting items() sorts by key alone; list
         # comprehensions are faster than generators here, and this runs on
-        # every delivery and around every API request of the search)
+        # every delivery and around every API request of the search. Resource
+        # classes stay ResourceClass members: a StrEnum equals, hashes and sorts
+        # as its name, and converting each costs more than the rest.)
         providers = tuple([
-            (p, tuple([(str(rc), *inv.as_tuple()) for rc, inv in sorted(invs.items())]))
+            (p, tuple([(rc, *inv.as_tuple()) for rc, inv in sorted(invs.items())]))
             for p, invs in sorted(self._inv.items())
         ])
         allocations = tuple([
-            (c, tuple([(p, tuple([(str(rc), n) for rc, n in sorted(rcs.items())]))
-                       for p, rcs in sorted(a.items())]))
+            (c, tuple([(p, tuple(sorted(rcs.items()))) for p, rcs in sorted(a.items())]))
             for c, a in sorted(self._alloc.items())
         ])
         usage = tuple([
-            (p, tuple([(str(rc), n) for rc, n in sorted(u.items()) if n != 0]))
+            (p, tuple([(rc, n) for rc, n in sorted(u.items()) if n != 0]))
             for p, u in sorted(self._usage.items())
         ])
         lowered = tuple(
@@ -731,7 +739,11 @@ class Ledger:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Ledger):
             return NotImplemented
-        return self.snapshot() == other.snapshot()
+        # What snapshot() compares, compared as the dicts themselves (a tenth of
+        # the cost): zero usage counters do not count.
+        return (self._alloc == other._alloc and self._inv == other._inv
+                and self._lowered == other._lowered
+                and _nonzero(self._usage) == _nonzero(other._usage))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -748,6 +760,10 @@ class Ledger:
             ]
             lines.append(f"{p}: " + ", ".join(parts))
         return "\n".join(lines)
+
+
+def _nonzero(usage: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    return {p: {rc: n for rc, n in u.items() if n} for p, u in usage.items()}
 
 
 def _rc(rc: str) -> str:

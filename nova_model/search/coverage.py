@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from model.catalogue import API_OPERATIONS
+from model.lifecycle import STATE_PAIRS
 from model.placement import ResourceClass
 from model.states import MigrationStatus, MigrationType, VmState
 
@@ -19,6 +20,10 @@ NEAR_CAPACITY = 0.9
 _MOVES = (MigrationType.RESIZE, MigrationType.MIGRATION)
 _CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
 _EVACUATED = (MigrationStatus.DONE, MigrationStatus.COMPLETED)
+_OFFLOADED, _ACTIVE = VmState.SHELVED_OFFLOADED, VmState.ACTIVE
+_EVACUATION, _LIVE = MigrationType.EVACUATION, MigrationType.LIVE_MIGRATION
+_CONFIRMED, _REVERTED = MigrationStatus.CONFIRMED, MigrationStatus.REVERTED
+_COMPLETED = MigrationStatus.COMPLETED
 
 
 @dataclass
@@ -42,34 +47,39 @@ class Coverage:
         """Record what ``cluster`` has reached; ``fullest`` is its fullest host in
         percent of capacity (computed here if not given)."""
         key = id(cluster)
+        # (runs after every step: bound methods and enum members are read once)
+        seen, offloaded, last_host = self.vm_states.add, self._offloaded, self._last_host
         for uuid, inst in cluster.instances.items():
-            if inst.state == "new":
+            state = inst.state
+            if state == "new":
                 continue
-            vm = inst.vm_state
-            self.vm_states.add(vm)
-            ident = (key, uuid)
-            if vm is VmState.SHELVED_OFFLOADED:
-                self._offloaded.add(ident)
-            elif vm is VmState.ACTIVE and inst.host is not None:
-                if ident in self._offloaded and self._last_host.get(ident) not in (None,
-                                                                                  inst.host):
+            vm = STATE_PAIRS[state][0]  # inst.vm_state
+            seen(vm)
+            if vm is _OFFLOADED:
+                offloaded.add((key, uuid))
+            elif vm is _ACTIVE and inst.host is not None:
+                ident = (key, uuid)
+                if ident in offloaded and last_host.get(ident) not in (None, inst.host):
                     self.events.add("unshelve onto another host")
-                self._offloaded.discard(ident)
-                self._last_host[ident] = inst.host
+                offloaded.discard(ident)
+                last_host[ident] = inst.host
+        events = self.events
         for m in cluster.migrations.values():
-            if m.migration_type in _MOVES and m.status is MigrationStatus.CONFIRMED:
-                self.events.add("resize confirmed")
-            if m.migration_type in _MOVES and m.status is MigrationStatus.REVERTED:
-                self.events.add("resize reverted")
-            if m.migration_type is MigrationType.EVACUATION and m.status in _EVACUATED:
-                self.events.add("evacuation")
-            if (m.migration_type is MigrationType.LIVE_MIGRATION
-                    and m.status is MigrationStatus.COMPLETED):
-                self.events.add("live migration completed")
+            kind, status = m.migration_type, m.status
+            if kind in _MOVES:
+                if status is _CONFIRMED:
+                    events.add("resize confirmed")
+                elif status is _REVERTED:
+                    events.add("resize reverted")
+            elif kind is _EVACUATION:
+                if status in _EVACUATED:
+                    events.add("evacuation")
+            elif kind is _LIVE and status is _COMPLETED:
+                events.add("live migration completed")
         if fullest is None:
             fullest = self.utilisation(cluster)
         if fullest >= NEAR_CAPACITY * 100:
-            self.events.add("a host at or near capacity")
+            events.add("a host at or near capacity")
 
     @staticmethod
     def utilisation(cluster) -> float:

@@ -67,14 +67,14 @@ def replay(steps: Sequence[Mapping[str, Any]], *, seed: int | None, config: Clus
     def observe(seen: scenarios.Observation) -> None:
         state["cluster"] = seen.cluster
         if seen.kind == "step" and seen.step.verb == "api":
-            state["before"] = seen.cluster.snapshot()
+            state["before"] = seen.cluster.witness()
         if seen.kind != "done":
             return
         result = seen.result
         state["lines"].append(result.line().split(". ", 1)[1])
         found = dict(check(seen.cluster))
         if (seen.step.verb == "api" and not result.accepted
-                and seen.cluster.snapshot() != state["before"]):
+                and seen.cluster.witness() != state["before"]):
             found[REJECTION] = [f"rejected {seen.step.data['api']} changed the cluster"]
         if found and (target is None or target in found):
             state["hit"] = (seen.index, found, seen.cluster.table())

@@ -103,6 +103,26 @@ def test_state_implies_holdings_checks_both_sides_of_a_resize(cluster):
     assert invariants.BY_NAME["instances_hold_what_their_state_implies"](cluster)
 
 
+def test_state_implies_holdings_sizes_a_volume_backed_instance_without_root_disk():
+    # The claims leave a volume-backed image's root disk out (it is Cinder's): the
+    # promise must expect what was claimed, on both sides of a resize too.
+    from model.config import ImageConfig
+    config = small_config(hosts=2)
+    config = config.replace(images=config.images + (ImageConfig("vol", volume_backed=True),))
+    c = Cluster(config, seed=3)
+    uuid = boot(c, SMALL, image="vol")
+    assert "DISK_GB" not in next(iter(c.ledger.allocations_of(uuid).values()))
+    assert invariants.violations(c) == {}
+    assert c.request("resize", uuid, flavor=LARGE.name).accepted
+    c.settle()
+    assert c.instances[uuid].vm_state is VmState.RESIZED
+    assert invariants.violations(c) == {}
+    c.ledger.delete_allocations(uuid)
+    (message,) = invariants.BY_NAME["instances_hold_what_their_state_implies"](c)
+    assert uuid in message and "DISK_GB" not in message.split("should hold")[1].split("but")[0]
+    c.close()
+
+
 def test_legal_state_combinations_catches_an_impossible_power_state(cluster):
     uuid = _active(cluster)
     cluster.instances[uuid].power_state = PowerState.SUSPENDED
