@@ -7,8 +7,9 @@
 
 Three machines run in the same process with the same settings (``max_examples``,
 ``stateful_step_count``, ``deadline=None``, ``database=None``,
-``phases=[Phase.generate]``, ``derandomize=True``, every health check
-suppressed):
+``phases=[Phase.generate]``, every health check suppressed), each timing run
+being one search per seed of ``--seeds`` (summed; ``--seeds 0``: one
+derandomized search, whose runs change with every edit of the machine):
 
 * **bare**: a ``RuleBasedStateMachine`` with as many trivial rules (and
   initialize rules, and invariants) as the full machine has, found by
@@ -73,7 +74,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hypothesis import HealthCheck, Phase, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, seed, settings  # noqa: E402
 from hypothesis.stateful import (  # noqa: E402
     RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test,
 )
@@ -83,10 +84,33 @@ DEFAULT_MACHINE = "nova_model.search.machine:ClusterMachine"
 
 # ---------------------------------------------------------------------------- settings
 
-def search_settings(examples: int, steps: int) -> settings:
+def search_settings(examples: int, steps: int, derandomize: bool = True) -> settings:
     return settings(max_examples=examples, stateful_step_count=steps, deadline=None,
-                    database=None, phases=[Phase.generate], derandomize=True,
+                    database=None, phases=[Phase.generate], derandomize=derandomize,
                     suppress_health_check=list(HealthCheck))
+
+
+def run_seeded(machine: type[RuleBasedStateMachine], examples: int, steps: int,
+               seeds: tuple[int, ...]) -> None:
+    """One search per seed (Hypothesis's ``seed()``), or one derandomized search if
+    there are no seeds.
+
+    A derandomized search draws from a digest of the machine's source, so any edit
+    of the machine draws other runs, and a handful of runs decide the speed
+    measured (+-5% on 100 runs). Seeds keep the workload fixed across edits; several
+    of them average it. Like ``nova-model check``, the searches draw without
+    Hypothesis's pool of literals from loaded modules (which would make the workload
+    depend on what else was imported, this script included)."""
+    from nova_model.search.run import _reproducible_generation
+
+    with _reproducible_generation():
+        if not seeds:
+            run_state_machine_as_test(machine, settings=search_settings(examples, steps))
+            return
+        for value in seeds:
+            seeded = seed(value)(type(machine.__name__, (machine,), {}))
+            run_state_machine_as_test(seeded, settings=search_settings(examples, steps,
+                                                                       derandomize=False))
 
 
 def load_machine(spec: str) -> type[RuleBasedStateMachine]:
@@ -250,11 +274,12 @@ def counted(machine: type[RuleBasedStateMachine], counts: Counts,
 
 
 def run(machine: type[RuleBasedStateMachine], examples: int, steps: int,
-        around: Callable | None = None, strict: bool = False) -> dict[str, Any]:
+        around: Callable | None = None, strict: bool = False,
+        seeds: tuple[int, ...] = ()) -> dict[str, Any]:
     counts = Counts()
     subclass = counted(machine, counts, around, strict)
     start, cpu_start = time.perf_counter(), time.process_time()
-    run_state_machine_as_test(subclass, settings=search_settings(examples, steps))
+    run_seeded(subclass, examples, steps, seeds)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     return {"examples": counts.examples, "steps": counts.steps, "seconds": seconds,
             "cpu_seconds": cpu,
@@ -311,7 +336,8 @@ _MISSING = object()
 
 
 def breakdown(machine: type[RuleBasedStateMachine], examples: int, steps: int,
-              strict: bool = False, clock: str = "cpu") -> dict[str, Any]:
+              strict: bool = False, clock: str = "cpu",
+              seeds: tuple[int, ...] = ()) -> dict[str, Any]:
     import invariants
     from hypothesis.strategies._internal.core import DataObject
     from model.cluster import Cluster
@@ -353,7 +379,7 @@ def breakdown(machine: type[RuleBasedStateMachine], examples: int, steps: int,
 
     gc.callbacks.append(on_gc)
     try:
-        result = run(machine, examples, steps, around, strict)
+        result = run(machine, examples, steps, around, strict, seeds)
     finally:
         gc.callbacks.remove(on_gc)
         for owner, name, old in reversed(patches):
@@ -375,12 +401,12 @@ def breakdown(machine: type[RuleBasedStateMachine], examples: int, steps: int,
 
 
 def profile(machine: type[RuleBasedStateMachine], examples: int, steps: int, top: int,
-            strict: bool = False) -> str:
+            strict: bool = False, seeds: tuple[int, ...] = ()) -> str:
     counts = Counts()
     subclass = counted(machine, counts, strict=strict)
     prof = cProfile.Profile()
     prof.enable()
-    run_state_machine_as_test(subclass, settings=search_settings(examples, steps))
+    run_seeded(subclass, examples, steps, seeds)
     prof.disable()
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)
@@ -393,8 +419,13 @@ def profile(machine: type[RuleBasedStateMachine], examples: int, steps: int, top
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--examples", type=int, default=100, help="max_examples (100)")
+    parser.add_argument("--examples", type=int, default=100,
+                        help="max_examples of each search (100)")
     parser.add_argument("--steps", type=int, default=50, help="stateful_step_count (50)")
+    parser.add_argument("--seeds", type=int, default=8, metavar="N",
+                        help="searches per timing run, seeded 0..N-1, summed (8); 0: one "
+                             "derandomized search (its runs change with any edit of the "
+                             "machine's source)")
     parser.add_argument("--machine", default=DEFAULT_MACHINE,
                         help=f"module:Class of the full machine ({DEFAULT_MACHINE})")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -417,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, metavar="N", default=0,
                         help="also print the top N functions of a cProfile run")
     args = parser.parse_args(argv)
+    seeds = tuple(range(args.seeds))
 
     full_class = load_machine(args.machine)
     full_shape = shape(full_class)
@@ -438,7 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         machines.insert(1, ("hollow", hollow_class))
     for _ in range(max(1, args.repeat)):
         for name, klass in machines:
-            r = run(klass, args.examples, args.steps, strict=args.strict or name != "full")
+            r = run(klass, args.examples, args.steps, strict=args.strict or name != "full",
+                    seeds=seeds)
             if name not in best or r["seconds"] < best[name]["seconds"]:
                 best[name] = r
     bare, full = best["bare"], best["full"]
@@ -450,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "settings": {"max_examples": args.examples, "stateful_step_count": args.steps,
                      "deadline": None, "database": None, "phases": ["generate"],
-                     "derandomize": True},
+                     "derandomize": not seeds, "seeds": list(seeds)},
         "machine": args.machine, "shape": full_shape,
         "repeat": args.repeat, "gc_freeze": args.gc_freeze,
         "bare": bare, "hollow": best.get("hollow"), "full": full,
@@ -460,16 +493,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.no_breakdown:
         report["breakdown"] = breakdown(full_class, args.examples, args.steps, args.strict,
-                                        args.clock)
+                                        args.clock, seeds)
     if args.profile:
         report["profile"] = profile(full_class, args.examples, args.steps, args.profile,
-                                    args.strict)
+                                    args.strict, seeds)
 
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
+    drawn = (f"seeds {', '.join(map(str, seeds))} (one search each, summed)" if seeds
+             else "derandomize=True")
     print(f"settings: max_examples={args.examples} stateful_step_count={args.steps} "
-          "deadline=None database=None phases=[generate] derandomize=True")
+          f"deadline=None database=None phases=[generate] {drawn}")
     print(f"full machine {args.machine}: {len(full_shape['rules'])} rules "
           f"({', '.join(full_shape['rules'])}), {len(full_shape['initializers'])} "
           f"initialize rules, {len(full_shape['invariants'])} invariants")

@@ -14,6 +14,7 @@ _RESIZED = VmState.RESIZED
 _EVACUATION = MigrationType.EVACUATION
 _DONE = MigrationStatus.DONE
 _MOVING = (MigrationStatus.FINISHED, MigrationStatus.CONFIRMING)
+_COLD = (MigrationType.RESIZE, MigrationType.MIGRATION)
 
 
 def usage_equals_allocations(cluster) -> list[str]:
@@ -59,13 +60,16 @@ def allocations_have_live_consumers(cluster) -> list[str]:
                 # (a move still running may already have written its final status:
                 # RT.drop_move_claim_at_dest marks a revert `reverted` before the
                 # source gives the allocation back)
-                on_dest = (owner is not None and m.status is MigrationStatus.ERROR
-                           and m.dest != m.source and owner.host == m.dest)
+                failed = (owner is not None and m.status is MigrationStatus.ERROR
+                          and m.dest != m.source)
+                why = ""
+                if failed and owner.host == m.dest:
+                    why = " (it failed with the instance on its destination)"
+                elif failed and owner.host == m.source and m.migration_type in _COLD:
+                    why = " (the revert could not move it back: Placement refused)"
                 out.append(f"{m.migration_type.value} {consumer} of {m.instance_uuid} is "
                            f"{m.status.value} but still holds "
-                           f"{_fmt(cluster.ledger.allocations_of(consumer))}"
-                           + (" (it failed with the instance on its destination)"
-                              if on_dest else ""))
+                           f"{_fmt(cluster.ledger.allocations_of(consumer))}{why}")
         else:
             out.append(f"unknown consumer {consumer} holds "
                        f"{_fmt(cluster.ledger.allocations_of(consumer))}")
@@ -126,7 +130,8 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
         if not _same(held, want):
             found.append((uuid, f"{uuid} is {vm.value} on {host} and should hold "
                                 f"{_fmt(want)} but holds {_fmt(held)}"
-                                + _failed_evacuation(cluster, uuid, held)))
+                                + (_failed_evacuation(cluster, uuid, held)
+                                   or _refused_revert(cluster, uuid, host))))
         if vm is _RESIZED:
             for m in moves.get(uuid, ()):
                 if m.status not in _MOVING:
@@ -173,6 +178,20 @@ def _same(held, want) -> bool:
     """``_norm(held) == _norm(want)``; allocations equal as they are (the usual
     case) are equal normalised, so only a difference is looked at closer."""
     return held == want or _norm(held) == _norm(want)
+
+
+def _refused_revert(cluster, uuid: str, host: str) -> str:
+    """Name the failed revert that explains a wrong allocation: its move of the
+    source allocation back to the instance was refused (``CM._revert_allocation``:
+    AllocationMoveFailed), so the migration, in error, still holds the source the
+    instance is back on, and the instance the destination."""
+    for m in cluster.migrations.values():
+        if (m.instance_uuid == uuid and m.status is MigrationStatus.ERROR
+                and m.migration_type in _COLD and m.source == host and m.dest != host
+                and host in cluster.ledger.allocations_view(m.uuid)):
+            return (f" (its migration {m.uuid} kept the allocation on {host}: Placement "
+                    f"refused the revert's move)")
+    return ""
 
 
 def _norm(allocs) -> dict:

@@ -458,7 +458,15 @@ REVERT_RESIZE = Operation(
                 vm=V.ERROR, task=None, host=HostEffect.SET_SOURCE,
                 alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,), migration=Migration(MS.ERROR)),),
                 "_error_out_instance_on_exception; errors_out_migration"),
-        ), "CM.finish_revert_resize"),
+            # The instance is already saved on the source when the move back is
+            # refused (the source's capacity was lowered below what the migration
+            # holds there): Nova logs that the migration's allocation is leaked.
+            Outcome("allocation_move_failed", ENV, (Branch(
+                vm=V.ERROR, task=None, host=HostEffect.SET_SOURCE,
+                migration=Migration(MS.ERROR)),),
+                "CM._revert_allocation: AllocationMoveFailed; "
+                "_error_out_instance_on_exception; errors_out_migration"),
+        ), "CM.finish_revert_resize", move_refused="allocation_move_failed"),
         _POWER_OFF_TAIL,
     ),
     resources="the migration's allocation is moved back to the instance; the destination is freed",

@@ -52,7 +52,7 @@ from model.lifecycle import (
     ADMIN, DYNAMIC_CONDITIONS, STATIC_CONDITIONS, USER, Context, Instance,
     Lifecycle, MigrationRecord,
 )
-from model.operation import Alloc, Branch, OutcomeKind, Step, Where
+from model.operation import Alloc, Branch, HostEffect, OutcomeKind, Step, Where
 from model.scheduler import (
     Destination, Flavor, HostState, InstanceGroup, NoValidHost, RequestSpec,
     select_destinations,
@@ -234,16 +234,19 @@ class Cluster:
         #: the scheduling decisions made since the last API request: a record of what
         #: happened, not state (left out of ``snapshot()``, empty after ``restore``)
         self.decisions: list[SchedulingDecision] = []
-        self._changed_inventories: dict[tuple[str, Any], tuple[tuple, Any]] = {}
-        self._resources: dict[tuple[str, bool], tuple[Flavor, dict]] = {}
+        inventories = {name: provider_inventories(h, self.config)
+                       for name, h in self._host_configs.items()}
         self._base_inventories = {
-            name: {ResourceClass(rc): inv for rc, inv in
-                   provider_inventories(h, self.config).items()}
-            for name, h in self._host_configs.items()}
+            name: {ResourceClass(rc): inv for rc, inv in invs.items()}
+            for name, invs in inventories.items()}
         for name, h in self._host_configs.items():
             self.hosts[name] = HostRecord(name, bool(host_attr(h, "service_up", True)),
                                           bool(host_attr(h, "enabled", True)))
-            self.ledger.add_provider(name, provider_inventories(h, self.config))
+            self.ledger.add_provider(name, inventories[name])
+        # --- not state: answers worked out from the (immutable) config on first use ---
+        self._changed_inventories: dict[tuple[str, Any], tuple[tuple, Any]] = {}
+        self._resources: dict[tuple[str, bool], tuple[Flavor, dict]] = {}
+        self._volume_backed_images: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ World protocol
 
@@ -283,7 +286,13 @@ class Cluster:
         return dict(cached[1])
 
     def _volume_backed(self, image: str | None) -> bool:
-        return image is not None and image_volume_backed(self.config, image)
+        if image is None:
+            return False
+        # (the configuration is immutable: each image is looked up once)
+        known = self._volume_backed_images.get(image)
+        if known is None:
+            known = self._volume_backed_images[image] = image_volume_backed(self.config, image)
+        return known
 
     def _option(self, name: str, default: Any) -> Any:
         return option(self.config, name, default)
@@ -501,6 +510,14 @@ class Cluster:
                 and self._group_policy_violated(inst, work.target or inst.host)):
             outcome, trigger = step.late_group_check, "late_group_check"
         branch = self.predict(step, outcome, inst)
+        if (step.move_refused and Alloc.REVERT_MIGRATION_TO_INSTANCE in branch.alloc
+                and inst.migration is not None
+                and not self.ledger.can_move(inst.migration.uuid, inst.uuid)):
+            # CM._revert_allocation raises AllocationMoveFailed before anything else
+            # of the step runs (an operator lowered the source's capacity below what
+            # the migration holds there): Placement decides, not the delivery.
+            outcome, trigger = step.move_refused, "placement"
+            branch = self.predict(step, outcome, inst)
         before_host = inst.host
         migration_uuid: str | None = None
         if step.schedules and outcome == "ok" and (
@@ -670,7 +687,10 @@ class Cluster:
             # finish_resize (CM.finish_resize -> _delete_allocation_after_move) leaves
             # the new flavor behind.
             inst.flavor = mig.new_flavor
-        if Alloc.REVERT_MIGRATION_TO_INSTANCE in branch.alloc:
+        if (Alloc.REVERT_MIGRATION_TO_INSTANCE in branch.alloc
+                or branch.host is HostEffect.SET_SOURCE):
+            # (CM._finish_revert_resize restores the old flavor with the host, before
+            # it gives the allocation back)
             inst.flavor = mig.old_flavor
 
     # ------------------------------------------------------------------ scheduling

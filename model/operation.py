@@ -176,6 +176,10 @@ class Step:
     #: the outcome taken instead of ``ok`` when the compute's re-check of the hard
     #: server-group policy fails (``CM._validate_instance_group_policy``), if any
     late_group_check: str | None = None
+    #: the outcome taken instead when Placement refuses to move the migration's
+    #: allocation back to the instance (``CM._revert_allocation`` raises
+    #: AllocationMoveFailed), if any
+    move_refused: str | None = None
 
     def outcome(self, name: str) -> Outcome:
         for outcome in self.outcomes:

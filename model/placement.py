@@ -379,6 +379,13 @@ class Ledger:
         self._write(source_consumer, _EMPTY)
         return True
 
+    def can_move(self, source_consumer: str, target_consumer: str) -> bool:
+        """Whether ``move_allocations`` would be accepted (nothing is written)."""
+        if source_consumer == target_consumer:
+            return True
+        moved = self._alloc.get(source_consumer, _EMPTY)
+        return self._refusal({source_consumer, target_consumer}, moved) is None
+
     def delete_allocations(self, consumer: str) -> Allocations:
         """DELETE /allocations/{consumer}; idempotent.  Returns what was
         removed (empty if nothing)."""

@@ -25,8 +25,10 @@ from model.states import PowerState, TaskState, VmState
 #: deleting or soft-deleting a resized instance confirms it first and
 #: CM._confirm_resize sets vm_state active/stopped, so resized/deleting and
 #: resized/soft-deleting are gone.
+#: Then 2888 -> 2890 transitions: finish_revert_resize's allocation_move_failed
+#: (Placement refuses the move back: error, from running and from shut-off).
 PROJECTED_STATES = 220        # distinct (vm_state, task_state, power_state)
-PROJECTED_TRANSITIONS = 2888  # distinct labelled edges between them
+PROJECTED_TRANSITIONS = 2890  # distinct labelled edges between them
 CONFIGURATIONS = 120697       # full-graph nodes (state + pending work + world)
 
 CHECK_NAMES = [

@@ -146,7 +146,28 @@ def revert_fails_on_the_destination(cluster):
     return uuid
 
 
+def revert_refused_by_placement(cluster):
+    """The operator lowers the source's disk below what the migration holds there."""
+    uuid = boot(cluster, LARGE)
+    source = cluster.instances[uuid].host
+    assert cluster.request("resize", uuid, flavor=SMALL.name).accepted
+    cluster.settle()
+    held = cluster.ledger.usage(source, "DISK_GB")
+    total = cluster.ledger.inventory(source, "DISK_GB").total
+    assert cluster.set_allocation_ratio(source, "DISK_GB", (held - 1) / total).accepted
+    assert cluster.request("revert_resize", uuid).accepted
+    cluster.settle()
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.host, inst.flavor) == (VmState.ERROR, source, LARGE.name)
+    assert cluster.error_causes[uuid].outcome == "allocation_move_failed"
+    assert source in cluster.ledger.allocations_of(inst.migration.uuid)
+    assert source not in cluster.ledger.allocations_of(uuid)
+    return uuid
+
+
 SCRIPTS = {
+    "a revert whose move back Placement refuses leaks the migration's allocation":
+        revert_refused_by_placement,
     "a revert that fails on the destination leaves the source with the migration":
         revert_fails_on_the_destination,
     "an evacuation in the middle of a cold migration or resize tangles their allocations":
