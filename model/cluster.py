@@ -505,6 +505,13 @@ class Cluster:
                 f"{work.operation}.{work.step}: {outcome} not possible for {inst.uuid} in "
                 f"{inst.vm_state.value}/{inst.task_state}; work dropped{cleanup}")
             return Result(False, err, err.message, inst.uuid)
+        if (outcome == step.move_refused and inst.migration is not None
+                and self.ledger.can_move(inst.migration.uuid, inst.uuid)):
+            # Placement's answer, not the delivery's: it refuses only what does not fit.
+            err = errors.InvalidRequest(
+                f"{work.operation}.{work.step} cannot end in {outcome} for {inst.uuid}: "
+                f"Placement accepts the move back")
+            return Result(False, err, err.message, inst.uuid)
         trigger = "injected"
         if (step.late_group_check and outcome == "ok"
                 and self._group_policy_violated(inst, work.target or inst.host)):

@@ -274,3 +274,26 @@ def test_anti_affinity_group_spreads_then_runs_out_of_hosts(c):
 def test_affinity_group_packs(c):
     placed = [boot(c, group="aff") for _ in range(3)]
     assert len({c.instances[u].host for u in placed}) == 1
+
+
+def test_a_revert_is_refused_by_placement_only_when_the_move_back_does_not_fit():
+    # allocation_move_failed is Placement's answer: a delivery cannot inject it while
+    # the source still has room, and it is taken when the source no longer has.
+    c = Cluster(small_config(hosts=2), seed=1)
+    uuid = boot(c, SMALL)
+    assert c.request("resize", uuid, flavor=LARGE.name).accepted
+    c.settle()
+    assert c.request("revert_resize", uuid).accepted
+    c.deliver(next(w for w in c.pending() if w.instance == uuid).id)  # on the destination
+    step = next(w for w in c.pending() if w.instance == uuid)
+    refused = c.deliver(step.id, "allocation_move_failed")
+    assert not refused.accepted and "Placement accepts the move back" in refused.detail
+    assert c.instances[uuid].vm_state is V.RESIZED and step.id in c.work
+    source = c.instances[uuid].migration.source
+    c.set_allocation_ratio(source, "MEMORY_MB", 0.01)  # below what the migration holds
+    assert c.deliver(step.id).accepted
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.host, inst.flavor) == (V.ERROR, source, SMALL.name)
+    assert c.error_causes[uuid].outcome == "allocation_move_failed"
+    assert c.error_causes[uuid].trigger == "placement"
+    c.close()
