@@ -453,6 +453,21 @@ class Cluster:
         """The pending work whose target is up (or the conductor)."""
         return [w for w in self.pending() if w.target is None or self.service_is_up(w.target)]
 
+    def next_deliverable(self, instance: str) -> Work | None:
+        """The instance's first item of ``deliverable()`` (None if it has none),
+        without listing the rest."""
+        work = self.work
+        for wid in self.conductor:
+            if work[wid].instance == instance:
+                return work[wid]
+        for name in sorted(self.hosts):
+            record = self.hosts[name]
+            if record.up:
+                for wid in record.queue:
+                    if work[wid].instance == instance:
+                        return work[wid]
+        return None
+
     def settle(self, limit: int = 10_000, **outcomes: str) -> list[Result]:
         """Deliver deliverable work, oldest first, until none is left.
 

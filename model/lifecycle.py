@@ -587,7 +587,8 @@ class Lifecycle:
                 f"{op.name}.{step.name} has no outcome {outcome!r} from any legal state")
         instance.last_branch = None
         try:
-            fired = instance.trigger(trigger, **kw)
+            # (the event itself: what ``instance.trigger`` looks up, one call less)
+            fired = self.machine.events[trigger].trigger(instance, **kw)
         except MachineError:
             fired = False
         if not fired:

@@ -231,12 +231,12 @@ class ClusterMachine(RuleBasedStateMachine):
             return
         self._settle(uuid, steps + 1)
         if c.take(10) < self.fault_weight:
-            ready = [w for w in self.cluster.deliverable() if w.instance == uuid]
-            if ready:
-                step = self.cluster.lc.operation(ready[0].operation).step(ready[0].step)
+            ready = self.cluster.next_deliverable(uuid)
+            if ready is not None:
+                step = self.cluster.lc.operation(ready.operation).step(ready.step)
                 others = [o.name for o in step.outcomes if o.name != "ok"]
                 if others:
-                    self._deliver(ready[0], c.pick(others))
+                    self._deliver(ready, c.pick(others))
         elif c.take(2) == 0:
             self._race(uuid, c, flavor)
 
@@ -348,10 +348,10 @@ class ClusterMachine(RuleBasedStateMachine):
             if enabled and c.take(2) == 0:
                 self._api(uuid, True, 0, c, flavor)
                 return
-            ready = [w for w in self.cluster.deliverable() if w.instance == uuid]
-            if not ready:
+            ready = self.cluster.next_deliverable(uuid)
+            if ready is None:
                 return
-            self._deliver(ready[0], "ok")
+            self._deliver(ready, "ok")
 
     def _host_for(self, event: str, host: str) -> str:
         """``host``, unless the event would change nothing there (bringing up a host
@@ -434,10 +434,10 @@ class ClusterMachine(RuleBasedStateMachine):
     def _settle(self, instance: str, limit: int = 100) -> int:
         """Deliver up to ``limit`` of the instance's steps in order; how many ran."""
         for done in range(limit):
-            ready = [w for w in self.cluster.deliverable() if w.instance == instance]
-            if not ready:
+            ready = self.cluster.next_deliverable(instance)
+            if ready is None:
                 return done
-            self._deliver(ready[0], "ok")
+            self._deliver(ready, "ok")
         return limit
 
     def _deliver(self, work, outcome: str) -> None:
