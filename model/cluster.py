@@ -758,9 +758,14 @@ class Cluster:
         once, not on every scheduling request."""
         out = {}
         for name, cfg in self._host_configs.items():
+            zone = host_attr(cfg, "availability_zone", None)
+            # with the zone's implicit aggregate already added (by HostState itself),
+            # so that each HostState built from these need not add it again
+            aggregates = HostState(host=name, nodename=name, availability_zone=zone,
+                                   aggregates=host_aggregates(self.config, cfg)).aggregates
             out[name] = {
-                "availability_zone": host_attr(cfg, "availability_zone", None),
-                "aggregates": host_aggregates(self.config, cfg),
+                "availability_zone": zone,
+                "aggregates": aggregates,
                 "stats": MappingProxyType(dict(host_attr(cfg, "stats", {}) or {})),
                 "supported_instances": tuple(host_attr(cfg, "supported_instances", ()) or ()),
                 "hypervisor_type": host_attr(cfg, "hypervisor_type", None),

@@ -112,7 +112,7 @@ class ClusterMachine(RuleBasedStateMachine):
         super().__init__()
         self.cluster: Cluster | None = None
         self.steps: list[dict] = []
-        self.lines: list[str] = []
+        self.lines: list[tuple[str, object]] = []  # (what was done, its result)
         self.fault_weight = 0
         self.faults = 0
         self.peak = 0.0
@@ -455,18 +455,24 @@ class ClusterMachine(RuleBasedStateMachine):
 
     def _record(self, step: dict, words: str, result) -> None:
         self.steps.append(step)
-        if result is None:
-            verdict = "done"
-        elif result.accepted:
-            verdict = "accepted" + (f", {result.detail}" if result.detail else "")
-        else:
-            error = result.error
-            verdict = (f"rejected: {type(error).__name__}: {error}" if error is not None
-                       else f"rejected: {result.detail}")
-        self.lines.append(f"{words} -> {verdict}")
+        self.lines.append((words, result))  # put into words only for a report
+
+    def trace(self) -> list[str]:
+        """Each step so far as an operator would describe it, with its verdict."""
+        return [f"{words} -> {_verdict(result)}" for words, result in self.lines]
 
     def report(self, found: dict[str, list[str]]) -> str:
-        return failure_report(self.lines, found, self.cluster.table())
+        return failure_report(self.trace(), found, self.cluster.table())
+
+
+def _verdict(result) -> str:
+    if result is None:
+        return "done"
+    if result.accepted:
+        return "accepted" + (f", {result.detail}" if result.detail else "")
+    error = result.error
+    return (f"rejected: {type(error).__name__}: {error}" if error is not None
+            else f"rejected: {result.detail}")
 
 
 def spec_violations(cluster, lifecycle: Lifecycle) -> dict[str, list[str]]:
