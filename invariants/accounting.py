@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from invariants.progress import busy_instances, in_uuid_order
+from invariants.progress import busy_instances, created_instances, in_uuid_order
 from model.cluster import _num
-from model.lifecycle import STATE_PAIRS
 from model.states import MigrationStatus, MigrationType, VmState
 
 _HOLDS_NOTHING = (VmState.SHELVED_OFFLOADED,)
@@ -102,11 +101,7 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
         return sized[key]
 
     found = []
-    for uuid, inst in cluster.instances.items():
-        state = inst.state
-        if state == "new":
-            continue
-        vm, task = STATE_PAIRS[state]  # (inst.vm_state, inst.task_state), looked up once
+    for uuid, inst, vm, task in created_instances(cluster):
         if task is not None:
             continue
         if vm is _DELETED:

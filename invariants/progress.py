@@ -12,18 +12,19 @@ _UUID = itemgetter(0)
 
 
 def busy_instances(cluster) -> set[str]:
-    """The instances some pending work is for: ``{w.instance for w in cluster.pending()}``.
+    """The instances some pending work is for (the invariants only ask "is any work
+    queued for this instance", so the pending items are not listed in order)."""
+    return {w.instance for w in cluster.queued_work()}
 
-    Read from the same queues as ``Cluster.pending`` (the conductor's and each
-    host's), without building its ordered list: the invariants only ask "is any
-    work queued for this instance", once per step each.
-    """
-    work = cluster.work
-    busy = {work[i].instance for i in cluster.conductor}
-    for host in cluster.hosts.values():
-        for i in host.queue:
-            busy.add(work[i].instance)
-    return busy
+
+def created_instances(cluster):
+    """``(uuid, instance, vm_state, task_state)`` for each instance the API has
+    created (not one still ``new``), the state pair read once."""
+    for uuid, inst in cluster.instances.items():
+        state = inst.state
+        if state != "new":
+            vm, task = STATE_PAIRS[state]
+            yield uuid, inst, vm, task
 
 
 def in_uuid_order(found: list[tuple[str, str]]) -> list[str]:
@@ -49,11 +50,7 @@ def nothing_stuck(cluster) -> list[str]:
     """
     busy = None  # only looked up once an instance is in a task (often none is)
     found = []
-    for uuid, inst in cluster.instances.items():
-        state = inst.state
-        if state == "new":
-            continue
-        vm, task = STATE_PAIRS[state]  # (inst.vm_state, inst.task_state), looked up once
+    for uuid, inst, vm, task in created_instances(cluster):
         if task is None:
             continue
         if busy is None:
@@ -98,9 +95,8 @@ def error_only_from_failures(cluster) -> list[str]:
     causes = cluster.error_causes
     faults = cluster.injected_faults
     error = VmState.ERROR
-    for uuid, inst in cluster.instances.items():
-        state = inst.state
-        if state == "new" or STATE_PAIRS[state][0] is not error:  # inst.vm_state
+    for uuid, _, vm, _ in created_instances(cluster):
+        if vm is not error:
             continue
         cause = causes.get(uuid)
         if cause is None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from operator import attrgetter
 
-from invariants.progress import busy_instances, in_uuid_order
+from invariants.progress import busy_instances, created_instances, in_uuid_order
 from model.cluster import _num
-from model.lifecycle import STATE_PAIRS
 from model.states import MigrationStatus, MigrationType, VmState, task_label
 
 #: vm_states an idle instance can only be in when it lives on a host.
@@ -32,11 +31,7 @@ def legal_state_combinations(cluster) -> list[str]:
     """
     legal = cluster.lc.legal
     found = []
-    for uuid, inst in cluster.instances.items():
-        state = inst.state
-        if state == "new":
-            continue
-        vm, task = STATE_PAIRS[state]  # (inst.vm_state, inst.task_state), looked up once
+    for uuid, inst, vm, task in created_instances(cluster):
         if (vm, task, inst.power_state) not in legal:
             found.append((uuid, f"{uuid} is {vm.value}/{task_label(task)}/"
                                 f"{inst.power_state.label}, which no operation produces"))
@@ -51,11 +46,7 @@ def host_set_exactly_when_required(cluster) -> list[str]:
     """
     hosts = cluster.hosts
     found = []
-    for uuid, inst in cluster.instances.items():
-        state = inst.state
-        if state == "new":
-            continue
-        vm, task = STATE_PAIRS[state]  # (inst.vm_state, inst.task_state), looked up once
+    for uuid, inst, vm, task in created_instances(cluster):
         host = inst.host
         if host is not None:
             if vm is _OFFLOADED and task is None:
@@ -76,11 +67,7 @@ def migrations_agree_with_instances(cluster) -> list[str]:
     instances = cluster.instances
     migrations = cluster.migrations
     found = []
-    for uuid, inst in instances.items():
-        state = inst.state
-        if state == "new":
-            continue
-        vm, task = STATE_PAIRS[state]  # (inst.vm_state, inst.task_state), looked up once
+    for uuid, inst, vm, task in created_instances(cluster):
         if vm is _RESIZED and task is None:
             open_moves = [m for m in migrations.values()
                           if m.instance_uuid == uuid and m.status in _OPEN]

@@ -40,7 +40,7 @@ import random
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from model import errors
 from model.cluster_compat import (
@@ -442,31 +442,30 @@ class Cluster:
         queue = self.conductor if work.target is None else self.hosts[work.target].queue
         queue.remove(work.id)
 
+    def queued_work(self, deliverable: bool = False) -> Iterator[Work]:
+        """The pending work items in delivery order (the conductor's queue, then each
+        host's, FIFO); with ``deliverable``, only those whose target is up."""
+        work = self.work
+        for wid in self.conductor:
+            yield work[wid]
+        for name in sorted(self.hosts):
+            record = self.hosts[name]
+            if record.up or not deliverable:
+                for wid in record.queue:
+                    yield work[wid]
+
     def pending(self) -> list[Work]:
         """Every pending work item: the conductor's queue, then each host's, FIFO."""
-        ids = list(self.conductor)
-        for name in sorted(self.hosts):
-            ids.extend(self.hosts[name].queue)
-        return [self.work[i] for i in ids]
+        return list(self.queued_work())
 
     def deliverable(self) -> list[Work]:
         """The pending work whose target is up (or the conductor)."""
-        return [w for w in self.pending() if w.target is None or self.service_is_up(w.target)]
+        return list(self.queued_work(deliverable=True))
 
     def next_deliverable(self, instance: str) -> Work | None:
-        """The instance's first item of ``deliverable()`` (None if it has none),
-        without listing the rest."""
-        work = self.work
-        for wid in self.conductor:
-            if work[wid].instance == instance:
-                return work[wid]
-        for name in sorted(self.hosts):
-            record = self.hosts[name]
-            if record.up:
-                for wid in record.queue:
-                    if work[wid].instance == instance:
-                        return work[wid]
-        return None
+        """The instance's first item of ``deliverable()`` (None if it has none)."""
+        return next((w for w in self.queued_work(deliverable=True) if w.instance == instance),
+                    None)
 
     def settle(self, limit: int = 10_000, **outcomes: str) -> list[Result]:
         """Deliver deliverable work, oldest first, until none is left.

@@ -321,18 +321,19 @@ class ClusterMachine(RuleBasedStateMachine):
 
     # -- helpers ------------------------------------------------------------------------------
 
+    def _live_uuids(self):
+        """Instances the API still knows (created, not deleted)."""
+        if self.cluster is not None:
+            for uuid, inst in self.cluster.instances.items():
+                if inst.state != "new" and inst.vm_state is not VmState.DELETED:
+                    yield uuid
+
     def _any_live(self) -> bool:
         # (asked each time the engine considers api or operate: it stops at the first)
-        return self.cluster is not None and any(
-            i.state != "new" and i.vm_state is not VmState.DELETED
-            for i in self.cluster.instances.values())
+        return next(self._live_uuids(), None) is not None
 
     def _live(self) -> list[str]:
-        """Instances the API still knows (created, not deleted)."""
-        if self.cluster is None:
-            return []
-        return [u for u, i in self.cluster.instances.items()
-                if i.state != "new" and i.vm_state is not VmState.DELETED]
+        return list(self._live_uuids())
 
     def _race(self, uuid: str, c: "Choices", flavor: str) -> None:
         """Walk the rest of the chain a step at a time; at one of its points (the
