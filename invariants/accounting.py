@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invariants.progress import busy_instances, created_instances, in_uuid_order
 from model.cluster import _num
+from model.cluster_recovery import EVACUATION_CLEANUP
 from model.states import MigrationStatus, MigrationType, VmState
 
 _HOLDS_NOTHING = (VmState.SHELVED_OFFLOADED,)
@@ -11,7 +12,6 @@ _HOLDS_NOTHING = (VmState.SHELVED_OFFLOADED,)
 _DELETED = VmState.DELETED
 _RESIZED = VmState.RESIZED
 _EVACUATION = MigrationType.EVACUATION
-_DONE = MigrationStatus.DONE
 _MOVING = (MigrationStatus.FINISHED, MigrationStatus.CONFIRMING)
 _COLD = (MigrationType.RESIZE, MigrationType.MIGRATION)
 
@@ -83,7 +83,13 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
     transitional allocations. An evacuated instance also holds its source while
     that host's compute service is down; when the service comes back,
     ``CM.init_host`` -> ``CM._destroy_evacuated_instances`` must remove it, so an
-    evacuated instance still holding an up source is a leak.
+    evacuated instance still holding an up source is a leak. A later move while the
+    source is still down carries that allocation with the rest
+    (``replace_allocation_with_migration`` moves all of the instance's allocations
+    to the migration): until the source is cleaned up, at most one copy of it is
+    held, by the instance or by its unfinished migration. (None is no broken
+    promise: a confirmed or completed move deletes the migration's allocations,
+    and a clean-up that ran while the evacuation was under way took it early.)
     """
     ledger = cluster.ledger
     busy = None  # looked up at the first idle instance
@@ -117,27 +123,86 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
                 found.append((uuid, f"{uuid} is {vm.value} with host {host} but holds "
                                     f"{_fmt(held)}"))
             continue
+        mine = moves.get(uuid, ())
         want = {host: resources(inst.flavor, inst.image)}
-        for m in moves.get(uuid, ()):
-            if (m.migration_type is _EVACUATION and m.status is _DONE and m.source
-                    and m.source != host and not cluster.service_is_up(m.source)):
-                want[m.source] = resources(inst.flavor, inst.image)
+        # evacuation sources still down, which the source's clean-up will look at
+        # (an overtaken evacuation keeps an earlier status): checked on their own
+        pending = {m.source: m for m in mine
+                   if m.migration_type is _EVACUATION and m.status in EVACUATION_CLEANUP
+                   and m.source
+                   and m.source != host and not cluster.service_is_up(m.source)}
+        if pending:
+            found += [(uuid, message) for message in
+                      _awaiting_cleanup(cluster, inst, mine, pending, resources)]
+            held = _without(held, pending)
         if not _same(held, want):
             found.append((uuid, f"{uuid} is {vm.value} on {host} and should hold "
                                 f"{_fmt(want)} but holds {_fmt(held)}"
                                 + (_failed_evacuation(cluster, uuid, held)
-                                   or _refused_revert(cluster, uuid, host))))
+                                   or _refused_revert(cluster, uuid, host)
+                                   or _carried_evacuation(mine, held, host))))
         if vm is _RESIZED:
-            for m in moves.get(uuid, ()):
+            for m in mine:
                 if m.status not in _MOVING:
                     continue
                 expect = ({m.source: resources(m.old_flavor, inst.image)} if m.old_flavor
                           else {})
                 got = ledger.allocations_view(m.uuid)
+                if pending:
+                    got = _without(got, pending)
                 if not _same(got, expect):
                     found.append((uuid, f"resized {uuid}: migration {m.uuid} should hold "
-                                        f"{_fmt(expect)} but holds {_fmt(got)}"))
+                                        f"{_fmt(expect)} but holds {_fmt(got)}"
+                                        + _carried_evacuation(mine, got, m.source)))
     return in_uuid_order(found)
+
+
+def _without(allocs, providers) -> dict:
+    return {p: r for p, r in allocs.items() if p not in providers}
+
+
+def _awaiting_cleanup(cluster, inst, moves, pending, resources) -> list[str]:
+    """An evacuated instance's allocation on each source still down: at most one copy
+    of the flavor it was evacuated with, held by the instance or by the migration of
+    an unfinished move that carried it (a later one, or one the evacuation
+    interrupted)."""
+    ledger = cluster.ledger
+    out = []
+    others = [m for m in moves if m.migration_type is not _EVACUATION]
+    for source, evac in sorted(pending.items()):
+        copy = resources(evac.old_flavor or inst.flavor, inst.image)
+        holders = {c: ledger.allocations_view(c)[source]
+                   for c in (inst.uuid, *(m.uuid for m in others))
+                   if source in ledger.allocations_view(c)}
+        may_hold = {inst.uuid, *(m.uuid for m in others if m.in_progress)}
+        if not holders:
+            continue
+        if (len(holders) == 1 and set(holders) <= may_hold
+                and _same({source: next(iter(holders.values()))}, {source: copy})):
+            continue
+        held = "; ".join(f"{c} {_fmt({source: a})}" for c, a in sorted(holders.items()))
+        out.append(f"{inst.uuid} was evacuated from {source} by {evac.uuid} and {source} is "
+                   f"still down: {inst.uuid} or its unfinished move may hold "
+                   f"{_fmt({source: copy})} there once, but {held}")
+    return out
+
+
+def _carried_evacuation(moves, held, where: str) -> str:
+    """Name the move that explains an allocation on an evacuation source that came
+    back: the move started while the source was down, so it carried the source's
+    allocation with the rest, and the source's clean-up
+    (``CM._destroy_evacuated_instances``) looked only at the instance's allocation."""
+    for evac in moves:
+        if (evac.migration_type is _EVACUATION and evac.status is MigrationStatus.COMPLETED
+                and evac.source in held and evac.source != where):
+            move = next((m for m in sorted(moves, key=lambda m: _num(m.uuid))
+                         if _num(m.uuid) > _num(evac.uuid)
+                         and m.migration_type is not _EVACUATION), None)
+            if move is not None:
+                return (f" (evacuation {evac.uuid}'s allocation on {evac.source}, which "
+                        f"{move.migration_type.value} {move.uuid} carried past that host's "
+                        f"clean-up)")
+    return ""
 
 
 def _failed_evacuation(cluster, uuid: str, held) -> str:
@@ -150,8 +215,10 @@ def _failed_evacuation(cluster, uuid: str, held) -> str:
     evacuations = [m for m in migrations if m.migration_type is MigrationType.EVACUATION]
     if not evacuations:
         return ""
-    for m in migrations:
-        if m.migration_type is not MigrationType.EVACUATION and m.in_progress:
+    first = _num(evacuations[0].uuid)
+    for m in migrations:  # (a move started after the evacuations is not "during" one)
+        if (m.migration_type is not MigrationType.EVACUATION and m.in_progress
+                and _num(m.uuid) < first):
             return f" (evacuated while {m.migration_type.value} {m.uuid} was in progress)"
     # Two evacuations from the same source ran at once: after a finished one the
     # instance lives elsewhere, so a later evacuation has another source.

@@ -3,8 +3,9 @@
 The model is faithful to Nova, so where Nova itself breaks a promise the search
 breaks it too. Each finding names the violation it explains, precisely, with the
 Nova code that causes it; the search reports a matching violation as a finding
-instead of failing, and ``tests/search`` checks that the search still reaches
-every finding (so an explanation can never silently hide nothing, or everything).
+instead of failing. ``tests/search/test_findings.py`` reproduces each finding with
+a scripted run and checks that its pattern explains exactly that run's violations
+(so an explanation can never silently hide nothing, or everything).
 """
 
 from __future__ import annotations
@@ -210,6 +211,35 @@ UPSTREAM: tuple[Finding, ...] = (
         nova="nova/compute/manager.py: ComputeManager._finish_revert_resize, "
              "ComputeManager._revert_allocation; "
              "nova/scheduler/client/report.py: SchedulerReportClient.move_allocations",
+    ),
+    Finding(
+        name="a move that starts before an evacuated host comes back keeps its allocation",
+        invariant="instances_hold_what_their_state_implies",
+        pattern=(r"(\S+ is \S+ on \S+ and should hold .+ but holds .+"
+                 r"|resized \S+: migration \S+ should hold .+ but holds .+) "
+                 r"\(evacuation \S+'s allocation on \S+, which "
+                 r"(resize|migration|live-migration) \S+ carried past that host's clean-up\)"),
+        summary=("An evacuated instance keeps its allocation on the source until that "
+                 "host's compute service starts again and "
+                 "ComputeManager._destroy_evacuated_instances removes the source from the "
+                 "instance's allocation. If the instance is resized, cold migrated or live "
+                 "migrated before then, the conductor's replace_allocation_with_migration "
+                 "moves all of the instance's allocations, the down source's included, to "
+                 "the migration consumer. When the source comes back its clean-up finds "
+                 "nothing of the instance there (Nova logs a warning and marks the "
+                 "evacuation completed), so the migration keeps the source's capacity. "
+                 "Confirming the move deletes it, but a revert or a live-migration "
+                 "rollback (ComputeManager._revert_allocation) hands it back to the "
+                 "instance, which then holds a host it left for good; no later clean-up "
+                 "looks again, and the resource audit leaves allocations of instances that "
+                 "moved away alone."),
+        nova="nova/conductor/tasks/migrate.py: replace_allocation_with_migration; "
+             "nova/compute/manager.py: ComputeManager._destroy_evacuated_instances, "
+             "ComputeManager._revert_allocation; "
+             "nova/scheduler/client/report.py: "
+             "SchedulerReportClient.remove_provider_tree_from_instance_allocation; "
+             "nova/compute/resource_tracker.py: "
+             "ResourceTracker._remove_deleted_instances_allocations",
     ),
 )
 

@@ -155,7 +155,9 @@ def _capacity(d: SchedulingDecision, host: str, wanted: dict[str, int]) -> str |
     """Why Placement would refuse the decision's claim on ``host`` (None: it fits).
 
     Each claim is a PUT of the consumer's whole allocation: the consumer's old
-    allocation is not counted as used, every amount written is checked.
+    allocation is not counted as used, every amount written is checked. The
+    scheduler's claim (``claim_resources``) keeps what a consumer still holds and
+    adds only providers it does not use yet.
     """
     ledger = d.ledger
     if ledger is None or not ledger.has_provider(host):
@@ -168,8 +170,10 @@ def _capacity(d: SchedulingDecision, host: str, wanted: dict[str, int]) -> str |
             target = new.setdefault(host, {})
             for rc, n in wanted.items():
                 target[rc] = target.get(rc, 0) + n
+        elif host in current:
+            new = {p: dict(r) for p, r in current.items()}
         else:
-            new = {host: dict(wanted)}
+            new = {**{p: dict(r) for p, r in current.items()}, host: dict(wanted)}
         for provider, amounts in new.items():
             if not ledger.has_provider(provider):
                 return f"needs {provider}, which is not a resource provider in Placement"

@@ -14,9 +14,13 @@ The resource effects the catalogue declares (``Alloc``) are applied here, on the
 Placement ledger:
 
 * instance consumer = ``instance.uuid``; migration consumer = ``migration.uuid``;
-* ``CLAIM_DEST`` claims the (new) flavor for the instance on the chosen host
-  (PUT semantics: it replaces what the instance held, which a preceding
-  ``MOVE_SOURCE_TO_MIGRATION`` has already moved away);
+* ``MOVE_SOURCE_TO_MIGRATION`` moves all of the instance's allocations to the
+  migration, but only if the instance holds something on its own host
+  (``replace_allocation_with_migration``; otherwise nothing moves and the move goes
+  on without a migration allocation);
+* ``CLAIM_DEST`` claims the (new) flavor for the instance on the chosen host the
+  way the scheduler does (``claim_resources``): an instance that still holds
+  allocations keeps them and gains only providers it did not use;
 * ``CLAIM_DEST_DOUBLED`` adds the chosen host to the instance's allocation;
 * a resize's migration consumer holds the OLD flavor on the source and the
   instance the NEW flavor on the destination; reverting gives the old flavor back.
@@ -826,7 +830,7 @@ class Cluster:
         wanted = self.resources(flavor, inst.image)
         for effect in branch.alloc:
             if effect is Alloc.CLAIM_DEST:
-                if not self.ledger.claim(inst.uuid, {host: wanted}):
+                if not self.ledger.claim_resources(inst.uuid, {host: wanted}):
                     return False
             elif effect is Alloc.CLAIM_DEST_DOUBLED:
                 if not self.ledger.add_to_consumer(inst.uuid, host, wanted):
@@ -857,7 +861,10 @@ class Cluster:
         migration_uuid = None
         if branch.migration is not None and branch.migration.create is not None:
             migration_uuid = self._next("mig")
-        if Alloc.MOVE_SOURCE_TO_MIGRATION in branch.alloc:
+        if (Alloc.MOVE_SOURCE_TO_MIGRATION in branch.alloc
+                and inst.host in self.ledger.allocations_view(inst.uuid)):
+            # (an instance holding nothing on its own host has nothing moved: Nova
+            # then goes on without a migration allocation)
             assert migration_uuid is not None
             if not self.ledger.move_allocations(inst.uuid, migration_uuid):
                 # Placement re-checks capacity on the move (an operator may have

@@ -320,6 +320,23 @@ class Ledger:
         self._write(consumer, new)
         return True
 
+    def claim_resources(self, consumer: str, allocations: Mapping[str, Mapping[str, int]]) -> bool:
+        """The scheduler's claim (Nova's ``SchedulerReportClient.claim_resources``).
+
+        A consumer that holds nothing gets exactly ``allocations``. One that still
+        holds allocations keeps them, and of the request only the providers it does
+        not use yet are added (``_move_operation_alloc_request``): a move whose
+        source allocation was not moved away first ends up holding both hosts.
+        Written with PUT semantics, so the whole result is checked."""
+        old = self._alloc.get(consumer)
+        if not old:
+            return self.claim(consumer, allocations)
+        merged = {p: dict(rcs) for p, rcs in old.items()}
+        for provider, rcs in allocations.items():
+            if provider not in merged:
+                merged[provider] = dict(rcs)
+        return self.claim(consumer, merged)
+
     def why_not(
         self, consumer: str, allocations: Mapping[str, Mapping[str, int]]
     ) -> str | None:

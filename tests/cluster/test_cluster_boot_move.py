@@ -297,3 +297,20 @@ def test_a_revert_is_refused_by_placement_only_when_the_move_back_does_not_fit()
     assert c.error_causes[uuid].outcome == "allocation_move_failed"
     assert c.error_causes[uuid].trigger == "placement"
     c.close()
+
+
+def test_a_move_of_an_instance_holding_nothing_on_its_host_moves_nothing(c):
+    """replace_allocation_with_migration moves the instance's allocations only if it
+    holds something on its own host; the scheduler's claim then keeps what it holds."""
+    uuid = boot(c, SMALL)
+    source = c.instances[uuid].host
+    # (the state two racing moves leave behind: the first took the source allocation)
+    held = c.ledger.allocations_of(uuid)[source]
+    elsewhere = next(h for h in sorted(c.hosts) if h != source)
+    c.ledger.delete_allocations(uuid)
+    assert c.ledger.claim(uuid, {elsewhere: held})
+    assert c.request("migrate", uuid, ADMIN).accepted
+    assert c.deliver(c.next_deliverable(uuid).id).accepted  # schedule
+    migration = c.instances[uuid].migration
+    assert c.ledger.allocations_of(migration.uuid) == {}
+    assert set(c.ledger.allocations_of(uuid)) == {elsewhere, migration.dest}

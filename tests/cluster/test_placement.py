@@ -206,6 +206,22 @@ def test_move_allocations_replaces_target_and_empties_source() -> None:
     assert ledger.usage_mismatches() == []
 
 
+def test_claim_resources_keeps_what_the_consumer_holds_and_adds_new_providers() -> None:
+    ledger = ledger_with("src", "dst", "third", vcpus=4)
+    assert ledger.claim_resources("inst", {"src": {VCPU: 2}})  # a new consumer: as asked
+    assert ledger.allocations_of("inst") == {"src": {VCPU: 2}}
+    # a consumer still holding allocations keeps them; a provider it already uses is
+    # left as it is (Nova's _move_operation_alloc_request), a new one is added
+    assert ledger.claim_resources("inst", {"src": {VCPU: 1}, "dst": {VCPU: 3}})
+    assert ledger.allocations_of("inst") == {"dst": {VCPU: 3}, "src": {VCPU: 2}}
+    # the whole result is checked: a full provider refuses it and nothing changes
+    assert ledger.claim("other", {"third": {VCPU: 4}})
+    before = ledger.snapshot()
+    assert not ledger.claim_resources("inst", {"third": {VCPU: 1}})
+    assert ledger.snapshot() == before
+    assert ledger.usage_mismatches() == []
+
+
 def test_move_allocations_counts_neither_consumer_old_allocation() -> None:
     ledger = ledger_with("p", vcpus=4)
     assert ledger.claim("inst", {"p": {VCPU: 3}})
