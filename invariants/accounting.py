@@ -14,6 +14,11 @@ _RESIZED = VmState.RESIZED
 _EVACUATION = MigrationType.EVACUATION
 _MOVING = (MigrationStatus.FINISHED, MigrationStatus.CONFIRMING)
 _COLD = (MigrationType.RESIZE, MigrationType.MIGRATION)
+_MOVES = _COLD + (MigrationType.LIVE_MIGRATION,)
+#: how a migration came to error (``Cluster.migration_errors``): a revert that failed
+#: on the destination, and a move back Placement refused
+_REVERT_ON_DEST = ("revert_resize", "revert_resize")
+_REFUSED = ("allocation_move_failed",)
 
 
 def usage_equals_allocations(cluster) -> list[str]:
@@ -62,9 +67,10 @@ def allocations_have_live_consumers(cluster) -> list[str]:
                 failed = (owner is not None and m.status is MigrationStatus.ERROR
                           and m.dest != m.source)
                 why = ""
-                if failed and owner.host == m.dest:
+                cause = cluster.migration_errors.get(consumer, ())
+                if failed and owner.host == m.dest and cause[:2] == _REVERT_ON_DEST:
                     why = " (it failed with the instance on its destination)"
-                elif failed and owner.host == m.source and m.migration_type in _COLD:
+                elif failed and cause[2:] == _REFUSED:
                     why = " (the revert could not move it back: Placement refused)"
                 out.append(f"{m.migration_type.value} {consumer} of {m.instance_uuid} is "
                            f"{m.status.value} but still holds "
@@ -140,7 +146,8 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
                                 f"{_fmt(want)} but holds {_fmt(held)}"
                                 + (_failed_evacuation(cluster, uuid, held)
                                    or _refused_revert(cluster, uuid, host)
-                                   or _carried_evacuation(mine, held, host))))
+                                   or _carried_evacuation(mine, held, host)
+                                   or _overtaken_move(cluster, mine, held, host))))
         if vm is _RESIZED:
             for m in mine:
                 if m.status not in _MOVING:
@@ -155,6 +162,24 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
                                         f"{_fmt(expect)} but holds {_fmt(got)}"
                                         + _carried_evacuation(mine, got, m.source)))
     return in_uuid_order(found)
+
+
+def _overtaken_move(cluster, moves, held, host: str) -> str:
+    """Name the move that explains a destination the instance holds beyond its host: a
+    resize, cold or live migration that ran alongside another move of the instance
+    (its source allocation had already gone to the other move's migration, so
+    nothing was moved into its own) and failed; its clean-up
+    (``CM._revert_allocation``) found nothing to give back, so the scheduler's claim
+    on its destination stayed."""
+    for m in sorted(moves, key=lambda m: _num(m.uuid)):
+        if (m.migration_type in _MOVES and m.status is MigrationStatus.ERROR
+                and m.dest in held and m.dest != host
+                and not cluster.ledger.allocations_view(m.uuid)
+                and any(o is not m and o.migration_type in _MOVES and o.dest == host
+                        for o in moves)):
+            return (f" (claimed for {m.migration_type.value} {m.uuid}, which ran alongside "
+                    f"another move of {m.instance_uuid} and failed without giving it back)")
+    return ""
 
 
 def _without(allocs, providers) -> dict:
@@ -215,10 +240,14 @@ def _failed_evacuation(cluster, uuid: str, held) -> str:
     evacuations = [m for m in migrations if m.migration_type is MigrationType.EVACUATION]
     if not evacuations:
         return ""
-    first = _num(evacuations[0].uuid)
-    for m in migrations:  # (a move started after the evacuations is not "during" one)
-        if (m.migration_type is not MigrationType.EVACUATION and m.in_progress
-                and _num(m.uuid) < first):
+    first = evacuations[0]
+    for m in migrations:
+        # a move started before the evacuation and still in progress, or failed since
+        # by the step that found the instance taken (its clean-up ran on its own
+        # record); a move started after the evacuations is not "during" one
+        if (m.migration_type is not MigrationType.EVACUATION and _num(m.uuid) < _num(first.uuid)
+                and (m.in_progress or (m.status is MigrationStatus.ERROR and m.dest
+                                       and m.source == first.source))):
             return f" (evacuated while {m.migration_type.value} {m.uuid} was in progress)"
     # Two evacuations from the same source ran at once: after a finished one the
     # instance lives elsewhere, so a later evacuation has another source.
@@ -246,11 +275,14 @@ def _refused_revert(cluster, uuid: str, host: str) -> str:
     """Name the failed revert that explains a wrong allocation: its move of the
     source allocation back to the instance was refused (``CM._revert_allocation``:
     AllocationMoveFailed), so the migration, in error, still holds the source the
-    instance is back on, and the instance the destination."""
+    instance is back on, and the instance the destination. Only a move Placement did
+    refuse (``Cluster.migration_errors``) is explained: a failure path that forgot to
+    give the source back looks the same."""
     for m in cluster.migrations.values():
         if (m.instance_uuid == uuid and m.status is MigrationStatus.ERROR
                 and m.migration_type in _COLD and m.source == host and m.dest != host
-                and host in cluster.ledger.allocations_view(m.uuid)):
+                and host in cluster.ledger.allocations_view(m.uuid)
+                and cluster.migration_errors.get(m.uuid, ())[2:] == _REFUSED):
             return (f" (its migration {m.uuid} kept the allocation on {host}: Placement "
                     f"refused the revert's move)")
     return ""

@@ -72,7 +72,10 @@ UPSTREAM: tuple[Finding, ...] = (
                  r"(resize|migration|live-migration|evacuation) \S+"
                  r"|affinity group \S+ is split across .+, \S+ arrived by "
                  r"(resize|migration|live-migration|evacuation) \S+"
-                 r"|affinity group \S+ is split across .+, counting arriving members"),
+                 r"|affinity group \S+ is split across .+, counting arriving members"
+                 r"|anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), \S+ arrived by "
+                 r"unshelve"
+                 r"|affinity group \S+ is split across .+, \S+ arrived by unshelve"),
         summary=("ServerGroupAntiAffinityFilter and the compute's late check "
                  "(ComputeManager._validate_instance_group_policy) read the group's hosts "
                  "from the members' instance.host. A member being evacuated or migrated "
@@ -81,9 +84,12 @@ UPSTREAM: tuple[Finding, ...] = (
                  "source while it leaves (affinity); the late check of whichever arrives "
                  "second then fails it (an evacuation ends in a failed migration), unless "
                  "the moving member had passed its own late check (prep_resize, "
-                 "pre_live_migration) before the other member was placed: then both stay."),
+                 "pre_live_migration) before the other member was placed: then both stay. "
+                 "An offloaded member being unshelved has no host at all until its compute "
+                 "claims one, and ComputeManager._unshelve_instance makes no late check."),
         nova="nova/scheduler/filters/affinity_filter.py: _GroupAntiAffinityFilter.host_passes; "
-             "nova/compute/manager.py: ComputeManager._validate_instance_group_policy; "
+             "nova/compute/manager.py: ComputeManager._validate_instance_group_policy, "
+             "ComputeManager._unshelve_instance; "
              "nova/objects/instance_group.py: InstanceGroup.get_hosts",
     ),
     Finding(
@@ -134,9 +140,8 @@ UPSTREAM: tuple[Finding, ...] = (
                  "clean-up (ResourceTracker.delete_allocation_for_evacuated_instance -> "
                  "remove_provider_tree_from_instance_allocation) removes its whole "
                  "destination from the instance's allocation: if both chose the same host, "
-                 "the instance runs there and holds nothing for it. (The model keeps one "
-                 "migration per instance, so the overtaken evacuation's record keeps the "
-                 "status it had; the allocation damage is the point.)"),
+                 "the instance runs there and holds nothing for it; the overtaken "
+                 "evacuation's migration ends failed."),
         nova="nova/compute/api.py: API.evacuate (save without expected_task_state); "
              "nova/compute/manager.py: ComputeManager.rebuild_instance; "
              "nova/compute/resource_tracker.py: "
@@ -240,6 +245,35 @@ UPSTREAM: tuple[Finding, ...] = (
              "SchedulerReportClient.remove_provider_tree_from_instance_allocation; "
              "nova/compute/resource_tracker.py: "
              "ResourceTracker._remove_deleted_instances_allocations",
+    ),
+    Finding(
+        name="a second move while the first is still queued leaks its destination claim",
+        invariant="instances_hold_what_their_state_implies",
+        pattern=(r"\S+ is \S+ on \S+ and should hold .+ but holds .+ \(claimed for "
+                 r"(resize|migration|live-migration) \S+, which ran alongside another move of "
+                 r"\S+ and failed "
+                 r"without giving it back\)"),
+        summary=("API.resize and API.live_migrate only ask for task_state None, and a "
+                 "queued move's task_state can be cleared under it: "
+                 "ComputeManager._init_instance clears resize_prep (and resets a live "
+                 "migration, _reset_live_migration) when the source's compute service "
+                 "starts, and reverts_task_state clears it when a request that preempted "
+                 "it (a soft delete, say) fails. A second move is then accepted while the "
+                 "first one's conductor task still runs. The second finds the source "
+                 "allocation already "
+                 "moved to the first one's migration, so replace_allocation_with_migration "
+                 "moves nothing into its own, and the scheduler's claim_resources adds its "
+                 "destination to what the instance holds. The loser fails a task_state "
+                 "check (the model checks at every step, so it fails at prep_resize or "
+                 "pre_live_migration; Nova fails a resize at _resize_instance, where "
+                 "_error_out_instance_on_exception also puts the instance in error), and "
+                 "its clean-up's _revert_allocation finds nothing in its migration to give "
+                 "back: the destination claim stays with the instance."),
+        nova="nova/compute/api.py: API.resize; nova/compute/manager.py: "
+             "ComputeManager._init_instance (RESIZE_PREP, MIGRATING), reverts_task_state, "
+             "ComputeManager._resize_instance, ComputeManager._revert_allocation; "
+             "nova/conductor/tasks/migrate.py: replace_allocation_with_migration; "
+             "nova/scheduler/client/report.py: SchedulerReportClient.claim_resources",
     ),
 )
 

@@ -46,6 +46,9 @@ def _how_they_met(cluster, members: list[str], host: str) -> str:
                 return f", {uuid} returned by a reverted resize"
             if m.dest == host and m.status is not MigrationStatus.REVERTED:
                 return f", {uuid} arrived by {m.migration_type.value} {m.uuid}"
+    for uuid in members:  # (an unshelve creates no migration record)
+        if cluster.instances[uuid].host == host and cluster.arrivals.get(uuid) == "unshelve":
+            return f", {uuid} arrived by unshelve"
     return ""
 
 

@@ -235,6 +235,12 @@ class Cluster:
         self.error_causes: dict[str, ErrorCause] = {}
         #: how many FAULT outcomes deliveries have injected (and that fired)
         self.injected_faults = 0
+        #: the operation that last put each instance on a host (an unshelve leaves no
+        #: migration record behind: the group invariant names arrivals from this)
+        self.arrivals: dict[str, str] = {}
+        #: how each migration in error got there: (operation, step, outcome) of the
+        #: step that errored it (the invariants tell Nova's leaks from lost releases)
+        self.migration_errors: dict[str, tuple[str, str, str]] = {}
         #: the scheduling decisions made since the last API request: a record of what
         #: happened, not state (left out of ``snapshot()``, empty after ``restore``)
         self.decisions: list[SchedulingDecision] = []
@@ -387,7 +393,7 @@ class Cluster:
                                    source=before_host, dest=dict(context).get("host"))
         self._apply_allocs(inst, branch, (), before_host)
         if branch.migration is not None and branch.migration.create is None:
-            self._set_migration_status(inst, branch.migration.status)
+            self._set_migration_status(inst, branch.migration.status, (op, "api", "ok"))
         if op == "rebuild":
             context = _freeze_context({**dict(context), "old_image": inst.image})
             if dict(context).get("image"):
@@ -407,9 +413,12 @@ class Cluster:
         inst.migration = record
         return record
 
-    def _set_migration_status(self, inst: Instance, status: MS) -> None:
+    def _set_migration_status(self, inst: Instance, status: MS,
+                              cause: tuple[str, str, str] | None = None) -> None:
         if inst.migration is not None:
             inst.migration.status = status
+            if status is MS.ERROR and cause is not None:
+                self.migration_errors[inst.migration.uuid] = cause
 
     # ------------------------------------------------------------------ queues
 
@@ -490,7 +499,29 @@ class Cluster:
     # ------------------------------------------------------------------ delivery
 
     def deliver(self, work_id: str, outcome: str = "ok") -> Result:
-        """Run one pending step with the given outcome (a fault or env outcome injects it)."""
+        """Run one pending step with the given outcome (a fault or env outcome injects it).
+
+        A step acts on its own move's migration record: Nova passes each move's
+        ``Migration`` along its chain of casts, so when two moves of one instance are
+        in flight (a task_state cleared under a queued move lets a second one in),
+        each chain updates its own record. ``instance.migration`` follows the move
+        that last acted, and goes back to the other one when that move has ended.
+        """
+        work = self.work.get(work_id)
+        inst = self.instances.get(work.instance) if work is not None else None
+        own = self.migrations.get(work.get("migration")) if work is not None else None
+        previous = inst.migration if inst is not None else None
+        if own is None or own is previous or not own.in_progress:
+            return self._deliver(work_id, outcome)
+        inst.migration = own
+        try:
+            return self._deliver(work_id, outcome)
+        finally:
+            if (inst.migration is own and not own.in_progress and previous is not None
+                    and previous.in_progress):
+                inst.migration = previous
+
+    def _deliver(self, work_id: str, outcome: str) -> Result:
         work = self.work.get(work_id)
         if work is None:
             return Result(False, errors.InvalidRequest(f"no pending work {work_id!r}"),
@@ -585,7 +616,8 @@ class Cluster:
         if not branch.alloc and branch.migration is None:
             return ""
         if branch.migration is not None and branch.migration.create is None:
-            self._set_migration_status(inst, branch.migration.status)
+            self._set_migration_status(inst, branch.migration.status,
+                                       (work.operation, work.step, fault.name))
         self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, inst.host)
         self._apply_flavor(inst, branch)
         return f"; its {fault.name} clean-up ran"
@@ -631,19 +663,24 @@ class Cluster:
         if trigger == "injected" and kind is OutcomeKind.FAULT:
             self.injected_faults += 1
         change = branch.migration
+        context = work.context
         if change is not None and change.create is not None:
             dest = work.get("dest")
-            self._create_migration(inst, change.create, change.status, before_host, dest,
-                                   uuid=migration_uuid, new_flavor=work.get("flavor"))
+            record = self._create_migration(inst, change.create, change.status, before_host,
+                                            dest, uuid=migration_uuid,
+                                            new_flavor=work.get("flavor"))
+            context = work.with_context(migration=record.uuid)  # the rest of the chain's
         elif change is not None:
-            self._set_migration_status(inst, change.status)
+            self._set_migration_status(inst, change.status, (work.operation, work.step, outcome))
             if work.get("dest") and inst.migration is not None and inst.migration.dest is None:
                 inst.migration.dest = work.get("dest")
         self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, before_host)
         self._apply_flavor(inst, branch)
+        if inst.host is not None and inst.host != before_host:
+            self.arrivals[inst.uuid] = work.operation
         if branch.then is not None:
             self._enqueue(Work(work.id, work.instance, work.operation, branch.then,
-                               work.target, work.context, work.caller))
+                               work.target, context, work.caller))
         return Result(True, None, f"{work.operation}.{work.step}.{outcome}"
                       + (f" -> {branch.then}" if branch.then else ""), inst.uuid, branch)
 
@@ -712,10 +749,10 @@ class Cluster:
             # finish_resize (CM.finish_resize -> _delete_allocation_after_move) leaves
             # the new flavor behind.
             inst.flavor = mig.new_flavor
-        if (Alloc.REVERT_MIGRATION_TO_INSTANCE in branch.alloc
-                or branch.host is HostEffect.SET_SOURCE):
+        if branch.host is HostEffect.SET_SOURCE:
             # (CM._finish_revert_resize restores the old flavor with the host, before
-            # it gives the allocation back)
+            # it gives the allocation back; a move that fails before finish_resize
+            # never changed it)
             inst.flavor = mig.old_flavor
 
     # ------------------------------------------------------------------ scheduling
@@ -1127,6 +1164,8 @@ class Cluster:
                  c.task_before)
                 for u, c in sorted(self.error_causes.items()))),
             ("injected_faults", self.injected_faults),
+            ("arrivals", tuple(sorted(self.arrivals.items()))),
+            ("migration_errors", tuple(sorted(self.migration_errors.items()))),
         )
 
     def witness(self) -> tuple:
@@ -1149,6 +1188,8 @@ class Cluster:
             for u, op, step, outcome, kind, trigger, vm, task
             in data.get("error_causes", ())}
         cluster.injected_faults = data.get("injected_faults", 0)
+        cluster.arrivals = dict(data.get("arrivals", ()))
+        cluster.migration_errors = {m: tuple(c) for m, c in data.get("migration_errors", ())}
         for (uuid, inst_uuid, kind, status, source, dest, old, new) in data["migrations"]:
             cluster.migrations[uuid] = MigrationRecord(uuid, inst_uuid, MigrationType(kind),
                                                        MS(status), source, dest, old, new)
