@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property, partial
-from typing import Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from transitions import Machine, MachineError
 from transitions.core import EventData
@@ -491,6 +491,7 @@ class Lifecycle:
 
     def _derive(self) -> Iterable[TransitionSpec]:
         self._callbacks: list[tuple[TransitionSpec, Callable, list]] = []
+        self._shared: dict[tuple, Any] = {}
         legal_pairs = [STATE_PAIRS[s] for s in self.states]
         for op in self.operations:
             for step in op.all_steps.values():
@@ -529,7 +530,16 @@ class Lifecycle:
                 continue
             spec = TransitionSpec(trigger, source, dest, op.name, step.name, outcome, index,
                                   dynamic)
-            self._callbacks.append((spec, _effect(op, b), _conditions(dynamic, saved)))
+            # One callback per branch and one condition per combination, shared by all
+            # the transitions they serve (closures per transition were a third of the
+            # machine's objects, which every full garbage collection walks).
+            effect = self._shared.get((op.name, id(b)))
+            if effect is None:
+                effect = self._shared[(op.name, id(b))] = _effect(op, b)
+            condition = self._shared.get((dynamic, saved))
+            if condition is None:
+                condition = self._shared[(dynamic, saved)] = _conditions(dynamic, saved)
+            self._callbacks.append((spec, effect, condition))
             yield spec
 
     # -- instances --
