@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from invariants.progress import busy_instances, created_instances, in_uuid_order
+from model.catalogue import CATALOGUE
 from model.cluster import _num
 from model.cluster_recovery import EVACUATION_CLEANUP
+from model.operation import Where
 from model.states import MigrationStatus, MigrationType, VmState
 
 _HOLDS_NOTHING = (VmState.SHELVED_OFFLOADED,)
@@ -15,10 +17,12 @@ _EVACUATION = MigrationType.EVACUATION
 _MOVING = (MigrationStatus.FINISHED, MigrationStatus.CONFIRMING)
 _COLD = (MigrationType.RESIZE, MigrationType.MIGRATION)
 _MOVES = _COLD + (MigrationType.LIVE_MIGRATION,)
-#: how a migration came to error (``Cluster.migration_errors``): a revert that failed
-#: on the destination, and a move back Placement refused
-_REVERT_ON_DEST = ("revert_resize", "revert_resize")
-_REFUSED = ("allocation_move_failed",)
+#: how a migration came to error (``Cluster.migration_errors``), read off the catalogue:
+#: the revert's step on the destination, and the outcome its move back takes when
+#: Placement refuses it
+_REVERT = CATALOGUE["revert_resize"]
+_REVERT_ON_DEST = next(s.name for s in _REVERT.steps if s.where is Where.DEST)
+_REFUSED = next(s.move_refused for s in _REVERT.steps if s.move_refused)
 
 
 def usage_equals_allocations(cluster) -> list[str]:
@@ -67,10 +71,11 @@ def allocations_have_live_consumers(cluster) -> list[str]:
                 failed = (owner is not None and m.status is MigrationStatus.ERROR
                           and m.dest != m.source)
                 why = ""
-                cause = cluster.migration_errors.get(consumer, ())
-                if failed and owner.host == m.dest and cause[:2] == _REVERT_ON_DEST:
+                cause = cluster.migration_errors.get(consumer)
+                if (failed and owner.host == m.dest and cause is not None
+                        and (cause.operation, cause.step) == (_REVERT.name, _REVERT_ON_DEST)):
                     why = " (it failed with the instance on its destination)"
-                elif failed and cause[2:] == _REFUSED:
+                elif failed and _refused(cluster, consumer):
                     why = " (the revert could not move it back: Placement refused)"
                 out.append(f"{m.migration_type.value} {consumer} of {m.instance_uuid} is "
                            f"{m.status.value} but still holds "
@@ -135,8 +140,7 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
         # (an overtaken evacuation keeps an earlier status): checked on their own
         pending = {m.source: m for m in mine
                    if m.migration_type is _EVACUATION and m.status in EVACUATION_CLEANUP
-                   and m.source
-                   and m.source != host and not cluster.service_is_up(m.source)}
+                   and m.source and m.source != host and not cluster.service_is_up(m.source)}
         if pending:
             found += [(uuid, message) for message in
                       _awaiting_cleanup(cluster, inst, mine, pending, resources)]
@@ -282,10 +286,16 @@ def _refused_revert(cluster, uuid: str, host: str) -> str:
         if (m.instance_uuid == uuid and m.status is MigrationStatus.ERROR
                 and m.migration_type in _COLD and m.source == host and m.dest != host
                 and host in cluster.ledger.allocations_view(m.uuid)
-                and cluster.migration_errors.get(m.uuid, ())[2:] == _REFUSED):
+                and _refused(cluster, m.uuid)):
             return (f" (its migration {m.uuid} kept the allocation on {host}: Placement "
                     f"refused the revert's move)")
     return ""
+
+
+def _refused(cluster, migration: str) -> bool:
+    """Whether Placement refused to move the migration's allocation back."""
+    cause = cluster.migration_errors.get(migration)
+    return cause is not None and cause.outcome == _REFUSED
 
 
 def _norm(allocs) -> dict:

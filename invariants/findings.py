@@ -14,6 +14,10 @@ import re
 from dataclasses import dataclass
 
 
+#: the message of ``instances_hold_what_their_state_implies`` about an idle instance
+_HOLDS = r"\S+ is \S+ on \S+ and should hold .+ but holds .+"
+
+
 @dataclass(frozen=True)
 class Finding:
     name: str
@@ -114,7 +118,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a source host that comes back during an evacuation gives the instance up",
         invariant="instances_hold_what_their_state_implies",
-        pattern=(r"\S+ is \S+ on \S+ and should hold .+ but holds .+ "
+        pattern=(_HOLDS + " "
                  r"\(its host came back during evacuation \S+, which never moved it\)"),
         summary=("ComputeManager._destroy_evacuated_instances runs when a compute service "
                  "starts and treats evacuation migrations still 'accepted' or "
@@ -130,7 +134,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="two evacuations of one instance at once leave its allocations wrong",
         invariant="instances_hold_what_their_state_implies",
-        pattern=(r"\S+ is \S+ on \S+ and should hold .+ but holds .+ "
+        pattern=(_HOLDS + " "
                  r"\(evacuated twice at once: .+ and \S+\)"),
         summary=("API.evacuate accepts any task_state and saves task_state rebuilding "
                  "without expected_task_state, so two evacuations of one instance can be "
@@ -163,7 +167,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="an evacuation in the middle of a cold migration or resize tangles their allocations",
         invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances"),
-        pattern=(r"\S+ is \S+ on \S+ and should hold .+ but holds .+ \(evacuated while "
+        pattern=(_HOLDS + r" \(evacuated while "
                  r"(resize|migration|live-migration) \S+ was in progress\)"
                  r"|(resize|migration|live-migration) \S+ is \S+ but \S+ is idle in \S+ "
                  r"\(evacuated meanwhile by \S+\)"),
@@ -201,7 +205,7 @@ UPSTREAM: tuple[Finding, ...] = (
         invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
         pattern=(r"(resize|migration) \S+ of \S+ is error but still holds .+ "
                  r"\(the revert could not move it back: Placement refused\)"
-                 r"|\S+ is \S+ on \S+ and should hold .+ but holds .+ \(its migration \S+ "
+                 "|" + _HOLDS + r" \(its migration \S+ "
                  r"kept the allocation on \S+: Placement refused the revert's move\)"),
         summary=("ComputeManager._finish_revert_resize saves the instance on the source "
                  "with its old flavor, then _revert_allocation moves the migration "
@@ -220,8 +224,8 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a move that starts before an evacuated host comes back keeps its allocation",
         invariant="instances_hold_what_their_state_implies",
-        pattern=(r"(\S+ is \S+ on \S+ and should hold .+ but holds .+"
-                 r"|resized \S+: migration \S+ should hold .+ but holds .+) "
+        pattern=("(" + _HOLDS
+                 + r"|resized \S+: migration \S+ should hold .+ but holds .+) "
                  r"\(evacuation \S+'s allocation on \S+, which "
                  r"(resize|migration|live-migration) \S+ carried past that host's clean-up\)"),
         summary=("An evacuated instance keeps its allocation on the source until that "
@@ -249,7 +253,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a second move while the first is still queued leaks its destination claim",
         invariant="instances_hold_what_their_state_implies",
-        pattern=(r"\S+ is \S+ on \S+ and should hold .+ but holds .+ \(claimed for "
+        pattern=(_HOLDS + r" \(claimed for "
                  r"(resize|migration|live-migration) \S+, which ran alongside another move of "
                  r"\S+ and failed "
                  r"without giving it back\)"),

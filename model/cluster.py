@@ -44,7 +44,7 @@ import random
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from model import errors
 from model.cluster_compat import (
@@ -127,6 +127,14 @@ class Result:
     detail: str = ""
     instance: str | None = None
     branch: Branch | None = field(default=None, compare=False, repr=False)
+
+
+class MigrationErrorCause(NamedTuple):
+    """The step that put a migration in error (``Cluster.migration_errors``)."""
+
+    operation: str
+    step: str
+    outcome: str
 
 
 @dataclass(frozen=True)
@@ -240,7 +248,7 @@ class Cluster:
         self.arrivals: dict[str, str] = {}
         #: how each migration in error got there: (operation, step, outcome) of the
         #: step that errored it (the invariants tell Nova's leaks from lost releases)
-        self.migration_errors: dict[str, tuple[str, str, str]] = {}
+        self.migration_errors: dict[str, MigrationErrorCause] = {}
         #: the scheduling decisions made since the last API request: a record of what
         #: happened, not state (left out of ``snapshot()``, empty after ``restore``)
         self.decisions: list[SchedulingDecision] = []
@@ -393,7 +401,7 @@ class Cluster:
                                    source=before_host, dest=dict(context).get("host"))
         self._apply_allocs(inst, branch, (), before_host)
         if branch.migration is not None and branch.migration.create is None:
-            self._set_migration_status(inst, branch.migration.status, (op, "api", "ok"))
+            self._set_migration_status(inst, branch.migration.status, op, "api", "ok")
         if op == "rebuild":
             context = _freeze_context({**dict(context), "old_image": inst.image})
             if dict(context).get("image"):
@@ -413,12 +421,13 @@ class Cluster:
         inst.migration = record
         return record
 
-    def _set_migration_status(self, inst: Instance, status: MS,
-                              cause: tuple[str, str, str] | None = None) -> None:
+    def _set_migration_status(self, inst: Instance, status: MS, operation: str, step: str,
+                              outcome: str) -> None:
         if inst.migration is not None:
             inst.migration.status = status
-            if status is MS.ERROR and cause is not None:
-                self.migration_errors[inst.migration.uuid] = cause
+            if status is MS.ERROR:
+                self.migration_errors[inst.migration.uuid] = MigrationErrorCause(
+                    operation, step, outcome)
 
     # ------------------------------------------------------------------ queues
 
@@ -616,8 +625,8 @@ class Cluster:
         if not branch.alloc and branch.migration is None:
             return ""
         if branch.migration is not None and branch.migration.create is None:
-            self._set_migration_status(inst, branch.migration.status,
-                                       (work.operation, work.step, fault.name))
+            self._set_migration_status(inst, branch.migration.status, work.operation,
+                                       work.step, fault.name)
         self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, inst.host)
         self._apply_flavor(inst, branch)
         return f"; its {fault.name} clean-up ran"
@@ -671,7 +680,7 @@ class Cluster:
                                             new_flavor=work.get("flavor"))
             context = work.with_context(migration=record.uuid)  # the rest of the chain's
         elif change is not None:
-            self._set_migration_status(inst, change.status, (work.operation, work.step, outcome))
+            self._set_migration_status(inst, change.status, work.operation, work.step, outcome)
             if work.get("dest") and inst.migration is not None and inst.migration.dest is None:
                 inst.migration.dest = work.get("dest")
         self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, before_host)
@@ -1189,7 +1198,8 @@ class Cluster:
             in data.get("error_causes", ())}
         cluster.injected_faults = data.get("injected_faults", 0)
         cluster.arrivals = dict(data.get("arrivals", ()))
-        cluster.migration_errors = {m: tuple(c) for m, c in data.get("migration_errors", ())}
+        cluster.migration_errors = {m: MigrationErrorCause(*c)
+                                    for m, c in data.get("migration_errors", ())}
         for (uuid, inst_uuid, kind, status, source, dest, old, new) in data["migrations"]:
             cluster.migrations[uuid] = MigrationRecord(uuid, inst_uuid, MigrationType(kind),
                                                        MS(status), source, dest, old, new)

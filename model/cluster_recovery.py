@@ -70,8 +70,7 @@ def init_instance(cluster: "Cluster", inst: Instance) -> str | None:
             branch, migration=None,
             alloc=tuple(a for a in branch.alloc if a is not Alloc.REVERT_MIGRATION_TO_INSTANCE))
     if effects.migration is not None and effects.migration.create is None:
-        cluster._set_migration_status(inst, effects.migration.status,
-                                      (INIT_INSTANCE, "api", "ok"))
+        cluster._set_migration_status(inst, effects.migration.status, INIT_INSTANCE, "api", "ok")
     cluster._apply_allocs(inst, effects, (), before)
     cluster._apply_flavor(inst, effects)
     return f"{inst.uuid}: {branch.note}" if branch.note else f"{inst.uuid}: recovered"

@@ -345,7 +345,7 @@ class ClusterMachine(RuleBasedStateMachine):
         once the migration runs); otherwise the chain is left there, mid-flight."""
         now = self._mid_flight(uuid)
         if now and c.take(4) == 0:
-            self._api(uuid, True, 0, c, flavor, specific=now)
+            self._api(uuid, True, 0, c, flavor, mid_flight=now)
             return
         for _ in range(1 + c.take(3)):
             ready = self.cluster.next_deliverable(uuid)
@@ -355,7 +355,7 @@ class ClusterMachine(RuleBasedStateMachine):
             before, now = now, self._mid_flight(uuid)
             fresh = tuple(op for op in now if op not in before)
             if fresh and c.take(4):
-                self._api(uuid, True, 0, c, flavor, specific=fresh)
+                self._api(uuid, True, 0, c, flavor, mid_flight=fresh)
                 return
 
     def _mid_flight(self, uuid: str) -> tuple[str, ...]:
@@ -386,7 +386,7 @@ class ClusterMachine(RuleBasedStateMachine):
         return self._request("create", None, ADMIN if admin else USER, args).instance
 
     def _api(self, instance: str, admin: bool, bias: int, choices: "Choices",
-             flavor: str, specific: tuple[str, ...] | None = None) -> bool:
+             flavor: str, mid_flight: tuple[str, ...] = ()) -> bool:
         ctx = ADMIN if admin else USER
         inst = self.cluster.instances[instance]
         # Four times in five an operation the guard accepts, favouring the run's focus;
@@ -412,7 +412,7 @@ class ClusterMachine(RuleBasedStateMachine):
             # Operations that only make sense here (unpause when paused, confirm or
             # revert when resized, abort while migrating, evacuate when the host is
             # down) lead out of the state.
-            specific = enabled(specific or SPECIFIC_ORDER) if bias < 3 else []
+            specific = enabled(mid_flight or SPECIFIC_ORDER) if bias < 3 else []
             focused = enabled(self.focus) if bias < 6 and not specific else []
             if specific:
                 pool = specific
