@@ -19,7 +19,11 @@ derandomized search, whose runs change with every edit of the machine):
   target bundles but empty bodies and no preconditions (its initialize rules are
   the real ones, to fill the bundles): what the full machine's rule signatures
   cost Hypothesis with no model at all, the floor for the full machine.
-* **full**: ``ClusterMachine`` (or ``--machine module:Class``).
+* **full**: ``ClusterMachine`` (or ``--machine module:Class``), run as
+  ``nova-model check`` runs it: each search with its own ``StateMemo`` (``--memo``),
+  so that a run that repeats an earlier run's first calls resumes from the state
+  they reached instead of computing it again;
+* **no memo**: the same searches computing every step (what the model itself costs).
 
 Each machine is timed ``--repeat`` times (alternating bare, hollow, full) and
 its fastest run kept, so a busy computer disturbs the ratio less; CPU time
@@ -75,6 +79,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hypothesis import HealthCheck, Phase, seed, settings  # noqa: E402
+from nova_model.search.run import MEMO_CAPACITY  # noqa: E402
 from hypothesis.stateful import (  # noqa: E402
     RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test,
 )
@@ -91,9 +96,11 @@ def search_settings(examples: int, steps: int, derandomize: bool = True) -> sett
 
 
 def run_seeded(machine: type[RuleBasedStateMachine], examples: int, steps: int,
-               seeds: tuple[int, ...]) -> None:
+               seeds: tuple[int, ...], memo: int = 0) -> list:
     """One search per seed (Hypothesis's ``seed()``), or one derandomized search if
-    there are no seeds.
+    there are no seeds. ``memo`` > 0 gives each search its own ``StateMemo`` of that
+    capacity, as ``nova-model check`` does (a machine without a ``memo`` attribute
+    gets none); the memos are returned.
 
     A derandomized search draws from a digest of the machine's source, so any edit
     of the machine draws other runs, and a handful of runs decide the speed
@@ -101,16 +108,28 @@ def run_seeded(machine: type[RuleBasedStateMachine], examples: int, steps: int,
     of them average it. Like ``nova-model check``, the searches draw without
     Hypothesis's pool of literals from loaded modules (which would make the workload
     depend on what else was imported, this script included)."""
+    from nova_model.search.memo import StateMemo
     from nova_model.search.run import _reproducible_generation
+
+    memos = []
+
+    def one_search(klass):
+        attrs = {}
+        if memo > 0 and hasattr(machine, "memo"):
+            attrs["memo"] = StateMemo(memo)
+            memos.append(attrs["memo"])
+        return type(machine.__name__, (klass,), attrs)
 
     with _reproducible_generation():
         if not seeds:
-            run_state_machine_as_test(machine, settings=search_settings(examples, steps))
-            return
+            run_state_machine_as_test(one_search(machine),
+                                      settings=search_settings(examples, steps))
+            return memos
         for value in seeds:
-            seeded = seed(value)(type(machine.__name__, (machine,), {}))
+            seeded = seed(value)(one_search(machine))
             run_state_machine_as_test(seeded, settings=search_settings(examples, steps,
                                                                        derandomize=False))
+    return memos
 
 
 def load_machine(spec: str) -> type[RuleBasedStateMachine]:
@@ -275,18 +294,19 @@ def counted(machine: type[RuleBasedStateMachine], counts: Counts,
 
 def run(machine: type[RuleBasedStateMachine], examples: int, steps: int,
         around: Callable | None = None, strict: bool = False,
-        seeds: tuple[int, ...] = ()) -> dict[str, Any]:
+        seeds: tuple[int, ...] = (), memo: int = 0) -> dict[str, Any]:
     counts = Counts()
     subclass = counted(machine, counts, around, strict)
     start, cpu_start = time.perf_counter(), time.process_time()
-    run_seeded(subclass, examples, steps, seeds)
+    memos = run_seeded(subclass, examples, steps, seeds, memo)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     return {"examples": counts.examples, "steps": counts.steps, "seconds": seconds,
             "cpu_seconds": cpu,
             "steps_per_s": counts.steps / seconds if seconds else 0.0,
             "steps_per_cpu_s": counts.steps / cpu if cpu else 0.0,
             "failures": counts.failures, "first_failure": counts.first_failure,
-            "per_rule": dict(sorted(counts.per_rule.items()))}
+            "per_rule": dict(sorted(counts.per_rule.items())),
+            "resumed": sum(m.resumed for m in memos)}
 
 
 # ---------------------------------------------------------------------------- breakdown
@@ -337,7 +357,7 @@ _MISSING = object()
 
 def breakdown(machine: type[RuleBasedStateMachine], examples: int, steps: int,
               strict: bool = False, clock: str = "cpu",
-              seeds: tuple[int, ...] = ()) -> dict[str, Any]:
+              seeds: tuple[int, ...] = (), memo: int = 0) -> dict[str, Any]:
     import invariants
     from hypothesis.strategies._internal.core import DataObject
     from model.cluster import Cluster
@@ -379,7 +399,7 @@ def breakdown(machine: type[RuleBasedStateMachine], examples: int, steps: int,
 
     gc.callbacks.append(on_gc)
     try:
-        result = run(machine, examples, steps, around, strict, seeds)
+        result = run(machine, examples, steps, around, strict, seeds, memo)
     finally:
         gc.callbacks.remove(on_gc)
         for owner, name, old in reversed(patches):
@@ -401,12 +421,12 @@ def breakdown(machine: type[RuleBasedStateMachine], examples: int, steps: int,
 
 
 def profile(machine: type[RuleBasedStateMachine], examples: int, steps: int, top: int,
-            strict: bool = False, seeds: tuple[int, ...] = ()) -> str:
+            strict: bool = False, seeds: tuple[int, ...] = (), memo: int = 0) -> str:
     counts = Counts()
     subclass = counted(machine, counts, strict=strict)
     prof = cProfile.Profile()
     prof.enable()
-    run_seeded(subclass, examples, steps, seeds)
+    run_seeded(subclass, examples, steps, seeds, memo)
     prof.disable()
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)
@@ -447,6 +467,10 @@ def main(argv: list[str] | None = None) -> int:
                              "a busy computer, ~1 us per timed call) or wall time")
     parser.add_argument("--profile", type=int, metavar="N", default=0,
                         help="also print the top N functions of a cProfile run")
+    parser.add_argument("--memo", type=int, metavar="N", default=MEMO_CAPACITY,
+                        help="states each search of the full machine keeps to resume from, "
+                             f"as nova-model check does ({MEMO_CAPACITY}); the full machine "
+                             "is also timed without them ('no memo'); 0: only without")
     args = parser.parse_args(argv)
     seeds = tuple(range(args.seeds))
 
@@ -457,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # warm up both (imports, Lifecycle construction, strategy caches)
     run(bare_class, 2, 5)
-    run(full_class, 2, 5, strict=args.strict)
+    run(full_class, 2, 5, strict=args.strict, memo=args.memo)
     hollow_class = hollow_machine(full_class)
     run(hollow_class, 2, 5)
     if args.gc_freeze:
@@ -466,12 +490,15 @@ def main(argv: list[str] | None = None) -> int:
     # alternate the machines, keep each one's fastest run (the computer may be busy)
     best: dict[str, dict[str, Any]] = {}
     machines = [("bare", bare_class), ("full", full_class)]
+    if args.memo > 0:
+        machines.append(("no memo", full_class))
     if not args.no_hollow:
         machines.insert(1, ("hollow", hollow_class))
     for _ in range(max(1, args.repeat)):
         for name, klass in machines:
-            r = run(klass, args.examples, args.steps, strict=args.strict or name != "full",
-                    seeds=seeds)
+            r = run(klass, args.examples, args.steps,
+                    strict=args.strict or name not in ("full", "no memo"), seeds=seeds,
+                    memo=args.memo if name == "full" else 0)
             if name not in best or r["seconds"] < best[name]["seconds"]:
                 best[name] = r
     bare, full = best["bare"], best["full"]
@@ -487,16 +514,17 @@ def main(argv: list[str] | None = None) -> int:
         "machine": args.machine, "shape": full_shape,
         "repeat": args.repeat, "gc_freeze": args.gc_freeze,
         "bare": bare, "hollow": best.get("hollow"), "full": full,
+        "no_memo": best.get("no memo"), "memo_capacity": args.memo,
         "ratio_full_over_bare": ratio,
         "cpu_ratio_full_over_bare": cpu_ratio, "goal_met": ratio >= 0.5,
         "goal_met_cpu": cpu_ratio >= 0.5,
     }
     if not args.no_breakdown:
         report["breakdown"] = breakdown(full_class, args.examples, args.steps, args.strict,
-                                        args.clock, seeds)
+                                        args.clock, seeds, args.memo)
     if args.profile:
         report["profile"] = profile(full_class, args.examples, args.steps, args.profile,
-                                    args.strict, seeds)
+                                    args.strict, seeds, args.memo)
 
     if args.json:
         print(json.dumps(report, indent=2, default=str))
@@ -518,6 +546,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['steps_per_cpu_s']:>11.0f} {r['cpu_ratio']:>9.2f}")
     print(f"(fastest of {max(1, args.repeat)} alternated runs per machine; ratio = "
           "full steps/s / bare steps/s)")
+    if args.memo > 0:
+        print(f"full: each search keeps {args.memo} states to resume from, as nova-model check "
+              f"does; {full['resumed']} of its {full['steps']} steps resumed from one "
+              "(no memo: every step computed)")
     print(f"goal full/bare >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'} by wall time, "
           f"{'met' if cpu_ratio >= 0.5 else 'NOT met'} by CPU time")
     if full["failures"]:

@@ -39,7 +39,9 @@ there (``error_causes``) and how many faults deliveries injected (``injected_fau
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import marshal
 import random
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -174,7 +176,7 @@ class HostRecord:
     queue: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(frozen=True)
 class InstanceInfo:
     """What the cluster keeps beside the lifecycle's instance variables."""
 
@@ -1220,6 +1222,96 @@ class Cluster:
             cluster.hosts[name] = HostRecord(name, up, enabled, list(queue))
         return cluster
 
+    # ------------------------------------------------------------------ forks
+
+    def freeze(self) -> "FrozenCluster":
+        """Every state variable as it is now, in values nobody changes, dict order
+        included: ``thaw`` builds a cluster that goes on exactly as this one would.
+
+        (``snapshot`` is canonical, sorted, for comparing states; this is exact, for
+        resuming one: the order of ``instances`` decides which instance a search's
+        choice picks. ``decisions`` is kept too: the invariants audit it.) The plain
+        values are packed into one ``marshal`` string, which the garbage collector
+        never walks: a search keeps hundreds of frozen clusters.
+        """
+        known = vars(self)
+        extra = known.keys() - _FROZEN_STATE - _SHARED_WITH_FORKS
+        shared = known.get("_fork_shared")
+        if shared is None:
+            shared = self._fork_shared = {k: known[k] for k in _SHARED_WITH_FORKS
+                                          if k in known}
+        plain = (
+            tuple((h.name, h.up, h.enabled, tuple(h.queue)) for h in self.hosts.values()),
+            tuple(self.conductor),
+            tuple((w.id, w.instance, w.operation, w.step, w.target, w.context,
+                   w.caller.is_admin) for w in self.work.values()),
+            tuple((i.uuid, i.state, int(i.power_state), i.host, i.launched, i.locked,
+                   i.locked_by, None if i.old_vm_state is None else i.old_vm_state.value,
+                   None if i.migration is None else i.migration.uuid, i.flavor, i.image)
+                  for i in self.instances.values()),
+            tuple((u, i.group, i.availability_zone, i.hints) for u, i in self.info.items()),
+            tuple((m.uuid, m.instance_uuid, m.migration_type.value, m.status.value, m.source,
+                   m.dest, m.old_flavor, m.new_flavor) for m in self.migrations.values()),
+            tuple((g, tuple(members)) for g, members in self.groups.items()),
+            tuple(self.counters.items()),
+            tuple(self.inventory_changes.items()),
+            self.injected_faults,
+            tuple(self.arrivals.items()),
+            tuple((m, tuple(c)) for m, c in self.migration_errors.items()),
+        )
+        rng = self.rng
+        return FrozenCluster(
+            type(self), shared,
+            {k: copy.deepcopy(known[k]) for k in extra} if extra else _NO_EXTRA,
+            marshal.dumps(plain), self.ledger.copy(), (rng.state(), rng.draws),
+            tuple(self.error_causes.items()), tuple(self.decisions))
+
+    @staticmethod
+    def thaw(frozen: "FrozenCluster") -> "Cluster":
+        """A live cluster in the state ``frozen`` holds (which stays as it was)."""
+        cluster = frozen.cls.__new__(frozen.cls)
+        vars(cluster).update(frozen.shared)
+        cluster._fork_shared = frozen.shared
+        vars(cluster).update({k: copy.deepcopy(v) for k, v in frozen.extra.items()})
+        (hosts, conductor, work, instances, info, migrations, groups, counters,
+         inventory_changes, injected_faults, arrivals, migration_errors) = marshal.loads(
+            frozen.plain)
+        cluster.hosts = {name: HostRecord(name, up, enabled, list(queue))
+                         for name, up, enabled, queue in hosts}
+        cluster.conductor = list(conductor)
+        cluster.work = {wid: Work(wid, inst, op, step, target, context,
+                                  ADMIN if admin else USER)
+                        for wid, inst, op, step, target, context, admin in work}
+        cluster.migrations = {
+            uuid: MigrationRecord(uuid, inst, MigrationType(kind), MS(status), source, dest,
+                                  old, new)
+            for uuid, inst, kind, status, source, dest, old, new in migrations}
+        cluster.instances = {}
+        new_instance = cluster.lc.new_instance
+        for (uuid, state, power, host, launched, locked, locked_by, old_vm, mig, flavor,
+             image) in instances:
+            inst = new_instance(uuid, cluster, flavor=flavor, image=image)
+            inst.state, inst.power_state, inst.host = state, PowerState(power), host
+            inst.launched, inst.locked, inst.locked_by = launched, locked, locked_by
+            inst.old_vm_state = None if old_vm is None else VmState(old_vm)
+            inst.migration = None if mig is None else cluster.migrations[mig]
+            cluster.instances[uuid] = inst
+        cluster.info = {u: InstanceInfo(group, zone, hints) for u, group, zone, hints in info}
+        cluster.groups = {g: list(members) for g, members in groups}
+        cluster.ledger = frozen.ledger.copy()
+        rng = cluster.rng = _Random()
+        state, draws = frozen.rng
+        rng.setstate(state)
+        rng.draws, rng._state = draws, (draws, state)
+        cluster.counters = dict(counters)
+        cluster.inventory_changes = dict(inventory_changes)
+        cluster.error_causes = dict(frozen.error_causes)
+        cluster.injected_faults = injected_faults
+        cluster.arrivals = dict(arrivals)
+        cluster.migration_errors = {m: MigrationErrorCause(*c) for m, c in migration_errors}
+        cluster.decisions = list(frozen.decisions)
+        return cluster
+
     def close(self) -> None:
         """Detach the instances from the shared machine (frees them for the GC)."""
         for inst in self.instances.values():
@@ -1239,6 +1331,34 @@ class Cluster:
     def table(self) -> str:
         from model.cluster_view import table
         return table(self)
+
+
+#: The state variables ``freeze`` copies (``Cluster.__init__`` lists them).
+_FROZEN_STATE = frozenset({
+    "hosts", "conductor", "work", "instances", "info", "migrations", "groups", "ledger",
+    "rng", "counters", "inventory_changes", "error_causes", "injected_faults", "arrivals",
+    "migration_errors", "decisions"})
+#: What a fork shares with its origin: the configuration and what is worked out from
+#: it (immutable, or caches keyed on immutable values). Any other attribute (a
+#: subclass's own) is deep-copied.
+_SHARED_WITH_FORKS = frozenset({
+    "config", "lc", "scheduler_config", "flavors", "images", "_host_configs",
+    "_base_inventories", "_changed_inventories", "_resources", "_volume_backed_images",
+    "_host_static", "_fork_shared"})
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+class FrozenCluster(NamedTuple):
+    """A cluster's state at one moment (``Cluster.freeze``), to ``Cluster.thaw``."""
+
+    cls: type
+    shared: Mapping[str, Any]  # the configuration and what is worked out from it
+    extra: Mapping[str, Any]   # a subclass's own attributes, deep-copied
+    plain: bytes               # the plain values, ``marshal``-ed
+    ledger: Ledger             # a private copy
+    rng: tuple                 # (state, draws)
+    error_causes: tuple
+    decisions: tuple
 
 
 def _vm_of(inst: Instance) -> tuple[VmState, Any] | None:

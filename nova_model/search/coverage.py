@@ -24,6 +24,7 @@ _OFFLOADED, _ACTIVE = VmState.SHELVED_OFFLOADED, VmState.ACTIVE
 _EVACUATION, _LIVE = MigrationType.EVACUATION, MigrationType.LIVE_MIGRATION
 _CONFIRMED, _REVERTED = MigrationStatus.CONFIRMED, MigrationStatus.REVERTED
 _COMPLETED = MigrationStatus.COMPLETED
+_NEVER = (None, False)  # an instance's history before it ever ran
 
 
 @dataclass
@@ -33,9 +34,6 @@ class Coverage:
     events: set[str] = field(default_factory=set)
     findings: set[str] = field(default_factory=set)  # upstream findings reproduced
     steps: int = 0
-    # per (cluster, instance): the host it last ran on, and whether it was offloaded since
-    _last_host: dict[tuple[int, str], str] = field(default_factory=dict)
-    _offloaded: set[tuple[int, str]] = field(default_factory=set)
 
     def found(self, finding: str) -> None:
         self.findings.add(finding)
@@ -43,12 +41,16 @@ class Coverage:
     def accepted(self, operation: str) -> None:
         self.operations.add(operation)
 
-    def observe(self, cluster, fullest: float | None = None) -> None:
+    def observe(self, cluster, fullest: float | None = None,
+                history: dict[str, tuple[str | None, bool]] | None = None) -> None:
         """Record what ``cluster`` has reached; ``fullest`` is its fullest host in
-        percent of capacity (computed here if not given)."""
-        key = id(cluster)
-        # (runs after every step: bound methods and enum members are read once)
-        seen, offloaded, last_host = self.vm_states.add, self._offloaded, self._last_host
+        percent of capacity (computed here if not given). ``history`` is the run's own
+        record, per instance, of the host it last ran on and whether it was offloaded
+        since (the run keeps it, so that a run resumed from a saved state has it too);
+        without one, only what this one cluster shows is seen."""
+        if history is None:
+            history = {}
+        seen = self.vm_states.add  # (runs after every step: read once)
         for uuid, inst in cluster.instances.items():
             state = inst.state
             if state == "new":
@@ -56,13 +58,15 @@ class Coverage:
             vm = STATE_PAIRS[state][0]  # inst.vm_state
             seen(vm)
             if vm is _OFFLOADED:
-                offloaded.add((key, uuid))
+                last_host, offloaded = history.get(uuid, _NEVER)
+                if not offloaded:
+                    history[uuid] = (last_host, True)
             elif vm is _ACTIVE and inst.host is not None:
-                ident = (key, uuid)
-                if ident in offloaded and last_host.get(ident) not in (None, inst.host):
+                last_host, offloaded = history.get(uuid, _NEVER)
+                if offloaded and last_host not in (None, inst.host):
                     self.events.add("unshelve onto another host")
-                offloaded.discard(ident)
-                last_host[ident] = inst.host
+                if offloaded or last_host != inst.host:
+                    history[uuid] = (inst.host, False)
         events = self.events
         for m in cluster.migrations.values():
             kind, status = m.migration_type, m.status

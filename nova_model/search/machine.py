@@ -12,11 +12,18 @@ violations, and a rejected request must leave the cluster unchanged.
 
 Every run is also a scenario: ``steps`` holds each rule as the JSON step that
 ``nova-model simulate`` replays, and ``lines`` the same in operator language.
+
+A search given a ``StateMemo`` (``run_search`` gives each search its own) saves the
+state after every checked step; a run that repeats the calls of an earlier run
+resumes from the saved state instead of computing it again (``memo``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import marshal
+from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
 from hypothesis import target
@@ -33,6 +40,7 @@ from model.lifecycle import ADMIN, USER, Context, Lifecycle
 from model.operation import Check, OutcomeKind
 from model.states import VmState
 from nova_model.search.coverage import Coverage
+from nova_model.search.memo import ROOT, Saved, StateMemo
 
 #: API operations other than create. Admin reset-state is left out: it writes any
 #: vm_state by design (the single-instance graph explores it).
@@ -97,6 +105,107 @@ REJECTION_CHANGES_NOTHING = "rejected_request_changes_nothing"
 SPEC = Lifecycle()
 
 
+class MachineState(NamedTuple):
+    """What a run has reached after a step, saved to resume from (``StateMemo``).
+
+    The trace is kept as what this step added to its parent's (a run's states share
+    their common trace instead of each holding a copy of it).
+    """
+
+    parent: "MachineState | None"
+    new_steps: tuple
+    new_lines: tuple
+    n_steps: int  # the run's steps and lines up to here
+    n_lines: int
+    cluster: Any  # model.cluster.FrozenCluster, or None before ``start``
+    history: tuple  # the run's placement history (``Coverage.observe``), as items
+    fault_weight: int
+    faults: int
+    peak: float
+    moves: int
+    focus: tuple[str, ...]
+    world_focus: tuple[str, ...]
+    flavor_names: tuple[str, ...]
+    run_config: ClusterConfig | None
+    live: bool      # what the preconditions ask, answered without thawing the cluster
+    has_work: bool
+
+    def trace_parts(self) -> tuple[list, list]:
+        """The whole run's ``steps`` and ``lines`` up to here."""
+        chain = []
+        state: MachineState | None = self
+        while state is not None:
+            chain.append(state)
+            state = state.parent
+        chain.reverse()
+        return ([s for state in chain for s in state.new_steps],
+                [line for state in chain for line in state.new_lines])
+
+
+def resumable(fn):
+    """A rule (or initialize rule) that a run resumes past when an earlier run of the
+    same search made the same calls up to it (``StateMemo``)."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def step(self, **arguments):
+        memo = type(self).memo
+        if memo is None or self._at is None:
+            return fn(self, **arguments)
+        key = (self._at, name, tuple(arguments.values()))
+        saved = memo.get(key)
+        if saved is not None and not memo.verify:
+            memo.resumed += 1
+            self._resume(saved)
+            return saved.result
+        if self._ahead is not None:  # the first new call of this run: load its state
+            self._load(self._ahead.state)
+        elif saved is not None and self._state_at is not None:
+            # verifying: go on from the saved state this run is in, as a run that
+            # resumed there would, rather than from the machine's own
+            self._load(self._state_at)
+        memo.computed += 1
+        self._at = None  # not tracked again unless the invariants pass (promises_hold)
+        result = fn(self, **arguments)
+        self._pending = (key, result, saved)
+        return result
+
+    return step
+
+
+def _decided(decision) -> tuple:
+    """A scheduling decision's record, less its readers' cache."""
+    return tuple(getattr(decision, f.name) for f in dataclasses.fields(decision)
+                 if f.name != "memo")
+
+
+def state_differences(computed: MachineState, saved: MachineState) -> list[str]:
+    """Where a state computed again differs from the one saved for the same calls."""
+    out = []
+    (steps, lines), (saved_steps, saved_lines) = computed.trace_parts(), saved.trace_parts()
+    if steps != saved_steps:
+        out.append("the scenario steps differ")
+    if [(w, _verdict(r)) for w, r in lines] != [(w, _verdict(r)) for w, r in saved_lines]:
+        out.append("the trace differs")
+    a, b = computed.cluster, saved.cluster
+    if (a is None) != (b is None):
+        out.append("one state has a cluster, the other none")
+    elif a is not None:
+        # (the plain values compared as values: marshal's bytes depend on which equal
+        # strings happen to be one object)
+        out += [f"cluster {field} differs" for field in a._fields
+                if field not in ("shared", "decisions", "plain")
+                and getattr(a, field) != getattr(b, field)]
+        if marshal.loads(a.plain) != marshal.loads(b.plain):
+            out.append("cluster state variables differ")
+        if [_decided(d) for d in a.decisions] != [_decided(d) for d in b.decisions]:
+            out.append("cluster decisions differ")
+    out += [f"{field} differs" for field in computed._fields
+            if field not in ("parent", "new_steps", "new_lines", "n_steps", "n_lines", "cluster")
+            and getattr(computed, field) != getattr(saved, field)]
+    return out
+
+
 class ClusterMachine(RuleBasedStateMachine):
     """The search. Subclass and override the class attributes to search a variant."""
 
@@ -105,6 +214,9 @@ class ClusterMachine(RuleBasedStateMachine):
     cluster_class: type[Cluster] = Cluster
     #: shared by every example of a run: what the search reached ("sometimes" checks)
     coverage: Coverage = Coverage()
+    #: the states this search reached (``run_search`` gives each search its own; None:
+    #: every step is computed)
+    memo: StateMemo | None = None
 
     instances = Bundle("instances")
     hosts = Bundle("hosts")
@@ -114,26 +226,36 @@ class ClusterMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.cluster: Cluster | None = None
-        self.steps: list[dict] = []
-        self.lines: list[tuple[str, object]] = []  # (what was done, its result)
+        self._steps: list[dict] = []
+        self._lines: list[tuple[str, object]] = []  # (what was done, its result)
         self.fault_weight = 0
         self.faults = 0
         self.peak = 0.0
         self.moves = 0
         self.focus: tuple[str, ...] = OPERATIONS
         self.world_focus: tuple[str, ...] = WORLD
-        self.flavor_names: list[str] = []
+        self.flavor_names: tuple[str, ...] = ()
         self.run_config: ClusterConfig | None = None
         self.failure: dict[str, list[str]] = {}  # what broke, when something did
         # False after a rule that provably changed nothing (a rejected request is
         # checked against the snapshot): the invariants need not look again.
         self.changed = True
+        #: per instance, the host it last ran on and whether it was offloaded since
+        self.history: dict[str, tuple[str | None, bool]] = {}
+        # Where the run stands in the memo: the id of the saved state it is in (None:
+        # not tracked), the saved state it has not loaded yet (it resumed past the
+        # calls that reach it), and the call whose result waits for the invariants.
+        self._at: int | None = ROOT
+        self._ahead: Saved | None = None
+        self._pending: tuple | None = None
+        self._resumed = False
+        self._state_at: MachineState | None = None  # the saved state the run is in
 
     def teardown(self) -> None:
         # Steer the search towards crowded hosts and long move sequences.
         target(self.peak, label="fullest host (percent of capacity)")
         if self.cluster is not None:
-            self.moves = sum(1 for m in self.cluster.migrations.values() if not m.in_progress)
+            self.moves = _moves_finished(self.cluster.migrations.values())
         target(float(self.moves), label="moves finished")
         if self.cluster is not None:
             # Freed now, not by a later full collection: the engine keeps finished
@@ -146,6 +268,7 @@ class ClusterMachine(RuleBasedStateMachine):
     @initialize(target=instances, seed=st.sampled_from(range(2**16 + 1)),
                 fault_weight=st.sampled_from([0, 1, 3]), focus=CHOICE, world_focus=CHOICE,
                 choice=CHOICE)
+    @resumable
     def start(self, seed: int, fault_weight: int, focus: int, world_focus: int, choice: int):
         # Swarm testing: each run favours a few operations (so it chains them: shelve
         # then unshelve, resize then confirm), injects no, some or many faults, and
@@ -167,7 +290,7 @@ class ClusterMachine(RuleBasedStateMachine):
             world_focus = world_focus | {"service_up"}
         self.world_focus = tuple(e for e in WORLD if e in world_focus)
         self.flavor_names = _flavors(self.config)
-        self.steps.append({"seed": seed})
+        self._steps.append({"seed": seed})
         # Every run starts with running instances, so no run is spent getting there.
         groups = _groups(self.config)
         booted = [self._boot(c.pick(self.flavor_names), c.pick(groups), True)
@@ -180,16 +303,19 @@ class ClusterMachine(RuleBasedStateMachine):
     # (these three only fill bundles: the cluster is as the invariants last saw it)
 
     @initialize(target=hosts)
+    @resumable
     def compute_hosts(self):
         self.changed = False
         return multiple(*sorted(h.name for h in self.config.hosts))
 
     @initialize(target=flavors)
+    @resumable
     def catalogue_flavors(self):
         self.changed = False
         return multiple(*_flavors(self.config))
 
     @initialize(target=groups)
+    @resumable
     def server_groups(self):
         self.changed = False
         return multiple(*_groups(self.config))
@@ -197,6 +323,7 @@ class ClusterMachine(RuleBasedStateMachine):
     # -- the API -------------------------------------------------------------------------
 
     @rule(target=instances, flavor=flavors, group=groups, choice=CHOICE)
+    @resumable
     def boot(self, flavor: str, group: str | None, choice: int):
         """A multiple-instance boot: one to three creates in one go, scheduled separately
         afterwards, so the members race each other to their hosts."""
@@ -206,6 +333,7 @@ class ClusterMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self._any_live())
     @rule(choice=CHOICE)
+    @resumable
     def api(self, choice: int) -> None:
         """One request; its work stays queued for ``deliver`` to interleave."""
         c = Choices(choice)
@@ -215,6 +343,7 @@ class ClusterMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self._any_live())
     @rule(choice=CHOICE)
+    @resumable
     def operate(self, choice: int) -> None:
         """One request and its chain of steps delivered in order with ``ok``: all of it,
         or (half the time) only the first few. Then, at the run's fault rate, the next
@@ -243,14 +372,16 @@ class ClusterMachine(RuleBasedStateMachine):
             self._race(uuid, c, flavor)
 
     @rule(instance=instances)
+    @resumable
     def settle(self, instance: str | None) -> None:
         """Deliver every deliverable step of one instance, in order, with ``ok``."""
         self.changed = instance is not None and self._settle(instance) > 0
 
     # -- asynchronous work ------------------------------------------------------------------
 
-    @precondition(lambda self: self.cluster is not None and self.cluster.work)
+    @precondition(lambda self: self._has_work())
     @rule(choice=CHOICE)
+    @resumable
     def deliver(self, choice: int) -> None:
         """Any single pending step, with any outcome it declares: faults are injected
         at the run's rate, environment outcomes (no valid host ...) always may be."""
@@ -276,6 +407,7 @@ class ClusterMachine(RuleBasedStateMachine):
     # -- the world ------------------------------------------------------------------------------
 
     @rule(host=hosts, choice=CHOICE)
+    @resumable
     def world(self, host: str, choice: int) -> None:
         """Something the cloud's operators or its clock do: a host event, a periodic
         task, or a change of an allocation ratio; three times in four one of the few
@@ -306,9 +438,32 @@ class ClusterMachine(RuleBasedStateMachine):
 
     # -- the promises ---------------------------------------------------------------------------
 
-    @invariant()
+    @invariant(check_during_init=True)
     def promises_hold(self) -> None:
         type(self).coverage.steps += 1
+        if self._resumed:  # a saved state: it passed when it was first reached
+            self._resumed = False
+            return
+        pending, self._pending = self._pending, None
+        changed = self.changed
+        self._check()
+        if pending is None:
+            return
+        # passed: saved, and the run is tracked again
+        key, result, saved = pending
+        memo = type(self).memo
+        state = self._state(changed)
+        if saved is None:
+            self._at = memo.put(key, state, result)
+            return
+        # (verifying: the step was computed again although it was saved)
+        differences = state_differences(state, saved.state)
+        assert not differences, (f"resuming from a saved state is not the same as "
+                                 f"computing it: {'; '.join(differences)}")
+        memo.verified += 1
+        self._at, self._state_at = saved.id, saved.state
+
+    def _check(self) -> None:
         if self.cluster is None or not self.changed:
             self.changed = True
             return
@@ -316,10 +471,77 @@ class ClusterMachine(RuleBasedStateMachine):
         for finding, _ in explained:
             type(self).coverage.found(finding.name)
         fullest = Coverage.utilisation(self.cluster)
-        type(self).coverage.observe(self.cluster, fullest)
+        type(self).coverage.observe(self.cluster, fullest, self.history)
         self.peak = max(self.peak, fullest)
         self.failure = found
         assert not found, self.report(found)
+
+    # -- saved states (``StateMemo``) -----------------------------------------------------
+
+    def _state(self, changed: bool = True) -> MachineState:
+        """The run's state now, to save. ``changed`` False: the last rule provably left
+        the cluster as it was (``self.changed``), so its parent's frozen copy serves."""
+        cluster, parent = self.cluster, self._state_at
+        steps_before, lines_before = (0, 0) if parent is None else (parent.n_steps,
+                                                                    parent.n_lines)
+        steps, lines = self._steps, self._lines
+        memo = type(self).memo
+        if changed or parent is None or parent.cluster is None or memo.verify:
+            frozen = None if cluster is None else cluster.freeze()
+            history = tuple(self.history.items())
+            moves = 0 if cluster is None else _moves_finished(cluster.migrations.values())
+            live, has_work = self._any_live(), self._has_work()
+        else:
+            frozen, history, moves, live, has_work = (
+                parent.cluster, parent.history, parent.moves, parent.live, parent.has_work)
+            if len(cluster.decisions) != len(frozen.decisions) or any(
+                    a is not b for a, b in zip(cluster.decisions, frozen.decisions)):
+                # (a rejected request starts a new record of decisions: an empty one)
+                frozen = frozen._replace(decisions=tuple(cluster.decisions))
+        state = MachineState(
+            parent, tuple(steps[steps_before:]), tuple(lines[lines_before:]),
+            len(steps), len(lines), frozen, history, self.fault_weight, self.faults,
+            self.peak, moves, self.focus, self.world_focus, self.flavor_names,
+            self.run_config, live, has_work)
+        self._state_at = state
+        return state
+
+    def _resume(self, saved: Saved) -> None:
+        """Stand at ``saved`` without loading it (the next calls may be saved too)."""
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+        self._at, self._ahead, self._resumed = saved.id, saved, True
+        # (what teardown reads of a run that ends here)
+        self.peak, self.moves = saved.state.peak, saved.state.moves
+
+    def _load(self, state: MachineState) -> None:
+        """Make a saved state the machine's own, to go on from it."""
+        self._ahead, self._state_at = None, state
+        if self.cluster is not None:
+            self.cluster.close()
+        self.cluster = None if state.cluster is None else Cluster.thaw(state.cluster)
+        self._steps, self._lines = state.trace_parts()
+        self.history = dict(state.history)
+        self.fault_weight, self.faults, self.peak, self.moves = (
+            state.fault_weight, state.faults, state.peak, state.moves)
+        self.focus, self.world_focus = state.focus, state.world_focus
+        self.flavor_names, self.run_config = state.flavor_names, state.run_config
+        self.failure, self.changed = {}, True
+
+    @property
+    def steps(self) -> list[dict]:
+        """Each rule so far as the JSON step ``nova-model simulate`` replays."""
+        if self._ahead is not None:
+            return self._ahead.state.trace_parts()[0]
+        return self._steps
+
+    @property
+    def lines(self) -> list[tuple[str, object]]:
+        """Each rule so far in operator language, with its result."""
+        if self._ahead is not None:
+            return self._ahead.state.trace_parts()[1]
+        return self._lines
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -332,7 +554,14 @@ class ClusterMachine(RuleBasedStateMachine):
 
     def _any_live(self) -> bool:
         # (asked each time the engine considers api or operate: it stops at the first)
+        if self._ahead is not None:
+            return self._ahead.state.live
         return next(self._live_uuids(), None) is not None
+
+    def _has_work(self) -> bool:
+        if self._ahead is not None:
+            return self._ahead.state.has_work
+        return self.cluster is not None and bool(self.cluster.work)
 
     def _live(self) -> list[str]:
         return list(self._live_uuids())
@@ -469,8 +698,8 @@ class ClusterMachine(RuleBasedStateMachine):
                              f"{'' if outcome == 'ok' else ' fails: ' + outcome}", result)
 
     def _record(self, step: dict, words: str, result) -> None:
-        self.steps.append(step)
-        self.lines.append((words, result))  # put into words only for a report
+        self._steps.append(step)
+        self._lines.append((words, result))  # put into words only for a report
 
     def trace(self) -> list[str]:
         """Each step so far as an operator would describe it, with its verdict."""
@@ -478,6 +707,10 @@ class ClusterMachine(RuleBasedStateMachine):
 
     def report(self, found: dict[str, list[str]]) -> str:
         return failure_report(self.trace(), found, self.cluster.table())
+
+
+def _moves_finished(migrations) -> int:
+    return sum(1 for m in migrations if not m.in_progress)
 
 
 def _verdict(result) -> str:
@@ -545,8 +778,8 @@ def _subset(items: tuple[str, ...], number: int, least: int, most: int) -> set[s
     return c.sample(items, least + min(c.take(span), c.take(span)))
 
 
-def _flavors(config: ClusterConfig) -> list[str]:
-    return sorted(f.name for f in config.flavors)
+def _flavors(config: ClusterConfig) -> tuple[str, ...]:
+    return tuple(sorted(f.name for f in config.flavors))
 
 
 def _groups(config: ClusterConfig) -> list[str | None]:
