@@ -1224,15 +1224,19 @@ class Cluster:
 
     # ------------------------------------------------------------------ forks
 
-    def freeze(self) -> "FrozenCluster":
+    def freeze(self, like: "FrozenCluster | None" = None) -> "FrozenCluster":
         """Every state variable as it is now, in values nobody changes, dict order
         included: ``thaw`` builds a cluster that goes on exactly as this one would.
 
         (``snapshot`` is canonical, sorted, for comparing states; this is exact, for
         resuming one: the order of ``instances`` decides which instance a search's
-        choice picks. ``decisions`` is kept too: the invariants audit it.) The plain
-        values are packed into one ``marshal`` string, which the garbage collector
-        never walks: a search keeps hundreds of frozen clusters.
+        choice picks.) Like ``snapshot`` it leaves out ``decisions``, the record the
+        invariants audit of what the scheduler decided since the last request: it
+        decides nothing that follows, and a thawed cluster starts a new record. The
+        plain values are packed into one ``marshal`` string, which the garbage
+        collector never walks: a search keeps hundreds of frozen clusters. ``like``,
+        an earlier frozen state of this cluster, lends the parts that are still the
+        same (the ledger, when nothing was claimed or freed since).
         """
         known = vars(self)
         extra = known.keys() - _FROZEN_STATE - _SHARED_WITH_FORKS
@@ -1260,11 +1264,13 @@ class Cluster:
             tuple((m, tuple(c)) for m, c in self.migration_errors.items()),
         )
         rng = self.rng
+        ledger = self.ledger
         return FrozenCluster(
             type(self), shared,
             {k: copy.deepcopy(known[k]) for k in extra} if extra else _NO_EXTRA,
-            marshal.dumps(plain), self.ledger.copy(), (rng.state(), rng.draws),
-            tuple(self.error_causes.items()), tuple(self.decisions))
+            marshal.dumps(plain),
+            like.ledger if like is not None and ledger.same(like.ledger) else ledger.copy(),
+            (rng.state(), rng.draws), tuple(self.error_causes.items()))
 
     @staticmethod
     def thaw(frozen: "FrozenCluster") -> "Cluster":
@@ -1309,7 +1315,7 @@ class Cluster:
         cluster.injected_faults = injected_faults
         cluster.arrivals = dict(arrivals)
         cluster.migration_errors = {m: MigrationErrorCause(*c) for m, c in migration_errors}
-        cluster.decisions = list(frozen.decisions)
+        cluster.decisions = []
         return cluster
 
     def close(self) -> None:
@@ -1358,7 +1364,6 @@ class FrozenCluster(NamedTuple):
     ledger: Ledger             # a private copy
     rng: tuple                 # (state, draws)
     error_causes: tuple
-    decisions: tuple
 
 
 def _vm_of(inst: Instance) -> tuple[VmState, Any] | None:

@@ -16,7 +16,7 @@ applies the resource effects of the branch taken.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from transitions import Machine, MachineError
@@ -394,11 +394,14 @@ class TransitionSpec:
 
 
 class SharedMachine(Machine):
-    """A ``Machine`` that binds only ``trigger``/``may_trigger`` onto each model.
+    """A ``Machine`` that binds nothing onto its models.
 
     The stock machine binds ``<trigger>``, ``may_<trigger>`` and ``is_<state>`` per
     model: with this catalogue's ~170 triggers and ~170 states that is ~3 ms per
-    instance. Everything here goes through ``trigger``/``may_trigger``.
+    instance. The lifecycle fires an event itself (``events[trigger].trigger(model)``)
+    and asks ``_can_trigger(model, trigger)``. (Even the stock ``trigger`` and
+    ``may_trigger`` partials would tie each instance to itself in a reference cycle,
+    which only the garbage collector's full collections free.)
     """
 
     def _add_trigger_to_model(self, trigger, model):
@@ -410,20 +413,18 @@ class SharedMachine(Machine):
     def add_model(self, model, initial=None):
         # The stock method also visits every event and every state to bind per-model
         # helpers this machine never binds (~350 no-op calls per instance), and finds
-        # duplicates by equality; here only trigger/may_trigger and the initial state.
+        # duplicates by equality; here only the initial state.
         initial = self.initial if initial is None else initial
         for mod in model if isinstance(model, list) else [model]:
             mod = self if mod is self.self_literal else mod
             if any(m is mod for m in self.models):
                 continue
-            self._checked_assignment(mod, "trigger", partial(self._get_trigger, mod))
-            self._checked_assignment(mod, "may_trigger", partial(self._can_trigger, mod))
             self.set_state(initial, model=mod)
             self.models.append(mod)
 
     def get_triggers(self, *states):
-        # ``may_trigger`` asks this on every call, and the stock answer scans all ~180
-        # events; the answer per state only changes when a transition is added.
+        # The stock ``_can_trigger`` asks this on every call, and the stock answer scans
+        # all ~180 events; the answer per state only changes when a transition is added.
         key = tuple(getattr(s, "name", s) for s in states)
         cache = self.__dict__.setdefault("_triggers_from", {})
         found = cache.get(key)
@@ -581,7 +582,7 @@ class Lifecycle:
         trigger = trigger_name(op_name, step_name, outcome)
         if trigger not in self.triggers:
             return False
-        return instance.may_trigger(trigger, **kw)
+        return self.machine._can_trigger(instance, trigger, **kw)
 
     def operation(self, name: str) -> Operation:
         try:

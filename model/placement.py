@@ -757,6 +757,12 @@ class Ledger:
 
     __copy__ = copy
 
+    def same(self, other: Ledger) -> bool:
+        """Exactly the same state, zero counters included (``==`` ignores those): a
+        copy of one serves as a copy of the other."""
+        return (self._alloc == other._alloc and self._usage == other._usage
+                and self._inv == other._inv and self._lowered == other._lowered)
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Ledger:
         return self.copy()
 

@@ -109,12 +109,14 @@ class MachineState(NamedTuple):
     """What a run has reached after a step, saved to resume from (``StateMemo``).
 
     The trace is kept as what this step added to its parent's (a run's states share
-    their common trace instead of each holding a copy of it).
+    their common trace instead of each holding a copy of it), its lines already put
+    into words and its scenario steps ``marshal``-ed: plain values, which the garbage
+    collector does not walk (a search keeps hundreds of states).
     """
 
     parent: "MachineState | None"
-    new_steps: tuple
-    new_lines: tuple
+    new_steps: bytes  # marshal-ed
+    new_lines: tuple  # (words, verdict) pairs
     n_steps: int  # the run's steps and lines up to here
     n_lines: int
     cluster: Any  # model.cluster.FrozenCluster, or None before ``start``
@@ -138,7 +140,7 @@ class MachineState(NamedTuple):
             chain.append(state)
             state = state.parent
         chain.reverse()
-        return ([s for state in chain for s in state.new_steps],
+        return ([s for state in chain for s in marshal.loads(state.new_steps)],
                 [line for state in chain for line in state.new_lines])
 
 
@@ -173,19 +175,13 @@ def resumable(fn):
     return step
 
 
-def _decided(decision) -> tuple:
-    """A scheduling decision's record, less its readers' cache."""
-    return tuple(getattr(decision, f.name) for f in dataclasses.fields(decision)
-                 if f.name != "memo")
-
-
 def state_differences(computed: MachineState, saved: MachineState) -> list[str]:
     """Where a state computed again differs from the one saved for the same calls."""
     out = []
     (steps, lines), (saved_steps, saved_lines) = computed.trace_parts(), saved.trace_parts()
     if steps != saved_steps:
         out.append("the scenario steps differ")
-    if [(w, _verdict(r)) for w, r in lines] != [(w, _verdict(r)) for w, r in saved_lines]:
+    if lines != saved_lines:
         out.append("the trace differs")
     a, b = computed.cluster, saved.cluster
     if (a is None) != (b is None):
@@ -194,12 +190,10 @@ def state_differences(computed: MachineState, saved: MachineState) -> list[str]:
         # (the plain values compared as values: marshal's bytes depend on which equal
         # strings happen to be one object)
         out += [f"cluster {field} differs" for field in a._fields
-                if field not in ("shared", "decisions", "plain")
+                if field not in ("shared", "plain")
                 and getattr(a, field) != getattr(b, field)]
         if marshal.loads(a.plain) != marshal.loads(b.plain):
             out.append("cluster state variables differ")
-        if [_decided(d) for d in a.decisions] != [_decided(d) for d in b.decisions]:
-            out.append("cluster decisions differ")
     out += [f"{field} differs" for field in computed._fields
             if field not in ("parent", "new_steps", "new_lines", "n_steps", "n_lines", "cluster")
             and getattr(computed, field) != getattr(saved, field)]
@@ -487,19 +481,17 @@ class ClusterMachine(RuleBasedStateMachine):
         steps, lines = self._steps, self._lines
         memo = type(self).memo
         if changed or parent is None or parent.cluster is None or memo.verify:
-            frozen = None if cluster is None else cluster.freeze()
+            frozen = (None if cluster is None else cluster.freeze(
+                like=None if parent is None else parent.cluster))
             history = tuple(self.history.items())
             moves = 0 if cluster is None else _moves_finished(cluster.migrations.values())
             live, has_work = self._any_live(), self._has_work()
         else:
             frozen, history, moves, live, has_work = (
                 parent.cluster, parent.history, parent.moves, parent.live, parent.has_work)
-            if len(cluster.decisions) != len(frozen.decisions) or any(
-                    a is not b for a, b in zip(cluster.decisions, frozen.decisions)):
-                # (a rejected request starts a new record of decisions: an empty one)
-                frozen = frozen._replace(decisions=tuple(cluster.decisions))
         state = MachineState(
-            parent, tuple(steps[steps_before:]), tuple(lines[lines_before:]),
+            parent, marshal.dumps(steps[steps_before:]),
+            tuple((words, _verdict(result)) for words, result in lines[lines_before:]),
             len(steps), len(lines), frozen, history, self.fault_weight, self.faults,
             self.peak, moves, self.focus, self.world_focus, self.flavor_names,
             self.run_config, live, has_work)
@@ -714,6 +706,8 @@ def _moves_finished(migrations) -> int:
 
 
 def _verdict(result) -> str:
+    if isinstance(result, str):  # put into words already (a saved state's trace)
+        return result
     if result is None:
         return "done"
     if result.accepted:
