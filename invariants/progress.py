@@ -17,14 +17,14 @@ def busy_instances(cluster) -> set[str]:
     return {w.instance for w in cluster.queued_work()}
 
 
-def created_instances(cluster):
+def created_instances(cluster) -> list[tuple]:
     """``(uuid, instance, vm_state, task_state)`` for each instance the API has
-    created (not one still ``new``), the state pair read once."""
-    for uuid, inst in cluster.instances.items():
-        state = inst.state
-        if state != "new":
-            vm, task = STATE_PAIRS[state]
-            yield uuid, inst, vm, task
+    created (not one still ``new``), the state pair read once. (A list, not a
+    generator: six invariants walk it after every step, and resuming a generator
+    per instance cost them a sixth of their time.)"""
+    pairs = STATE_PAIRS
+    return [(uuid, inst, *pairs[inst.state]) for uuid, inst in cluster.instances.items()
+            if inst.state != "new"]
 
 
 def in_uuid_order(found: list[tuple[str, str]]) -> list[str]:
