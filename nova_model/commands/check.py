@@ -91,6 +91,9 @@ def run(args) -> int:
     document["search"] = report.as_json()
     say(f"  {report.examples} runs, {report.steps} steps in {report.seconds:.1f} s "
         f"({report.steps_per_second:.0f} steps/s)")
+    if report.memo:
+        say(f"  {report.memo['steps resumed from saved states']} of those steps resumed "
+            "from the state an earlier run had reached by the same calls")
     cov = report.coverage
     say(f"  reached {len(cov['vm_states reached'])}/12 vm_states, "
         f"{len(cov['operations accepted'])} operations accepted, events: "

@@ -21,9 +21,7 @@ resumes from the saved state instead of computing it again (``memo``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import marshal
-from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
 from hypothesis import target
@@ -40,7 +38,9 @@ from model.lifecycle import ADMIN, USER, Context, Lifecycle
 from model.operation import Check, OutcomeKind
 from model.states import VmState
 from nova_model.search.coverage import Coverage
-from nova_model.search.memo import ROOT, Saved, StateMemo
+from nova_model.search.memo import (
+    ROOT, MachineState, Saved, StateMemo, resumable, state_differences,
+)
 
 #: API operations other than create. Admin reset-state is left out: it writes any
 #: vm_state by design (the single-instance graph explores it).
@@ -103,101 +103,6 @@ class Choices:
 REJECTION_CHANGES_NOTHING = "rejected_request_changes_nothing"
 #: The lifecycle of the unmodified catalogue: the specification variants are held to.
 SPEC = Lifecycle()
-
-
-class MachineState(NamedTuple):
-    """What a run has reached after a step, saved to resume from (``StateMemo``).
-
-    The trace is kept as what this step added to its parent's (a run's states share
-    their common trace instead of each holding a copy of it), its lines already put
-    into words and its scenario steps ``marshal``-ed: plain values, which the garbage
-    collector does not walk (a search keeps hundreds of states).
-    """
-
-    parent: "MachineState | None"
-    new_steps: bytes  # marshal-ed
-    new_lines: tuple  # (words, verdict) pairs
-    n_steps: int  # the run's steps and lines up to here
-    n_lines: int
-    cluster: Any  # model.cluster.FrozenCluster, or None before ``start``
-    history: tuple  # the run's placement history (``Coverage.observe``), as items
-    fault_weight: int
-    faults: int
-    peak: float
-    moves: int
-    focus: tuple[str, ...]
-    world_focus: tuple[str, ...]
-    flavor_names: tuple[str, ...]
-    run_config: ClusterConfig | None
-    live: bool      # what the preconditions ask, answered without thawing the cluster
-    has_work: bool
-
-    def trace_parts(self) -> tuple[list, list]:
-        """The whole run's ``steps`` and ``lines`` up to here."""
-        chain = []
-        state: MachineState | None = self
-        while state is not None:
-            chain.append(state)
-            state = state.parent
-        chain.reverse()
-        return ([s for state in chain for s in marshal.loads(state.new_steps)],
-                [line for state in chain for line in state.new_lines])
-
-
-def resumable(fn):
-    """A rule (or initialize rule) that a run resumes past when an earlier run of the
-    same search made the same calls up to it (``StateMemo``)."""
-    name = fn.__name__
-
-    @functools.wraps(fn)
-    def step(self, **arguments):
-        memo = type(self).memo
-        if memo is None or self._at is None:
-            return fn(self, **arguments)
-        key = (self._at, name, tuple(arguments.values()))
-        saved = memo.get(key)
-        if saved is not None and not memo.verify:
-            memo.resumed += 1
-            self._resume(saved)
-            return saved.result
-        if self._ahead is not None:  # the first new call of this run: load its state
-            self._load(self._ahead.state)
-        elif saved is not None and self._state_at is not None:
-            # verifying: go on from the saved state this run is in, as a run that
-            # resumed there would, rather than from the machine's own
-            self._load(self._state_at)
-        memo.computed += 1
-        self._at = None  # not tracked again unless the invariants pass (promises_hold)
-        result = fn(self, **arguments)
-        self._pending = (key, result, saved)
-        return result
-
-    return step
-
-
-def state_differences(computed: MachineState, saved: MachineState) -> list[str]:
-    """Where a state computed again differs from the one saved for the same calls."""
-    out = []
-    (steps, lines), (saved_steps, saved_lines) = computed.trace_parts(), saved.trace_parts()
-    if steps != saved_steps:
-        out.append("the scenario steps differ")
-    if lines != saved_lines:
-        out.append("the trace differs")
-    a, b = computed.cluster, saved.cluster
-    if (a is None) != (b is None):
-        out.append("one state has a cluster, the other none")
-    elif a is not None:
-        # (the plain values compared as values: marshal's bytes depend on which equal
-        # strings happen to be one object)
-        out += [f"cluster {field} differs" for field in a._fields
-                if field not in ("shared", "plain")
-                and getattr(a, field) != getattr(b, field)]
-        if marshal.loads(a.plain) != marshal.loads(b.plain):
-            out.append("cluster state variables differ")
-    out += [f"{field} differs" for field in computed._fields
-            if field not in ("parent", "new_steps", "new_lines", "n_steps", "n_lines", "cluster")
-            and getattr(computed, field) != getattr(saved, field)]
-    return out
 
 
 class ClusterMachine(RuleBasedStateMachine):
