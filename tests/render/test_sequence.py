@@ -309,7 +309,7 @@ def test_write_counterexample_writes_the_picture(tmp_path):
 def test_check_prints_the_picture_path(capsys, tmp_path, monkeypatch):
     report = _report()
     monkeypatch.setattr(check, "run_search", lambda *a, **k: SimpleNamespace(
-        **vars(report), examples=1, steps=2, seconds=0.1, steps_per_second=20.0,
+        **vars(report), examples=1, steps=2, memo={}, seconds=0.1, steps_per_second=20.0,
         findings=[], coverage={"vm_states reached": [], "operations accepted": [],
                                "events": [], "missing": []},
         as_json=lambda: {}))
