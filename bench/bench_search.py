@@ -79,7 +79,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hypothesis import HealthCheck, Phase, seed, settings  # noqa: E402
-from nova_model.search.run import MEMO_CAPACITY  # noqa: E402
+from nova_model.search.memo import CAPACITY as MEMO_CAPACITY  # noqa: E402
 from hypothesis.stateful import (  # noqa: E402
     RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test,
 )

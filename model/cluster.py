@@ -2,7 +2,9 @@
 
 A ``Cluster`` is a value (no globals; several coexist). Everything it knows is in
 the state variables listed in ``Cluster.__init__``; ``snapshot()`` turns them into
-one canonical hashable value and ``Cluster.restore`` rebuilds a cluster from it.
+one canonical hashable value and ``Cluster.restore`` rebuilds a cluster from it;
+``freeze()`` keeps them exactly, dict order included, for ``Cluster.thaw`` to go on
+from (the search resumes runs this way).
 
 Nothing completes atomically. ``request`` runs an operation's API step through
 the shared ``Lifecycle`` (which writes the task_state) and enqueues the branch's
