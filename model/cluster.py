@@ -1141,112 +1141,12 @@ class Cluster:
 
     # ------------------------------------------------------------------ snapshots
 
-    def snapshot(self, ledger: bool = True) -> tuple:
-        """The whole cluster as one canonical hashable value.
-
-        ``decisions`` is left out: it records what the last requests and deliveries
-        decided (for the invariants to audit), it decides nothing that follows.
-        ``ledger=False`` leaves the ledger out too, for a caller that compares it
-        by value (``Ledger.copy()`` and ``==``: its canonical encoding costs more
-        than the rest together).
-        """
-        instances = tuple(
-            (u, i.state, int(i.power_state), i.host, i.launched, i.locked, i.locked_by,
-             None if i.old_vm_state is None else i.old_vm_state.value,
-             None if i.migration is None else i.migration.uuid, i.flavor, i.image,
-             self.info[u].group, self.info[u].availability_zone, self.info[u].hints)
-            for u, i in sorted(self.instances.items()))
-        migrations = tuple(
-            (m.uuid, m.instance_uuid, m.migration_type.value, m.status.value, m.source,
-             m.dest, m.old_flavor, m.new_flavor)
-            for _, m in sorted(self.migrations.items()))
-        work = tuple((w.id, w.instance, w.operation, w.step, w.target, w.context,
-                      w.caller.is_admin) for w in (self.work[i] for i in sorted(self.work)))
-        hosts = tuple((h.name, h.up, h.enabled, tuple(h.queue))
-                      for _, h in sorted(self.hosts.items()))
+    def _rows(self) -> tuple:
+        """The state variables (but the ledger and the random state) as rows of plain
+        values, each dict's rows in the order it holds them and led by its key, in the
+        order of ``_ROWS``: what ``freeze`` keeps and ``snapshot`` sorts, and what
+        ``_set_rows`` makes state variables again."""
         return (
-            ("instances", instances), ("migrations", migrations), ("work", work),
-            ("conductor", tuple(self.conductor)), ("hosts", hosts),
-            ("groups", tuple((g, tuple(m)) for g, m in sorted(self.groups.items()))),
-            ("ledger", _encode_ledger(self.ledger.snapshot()) if ledger else None),
-            ("inventory_changes", tuple(sorted(self.inventory_changes.items()))),
-            ("counters", tuple(sorted(self.counters.items()))),
-            ("rng", self.rng.state()),
-            ("error_causes", tuple(
-                (u, c.operation, c.step, c.outcome, c.kind.value, c.trigger, c.vm_before,
-                 c.task_before)
-                for u, c in sorted(self.error_causes.items()))),
-            ("injected_faults", self.injected_faults),
-            ("arrivals", tuple(sorted(self.arrivals.items()))),
-            ("migration_errors", tuple(sorted(self.migration_errors.items()))),
-        )
-
-    def witness(self) -> tuple:
-        """A value that compares equal before and after anything that changed
-        nothing (the snapshot without the ledger, and a copy of the ledger)."""
-        return (self.snapshot(ledger=False), self.ledger.copy())
-
-    @classmethod
-    def restore(cls, snapshot: tuple, config=None, lifecycle: Lifecycle | None = None
-                ) -> "Cluster":
-        data = dict(snapshot)
-        cluster = cls(config, lifecycle)
-        cluster.rng.setstate(data["rng"])
-        cluster.counters = dict(data["counters"])
-        cluster.groups = {g: list(m) for g, m in data["groups"]}
-        cluster.ledger = Ledger.restore(_decode_ledger(data["ledger"]))
-        cluster.inventory_changes = dict(data["inventory_changes"])
-        cluster.error_causes = {
-            u: ErrorCause(op, step, outcome, OutcomeKind(kind), trigger, vm, task)
-            for u, op, step, outcome, kind, trigger, vm, task
-            in data.get("error_causes", ())}
-        cluster.injected_faults = data.get("injected_faults", 0)
-        cluster.arrivals = dict(data.get("arrivals", ()))
-        cluster.migration_errors = {m: MigrationErrorCause(*c)
-                                    for m, c in data.get("migration_errors", ())}
-        for (uuid, inst_uuid, kind, status, source, dest, old, new) in data["migrations"]:
-            cluster.migrations[uuid] = MigrationRecord(uuid, inst_uuid, MigrationType(kind),
-                                                       MS(status), source, dest, old, new)
-        for (u, state, power, host, launched, locked, locked_by, old_vm, mig, flavor, image,
-             group, az, hints) in data["instances"]:
-            inst = cluster.lc.new_instance(u, cluster, flavor=flavor, image=image)
-            inst.state, inst.power_state, inst.host = state, PowerState(power), host
-            inst.launched, inst.locked, inst.locked_by = launched, locked, locked_by
-            inst.old_vm_state = None if old_vm is None else VmState(old_vm)
-            inst.migration = None if mig is None else cluster.migrations[mig]
-            cluster.instances[u] = inst
-            cluster.info[u] = InstanceInfo(group, az, hints)
-        for (wid, inst, op, step, target, context, admin) in data["work"]:
-            cluster.work[wid] = Work(wid, inst, op, step, target, context,
-                                     ADMIN if admin else USER)
-        cluster.conductor = list(data["conductor"])
-        for (name, up, enabled, queue) in data["hosts"]:
-            cluster.hosts[name] = HostRecord(name, up, enabled, list(queue))
-        return cluster
-
-    # ------------------------------------------------------------------ forks
-
-    def freeze(self, like: "FrozenCluster | None" = None) -> "FrozenCluster":
-        """Every state variable as it is now, in values nobody changes, dict order
-        included: ``thaw`` builds a cluster that goes on exactly as this one would.
-
-        (``snapshot`` is canonical, sorted, for comparing states; this is exact, for
-        resuming one: the order of ``instances`` decides which instance a search's
-        choice picks.) Like ``snapshot`` it leaves out ``decisions``, the record the
-        invariants audit of what the scheduler decided since the last request: it
-        decides nothing that follows, and a thawed cluster starts a new record. The
-        plain values are packed into one ``marshal`` string, which the garbage
-        collector never walks: a search keeps hundreds of frozen clusters. ``like``,
-        an earlier frozen state of this cluster, lends the parts that are still the
-        same (the ledger, when nothing was claimed or freed since).
-        """
-        known = vars(self)
-        extra = known.keys() - _FROZEN_STATE - _SHARED_WITH_FORKS
-        shared = known.get("_fork_shared")
-        if shared is None:
-            shared = self._fork_shared = {k: known[k] for k in _SHARED_WITH_FORKS
-                                          if k in known}
-        plain = (
             tuple((h.name, h.up, h.enabled, tuple(h.queue)) for h in self.hosts.values()),
             tuple(self.conductor),
             tuple((w.id, w.instance, w.operation, w.step, w.target, w.context,
@@ -1264,15 +1164,107 @@ class Cluster:
             self.injected_faults,
             tuple(self.arrivals.items()),
             tuple((m, tuple(c)) for m, c in self.migration_errors.items()),
+            tuple((u, c.operation, c.step, c.outcome, c.kind.value, c.trigger, c.vm_before,
+                   c.task_before) for u, c in self.error_causes.items()),
         )
-        rng = self.rng
-        ledger = self.ledger
+
+    def _set_rows(self, rows: tuple) -> None:
+        """Make ``_rows`` state variables again, the dicts in the rows' order."""
+        (hosts, conductor, work, instances, info, migrations, groups, counters,
+         inventory_changes, injected_faults, arrivals, migration_errors,
+         error_causes) = rows
+        self.hosts = {name: HostRecord(name, up, enabled, list(queue))
+                      for name, up, enabled, queue in hosts}
+        self.conductor = list(conductor)
+        self.work = {wid: Work(wid, inst, op, step, target, context, ADMIN if admin else USER)
+                     for wid, inst, op, step, target, context, admin in work}
+        self.migrations = {
+            uuid: MigrationRecord(uuid, inst, MigrationType(kind), MS(status), source, dest,
+                                  old, new)
+            for uuid, inst, kind, status, source, dest, old, new in migrations}
+        self.instances = {}
+        new_instance = self.lc.new_instance
+        for (uuid, state, power, host, launched, locked, locked_by, old_vm, mig, flavor,
+             image) in instances:
+            inst = new_instance(uuid, self, flavor=flavor, image=image)
+            inst.state, inst.power_state, inst.host = state, PowerState(power), host
+            inst.launched, inst.locked, inst.locked_by = launched, locked, locked_by
+            inst.old_vm_state = None if old_vm is None else VmState(old_vm)
+            inst.migration = None if mig is None else self.migrations[mig]
+            self.instances[uuid] = inst
+        self.info = {u: InstanceInfo(group, zone, hints) for u, group, zone, hints in info}
+        self.groups = {g: list(members) for g, members in groups}
+        self.counters = dict(counters)
+        self.inventory_changes = dict(inventory_changes)
+        self.injected_faults = injected_faults
+        self.arrivals = dict(arrivals)
+        self.migration_errors = {m: MigrationErrorCause(*c) for m, c in migration_errors}
+        self.error_causes = {
+            u: ErrorCause(op, step, outcome, OutcomeKind(kind), trigger, vm, task)
+            for u, op, step, outcome, kind, trigger, vm, task in error_causes}
+        self.decisions = []
+
+    def snapshot(self, ledger: bool = True) -> tuple:
+        """The whole cluster as one canonical hashable value.
+
+        The rows of ``_rows`` with each dict's rows sorted by key (the queues keep their
+        order), the ledger and the random state. ``decisions`` is left out: it records
+        what the last requests and deliveries decided (for the invariants to audit), it
+        decides nothing that follows. ``ledger=False`` leaves the ledger out too, for a
+        caller that compares it by value (``Ledger.copy()`` and ``==``: its canonical
+        encoding costs more than the rest together).
+        """
+        sections = tuple(
+            (name, tuple(sorted(rows)) if name in _KEYED_ROWS else rows)
+            for name, rows in zip(_ROWS, self._rows()))
+        return sections + (
+            ("ledger", _encode_ledger(self.ledger.snapshot()) if ledger else None),
+            ("rng", self.rng.state()))
+
+    def witness(self) -> tuple:
+        """A value that compares equal before and after anything that changed
+        nothing (the snapshot without the ledger, and a copy of the ledger)."""
+        return (self.snapshot(ledger=False), self.ledger.copy())
+
+    @classmethod
+    def restore(cls, snapshot: tuple, config=None, lifecycle: Lifecycle | None = None
+                ) -> "Cluster":
+        data = dict(snapshot)
+        cluster = cls(config, lifecycle)
+        cluster._set_rows(tuple(data[name] for name in _ROWS))
+        cluster.ledger = Ledger.restore(_decode_ledger(data["ledger"]))
+        cluster.rng.setstate(data["rng"])
+        return cluster
+
+    # ------------------------------------------------------------------ forks
+
+    def freeze(self, like: "FrozenCluster | None" = None) -> "FrozenCluster":
+        """Every state variable as it is now, in values nobody changes, dict order
+        included: ``thaw`` builds a cluster that goes on exactly as this one would.
+
+        (``snapshot`` is canonical, sorted, for comparing states; this is exact, for
+        resuming one: the order of ``instances`` decides which instance a search's
+        choice picks.) Like ``snapshot`` it leaves out ``decisions``, the record the
+        invariants audit of what the scheduler decided since the last request: it
+        decides nothing that follows, and a thawed cluster starts a new record. The
+        rows are packed into one ``marshal`` string, which the garbage collector never
+        walks: a search keeps hundreds of frozen clusters. ``like``, an earlier frozen
+        state of this cluster, lends the parts that are still the same (the ledger,
+        when nothing was claimed or freed since).
+        """
+        known = vars(self)
+        extra = known.keys() - _FROZEN_STATE - _SHARED_WITH_FORKS
+        shared = known.get("_fork_shared")
+        if shared is None:
+            shared = self._fork_shared = {k: known[k] for k in _SHARED_WITH_FORKS
+                                          if k in known}
+        rng, ledger = self.rng, self.ledger
         return FrozenCluster(
             type(self), shared,
             {k: copy.deepcopy(known[k]) for k in extra} if extra else _NO_EXTRA,
-            marshal.dumps(plain),
+            marshal.dumps(self._rows()),
             like.ledger if like is not None and ledger.same(like.ledger) else ledger.copy(),
-            (rng.state(), rng.draws), tuple(self.error_causes.items()))
+            (rng.state(), rng.draws))
 
     @staticmethod
     def thaw(frozen: "FrozenCluster") -> "Cluster":
@@ -1281,43 +1273,12 @@ class Cluster:
         vars(cluster).update(frozen.shared)
         cluster._fork_shared = frozen.shared
         vars(cluster).update({k: copy.deepcopy(v) for k, v in frozen.extra.items()})
-        (hosts, conductor, work, instances, info, migrations, groups, counters,
-         inventory_changes, injected_faults, arrivals, migration_errors) = marshal.loads(
-            frozen.plain)
-        cluster.hosts = {name: HostRecord(name, up, enabled, list(queue))
-                         for name, up, enabled, queue in hosts}
-        cluster.conductor = list(conductor)
-        cluster.work = {wid: Work(wid, inst, op, step, target, context,
-                                  ADMIN if admin else USER)
-                        for wid, inst, op, step, target, context, admin in work}
-        cluster.migrations = {
-            uuid: MigrationRecord(uuid, inst, MigrationType(kind), MS(status), source, dest,
-                                  old, new)
-            for uuid, inst, kind, status, source, dest, old, new in migrations}
-        cluster.instances = {}
-        new_instance = cluster.lc.new_instance
-        for (uuid, state, power, host, launched, locked, locked_by, old_vm, mig, flavor,
-             image) in instances:
-            inst = new_instance(uuid, cluster, flavor=flavor, image=image)
-            inst.state, inst.power_state, inst.host = state, PowerState(power), host
-            inst.launched, inst.locked, inst.locked_by = launched, locked, locked_by
-            inst.old_vm_state = None if old_vm is None else VmState(old_vm)
-            inst.migration = None if mig is None else cluster.migrations[mig]
-            cluster.instances[uuid] = inst
-        cluster.info = {u: InstanceInfo(group, zone, hints) for u, group, zone, hints in info}
-        cluster.groups = {g: list(members) for g, members in groups}
+        cluster._set_rows(marshal.loads(frozen.plain))
         cluster.ledger = frozen.ledger.copy()
         rng = cluster.rng = _Random()
         state, draws = frozen.rng
         rng.setstate(state)
         rng.draws, rng._state = draws, (draws, state)
-        cluster.counters = dict(counters)
-        cluster.inventory_changes = dict(inventory_changes)
-        cluster.error_causes = dict(frozen.error_causes)
-        cluster.injected_faults = injected_faults
-        cluster.arrivals = dict(arrivals)
-        cluster.migration_errors = {m: MigrationErrorCause(*c) for m, c in migration_errors}
-        cluster.decisions = []
         return cluster
 
     def close(self) -> None:
@@ -1341,11 +1302,13 @@ class Cluster:
         return table(self)
 
 
+#: The sections of ``Cluster._rows``, in order; the keyed ones a snapshot sorts.
+_ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "groups",
+         "counters", "inventory_changes", "injected_faults", "arrivals", "migration_errors",
+         "error_causes")
+_KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
 #: The state variables ``freeze`` copies (``Cluster.__init__`` lists them).
-_FROZEN_STATE = frozenset({
-    "hosts", "conductor", "work", "instances", "info", "migrations", "groups", "ledger",
-    "rng", "counters", "inventory_changes", "error_causes", "injected_faults", "arrivals",
-    "migration_errors", "decisions"})
+_FROZEN_STATE = frozenset(_ROWS) | {"ledger", "rng", "decisions"}
 #: What a fork shares with its origin: the configuration and what is worked out from
 #: it (immutable, or caches keyed on immutable values). Any other attribute (a
 #: subclass's own) is deep-copied.
@@ -1362,10 +1325,9 @@ class FrozenCluster(NamedTuple):
     cls: type
     shared: Mapping[str, Any]  # the configuration and what is worked out from it
     extra: Mapping[str, Any]   # a subclass's own attributes, deep-copied
-    plain: bytes               # the plain values, ``marshal``-ed
+    plain: bytes               # ``Cluster._rows()``, ``marshal``-ed
     ledger: Ledger             # a private copy
     rng: tuple                 # (state, draws)
-    error_causes: tuple
 
 
 def _vm_of(inst: Instance) -> tuple[VmState, Any] | None:
