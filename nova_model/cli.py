@@ -7,7 +7,7 @@ import importlib
 import sys
 
 #: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``.
-COMMANDS = ("guards", "explain", "check", "diagram", "report", "simulate")
+COMMANDS = ("guards", "explain", "check", "diagram", "report", "simulate", "conform")
 
 
 class UsageError(Exception):

@@ -1,0 +1,62 @@
+"""How a declared step outcome is produced in running Nova.
+
+The conformance runner replays a scenario on Nova 34 with the fake virt driver. A
+delivery whose outcome is not ``ok`` is produced by making the Nova callable that
+runs at that step raise the exception Nova's code handles for that outcome. Each
+entry says which callable (a dotted attribute path, patched only while the request's
+chain runs), which exception, and which Nova function turns it into the outcome.
+
+An outcome that cannot be injected (Placement's or the scheduler's own answer, or a
+state the fake driver cannot reach) is a ``NotInjectable`` with its reason: the
+runner reports a scenario that needs it as not reproducible in Nova, never as
+agreement.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Make ``target`` raise ``raises`` (the first ``times`` calls) while the chain runs.
+
+    ``target`` is a dotted path to a class attribute or module function Nova calls at
+    the step, e.g. ``nova.virt.fake.FakeDriver.power_on``. ``raises`` is a dotted path
+    to an exception class; ``kwargs`` are passed to it. ``wraps`` names an exception
+    class to construct first and pass as ``inner_exception`` (InstanceFaultRollback).
+    ``nova`` cites the Nova function whose handling gives the declared outcome.
+    """
+
+    target: str
+    raises: str
+    nova: str
+    kwargs: Mapping[str, object] = field(default_factory=dict)
+    wraps: str | None = None
+    times: int = 1
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class NotInjectable:
+    """An outcome the harness cannot force in Nova, and why."""
+
+    reason: str
+
+
+FaultMap = Mapping[tuple[str, str, str], "Fault | NotInjectable"]
+
+
+@functools.cache
+def fault_map() -> FaultMap:
+    """Every declared way to produce an outcome, by (operation, step, outcome)."""
+    from nova_model.conformance import faults_basic, faults_live_evacuate, faults_moves
+    table: dict[tuple[str, str, str], Fault | NotInjectable] = {}
+    for part in (faults_basic, faults_moves, faults_live_evacuate):
+        overlap = set(table) & set(part.FAULTS)
+        if overlap:
+            raise ValueError(f"fault declared twice: {sorted(overlap)}")
+        table.update(part.FAULTS)
+    return table

@@ -1,0 +1,653 @@
+"""Running Nova 34, in-process, driven by a conformance plan.
+
+This module is the only one that imports Nova. It runs in its own process (``python -m
+nova_model.conformance.nova_side``): Nova's functional environment monkey-patches the
+interpreter with eventlet, which must not leak into the model or the search. It reads
+one JSON request on stdin (the cluster and a list of plans, see ``runner``) and writes
+one JSON line per planned action on stdout; everything Nova logs goes to stderr.
+
+The environment is Nova's own functional-test base
+(``nova.tests.functional.integrated_helpers.ProviderUsageBaseTestCase``): the real
+REST API (wsgi-intercept), conductor, scheduler and one compute service per host,
+the in-process Placement, sqlite and fake messaging. Each host runs
+``ConformanceDriver``, Nova's fake virt driver sized and described as the cluster file
+says, reporting power states as the libvirt driver does (the model follows libvirt).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+import unittest
+from typing import Any
+
+# Nova's functional base needs its WSGI paste file; the wheel installs it under the
+# environment's prefix, not next to the package where the fixture looks.
+_PASTE = os.path.join(sys.prefix, "etc", "nova", "api-paste.ini")
+
+from nova import context as nova_context  # noqa: E402
+from nova import exception as nova_exception  # noqa: E402,F401 (faults name it)
+from nova.compute import power_state  # noqa: E402
+from nova.conf import CONF  # noqa: E402
+from nova.tests.functional import integrated_helpers  # noqa: E402
+from nova.tests.functional.api import client as api_client  # noqa: E402
+from nova.virt import event as virtevent  # noqa: E402
+from nova.virt import fake  # noqa: E402
+
+#: The compute API microversion of every request (one with ``force`` uses 2.67, the
+#: last that accepts it on live migration and evacuate). 2.94 is the last before
+#: evacuate's ``target_state`` (2.95), which the catalogue does not declare.
+MICROVERSION = "2.94"
+FORCE_MICROVERSION = "2.67"
+#: Migration statuses during which Nova is still working on a move.
+TRANSIENT_MIGRATION = frozenset({
+    "accepted", "pre-migrating", "migrating", "post-migrating", "queued", "preparing",
+    "running", "reverting", "confirming", "migrating"})
+#: How long an unchanged observation with a task still set counts as stuck, not busy.
+STUCK_AFTER_S = 1.5
+SETTLE_TIMEOUT_S = 60.0
+
+
+class ConformanceDriver(fake.FakeDriver):
+    """The fake driver with the resources and capabilities the cluster file gives a host."""
+
+    HOSTS: dict[str, dict[str, Any]] = {}
+
+    def __init__(self, virtapi, read_only=False):
+        spec = self.HOSTS[CONF.host]
+        self.vcpus, self.memory_mb, self.local_gb = (
+            spec["vcpus"], spec["memory_mb"], spec["local_gb"])
+        super().__init__(virtapi, read_only)
+        self.spec = spec
+        self.host_status_base.update(
+            hypervisor_type=spec["hypervisor_type"],
+            hypervisor_version=spec["hypervisor_version"],
+            supported_instances=[tuple(t) for t in spec["supported_instances"]])
+
+    def update_provider_tree(self, provider_tree, nodename, allocations=None):
+        spec = self.HOSTS[nodename]
+        known = provider_tree.data(nodename).inventory
+        inventory = {}
+        for rc, total in (("VCPU", spec["vcpus"]), ("MEMORY_MB", spec["memory_mb"]),
+                          ("DISK_GB", spec["local_gb"])):
+            if total <= 0:
+                continue
+            # Nova's rule (ComputeDriver._get_allocation_ratios): with no *_allocation_ratio
+            # option set, a ratio already in Placement is kept, else the initial_* value.
+            ratio = (known[rc]["allocation_ratio"] if rc in known
+                     else spec["initial_ratio"][rc])
+            inventory[rc] = {"total": total, "min_unit": 1, "max_unit": total,
+                             "step_size": 1, "allocation_ratio": ratio,
+                             "reserved": spec["reserved"][rc]}
+        provider_tree.update_inventory(nodename, inventory)
+
+    # The fake driver leaves the guest as it was for these; the catalogue follows what
+    # the libvirt driver reports afterwards (``LibvirtDriver.<method>``).
+
+    def _set_power(self, instance, state) -> None:
+        guest = self.instances.get(instance.uuid)
+        if guest is not None:
+            guest.state = state
+
+    def pause(self, instance):
+        super().pause(instance)
+        self._set_power(instance, power_state.PAUSED)     # virDomainSuspend
+
+    def unpause(self, instance):
+        super().unpause(instance)
+        self._set_power(instance, power_state.RUNNING)
+
+    def suspend(self, context, instance):
+        super().suspend(context, instance)
+        self._set_power(instance, power_state.SHUTDOWN)   # managedSave shuts the domain off
+
+    def rescue(self, context, instance, network_info, image_meta, rescue_password,
+               block_device_info, share_info):
+        super().rescue(context, instance, network_info, image_meta, rescue_password,
+                       block_device_info, share_info)
+        self._set_power(instance, power_state.RUNNING)    # the rescue domain boots
+
+    def soft_delete(self, instance):
+        # libvirt has no soft_delete: CM.soft_delete_instance then powers the guest off.
+        raise NotImplementedError()
+
+    def restore(self, instance):
+        raise NotImplementedError()
+
+
+def _resolve(path: str) -> Any:
+    """A dotted path to a module attribute or a class attribute."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ImportError(path)
+
+
+class _Armed:
+    """A fault in force: ``target`` raises on its first ``times`` calls."""
+
+    def __init__(self, fault: dict[str, Any]):
+        owner_path, self.attr = fault["target"].rsplit(".", 1)
+        self.owner = _resolve(owner_path)
+        self.original = self.owner.__dict__[self.attr] if isinstance(self.owner, type) \
+            else getattr(self.owner, self.attr)
+        self.remaining = int(fault.get("times", 1))
+        self.fired = 0
+        exc_cls = _resolve(fault["raises"])
+        kwargs = dict(fault.get("kwargs") or {})
+        wraps = fault.get("wraps")
+        original = getattr(self.owner, self.attr)
+
+        def replacement(*args, **kw):
+            if self.remaining > 0:
+                self.remaining -= 1
+                self.fired += 1
+                if wraps:
+                    raise exc_cls(inner_exception=_resolve(wraps)(), **kwargs)
+                raise exc_cls(**kwargs)
+            return original(*args, **kw)
+
+        setattr(self.owner, self.attr, replacement)
+
+    def disarm(self) -> None:
+        setattr(self.owner, self.attr, self.original)
+
+
+class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
+    """One cluster of the plan, as Nova's functional environment runs it."""
+
+    # Nova loads drivers only from nova.virt; each compute is given ConformanceDriver
+    # by replacing the loader (see setUp).
+    compute_driver = "fake.FakeDriver"
+    microversion = MICROVERSION
+
+    def __init__(self, cluster: dict[str, Any], plan: dict[str, Any], emit):
+        super().__init__("runTest")
+        self.cluster, self.plan, self.emit = cluster, plan, emit
+        self.names: dict[str, str] = {}      # vmN -> server uuid
+        self.armed: list[_Armed] = []
+
+    # -- set-up: the cluster file as Nova configuration and API objects ---------------
+
+    def setUp(self):
+        self.flags(api_paste_config=_PASTE, group="wsgi")
+        # Nova's notification fixture fails any legacy (unversioned) notification it was
+        # not told about (force_delete sends some); the versioned ones are enough here.
+        self.flags(notification_format="versioned", group="notifications")
+        c = self.cluster
+        for key, value in c["options"].items():
+            self.flags(**{key: value})
+        s = c["scheduler"]
+        self.flags(enabled_filters=s["enabled_filters"],
+                   host_subset_size=s["host_subset_size"], group="filter_scheduler")
+        self.flags(max_attempts=s["max_attempts"], group="scheduler")
+        ConformanceDriver.HOSTS = {h["name"]: h for h in c["hosts"]}
+        super().setUp()
+        # Nova's fixture keeps its log in the test's details; warnings and errors (with
+        # their tracebacks) also go to stderr, which the runner keeps with --nova-log.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        self.addCleanup(logging.getLogger().removeHandler, handler)
+        self.stub_out("nova.virt.driver.load_compute_driver",
+                      lambda virtapi, compute_driver=None: ConformanceDriver(virtapi))
+        self._pin_tie_break([h["name"] for h in c["hosts"]])
+        self._run_snapshot_inline()
+        self.owner_api = self.api_fixture.api
+        self.owner_api.microversion = MICROVERSION
+        self.admin_api.microversion = MICROVERSION
+        self.ctx = nova_context.get_admin_context()
+        aggregates = {}
+        for agg in c["aggregates"]:
+            body = {"name": agg["name"]}
+            if agg.get("availability_zone"):
+                body["availability_zone"] = agg["availability_zone"]
+            made = self.admin_api.post_aggregate({"aggregate": body})
+            if agg.get("metadata"):
+                self.admin_api.post_aggregate_action(
+                    made["id"], {"set_metadata": {"metadata": dict(agg["metadata"])}})
+            aggregates[agg["name"]] = made["id"]
+        self.rp = {}
+        for h in c["hosts"]:
+            self._start_compute(h["name"])
+            for agg in h["aggregates"]:
+                self.admin_api.add_host_to_aggregate(aggregates[agg], h["name"])
+            self.rp[h["name"]] = self._get_provider_uuid_by_host(h["name"])
+        self.host_of_rp = {v: k for k, v in self.rp.items()}
+        self.flavors = {}
+        # Nova's test database comes with m1.* flavors of its own: the cluster's replace them.
+        for existing in self.admin_api.get_flavors():
+            self.admin_api.delete_flavor(existing["id"])
+        for f in c["flavors"]:
+            made = self.admin_api.post_flavor({"flavor": {
+                "name": f["name"], "ram": f["memory_mb"], "vcpus": f["vcpus"],
+                "disk": f["root_gb"], "OS-FLV-EXT-DATA:ephemeral": f["ephemeral_gb"],
+                "swap": f["swap"]}})
+            if f["extra_specs"]:
+                self.admin_api.post_extra_spec(made["id"], {"extra_specs": f["extra_specs"]})
+            self.flavors[f["name"]] = made["id"]
+        self.images = {}
+        for index, image in enumerate(c["images"]):
+            meta = {"id": f"00000000-0000-4000-8000-{index:012d}", "name": image["name"],
+                    "status": "active", "container_format": "bare", "disk_format": "raw",
+                    "size": 1024, "min_ram": 0, "min_disk": 0, "visibility": "public",
+                    "properties": dict(image["properties"])}
+            self.images[image["name"]] = self.glance.create(None, meta)["id"]
+        self.image_names = {v: k for k, v in self.images.items()}
+        self.groups = {}
+        for g in c["server_groups"]:
+            body = {"name": g["name"], "policy": g["policy"]}
+            if g["rules"]:
+                body["rules"] = dict(g["rules"])
+            self.owner_api.microversion = "2.64"
+            self.groups[g["name"]] = self.owner_api.post_server_groups(body)["id"]
+            self.owner_api.microversion = MICROVERSION
+        for h in c["hosts"]:
+            if not h["enabled"]:
+                self._host_event("disable", h["name"])
+            if not h["service_up"]:
+                self._host_event("service_down", h["name"])
+
+    def _pin_tie_break(self, hosts: list[str]) -> None:
+        """Hosts of equal weight are tried in the cluster file's order.
+
+        Nova sorts the weighed hosts by weight only (a stable sort), so among equal
+        weights it keeps the order it was given, which depends on Placement's candidate
+        order: any order of tied hosts is one Nova can produce. The model keeps the
+        cluster file's order; handing Nova's weigher the hosts in that order makes Nova
+        choose the tied host the model chooses, and changes nothing else.
+        """
+        from nova.scheduler import weights
+        order = {name: i for i, name in enumerate(hosts)}
+        weigh = weights.HostWeightHandler.get_weighed_objects
+
+        def in_cluster_order(handler, weighers, host_states, spec):
+            ranked = sorted(host_states, key=lambda h: order.get(h.host, len(order)))
+            return weigh(handler, weighers, ranked, spec)
+
+        self.stub_out("nova.scheduler.weights.HostWeightHandler.get_weighed_objects",
+                      in_cluster_order)
+
+    def _run_snapshot_inline(self) -> None:
+        """A snapshot runs to its end in the RPC handler that starts it.
+
+        In this environment a snapshot spawned on the long-task pool never shows its end
+        through the API (the instance stays image_snapshot); running that one task inline
+        gives the real code path without the pool. Other long tasks (a build, a live
+        migration) keep the pool: they call other services and must not block the
+        handler.
+        """
+        from nova.compute import manager
+        start = manager.ComputeManager._start_recorded_task
+
+        def inline_snapshot(cm, executor_type, task_name, instance, context, func,
+                            *args, **kwargs):
+            if task_name != "snapshot_instance":
+                return start(cm, executor_type, task_name, instance, context, func,
+                             *args, **kwargs)
+            func(*args, **kwargs)
+            return None
+
+        self.stub_out("nova.compute.manager.ComputeManager._start_recorded_task",
+                      inline_snapshot)
+
+    def runTest(self):
+        for index, action in enumerate(self.plan["actions"]):
+            try:
+                reply = self._act(action)
+            except Exception as exc:  # a harness failure is reported, never hidden
+                reply = {"harness_error": f"{type(exc).__name__}: {exc}",
+                         "traceback": traceback.format_exc(limit=6)}
+            if action.get("observe"):
+                reply["observed"] = self._settle_and_observe()
+                self._disarm()
+            reply["index"] = index
+            self.emit(reply)
+            if "harness_error" in reply:
+                break
+
+    # -- actions -------------------------------------------------------------------
+
+    def _act(self, a: dict[str, Any]) -> dict[str, Any]:
+        kind = a["kind"]
+        if kind == "api":
+            for fault in a.get("faults", ()):
+                self.armed.append(_Armed(fault))
+            return self._api(a["operation"], a.get("instance"), a.get("as", "owner"),
+                             a.get("args") or {})
+        if kind == "host_event":
+            return self._host_event(a["event"], a["host"])
+        if kind == "periodic":
+            return self._periodic(a["task"], a.get("host"))
+        if kind == "instance_event":
+            return self._instance_event(a["event"], a["instance"])
+        if kind == "operator":
+            return self._operator(a)
+        if kind == "wait":
+            return {}
+        raise ValueError(f"unknown action kind {kind!r}")
+
+    def _client(self, who: str):
+        return self.admin_api if who == "admin" else self.owner_api
+
+    def _api(self, op: str, instance: str | None, who: str, args: dict) -> dict:
+        client = self._client(who)
+        if op == "create":
+            return self._create(client, args)
+        server = self.names[instance]
+        version = FORCE_MICROVERSION if "force" in args else MICROVERSION
+        request = _REQUESTS[op](self, server, args)
+        if request is None:
+            return {"accepted": False, "status": None,
+                    "error": "no migration in progress to act on"}
+        method, path, body = request
+        saved, client.microversion = client.microversion, version
+        try:
+            response = client.api_request(path, method=method,
+                                          body=None if body is None else json.dumps(body))
+        finally:
+            client.microversion = saved
+        return _verdict(response)
+
+    def _create(self, client, args: dict) -> dict:
+        flavor = args.get("flavor", "m1.small")
+        image = args.get("image") or self.cluster["default_image"]
+        server = {"name": f"vm{len(self.names) + 1}", "flavorRef": self.flavors[flavor],
+                  "imageRef": self.images[image], "networks": "none"}
+        if args.get("availability_zone"):
+            server["availability_zone"] = args["availability_zone"]
+        body: dict[str, Any] = {"server": server}
+        hints = dict(args.get("hints") or {})
+        if args.get("group"):
+            hints["group"] = self.groups[args["group"]]
+        if hints:
+            body["os:scheduler_hints"] = hints
+        response = client.api_request("/servers", method="POST", body=json.dumps(body))
+        verdict = _verdict(response)
+        if verdict["accepted"]:
+            self.names[f"vm{len(self.names) + 1}"] = response.json()["server"]["id"]
+        return verdict
+
+    def _service(self, host: str) -> dict:
+        return self.admin_api.get_services(binary="nova-compute", host=host)[0]
+
+    def _host_event(self, event: str, host: str) -> dict:
+        self.admin_api.microversion = "2.53"
+        try:
+            service = self._service(host)
+            if event == "service_down":
+                self.computes[host].stop()
+                self.admin_api.put_service(service["id"], {"forced_down": True})
+            elif event in ("service_up", "restart"):
+                if event == "restart":
+                    self.computes[host].stop()
+                # Started first: Nova refuses to unset forced_down while the host still
+                # has `done` evacuations, which the restarted compute's init_host
+                # (_destroy_evacuated_instances) moves to `completed`.
+                self.computes[host] = self._start_again(host)
+                if service["forced_down"]:
+                    self.admin_api.put_service(service["id"], {"forced_down": False})
+            elif event == "disable":
+                self.admin_api.put_service(service["id"], {"status": "disabled"})
+            elif event == "enable":
+                self.admin_api.put_service(service["id"], {"status": "enabled"})
+            else:
+                raise ValueError(f"unknown host event {event!r}")
+        finally:
+            self.admin_api.microversion = MICROVERSION
+        return {"accepted": True}
+
+    def _start_again(self, host: str):
+        """A new compute service on ``host`` over the same hypervisor (init_host runs)."""
+        from unittest import mock
+        old_driver = self.computes[host].manager.driver
+        with mock.patch("nova.virt.driver.load_compute_driver", return_value=old_driver):
+            return self.start_service("compute", host=host)
+
+    def _managers(self, host: str | None):
+        hosts = [host] if host else sorted(self.computes)
+        return [self.computes[h].manager for h in hosts]
+
+    def _periodic(self, task: str, host: str | None) -> dict:
+        method = {"update_available_resource": "update_available_resource",
+                  "poll_unconfirmed_resizes": "_poll_unconfirmed_resizes",
+                  "poll_shelved_instances": "_poll_shelved_instances",
+                  "reclaim_queued_deletes": "_reclaim_queued_deletes",
+                  "sync_power_states": "_sync_power_states"}[task]
+        for manager in self._managers(host):
+            getattr(manager, method)(self.ctx)
+        return {"accepted": True}
+
+    def _instance_event(self, event: str, instance: str) -> dict:
+        if event != "guest_stopped":
+            raise ValueError(f"unknown instance event {event!r}")
+        uuid = self.names[instance]
+        host = self.admin_api.get_server(uuid)["OS-EXT-SRV-ATTR:host"]
+        manager = self.computes[host].manager
+        manager.driver.instances[uuid].state = power_state.SHUTDOWN
+        manager.handle_events(virtevent.LifecycleEvent(uuid, virtevent.EVENT_LIFECYCLE_STOPPED))
+        return {"accepted": True}
+
+    def _operator(self, a: dict) -> dict:
+        rp = self.rp[a["host"]]
+        inventories = self.placement.get(f"/resource_providers/{rp}/inventories").body
+        rc = a["resource_class"]
+        record = dict(inventories["inventories"][rc])
+        record["resource_provider_generation"] = inventories["resource_provider_generation"]
+        record[a["field"]] = a["value"]
+        response = self.placement.put(f"/resource_providers/{rp}/inventories/{rc}", record)
+        return {"accepted": response.status == 200, "status": response.status}
+
+    def _disarm(self) -> None:
+        while self.armed:
+            self.armed.pop().disarm()
+
+    # -- what Nova shows -----------------------------------------------------------
+
+    def _settle_and_observe(self) -> dict:
+        start = time.monotonic()
+        last, since = None, start
+        while True:
+            time.sleep(0.02)
+            seen = self._observe()
+            now = time.monotonic()
+            if seen != last:
+                last, since = seen, now
+                continue
+            busy = _busy(seen)
+            if not busy or now - since > STUCK_AFTER_S or now - start > SETTLE_TIMEOUT_S:
+                seen["settled"] = {"busy": sorted(busy), "seconds": round(now - start, 3)}
+                return seen
+
+    def _observe(self) -> dict:
+        by_uuid = {v: k for k, v in self.names.items()}
+        servers = {s["id"]: s for s in self.admin_api.get_servers(
+            detail=True, search_opts={"all_tenants": 1})}
+        instances = {}
+        for name, uuid in self.names.items():
+            s = servers.get(uuid)
+            if s is None:
+                instances[name] = {"vm_state": "deleted"}
+                continue
+            instances[name] = {
+                "vm_state": s["OS-EXT-STS:vm_state"],
+                "task_state": s["OS-EXT-STS:task_state"],
+                "power_state": s["OS-EXT-STS:power_state"],
+                "host": s["OS-EXT-SRV-ATTR:host"],
+                "flavor": s["flavor"]["original_name"],
+                "image": self.image_names.get((s.get("image") or {}).get("id")),
+                "locked": s["locked"],
+            }
+        migrations = {}
+        consumer_names = dict(by_uuid)
+        ordered = sorted(self.admin_api.get_migrations(), key=lambda m: m["id"])
+        for n, m in enumerate(ordered, 1):
+            name = f"mig{n}"
+            consumer_names[m["uuid"]] = name
+            migrations[name] = {"instance": by_uuid.get(m["instance_uuid"]),
+                                "type": m["migration_type"], "status": m["status"],
+                                "source": m["source_compute"], "dest": m["dest_compute"]}
+        allocations: dict[str, dict[str, dict[str, int]]] = {}
+        hosts = {}
+        for host, rp in sorted(self.rp.items()):
+            held = self.placement.get(f"/resource_providers/{rp}/allocations").body
+            for consumer, alloc in held["allocations"].items():
+                name = consumer_names.get(consumer, consumer)
+                allocations.setdefault(name, {})[host] = dict(alloc["resources"])
+            usages = self.placement.get(f"/resource_providers/{rp}/usages").body["usages"]
+            inventories = self.placement.get(
+                f"/resource_providers/{rp}/inventories").body["inventories"]
+            hosts[host] = {rc: {"used": usages.get(rc, 0),
+                                "capacity": (inv["total"] - inv["reserved"])
+                                * inv["allocation_ratio"]}
+                           for rc, inv in inventories.items()}
+        return {"instances": instances, "migrations": migrations,
+                "allocations": allocations, "hosts": hosts}
+
+
+def _busy(seen: dict) -> list[str]:
+    busy = [f"{name} {i['vm_state']}/{i.get('task_state')}"
+            for name, i in seen["instances"].items()
+            if i.get("task_state") or i["vm_state"] == "building"]
+    busy += [f"{name} {m['status']}" for name, m in seen["migrations"].items()
+             if m["status"] in TRANSIENT_MIGRATION]
+    return busy
+
+
+def _verdict(response) -> dict:
+    status = response.status_code
+    if status < 400:
+        return {"accepted": True, "status": status}
+    try:
+        body = response.json()
+        error = next(iter(body.values())).get("message", response.text)
+    except Exception:
+        error = response.text
+    return {"accepted": False, "status": status, "error": " ".join(str(error).split())}
+
+
+def _action(body: dict):
+    return lambda env, server, args: ("POST", f"/servers/{server}/action", body)
+
+
+def _in_progress_migration(env: NovaCluster, server: str):
+    migrations = env.admin_api.get_active_migrations(server)
+    return migrations[0]["id"] if migrations else None
+
+
+def _force_complete(env, server, args):
+    mig = _in_progress_migration(env, server)
+    return None if mig is None else (
+        "POST", f"/servers/{server}/migrations/{mig}/action", {"force_complete": None})
+
+
+def _abort(env, server, args):
+    mig = _in_progress_migration(env, server)
+    return None if mig is None else ("DELETE", f"/servers/{server}/migrations/{mig}", None)
+
+
+def _rebuild(env, server, args):
+    image = args.get("image")
+    ref = env.images[image] if image else env.admin_api.get_server(server)["image"]["id"]
+    return ("POST", f"/servers/{server}/action", {"rebuild": {"imageRef": ref}})
+
+
+def _move(key: str, base: dict, empty: dict | None = None):
+    def build(env, server, args):
+        body = dict(base)
+        if args.get("host"):
+            body["host"] = args["host"]
+        if "force" in args:
+            body["force"] = bool(args["force"])
+        return ("POST", f"/servers/{server}/action", {key: body or empty})
+    return build
+
+
+_REQUESTS = {
+    "start": _action({"os-start": None}),
+    "stop": _action({"os-stop": None}),
+    "reboot_soft": _action({"reboot": {"type": "SOFT"}}),
+    "reboot_hard": _action({"reboot": {"type": "HARD"}}),
+    "pause": _action({"pause": None}),
+    "unpause": _action({"unpause": None}),
+    "suspend": _action({"suspend": None}),
+    "resume": _action({"resume": None}),
+    "rescue": _action({"rescue": {}}),
+    "unrescue": _action({"unrescue": None}),
+    "snapshot": _action({"createImage": {"name": "snapshot"}}),
+    # A rotation this large never deletes: Nova's _rotate_backups would otherwise ask the
+    # image fixture for old backups, which lists every image, the cluster's included.
+    "backup": _action({"createBackup": {"name": "backup", "backup_type": "daily",
+                                        "rotation": 1000}}),
+    "rebuild": _rebuild,
+    "resize": lambda env, server, args: (
+        "POST", f"/servers/{server}/action",
+        {"resize": {"flavorRef": env.flavors[args["flavor"]]}}),
+    "migrate": _move("migrate", {}),
+    "confirm_resize": _action({"confirmResize": None}),
+    "revert_resize": _action({"revertResize": None}),
+    "live_migrate": _move("os-migrateLive", {"block_migration": "auto", "host": None}),
+    "live_migrate_force_complete": _force_complete,
+    "live_migrate_abort": _abort,
+    "evacuate": _move("evacuate", {}, {}),
+    "shelve": _action({"shelve": None}),
+    "shelve_offload": _action({"shelveOffload": None}),
+    "unshelve": _action({"unshelve": None}),
+    "soft_delete": lambda env, server, args: ("DELETE", f"/servers/{server}", None),
+    "delete": lambda env, server, args: ("DELETE", f"/servers/{server}", None),
+    "force_delete": _action({"forceDelete": None}),
+    "restore": _action({"restore": None}),
+    "lock": _action({"lock": None}),
+    "unlock": _action({"unlock": None}),
+    "set_admin_password": _action({"changePassword": {"adminPass": "conformance"}}),
+    "trigger_crash_dump": _action({"trigger_crash_dump": None}),
+    "reset_state_error": _action({"os-resetState": {"state": "error"}}),
+    "reset_state_active": _action({"os-resetState": {"state": "active"}}),
+}
+#: Operations the API layer above can send.
+OPERATIONS = frozenset(_REQUESTS) | {"create"}
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "(no message)"
+
+
+def main() -> int:
+    request = json.load(sys.stdin)
+    # stdout carries only the JSON lines the runner reads: anything else Nova or its
+    # libraries print goes to stderr.
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+
+    def emit(record: dict) -> None:
+        out.write(json.dumps(record, sort_keys=True) + "\n")
+        out.flush()
+
+    for plan in request["plans"]:
+        emit({"plan": plan["name"], "begin": True})
+        case = NovaCluster(request["cluster"], plan, emit)
+        result = unittest.TestResult()
+        case.run(result)
+        problems = [f"{kind}: {_last_line(text)}"
+                    for kind, items in (("error", result.errors),
+                                        ("failure", result.failures))
+                    for _, text in items]
+        emit({"plan": plan["name"], "end": True, "problems": problems})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""From a scenario to what running Nova must do, and what the model says it will show.
+
+The model runs the scenario (``nova_model.scenario.run``); an observer records what
+the model looks like after each step and every step outcome it delivers. From that the
+plan is built: one Nova action per scenario step, with the faults each request's chain
+must meet armed before the request, and a mark on every step after which the model
+has no deliverable work (a quiescent point: Nova is waited on and compared there).
+
+Nova runs a request's whole chain by itself, so a scenario whose steps interleave
+with work still in flight, or that needs an outcome the harness cannot force, cannot
+be performed in Nova in that order. The plan stops at the first such step and says
+why ("not reproducible in Nova"); it never counts it as agreement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from model.config import ClusterConfig
+from model.lifecycle import Lifecycle
+from model.placement import ResourceClass
+from nova_model import scenario as scenarios
+from nova_model.conformance.faults import Fault, NotInjectable, fault_map
+
+#: Scenario verbs that only deliver queued work: in Nova the chain runs by itself.
+_DELIVERING = ("deliver", "settle")
+
+
+@dataclass
+class PlannedStep:
+    """One scenario step: its Nova action and what the model showed after it."""
+
+    index: int                       # executed-step number, from 1
+    path: str                        # the step's place in the file
+    words: str                       # the model's words for the step
+    action: dict[str, Any]
+    model: dict[str, Any] | None     # the comparable view (quiescent points only)
+    accepted: bool | None            # the model's verdict on a request
+    error: str | None
+
+
+@dataclass
+class Plan:
+    name: str
+    steps: list[PlannedStep] = field(default_factory=list)
+    not_reproducible: str | None = None   # why Nova cannot follow from the next step on
+    stopped_at: str | None = None         # the step where the plan stopped
+
+    def request(self) -> dict[str, Any]:
+        return {"name": self.name, "actions": [s.action for s in self.steps]}
+
+
+def cluster_document(config: ClusterConfig) -> dict[str, Any]:
+    """The cluster file as the Nova side builds it (plain JSON, no model types)."""
+    hosts = []
+    for h in config.hosts:
+        r = h.ratios(config.allocation_ratios)
+        hosts.append({
+            "name": h.name, "vcpus": h.vcpus, "memory_mb": h.memory_mb,
+            "local_gb": h.local_gb, "aggregates": list(h.aggregates),
+            "supported_instances": [list(t) for t in h.supported_instances],
+            "hypervisor_type": h.hypervisor_type, "hypervisor_version": h.hypervisor_version,
+            "service_up": h.service_up, "enabled": h.enabled,
+            "initial_ratio": {"VCPU": r.cpu_allocation_ratio,
+                              "MEMORY_MB": r.ram_allocation_ratio,
+                              "DISK_GB": r.disk_allocation_ratio},
+            "reserved": {"VCPU": r.reserved_host_cpus,
+                         "MEMORY_MB": r.reserved_host_memory_mb,
+                         "DISK_GB": -(-r.reserved_host_disk_mb // 1024)},
+        })
+    zones = {h.name: h.availability_zone for h in config.hosts}
+    aggregates = [{"name": a.name, "availability_zone": a.metadata.get("availability_zone"),
+                   "metadata": {k: v for k, v in a.metadata.items()
+                                if k != "availability_zone"}}
+                  for a in config.aggregates]
+    # A zone given on a host rather than by an aggregate is still an aggregate in Nova.
+    with_zone = {h["name"] for h in hosts for a in config.aggregates_of(h["name"])
+                 if a.metadata.get("availability_zone")}
+    for name, zone in sorted(zones.items()):
+        if zone and zone != config.scheduler.default_availability_zone and name not in with_zone:
+            agg = f"zone-{zone}"
+            if agg not in {a["name"] for a in aggregates}:
+                aggregates.append({"name": agg, "availability_zone": zone, "metadata": {}})
+            next(h for h in hosts if h["name"] == name)["aggregates"].append(agg)
+    s = config.scheduler
+    o = config.options
+    return {
+        "hosts": hosts, "aggregates": aggregates,
+        "flavors": [{"name": f.name, "vcpus": f.vcpus, "memory_mb": f.memory_mb,
+                     "root_gb": f.root_gb, "ephemeral_gb": f.ephemeral_gb, "swap": f.swap,
+                     "extra_specs": dict(f.extra_specs)} for f in config.flavors],
+        "images": [{"name": i.name, "properties": dict(i.properties)} for i in config.images],
+        "default_image": config.images[0].name if config.images else None,
+        "server_groups": [{"name": g.name, "policy": g.policy, "rules": dict(g.rules)}
+                          for g in config.server_groups],
+        "scheduler": {"enabled_filters": list(s.filters),
+                      "host_subset_size": s.host_subset_size, "max_attempts": s.max_attempts},
+        "options": {name: getattr(o, name) for name in (
+            "shelved_offload_time", "resize_confirm_window", "allow_resize_to_same_host",
+            "reclaim_instance_interval", "reboot_timeout", "rescue_timeout",
+            "instance_build_timeout", "shutdown_timeout", "sync_power_state_interval",
+            "running_deleted_instance_action")},
+    }
+
+
+def unsupported_config(config: ClusterConfig) -> str | None:
+    """Why Nova 34 cannot run this cluster at all, or None."""
+    if config.scheduler.mode != "placement":
+        return (f"scheduler mode {config.scheduler.mode!r}: Nova 34 has no RamFilter, "
+                "DiskFilter or CoreFilter (Placement decides capacity)")
+    bfv = [i.name for i in config.images if i.volume_backed]
+    if bfv:
+        return None  # only a request that uses one is refused (see refusal)
+    return None
+
+
+def model_view(state: dict[str, Any]) -> dict[str, Any]:
+    """The model's ``cluster_state`` in the shape the Nova side reports."""
+    instances = {}
+    for name, i in state["instances"].items():
+        if i["vm_state"] == "deleted":
+            instances[name] = {"vm_state": "deleted"}
+            continue
+        instances[name] = {k: i[k] for k in ("vm_state", "task_state", "power_state", "host",
+                                             "flavor", "image", "locked")}
+    migrations = {name: {k: m[k] for k in ("instance", "type", "status", "source", "dest")}
+                  for name, m in state["migrations"].items()}
+    allocations = {consumer: {host: {rc: n for rc, n in held.items() if n}
+                              for host, held in by_host.items()}
+                   for consumer, by_host in state["allocations"].items()}
+    hosts = {name: {rc: dict(u) for rc, u in h["usage"].items()}
+             for name, h in state["hosts"].items()}
+    return {"instances": instances, "migrations": migrations,
+            "allocations": allocations, "hosts": hosts}
+
+
+class _Recorder:
+    """Observes the model run: deliveries with their outcome, state after each step."""
+
+    def __init__(self) -> None:
+        self.deliveries: dict[int, list[tuple[str, str, str, str]]] = {}
+        self.after: dict[int, tuple[dict[str, Any], bool, list[str]]] = {}
+
+    def __call__(self, obs: scenarios.Observation) -> None:
+        if obs.kind == "deliver":
+            w = obs.work
+            self.deliveries.setdefault(obs.index, []).append(
+                (w.instance, w.operation, w.step, obs.outcome))
+        elif obs.kind == "done":
+            cluster = obs.cluster
+            ready = [(w.instance, f"{w.operation}.{w.step} of {w.instance}")
+                     for w in cluster.deliverable()]
+            self.after[obs.index] = (scenarios.cluster_state(cluster), not ready, ready)
+
+
+def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
+          lifecycle: Lifecycle | None = None) -> Plan:
+    """Run the scenario on the model (or a catalogue variant's) and plan it for Nova."""
+    plan = Plan(name)
+    why = unsupported_config(config)
+    if why:
+        plan.not_reproducible, plan.stopped_at = why, "the cluster"
+        return plan
+    recorder = _Recorder()
+    run = scenarios.run(scenario, config, lifecycle=lifecycle, observer=recorder)
+    try:
+        requests: dict[str, dict[str, Any]] = {}   # instance -> its latest request action
+        in_flight: list[tuple[str, str]] = []
+        for result, step in zip(run.results, scenario.steps):
+            data = step.data
+            state, quiescent, ready = recorder.after[result.index]
+            racing = _racing(step, in_flight)
+            if racing:
+                plan.not_reproducible = (
+                    f"{step.path} ({result.words}) comes while {', '.join(racing)} "
+                    "is still to run; Nova runs a request's chain without pausing")
+                plan.stopped_at = step.path
+                break
+            refused = refusal(step, config)
+            if refused:
+                plan.not_reproducible, plan.stopped_at = refused, step.path
+                break
+            action = _action(step, config)
+            if action["kind"] == "api" and data.get("api") == "create" and result.accepted:
+                requests[result.detail.rsplit(" ", 1)[-1]] = action
+            elif action["kind"] == "api" and data.get("instance"):
+                requests[data["instance"]] = action
+            problem = _arm_faults(recorder.deliveries.get(result.index, ()), requests, action)
+            if problem:
+                plan.not_reproducible, plan.stopped_at = problem, step.path
+                break
+            action["observe"] = quiescent
+            error = None if result.error is None else (
+                f"{type(result.error).__name__}: {result.error.message}")
+            plan.steps.append(PlannedStep(
+                result.index, step.path, result.words, action,
+                model_view(state) if quiescent else None,
+                result.accepted if step.verb == "api" else None, error))
+            in_flight = ready
+    finally:
+        run.close()
+    return plan
+
+
+def _racing(step: scenarios.ScenarioStep, in_flight: list[tuple[str, str]]) -> list[str]:
+    """The in-flight work this step would race in Nova (empty when nothing is in flight).
+
+    Any step but a delivery races: Nova runs each chain as soon as it is cast, so a
+    request, host event, periodic task or operator change sent while the model still
+    holds work would meet that work at a point Nova cannot be held at. Even requests on
+    different instances race: two creates sent back to back are scheduled concurrently
+    by Nova (both see the hosts before either claim is counted), while the model
+    schedules them one after the other.
+    """
+    if step.verb in _DELIVERING:
+        return []
+    return [words for _, words in in_flight]
+
+
+def refusal(step: scenarios.ScenarioStep, config: ClusterConfig) -> str | None:
+    """Why the harness cannot perform this step in Nova, or None."""
+    d = step.data
+    if step.verb == "api":
+        op, args = d["api"], d.get("args") or {}
+        image = args.get("image") if op in ("create", "rebuild") else None
+        if op == "create" and image is None and config.images:
+            image = config.images[0].name
+        if image is not None and config.image(image).volume_backed:
+            return (f"{step.path}: image {image!r} is volume-backed; the harness boots "
+                    "only image-backed servers")
+        interval = config.options.reclaim_instance_interval
+        if op == "soft_delete" and interval <= 0:
+            return (f"{step.path}: soft_delete needs reclaim_instance_interval > 0 "
+                    "(Nova's DELETE soft-deletes only then)")
+        if op == "delete" and interval > 0:
+            return (f"{step.path}: with reclaim_instance_interval > 0 Nova's DELETE "
+                    "soft-deletes; the model's delete is the hard delete")
+    if step.verb == "periodic" and d["periodic"] == "update_available_resource":
+        return None
+    return None
+
+
+def _action(step: scenarios.ScenarioStep, config: ClusterConfig) -> dict[str, Any]:
+    d = step.data
+    if step.verb == "api":
+        return {"kind": "api", "operation": d["api"], "instance": d.get("instance"),
+                "as": d.get("as", "owner"), "args": dict(d.get("args") or {}), "faults": []}
+    if step.verb in _DELIVERING:
+        return {"kind": "wait"}
+    if step.verb == "periodic":
+        return {"kind": "periodic", "task": d["periodic"], "host": d.get("host")}
+    if step.verb == "event":
+        if d["event"] in scenarios.HOST_EVENTS:
+            return {"kind": "host_event", "event": d["event"], "host": d["host"]}
+        return {"kind": "instance_event", "event": d["event"], "instance": d["instance"]}
+    if step.verb == "operator":
+        rc = ResourceClass(d["resource_class"]).value
+        field_name = "allocation_ratio" if d["operator"] == "set_allocation_ratio" else "reserved"
+        value = float(d["value"]) if field_name == "allocation_ratio" else int(d["value"])
+        return {"kind": "operator", "host": d["host"], "resource_class": rc,
+                "field": field_name, "value": value}
+    return {"kind": "wait"}
+
+
+def _arm_faults(deliveries, requests: dict[str, dict[str, Any]],
+                action: dict[str, Any]) -> str | None:
+    """Attach each non-ok outcome to the request whose chain meets it."""
+    for instance, operation, step, outcome in deliveries:
+        if outcome == "ok":
+            continue
+        request = requests.get(instance)
+        if request is None or request["operation"] != operation:
+            return (f"{operation}.{step} {outcome} of {instance}: no request of that "
+                    "operation started the chain (the harness arms faults per request)")
+        fault = fault_map().get((operation, step, outcome))
+        if fault is None:
+            return f"{operation}.{step} {outcome}: no way to produce it in Nova is declared"
+        if isinstance(fault, NotInjectable):
+            return f"{operation}.{step} {outcome}: {fault.reason}"
+        assert isinstance(fault, Fault)
+        request["faults"].append({"target": fault.target, "raises": fault.raises,
+                                  "kwargs": dict(fault.kwargs), "wraps": fault.wraps,
+                                  "times": fault.times})
+    return None

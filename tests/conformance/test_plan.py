@@ -1,0 +1,140 @@
+"""The conformance runner's model side: plans, fault table, comparison (no Nova needed)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+
+from model.catalogue import CATALOGUE
+from model.config import ClusterConfig
+from model.operation import OutcomeKind
+from nova_model import scenario as scenarios
+from nova_model.conformance import compare, plan, walks
+from nova_model.conformance.faults import Fault, NotInjectable, fault_map
+
+CONFIG = ClusterConfig.default()
+
+
+def _plan(steps):
+    return plan.build("t", scenarios.parse({"seed": 0, "steps": steps}), CONFIG)
+
+
+def test_every_non_ok_outcome_has_a_declared_way_or_a_reason():
+    declared = {(name, step.name, outcome.name)
+                for name, op in CATALOGUE.items() for step in op.steps
+                for outcome in step.outcomes if outcome.kind is not OutcomeKind.OK}
+    assert set(fault_map()) == declared
+    for key, how in fault_map().items():
+        assert isinstance(how, (Fault, NotInjectable)), key
+        if isinstance(how, Fault):
+            assert how.nova and how.target.startswith("nova.") and how.times >= 1, key
+        else:
+            assert how.reason, key
+
+
+def test_every_fault_target_and_exception_exists_in_nova():
+    # Resolved in a separate interpreter: importing Nova's compute manager monkey-patches.
+    targets = sorted({(f.target, f.raises, f.wraps) for f in fault_map().values()
+                      if isinstance(f, Fault)})
+    code = (
+        "import sys, json\n"
+        "from nova_model.conformance.nova_side import _resolve\n"
+        "bad = []\n"
+        "for target, raises, wraps in json.loads(sys.argv[1]):\n"
+        "    for path in filter(None, (target, raises, wraps)):\n"
+        "        try: _resolve(path)\n"
+        "        except Exception as e: bad.append(f'{path}: {e}')\n"
+        "print('\\n'.join(bad)); sys.exit(1 if bad else 0)\n")
+    import json
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(targets)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+
+
+def test_a_sequential_scenario_is_compared_at_every_quiescent_point():
+    p = _plan([{"api": "create"}, {"settle": True}, {"api": "stop", "instance": "vm1"},
+               {"settle": True}])
+    assert p.not_reproducible is None
+    assert [s.action["kind"] for s in p.steps] == ["api", "wait", "api", "wait"]
+    # after a request the model still holds work; after a settle it is quiescent
+    assert [s.action["observe"] for s in p.steps] == [False, True, False, True]
+    assert p.steps[3].model["instances"]["vm1"]["vm_state"] == "stopped"
+    assert p.steps[0].accepted is True and p.steps[1].accepted is None
+
+
+def test_a_step_racing_work_in_flight_stops_the_plan_with_the_reason():
+    p = _plan([{"api": "create"}, {"api": "create"}, {"settle": True}])
+    assert len(p.steps) == 1
+    assert p.stopped_at == "steps[1]"
+    assert "create.schedule of vm1" in p.not_reproducible
+
+
+def test_a_fault_is_armed_on_the_request_whose_chain_meets_it():
+    p = _plan([{"api": "create"}, {"settle": True}, {"api": "stop", "instance": "vm1"},
+               {"settle": True, "outcomes": {"stop.power_off": "driver_error"}}])
+    stop = p.steps[2].action
+    assert stop["faults"] == [{"target": "nova.virt.fake.FakeDriver.power_off",
+                               "raises": fault_map()[("stop", "power_off", "driver_error")].raises,
+                               "kwargs": {}, "wraps": None, "times": 1}]
+    assert p.steps[3].model["instances"]["vm1"]["vm_state"] == "active"
+
+
+def test_an_outcome_nova_cannot_be_made_to_give_is_not_reproducible():
+    p = _plan([{"api": "create"},
+               {"settle": True, "outcomes": {"create.schedule": "no_valid_host"}}])
+    assert p.stopped_at == "steps[1]"
+    assert "scheduler's own answer" in p.not_reproducible
+
+
+def test_a_legacy_scheduler_cluster_is_not_reproducible_at_all():
+    legacy = CONFIG.replace(scheduler=CONFIG.scheduler.__class__(mode="legacy"))
+    p = plan.build("t", scenarios.parse([{"api": "create"}]), legacy)
+    assert p.steps == [] and "RamFilter" in p.not_reproducible
+
+
+def test_compare_counts_fields_and_finds_each_difference():
+    p = _plan([{"api": "create"}, {"settle": True}])
+    model = p.steps[1].model
+    nova = copy.deepcopy(model)
+    # Nova reports power states as codes: the same moment compares equal.
+    nova["instances"]["vm1"]["power_state"] = 1
+    fields, diffs = compare.compare(model, compare.nova_view(nova))
+    assert diffs == [] and fields > 20
+    nova["instances"]["vm1"]["vm_state"] = "error"
+    nova["allocations"]["vm1"]["compute1"]["VCPU"] = 2
+    nova["migrations"]["mig1"] = {"instance": "vm1", "type": "resize", "status": "error",
+                                  "source": "compute1", "dest": None}
+    _, diffs = compare.compare(model, compare.nova_view(nova))
+    assert [d.where for d in diffs] == ["instances.vm1.vm_state", "migrations.mig1",
+                                        "allocations.vm1.compute1"]
+
+
+def test_walks_are_sequential_deterministic_and_plannable():
+    one, again = walks.walk(7, 30, CONFIG), walks.walk(7, 30, CONFIG)
+    assert one.document() == again.document()
+    assert len(one.steps) >= 30
+    verbs = [s.verb for s in one.steps]
+    assert all(verbs[i + 1] == "settle" for i in range(0, len(verbs), 2))
+    p = plan.build("w", one, CONFIG)
+    assert p.not_reproducible is None and len(p.steps) == len(one.steps)
+
+
+def test_the_cluster_document_is_the_cluster_file():
+    doc = plan.cluster_document(CONFIG)
+    assert [h["name"] for h in doc["hosts"]] == list(CONFIG.host_names)
+    c1 = doc["hosts"][0]
+    assert c1["initial_ratio"] == {"VCPU": 16.0, "MEMORY_MB": 1.5, "DISK_GB": 1.0}
+    assert c1["aggregates"] == ["agg-az1", "ssd"]
+    assert {a["name"]: a["availability_zone"] for a in doc["aggregates"]}["agg-az2"] == "az2"
+    assert doc["default_image"] == CONFIG.images[0].name
+
+
+@pytest.mark.parametrize("argv", [["conform"], ["conform", "--walks", "-1"]])
+def test_conform_bad_input_is_one_line(argv, capsys):
+    from nova_model.cli import main
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("nova-model: error:")
