@@ -324,8 +324,6 @@ REBUILD = Operation(
 
 # --- resize and cold migrate (one code path: API.resize) -----------------------------
 
-_RESIZE_ROLLBACK = Branch(task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
-                          migration=Migration(MS.ERROR))
 
 
 #: CM.resize_instance: any failure on the source gives the allocation back.
@@ -353,8 +351,14 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
         Step("prep_resize", Where.DEST, _states(T.RESIZE_PREP), (
             done(task=T.RESIZE_PREP, then="resize_migrating",
                  nova="CM._prep_resize -> RT.resize_claim"),
-            Outcome("claim_failed", FAULT, (_RESIZE_ROLLBACK,),
-                    "CM._do_prep_resize -> CM._revert_allocation"),
+            # The claim fails here and on every alternate the conductor retries
+            # (COND: MigrationTask._reschedule): _error_out_instance_on_exception in
+            # CM.prep_resize puts the instance in error (Nova 34, seen by conformance).
+            Outcome("claim_failed", FAULT, (Branch(
+                vm=V.ERROR, task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                migration=Migration(MS.ERROR)),),
+                    "CM._do_prep_resize -> CM._revert_allocation; "
+                    "_error_out_instance_on_exception"),
         ), "CM.prep_resize", late_group_check="claim_failed"),
         Step("resize_migrating", Where.SOURCE, _states(T.RESIZE_PREP), (
             done(task=T.RESIZE_MIGRATING, then="resize_migrated",
@@ -499,9 +503,11 @@ LIVE_MIGRATE = Operation(
         Step("pre_live_migration", Where.DEST, _states(T.MIGRATING), (
             done(task=T.MIGRATING, migration=Migration(MS.PREPARING),
                  then="live_migration"),
+            # CM._cleanup_pre_live_migration writes error, then CM._rollback_live_migration
+            # writes its default migration_status, failed, last (seen in Nova 34).
             Outcome("pre_check_failed", FAULT, (Branch(
                 task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
-                migration=Migration(MS.ERROR)),), "CM._rollback_live_migration"),
+                migration=Migration(MS.FAILED)),), "CM._rollback_live_migration"),
         ), "CM.pre_live_migration -> CM._do_pre_live_migration",
             late_group_check="pre_check_failed"),
         Step("live_migration", Where.SOURCE, _states(T.MIGRATING), (

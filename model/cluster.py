@@ -598,6 +598,9 @@ class Cluster:
             except NoValidHost as exc:
                 self.ledger = ledger_before
                 self.counters = counters_before
+                if work.get("old_image") is not None:
+                    # COND.rebuild_instance rolls the new image_ref back on NoValidHost.
+                    inst.image = work.get("old_image")
                 fallback = "no_valid_host"
                 try:
                     step.outcome(fallback)
