@@ -28,6 +28,8 @@ class Fault:
     to an exception class; ``kwargs`` are passed to it. ``wraps`` names an exception
     class to construct first and pass as ``inner_exception`` (InstanceFaultRollback).
     ``nova`` cites the Nova function whose handling gives the declared outcome.
+    ``guest_off`` also shuts the fake guest off before raising: a driver that fails and
+    leaves the guest down (the fake driver's failures leave it as it was).
     """
 
     target: str
@@ -37,6 +39,7 @@ class Fault:
     wraps: str | None = None
     times: int = 1
     note: str = ""
+    guest_off: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,7 @@ def _driver(method: str, nova: str, note: str = "", raises: str = _NOVA_EXC,
 _REBOOT_NOTE = ("CM._reboot_instance asks the driver for the power state after the failure: "
                 "running gives guest_running (vm active, fault recorded), anything else gives "
                 "driver_error (vm error). The fake driver's failed reboot leaves the guest as it "
-                "was, so the same fault gives guest_running on a running guest and driver_error "
-                "only on a guest already off (a stopped instance for a hard reboot, or an active "
-                "one whose guest stopped by itself).")
+                "was, so driver_error also shuts the guest off (guest_off).")
 
 FAULTS: dict[tuple[str, str, str], Fault | NotInjectable] = {
     # --- create ------------------------------------------------------------------------
@@ -69,13 +67,13 @@ FAULTS: dict[tuple[str, str, str], Fault | NotInjectable] = {
         note=_REBOOT_NOTE),
     ("reboot_soft", "rebooted", "driver_error"): _driver(
         "reboot", "CM._reboot_instance -> CM._set_instance_obj_error_state; "
-                  "CM.reboot_instance (reverts_task_state)", note=_REBOOT_NOTE),
+                  "CM.reboot_instance (reverts_task_state)", note=_REBOOT_NOTE, guest_off=True),
     ("reboot_hard", "rebooted", "guest_running"): _driver(
         "reboot", "CM._reboot_instance: reboot failed but the instance is running",
         note=_REBOOT_NOTE),
     ("reboot_hard", "rebooted", "driver_error"): _driver(
         "reboot", "CM._reboot_instance -> CM._set_instance_obj_error_state; "
-                  "CM.reboot_instance (reverts_task_state)", note=_REBOOT_NOTE),
+                  "CM.reboot_instance (reverts_task_state)", note=_REBOOT_NOTE, guest_off=True),
     ("pause", "pause", "driver_error"): _driver(
         "pause", "CM.pause_instance (reverts_task_state)"),
     ("unpause", "unpause", "driver_error"): _driver(

@@ -281,5 +281,5 @@ def _arm_faults(deliveries, requests: dict[str, dict[str, Any]],
         assert isinstance(fault, Fault)
         request["faults"].append({"target": fault.target, "raises": fault.raises,
                                   "kwargs": dict(fault.kwargs), "wraps": fault.wraps,
-                                  "times": fault.times})
+                                  "times": fault.times, "guest_off": fault.guest_off})
     return None

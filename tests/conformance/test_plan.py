@@ -78,7 +78,8 @@ def test_a_fault_is_armed_on_the_request_whose_chain_meets_it():
     stop = p.steps[2].action
     assert stop["faults"] == [{"target": "nova.virt.fake.FakeDriver.power_off",
                                "raises": fault_map()[("stop", "power_off", "driver_error")].raises,
-                               "kwargs": {}, "wraps": None, "times": 1}]
+                               "kwargs": {}, "wraps": None, "times": 1,
+                               "guest_off": False}]
     assert p.steps[3].model["instances"]["vm1"]["vm_state"] == "active"
 
 
