@@ -23,6 +23,10 @@ _MOVES = _COLD + (MigrationType.LIVE_MIGRATION,)
 _REVERT = CATALOGUE["revert_resize"]
 _REVERT_ON_DEST = next(s.name for s in _REVERT.steps if s.where is Where.DEST)
 _REFUSED = next(s.move_refused for s in _REVERT.steps if s.move_refused)
+#: the live migration's driver failure, which gives nothing back
+_LIVE = CATALOGUE["live_migrate"]
+_LIVE_DRIVER_FAILED = next((_LIVE.name, s.name, o.name) for s in _LIVE.steps
+                           for o in s.outcomes if o.name == "driver_error")
 
 
 def usage_equals_allocations(cluster) -> list[str]:
@@ -77,6 +81,8 @@ def allocations_have_live_consumers(cluster) -> list[str]:
                     why = " (it failed with the instance on its destination)"
                 elif failed and _refused(cluster, consumer):
                     why = " (the revert could not move it back: Placement refused)"
+                elif failed and _live_driver_failed(cluster, consumer):
+                    why = " (the live migration's driver failed: nothing was given back)"
                 out.append(f"{m.migration_type.value} {consumer} of {m.instance_uuid} is "
                            f"{m.status.value} but still holds "
                            f"{_fmt(cluster.ledger.allocations_of(consumer))}{why}")
@@ -149,7 +155,9 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
             found.append((uuid, f"{uuid} is {vm.value} on {host} and should hold "
                                 f"{_fmt(want)} but holds {_fmt(held)}"
                                 + (_failed_evacuation(cluster, uuid, held)
+                                   or _removed_by_clean_up(cluster, uuid, host, held)
                                    or _refused_revert(cluster, uuid, host)
+                                   or _failed_live_migration(cluster, uuid, host, held)
                                    or _carried_evacuation(mine, held, host)
                                    or _overtaken_move(cluster, mine, held, host))))
         if vm is _RESIZED:
@@ -164,8 +172,34 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
                 if not _same(got, expect):
                     found.append((uuid, f"resized {uuid}: migration {m.uuid} should hold "
                                         f"{_fmt(expect)} but holds {_fmt(got)}"
-                                        + _carried_evacuation(mine, got, m.source)))
+                                        + (_carried_evacuation(mine, got, m.source)
+                                           or _moved_without(cluster, uuid, m, got))))
     return in_uuid_order(found)
+
+
+def _removed_by_clean_up(cluster, uuid: str, host: str, held) -> str:
+    """Name the failed step that left the instance's allocation unlike its host or
+    flavor (``Cluster.unmatched_allocations``): a clean-up that removed its own host
+    from it, or an old flavor put back over the new flavor's claim."""
+    cause = cluster.unmatched_allocations.get(uuid)
+    if cause is None or cause.host != host:
+        return ""
+    if host not in held:
+        return (f" (removed from its own host by the clean-up of a failed "
+                f"{cause.operation}: {cause.operation}.{cause.step} {cause.outcome})")
+    return (f" (the old flavor came back over the new flavor's claim when "
+            f"{cause.operation}.{cause.step} ended {cause.outcome})")
+
+
+def _moved_without(cluster, uuid: str, m, got) -> str:
+    """A move that found nothing of the instance on its source to take over: an
+    earlier failed step's clean-up had removed it (``Cluster.unmatched_allocations``;
+    ``replace_allocation_with_migration`` then moves nothing)."""
+    cause = cluster.unmatched_allocations.get(uuid)
+    if cause is None or cause.host != m.source or m.source in got:
+        return ""
+    return (f" (its allocation on {m.source} was removed by the clean-up of a failed "
+            f"{cause.operation}: {cause.operation}.{cause.step} {cause.outcome})")
 
 
 def _overtaken_move(cluster, moves, held, host: str) -> str:
@@ -289,6 +323,24 @@ def _refused_revert(cluster, uuid: str, host: str) -> str:
                 and _refused(cluster, m.uuid)):
             return (f" (its migration {m.uuid} kept the allocation on {host}: Placement "
                     f"refused the revert's move)")
+    return ""
+
+
+def _live_driver_failed(cluster, migration: str) -> bool:
+    cause = cluster.migration_errors.get(migration)
+    return cause is not None and tuple(cause) == _LIVE_DRIVER_FAILED
+
+
+def _failed_live_migration(cluster, uuid: str, host: str, held) -> str:
+    """Name the live migration whose driver failed: the instance, in error on its
+    source, keeps the destination's claim (``CM._do_live_migration`` gives nothing
+    back)."""
+    for m in cluster.migrations.values():
+        if (m.instance_uuid == uuid and m.migration_type is MigrationType.LIVE_MIGRATION
+                and m.status is MigrationStatus.ERROR and m.source == host
+                and m.dest in held and _live_driver_failed(cluster, m.uuid)):
+            return (f" (live migration {m.uuid}'s driver failed: the instance keeps its "
+                    f"claim on {m.dest})")
     return ""
 
 

@@ -152,19 +152,6 @@ UPSTREAM: tuple[Finding, ...] = (
              "ResourceTracker.delete_allocation_for_evacuated_instance; "
              "nova/scheduler/client/report.py: SchedulerReportClient.claim_resources"    ),
     Finding(
-        name="a failed power-off after reverting a stopped instance leaves it resized",
-        invariant="migrations_agree_with_instances",
-        pattern=r"\S+ is resized with 0 finished migrations; its latest migration \S+ is reverted",
-        summary=("Reverting the resize of a stopped instance: "
-                 "ComputeManager._finish_revert_resize saves task_state powering-off with "
-                 "vm_state still resized and calls stop_instance. If the power-off fails, "
-                 "reverts_task_state clears the task and nothing else: the instance stays "
-                 "resized while its migration is already reverted, so confirm and revert "
-                 "both fail (MigrationNotFoundByStatus) until an admin resets its state."),
-        nova="nova/compute/manager.py: ComputeManager._finish_revert_resize, "
-             "ComputeManager.stop_instance, reverts_task_state",
-    ),
-    Finding(
         name="an evacuation in the middle of a cold migration or resize tangles their allocations",
         invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances"),
         pattern=(_HOLDS + r" \(evacuated while "
@@ -249,6 +236,62 @@ UPSTREAM: tuple[Finding, ...] = (
              "SchedulerReportClient.remove_provider_tree_from_instance_allocation; "
              "nova/compute/resource_tracker.py: "
              "ResourceTracker._remove_deleted_instances_allocations",
+    ),
+    Finding(
+        name="a failed rebuild frees the instance's allocation on the host it stays on",
+        invariant="instances_hold_what_their_state_implies",
+        pattern=("(" + _HOLDS + r" \(removed from its own host"
+                 r"|resized \S+: migration \S+ should hold .+ but holds nothing "
+                 r"\(its allocation on \S+ was removed) by the clean-up of a failed "
+                 r"rebuild: rebuild\.(spawned|power_off) (rollback|driver_error)\)"),
+        summary=("ComputeManager.rebuild_instance sets scheduled_node to the instance's "
+                 "own node when no node was scheduled (a plain rebuild on the same host), "
+                 "and its except-Exception clean-up, written for evacuation, then calls "
+                 "ResourceTracker.delete_allocation_for_evacuated_instance with that node: "
+                 "a rebuild whose spawn fails (or whose inline power-off of a stopped "
+                 "instance fails, or that rolls back with InstanceFaultRollback) removes the "
+                 "instance's whole allocation on the host where it stays, in error or "
+                 "active. The host's usage in Placement no longer counts it, so the "
+                 "scheduler can fill the host beyond its allocation ratio; the resource "
+                 "audit heals only allocations of instances that are gone, not missing "
+                 "ones. A later move of the instance then finds nothing on its source to "
+                 "hand to its migration. Replayed on Nova 34 by nova-model conform."),
+        nova="nova/compute/manager.py: ComputeManager.rebuild_instance (scheduled_node = "
+             "instance.node; except Exception); nova/compute/resource_tracker.py: "
+             "ResourceTracker.delete_allocation_for_evacuated_instance",
+    ),
+    Finding(
+        name="a live migration whose driver fails leaks both allocations",
+        invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
+        pattern=(r"live-migration \S+ of \S+ is error but still holds .+ \(the live "
+                 r"migration's driver failed: nothing was given back\)"
+                 "|" + _HOLDS + r" \(live migration \S+'s driver failed: the instance "
+                 r"keeps its claim on \S+\)"),
+        summary=("When driver.live_migration raises, ComputeManager._do_live_migration's "
+                 "except block sets the migration to error and the instance to error "
+                 "(_set_instance_obj_error_state) and re-raises: no rollback runs, so the "
+                 "source's allocation stays with the migration consumer and the "
+                 "destination's claim with the instance, which is still on its source. "
+                 "The resource audit never removes migration consumers, and nothing moves "
+                 "the instance's claim back. Replayed on Nova 34 by nova-model conform."),
+        nova="nova/compute/manager.py: ComputeManager._do_live_migration, "
+             "ComputeManager._set_instance_obj_error_state",
+    ),
+    Finding(
+        name="a resize whose finish_migration fails keeps the new flavor's claim",
+        invariant="instances_hold_what_their_state_implies",
+        pattern=(_HOLDS + r" \(the old flavor came back over the new flavor's claim when "
+                 r"resize\.finished ended driver_error\)"),
+        summary=("ComputeManager._finish_resize puts the new flavor on the instance, then "
+                 "calls driver.finish_migration; if that fails, its except block puts the "
+                 "old flavor back (_set_instance_info) and re-raises. The instance is left "
+                 "in error on the destination with its old flavor, while its allocation "
+                 "there is the scheduler's claim for the new flavor and the source's "
+                 "allocation is deleted (_delete_allocation_after_move): Placement counts "
+                 "the new flavor's resources for an instance of the old one until someone "
+                 "resizes, rebuilds or heals it. Replayed on Nova 34 by nova-model conform."),
+        nova="nova/compute/manager.py: ComputeManager._finish_resize, "
+             "ComputeManager.finish_resize, ComputeManager._delete_allocation_after_move",
     ),
     Finding(
         name="a second move while the first is still queued leaks its destination claim",

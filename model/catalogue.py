@@ -16,6 +16,8 @@ power_state is ``shutdown``).
 
 from __future__ import annotations
 
+import dataclasses
+
 from types import MappingProxyType
 
 from model.operation import (
@@ -243,7 +245,11 @@ UNRESCUE = _simple("unrescue", "API.unrescue", [V.RESCUED], T.UNRESCUING, V.ACTI
 SET_ADMIN_PASSWORD = _simple(
     "set_admin_password", "API.set_admin_password", [V.ACTIVE], T.UPDATING_PASSWORD, KEEP,
     KEEP, "CM.set_admin_password", "Set the guest's admin password through the driver.",
-    notes=("Fails (task cleared) when the guest is not running: InstancePasswordSetFailed.",))
+    # compute_rpcapi.set_admin_password is a call: API.set_admin_password returns the
+    # compute's InstancePasswordSetFailed as the request's 409 (Nova 34, conformance)
+    api_waits=True,
+    notes=("Fails (task cleared) when the guest is not running: InstancePasswordSetFailed.",
+           "The API waits for the compute: a failure is the request's error response."))
 
 # --- images ------------------------------------------------------------------------
 
@@ -289,6 +295,18 @@ _POWER_OFF_TAIL = Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
 ), "CM.stop_instance")
 
 
+def _rebuild_failed(outcome: Outcome) -> Outcome:
+    """A failure inside CM.rebuild_instance: its ``except Exception`` sets scheduled_node
+    to the instance's own node for a plain rebuild and so removes that node from the
+    instance's allocation (RT.delete_allocation_for_evacuated_instance) before
+    _error_out_instance_on_exception decides the vm_state. Nova 34, seen by conformance."""
+    return dataclasses.replace(outcome, branches=tuple(
+        dataclasses.replace(b, alloc=(*b.alloc, Alloc.REMOVE_HOST_FROM_INSTANCE))
+        for b in outcome.branches),
+        nova=f"{outcome.nova}; CM.rebuild_instance -> "
+             "RT.delete_allocation_for_evacuated_instance(instance.node)")
+
+
 REBUILD = Operation(
     name="rebuild", kind=Kind.API, api_method="API.rebuild",
     summary="Re-create the instance's disk from an image, on the same host.",
@@ -312,9 +330,13 @@ REBUILD = Operation(
                       power=P.RUNNING, then="power_off", launched=True),
                Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True),
                nova="CM._update_instance_after_spawn"),
-            ROLLBACK, ERROR_OUT,
+            _rebuild_failed(ROLLBACK), _rebuild_failed(ERROR_OUT),
         ), "driver.spawn"),
-        _POWER_OFF_TAIL,
+        # CM._do_rebuild_instance powers a stopped instance off inline (CM.stop_instance):
+        # its failure reaches CM.rebuild_instance's handlers like a failed spawn.
+        Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
+            _POWER_OFF_TAIL.outcomes[0], _rebuild_failed(ERROR_OUT),
+        ), "CM.stop_instance, called by CM._do_rebuild_instance"),
     ),
     scheduler=SchedulerUse.CHECK_IF_NEW_IMAGE,
     resources="unchanged: a rebuild claims nothing (SU.claim_resources skips rebuilds)",
@@ -336,6 +358,13 @@ _RESIZE_DEST_FAILED = Outcome("driver_error", FAULT, (Branch(
     vm=V.ERROR, task=None, alloc=(Alloc.DELETE_MIGRATION,),
     migration=Migration(MS.ERROR)),),
     "CM.finish_resize failed: CM._delete_allocation_after_move keeps the dest")
+#: driver.finish_migration failing: CM._finish_resize's except puts the old flavor back
+#: on the instance (it keeps the destination's new-flavor allocation) (Nova 34,
+#: seen by conformance).
+_RESIZE_FINISH_MIGRATION_FAILED = Outcome("driver_error", FAULT, (dataclasses.replace(
+    _RESIZE_DEST_FAILED.branches[0], old_flavor=True),),
+    "CM._finish_resize: except -> _set_instance_info(old_flavor); "
+    "CM._delete_allocation_after_move keeps the dest")
 
 
 def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
@@ -380,7 +409,7 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
                Branch(vm=V.RESIZED, task=None, power=P.RUNNING, launched=True,
                       migration=Migration(MS.FINISHED)),
                nova="CM._finish_resize: power_on = old_vm_state != stopped"),
-            _RESIZE_DEST_FAILED,
+            _RESIZE_FINISH_MIGRATION_FAILED,
         ), "driver.finish_migration"),
     )
 
@@ -471,7 +500,15 @@ REVERT_RESIZE = Operation(
                 "CM._revert_allocation: AllocationMoveFailed; "
                 "_error_out_instance_on_exception; errors_out_migration"),
         ), "CM.finish_revert_resize", move_refused="allocation_move_failed"),
-        _POWER_OFF_TAIL,
+        # CM._finish_revert_resize calls CM.stop_instance itself: a failed power-off
+        # reaches its _error_out_instance_on_exception and errors_out_migration
+        # (Nova 34, seen by conformance).
+        Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
+            _POWER_OFF_TAIL.outcomes[0],
+            Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None,
+                                                   migration=Migration(MS.ERROR)),),
+                    "_error_out_instance_on_exception; errors_out_migration"),
+        ), "CM.stop_instance, called by CM._finish_revert_resize"),
     ),
     resources="the migration's allocation is moved back to the instance; the destination is freed",
     notes=("A resize of a stopped instance reverts to stopped (resized/powering-off first).",
@@ -499,7 +536,10 @@ LIVE_MIGRATE = Operation(
             Outcome("no_valid_host", ENV, (Branch(task=None, migration=Migration(
                 MS.ERROR, create=MigrationType.LIVE_MIGRATION)),),
                 "COND._live_migrate: MigrationPreCheckError/NoValidHost"),
-        ), "COND.live_migrate_instance", schedules=True),
+        ), "COND.live_migrate_instance", schedules=True,
+            # LiveMigrationTask._execute -> _check_host_is_up(source):
+            # ComputeServiceUnavailable after the API accepted (Nova 34, conformance)
+            source_must_be_up=True),
         Step("pre_live_migration", Where.DEST, _states(T.MIGRATING), (
             done(task=T.MIGRATING, migration=Migration(MS.PREPARING),
                  then="live_migration"),
@@ -520,9 +560,12 @@ LIVE_MIGRATE = Operation(
                  migration=Migration(MS.COMPLETED),
                  nova="CM._post_live_migration; CM._delete_allocation_after_move"),
             _LIVE_MIGRATION_ROLLBACK,
+            # CM._do_live_migration's except only errors the migration and the instance:
+            # nothing is given back (Nova 34, seen by conformance).
             Outcome("driver_error", FAULT, (Branch(
-                vm=V.ERROR, task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
-                migration=Migration(MS.ERROR)),), "driver.live_migration raised"),
+                vm=V.ERROR, task=None, migration=Migration(MS.ERROR)),),
+                "driver.live_migration raised: CM._do_live_migration -> "
+                "_set_instance_obj_error_state"),
         ), "driver.live_migration"),
     ),
     scheduler=SchedulerUse.UNLESS_FORCED,
@@ -590,19 +633,33 @@ EVACUATE = Operation(
                   "CM._rebuild_default_impl"),
         task_step("rebuild_spawning", Where.DEST, T.REBUILD_BLOCK_DEVICE_MAPPING,
                   T.REBUILD_SPAWNING, "spawned", "CM._rebuild_default_impl"),
+        # A stopped instance is powered off by CM._do_rebuild_instance (an inline
+        # CM.stop_instance) before CM.rebuild_instance's RT.finish_evacuation moves
+        # instance.host and marks the migration done (Nova 34, seen by conformance).
         Step("spawned", Where.DEST, _states(T.REBUILD_SPAWNING), (
             ok(Branch(when=(When.WAS_STOPPED,), vm=V.ACTIVE, task=T.POWERING_OFF,
-                      power=P.RUNNING, host=HostEffect.SET_DEST, then="power_off",
-                      launched=True, migration=Migration(MS.DONE)),
+                      power=P.RUNNING, then="power_off", launched=True),
                Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, host=HostEffect.SET_DEST,
                       launched=True, migration=Migration(MS.DONE)),
                nova="CM._do_rebuild_instance; RT.finish_evacuation"),
+            # (the guest never ran on the destination: Nova then reads NOSTATE there)
             Outcome("driver_error", FAULT, (Branch(
-                vm=V.ERROR, task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
+                vm=V.ERROR, task=None, power=P.PENDING,
+                alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
                 migration=_EVACUATE_FAILED),), "_error_out_instance_on_exception"),
         ), "driver.spawn"),
-        Step("power_off", Where.DEST, _states(T.POWERING_OFF), _POWER_OFF_TAIL.outcomes,
-             _POWER_OFF_TAIL.nova),
+        Step("power_off", Where.DEST, _states(T.POWERING_OFF), (
+            done(vm=V.STOPPED, task=None, power=P.SHUTDOWN, host=HostEffect.SET_DEST,
+                 migration=Migration(MS.DONE),
+                 nova="CM.stop_instance; RT.finish_evacuation"),
+            # The failure reaches CM.rebuild_instance's except Exception: the migration
+            # fails, the destination leaves the instance's allocation, and
+            # _error_out_instance_on_exception puts it in error on the source.
+            Outcome("driver_error", FAULT, (Branch(
+                vm=V.ERROR, task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
+                migration=_EVACUATE_FAILED),),
+                "CM.rebuild_instance: except Exception; _error_out_instance_on_exception"),
+        ), "CM.stop_instance, called by CM._do_rebuild_instance"),
     ),
     scheduler=SchedulerUse.UNLESS_FORCED,
     resources="the instance holds source and destination at once; the source part is "

@@ -133,6 +133,16 @@ class Result:
     branch: Branch | None = field(default=None, compare=False, repr=False)
 
 
+class AllocationCause(NamedTuple):
+    """The failed step that left an instance's allocation unlike its host or flavor
+    (``Cluster.unmatched_allocations``), and the host it was on then."""
+
+    host: str
+    operation: str
+    step: str
+    outcome: str
+
+
 class MigrationErrorCause(NamedTuple):
     """The step that put a migration in error (``Cluster.migration_errors``)."""
 
@@ -185,6 +195,10 @@ class InstanceInfo:
     group: str | None = None
     availability_zone: str | None = None
     hints: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: the image_min_disk Nova keeps in system_metadata (GB): the image's min_disk or
+    #: the flavor's root disk at boot or rebuild, whichever is larger
+    #: (nova/utils.py: get_system_metadata_from_image); a resize below it is refused
+    min_disk: int = 0
 
 
 class _Random(random.Random):
@@ -253,6 +267,10 @@ class Cluster:
         #: how each migration in error got there: (operation, step, outcome) of the
         #: step that errored it (the invariants tell Nova's leaks from lost releases)
         self.migration_errors: dict[str, MigrationErrorCause] = {}
+        #: instances a failed step left with an allocation that does not match their
+        #: host or flavor (a clean-up removed their own host from it, or their old
+        #: flavor came back over the new one's claim): (operation, step, outcome)
+        self.unmatched_allocations: dict[str, AllocationCause] = {}
         #: the scheduling decisions made since the last API request: a record of what
         #: happened, not state (left out of ``snapshot()``, empty after ``restore``)
         self.decisions: list[SchedulingDecision] = []
@@ -362,11 +380,16 @@ class Cluster:
         self.instances[uuid] = inst
         self.info[uuid] = InstanceInfo(
             group, availability_zone,
-            tuple(sorted((k, tuple(v)) for k, v in (hints or {}).items())))
+            tuple(sorted((k, tuple(v)) for k, v in (hints or {}).items())),
+            self._min_disk(flavor, image))
         if group is not None:
             self.groups.setdefault(group, []).append(uuid)
         self._after_api("create", inst, branch, (), ctx, None)
         return Result(True, None, f"create accepted: {uuid}", uuid, branch)
+
+    def _min_disk(self, flavor: str, image: str | None) -> int:
+        properties = self.images.get(image) or {}
+        return max(int(properties.get("min_disk", 0) or 0), self.flavors[flavor].root_gb)
 
     def _validate(self, op: str, inst: Instance, args: Mapping[str, Any]
                   ) -> tuple[tuple[str, Any], ...]:
@@ -389,6 +412,13 @@ class Cluster:
                 raise errors.InvalidRequest(f"unknown flavor {new!r}")
             if new == inst.flavor:
                 raise errors.InvalidRequest("resize to the same flavor (CannotResizeToSameFlavor)")
+            # API.resize -> _validate_flavor_image_nostatus against the boot image's
+            # system metadata (a root disk of 0 takes the image's size: not checked)
+            root_gb, min_disk = self.flavors[new].root_gb, self.info[inst.uuid].min_disk
+            if root_gb and root_gb < min_disk and not self._volume_backed(inst.image):
+                raise errors.InvalidRequest(
+                    f"{new}'s root disk ({root_gb} GB) is smaller than the image's "
+                    f"min_disk ({min_disk} GB) (FlavorDiskSmallerThanMinDisk)")
         if op == "rebuild":
             image = args.get("image", inst.image)
             if image not in self.images:
@@ -410,6 +440,10 @@ class Cluster:
             context = _freeze_context({**dict(context), "old_image": inst.image})
             if dict(context).get("image"):
                 inst.image = dict(context)["image"]
+            # API.rebuild -> _reset_image_metadata: system metadata from the image and
+            # the current flavor
+            self.info[inst.uuid] = dataclasses.replace(
+                self.info[inst.uuid], min_disk=self._min_disk(inst.flavor, inst.image))
         if branch.then is not None:
             self._enqueue(Work("", inst.uuid, op, branch.then, None, context, ctx))
 
@@ -694,6 +728,10 @@ class Cluster:
         self._apply_flavor(inst, branch)
         if inst.host is not None and inst.host != before_host:
             self.arrivals[inst.uuid] = work.operation
+        if ((Alloc.REMOVE_HOST_FROM_INSTANCE in branch.alloc or branch.old_flavor)
+                and inst.host is not None):
+            self.unmatched_allocations[inst.uuid] = AllocationCause(
+                inst.host, work.operation, work.step, outcome)
         if branch.then is not None:
             self._enqueue(Work(work.id, work.instance, work.operation, branch.then,
                                work.target, context, work.caller))
@@ -747,6 +785,9 @@ class Cluster:
             elif effect is Alloc.REMOVE_SOURCE_FROM_INSTANCE:
                 if mig is not None and mig.source is not None and mig.dest != mig.source:
                     self.ledger.remove_provider_from_consumer(inst.uuid, mig.source)
+            elif effect is Alloc.REMOVE_HOST_FROM_INSTANCE:
+                if inst.host is not None:
+                    self.ledger.remove_provider_from_consumer(inst.uuid, inst.host)
             elif effect in SCHEDULING_ALLOCS:  # pragma: no cover - done by _schedule
                 raise AssertionError(f"{effect} outside scheduling")
 
@@ -765,7 +806,7 @@ class Cluster:
             # finish_resize (CM.finish_resize -> _delete_allocation_after_move) leaves
             # the new flavor behind.
             inst.flavor = mig.new_flavor
-        if branch.host is HostEffect.SET_SOURCE:
+        if branch.host is HostEffect.SET_SOURCE or branch.old_flavor:
             # (CM._finish_revert_resize restores the old flavor with the host, before
             # it gives the allocation back; a move that fails before finish_resize
             # never changed it)
@@ -855,6 +896,9 @@ class Cluster:
 
     def request_spec(self, inst: Instance, work: Work) -> RequestSpec:
         op = work.operation
+        if (self.lc.operation(op).step(work.step).source_must_be_up
+                and inst.host is not None and not self.service_is_up(inst.host)):
+            raise NoValidHost(f"the source {inst.host}'s compute service is down")
         flavor = self.flavors[work.get("flavor") or inst.flavor]
         info = self.info[inst.uuid]
         ignore: tuple[str, ...] = ()
@@ -1068,7 +1112,12 @@ class Cluster:
             return Result(False, _detached(exc), exc.message, instance_uuid)
         self._note_vm_change(inst, before_vm, op, "api", "ok", "event")
         self._after_api(op, inst, branch, (), ADMIN, inst.host)
-        return Result(True, None, f"{op} on {instance_uuid}", instance_uuid, branch)
+        # CM.handle_lifecycle_event syncs the instance's power state at once
+        # (CM._sync_instance_power_state), as the periodic task would later
+        # (Nova 34, seen by conformance).
+        synced = self._sync_power_state(instance_uuid, inst)
+        return Result(True, None, f"{op} on {instance_uuid}"
+                      + (f"; {synced.detail}" if synced else ""), instance_uuid, branch)
 
     # ------------------------------------------------------------------ periodic tasks
 
@@ -1123,20 +1172,26 @@ class Cluster:
         """
         out = []
         for uuid, inst in self._live():
-            if inst.vm_state is not VmState.ACTIVE or inst.host is None:
-                continue
-            if not self.service_is_up(inst.host):
-                continue
-            if self.lc.guard_failure_for("sync_power_state", inst) is not None:
-                continue
-            if not self.lc.may("sync_power_state", "api", "ok", inst):
-                continue
-            before_vm = _vm_of(inst)
-            branch = self.lc.deliver("sync_power_state", "api", "ok", inst)
-            self._note_vm_change(inst, before_vm, "sync_power_state", "api", "ok", "periodic")
-            self._after_api("sync_power_state", inst, branch, (), ADMIN, inst.host)
-            out.append(Result(True, None, f"sync_power_state {uuid}", uuid, branch))
+            result = self._sync_power_state(uuid, inst)
+            if result is not None:
+                out.append(result)
         return out
+
+    def _sync_power_state(self, uuid: str, inst: Instance) -> Result | None:
+        """The catalogue's ``sync_power_state`` record for one instance, if it applies."""
+        if inst.vm_state is not VmState.ACTIVE or inst.host is None:
+            return None
+        if not self.service_is_up(inst.host):
+            return None
+        if self.lc.guard_failure_for("sync_power_state", inst) is not None:
+            return None
+        if not self.lc.may("sync_power_state", "api", "ok", inst):
+            return None
+        before_vm = _vm_of(inst)
+        branch = self.lc.deliver("sync_power_state", "api", "ok", inst)
+        self._note_vm_change(inst, before_vm, "sync_power_state", "api", "ok", "periodic")
+        self._after_api("sync_power_state", inst, branch, (), ADMIN, inst.host)
+        return Result(True, None, f"sync_power_state {uuid}", uuid, branch)
 
     def _live(self) -> list[tuple[str, Instance]]:
         return [(u, i) for u, i in sorted(self.instances.items(), key=lambda kv: _num(kv[0]))
@@ -1158,7 +1213,8 @@ class Cluster:
                    i.locked_by, None if i.old_vm_state is None else i.old_vm_state.value,
                    None if i.migration is None else i.migration.uuid, i.flavor, i.image)
                   for i in self.instances.values()),
-            tuple((u, i.group, i.availability_zone, i.hints) for u, i in self.info.items()),
+            tuple((u, i.group, i.availability_zone, i.hints, i.min_disk)
+                  for u, i in self.info.items()),
             tuple((m.uuid, m.instance_uuid, m.migration_type.value, m.status.value, m.source,
                    m.dest, m.old_flavor, m.new_flavor) for m in self.migrations.values()),
             tuple((g, tuple(members)) for g, members in self.groups.items()),
@@ -1169,13 +1225,14 @@ class Cluster:
             tuple((m, tuple(c)) for m, c in self.migration_errors.items()),
             tuple((u, c.operation, c.step, c.outcome, c.kind.value, c.trigger, c.vm_before,
                    c.task_before) for u, c in self.error_causes.items()),
+            tuple((u, tuple(c)) for u, c in self.unmatched_allocations.items()),
         )
 
     def _set_rows(self, rows: tuple) -> None:
         """Make ``_rows`` state variables again, the dicts in the rows' order."""
         (hosts, conductor, work, instances, info, migrations, groups, counters,
          inventory_changes, injected_faults, arrivals, migration_errors,
-         error_causes) = rows
+         error_causes, unmatched_allocations) = rows
         self.hosts = {name: HostRecord(name, up, enabled, list(queue))
                       for name, up, enabled, queue in hosts}
         self.conductor = list(conductor)
@@ -1195,7 +1252,8 @@ class Cluster:
             inst.old_vm_state = None if old_vm is None else VmState(old_vm)
             inst.migration = None if mig is None else self.migrations[mig]
             self.instances[uuid] = inst
-        self.info = {u: InstanceInfo(group, zone, hints) for u, group, zone, hints in info}
+        self.info = {u: InstanceInfo(group, zone, hints, min_disk)
+                     for u, group, zone, hints, min_disk in info}
         self.groups = {g: list(members) for g, members in groups}
         self.counters = dict(counters)
         self.inventory_changes = dict(inventory_changes)
@@ -1205,6 +1263,8 @@ class Cluster:
         self.error_causes = {
             u: ErrorCause(op, step, outcome, OutcomeKind(kind), trigger, vm, task)
             for u, op, step, outcome, kind, trigger, vm, task in error_causes}
+        self.unmatched_allocations = {u: AllocationCause(*c)
+                                      for u, c in unmatched_allocations}
         self.decisions = []
 
     def snapshot(self, ledger: bool = True) -> tuple:
@@ -1308,7 +1368,7 @@ class Cluster:
 #: The sections of ``Cluster._rows``, in order; the keyed ones a snapshot sorts.
 _ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "groups",
          "counters", "inventory_changes", "injected_faults", "arrivals", "migration_errors",
-         "error_causes")
+         "error_causes", "unmatched_allocations")
 _KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
 #: The state variables ``freeze`` copies (``Cluster.__init__`` lists them).
 _FROZEN_STATE = frozenset(_ROWS) | {"ledger", "rng", "decisions"}

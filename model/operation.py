@@ -103,6 +103,7 @@ class Alloc(StrEnum):
     DELETE_INSTANCE = "delete the instance's allocation"
     REMOVE_DEST_FROM_INSTANCE = "remove the destination from the instance's allocation"
     REMOVE_SOURCE_FROM_INSTANCE = "remove the source from the instance's allocation"
+    REMOVE_HOST_FROM_INSTANCE = "remove the instance's own host from its allocation"
 
 
 class HostEffect(StrEnum):
@@ -148,6 +149,8 @@ class Branch:
     migration: Migration | None = None
     launched: bool = False   # sets launched_at
     lock: bool | None = None  # lock (True) / unlock (False)
+    #: a resize's instance gets its old flavor back (after whatever the effects did)
+    old_flavor: bool = False
     note: str = ""
 
 
@@ -180,6 +183,9 @@ class Step:
     #: allocation back to the instance (``CM._revert_allocation`` raises
     #: AllocationMoveFailed), if any
     move_refused: str | None = None
+    #: the scheduling fails (NoValidHost's outcome) while the instance's own host's
+    #: compute service is down: the conductor checks the source before it schedules
+    source_must_be_up: bool = False
 
     def outcome(self, name: str) -> Outcome:
         for outcome in self.outcomes:
@@ -235,6 +241,9 @@ class Operation:
     remembers_vm_state: bool = False  # stores old_vm_state (sysmeta) when accepted
     creates_instance: bool = False
     admin_only: bool = False
+    #: the API calls the compute and waits (an RPC call, not a cast): a failure of the
+    #: compute step is the request's own answer (an error response), not a later state
+    api_waits: bool = False
     notes: tuple[str, ...] = ()
     all_steps: dict[str, Step] = field(init=False, repr=False, compare=False)
 

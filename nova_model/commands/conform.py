@@ -21,6 +21,9 @@ HELP = ("replay scenarios on the model and on Nova 34 in-process, and compare ev
 def add_arguments(parser) -> None:
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                         help="scenario files (JSON), as nova-model simulate reads them")
+    parser.add_argument("--corpus", action="store_true",
+                        help="also compare the lifecycle corpus: one scenario per operation "
+                             "and per injectable outcome (nova_model.conformance.corpus)")
     parser.add_argument("--walks", type=int, default=0, metavar="N",
                         help="also compare N seeded random sequential walks "
                              "(nova_model.conformance.walks)")
@@ -39,7 +42,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from nova_model.cli import UsageError
-    from nova_model.conformance.runner import ConformanceUnavailable, conform
+    from nova_model.conformance.runner import ConformanceUnavailable, conform, coverage
 
     groups: dict[str, tuple[object, list]] = {}
     try:
@@ -50,8 +53,8 @@ def run(args) -> int:
             groups.setdefault(key, (config, []))[1].append((path, scenario))
         if args.walks < 0 or args.walk_steps < 1:
             raise UsageError("--walks must be >= 0 and --walk-steps >= 1")
-        if not args.scenarios and not args.walks:
-            raise UsageError("name at least one scenario, or --walks N")
+        if not args.scenarios and not args.walks and not args.corpus:
+            raise UsageError("name at least one scenario, or --walks N, or --corpus")
         if args.walks:
             from nova_model.conformance.walks import walk
             config = scenarios.resolve_config(scenarios.parse([]), args.config)
@@ -59,6 +62,14 @@ def run(args) -> int:
             named = groups.setdefault(key, (config, []))[1]
             named += [(f"walk-{args.seed + i}", walk(args.seed + i, args.walk_steps, config))
                       for i in range(args.walks)]
+        unreached: dict[str, str] = {}
+        if args.corpus:
+            from nova_model.conformance.corpus import build
+            base = scenarios.resolve_config(scenarios.parse([]), args.config)
+            named_corpus, unreached = build(base)
+            for name, config, scenario in named_corpus:
+                variant = name.rsplit("[", 1)[-1].rstrip("]")
+                groups.setdefault(f"corpus:{variant}", (config, []))[1].append((name, scenario))
     except (scenarios.ScenarioError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -79,13 +90,22 @@ def run(args) -> int:
     summary = (f"{len(reports)} scenario(s), {steps} steps and {fields} fields compared: "
                f"{differences} difference(s), {errors} harness error(s), "
                f"{partial} not reproducible in Nova past some step")
+    reached = coverage(reports)
     if args.json:
         json.dump({"scenarios": [r.document() for r in reports], "summary": summary,
                    "steps_compared": steps, "fields_compared": fields,
-                   "differences": differences}, sys.stdout, indent=2, sort_keys=True)
+                   "differences": differences, "coverage": reached,
+                   "corpus_unreached": unreached},
+                  sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     else:
         for r in reports:
             print(r.text())
+        for key, reason in sorted(unreached.items()):
+            print(f"corpus: {key} not built: {reason}")
+        for what in ("operations", "faults"):
+            missing = reached[f"missing_{what}"]
+            print(f"{what} reached: {len(reached[what])} of {len(reached[what]) + len(missing)}"
+                  + (f"; not reached: {', '.join(missing)}" if missing else ""))
         print(summary)
     return 1 if differences or errors else 0

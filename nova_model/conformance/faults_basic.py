@@ -111,12 +111,13 @@ FAULTS: dict[tuple[str, str, str], Fault | NotInjectable] = {
                     "delete_image_on_error)",
         note="as for snapshot"),
     # --- delete family -------------------------------------------------------------------
+    # The harness's driver is libvirt's in this: no soft_delete/restore of its own
+    # (NotImplementedError), so Nova powers the guest off / on instead, and that fails.
     ("soft_delete", "soft_delete", "driver_error"): _driver(
-        "soft_delete", "CM.soft_delete_instance (reverts_task_state)",
-        note="NotImplementedError would take the power-off fallback instead"),
+        "power_off", "CM.soft_delete_instance -> CM._power_off_instance "
+                     "(reverts_task_state)"),
     ("restore", "restore", "driver_error"): _driver(
-        "restore", "CM.restore_instance (reverts_task_state)",
-        note="NotImplementedError would take the power-on fallback instead"),
+        "power_on", "CM.restore_instance -> CM._power_on (reverts_task_state)"),
     ("delete", "terminate", "driver_error"): _driver(
         "destroy", "CM.terminate_instance -> CM._set_instance_obj_error_state; "
                    "reverts_task_state",

@@ -106,6 +106,11 @@ class ConformanceDriver(fake.FakeDriver):
         super().suspend(context, instance)
         self._set_power(instance, power_state.SHUTDOWN)   # managedSave shuts the domain off
 
+    def resume(self, context, instance, network_info, block_device_info=None,
+               share_info=None):
+        super().resume(context, instance, network_info, block_device_info, share_info)
+        self._set_power(instance, power_state.RUNNING)
+
     def rescue(self, context, instance, network_info, image_meta, rescue_password,
                block_device_info, share_info):
         super().rescue(context, instance, network_info, image_meta, rescue_password,
@@ -138,6 +143,7 @@ class _Armed:
     """A fault in force: ``target`` raises on its first ``times`` calls."""
 
     def __init__(self, fault: dict[str, Any]):
+        self.key = fault.get("key", fault["target"])
         owner_path, self.attr = fault["target"].rsplit(".", 1)
         self.owner = _resolve(owner_path)
         self.original = self.owner.__dict__[self.attr] if isinstance(self.owner, type) \
@@ -325,7 +331,7 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                          "traceback": traceback.format_exc(limit=6)}
             if action.get("observe"):
                 reply["observed"] = self._settle_and_observe()
-                self._disarm()
+                reply["faults"] = self._disarm()
             reply["index"] = index
             self.emit(reply)
             if "harness_error" in reply:
@@ -335,9 +341,9 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
 
     def _act(self, a: dict[str, Any]) -> dict[str, Any]:
         kind = a["kind"]
+        for fault in a.get("faults", ()):
+            self.armed.append(_Armed(fault))
         if kind == "api":
-            for fault in a.get("faults", ()):
-                self.armed.append(_Armed(fault))
             return self._api(a["operation"], a.get("instance"), a.get("as", "owner"),
                              a.get("args") or {})
         if kind == "host_event":
@@ -463,9 +469,14 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         response = self.placement.put(f"/resource_providers/{rp}/inventories/{rc}", record)
         return {"accepted": response.status == 200, "status": response.status}
 
-    def _disarm(self) -> None:
+    def _disarm(self) -> list[dict]:
+        """Restore every armed callable; say how often each fault raised."""
+        fired = []
         while self.armed:
-            self.armed.pop().disarm()
+            armed = self.armed.pop()
+            armed.disarm()
+            fired.append({"key": armed.key, "fired": armed.fired})
+        return fired
 
     # -- what Nova shows -----------------------------------------------------------
 
@@ -491,6 +502,10 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         instances = {}
         for name, uuid in self.names.items():
             s = servers.get(uuid)
+            if s is None:
+                # The listing leaves soft-deleted servers out: ask for this one.
+                response = self.admin_api.api_request(f"/servers/{uuid}", method="GET")
+                s = response.json()["server"] if response.status_code == 200 else None
             if s is None:
                 instances[name] = {"vm_state": "deleted"}
                 continue

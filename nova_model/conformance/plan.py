@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from model.catalogue import CATALOGUE
 from model.config import ClusterConfig
 from model.lifecycle import Lifecycle
 from model.placement import ResourceClass
@@ -186,6 +187,8 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 requests[result.detail.rsplit(" ", 1)[-1]] = action
             elif action["kind"] == "api" and data.get("instance"):
                 requests[data["instance"]] = action
+            elif action["kind"] == "instance_event":
+                requests[data["instance"]] = action  # its power-state sync's chain
             problem = _arm_faults(recorder.deliveries.get(result.index, ()), requests, action)
             if problem:
                 plan.not_reproducible, plan.stopped_at = problem, step.path
@@ -200,7 +203,22 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
             in_flight = ready
     finally:
         run.close()
+    _answer_waited_requests(plan, lifecycle)
     return plan
+
+
+def _answer_waited_requests(plan: Plan, lifecycle: Lifecycle | None) -> None:
+    """A request whose API waits for the compute (``Operation.api_waits``) answers with
+    the compute step's failure: the model's accepted request whose chain met a fault is
+    an error response in Nova."""
+    catalogue = lifecycle.catalogue if lifecycle is not None else CATALOGUE
+    for step in plan.steps:
+        action = step.action
+        if (action["kind"] == "api" and step.accepted and action.get("faults")
+                and catalogue[action["operation"]].api_waits):
+            step.accepted = False
+            step.error = (f"{action['faults'][0]['key']}: the API waits for the compute, "
+                          "so the failure is the request's answer")
 
 
 def _racing(step: scenarios.ScenarioStep, in_flight: list[tuple[str, str]]) -> list[str]:
@@ -253,7 +271,8 @@ def _action(step: scenarios.ScenarioStep, config: ClusterConfig) -> dict[str, An
     if step.verb == "event":
         if d["event"] in scenarios.HOST_EVENTS:
             return {"kind": "host_event", "event": d["event"], "host": d["host"]}
-        return {"kind": "instance_event", "event": d["event"], "instance": d["instance"]}
+        return {"kind": "instance_event", "event": d["event"], "instance": d["instance"],
+                "operation": None, "faults": []}
     if step.verb == "operator":
         rc = ResourceClass(d["resource_class"]).value
         field_name = "allocation_ratio" if d["operator"] == "set_allocation_ratio" else "reserved"
@@ -270,7 +289,7 @@ def _arm_faults(deliveries, requests: dict[str, dict[str, Any]],
         if outcome == "ok":
             continue
         request = requests.get(instance)
-        if request is None or request["operation"] != operation:
+        if request is None or request["operation"] not in (operation, None):
             return (f"{operation}.{step} {outcome} of {instance}: no request of that "
                     "operation started the chain (the harness arms faults per request)")
         fault = fault_map().get((operation, step, outcome))
@@ -279,7 +298,8 @@ def _arm_faults(deliveries, requests: dict[str, dict[str, Any]],
         if isinstance(fault, NotInjectable):
             return f"{operation}.{step} {outcome}: {fault.reason}"
         assert isinstance(fault, Fault)
-        request["faults"].append({"target": fault.target, "raises": fault.raises,
+        request["faults"].append({"key": f"{operation}.{step} {outcome}",
+                                  "target": fault.target, "raises": fault.raises,
                                   "kwargs": dict(fault.kwargs), "wraps": fault.wraps,
                                   "times": fault.times, "guest_off": fault.guest_off})
     return None

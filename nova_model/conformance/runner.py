@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from model.config import ClusterConfig
 from model.lifecycle import Lifecycle
@@ -48,6 +49,9 @@ class ScenarioReport:
     stopped_at: str | None = None
     harness_error: str | None = None
     seconds: float = 0.0
+    retried: bool = False   # Nova hung during its first run (a new process ran it again)
+    operations: set[str] = field(default_factory=set)   # requests both accepted
+    faults: set[str] = field(default_factory=set)       # faults Nova raised
 
     @property
     def fields(self) -> int:
@@ -67,7 +71,9 @@ class ScenarioReport:
                 "differences": [{"step": s.index, "path": s.path, "words": s.words,
                                  "difference": d} for s, d in self.differences],
                 "not_reproducible": self.not_reproducible, "stopped_at": self.stopped_at,
-                "harness_error": self.harness_error, "seconds": round(self.seconds, 2)}
+                "harness_error": self.harness_error, "seconds": round(self.seconds, 2),
+                "retried": self.retried,
+                "operations": sorted(self.operations), "faults": sorted(self.faults)}
 
     def text(self) -> str:
         verdict = ("agrees" if self.agrees else
@@ -80,10 +86,40 @@ class ScenarioReport:
             lines.append(f"  step {step.index} ({step.path}: {step.words}): {diff}")
         if self.harness_error:
             lines.append(f"  harness error: {self.harness_error}")
+        if self.retried:
+            lines.append("  Nova stopped answering during the first run; run again in a new "
+                         "Nova process")
         if self.not_reproducible:
             lines.append(f"  not reproducible in Nova from {self.stopped_at}: "
                          f"{self.not_reproducible}")
         return "\n".join(lines)
+
+
+def coverage(reports: list[ScenarioReport]) -> dict[str, list[str]]:
+    """What the compared runs reached, against what could be reached.
+
+    ``operations``: API operations some request of which both sides accepted;
+    ``faults``: declared outcomes Nova was made to give (the fault raised). The
+    ``missing_*`` lists name what none reached.
+    """
+    from model.catalogue import API_OPERATIONS
+    from nova_model.conformance.faults import Fault, fault_map
+    operations = set().union(*(r.operations for r in reports)) if reports else set()
+    faults = set().union(*(r.faults for r in reports)) if reports else set()
+    every_op = {op.name for op in API_OPERATIONS}
+    every_fault = {f"{op}.{step} {outcome}" for (op, step, outcome), how in fault_map().items()
+                   if isinstance(how, Fault)}
+    return {"operations": sorted(operations), "missing_operations": sorted(every_op - operations),
+            "faults": sorted(faults), "missing_faults": sorted(every_fault - faults)}
+
+
+def nova_environment() -> dict[str, str]:
+    """The environment of the Nova process: this one, less what would stop Nova's
+    functional environment from running in its eventlet mode (a process that imported
+    Nova's scheduler in native-threading mode, as the differential tests do, sets it)."""
+    env = {k: v for k, v in os.environ.items() if k != "OS_NOVA_DISABLE_EVENTLET_PATCHING"}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
 
 
 def nova_available() -> bool:
@@ -115,31 +151,87 @@ def conform(named: Iterable[tuple[str, scenarios.Scenario]], config: ClusterConf
     return [reports[p.name] for p in plans]
 
 
+#: How long the Nova process may stay silent (no step reported) before it is taken for
+#: hung; a step normally answers within seconds (a settle gives up after a minute).
+SILENCE_LIMIT_S = 240.0
+
+
+class _Hung(Exception):
+    pass
+
+
+def _lines(proc: subprocess.Popen, limit: float) -> Iterator[str]:
+    """The process's stdout line by line; _Hung after ``limit`` seconds of silence."""
+    fd = proc.stdout.fileno()
+    buffer = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], limit)
+        if not ready:
+            raise _Hung()
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            if buffer.strip():
+                yield buffer.decode()
+            return
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            yield line.decode()
+
+
 def _run_nova(plans: list[Plan], cluster: dict[str, Any],
               reports: dict[str, ScenarioReport],
               progress: Callable[[str], None] | None, python: str | None,
               log_path: str | None) -> None:
+    """Run the plans in one Nova process; if it hangs, start a new one for the rest.
+
+    A scenario during which Nova hung is run once more in the new process (the report
+    says so); a second hang is a harness error for that scenario.
+    """
+    say = progress or (lambda line: None)
+    remaining = list(plans)
+    hung_before: set[str] = set()
+    with (open(log_path, "w+") if log_path else tempfile.TemporaryFile(mode="w+")) as log:
+        while remaining:
+            say(f"starting Nova 34 in-process for {len(remaining)} scenario(s)")
+            hung = _run_batch(remaining, cluster, reports, say, python, log, len(plans))
+            if hung is None:
+                return
+            done = remaining.index(hung)
+            if hung.name in hung_before:
+                reports[hung.name].harness_error = (
+                    f"Nova stopped answering for {SILENCE_LIMIT_S:.0f} s, twice")
+                remaining = remaining[done + 1:]
+            else:
+                hung_before.add(hung.name)
+                reports[hung.name] = ScenarioReport(
+                    hung.name, not_reproducible=hung.not_reproducible,
+                    stopped_at=hung.stopped_at, retried=True)
+                remaining = remaining[done:]
+
+
+def _run_batch(plans: list[Plan], cluster: dict[str, Any],
+               reports: dict[str, ScenarioReport], say: Callable[[str], None],
+               python: str | None, log, total: int) -> Plan | None:
+    """One Nova process for ``plans``; returns the plan it hung in, if it did."""
     request = json.dumps({"cluster": cluster, "plans": [p.request() for p in plans]})
     by_name = {p.name: p for p in plans}
-    say = progress or (lambda line: None)
-    say(f"starting Nova 34 in-process for {len(plans)} scenario(s)")
-    with (open(log_path, "w+") if log_path else tempfile.TemporaryFile(mode="w+")) as log:
-        proc = subprocess.Popen(
-            [python or sys.executable, "-m", "nova_model.conformance.nova_side"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(request)
-        proc.stdin.close()
-        current: Plan | None = None
-        started = time.monotonic()
-        seen: set[str] = set()
-        for line in proc.stdout:
+    proc = subprocess.Popen(
+        [python or sys.executable, "-m", "nova_model.conformance.nova_side"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=nova_environment())
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(request.encode())
+    proc.stdin.close()
+    current: Plan | None = None
+    started = time.monotonic()
+    seen: set[str] = set()
+    try:
+        for line in _lines(proc, SILENCE_LIMIT_S):
             record = json.loads(line)
             if record.get("begin"):
                 current, started = by_name[record["plan"]], time.monotonic()
                 seen.add(current.name)
-                say(f"[{len(seen)}/{len(plans)}] {current.name}")
+                say(f"[{total - len(plans) + len(seen)}/{total}] {current.name}")
                 continue
             if record.get("end"):
                 report = reports[record["plan"]]
@@ -149,14 +241,20 @@ def _run_nova(plans: list[Plan], cluster: dict[str, Any],
                 continue
             assert current is not None
             _compare_step(current, record, reports[current.name])
-        code = proc.wait()
-        if code != 0:
-            log.seek(0)
-            tail = log.read().strip().splitlines()[-1:] or ["(no output)"]
-            for p in plans:
-                if p.name not in seen or reports[p.name].seconds == 0.0:
-                    reports[p.name].harness_error = (
-                        f"the Nova process exited with status {code}: {tail[0]}")
+    except _Hung:
+        proc.kill()
+        proc.wait()
+        say(f"Nova stopped answering during {current.name if current else 'its start'}")
+        return current if current is not None else plans[0]
+    code = proc.wait()
+    if code != 0:
+        log.seek(0)
+        tail = log.read().strip().splitlines()[-1:] or ["(no output)"]
+        for p in plans:
+            if p.name not in seen or reports[p.name].seconds == 0.0:
+                reports[p.name].harness_error = (
+                    f"the Nova process exited with status {code}: {tail[0]}")
+    return None
 
 
 def _compare_step(plan: Plan, record: dict[str, Any], report: ScenarioReport) -> None:
@@ -168,6 +266,8 @@ def _compare_step(plan: Plan, record: dict[str, Any], report: ScenarioReport) ->
         return
     if step.accepted is not None:
         out.fields += 1
+        if step.accepted and record.get("accepted"):
+            report.operations.add(step.action["operation"])
         if record.get("accepted") != step.accepted:
             nova = ("accepted" if record.get("accepted") else
                     f"refused ({record.get('status')}: {record.get('error')})")
@@ -179,6 +279,14 @@ def _compare_step(plan: Plan, record: dict[str, Any], report: ScenarioReport) ->
             out.differences.append("Nova was not observed at a quiescent point")
             return
         out.settled = observed.get("settled")
+        for fault in record.get("faults", ()):
+            out.fields += 1
+            if fault["fired"]:
+                report.faults.add(fault["key"])
+            if not fault["fired"]:
+                # The model met the outcome; Nova never reached the call that gives it.
+                out.differences.append(f"fault {fault['key']}: the model delivered it, "
+                                       "Nova never called the code that raises it")
         fields, diffs = cmp.compare(step.model, cmp.nova_view(observed))
         out.fields += fields
         out.differences += [d.line() for d in diffs]

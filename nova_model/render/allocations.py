@@ -72,6 +72,8 @@ class Ledger:
         elif effect is Alloc.REMOVE_SOURCE_FROM_INSTANCE:
             if source is not None and dest != source:
                 held -= {(INSTANCE, source)}
+        elif effect is Alloc.REMOVE_HOST_FROM_INSTANCE:  # no move: its own host
+            held -= mine
         else:  # pragma: no cover - a new Alloc member needs a meaning here
             raise ValueError(f"no ledger meaning for {effect!r}")
         return Ledger(frozenset(held))

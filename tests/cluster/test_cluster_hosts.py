@@ -260,9 +260,11 @@ def test_no_auto_confirm_with_window_zero(c):
 def test_sync_power_state_stops_a_guest_that_shut_itself_off(c):
     uuid = boot(c)
     assert c.sync_power_states() == []
+    # CM.handle_lifecycle_event syncs at once (Nova 34, seen by conformance); the
+    # periodic task then finds nothing left to do
     assert c.event("guest_stopped", uuid).accepted
-    (r,) = c.sync_power_states()
     assert c.instances[uuid].task_state is T.POWERING_OFF
+    assert c.sync_power_states() == []
     c.settle()
     assert c.instances[uuid].vm_state is V.STOPPED
 

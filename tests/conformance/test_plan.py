@@ -49,8 +49,9 @@ def test_every_fault_target_and_exception_exists_in_nova():
         "        except Exception as e: bad.append(f'{path}: {e}')\n"
         "print('\\n'.join(bad)); sys.exit(1 if bad else 0)\n")
     import json
+    from nova_model.conformance.runner import nova_environment
     done = subprocess.run([sys.executable, "-c", code, json.dumps(targets)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=nova_environment())
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
 
 
@@ -76,7 +77,8 @@ def test_a_fault_is_armed_on_the_request_whose_chain_meets_it():
     p = _plan([{"api": "create"}, {"settle": True}, {"api": "stop", "instance": "vm1"},
                {"settle": True, "outcomes": {"stop.power_off": "driver_error"}}])
     stop = p.steps[2].action
-    assert stop["faults"] == [{"target": "nova.virt.fake.FakeDriver.power_off",
+    assert stop["faults"] == [{"key": "stop.power_off driver_error",
+                               "target": "nova.virt.fake.FakeDriver.power_off",
                                "raises": fault_map()[("stop", "power_off", "driver_error")].raises,
                                "kwargs": {}, "wraps": None, "times": 1,
                                "guest_off": False}]
@@ -139,3 +141,30 @@ def test_conform_bad_input_is_one_line(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("nova-model: error:")
+
+
+def test_a_request_the_api_waits_for_answers_with_the_computes_failure():
+    p = _plan([{"api": "create"}, {"settle": True},
+               {"api": "set_admin_password", "instance": "vm1"},
+               {"settle": True,
+                "outcomes": {"set_admin_password.set_admin_password": "driver_error"}}])
+    request = p.steps[2]
+    assert request.accepted is False and "waits for the compute" in request.error
+    ok = _plan([{"api": "create"}, {"settle": True},
+                {"api": "set_admin_password", "instance": "vm1"}, {"settle": True}])
+    assert ok.steps[2].accepted is True
+
+
+def test_a_nova_process_that_hangs_is_restarted_then_reported(tmp_path, monkeypatch):
+    from nova_model.conformance import runner
+    monkeypatch.setattr(runner, "SILENCE_LIMIT_S", 0.5)
+    silent = tmp_path / "silent-python"
+    silent.write_text("#!/bin/sh\nexec sleep 30\n")
+    silent.chmod(0o755)
+    scenario = scenarios.parse([{"api": "create"}, {"settle": True}])
+    said = []
+    [report] = runner.conform([("s", scenario)], CONFIG, python=str(silent),
+                              progress=said.append)
+    assert report.retried and not report.agrees
+    assert report.harness_error == "Nova stopped answering for 0 s, twice"
+    assert sum("starting Nova" in line for line in said) == 2

@@ -27,9 +27,18 @@ from model.states import PowerState, TaskState, VmState
 #: resized/soft-deleting are gone.
 #: Then 2888 -> 2890 transitions: finish_revert_resize's allocation_move_failed
 #: (Placement refuses the move back: error, from running and from shut-off).
-PROJECTED_STATES = 220        # distinct (vm_state, task_state, power_state)
-PROJECTED_TRANSITIONS = 2890  # distinct labelled edges between them
-CONFIGURATIONS = 120697       # full-graph nodes (state + pending work + world)
+#: Then 120697 -> 120703 configurations, from conformance with Nova 34: a failed
+#: resize claim errors the instance, a failed rebuild removes its allocation (the
+#: exploration tracks none, so only the vm_state shows), the inline power-offs of
+#: revert and evacuate fail into error, an evacuation's host moves at the power-off.
+#: Then 220 -> 257 states, 2890 -> 3456 transitions, 120703 -> 125725 configurations:
+#: an evacuation whose spawn fails leaves power_state NOSTATE (CM._do_rebuild_instance
+#: read it on the destination, where the guest never ran), and a reset-state or a
+#: hard reboot takes that on to active with no power state and from there to every
+#: task an active instance can start.
+PROJECTED_STATES = 257        # distinct (vm_state, task_state, power_state)
+PROJECTED_TRANSITIONS = 3456  # distinct labelled edges between them
+CONFIGURATIONS = 125725       # full-graph nodes (state + pending work + world)
 
 CHECK_NAMES = [
     "every reachable state can reach a state with no task in progress",

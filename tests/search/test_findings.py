@@ -107,16 +107,39 @@ def two_evacuations_to_one_host(cluster):
     return uuid
 
 
-def power_off_fails_after_reverting_a_stopped_instance(cluster):
+def live_migration_driver_fails(cluster):
     uuid = boot(cluster, SMALL)
-    assert cluster.request("stop", uuid).accepted
-    cluster.settle()
+    source = cluster.instances[uuid].host
+    assert cluster.request("live_migrate", uuid, ADMIN).accepted
+    cluster.settle(live_migrate__post_live_migration="driver_error")
+    inst = cluster.instances[uuid]
+    mig = inst.migration
+    assert (inst.vm_state, inst.host, mig.status) == (
+        VmState.ERROR, source, MigrationStatus.ERROR)
+    assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
+    assert set(cluster.ledger.allocations_of(uuid)) == {mig.dest}
+    return uuid
+
+
+def resize_fails_in_finish_migration(cluster):
+    uuid = boot(cluster, SMALL)
     assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
-    cluster.settle()
-    assert cluster.request("revert_resize", uuid).accepted
-    cluster.settle(revert_resize__power_off="driver_error")
-    assert cluster.instances[uuid].vm_state is VmState.RESIZED
-    assert cluster.instances[uuid].task_state is None
+    cluster.settle(resize__finished="driver_error")
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.flavor) == (VmState.ERROR, SMALL.name)
+    assert cluster.ledger.allocations_view(uuid) == {inst.host: cluster.resources(LARGE)}
+    return uuid
+
+
+def rebuild_fails_after_its_spawn(cluster):
+    """A plain rebuild (same host, same image) whose spawn fails."""
+    uuid = boot(cluster, SMALL)
+    host = cluster.instances[uuid].host
+    assert cluster.request("rebuild", uuid).accepted
+    cluster.settle(rebuild__spawned="driver_error")
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.host) == (VmState.ERROR, host)
+    assert cluster.ledger.allocations_view(uuid) == {}
     return uuid
 
 
@@ -148,9 +171,9 @@ def revert_fails_on_the_destination(cluster):
 
 def revert_refused_by_placement(cluster):
     """The operator lowers the source's disk below what the migration holds there."""
-    uuid = boot(cluster, LARGE)
+    uuid = boot(cluster, SMALL)
     source = cluster.instances[uuid].host
-    assert cluster.request("resize", uuid, flavor=SMALL.name).accepted
+    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
     cluster.settle()
     held = cluster.ledger.usage(source, "DISK_GB")
     total = cluster.ledger.inventory(source, "DISK_GB").total
@@ -158,7 +181,7 @@ def revert_refused_by_placement(cluster):
     assert cluster.request("revert_resize", uuid).accepted
     cluster.settle()
     inst = cluster.instances[uuid]
-    assert (inst.vm_state, inst.host, inst.flavor) == (VmState.ERROR, source, LARGE.name)
+    assert (inst.vm_state, inst.host, inst.flavor) == (VmState.ERROR, source, SMALL.name)
     assert cluster.error_causes[uuid].outcome == "allocation_move_failed"
     assert source in cluster.ledger.allocations_of(inst.migration.uuid)
     assert source not in cluster.ledger.allocations_of(uuid)
@@ -222,8 +245,12 @@ SCRIPTS = {
         revert_fails_on_the_destination,
     "an evacuation in the middle of a cold migration or resize tangles their allocations":
         evacuate_during_a_cold_migration,
-    "a failed power-off after reverting a stopped instance leaves it resized":
-        power_off_fails_after_reverting_a_stopped_instance,
+    "a failed rebuild frees the instance's allocation on the host it stays on":
+        rebuild_fails_after_its_spawn,
+    "a resize whose finish_migration fails keeps the new flavor's claim":
+        resize_fails_in_finish_migration,
+    "a live migration whose driver fails leaks both allocations":
+        live_migration_driver_fails,
     "two evacuations of one instance at once leave its allocations wrong":
         two_evacuations_to_one_host,
     "a reverted resize returns a member to a host another member was given":
