@@ -42,6 +42,23 @@ _DEST_WRITTEN_BY_THE_CLAIM = (
 OPEN = {
     "resize_claim_failed.json": (_DEST_WRITTEN_BY_THE_CLAIM,
                                  {"migrations.mig1.dest: model 'compute2', Nova None"}),
+    "revert_refused_by_placement.json": (
+        "Nova's revert succeeds: Placement moves the migration's allocation back to the "
+        "instance although the operator lowered the source below it, where the model's "
+        "Placement refuses the move (Ledger.can_move), so the upstream finding 'a revert "
+        "whose move back Placement refuses' is not confirmed by Nova; Placement's capacity "
+        "rule for a move is still to be checked",
+        {"instances.vm1.vm_state: model 'error', Nova 'active'",
+         "migrations.mig1.status: model 'error', Nova 'reverted'",
+         "allocations.mig1.compute1: model {'DISK_GB': 20, 'MEMORY_MB': 2048, 'VCPU': 1}, "
+         "Nova absent",
+         "allocations.vm1.compute1: model absent, Nova {'DISK_GB': 20, 'MEMORY_MB': 2048, "
+         "'VCPU': 1}",
+         "allocations.vm1.compute2: model {'DISK_GB': 80, 'MEMORY_MB': 8192, 'VCPU': 4}, "
+         "Nova absent",
+         "hosts.compute2.DISK_GB.used: model 80, Nova 0",
+         "hosts.compute2.MEMORY_MB.used: model 8192, Nova 0",
+         "hosts.compute2.VCPU.used: model 4, Nova 0"}),
     "resize.prep_resize claim_failed [default]": (
         _DEST_WRITTEN_BY_THE_CLAIM, {"migrations.mig1.dest: model 'compute2', Nova None"}),
     "migrate.prep_resize claim_failed [default]": (
