@@ -46,8 +46,10 @@ OPEN = {
         "Nova's revert succeeds: Placement moves the migration's allocation back to the "
         "instance although the operator lowered the source below it, where the model's "
         "Placement refuses the move (Ledger.can_move), so the upstream finding 'a revert "
-        "whose move back Placement refuses' is not confirmed by Nova; Placement's capacity "
-        "rule for a move is still to be checked",
+        "whose move back Placement refuses' is not confirmed by Nova. The cause is in "
+        "Placement 16.0.0: AllocationList's _check_capacity_exceeded lets a write leave a "
+        "provider over capacity when it does not raise that provider's usage (prev_used), "
+        "which a move back never does; the model's Ledger.can_move checks capacity alone",
         {"instances.vm1.vm_state: model 'error', Nova 'active'",
          "migrations.mig1.status: model 'error', Nova 'reverted'",
          "allocations.mig1.compute1: model {'DISK_GB': 20, 'MEMORY_MB': 2048, 'VCPU': 1}, "
