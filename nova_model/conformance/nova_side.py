@@ -47,7 +47,7 @@ FORCE_MICROVERSION = "2.67"
 #: Migration statuses during which Nova is still working on a move.
 TRANSIENT_MIGRATION = frozenset({
     "accepted", "pre-migrating", "migrating", "post-migrating", "queued", "preparing",
-    "running", "reverting", "confirming", "migrating"})
+    "running", "reverting", "confirming"})
 #: How long an unchanged observation with a task still set counts as stuck, not busy.
 STUCK_AFTER_S = 1.5
 SETTLE_TIMEOUT_S = 60.0
@@ -146,6 +146,7 @@ class _Armed:
         self.key = fault.get("key", fault["target"])
         owner_path, self.attr = fault["target"].rsplit(".", 1)
         self.owner = _resolve(owner_path)
+        # restored as it was declared (a staticmethod stays one); called bound, below
         self.original = self.owner.__dict__[self.attr] if isinstance(self.owner, type) \
             else getattr(self.owner, self.attr)
         self.remaining = int(fault.get("times", 1))

@@ -110,9 +110,7 @@ def unsupported_config(config: ClusterConfig) -> str | None:
     if config.scheduler.mode != "placement":
         return (f"scheduler mode {config.scheduler.mode!r}: Nova 34 has no RamFilter, "
                 "DiskFilter or CoreFilter (Placement decides capacity)")
-    bfv = [i.name for i in config.images if i.volume_backed]
-    if bfv:
-        return None  # only a request that uses one is refused (see refusal)
+    # (a volume-backed image is refused only by a request that uses it: see refusal)
     return None
 
 
@@ -254,8 +252,6 @@ def refusal(step: scenarios.ScenarioStep, config: ClusterConfig) -> str | None:
         if op == "delete" and interval > 0:
             return (f"{step.path}: with reclaim_instance_interval > 0 Nova's DELETE "
                     "soft-deletes; the model's delete is the hard delete")
-    if step.verb == "periodic" and d["periodic"] == "update_available_resource":
-        return None
     return None
 
 
