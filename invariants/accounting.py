@@ -211,9 +211,9 @@ def _overtaken_move(cluster, moves, held, host: str) -> str:
     on its destination stayed."""
     for m in sorted(moves, key=lambda m: _num(m.uuid)):
         if (m.migration_type in _MOVES and m.status is MigrationStatus.ERROR
-                and m.dest in held and m.dest != host
+                and m.sent_to in held and m.sent_to != host
                 and not cluster.ledger.allocations_view(m.uuid)
-                and any(o is not m and o.migration_type in _MOVES and o.dest == host
+                and any(o is not m and o.migration_type in _MOVES and o.sent_to == host
                         for o in moves)):
             return (f" (claimed for {m.migration_type.value} {m.uuid}, which ran alongside "
                     f"another move of {m.instance_uuid} and failed without giving it back)")
@@ -284,7 +284,7 @@ def _failed_evacuation(cluster, uuid: str, held) -> str:
         # by the step that found the instance taken (its clean-up ran on its own
         # record); a move started after the evacuations is not "during" one
         if (m.migration_type is not MigrationType.EVACUATION and _num(m.uuid) < _num(first.uuid)
-                and (m.in_progress or (m.status is MigrationStatus.ERROR and m.dest
+                and (m.in_progress or (m.status is MigrationStatus.ERROR and m.sent_to
                                        and m.source == first.source))):
             return f" (evacuated while {m.migration_type.value} {m.uuid} was in progress)"
     # Two evacuations from the same source ran at once: after a finished one the

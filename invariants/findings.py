@@ -188,7 +188,7 @@ UPSTREAM: tuple[Finding, ...] = (
              "nova/compute/resource_tracker.py: ResourceTracker._update_usage_from_migrations",
     ),
     Finding(
-        name="a revert whose move back Placement refuses leaks the migration's allocation",
+        name="a revert whose move back Placement fails leaks the migration's allocation",
         invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
         pattern=(r"(resize|migration) \S+ of \S+ is error but still holds .+ "
                  r"\(the revert could not move it back: Placement refused\)"
@@ -196,14 +196,15 @@ UPSTREAM: tuple[Finding, ...] = (
                  r"kept the allocation on \S+: Placement refused the revert's move\)"),
         summary=("ComputeManager._finish_revert_resize saves the instance on the source "
                  "with its old flavor, then _revert_allocation moves the migration "
-                 "consumer's source allocation back to the instance. If an operator "
-                 "lowered the source's capacity below what that allocation takes (an "
-                 "allocation_ratio or reserved change), Placement refuses the move "
-                 "(AllocationMoveFailed): Nova logs that the allocation held by the "
-                 "migration is leaked and puts the instance in error. The instance then "
-                 "runs on the source while its own allocation is still on the destination, "
-                 "and the migration, in error, keeps the source's; the resource audit never "
-                 "removes migration consumers."),
+                 "consumer's source allocation back to the instance. If Placement fails "
+                 "that write (the report client raises AllocationMoveFailed, e.g. on a "
+                 "consumer generation conflict it gives up on), Nova logs that the "
+                 "allocation held by the migration is leaked and puts the instance in "
+                 "error. The instance then runs on the source while its own allocation is "
+                 "still on the destination, and the migration, in error, keeps the "
+                 "source's; the resource audit never removes migration consumers. (A "
+                 "lowered capacity on the source does not cause it: Placement accepts a "
+                 "write that adds no usage to a provider over capacity.)"),
         nova="nova/compute/manager.py: ComputeManager._finish_revert_resize, "
              "ComputeManager._revert_allocation; "
              "nova/scheduler/client/report.py: SchedulerReportClient.move_allocations",

@@ -16,8 +16,11 @@ def _arriving(cluster) -> dict[str, list[str]]:
     ``cluster.migrations`` (one pass over the migrations for all the members)."""
     out: dict[str, list[str]] = {}
     for m in cluster.migrations.values():
-        if m.in_progress and m.dest:
-            out.setdefault(m.instance_uuid, []).append(m.dest)
+        # (before the destination's claim writes ``dest``, the move is on its way to
+        # the host the conductor sent it to)
+        dest = m.dest or m.sent_to
+        if m.in_progress and dest:
+            out.setdefault(m.instance_uuid, []).append(dest)
     return out
 
 

@@ -155,7 +155,8 @@ def _capacity(d: SchedulingDecision, host: str, wanted: dict[str, int]) -> str |
     """Why Placement would refuse the decision's claim on ``host`` (None: it fits).
 
     Each claim is a PUT of the consumer's whole allocation: the consumer's old
-    allocation is not counted as used, every amount written is checked. The
+    allocation is not counted as used, every amount written is checked, and one that
+    adds no usage to a provider is accepted there even over its capacity. The
     scheduler's claim (``claim_resources``) keeps what a consumer still holds and
     adds only providers it does not use yet.
     """
@@ -186,9 +187,12 @@ def _capacity(d: SchedulingDecision, host: str, wanted: dict[str, int]) -> str |
                 if amount < inv.min_unit or amount > inv.max_unit or amount % inv.step_size:
                     return (f"needs {rc}={amount}, outside {provider}'s min_unit {inv.min_unit}, "
                             f"max_unit {inv.max_unit}, step_size {inv.step_size}")
-                others = ledger.usage(provider, rc) - held.get(provider, {}).get(rc, 0)
+                before = ledger.usage(provider, rc)
+                others = before - held.get(provider, {}).get(rc, 0)
                 capacity = (inv.total - inv.reserved) * inv.allocation_ratio
-                if others + amount > capacity:
+                # (a write that leaves the provider no fuller than it was is accepted
+                # even over capacity: Placement's _check_capacity_exceeded)
+                if others + amount > capacity and others + amount > before:
                     where = "" if provider == host else f" (on {provider})"
                     return (f"cannot fit {rc}={amount}{where}: {others} used of "
                             f"capacity {capacity:g}")

@@ -131,7 +131,7 @@ _BUILD_STEPS = (
              then="build", nova="COND.build_instances claims an alternate"),
         Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
                 "COND._cleanup_when_reschedule_fails (MaxRetriesExceeded)"),
-    ), "COND.build_instances", schedules=True),
+    ), "COND.build_instances", schedules=True, claims_alternate=True),
 )
 
 CREATE = Operation(
@@ -367,8 +367,24 @@ _RESIZE_FINISH_MIGRATION_FAILED = Outcome("driver_error", FAULT, (dataclasses.re
     "CM._delete_allocation_after_move keeps the dest")
 
 
+def _move_reschedule(name: str, exhausted_vm, exhausted_nova: str) -> Step:
+    """The conductor's reschedule of a cold move onto the next alternate."""
+    return Step(name, Where.CONDUCTOR, _states(T.RESIZE_PREP), (
+        done(task=T.RESIZE_PREP, alloc=(Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST),
+             then="prep_resize",
+             nova="tasks/migrate.py: MigrationTask._preallocate_migration (the same "
+                  "pre-migrating record), MigrationTask._reschedule"),
+        Outcome("no_valid_host", ENV, (Branch(
+            vm=exhausted_vm, task=None, migration=Migration(MS.ERROR)),),
+            "MigrationTask._reschedule: MaxRetriesExceeded; MigrationTask.rollback; "
+            "CM._reschedule_resize_or_reraise re-raises; " + exhausted_nova),
+    ), "COND.migrate_server (host_list)", schedules=True, claims_alternate=True)
+
+
 def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
     return (
+        # The conductor creates the migration without a destination; the
+        # destination's move claim writes it (RT._claim_existing_migration).
         Step("schedule", Where.CONDUCTOR, _states(T.RESIZE_PREP), (
             done(task=T.RESIZE_PREP, alloc=(Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST),
                  migration=Migration(MS.PRE_MIGRATING, create=migration_type),
@@ -377,18 +393,35 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
                 MS.ERROR, create=migration_type)),),
                 "COND._cold_migrate; MigrationTask.rollback"),
         ), "COND.migrate_server -> COND._cold_migrate", schedules=True),
+        # Either failure gives the destination back (CM._revert_allocation) and goes to
+        # the conductor for the next alternate (CM._reschedule_resize_or_reraise); the
+        # group check runs before the claim, so only a failed claim has written the
+        # destination.
         Step("prep_resize", Where.DEST, _states(T.RESIZE_PREP), (
             done(task=T.RESIZE_PREP, then="resize_migrating",
+                 migration=Migration(MS.PRE_MIGRATING, records_dest=True),
                  nova="CM._prep_resize -> RT.resize_claim"),
-            # The claim fails here and on every alternate the conductor retries
-            # (COND: MigrationTask._reschedule): _error_out_instance_on_exception in
-            # CM.prep_resize puts the instance in error (Nova 34, seen by conformance).
             Outcome("claim_failed", FAULT, (Branch(
-                vm=V.ERROR, task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
-                migration=Migration(MS.ERROR)),),
-                    "CM._do_prep_resize -> CM._revert_allocation; "
-                    "_error_out_instance_on_exception"),
-        ), "CM.prep_resize", late_group_check="claim_failed"),
+                task=T.RESIZE_PREP, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                migration=Migration(MS.PRE_MIGRATING, records_dest=True),
+                then="reschedule"),),
+                    "RT.resize_claim: ComputeResourcesUnavailable; "
+                    "CM._do_prep_resize -> CM._revert_allocation, "
+                    "CM._reschedule_resize_or_reraise"),
+            Outcome("group_policy_violation", ENV, (Branch(
+                task=T.RESIZE_PREP, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                then="reschedule_after_group_check"),),
+                    "CM._validate_instance_group_policy: InstanceFaultRollback; "
+                    "CM._do_prep_resize -> CM._revert_allocation, "
+                    "CM._reschedule_resize_or_reraise"),
+        ), "CM.prep_resize", late_group_check="group_policy_violation"),
+        # With no alternate left the conductor's MaxRetriesExceeded comes back to the
+        # compute, which re-raises the original failure: a failed claim errors the
+        # instance, a failed group check (InstanceFaultRollback) keeps its vm_state
+        # (Nova 34, seen by conformance).
+        _move_reschedule("reschedule", V.ERROR, "_error_out_instance_on_exception"),
+        _move_reschedule("reschedule_after_group_check", KEEP,
+                         "_error_out_instance_on_exception (InstanceFaultRollback)"),
         Step("resize_migrating", Where.SOURCE, _states(T.RESIZE_PREP), (
             done(task=T.RESIZE_MIGRATING, then="resize_migrated",
                  migration=Migration(MS.MIGRATING)),
@@ -491,10 +524,12 @@ REVERT_RESIZE = Operation(
                 vm=V.ERROR, task=None, host=HostEffect.SET_SOURCE,
                 alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,), migration=Migration(MS.ERROR)),),
                 "_error_out_instance_on_exception; errors_out_migration"),
-            # The instance is already saved on the source when the move back is
-            # refused (the source's capacity was lowered below what the migration
-            # holds there): Nova logs that the migration's allocation is leaked.
-            Outcome("allocation_move_failed", ENV, (Branch(
+            # The instance is already saved on the source when Placement fails the
+            # move back (the report client raises AllocationMoveFailed for any refused
+            # POST /allocations, e.g. a consumer generation conflict it gave up on; a
+            # lowered capacity never refuses it, as a move adds no usage): Nova logs
+            # that the migration's allocation is leaked.
+            Outcome("allocation_move_failed", FAULT, (Branch(
                 vm=V.ERROR, task=None, host=HostEffect.SET_SOURCE,
                 migration=Migration(MS.ERROR)),),
                 "CM._revert_allocation: AllocationMoveFailed; "
@@ -530,7 +565,8 @@ LIVE_MIGRATE = Operation(
     steps=(
         Step("schedule", Where.CONDUCTOR, _states(T.MIGRATING), (
             done(task=T.MIGRATING, alloc=(Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST),
-                 migration=Migration(MS.QUEUED, create=MigrationType.LIVE_MIGRATION),
+                 migration=Migration(MS.QUEUED, create=MigrationType.LIVE_MIGRATION,
+                                     records_dest=True),
                  then="pre_live_migration",
                  nova="tasks/live_migrate.py: LiveMigrationTask._execute"),
             Outcome("no_valid_host", ENV, (Branch(task=None, migration=Migration(
@@ -609,22 +645,25 @@ EVACUATE = Operation(
                 checks=(Check.POLICY, Check.STATE, Check.SOURCE_HOST_DOWN)),
     admin_only=True, remembers_vm_state=True,
     api=api_step(T.REBUILDING, expects=ANY, then="schedule", nova="API.evacuate",
-                 migration=Migration(MS.ACCEPTED, create=MigrationType.EVACUATION)),
+                 migration=Migration(MS.ACCEPTED, create=MigrationType.EVACUATION,
+                                     records_dest=True)),
     steps=(
         Step("schedule", Where.CONDUCTOR, _states(T.REBUILDING), (
             done(task=T.REBUILDING, alloc=(Alloc.CLAIM_DEST_DOUBLED,), then="rebuilding",
-                 migration=Migration(MS.PRE_MIGRATING),
                  nova="COND.rebuild_instance(recreate=True)"),
             Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None,
                                                   migration=Migration(MS.ERROR)),),
                     "COND.rebuild_instance: NoValidHost"),
         ), "COND.rebuild_instance", schedules=True),
+        # The destination's claim writes itself and pre-migrating to the migration
+        # (RT._claim_existing_migration) before it tests, and before the group check.
         Step("rebuilding", Where.DEST, _states(T.REBUILDING), (
             done(task=T.REBUILDING, then="rebuild_block_device_mapping",
+                 migration=Migration(MS.PRE_MIGRATING, records_dest=True),
                  nova="RT.rebuild_claim -> CM._do_rebuild_instance"),
             Outcome("claim_failed", FAULT, (Branch(
                 task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
-                migration=_EVACUATE_FAILED),),
+                migration=Migration(MS.FAILED, records_dest=True)),),
                 "ComputeResourcesUnavailable or the late anti-affinity check "
                 "-> InstanceFaultRollback"),
         ), "CM.rebuild_instance", late_group_check="claim_failed"),

@@ -60,7 +60,7 @@ from model.lifecycle import (
     ADMIN, DYNAMIC_CONDITIONS, STATIC_CONDITIONS, USER, Context, Instance,
     Lifecycle, MigrationRecord,
 )
-from model.operation import Alloc, Branch, HostEffect, OutcomeKind, Step, Where
+from model.operation import Alloc, Branch, HostEffect, Migration, OutcomeKind, Step, Where
 from model.scheduler import (
     Destination, Flavor, HostState, InstanceGroup, NoValidHost, RequestSpec,
     select_destinations,
@@ -199,6 +199,11 @@ class InstanceInfo:
     #: the flavor's root disk at boot or rebuild, whichever is larger
     #: (nova/utils.py: get_system_metadata_from_image); a resize below it is refused
     min_disk: int = 0
+    #: the image the instance's RequestSpec holds, when it is not the instance's own:
+    #: API.rebuild saves a new image to the RequestSpec, and COND.rebuild_instance
+    #: rolls only instance.image_ref back when the scheduler refuses it, so later
+    #: scheduling (a move, an unshelve) asks for the refused image's properties
+    spec_image: str | None = None
 
 
 class _Random(random.Random):
@@ -438,12 +443,17 @@ class Cluster:
             self._set_migration_status(inst, branch.migration.status, op, "api", "ok")
         if op == "rebuild":
             context = _freeze_context({**dict(context), "old_image": inst.image})
-            if dict(context).get("image"):
-                inst.image = dict(context)["image"]
+            new_image = dict(context).get("image")
+            changes: dict[str, Any] = {}
+            if new_image:
+                if new_image != inst.image:
+                    changes["spec_image"] = new_image
+                inst.image = new_image
             # API.rebuild -> _reset_image_metadata: system metadata from the image and
             # the current flavor
             self.info[inst.uuid] = dataclasses.replace(
-                self.info[inst.uuid], min_disk=self._min_disk(inst.flavor, inst.image))
+                self.info[inst.uuid], min_disk=self._min_disk(inst.flavor, inst.image),
+                **changes)
         if branch.then is not None:
             self._enqueue(Work("", inst.uuid, op, branch.then, None, context, ctx))
 
@@ -458,6 +468,14 @@ class Cluster:
         self.migrations[uuid] = record
         inst.migration = record
         return record
+
+    def _change_migration(self, inst: Instance, change: Migration, work: Work,
+                          outcome: str) -> None:
+        """A step's change to the instance's migration: its status, and the
+        destination when the step records it."""
+        self._set_migration_status(inst, change.status, work.operation, work.step, outcome)
+        if change.records_dest and inst.migration is not None:
+            inst.migration.dest = work.get("dest")
 
     def _set_migration_status(self, inst: Instance, status: MS, operation: str, step: str,
                               outcome: str) -> None:
@@ -601,26 +619,11 @@ class Cluster:
                 f"{work.operation}.{work.step}: {outcome} not possible for {inst.uuid} in "
                 f"{inst.vm_state.value}/{inst.task_state}; work dropped{cleanup}")
             return Result(False, err, err.message, inst.uuid)
-        if (outcome == step.move_refused and inst.migration is not None
-                and self.ledger.can_move(inst.migration.uuid, inst.uuid)):
-            # Placement's answer, not the delivery's: it refuses only what does not fit.
-            err = errors.InvalidRequest(
-                f"{work.operation}.{work.step} cannot end in {outcome} for {inst.uuid}: "
-                f"Placement accepts the move back")
-            return Result(False, err, err.message, inst.uuid)
         trigger = "injected"
         if (step.late_group_check and outcome == "ok"
                 and self._group_policy_violated(inst, work.target or inst.host)):
             outcome, trigger = step.late_group_check, "late_group_check"
         branch = self.predict(step, outcome, inst)
-        if (step.move_refused and Alloc.REVERT_MIGRATION_TO_INSTANCE in branch.alloc
-                and inst.migration is not None
-                and not self.ledger.can_move(inst.migration.uuid, inst.uuid)):
-            # CM._revert_allocation raises AllocationMoveFailed before anything else
-            # of the step runs (an operator lowered the source's capacity below what
-            # the migration holds there): Placement decides, not the delivery.
-            outcome, trigger = step.move_refused, "placement"
-            branch = self.predict(step, outcome, inst)
         before_host = inst.host
         migration_uuid: str | None = None
         if step.schedules and outcome == "ok" and (
@@ -663,11 +666,18 @@ class Cluster:
         if work.get("migration") != inst.migration.uuid:
             return ""  # a newer move owns the instance now; this one was reset already
         branch = fault.branches[0]
-        if not branch.alloc and branch.migration is None:
+        migration = branch.migration
+        if branch.then is not None:
+            # A failure that goes on to a reschedule (CM._reschedule_resize_or_reraise)
+            # ends the move here as its reschedule ends with no alternate left: the
+            # model does not send a preempted move on to another host.
+            then = self.lc.operation(work.operation).step(branch.then)
+            if then.claims_alternate:
+                migration = then.outcome("no_valid_host").branches[0].migration
+        if not branch.alloc and migration is None:
             return ""
-        if branch.migration is not None and branch.migration.create is None:
-            self._set_migration_status(inst, branch.migration.status, work.operation,
-                                       work.step, fault.name)
+        if migration is not None and migration.create is None:
+            self._change_migration(inst, migration, work, fault.name)
         self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, inst.host)
         self._apply_flavor(inst, branch)
         return f"; its {fault.name} clean-up ran"
@@ -715,15 +725,17 @@ class Cluster:
         change = branch.migration
         context = work.context
         if change is not None and change.create is not None:
-            dest = work.get("dest")
+            dest = work.get("dest") if change.records_dest else None
             record = self._create_migration(inst, change.create, change.status, before_host,
                                             dest, uuid=migration_uuid,
                                             new_flavor=work.get("flavor"))
             context = work.with_context(migration=record.uuid)  # the rest of the chain's
         elif change is not None:
-            self._set_migration_status(inst, change.status, work.operation, work.step, outcome)
-            if work.get("dest") and inst.migration is not None and inst.migration.dest is None:
-                inst.migration.dest = work.get("dest")
+            self._change_migration(inst, change, work, outcome)
+        if (outcome == "ok" and self.lc.operation(work.operation).step(work.step).schedules
+                and inst.migration is not None and inst.migration.in_progress
+                and work.get("dest")):
+            inst.migration.sent_to = work.get("dest")
         self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, before_host)
         self._apply_flavor(inst, branch)
         if inst.host is not None and inst.host != before_host:
@@ -914,7 +926,8 @@ class Cluster:
         elif host is not None:
             destination = Destination(host)
         return RequestSpec(
-            flavor=flavor, image_properties=dict(self.images.get(inst.image, {}) or {}),
+            flavor=flavor,
+            image_properties=dict(self.images.get(info.spec_image or inst.image, {}) or {}),
             availability_zone=info.availability_zone, instance_group=self._group(inst),
             scheduler_hints=dict(info.hints), ignore_hosts=ignore,
             requested_destination=destination,
@@ -958,18 +971,20 @@ class Cluster:
         migration_uuid = None
         if branch.migration is not None and branch.migration.create is not None:
             migration_uuid = self._next("mig")
+        # (a reschedule moves onto the record the first scheduling created)
+        mover = migration_uuid or (inst.migration.uuid if inst.migration else None)
         if (Alloc.MOVE_SOURCE_TO_MIGRATION in branch.alloc
                 and inst.host in self.ledger.allocations_view(inst.uuid)):
             # (an instance holding nothing on its own host has nothing moved: Nova
             # then goes on without a migration allocation)
-            assert migration_uuid is not None
-            if not self.ledger.move_allocations(inst.uuid, migration_uuid):
+            assert mover is not None
+            if not self.ledger.move_allocations(inst.uuid, mover):
                 # Placement re-checks capacity on the move (an operator may have
                 # lowered it): AllocationMoveFailed aborts the move like no host.
                 raise NoValidHost("AllocationMoveFailed: Placement refused to move the "
                                   "source allocation to the migration")
-        if work.step == "reschedule":
-            # COND.build_instances: claim the next alternate the scheduler returned.
+        if self.lc.operation(op).step(work.step).claims_alternate:
+            # claim the next alternate the scheduler returned
             alternates = list(work.get("alternates", ()))
             tried: list[str] = []
             while alternates:
@@ -1014,7 +1029,7 @@ class Cluster:
             selections = select_destinations(
                 hosts, spec, self.scheduler_config, rng=self.rng,
                 placement_candidates=candidates, claim=claim,
-                return_alternates=op == "create")
+                return_alternates=self._reschedules(op))
         except NoValidHost as exc:
             self._decided(FILTER, inst, work, None, exc.reason, spec, hosts, seen, branch,
                           refused)
@@ -1028,9 +1043,13 @@ class Cluster:
         self._decided(FILTER, inst, work, host, None, spec, hosts, seen, branch, refused)
         alternates = tuple(a.host for a in chosen.alternates)
         changes: dict[str, Any] = {"dest": host}
-        if op == "create":
+        if self._reschedules(op):
             changes["alternates"] = alternates
         return dataclasses.replace(work, context=work.with_context(**changes)), migration_uuid
+
+    def _reschedules(self, op: str) -> bool:
+        """Whether the operation can go on to its first scheduling's alternates."""
+        return any(s.claims_alternate for s in self.lc.operation(op).steps)
 
     def _decided(self, kind: str, inst: Instance, work: Work, chosen: str | None,
                  reason: str | None, spec: RequestSpec | None = None,
@@ -1213,10 +1232,11 @@ class Cluster:
                    i.locked_by, None if i.old_vm_state is None else i.old_vm_state.value,
                    None if i.migration is None else i.migration.uuid, i.flavor, i.image)
                   for i in self.instances.values()),
-            tuple((u, i.group, i.availability_zone, i.hints, i.min_disk)
+            tuple((u, i.group, i.availability_zone, i.hints, i.min_disk, i.spec_image)
                   for u, i in self.info.items()),
             tuple((m.uuid, m.instance_uuid, m.migration_type.value, m.status.value, m.source,
-                   m.dest, m.old_flavor, m.new_flavor) for m in self.migrations.values()),
+                   m.dest, m.old_flavor, m.new_flavor, m.sent_to)
+                  for m in self.migrations.values()),
             tuple((g, tuple(members)) for g, members in self.groups.items()),
             tuple(self.counters.items()),
             tuple(self.inventory_changes.items()),
@@ -1240,8 +1260,8 @@ class Cluster:
                      for wid, inst, op, step, target, context, admin in work}
         self.migrations = {
             uuid: MigrationRecord(uuid, inst, MigrationType(kind), MS(status), source, dest,
-                                  old, new)
-            for uuid, inst, kind, status, source, dest, old, new in migrations}
+                                  old, new, sent_to)
+            for uuid, inst, kind, status, source, dest, old, new, sent_to in migrations}
         self.instances = {}
         new_instance = self.lc.new_instance
         for (uuid, state, power, host, launched, locked, locked_by, old_vm, mig, flavor,
@@ -1252,8 +1272,8 @@ class Cluster:
             inst.old_vm_state = None if old_vm is None else VmState(old_vm)
             inst.migration = None if mig is None else self.migrations[mig]
             self.instances[uuid] = inst
-        self.info = {u: InstanceInfo(group, zone, hints, min_disk)
-                     for u, group, zone, hints, min_disk in info}
+        self.info = {u: InstanceInfo(group, zone, hints, min_disk, spec_image)
+                     for u, group, zone, hints, min_disk, spec_image in info}
         self.groups = {g: list(members) for g, members in groups}
         self.counters = dict(counters)
         self.inventory_changes = dict(inventory_changes)

@@ -49,6 +49,10 @@ class MigrationRecord:
     dest: str | None = None
     old_flavor: str | None = None
     new_flavor: str | None = None
+    #: the host the conductor last sent the move to (the scheduler's choice, then each
+    #: alternate): a history variable, as ``dest`` is written only by the
+    #: destination's claim (RT._claim_existing_migration) and the record's own writers
+    sent_to: str | None = None
 
     @property
     def in_progress(self) -> bool:

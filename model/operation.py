@@ -133,6 +133,10 @@ class Migration:
 
     status: MigrationStatus
     create: MigrationType | None = None
+    #: the chosen destination is written to the migration now (the API's requested
+    #: host, the live-migration conductor, or the destination's move claim,
+    #: ``RT._claim_existing_migration``); otherwise it keeps what it had
+    records_dest: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,13 +183,18 @@ class Step:
     #: the outcome taken instead of ``ok`` when the compute's re-check of the hard
     #: server-group policy fails (``CM._validate_instance_group_policy``), if any
     late_group_check: str | None = None
-    #: the outcome taken instead when Placement refuses to move the migration's
-    #: allocation back to the instance (``CM._revert_allocation`` raises
-    #: AllocationMoveFailed), if any
+    #: the outcome in which Placement fails to move the migration's allocation
+    #: back to the instance (``CM._revert_allocation`` raises AllocationMoveFailed),
+    #: if any: the accounting names the allocation it leaves behind
     move_refused: str | None = None
     #: the scheduling fails (NoValidHost's outcome) while the instance's own host's
     #: compute service is down: the conductor checks the source before it schedules
     source_must_be_up: bool = False
+    #: a reschedule: the conductor claims the next of the alternates the first
+    #: scheduling returned, in order, instead of asking the scheduler again
+    #: (``COND.build_instances``, ``MigrationTask._reschedule``); an operation with
+    #: such a step has its alternates kept when it is first scheduled
+    claims_alternate: bool = False
 
     def outcome(self, name: str) -> Outcome:
         for outcome in self.outcomes:

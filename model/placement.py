@@ -12,7 +12,10 @@ The rules are Placement's (see `nova_scheduler_facts.md` section 5):
 * writing allocations fails (InvalidAllocationCapacityExceeded) for a
   provider/resource class when ``capacity < used + requested``, where *used*
   no longer counts the old allocations of the consumers being written
-  (Placement deletes those first, inside the same transaction);
+  (Placement deletes those first, inside the same transaction), unless the
+  write leaves that provider/class no fuller than it was before it: Placement
+  (16.0.0, ``_check_capacity_exceeded`` with the usage summary taken before the
+  delete) accepts a write that does not raise an existing overage;
 * it fails (InvalidAllocationConstraintsViolated) when an amount is below
   ``min_unit``, above ``max_unit`` or not a multiple of ``step_size``;
 * it fails (InvalidInventory) when the provider has no inventory of the
@@ -20,9 +23,10 @@ The rules are Placement's (see `nova_scheduler_facts.md` section 5):
 * zero amounts are not checked and not stored;
 * a failed write changes nothing.
 
-Every amount in the request is checked, including amounts the consumer
-already held: re-writing an unchanged allocation on a provider that an
-operator has pushed over capacity fails, as it does in Placement.
+Every amount in the request is checked against the constraints, including
+amounts the consumer already held. On a provider an operator has pushed over
+capacity, re-writing an unchanged allocation, or moving one between consumers,
+is accepted (usage does not grow), and anything that adds usage there is refused.
 
 `Ledger` is mutable (the operations are Placement's HTTP calls), but its
 state is a value: `snapshot()` is a canonical hashable tuple, `restore()`
@@ -384,9 +388,10 @@ class Ledger:
         """Nova's `move_allocations` (one POST /allocations): the target's
         allocations are replaced by the source's and the source is emptied.
 
-        Capacity is checked with both consumers' old allocations removed;
-        refused (False) only if the moved allocations do not fit.  Moving
-        from a consumer with no allocations empties the target."""
+        Capacity is checked with both consumers' old allocations removed, so a
+        move never adds usage to a provider the source consumer already held:
+        it is accepted even where an operator lowered capacity below usage.
+        Moving from a consumer with no allocations empties the target."""
         if source_consumer == target_consumer:
             return True
         moved = self._alloc.get(source_consumer, _EMPTY)
@@ -395,13 +400,6 @@ class Ledger:
         self._write(target_consumer, moved)
         self._write(source_consumer, _EMPTY)
         return True
-
-    def can_move(self, source_consumer: str, target_consumer: str) -> bool:
-        """Whether ``move_allocations`` would be accepted (nothing is written)."""
-        if source_consumer == target_consumer:
-            return True
-        moved = self._alloc.get(source_consumer, _EMPTY)
-        return self._refusal({source_consumer, target_consumer}, moved) is None
 
     def delete_allocations(self, consumer: str) -> Allocations:
         """DELETE /allocations/{consumer}; idempotent.  Returns what was
@@ -438,11 +436,11 @@ class Ledger:
                         f"requested {amount}, min_unit {inv.min_unit}, "
                         f"max_unit {inv.max_unit}, step_size {inv.step_size}"
                     )
-                used = usage.get(rc, 0)
+                before = used = usage.get(rc, 0)
                 for old in olds:
                     used -= old.get(provider, _EMPTY).get(rc, 0)
                 capacity = (inv.total - inv.reserved) * inv.allocation_ratio
-                if capacity < used + amount:
+                if capacity < used + amount and used + amount > before:
                     return (
                         f"InvalidAllocationCapacityExceeded: {rc} on {provider}: "
                         f"needed {amount}, used {used}, capacity {capacity:g}"

@@ -3,7 +3,8 @@
 Both sides are reduced to the same shape (``plan.model_view`` and the Nova side's
 observation): instances by name (vm_state, task_state, power_state, host, flavor,
 image, locked; a deleted instance only as deleted), migrations by creation order
-(instance, type, status, source, dest), Placement's allocations per consumer and
+(instance, type, status, source, dest; one of a deleted instance only as deleted:
+Nova's instance_destroy soft-deletes them with it), Placement's allocations per consumer and
 host, and each host's usage and capacity per resource class. Nothing is left out
 of the comparison to make a difference vanish; every field compared is counted.
 """
@@ -95,6 +96,11 @@ def compare(model: dict[str, Any], nova: dict[str, Any]) -> tuple[int, list[Diff
         if m is None or n is None:
             check(f"migrations.{name}", m if m is not None else _ABSENT,
                   n if n is not None else _ABSENT)
+            continue
+        check(f"migrations.{name}.deleted", m.get("deleted", False),
+              n.get("deleted", False))
+        if m.get("deleted") or n.get("deleted"):
+            check(f"migrations.{name}.instance", m["instance"], n["instance"])
             continue
         for key in _MIGRATION_FIELDS:
             check(f"migrations.{name}.{key}", m[key], n[key])

@@ -19,6 +19,11 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 
+#: the move claim's test (RT._move_claim builds a MoveClaim after it has written the
+#: destination to the migration): where a move claim that does not fit fails
+MOVE_CLAIM_TEST = "nova.compute.claims.MoveClaim._test_numa_topology"
+
+
 @dataclass(frozen=True)
 class Fault:
     """Make ``target`` raise ``raises`` (the first ``times`` calls) while the chain runs.

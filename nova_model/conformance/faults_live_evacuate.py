@@ -12,7 +12,7 @@ back with migration ``failed``) cannot be produced by making something raise.
 
 from __future__ import annotations
 
-from nova_model.conformance.faults import Fault, NotInjectable
+from nova_model.conformance.faults import MOVE_CLAIM_TEST, Fault, NotInjectable
 
 _FAKE = "nova.virt.fake.FakeDriver."
 _NOVA_EXC = "nova.exception.NovaException"
@@ -62,14 +62,16 @@ FAULTS: dict[tuple[str, str, str], Fault | NotInjectable] = {
         "migration error, allocation unchanged on the source; replayed with the other hosts "
         "disabled: matches the catalogue)"),
     ("evacuate", "rebuilding", "claim_failed"): Fault(
-        target="nova.compute.resource_tracker.ResourceTracker.rebuild_claim",
+        target=MOVE_CLAIM_TEST,
         raises="nova.exception.ComputeResourcesUnavailable",
         kwargs={"reason": "fault injected"},
         nova="CM.rebuild_instance: ComputeResourcesUnavailable -> migration failed, "
              "RT.delete_allocation_for_evacuated_instance(destination), InstanceFaultRollback",
-        note="Matches: vm kept, task None, host source, migration failed (dest_compute "
-             "stays null), only the source allocation left. The source's restart ignores "
-             "it (_destroy_evacuated_instances filters accepted/pre-migrating/done)."),
+        note="Raised by the claim's own test, after RT._claim_existing_migration has "
+             "written the destination and pre-migrating. Matches: vm kept, task None, host "
+             "source, migration failed with its destination, only the source allocation "
+             "left. The source's restart ignores it (_destroy_evacuated_instances filters "
+             "accepted/pre-migrating/done)."),
     ("evacuate", "spawned", "driver_error"): Fault(
         target=_FAKE + "spawn", raises=_NOVA_EXC, kwargs=_INJECTED,
         nova="CM.rebuild_instance: except Exception -> migration failed, "

@@ -7,7 +7,7 @@ declares. ``CM`` = ``nova.compute.manager.ComputeManager``.
 
 from __future__ import annotations
 
-from nova_model.conformance.faults import Fault, NotInjectable
+from nova_model.conformance.faults import MOVE_CLAIM_TEST, Fault, NotInjectable
 
 _FD = "nova.virt.fake.FakeDriver."
 _CM = "nova.compute.manager.ComputeManager."
@@ -18,25 +18,39 @@ _SCHEDULER = NotInjectable(
     "not a callable on the step; reproduce by exhausting capacity, not by a patch")
 
 
+_NO_ALTERNATE = NotInjectable(
+    "the conductor's own answer when no alternate is left (MaxRetriesExceeded in "
+    "MigrationTask._reschedule); it follows from the number of hosts and the failed "
+    "attempts before it, e.g. the claim failing on every host")
+
+
 def _resize_faults(op: str) -> dict[tuple[str, str, str], Fault | NotInjectable]:
     return {
         (op, "schedule", "no_valid_host"): _SCHEDULER,
         (op, "prep_resize", "claim_failed"): Fault(
-            target="nova.compute.resource_tracker.ResourceTracker.resize_claim",
-            raises="nova.exception.ComputeResourcesUnavailable",
-            kwargs={"reason": "injected"}, times=3,
-            nova="CM._do_prep_resize -> CM._revert_allocation; "
-                 "CM._reschedule_resize_or_reraise; _error_out_instance_on_exception; "
-                 "errors_out_migration_ctxt",
-            note="A failed claim is rescheduled (conductor MigrationTask._reschedule, "
-                 "synchronous call) to the next alternate: with 3+ computes and times=1 "
-                 "the move succeeds elsewhere (same migration record, new dest). "
-                 "times=3 covers scheduler.max_attempts=3. With no alternate left the "
-                 "original error is re-raised: vm=ERROR (not kept), task None, host "
-                 "source, migration error (dest_compute None), allocation back on the "
-                 "instance at the source, migration consumer empty. Only an "
-                 "InstanceFaultRollback (late group check, UnableToMigrateToSelf) keeps "
-                 "the vm_state."),
+            target=MOVE_CLAIM_TEST, raises="nova.exception.ComputeResourcesUnavailable",
+            kwargs={"reason": "injected"},
+            nova="RT.resize_claim -> MoveClaim: ComputeResourcesUnavailable; "
+                 "CM._do_prep_resize -> CM._revert_allocation, "
+                 "CM._reschedule_resize_or_reraise",
+            note="Raised by the claim's own test, after RT._claim_existing_migration has "
+                 "written the destination to the migration. Each failed attempt is one "
+                 "delivery: the conductor (MigrationTask._reschedule, a synchronous call) "
+                 "claims the next alternate on the same pre-migrating record; with none "
+                 "left (MaxRetriesExceeded) the compute re-raises: vm error, task None, "
+                 "host source, migration error with the last destination tried, the "
+                 "allocation back on the instance at the source. Matches."),
+        (op, "prep_resize", "group_policy_violation"): Fault(
+            target="nova.compute.manager.ComputeManager._validate_instance_group_policy",
+            raises="nova.exception.RescheduledException",
+            kwargs={"instance_uuid": "fault-injected", "reason": "injected"},
+            nova="CM._do_prep_resize: RescheduledException -> InstanceFaultRollback; "
+                 "CM._revert_allocation, CM._reschedule_resize_or_reraise",
+            note="Patching the late check stands for the race of two hard-group members "
+                 "(the scheduler's filters keep a sequential run from reaching it); it "
+                 "runs before the claim, so the destination is not written."),
+        (op, "reschedule", "no_valid_host"): _NO_ALTERNATE,
+        (op, "reschedule_after_group_check", "no_valid_host"): _NO_ALTERNATE,
         (op, "resize_migrating", "driver_error"): Fault(
             target=_NET + "get_instance_nw_info", raises=_ERR,
             nova="CM._resize_instance (before task resize_migrating); "

@@ -32,6 +32,7 @@ _PASTE = os.path.join(sys.prefix, "etc", "nova", "api-paste.ini")
 
 from nova import context as nova_context  # noqa: E402
 from nova import exception as nova_exception  # noqa: E402,F401 (faults name it)
+from nova import objects  # noqa: E402
 from nova.compute import power_state  # noqa: E402
 from nova.conf import CONF  # noqa: E402
 from nova.tests.functional import integrated_helpers  # noqa: E402
@@ -521,13 +522,19 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             }
         migrations = {}
         consumer_names = dict(by_uuid)
-        ordered = sorted(self.admin_api.get_migrations(), key=lambda m: m["id"])
-        for n, m in enumerate(ordered, 1):
+        # (from the database: the API hides the migrations instance_destroy soft-deleted
+        # with their instance, and their creation order still names the later ones)
+        listed = objects.MigrationList.get_by_filters(
+            nova_context.get_admin_context(read_deleted="yes"), {})
+        for n, m in enumerate(sorted(listed, key=lambda m: m.id), 1):
             name = f"mig{n}"
-            consumer_names[m["uuid"]] = name
-            migrations[name] = {"instance": by_uuid.get(m["instance_uuid"]),
-                                "type": m["migration_type"], "status": m["status"],
-                                "source": m["source_compute"], "dest": m["dest_compute"]}
+            consumer_names[m.uuid] = name
+            if m.deleted:
+                migrations[name] = {"instance": by_uuid.get(m.instance_uuid), "deleted": True}
+                continue
+            migrations[name] = {"instance": by_uuid.get(m.instance_uuid),
+                                "type": m.migration_type, "status": m.status,
+                                "source": m.source_compute, "dest": m.dest_compute}
         allocations: dict[str, dict[str, dict[str, int]]] = {}
         hosts = {}
         for host, rp in sorted(self.rp.items()):
@@ -551,7 +558,7 @@ def _busy(seen: dict) -> list[str]:
             for name, i in seen["instances"].items()
             if i.get("task_state") or i["vm_state"] == "building"]
     busy += [f"{name} {m['status']}" for name, m in seen["migrations"].items()
-             if m["status"] in TRANSIENT_MIGRATION]
+             if m.get("status") in TRANSIENT_MIGRATION]
     return busy
 
 

@@ -123,8 +123,14 @@ def model_view(state: dict[str, Any]) -> dict[str, Any]:
             continue
         instances[name] = {k: i[k] for k in ("vm_state", "task_state", "power_state", "host",
                                              "flavor", "image", "locked")}
-    migrations = {name: {k: m[k] for k in ("instance", "type", "status", "source", "dest")}
-                  for name, m in state["migrations"].items()}
+    migrations = {}
+    for name, m in state["migrations"].items():
+        owner = state["instances"].get(m["instance"], {})
+        if owner.get("vm_state") == "deleted":
+            migrations[name] = {"instance": m["instance"], "deleted": True}
+        else:
+            migrations[name] = {k: m[k] for k in ("instance", "type", "status", "source",
+                                                  "dest")}
     allocations = {consumer: {host: {rc: n for rc, n in held.items() if n}
                               for host, held in by_host.items()}
                    for consumer, by_host in state["allocations"].items()}

@@ -207,16 +207,48 @@ def test_resize_no_valid_host_reverts_the_move(c):
     assert c.ledger.consumers() == [uuid] and allocs(c, uuid) == {host: res(SMALL)}
 
 
-def test_resize_claim_failed_at_dest_reverts(c):
+def _deliver_step(c, uuid, step, outcome="ok"):
+    work = next(w for w in c.pending() if w.instance == uuid and w.step == step)
+    return c.deliver(work.id, outcome)
+
+
+def test_a_failed_resize_claim_is_rescheduled_to_the_next_alternate(c):
     uuid = boot(c)
     host = c.instances[uuid].host
     c.request("resize", uuid, flavor="large")
-    c.settle(resize__prep_resize="claim_failed")
+    _deliver_step(c, uuid, "schedule")
+    first = c.instances[uuid].migration
+    assert first.dest is None  # the destination's claim writes it
+    alternates = next(w for w in c.pending() if w.instance == uuid).get("alternates")
+    assert alternates
+    _deliver_step(c, uuid, "prep_resize", "claim_failed")
+    failed_on = first.dest
+    assert failed_on not in (None, host) and failed_on not in alternates
+    assert allocs(c, uuid) == {host: res(SMALL)} and not allocs(c, first.uuid)
+    c.settle()
     inst = c.instances[uuid]
-    # CM.prep_resize's _error_out_instance_on_exception (Nova 34, seen by conformance)
+    assert (inst.vm_state, inst.host, inst.flavor) == (V.RESIZED, alternates[0], "large")
+    assert inst.migration is first and first.dest == alternates[0]
+    assert len(c.migrations) == 1
+
+
+def test_a_resize_claim_failing_on_every_alternate_errors_the_instance(c):
+    uuid = boot(c)
+    host = c.instances[uuid].host
+    c.request("resize", uuid, flavor="large")
+    _deliver_step(c, uuid, "schedule")
+    tried = []
+    while any(w.instance == uuid and w.step == "prep_resize" for w in c.pending()):
+        _deliver_step(c, uuid, "prep_resize", "claim_failed")
+        tried.append(c.instances[uuid].migration.dest)
+        assert _deliver_step(c, uuid, "reschedule").accepted
+    # the first choice and its alternate: every host but the source (three hosts)
+    assert len(tried) == len(set(tried)) and set(tried) == set(c.hosts) - {host}
+    inst = c.instances[uuid]
+    # the compute re-raises the claim's failure: _error_out_instance_on_exception
     assert (inst.vm_state, inst.task_state, inst.host, inst.flavor) == (
         V.ERROR, None, host, "small")
-    assert inst.migration.status is MS.ERROR
+    assert inst.migration.status is MS.ERROR and inst.migration.dest == tried[-1]
     assert c.ledger.consumers() == [uuid] and allocs(c, uuid) == {host: res(SMALL)}
 
 
@@ -280,9 +312,25 @@ def test_affinity_group_packs(c):
     assert len({c.instances[u].host for u in placed}) == 1
 
 
-def test_a_revert_is_refused_by_placement_only_when_the_move_back_does_not_fit():
-    # allocation_move_failed is Placement's answer: a delivery cannot inject it while
-    # the source still has room, and it is taken when the source no longer has.
+def test_a_revert_moves_back_onto_a_source_whose_capacity_was_lowered():
+    # Placement accepts a write that adds no usage to a provider over capacity
+    # (_check_capacity_exceeded's prev_used): the move back succeeds.
+    c = Cluster(small_config(hosts=2), seed=1)
+    uuid = boot(c, SMALL)
+    assert c.request("resize", uuid, flavor=LARGE.name).accepted
+    c.settle()
+    source = c.instances[uuid].migration.source
+    held = c.ledger.allocations_of(c.instances[uuid].migration.uuid)[source]
+    c.set_allocation_ratio(source, "MEMORY_MB", 0.01)  # below what the migration holds
+    assert c.request("revert_resize", uuid).accepted
+    c.settle()
+    inst = c.instances[uuid]
+    assert (inst.vm_state, inst.host, inst.flavor) == (V.ACTIVE, source, SMALL.name)
+    assert c.ledger.allocations_of(uuid) == {source: held}
+    c.close()
+
+
+def test_a_revert_whose_move_back_placement_fails_leaves_the_migration_holding_the_source():
     c = Cluster(small_config(hosts=2), seed=1)
     uuid = boot(c, SMALL)
     assert c.request("resize", uuid, flavor=LARGE.name).accepted
@@ -290,16 +338,14 @@ def test_a_revert_is_refused_by_placement_only_when_the_move_back_does_not_fit()
     assert c.request("revert_resize", uuid).accepted
     c.deliver(next(w for w in c.pending() if w.instance == uuid).id)  # on the destination
     step = next(w for w in c.pending() if w.instance == uuid)
-    refused = c.deliver(step.id, "allocation_move_failed")
-    assert not refused.accepted and "Placement accepts the move back" in refused.detail
-    assert c.instances[uuid].vm_state is V.RESIZED and step.id in c.work
-    source = c.instances[uuid].migration.source
-    c.set_allocation_ratio(source, "MEMORY_MB", 0.01)  # below what the migration holds
-    assert c.deliver(step.id).accepted
+    assert c.deliver(step.id, "allocation_move_failed").accepted
     inst = c.instances[uuid]
+    source, dest = inst.migration.source, inst.migration.dest
     assert (inst.vm_state, inst.host, inst.flavor) == (V.ERROR, source, SMALL.name)
     assert c.error_causes[uuid].outcome == "allocation_move_failed"
-    assert c.error_causes[uuid].trigger == "placement"
+    assert c.error_causes[uuid].trigger == "injected"
+    assert list(c.ledger.allocations_of(inst.migration.uuid)) == [source]
+    assert list(c.ledger.allocations_of(uuid)) == [dest]
     c.close()
 
 
@@ -316,5 +362,6 @@ def test_a_move_of_an_instance_holding_nothing_on_its_host_moves_nothing(c):
     assert c.request("migrate", uuid, ADMIN).accepted
     assert c.deliver(c.next_deliverable(uuid).id).accepted  # schedule
     migration = c.instances[uuid].migration
+    chosen = c.next_deliverable(uuid).get("dest")
     assert c.ledger.allocations_of(migration.uuid) == {}
-    assert set(c.ledger.allocations_of(uuid)) == {elsewhere, migration.dest}
+    assert set(c.ledger.allocations_of(uuid)) == {elsewhere, chosen}

@@ -47,9 +47,12 @@ def test_evacuate_doubles_then_source_restart_removes_the_source(c):
     mig = c.instances[uuid].migration
     assert (mig.status, mig.source) == (MS.ACCEPTED, source)
     c.deliver(c.pending()[0].id)  # schedule: CLAIM_DEST_DOUBLED
-    dest = mig.dest
+    dest = c.pending()[0].get("dest")
     assert dest not in (None, source)
+    assert (mig.status, mig.dest) == (MS.ACCEPTED, None)  # the claim on dest writes them
     assert allocs(c, uuid) == {source: res(SMALL), dest: res(SMALL)}
+    c.deliver(c.pending()[0].id)  # rebuilding: RT.rebuild_claim
+    assert (mig.status, mig.dest) == (MS.PRE_MIGRATING, dest)
     c.settle()
     inst = c.instances[uuid]
     assert (inst.vm_state, inst.host, mig.status) == (V.ACTIVE, dest, MS.DONE)

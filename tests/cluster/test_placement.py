@@ -278,12 +278,22 @@ def test_operator_lowering_ratio_below_usage_is_reported_as_operator_caused() ->
         "p VCPU: usage 8 > capacity 4 (explained: an operator lowered capacity below existing usage)"
     ]
     assert ledger.over_capacity(include_explained=False) == []
-    # Placement now refuses any write of VCPU on p, even re-writing what "a" holds.
+    # Placement now refuses any write that adds VCPU on p, and accepts one that does
+    # not raise the overage (_check_capacity_exceeded's prev_used): re-writing what
+    # "a" holds, shrinking it, or moving it to another consumer.
     assert not ledger.claim("c", {"p": {VCPU: 1}})
-    assert not ledger.claim("a", {"p": {VCPU: 4}})
-    assert not ledger.add_to_consumer("a", "p", {MEM: 1})
+    assert ledger.why_not("c", {"p": {VCPU: 1}}).startswith(
+        "InvalidAllocationCapacityExceeded: VCPU on p")
+    assert ledger.claim("a", {"p": {VCPU: 4}})
+    assert ledger.move_allocations("a", "moved")
+    assert ledger.claim("moved", {"p": {VCPU: 3}})
+    assert ledger.usage("p", VCPU) == 7
+    # "no fuller than before this write", not than when the operator lowered it
+    assert not ledger.claim("moved", {"p": {VCPU: 4}})
+    assert ledger.over_capacity(include_explained=False) == []
     # Deleting brings usage back to capacity and clears the record.
     ledger.delete_allocations("b")
+    assert ledger.usage("p", VCPU) == 3
     assert ledger.over_capacity() == []
     assert not ledger.lowered_below_usage("p", VCPU)
 

@@ -26,7 +26,8 @@ from model.states import PowerState, TaskState, VmState
 #: CM._confirm_resize sets vm_state active/stopped, so resized/deleting and
 #: resized/soft-deleting are gone.
 #: Then 2888 -> 2890 transitions: finish_revert_resize's allocation_move_failed
-#: (Placement refuses the move back: error, from running and from shut-off).
+#: (Placement refuses the move back: error, from running and from shut-off; since
+#: injected as a Placement failure, a fault, with the same counts).
 #: Then 120697 -> 120703 configurations, from conformance with Nova 34: a failed
 #: resize claim errors the instance, a failed rebuild removes its allocation (the
 #: exploration tracks none, so only the vm_state shows), the inline power-offs of
@@ -36,9 +37,14 @@ from model.states import PowerState, TaskState, VmState
 #: read it on the destination, where the guest never ran), and a reset-state or a
 #: hard reboot takes that on to active with no power state and from there to every
 #: task an active instance can start.
+#: Then 3456 -> 3466 transitions, 125725 -> 125953 configurations, from conformance
+#: with Nova 34: a cold move whose claim or late group check fails on the destination
+#: goes back to the conductor for the next alternate (the reschedule steps, from
+#: running and from shut-off), and a failed group check with none left keeps the
+#: vm_state (InstanceFaultRollback) instead of erroring it.
 PROJECTED_STATES = 257        # distinct (vm_state, task_state, power_state)
-PROJECTED_TRANSITIONS = 3456  # distinct labelled edges between them
-CONFIGURATIONS = 125725       # full-graph nodes (state + pending work + world)
+PROJECTED_TRANSITIONS = 3466  # distinct labelled edges between them
+CONFIGURATIONS = 125953       # full-graph nodes (state + pending work + world)
 
 CHECK_NAMES = [
     "every reachable state can reach a state with no task in progress",

@@ -169,17 +169,16 @@ def revert_fails_on_the_destination(cluster):
     return uuid
 
 
-def revert_refused_by_placement(cluster):
-    """The operator lowers the source's disk below what the migration holds there."""
+def revert_whose_move_back_fails(cluster):
+    """Placement fails the revert's move back (a fault: AllocationMoveFailed)."""
     uuid = boot(cluster, SMALL)
     source = cluster.instances[uuid].host
     assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
     cluster.settle()
-    held = cluster.ledger.usage(source, "DISK_GB")
-    total = cluster.ledger.inventory(source, "DISK_GB").total
-    assert cluster.set_allocation_ratio(source, "DISK_GB", (held - 1) / total).accepted
     assert cluster.request("revert_resize", uuid).accepted
-    cluster.settle()
+    assert _run_work(cluster, uuid, "revert_resize", "revert_resize").accepted
+    work = next(w for w in cluster.pending() if w.instance == uuid)
+    assert cluster.deliver(work.id, "allocation_move_failed").accepted
     inst = cluster.instances[uuid]
     assert (inst.vm_state, inst.host, inst.flavor) == (VmState.ERROR, source, SMALL.name)
     assert cluster.error_causes[uuid].outcome == "allocation_move_failed"
@@ -239,8 +238,8 @@ SCRIPTS = {
         second_resize_while_the_first_is_queued,
     "a move that starts before an evacuated host comes back keeps its allocation":
         move_before_the_evacuated_host_returns,
-    "a revert whose move back Placement refuses leaks the migration's allocation":
-        revert_refused_by_placement,
+    "a revert whose move back Placement fails leaks the migration's allocation":
+        revert_whose_move_back_fails,
     "a revert that fails on the destination leaves the source with the migration":
         revert_fails_on_the_destination,
     "an evacuation in the middle of a cold migration or resize tangles their allocations":

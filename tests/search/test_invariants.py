@@ -377,17 +377,22 @@ def test_scheduler_soundness_catches_a_claim_refused_for_no_reason(cluster, monk
     assert "claim on host1 was refused although Placement could fit it" in message
 
 
-def test_a_refused_claim_the_ledger_explains_is_not_a_violation(cluster):
-    """An evacuation's doubled claim re-checks the source: an operator who lowered its
-    capacity makes every destination refuse, and NoValidHost is then the right answer."""
+def test_a_doubled_claim_on_a_lowered_source_is_accepted_and_not_a_violation(cluster):
+    """An evacuation's doubled claim re-writes the source's allocation: on a source an
+    operator lowered below it, Placement accepts it (the write adds no usage there), and
+    the over-capacity source is the operator's doing, not a violation."""
     first = _active(cluster, LARGE)
     source = cluster.instances[first].host
+    held = cluster.ledger.allocations_of(first)[source]
     cluster.service_down(source)
     cluster.set_allocation_ratio(source, "DISK_GB", 0.1)
     assert cluster.request("evacuate", first, ADMIN).accepted
     cluster.settle()
     (decision,) = cluster.decisions
-    assert decision.chosen is None and decision.claim_failed
+    assert decision.chosen not in (None, source) and not decision.claim_failed
+    assert cluster.ledger.allocations_of(first) == {source: held, decision.chosen: held}
+    assert cluster.ledger.over_capacity(include_explained=False) == []
+    assert cluster.ledger.over_capacity() != []
     assert _sound(cluster) == []
 
 
