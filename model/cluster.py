@@ -52,7 +52,7 @@ from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from model import errors
 from model.cluster_compat import (
-    ClusterConfig, Ledger, ResourceClass, flavors_of, group_policy, has_group,
+    ClusterConfig, Inventory, Ledger, PlacementError, ResourceClass, flavors_of, group_policy, has_group,
     host_aggregates, host_attr, host_name, hosts_of, image_volume_backed, images_of, option,
     provider_inventories, scheduler_of,
 )
@@ -72,6 +72,8 @@ from model.scheduler.pipeline import placement_resources
 from model.states import MigrationStatus as MS, MigrationType, PowerState, VmState
 
 RESOURCE_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
+#: What the scheduler sees of a resource class a host has no inventory of.
+_NO_INVENTORY = Inventory(total=0)
 
 #: Alloc effects done while scheduling (inside the claim), not after the transition.
 SCHEDULING_ALLOCS = frozenset({Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST,
@@ -870,8 +872,15 @@ class Cluster:
         return out
 
     def _inventory(self, host: str, rc):
-        """The host's inventory of ``rc``: the configured one plus the operator's changes."""
-        base = self._base_inventories[host][ResourceClass(rc)]
+        """The host's inventory of ``rc``: the configured one plus the operator's changes.
+
+        A host that reports none of a class (``local_gb = 0``: the libvirt driver
+        reports no DISK_GB) offers none of it: the scheduler sees a total of 0, and
+        Placement refuses any request for it (there is no inventory to change either).
+        """
+        base = self._base_inventories[host].get(ResourceClass(rc))
+        if base is None:
+            return _NO_INVENTORY
         changes = self.inventory_changes.get((host, str(rc)))
         if not changes:
             return base
@@ -1081,20 +1090,26 @@ class Cluster:
 
     def set_allocation_ratio(self, host: str, rc, ratio: float) -> Result:
         self._host(host)
-        self._change_inventory(host, rc, allocation_ratio=ratio)
-        return Result(True, None, f"{host} {rc} allocation_ratio={ratio}")
+        return self._change_inventory(host, rc, f"allocation_ratio={ratio}",
+                                      allocation_ratio=ratio)
 
     def set_reserved(self, host: str, rc, amount: int) -> Result:
         self._host(host)
-        self._change_inventory(host, rc, reserved=amount)
-        return Result(True, None, f"{host} {rc} reserved={amount}")
+        return self._change_inventory(host, rc, f"reserved={amount}", reserved=amount)
 
-    def _change_inventory(self, host: str, rc, **changes: Any) -> None:
+    def _change_inventory(self, host: str, rc, words: str, **changes: Any) -> Result:
+        """An operator's PUT of an inventory; Placement refuses a bad value (reserved
+        above the total) or a class the provider has no inventory of, changing nothing."""
         rc = ResourceClass(rc)
-        self.ledger.update_inventory(host, rc, **changes)
+        try:
+            self.ledger.update_inventory(host, rc, **changes)
+        except PlacementError as exc:
+            error = errors.InvalidRequest(f"placement refused: {exc}")
+            return Result(False, error, error.message)
         merged = dict(self.inventory_changes.get((host, str(rc)), ()))
         merged.update(changes)
         self.inventory_changes[(host, str(rc))] = tuple(sorted(merged.items()))
+        return Result(True, None, f"{host} {rc} {words}")
 
     def _host(self, host: str) -> HostRecord:
         try:

@@ -10,15 +10,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from model.config import ClusterConfig, inventories_for
-from model.placement import Inventory, Ledger, ResourceClass
+from model.placement import Inventory, Ledger, PlacementError, ResourceClass
 from model.scheduler.config import SchedulerConfig
 from model.scheduler.host_state import Aggregate
 from model.scheduler.request import Flavor
 
 __all__ = [
-    "ClusterConfig", "Inventory", "Ledger", "ResourceClass", "flavors_of", "group_policy",
-    "has_group", "host_aggregates", "host_attr", "host_name", "hosts_of", "image_volume_backed",
-    "images_of", "option", "provider_inventories", "scheduler_of",
+    "ClusterConfig", "Inventory", "Ledger", "PlacementError", "ResourceClass", "flavors_of",
+    "group_policy", "has_group", "host_aggregates", "host_attr", "host_name", "hosts_of",
+    "image_volume_backed", "images_of", "option", "provider_inventories", "scheduler_of",
 ]
 
 
