@@ -571,8 +571,11 @@ class Run:
                 "config": getattr(self.cluster.config, "source", None),
                 "steps": [r.record() for r in self.results], **cluster_state(self.cluster)}
 
-    def json(self) -> str:
-        return json.dumps(self.document(), sort_keys=True, indent=2) + "\n"
+    def json(self, extra: Mapping[str, Any] | None = None) -> str:
+        """``document()`` (with ``extra`` fields) as JSON text; a value JSON cannot
+        hold (NaN, infinity) raises instead of being printed as non-JSON."""
+        return json.dumps({**self.document(), **(extra or {})}, sort_keys=True, indent=2,
+                          allow_nan=False) + "\n"
 
     def close(self) -> None:
         """Detach the cluster's instances from the (shared) lifecycle."""
@@ -623,7 +626,7 @@ def cluster_state(cluster: Cluster) -> dict[str, Any]:
 
 
 @functools.cache
-def _specification() -> Lifecycle:
+def specification() -> Lifecycle:
     """The unmodified catalogue's lifecycle, built once (one machine serves every cluster)."""
     return Lifecycle()
 
@@ -664,7 +667,7 @@ def run(scenario: Scenario, config: ClusterConfig | None = None, *,
     """
     config = config if config is not None else ClusterConfig.default()
     check_against(scenario, config)
-    lifecycle = lifecycle if lifecycle is not None else _specification()
+    lifecycle = lifecycle if lifecycle is not None else specification()
     cluster = cluster_class(config, lifecycle=lifecycle, seed=scenario.seed)
     runner = _Runner(cluster, observer)
     results = [runner.step(index, step) for index, step in enumerate(scenario.steps, 1)]

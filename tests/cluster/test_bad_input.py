@@ -154,3 +154,45 @@ def test_check_searches_a_cluster_with_a_diskless_host(capsys, tmp_path):
                           "--examples", "5", "--steps", "20", "--out", str(tmp_path))
     assert (code, err) == (0, ""), out + err
     assert "all checks passed" in out
+
+
+# -- clusters the search cannot run on, arguments beyond bounds ---------------------------------
+
+@pytest.mark.parametrize("text,field", [
+    ('[[hosts]]\nname = "h"\nvcpus = 1\nmemory_mb = 1024\nlocal_gb = 1\n', "flavors"),
+    ('[[flavors]]\nname = "f"\nvcpus = 1\nram = 1\n', "hosts"),
+    ("", "flavors"),
+])
+def test_check_refuses_a_cluster_it_cannot_boot_anything_on(capsys, tmp_path, text, field):
+    path = tmp_path / "cluster.toml"
+    path.write_text(text)
+    code, out, err = _cli(capsys, "check", "--config", str(path), "--skip-graph",
+                          "--examples", "2")
+    assert (code, out) == (2, "")
+    _one_error_line(err, f"{path}: {field}: the search boots instances and needs at least")
+
+
+def test_check_bounds_the_concurrency(capsys):
+    code, out, err = _cli(capsys, "check", "--concurrency", "3")
+    assert (code, out) == (2, "")
+    _one_error_line(err, "--concurrency must be at most 2, got 3")
+
+
+# -- outputs that cannot be written: found out before the work, one line -------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["diagram", "--out", "{file}/diagrams"],
+    ["diagram", "--out", "{file}"],
+    ["report", "--out", "{file}/docs/lifecycle.md"],
+    ["check", "--skip-graph", "--examples", "1", "--out", "{file}/out"],
+    ["simulate", "{scenario}", "--sequence", "{file}/run.md"],
+])
+def test_an_output_under_a_file_is_one_line(capsys, tmp_path, scenario, argv):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    argv = [a.format(file=blocker, scenario=scenario) for a in argv]
+    code, out, err = _cli(capsys, *argv)
+    assert (code, out) == (2, "")
+    _one_error_line(err, str(blocker))
+    assert blocker.read_text() == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "scenario.json"]
