@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import heapq
 import marshal
 import random
 from dataclasses import dataclass, field
@@ -276,6 +277,9 @@ class Cluster:
         #: the scheduling decisions made since the last API request: a record of what
         #: happened, not state (left out of ``snapshot()``, empty after ``restore``)
         self.decisions: list[SchedulingDecision] = []
+        #: the uuids of instances that may have a host (``_placed_instances``); None:
+        #: unknown, worked out again on first use
+        self._placed: dict[str, None] | None = {}
         inventories = {name: provider_inventories(h, self.config)
                        for name, h in self._host_configs.items()}
         self._base_inventories = {
@@ -529,20 +533,54 @@ class Cluster:
         return next((w for w in self.queued_work(deliverable=True) if w.instance == instance),
                     None)
 
-    def settle(self, limit: int = 10_000, **outcomes: str) -> list[Result]:
+    def settle(self, limit: int | None = None, **outcomes: str) -> list[Result]:
         """Deliver deliverable work, oldest first, until none is left.
 
         ``outcomes`` maps ``"<operation>__<step>"`` to the outcome to inject the first
-        time that step is delivered (default ``ok``).
+        time that step is delivered (default ``ok``). ``limit``: see ``deliveries``.
         """
         results: list[Result] = []
-        for _ in range(limit):
-            ready = self.deliverable()
-            if not ready:
-                return results
-            work = min(ready, key=lambda w: _num(w.id))
+        for work in self.deliveries(limit=limit):
             outcome = outcomes.pop(f"{work.operation}__{work.step}", "ok")
             results.append(self.deliver(work.id, outcome))
+        return results
+
+    def deliveries(self, instance: str | None = None, limit: int | None = None
+                   ) -> Iterator[Work]:
+        """The oldest deliverable work item (of ``instance``, if given), and again after
+        the caller delivered it, until none is left: the order a settle delivers in.
+
+        Linear in the number of deliveries: the candidates wait in a heap by id, and
+        after each delivery only the work created since joins it (listing all the
+        deliverable work again after every delivery made settling n items quadratic).
+        Only host events change which hosts are up, and none happens in between. An
+        item the caller did not deliver (refused) comes back first. ``limit`` bounds
+        the deliveries (default: 100 per item pending at the start, and 1,000 more):
+        every chain of steps ends, so reaching it is a bug in the model.
+        """
+        def wanted(work: Work | None) -> bool:
+            return work is not None and (instance is None or work.instance == instance) and (
+                work.target is None or self.service_is_up(work.target))
+
+        heap = [(_num(w.id)[1], w.id) for w in self.queued_work(deliverable=True)
+                if wanted(w)]
+        heapq.heapify(heap)
+        limit = 1_000 + 100 * len(self.work) if limit is None else limit
+        seen = self.counters["w"]
+        for _ in range(limit):
+            while heap and not wanted(self.work.get(heap[0][1])):
+                heapq.heappop(heap)  # delivered, or dropped by another item's clean-up
+            if not heap:
+                return
+            work = self.work[heap[0][1]]
+            yield work
+            if not wanted(self.work.get(work.id)):
+                heapq.heappop(heap)
+            created, seen = range(seen + 1, self.counters["w"] + 1), self.counters["w"]
+            for n in created:
+                new = self.work.get(f"w{n}")
+                if wanted(new):
+                    heapq.heappush(heap, (n, new.id))
         raise RuntimeError(f"work still pending after {limit} deliveries")
 
     # ------------------------------------------------------------------ delivery
@@ -820,7 +858,7 @@ class Cluster:
         """What the scheduler sees: configured hosts, their flags, usage from the ledger."""
         on_host: dict[str, dict[str, Mapping[str, Any]]] = {h: {} for h in self.hosts}
         images = self.images
-        for uuid, inst in self.instances.items():
+        for uuid, inst in self._placed_instances():
             if inst.host in on_host and inst.vm_state is not VmState.DELETED:
                 on_host[inst.host][uuid] = images.get(inst.image, {}) or {}
         usage = self.ledger.usage
@@ -850,6 +888,26 @@ class Cluster:
                 **self._host_static[name],
             ))
         return states
+
+    def instance_placed(self, inst: Instance) -> None:
+        """The lifecycle gave ``inst`` a host (``World.instance_placed``)."""
+        if self._placed is not None:
+            self._placed[inst.uuid] = None
+
+    def _placed_instances(self) -> list[tuple[str, Instance]]:
+        """The instances that have a host, in creation order.
+
+        Kept as an index of the instances a transition placed, pruned here of those
+        that left their host since: every scheduling decision asks, and scanning all
+        instances each time made creating n instances quadratic (most of a large
+        cluster's failed boots have no host). Rebuilt by one scan after a restore."""
+        instances = self.instances
+        if self._placed is None:
+            self._placed = dict.fromkeys(u for u, i in instances.items() if i.host is not None)
+        placed = self._placed
+        for uuid in [u for u in placed if u not in instances or instances[u].host is None]:
+            del placed[uuid]
+        return [(u, instances[u]) for u in sorted(placed, key=_num)]
 
     @cached_property
     def _host_static(self) -> dict[str, dict[str, Any]]:
@@ -1258,6 +1316,7 @@ class Cluster:
                                   old, new)
             for uuid, inst, kind, status, source, dest, old, new in migrations}
         self.instances = {}
+        self._placed = None  # (the hosts below are written directly, not by transitions)
         new_instance = self.lc.new_instance
         for (uuid, state, power, host, launched, locked, locked_by, old_vm, mig, flavor,
              image) in instances:
@@ -1385,8 +1444,9 @@ _ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "group
          "counters", "inventory_changes", "injected_faults", "arrivals", "migration_errors",
          "error_causes", "unmatched_allocations")
 _KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
-#: The state variables ``freeze`` copies (``Cluster.__init__`` lists them).
-_FROZEN_STATE = frozenset(_ROWS) | {"ledger", "rng", "decisions"}
+#: The state variables ``freeze`` copies (``Cluster.__init__`` lists them), and the index
+#: of placed instances, which ``_set_rows`` marks for rebuilding.
+_FROZEN_STATE = frozenset(_ROWS) | {"ledger", "rng", "decisions", "_placed"}
 #: What a fork shares with its origin: the configuration and what is worked out from
 #: it (immutable, or caches keyed on immutable values). Any other attribute (a
 #: subclass's own) is deep-copied.

@@ -754,11 +754,7 @@ class _Runner:
         only = d.get("instance")
         subs: list[str] = []
         delivered = 0
-        for _ in range(10_000):
-            ready = [w for w in self.c.deliverable() if only is None or w.instance == only]
-            if not ready:
-                break
-            work = min(ready, key=lambda w: _num(w.id))
+        for work in self.c.deliveries(only):
             outcome = pending_outcomes.pop(f"{work.operation}.{work.step}", "ok")
             words, result, _ = self._deliver_work(work, outcome)
             delivered += 1
@@ -769,8 +765,6 @@ class _Runner:
                 subs.append(f"{work.id} {words}: rejected: "
                             + (f"{type(error).__name__}: {error.message}" if error is not None
                                else result.detail))
-        else:
-            raise RuntimeError("settle: work still pending after 10000 deliveries")
         unused = sorted(pending_outcomes)
         words = "settle" + (f" {only}" if only else "") + ": deliver everything deliverable"
         if d.get("outcomes"):
