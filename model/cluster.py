@@ -53,7 +53,7 @@ from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from model import errors
 from model.cluster_compat import (
-    ClusterConfig, Inventory, Ledger, PlacementError, ResourceClass, flavors_of, group_policy, has_group,
+    ClusterConfig, Inventory, Ledger, PlacementError, ResourceClass, aggregates_of, flavors_of, group_policy, has_group,
     host_aggregates, host_attr, host_name, hosts_of, image_volume_backed, images_of, option,
     provider_inventories, scheduler_of,
 )
@@ -70,9 +70,13 @@ from model.scheduler.decision import (
     ALTERNATE, FILTER, FORCED, REBUILD, SchedulingDecision,
 )
 from model.scheduler.pipeline import placement_resources
+from model.scheduler.request_filter import map_az_to_placement_aggregate
 from model.states import MigrationStatus as MS, MigrationType, PowerState, VmState
 
 RESOURCE_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
+#: The zone Nova gives its control services (``internal_service_availability_zone``):
+#: the API counts it as available, so a create asking for it reaches the scheduler.
+INTERNAL_SERVICE_AVAILABILITY_ZONE = "internal"
 #: What the scheduler sees of a resource class a host has no inventory of.
 _NO_INVENTORY = Inventory(total=0)
 
@@ -293,6 +297,7 @@ class Cluster:
         self._changed_inventories: dict[tuple[str, Any], tuple[tuple, Any]] = {}
         self._resources: dict[tuple[str, bool], tuple[Flavor, dict]] = {}
         self._volume_backed_images: dict[str, bool] = {}
+        self._zone_aggregate_names: dict[str, tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ World protocol
 
@@ -375,6 +380,11 @@ class Cluster:
             raise errors.InvalidRequest(f"unknown image {image!r}")
         if group is not None and not has_group(self.config, group):
             raise errors.InvalidRequest(f"unknown server group {group!r}")
+        if availability_zone is not None and availability_zone not in self.available_zones():
+            # API.create: a zone no enabled compute service is in is refused (400)
+            raise errors.InvalidRequest(
+                f"The requested availability zone is not available: {availability_zone!r} "
+                f"(available: {', '.join(sorted(self.available_zones()))})")
         uuid = f"vm{self.counters['vm'] + 1}"
         inst = self.lc.new_instance(uuid, self, flavor=flavor, image=image)
         try:
@@ -985,8 +995,29 @@ class Cluster:
             availability_zone=info.availability_zone, instance_group=self._group(inst),
             scheduler_hints=dict(info.hints), ignore_hosts=ignore,
             requested_destination=destination,
+            member_of=self._zone_aggregates(info.availability_zone),
             instance_uuid=inst.uuid, is_rebuild=rebuild, is_bfv=self._volume_backed(inst.image),
         )
+
+    def _zone_aggregates(self, zone: str | None) -> tuple[str, ...]:
+        """The aggregates a request for ``zone`` must be in (the scheduler's request
+        filter ``map_az_to_placement_aggregate``; read by placement mode only)."""
+        if not zone:
+            return ()
+        found = self._zone_aggregate_names.get(zone)
+        if found is None:
+            found = self._zone_aggregate_names[zone] = map_az_to_placement_aggregate(
+                zone, aggregates_of(self.config))
+        return found
+
+    def available_zones(self) -> frozenset[str]:
+        """The zones a create may ask for: the zone of every enabled compute service,
+        and the internal zone of the control services (``get_availability_zones`` with
+        ``get_only_available``; a disabled service's zone is not available, a down
+        one's is)."""
+        zones = {self._host_static[name]["availability_zone"]
+                 for name, record in self.hosts.items() if record.enabled}
+        return frozenset(zones | {INTERNAL_SERVICE_AVAILABILITY_ZONE})
 
     def _claim_effects(self, inst: Instance, branch: Branch, host: str, flavor: Flavor,
                        migration_uuid: str | None) -> bool:
@@ -1453,7 +1484,7 @@ _FROZEN_STATE = frozenset(_ROWS) | {"ledger", "rng", "decisions", "_placed"}
 _SHARED_WITH_FORKS = frozenset({
     "config", "lc", "scheduler_config", "flavors", "images", "_host_configs",
     "_base_inventories", "_changed_inventories", "_resources", "_volume_backed_images",
-    "_host_static", "_fork_shared"})
+    "_host_static", "_zone_aggregate_names", "_fork_shared"})
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 
