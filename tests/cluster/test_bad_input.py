@@ -8,6 +8,7 @@ deep inside a run.
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 import threading
@@ -196,3 +197,16 @@ def test_an_output_under_a_file_is_one_line(capsys, tmp_path, scenario, argv):
     _one_error_line(err, str(blocker))
     assert blocker.read_text() == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "scenario.json"]
+
+
+def test_the_largest_ratio_placement_takes_still_gives_json(capsys, tmp_path, scenario):
+    cluster = tmp_path / "cluster.toml"
+    cluster.write_text(DISKLESS + "\n[allocation_ratios]\ncpu_allocation_ratio = 3.4e38\n")
+    code, out, err = _cli(capsys, "simulate", str(scenario), "--config", str(cluster),
+                          "--json")
+    assert (code, err) == (0, "")
+
+    def refuse(token):
+        raise AssertionError(f"{token} is not JSON")
+    document = json.loads(out, parse_constant=refuse)
+    assert document["hosts"]["disky"]["usage"]["VCPU"]["capacity"] == 2 * 3.4e38
