@@ -26,7 +26,9 @@ def scheduler_decisions_sound(cluster) -> list[str]:
     For each decision of ``SchedulerManager.select_destinations`` recorded since the
     last API request, every host the scheduler was shown is judged again: it must not
     be in ``ignore_hosts`` and must be the ``requested_destination`` if there is one
-    (``HostManager.get_filtered_hosts``); in placement mode the request must fit it by
+    (``HostManager.get_filtered_hosts``); in placement mode it must be in one of the
+    aggregates of the zone asked for (``map_az_to_placement_aggregate``), and the
+    request must fit it by
     Placement's rule (``_check_capacity_exceeded``, min_unit/max_unit/step_size), with
     the claim Nova's conductor then makes (``SU.claim_resources`` replaces what the
     instance holds; an evacuation's doubled allocation keeps the source, which
@@ -76,6 +78,9 @@ def _judge(d: SchedulingDecision) -> list[str]:
         """Every reason the host cannot take the request (empty: it can)."""
         reasons = _placement_reasons(host, spec)
         if placement:
+            if spec.member_of and not any(a.name in spec.member_of for a in host.aggregates):
+                reasons.append(f"is in none of availability zone {spec.availability_zone}'s "
+                               f"aggregates ({', '.join(spec.member_of)})")
             why = _capacity(d, host.host, wanted)
             if why is not None:
                 reasons.append(why)

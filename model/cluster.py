@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import heapq
 import marshal
 import random
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from model import errors
 from model.cluster_compat import (
-    ClusterConfig, Ledger, ResourceClass, flavors_of, group_policy, has_group,
+    ClusterConfig, Inventory, Ledger, PlacementError, ResourceClass, aggregates_of, flavors_of, group_policy, has_group,
     host_aggregates, host_attr, host_name, hosts_of, image_volume_backed, images_of, option,
     provider_inventories, scheduler_of,
 )
@@ -69,9 +70,15 @@ from model.scheduler.decision import (
     ALTERNATE, FILTER, FORCED, REBUILD, SchedulingDecision,
 )
 from model.scheduler.pipeline import placement_resources
+from model.scheduler.request_filter import map_az_to_placement_aggregate
 from model.states import MigrationStatus as MS, MigrationType, PowerState, VmState
 
 RESOURCE_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
+#: The zone Nova gives its control services (``internal_service_availability_zone``):
+#: the API counts it as available, so a create asking for it reaches the scheduler.
+INTERNAL_SERVICE_AVAILABILITY_ZONE = "internal"
+#: What the scheduler sees of a resource class a host has no inventory of.
+_NO_INVENTORY = Inventory(total=0)
 
 #: Alloc effects done while scheduling (inside the claim), not after the transition.
 SCHEDULING_ALLOCS = frozenset({Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST,
@@ -279,6 +286,9 @@ class Cluster:
         #: the scheduling decisions made since the last API request: a record of what
         #: happened, not state (left out of ``snapshot()``, empty after ``restore``)
         self.decisions: list[SchedulingDecision] = []
+        #: the uuids of instances that may have a host (``_placed_instances``); None:
+        #: unknown, worked out again on first use
+        self._placed: dict[str, None] | None = {}
         inventories = {name: provider_inventories(h, self.config)
                        for name, h in self._host_configs.items()}
         self._base_inventories = {
@@ -292,6 +302,7 @@ class Cluster:
         self._changed_inventories: dict[tuple[str, Any], tuple[tuple, Any]] = {}
         self._resources: dict[tuple[str, bool], tuple[Flavor, dict]] = {}
         self._volume_backed_images: dict[str, bool] = {}
+        self._zone_aggregate_names: dict[str, tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ World protocol
 
@@ -374,6 +385,11 @@ class Cluster:
             raise errors.InvalidRequest(f"unknown image {image!r}")
         if group is not None and not has_group(self.config, group):
             raise errors.InvalidRequest(f"unknown server group {group!r}")
+        if availability_zone is not None and availability_zone not in self.available_zones():
+            # API.create: a zone no enabled compute service is in is refused (400)
+            raise errors.InvalidRequest(
+                f"The requested availability zone is not available: {availability_zone!r} "
+                f"(available: {', '.join(sorted(self.available_zones()))})")
         uuid = f"vm{self.counters['vm'] + 1}"
         inst = self.lc.new_instance(uuid, self, flavor=flavor, image=image)
         try:
@@ -545,20 +561,54 @@ class Cluster:
         return next((w for w in self.queued_work(deliverable=True) if w.instance == instance),
                     None)
 
-    def settle(self, limit: int = 10_000, **outcomes: str) -> list[Result]:
+    def settle(self, limit: int | None = None, **outcomes: str) -> list[Result]:
         """Deliver deliverable work, oldest first, until none is left.
 
         ``outcomes`` maps ``"<operation>__<step>"`` to the outcome to inject the first
-        time that step is delivered (default ``ok``).
+        time that step is delivered (default ``ok``). ``limit``: see ``deliveries``.
         """
         results: list[Result] = []
-        for _ in range(limit):
-            ready = self.deliverable()
-            if not ready:
-                return results
-            work = min(ready, key=lambda w: _num(w.id))
+        for work in self.deliveries(limit=limit):
             outcome = outcomes.pop(f"{work.operation}__{work.step}", "ok")
             results.append(self.deliver(work.id, outcome))
+        return results
+
+    def deliveries(self, instance: str | None = None, limit: int | None = None
+                   ) -> Iterator[Work]:
+        """The oldest deliverable work item (of ``instance``, if given), and again after
+        the caller delivered it, until none is left: the order a settle delivers in.
+
+        Linear in the number of deliveries: the candidates wait in a heap by id, and
+        after each delivery only the work created since joins it (listing all the
+        deliverable work again after every delivery made settling n items quadratic).
+        Only host events change which hosts are up, and none happens in between. An
+        item the caller did not deliver (refused) comes back first. ``limit`` bounds
+        the deliveries (default: 100 per item pending at the start, and 1,000 more):
+        every chain of steps ends, so reaching it is a bug in the model.
+        """
+        def wanted(work: Work | None) -> bool:
+            return work is not None and (instance is None or work.instance == instance) and (
+                work.target is None or self.service_is_up(work.target))
+
+        heap = [(_num(w.id)[1], w.id) for w in self.queued_work(deliverable=True)
+                if wanted(w)]
+        heapq.heapify(heap)
+        limit = 1_000 + 100 * len(self.work) if limit is None else limit
+        seen = self.counters["w"]
+        for _ in range(limit):
+            while heap and not wanted(self.work.get(heap[0][1])):
+                heapq.heappop(heap)  # delivered, or dropped by another item's clean-up
+            if not heap:
+                return
+            work = self.work[heap[0][1]]
+            yield work
+            if not wanted(self.work.get(work.id)):
+                heapq.heappop(heap)
+            created, seen = range(seen + 1, self.counters["w"] + 1), self.counters["w"]
+            for n in created:
+                new = self.work.get(f"w{n}")
+                if wanted(new):
+                    heapq.heappush(heap, (n, new.id))
         raise RuntimeError(f"work still pending after {limit} deliveries")
 
     # ------------------------------------------------------------------ delivery
@@ -830,7 +880,7 @@ class Cluster:
         """What the scheduler sees: configured hosts, their flags, usage from the ledger."""
         on_host: dict[str, dict[str, Mapping[str, Any]]] = {h: {} for h in self.hosts}
         images = self.images
-        for uuid, inst in self.instances.items():
+        for uuid, inst in self._placed_instances():
             if inst.host in on_host and inst.vm_state is not VmState.DELETED:
                 on_host[inst.host][uuid] = images.get(inst.image, {}) or {}
         usage = self.ledger.usage
@@ -861,6 +911,26 @@ class Cluster:
             ))
         return states
 
+    def instance_placed(self, inst: Instance) -> None:
+        """The lifecycle gave ``inst`` a host (``World.instance_placed``)."""
+        if self._placed is not None:
+            self._placed[inst.uuid] = None
+
+    def _placed_instances(self) -> list[tuple[str, Instance]]:
+        """The instances that have a host, in creation order.
+
+        Kept as an index of the instances a transition placed, pruned here of those
+        that left their host since: every scheduling decision asks, and scanning all
+        instances each time made creating n instances quadratic (most of a large
+        cluster's failed boots have no host). Rebuilt by one scan after a restore."""
+        instances = self.instances
+        if self._placed is None:
+            self._placed = dict.fromkeys(u for u, i in instances.items() if i.host is not None)
+        placed = self._placed
+        for uuid in [u for u in placed if u not in instances or instances[u].host is None]:
+            del placed[uuid]
+        return [(u, instances[u]) for u in sorted(placed, key=_num)]
+
     @cached_property
     def _host_static(self) -> dict[str, dict[str, Any]]:
         """The HostState fields the configuration fixes (it is immutable): worked out
@@ -882,8 +952,15 @@ class Cluster:
         return out
 
     def _inventory(self, host: str, rc):
-        """The host's inventory of ``rc``: the configured one plus the operator's changes."""
-        base = self._base_inventories[host][ResourceClass(rc)]
+        """The host's inventory of ``rc``: the configured one plus the operator's changes.
+
+        A host that reports none of a class (``local_gb = 0``: the libvirt driver
+        reports no DISK_GB) offers none of it: the scheduler sees a total of 0, and
+        Placement refuses any request for it (there is no inventory to change either).
+        """
+        base = self._base_inventories[host].get(ResourceClass(rc))
+        if base is None:
+            return _NO_INVENTORY
         changes = self.inventory_changes.get((host, str(rc)))
         if not changes:
             return base
@@ -931,8 +1008,29 @@ class Cluster:
             availability_zone=info.availability_zone, instance_group=self._group(inst),
             scheduler_hints=dict(info.hints), ignore_hosts=ignore,
             requested_destination=destination,
+            member_of=self._zone_aggregates(info.availability_zone),
             instance_uuid=inst.uuid, is_rebuild=rebuild, is_bfv=self._volume_backed(inst.image),
         )
+
+    def _zone_aggregates(self, zone: str | None) -> tuple[str, ...]:
+        """The aggregates a request for ``zone`` must be in (the scheduler's request
+        filter ``map_az_to_placement_aggregate``; read by placement mode only)."""
+        if not zone:
+            return ()
+        found = self._zone_aggregate_names.get(zone)
+        if found is None:
+            found = self._zone_aggregate_names[zone] = map_az_to_placement_aggregate(
+                zone, aggregates_of(self.config))
+        return found
+
+    def available_zones(self) -> frozenset[str]:
+        """The zones a create may ask for: the zone of every enabled compute service,
+        and the internal zone of the control services (``get_availability_zones`` with
+        ``get_only_available``; a disabled service's zone is not available, a down
+        one's is)."""
+        zones = {self._host_static[name]["availability_zone"]
+                 for name, record in self.hosts.items() if record.enabled}
+        return frozenset(zones | {INTERNAL_SERVICE_AVAILABILITY_ZONE})
 
     def _claim_effects(self, inst: Instance, branch: Branch, host: str, flavor: Flavor,
                        migration_uuid: str | None) -> bool:
@@ -1100,20 +1198,26 @@ class Cluster:
 
     def set_allocation_ratio(self, host: str, rc, ratio: float) -> Result:
         self._host(host)
-        self._change_inventory(host, rc, allocation_ratio=ratio)
-        return Result(True, None, f"{host} {rc} allocation_ratio={ratio}")
+        return self._change_inventory(host, rc, f"allocation_ratio={ratio}",
+                                      allocation_ratio=ratio)
 
     def set_reserved(self, host: str, rc, amount: int) -> Result:
         self._host(host)
-        self._change_inventory(host, rc, reserved=amount)
-        return Result(True, None, f"{host} {rc} reserved={amount}")
+        return self._change_inventory(host, rc, f"reserved={amount}", reserved=amount)
 
-    def _change_inventory(self, host: str, rc, **changes: Any) -> None:
+    def _change_inventory(self, host: str, rc, words: str, **changes: Any) -> Result:
+        """An operator's PUT of an inventory; Placement refuses a bad value (reserved
+        above the total) or a class the provider has no inventory of, changing nothing."""
         rc = ResourceClass(rc)
-        self.ledger.update_inventory(host, rc, **changes)
+        try:
+            self.ledger.update_inventory(host, rc, **changes)
+        except PlacementError as exc:
+            error = errors.InvalidRequest(f"placement refused: {exc}")
+            return Result(False, error, error.message)
         merged = dict(self.inventory_changes.get((host, str(rc)), ()))
         merged.update(changes)
         self.inventory_changes[(host, str(rc))] = tuple(sorted(merged.items()))
+        return Result(True, None, f"{host} {rc} {words}")
 
     def _host(self, host: str) -> HostRecord:
         try:
@@ -1263,6 +1367,7 @@ class Cluster:
                                   old, new, sent_to)
             for uuid, inst, kind, status, source, dest, old, new, sent_to in migrations}
         self.instances = {}
+        self._placed = None  # (the hosts below are written directly, not by transitions)
         new_instance = self.lc.new_instance
         for (uuid, state, power, host, launched, locked, locked_by, old_vm, mig, flavor,
              image) in instances:
@@ -1390,15 +1495,16 @@ _ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "group
          "counters", "inventory_changes", "injected_faults", "arrivals", "migration_errors",
          "error_causes", "unmatched_allocations")
 _KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
-#: The state variables ``freeze`` copies (``Cluster.__init__`` lists them).
-_FROZEN_STATE = frozenset(_ROWS) | {"ledger", "rng", "decisions"}
+#: The state variables ``freeze`` copies (``Cluster.__init__`` lists them), and the index
+#: of placed instances, which ``_set_rows`` marks for rebuilding.
+_FROZEN_STATE = frozenset(_ROWS) | {"ledger", "rng", "decisions", "_placed"}
 #: What a fork shares with its origin: the configuration and what is worked out from
 #: it (immutable, or caches keyed on immutable values). Any other attribute (a
 #: subclass's own) is deep-copied.
 _SHARED_WITH_FORKS = frozenset({
     "config", "lc", "scheduler_config", "flavors", "images", "_host_configs",
     "_base_inventories", "_changed_inventories", "_resources", "_volume_backed_images",
-    "_host_static", "_fork_shared"})
+    "_host_static", "_zone_aggregate_names", "_fork_shared"})
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 
 

@@ -10,15 +10,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from model.config import ClusterConfig, inventories_for
-from model.placement import Inventory, Ledger, ResourceClass
+from model.placement import Inventory, Ledger, PlacementError, ResourceClass
 from model.scheduler.config import SchedulerConfig
 from model.scheduler.host_state import Aggregate
 from model.scheduler.request import Flavor
 
 __all__ = [
-    "ClusterConfig", "Inventory", "Ledger", "ResourceClass", "flavors_of", "group_policy",
-    "has_group", "host_aggregates", "host_attr", "host_name", "hosts_of", "image_volume_backed",
-    "images_of", "option", "provider_inventories", "scheduler_of",
+    "ClusterConfig", "Inventory", "Ledger", "PlacementError", "ResourceClass", "aggregates_of",
+    "flavors_of", "group_policy", "has_group", "host_aggregates", "host_attr", "host_name",
+    "hosts_of", "image_volume_backed", "images_of", "option", "provider_inventories",
+    "scheduler_of",
 ]
 
 
@@ -48,6 +49,11 @@ def host_aggregates(config, host) -> tuple[Aggregate, ...]:
         return tuple(config.aggregates_of(host))
     return tuple(a if isinstance(a, Aggregate) else Aggregate(str(a), (host_name(host),), {})
                  for a in _get(host, "aggregates", ()) or ())
+
+
+def aggregates_of(config) -> tuple[Aggregate, ...]:
+    """Every aggregate of the cluster (a config without any has none)."""
+    return tuple(_get(config, "aggregates", ()) or ())
 
 
 def flavors_of(config) -> dict[str, Flavor]:

@@ -28,11 +28,11 @@ import json
 import math
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from model import documents
 from model.placement import Inventory, Ledger, PlacementError, ResourceClass
 from model.scheduler.config import ALL_ARCHITECTURES, SchedulerConfig, SchedulerConfigError
 from model.scheduler.host_state import Aggregate
@@ -114,6 +114,13 @@ class AllocationRatios:
         return cls(profile=profile, **values)  # type: ignore[arg-type]
 
 
+#: What a libvirt/KVM host reports when the file does not say.
+DEFAULT_SUPPORTED_INSTANCES: tuple[tuple[str, str, str], ...] = (
+    ("x86_64", "kvm", "hvm"),
+    ("x86_64", "qemu", "hvm"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class HostConfig:
     """One compute host (one compute node, named like the host).
@@ -131,10 +138,7 @@ class HostConfig:
     availability_zone: str = "nova"
     aggregates: tuple[str, ...] = ()
     stats: Mapping[str, str] = field(default_factory=dict)
-    supported_instances: tuple[tuple[str, str, str], ...] = (
-        ("x86_64", "kvm", "hvm"),
-        ("x86_64", "qemu", "hvm"),
-    )
+    supported_instances: tuple[tuple[str, str, str], ...] = DEFAULT_SUPPORTED_INSTANCES
     hypervisor_type: str = "QEMU"
     hypervisor_version: int = 8002000
     service_up: bool = True
@@ -238,26 +242,20 @@ class ClusterConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ClusterConfig:
-        """Read and validate a cluster file."""
-        source = os.fspath(path)
+        """Read and validate a cluster file (a regular file; see ``model.documents``)."""
         try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{source}: not UTF-8 text: {exc.reason} at byte {exc.start}") from None
-        return cls.loads(text, source=source)
+            text = documents.read_text(path)
+        except documents.DocumentError as exc:
+            raise ConfigError(str(exc)) from None
+        return cls.loads(text, source=os.fspath(path))
 
     @classmethod
     def loads(cls, text: str, source: str = "<string>") -> ClusterConfig:
         """Parse and validate cluster TOML text; `source` names it in errors."""
         try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+            raw = documents.parse_toml(text, source)
+        except documents.DocumentError as exc:
+            raise ConfigError(str(exc)) from None
         return _Parser(source).cluster(raw)
 
     @classmethod
@@ -747,7 +745,8 @@ class _Parser:
         else:
             az = scheduler.default_availability_zone
 
-        supported = HostConfig.supported_instances
+        # (not HostConfig.supported_instances: with slots that is the field's descriptor)
+        supported = DEFAULT_SUPPORTED_INSTANCES
         if "supported_instances" in t:
             supported = self.supported_instances(t["supported_instances"], path)
         host = HostConfig(

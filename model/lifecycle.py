@@ -75,7 +75,8 @@ ADMIN = Context(is_admin=True)
 
 
 class World(Protocol):
-    """What the lifecycle asks of its surroundings."""
+    """What the lifecycle asks of its surroundings. A world may also have
+    ``instance_placed(instance)``, told whenever a transition gives an instance a host."""
 
     def service_is_up(self, host: str) -> bool: ...
 
@@ -439,13 +440,23 @@ class SharedMachine(Machine):
         # The stock method also visits every event and every state to bind per-model
         # helpers this machine never binds (~350 no-op calls per instance), and finds
         # duplicates by equality; here only the initial state.
+        # (and by identity in a set: a scan of ``models`` per instance made creating
+        # n instances quadratic)
         initial = self.initial if initial is None else initial
+        added = self.__dict__.setdefault("_model_ids", set())
         for mod in model if isinstance(model, list) else [model]:
             mod = self if mod is self.self_literal else mod
-            if any(m is mod for m in self.models):
+            if id(mod) in added:
                 continue
             self.set_state(initial, model=mod)
             self.models.append(mod)
+            added.add(id(mod))
+
+    def remove_model(self, model):
+        super().remove_model(model)
+        added = self.__dict__.get("_model_ids", set())
+        for mod in model if isinstance(model, list) else [model]:
+            added.discard(id(mod))
 
     def get_triggers(self, *states):
         # The stock ``_can_trigger`` asks this on every call, and the stock answer scans
@@ -669,10 +680,11 @@ def _effect(op: Operation, b: Branch) -> Callable:
             i.old_vm_state = STATE_PAIRS[ev.transition.source][0]
         if b.power is not Rule.KEEP:
             i.power_state = b.power
-        if b.host is HostEffect.SET_DEST:
-            i.host = kw.get("dest")
-        elif b.host is HostEffect.SET_SOURCE:
-            i.host = kw.get("source")
+        if b.host is HostEffect.SET_DEST or b.host is HostEffect.SET_SOURCE:
+            i.host = kw.get("dest" if b.host is HostEffect.SET_DEST else "source")
+            placed = getattr(i.world, "instance_placed", None)
+            if placed is not None:  # a world that indexes its instances by host
+                placed(i)
         elif b.host is HostEffect.CLEAR:
             i.host = None
         if b.launched:

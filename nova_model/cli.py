@@ -6,12 +6,15 @@ import argparse
 import importlib
 import sys
 
+from nova_model.files import OutputError
+
 #: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``.
 COMMANDS = ("guards", "explain", "check", "diagram", "report", "simulate", "conform")
 
 
 class UsageError(Exception):
-    """Bad input: printed as one line, exit status 2."""
+    """Bad input: printed as one line, exit status 2 (as is a ``files.OutputError``, an
+    output path that cannot be written)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except UsageError as exc:
+    except (UsageError, OutputError) as exc:
         print(f"nova-model: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -46,16 +46,17 @@ import difflib
 import functools
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from model import errors
+from model import documents, errors
 from model.catalogue import CATALOGUE, INIT_INSTANCE
 from model.cluster import REQUEST_ARGS, Cluster, Result, Work, _num
 from model.config import ClusterConfig
 from model.lifecycle import ADMIN, USER, Lifecycle
 from model.operation import Kind
-from model.placement import PlacementError, ResourceClass
+from model.placement import ResourceClass
 from model.states import task_label
 
 VERBS = ("api", "deliver", "settle", "periodic", "event", "operator", "seed")
@@ -76,6 +77,12 @@ OPERATOR_ACTIONS = ("set_allocation_ratio", "set_reserved")
 CALLERS = {"owner": USER, "admin": ADMIN}
 RESOURCE_CLASSES = tuple(rc.value for rc in ResourceClass)
 TOP_KEYS = ("seed", "config", "description", "steps")
+#: The most steps one scenario may have (a settle counts as one).
+MAX_STEPS = 20_000
+#: How the cluster names instances and work items (ASCII digits only: ``str.isdigit``
+#: also accepts "²" and "١", which ``int`` then refuses or reads as another number).
+INSTANCE_NAME = re.compile(r"vm([1-9][0-9]{0,9})", re.ASCII)
+WORK_ID = re.compile(r"w[1-9][0-9]{0,9}", re.ASCII)
 
 #: API operations a scenario can request (create included).
 API_NAMES = tuple(name for name, op in CATALOGUE.items() if op.kind is Kind.API)
@@ -134,6 +141,11 @@ def _kind(value: Any) -> str:
             list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
 
 
+def _shown(value: Any) -> str:
+    """A value as an error message shows it: strings quoted, containers by kind."""
+    return repr(value) if isinstance(value, (str, int, float)) else _kind(value)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -144,31 +156,28 @@ def _is_number(value: Any) -> bool:
 
 def load(path: str | os.PathLike[str]) -> Scenario:
     """Read and check a scenario file (structure only; see ``check_against``)."""
-    source = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise ScenarioError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{source}: not UTF-8 text: {exc.reason} at byte {exc.start}") \
-            from None
-    return loads(text, source)
+        text = documents.read_text(path)
+    except documents.DocumentError as exc:
+        raise ScenarioError(str(exc)) from None
+    return loads(text, os.fspath(path))
 
 
 def loads(text: str, source: str = "<scenario>") -> Scenario:
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ScenarioError(f"{source}: invalid JSON: {exc.msg} (line {exc.lineno}, "
-                            f"column {exc.colno})") from None
+        raw = documents.parse_json(text, source)
+    except documents.DocumentError as exc:
+        raise ScenarioError(str(exc)) from None
     return parse(raw, source)
 
 
 def parse(raw: Any, source: str = "<scenario>") -> Scenario:
     """Check a decoded scenario document and return it as a ``Scenario``."""
+    try:
+        # (a bare list is the steps: its fields are named as in the object form)
+        documents.check_tree(raw, source, "steps" if isinstance(raw, list) else "")
+    except documents.DocumentError as exc:
+        raise ScenarioError(str(exc)) from None
     seed, config, description = 0, None, ""
     if isinstance(raw, dict):
         for key in raw:
@@ -184,6 +193,9 @@ def parse(raw: Any, source: str = "<scenario>") -> Scenario:
             if not isinstance(config, str) or not config:
                 raise ScenarioError(f"{source}: config: expected a file name, "
                                     f"got {_kind(config)}")
+            if "\0" in config:
+                raise ScenarioError(f"{source}: config: a file name cannot contain a "
+                                    f"NUL byte")
         if "description" in raw:
             description = raw["description"]
             if not isinstance(description, str):
@@ -198,6 +210,9 @@ def parse(raw: Any, source: str = "<scenario>") -> Scenario:
     else:
         raise ScenarioError(f"{source}: expected a list of steps or an object with "
                             f"\"steps\", got {_kind(raw)}")
+    if len(items) > MAX_STEPS:
+        raise ScenarioError(f"{source}: steps: {len(items)} steps; a scenario has at most "
+                            f"{MAX_STEPS}")
     steps: list[ScenarioStep] = []
     created = 0
     for index, item in enumerate(items):
@@ -279,8 +294,9 @@ def _check_api(item: Mapping, where: str) -> None:
                                 f"names it (vm1, vm2, ... in creation order)")
     else:
         _name(item, "instance", where)
-    if "as" in item and item["as"] not in CALLERS:
-        raise ScenarioError(f"{where}.as: expected owner or admin, got {item['as']!r}")
+    if "as" in item and not (isinstance(item["as"], str) and item["as"] in CALLERS):
+        raise ScenarioError(f"{where}.as: expected owner or admin, got "
+                            f"{_shown(item['as'])}")
     args = item.get("args", {})
     if not isinstance(args, dict):
         raise ScenarioError(f"{where}.args: expected an object, got {_kind(args)}")
@@ -315,7 +331,7 @@ def _check_deliver(item: Mapping, where: str) -> None:
     if not isinstance(outcome, str) or not outcome:
         raise ScenarioError(f"{where}.outcome: expected an outcome name, got {_kind(outcome)}")
     if isinstance(what, str):
-        if what != "next" and not (what.startswith("w") and what[1:].isdigit()):
+        if what != "next" and not WORK_ID.fullmatch(what):
             raise ScenarioError(f"{where}.deliver: expected \"next\", a work id (w7) or an "
                                 f"object with operation, step and instance, got {what!r}")
         return
@@ -341,7 +357,7 @@ def _check_deliver(item: Mapping, where: str) -> None:
                             f"{_close(step_name, steps)}{has}")
     _name(what, "instance", inner)
     work = _name(what, "work", inner, required=False)
-    if work is not None and not (work.startswith("w") and work[1:].isdigit()):
+    if work is not None and not WORK_ID.fullmatch(work):
         raise ScenarioError(f"{inner}.work: expected a work id such as w7, got {work!r}")
     outcomes = [o.name for o in op.step(step_name).outcomes]
     if outcome not in outcomes:
@@ -421,7 +437,8 @@ def _check_operator(item: Mapping, where: str) -> None:
         raise ScenarioError(f"{where}.value: missing")
     value = item["value"]
     if action == "set_allocation_ratio":
-        if not _is_number(value) or not value > 0 or value != value or value == float("inf"):
+        # (finite and within Placement's range: ``documents.check_tree``)
+        if not _is_number(value) or not value > 0:
             raise ScenarioError(f"{where}.value: an allocation ratio must be a number > 0, "
                                 f"got {value!r}")
     elif not _is_int(value) or value < 0:
@@ -442,8 +459,8 @@ def instance_refs(data: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _check_instances(step: ScenarioStep, where: str, created: int) -> int:
     """Instances are vm1, vm2, ... in creation order: a step can only name one made before."""
     for fld, name in instance_refs(step.data):
-        n = name[2:] if name.startswith("vm") else ""
-        if not (n.isdigit() and not n.startswith("0") and 1 <= int(n) <= created):
+        named = INSTANCE_NAME.fullmatch(name)
+        if not (named and int(named[1]) <= created):
             made = (f"{created} created so far: "
                     + (", ".join(f"vm{i}" for i in range(1, created + 1)) if created <= 5
                        else f"vm1 .. vm{created}")) if created else "none created so far"
@@ -486,7 +503,9 @@ def resolve_config(scenario: Scenario, override: str | os.PathLike[str] | None =
                    ) -> ClusterConfig:
     """The cluster a scenario runs on: ``override``, else its ``config``, else the default.
 
-    A relative ``config`` is read from the scenario file's directory. Raises ConfigError.
+    A relative ``config`` is read from the scenario file's directory. Raises ConfigError
+    for a bad cluster file, and ScenarioError naming the scenario's ``config`` field
+    when the file it names cannot be read.
     """
     if override is not None:
         return ClusterConfig.load(override)
@@ -494,7 +513,12 @@ def resolve_config(scenario: Scenario, override: str | os.PathLike[str] | None =
         path = scenario.config
         if not os.path.isabs(path) and os.path.exists(scenario.source):
             path = os.path.join(os.path.dirname(scenario.source), path)
-        return ClusterConfig.load(path)
+        try:
+            text = documents.read_text(path)
+        except documents.UnreadableFile as exc:
+            raise ScenarioError(f"{scenario.source}: config: {scenario.config!r} "
+                                f"({exc.source}): {exc.problem}") from None
+        return ClusterConfig.loads(text, source=path)
     return ClusterConfig.default()
 
 
@@ -547,8 +571,11 @@ class Run:
                 "config": getattr(self.cluster.config, "source", None),
                 "steps": [r.record() for r in self.results], **cluster_state(self.cluster)}
 
-    def json(self) -> str:
-        return json.dumps(self.document(), sort_keys=True, indent=2) + "\n"
+    def json(self, extra: Mapping[str, Any] | None = None) -> str:
+        """``document()`` (with ``extra`` fields) as JSON text; a value JSON cannot
+        hold (NaN, infinity) raises instead of being printed as non-JSON."""
+        return json.dumps({**self.document(), **(extra or {})}, sort_keys=True, indent=2,
+                          allow_nan=False) + "\n"
 
     def close(self) -> None:
         """Detach the cluster's instances from the (shared) lifecycle."""
@@ -599,7 +626,7 @@ def cluster_state(cluster: Cluster) -> dict[str, Any]:
 
 
 @functools.cache
-def _specification() -> Lifecycle:
+def specification() -> Lifecycle:
     """The unmodified catalogue's lifecycle, built once (one machine serves every cluster)."""
     return Lifecycle()
 
@@ -640,7 +667,7 @@ def run(scenario: Scenario, config: ClusterConfig | None = None, *,
     """
     config = config if config is not None else ClusterConfig.default()
     check_against(scenario, config)
-    lifecycle = lifecycle if lifecycle is not None else _specification()
+    lifecycle = lifecycle if lifecycle is not None else specification()
     cluster = cluster_class(config, lifecycle=lifecycle, seed=scenario.seed)
     runner = _Runner(cluster, observer)
     results = [runner.step(index, step) for index, step in enumerate(scenario.steps, 1)]
@@ -727,11 +754,7 @@ class _Runner:
         only = d.get("instance")
         subs: list[str] = []
         delivered = 0
-        for _ in range(10_000):
-            ready = [w for w in self.c.deliverable() if only is None or w.instance == only]
-            if not ready:
-                break
-            work = min(ready, key=lambda w: _num(w.id))
+        for work in self.c.deliveries(only):
             outcome = pending_outcomes.pop(f"{work.operation}.{work.step}", "ok")
             words, result, _ = self._deliver_work(work, outcome)
             delivered += 1
@@ -742,8 +765,6 @@ class _Runner:
                 subs.append(f"{work.id} {words}: rejected: "
                             + (f"{type(error).__name__}: {error.message}" if error is not None
                                else result.detail))
-        else:
-            raise RuntimeError("settle: work still pending after 10000 deliveries")
         unused = sorted(pending_outcomes)
         words = "settle" + (f" {only}" if only else "") + ": deliver everything deliverable"
         if d.get("outcomes"):
@@ -790,14 +811,10 @@ class _Runner:
         action, host, rc, value = d["operator"], d["host"], d["resource_class"], d["value"]
         field_name = "allocation_ratio" if action == "set_allocation_ratio" else "reserved"
         words = f"operator sets {rc} {field_name} of {host} to {value}"
-        try:
-            if action == "set_allocation_ratio":
-                result = self.c.set_allocation_ratio(host, rc, float(value))
-            else:
-                result = self.c.set_reserved(host, rc, int(value))
-        except PlacementError as exc:
-            error = errors.InvalidRequest(f"placement refused: {exc}")
-            result = Result(False, error, error.message)
+        if action == "set_allocation_ratio":
+            result = self.c.set_allocation_ratio(host, rc, float(value))
+        else:
+            result = self.c.set_reserved(host, rc, int(value))
         return words, result, []
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "filter_hosts",
     "get_sorted_hosts",
     "host_filter_results",
+    "in_aggregates",
     "legacy_capacity",
     "local_placement_query",
     "placement_capacity",
@@ -327,6 +328,8 @@ def select_destinations(
         if placement_candidates is None:
             raise ValueError("placement mode needs a placement_candidates query")
         candidates = set(placement_candidates(spec))
+        if spec.member_of:  # Placement's member_of: providers in one of the aggregates
+            candidates &= {h.placement_key for h in hosts if in_aggregates(h, spec.member_of)}
         if not candidates:
             raise NoValidHost("Got no allocation candidates from the Placement API.")
         current = [h for h in current if h.placement_key in candidates]
@@ -373,6 +376,11 @@ def select_destinations(
         )
         for chosen, lim in zip(chosen_states, limits, strict=True)
     ]
+
+
+def in_aggregates(host: HostState, names: tuple[str, ...]) -> bool:
+    """Whether ``host`` is in one of the aggregates ``names`` (a request's member_of)."""
+    return any(a.name in names for a in host.aggregates)
 
 
 def _check_unique(hosts: Sequence[HostState]) -> None:

@@ -77,6 +77,10 @@ class RequestSpec:
 
     `retry_hosts` are the (host, nodename) pairs already tried
     (`RequestSpec.retry.hosts`, read by the legacy RetryFilter).
+
+    `member_of` names the aggregates a placement candidate must belong to (any
+    one of them): `requested_destination.aggregates`, which the request filters
+    write (`model/scheduler/request_filter.py`). Empty: no restriction.
     """
 
     flavor: Flavor = field(default_factory=Flavor)
@@ -95,6 +99,7 @@ class RequestSpec:
     is_bfv: bool = False
     project_id: str | None = None
     retry_hosts: tuple[tuple[str, str], ...] = ()
+    member_of: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.num_instances < 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -10,12 +11,18 @@ import time
 from model.config import ClusterConfig, ConfigError
 from model.graph import check_graph, explore
 from model.lifecycle import Lifecycle
-from nova_model.files import atomic_write
+from nova_model.files import OutputError, check_directory, make_directory, write_files
+from nova_model.search.machine import unsearchable
 from nova_model.search.run import run_search
 
 NAME = "check"
 HELP = ("explore the single-instance state graph, then run the stateful search on a "
         "cluster; exit 1 on any violation")
+
+
+#: The largest ``--concurrency``: 2 already explores 289,000 configurations in about
+#: 3 GB of memory, and each step up multiplies both.
+MAX_CONCURRENCY = 2
 
 
 def add_arguments(parser) -> None:
@@ -26,9 +33,14 @@ def add_arguments(parser) -> None:
                         help="rules per run (default 50)")
     parser.add_argument("--concurrency", type=int, default=1,
                         help="operations racing on one instance in the exploration "
-                             "(default 1, plus one preempting request)")
+                             f"(default 1, plus one preempting request; at most "
+                             f"{MAX_CONCURRENCY})")
     parser.add_argument("--skip-graph", action="store_true",
                         help="only run the search")
+    parser.add_argument("--variant", metavar="FILE.py:NAME",
+                        help="search a variant of the model (a seeded fault or a proposal: "
+                             "a search machine class, or a function returning one); a "
+                             "counterexample's replay command names it too")
     parser.add_argument("--out", default=".",
                         help="where a failing run's scenario file is written (default .)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -40,52 +52,86 @@ def _load(path: str | None) -> ClusterConfig | None:
     if path is None:
         return None
     try:
-        return ClusterConfig.load(path)
+        config = ClusterConfig.load(path)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    problem = unsearchable(config)
+    if problem is not None:
+        raise UsageError(f"{path}: {problem[0]}: {problem[1]}")
+    return config
 
 
-def run(args) -> int:
+def _check_arguments(args) -> None:
     from nova_model.cli import UsageError
 
     for name in ("concurrency", "examples", "steps"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.concurrency > MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency must be at most {MAX_CONCURRENCY}, got "
+                         f"{args.concurrency}")
+    check_directory(args.out)  # not after a search of minutes found what to write there
+
+
+def _explore(concurrency: int, say) -> dict:
+    """The single-instance exploration and its checks, as the JSON document's part.
+
+    Its own function so that the explored graph (hundreds of megabytes with
+    ``--concurrency 2``) is freed before the search starts: kept alive, every garbage
+    collection of the search would walk it again (the search ran 2 to 7 times slower).
+    """
+    started = time.perf_counter()
+    lifecycle = Lifecycle()
+    result = explore(lifecycle, concurrency=concurrency)
+    checks = check_graph(result, lifecycle)
+    elapsed = time.perf_counter() - started
+    say(f"single-instance state graph: {result.projected.number_of_nodes()} "
+        f"(vm_state, task_state, power_state) states, "
+        f"{result.projected.number_of_edges()} labelled transitions, "
+        f"{result.full.number_of_nodes()} configurations ({elapsed:.1f} s)")
+    for c in checks:
+        say(f"  [{'PASS' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
+    return {"ok": all(c.ok for c in checks), "seconds": round(elapsed, 2),
+            "configurations": result.full.number_of_nodes(),
+            "states": result.projected.number_of_nodes(),
+            "transitions": result.projected.number_of_edges(),
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]}
+
+
+def run(args) -> int:
+    from nova_model import variant as variants
+    from nova_model.cli import UsageError
+
+    _check_arguments(args)
     config = _load(args.config)
+    try:
+        chosen = variants.load(args.variant) if args.variant is not None else None
+    except variants.VariantError as exc:
+        raise UsageError(str(exc)) from None
+    if chosen is not None and config is None:
+        problem = unsearchable(chosen.machine.config)
+        if problem is not None:
+            raise UsageError(f"--variant {args.variant}: {problem[0]}: {problem[1]}")
     say = (lambda *a: None) if args.json else print
     document: dict = {}
     ok = True
 
     if not args.skip_graph:
-        started = time.perf_counter()
-        lifecycle = Lifecycle()
-        result = explore(lifecycle, concurrency=args.concurrency)
-        checks = check_graph(result, lifecycle)
-        elapsed = time.perf_counter() - started
-        ok = all(c.ok for c in checks)
-        document["graph"] = {
-            "ok": ok, "seconds": round(elapsed, 2),
-            "configurations": result.full.number_of_nodes(),
-            "states": result.projected.number_of_nodes(),
-            "transitions": result.projected.number_of_edges(),
-            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]}
-        say(f"single-instance state graph: {result.projected.number_of_nodes()} "
-            f"(vm_state, task_state, power_state) states, "
-            f"{result.projected.number_of_edges()} labelled transitions, "
-            f"{result.full.number_of_nodes()} configurations ({elapsed:.1f} s)")
-        for c in checks:
-            say(f"  [{'PASS' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
+        document["graph"] = _explore(args.concurrency, say)
+        ok = document["graph"]["ok"]
+        gc.collect()  # the graph's reference cycles, before the search allocates
 
     def progress(examples: int, steps: int) -> None:
         if not args.json and sys.stderr.isatty() and examples % 10 == 0:
             print(f"\r  searching: {examples}/{args.examples} runs, {steps} steps",
                   end="", file=sys.stderr, flush=True)
 
-    say(f"stateful search: {args.examples} runs of up to {args.steps} steps on "
-        f"{'the embedded cluster' if config is None else args.config}")
-    report = run_search(args.examples, args.steps, config=config, progress=progress)
+    searched = "the embedded cluster" if config is None else args.config
+    if chosen is not None:
+        searched += f", variant {args.variant}"
+    say(f"stateful search: {args.examples} runs of up to {args.steps} steps on {searched}")
+    extra = {} if chosen is None else {"machine": chosen.machine}
+    report = run_search(args.examples, args.steps, config=config, progress=progress, **extra)
     if not args.json and sys.stderr.isatty():
         print(file=sys.stderr)
     document["search"] = report.as_json()
@@ -103,20 +149,32 @@ def run(args) -> int:
     for finding in report.findings:
         say(f"  upstream finding reproduced: {finding['name']}")
         say(f"    {finding['nova']}")
+    unwritten = None
     if report.violation is not None:
         ok = False
-        path = _write_counterexample(args.out, report)
-        document["search"]["scenario_file"] = path
+        # The violation is printed before its files are written: a place that cannot
+        # be written must not lose what the search found.
         say("  VIOLATION (shrunk):")
         say("    " + report.violation.replace("\n", "\n    "))
-        say(f"  replay it: nova-model simulate {path}")
-        document["search"]["sequence_file"] = _picture_path(args.out)
-        say(f"  sequence diagram: {_picture_path(args.out)}")
+        path = os.path.join(args.out, f"{COUNTEREXAMPLE}.json")
+        replay = variants.replay_command(path, args.variant)
+        document["search"].update(scenario_file=path, sequence_file=_picture_path(args.out),
+                                  replay=replay)
+        try:
+            _write_counterexample(args.out, report, replay)
+            say(f"  replay it: {replay}")
+            say(f"  sequence diagram: {_picture_path(args.out)}")
+        except OutputError as exc:
+            unwritten = str(exc)
+            document["search"]["unwritten"] = unwritten
     if args.json:
-        json.dump({"ok": ok, **document}, sys.stdout, indent=2, sort_keys=True)
+        json.dump({"ok": ok, **document}, sys.stdout, indent=2, sort_keys=True,
+                  allow_nan=False)
         sys.stdout.write("\n")
     else:
         say("all checks passed" if ok else "SOME CHECKS FAILED")
+    if unwritten is not None:
+        print(f"nova-model: error: counterexample not written: {unwritten}", file=sys.stderr)
     return 0 if ok else 1
 
 
@@ -124,22 +182,25 @@ def run(args) -> int:
 COUNTEREXAMPLE = "nova-model-counterexample"
 
 
-def _write_counterexample(directory: str, report) -> str:
-    """Write the failing run atomically: the scenario (.json, returned), the cluster it
-    ran on (.toml) and its picture (.md: sequence diagram, host usage, violation)."""
-    os.makedirs(directory, exist_ok=True)
+def _write_counterexample(directory: str, report, replay: str | None = None) -> str:
+    """Write the failing run: the scenario (.json, returned), the cluster it ran on
+    (.toml) and its picture (.md: sequence diagram, host usage, violation, and the
+    ``replay`` command). All three are written whole or none is (OutputError)."""
+    make_directory(directory)
     steps = list(report.scenario or [])
     document: dict = {"description": "counterexample found by nova-model check",
                       "steps": [s for s in steps if "seed" not in s]}
     seeds = [s["seed"] for s in steps if "seed" in s]
     if seeds:
         document["seed"] = seeds[0]
+    files = {}
     if report.config is not None:
-        atomic_write(os.path.join(directory, f"{COUNTEREXAMPLE}.toml"), report.config.to_toml())
+        files[os.path.join(directory, f"{COUNTEREXAMPLE}.toml")] = report.config.to_toml()
         document["config"] = f"{COUNTEREXAMPLE}.toml"
     path = os.path.join(directory, f"{COUNTEREXAMPLE}.json")
-    atomic_write(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
-    atomic_write(_picture_path(directory), _picture(document, path, report))
+    files[path] = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    files[_picture_path(directory)] = _picture(document, path, report, replay)
+    write_files(files)
     return path
 
 
@@ -147,7 +208,7 @@ def _picture_path(directory: str) -> str:
     return os.path.join(directory, f"{COUNTEREXAMPLE}.md")
 
 
-def _picture(document: dict, path: str, report) -> str:
+def _picture(document: dict, path: str, report, replay: str | None = None) -> str:
     """The counterexample drawn as ``nova-model simulate PATH --sequence`` draws it.
 
     The replay runs the catalogue and cluster the search ran (the specification's,
@@ -163,7 +224,8 @@ def _picture(document: dict, path: str, report) -> str:
         parsed = scenarios.parse(document, path)
         return sequence.render(parsed, report.config, violation=report.violation,
                                title=title, lifecycle=getattr(report, "lifecycle", None),
-                               cluster_class=getattr(report, "cluster_class", None))
+                               cluster_class=getattr(report, "cluster_class", None),
+                               replay=replay)
     except scenarios.ScenarioError as exc:
         return (f"# {title}\n\nThe trace does not replay ({exc}), so there is no "
                 f"diagram.\n\n## Violation\n\n```text\n{report.violation}\n```\n")

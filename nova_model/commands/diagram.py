@@ -35,14 +35,13 @@ def parse_formats(text: str | None) -> tuple[tuple[str, ...], bool]:
 
 
 def run(args) -> int:
+    from nova_model.files import check_directory
     from nova_model.render import raster
     from nova_model.render.generate import SOURCE_FORMATS, write_diagrams
 
     formats, explicit = parse_formats(args.format)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        from nova_model.cli import UsageError
-        raise UsageError(f"--out {out} is not a directory")
+    check_directory(out)  # before every diagram is built
     rendered = [f for f in formats if f in raster.RENDERED]
     status = 0
     if rendered:

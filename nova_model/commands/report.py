@@ -24,6 +24,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from nova_model.cli import UsageError
+    from nova_model.files import atomic_write, check_directory, make_directory
     from nova_model.render import raster, report
     from nova_model.render.derive import ModelView
     from nova_model.render.generate import build_all, source
@@ -31,6 +32,7 @@ def run(args) -> int:
     out = Path(args.out or _DEFAULT_OUT[args.format])
     if out.exists() and out.is_dir():
         raise UsageError(f"--out {out} is a directory; give a file name")
+    check_directory(out.parent)  # before the document is built
     view = ModelView()
     if args.format == "markdown":
         text, disagreements = report.markdown(view, out, Path(args.diagrams))
@@ -47,8 +49,8 @@ def run(args) -> int:
             return None if d is None else raster.render(source(d, "dot"), "svg").decode("utf-8")
 
         text, disagreements = report.html_page(view, out, Path(args.diagrams), svg_for)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    make_directory(out.parent)
+    atomic_write(out, text)
     print(f"wrote {out} ({args.format}; {disagreements} disagreements with Nova's "
           f"documentation)")
     return 0

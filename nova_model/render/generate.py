@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from nova_model.files import make_directory, write_files
 from nova_model.render import allocations, operations, raster, scheduler, task_graph, vm_states
 from nova_model.render.derive import ModelView
 from nova_model.render.dot import to_dot
@@ -58,20 +59,21 @@ def write_diagrams(out: Path, formats: Iterable[str] = DEFAULT_FORMATS,
         raise ValueError(f"unknown format(s): {', '.join(unknown)}")
     if diagrams is None:
         diagrams = build_all(view or ModelView())
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    make_directory(out)
+    texts: dict[Path, str | bytes] = {}
     names = {d.name for d in diagrams}
     for diagram in diagrams:
         dot = to_dot(diagram)
         for fmt in formats:
             path = out / f"{diagram.name}.{fmt}"
             if fmt == "dot":
-                path.write_text(dot, encoding="utf-8")
+                texts[path] = dot
             elif fmt in _WRITERS:
-                path.write_text(_WRITERS[fmt](diagram), encoding="utf-8")
+                texts[path] = _WRITERS[fmt](diagram)
             else:
-                path.write_bytes(raster.render(dot, fmt))
-            written.append(path)
+                texts[path] = raster.render(dot, fmt)
+    write_files(texts)
+    written = list(texts)
     for stale in sorted(out.iterdir()):
         if (stale.is_file() and _generated(stale) and stale.stem not in names
                 and stale.stem.startswith(operations.PREFIX)):

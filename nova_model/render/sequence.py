@@ -574,9 +574,10 @@ def _pending(cluster: Cluster) -> list[str]:
 
 
 def document(run: scenarios.Run, recorder: Recorder, *, violation: str | None = None,
-             title: str | None = None) -> str:
+             title: str | None = None, replay: str | None = None) -> str:
     """The Markdown document: summary, the sequence diagram, host usage, pending work,
-    and the violation (when a search found one)."""
+    and the violation (when a search found one). ``replay`` is the command that
+    replays the run (by default ``nova-model simulate`` of the scenario's file)."""
     cluster, scenario = run.cluster, run.scenario
     config = cluster.config
     hosts = participant_ids(cluster.hosts)
@@ -586,7 +587,7 @@ def document(run: scenarios.Run, recorder: Recorder, *, violation: str | None = 
     described = f": {config.description}" if getattr(config, "description", "") else ""
     lines = [
         f"# {heading}", "",
-        f"- replay: `nova-model simulate {scenario.source}`",
+        f"- replay: `{replay or 'nova-model simulate ' + scenario.source}`",
         f"- seed {scenario.seed}, {len(scenario.steps)} steps",
         f"- cluster `{cluster_file}`{described}", "",
         "Solid arrows are requests, dashed ones answers (a cross: refused), open-headed ones "
@@ -608,13 +609,14 @@ def document(run: scenarios.Run, recorder: Recorder, *, violation: str | None = 
 
 def render(scenario: scenarios.Scenario, config: ClusterConfig | None = None, *,
            violation: str | None = None, title: str | None = None,
-           lifecycle: Lifecycle | None = None, cluster_class: type | None = None) -> str:
+           lifecycle: Lifecycle | None = None, cluster_class: type | None = None,
+           replay: str | None = None) -> str:
     """Run ``scenario`` and draw it (raises ScenarioError like ``scenario.run``)."""
     recorder = Recorder()
     extra = {} if cluster_class is None else {"cluster_class": cluster_class}
     run = scenarios.run(scenario, config, lifecycle=lifecycle, observer=recorder, **extra)
     try:
-        return document(run, recorder, violation=violation, title=title)
+        return document(run, recorder, violation=violation, title=title, replay=replay)
     finally:
         run.close()
 

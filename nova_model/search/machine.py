@@ -30,13 +30,14 @@ from hypothesis.stateful import (
 )
 
 import invariants
-from invariants import findings
 from model.catalogue import API_OPERATIONS
 from model.cluster import Cluster
 from model.config import ClusterConfig
 from model.lifecycle import ADMIN, USER, Context, Lifecycle
 from model.operation import Check, OutcomeKind
 from model.states import VmState
+from nova_model.promises import unexplained_violations
+from nova_model.scenario import specification
 from nova_model.search.coverage import Coverage
 from nova_model.search.memo import (
     ROOT, MachineState, Saved, StateMemo, resumable, state_differences,
@@ -102,7 +103,7 @@ class Choices:
 #: The promise the machine itself checks: a rejected request leaves the cluster as it was.
 REJECTION_CHANGES_NOTHING = "rejected_request_changes_nothing"
 #: The lifecycle of the unmodified catalogue: the specification variants are held to.
-SPEC = Lifecycle()
+SPEC = specification()
 
 
 class ClusterMachine(RuleBasedStateMachine):
@@ -622,27 +623,6 @@ def _verdict(result) -> str:
             else f"rejected: {result.detail}")
 
 
-def spec_violations(cluster, lifecycle: Lifecycle) -> dict[str, list[str]]:
-    """A variant of the catalogue is held to the specification's legal states."""
-    if lifecycle is SPEC:
-        return {}
-    out = []
-    for uuid, inst in sorted(cluster.instances.items()):
-        if inst.state == "new":
-            continue
-        if (inst.vm_state, inst.task_state, inst.power_state) not in SPEC.legal:
-            out.append(f"{uuid} reached {inst.vm_state.value}/{inst.task_state}/"
-                       f"{inst.power_state.label}, which the specification never produces")
-    return {"specification_legal_states": out} if out else {}
-
-
-def unexplained_violations(cluster, lifecycle: Lifecycle):
-    """The violated promises no upstream finding explains, and the explained ones."""
-    found = invariants.violations(cluster)
-    found.update(spec_violations(cluster, lifecycle))
-    return findings.split(found)
-
-
 def failure_report(lines: list[str], found: dict[str, list[str]], table: str) -> str:
     """A counterexample as a reviewer reads it: the numbered trace, what broke, the cluster."""
     out = ["", "Trace (each step as an operator would describe it):",
@@ -675,6 +655,16 @@ def _subset(items: tuple[str, ...], number: int, least: int, most: int) -> set[s
     c = Choices(number)
     span = most - least + 1
     return c.sample(items, least + min(c.take(span), c.take(span)))
+
+
+def unsearchable(config: ClusterConfig) -> tuple[str, str] | None:
+    """(field, why) when the search cannot run on ``config``: every run boots
+    instances, so it needs a flavor to boot and a host to boot on."""
+    if not config.flavors:
+        return "flavors", "the search boots instances and needs at least one flavor"
+    if not config.hosts:
+        return "hosts", "the search boots instances and needs at least one host"
+    return None
 
 
 def _flavors(config: ClusterConfig) -> tuple[str, ...]:

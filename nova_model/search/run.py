@@ -13,7 +13,9 @@ from hypothesis.stateful import run_state_machine_as_test
 from invariants import findings
 from model.config import ClusterConfig
 from nova_model.search.coverage import Coverage
-from nova_model.search.machine import ClusterMachine, failure_report, unexplained_violations
+from nova_model.search.machine import (
+    ClusterMachine, failure_report, unexplained_violations, unsearchable,
+)
 from nova_model.search.memo import StateMemo
 from nova_model.search.minimize import minimize
 
@@ -81,6 +83,9 @@ def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None
     every step, even those an earlier run already took (the search is the same, only
     slower: ``StateMemo``); a ``StateMemo`` is used as given (one that verifies, say).
     """
+    problem = unsearchable(config if config is not None else machine.config)
+    if problem is not None:
+        raise ValueError(": ".join(problem))
     coverage = Coverage()
     seen = {"examples": 0, "last": None}
 

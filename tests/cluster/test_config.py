@@ -371,6 +371,46 @@ BAD_INPUTS = [
         'cluster.toml: flavors[0].extra_specs."hw:cpu_policy": must be a string, got 1',
         id="extra-spec-not-string",
     ),
+    # Placement's limits: integers up to 2147483647, floats up to 3.40282e38, finite
+    pytest.param(
+        "[allocation_ratios]\ncpu_allocation_ratio = 1" + "0" * 308 + "\n",
+        "cluster.toml: allocation_ratios.cpu_allocation_ratio: 1000000000...(309 digits) "
+        "is out of range: integers are at most 2147483647 (Placement's limit)",
+        id="309-digit-ratio",
+    ),
+    pytest.param(
+        "[allocation_ratios]\ncpu_allocation_ratio = 1e308\n",
+        "cluster.toml: allocation_ratios.cpu_allocation_ratio: 1e+308 is out of range: "
+        "numbers are at most 3.40282e+38 (Placement's limit)",
+        id="ratio-1e308",
+    ),
+    pytest.param(
+        "[allocation_ratios]\ncpu_allocation_ratio = inf\n",
+        "cluster.toml: allocation_ratios.cpu_allocation_ratio: must be a finite number, "
+        "got inf",
+        id="ratio-inf",
+    ),
+    pytest.param(
+        '[[hosts]]\nname = "h"\nvcpus = 2147483648\nmemory_mb = 1\nlocal_gb = 1\n',
+        "cluster.toml: hosts[0].vcpus: 2147483648 is out of range: integers are at most "
+        "2147483647 (Placement's limit)",
+        id="int-beyond-placement",
+    ),
+    pytest.param(
+        "x = 1" + "0" * 5000 + "\n",
+        "cluster.toml: invalid TOML: line 1: an integer of more than 20 digits",
+        id="5000-digit-integer",
+    ),
+    pytest.param(
+        "x = " + "[" * 3000 + "]" * 3000 + "\n",
+        "cluster.toml: nested more than 32 levels deep",
+        id="nested-3000-deep",
+    ),
+    pytest.param(
+        "x = " + "[" * 40 + "]" * 40 + "\n",
+        "cluster.toml: x" + "[0]" * 31 + ": nested more than 32 levels deep",
+        id="nested-40-deep",
+    ),
 ]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import pathlib
+import shlex
 
 import invariants
 from invariants import findings
@@ -10,6 +12,7 @@ from model.catalogue import CATALOGUE
 from model.lifecycle import Lifecycle
 from model.operation import Alloc
 from nova_model import scenario
+from nova_model.cli import main
 from nova_model.commands.check import _write_counterexample
 from nova_model.search.machine import ClusterMachine
 from nova_model.search.run import run_search
@@ -53,3 +56,50 @@ def test_a_found_violation_is_readable_and_replays(tmp_path):
         assert set(unexplained) == violated
     finally:
         replay.close()
+
+
+SEEDED = pathlib.Path(__file__).with_name("test_seeded_faults.py")
+VARIANT = f"{SEEDED}:confirm_keeps_the_source"
+
+
+def _check_variant(capsys, out_dir) -> tuple[int, str, str]:
+    code = main(["check", "--skip-graph", "--examples", "300", "--steps", "50",
+                 "--variant", VARIANT, "--out", str(out_dir)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _violated(text: str) -> set[str]:
+    return {name for name in invariants.BY_NAME if f"{name}: " in text}
+
+
+def test_a_variants_counterexample_replays_on_the_variant_by_the_printed_command(
+        capsys, tmp_path):
+    code, out, err = _check_variant(capsys, tmp_path)
+    assert (code, err) == (1, "")
+    violated = _violated(out.split("VIOLATION (shrunk):")[1])
+    assert violated == {"allocations_have_live_consumers"}, out
+    command = next(line.split("replay it: ", 1)[1] for line in out.splitlines()
+                   if "replay it: " in line)
+    words = shlex.split(command)
+    assert words[:2] == ["nova-model", "simulate"] and words[-2:] == ["--variant", VARIANT]
+    assert command in (tmp_path / "nova-model-counterexample.md").read_text()
+
+    assert main(words[1:]) == 1  # the replay reports the same violation
+    replayed = capsys.readouterr().out
+    assert _violated(replayed.split("VIOLATED after step", 1)[1]) == violated
+    # without the variant the unmodified model breaks nothing on the same steps
+    assert main(words[1:3]) == 0
+    assert "VIOLATED" not in capsys.readouterr().out
+
+
+def test_a_violation_is_printed_even_when_its_files_cannot_be_written(capsys, tmp_path):
+    # the picture's path is taken by a directory: the write fails after the search
+    (tmp_path / "nova-model-counterexample.md").mkdir()
+    code, out, err = _check_variant(capsys, tmp_path)
+    assert code == 1
+    assert "VIOLATION (shrunk):" in out and "allocations_have_live_consumers" in out
+    assert err.count("\n") == 1 and err.startswith(
+        "nova-model: error: counterexample not written: ") and "is a directory" in err
+    # nothing half written: neither the scenario nor its cluster, nor a temporary file
+    assert [p.name for p in tmp_path.iterdir()] == ["nova-model-counterexample.md"]
