@@ -91,6 +91,12 @@ def guard(vm_states, task_states=NO_TASK, *, lock=True, host=False, is_up=False,
 
 # --- create (boot) --------------------------------------------------------------------
 
+#: CM._do_build_and_run_instance's BuildAbortException: no reschedule, the instance in
+#: error with no host, and CM.build_and_run_instance deletes the allocation
+_BUILD_ABORT = Outcome("build_abort", FAULT, (Branch(
+    vm=V.ERROR, task=None, host=HostEffect.CLEAR, alloc=(Alloc.DELETE_INSTANCE,)),),
+    "CM._do_build_and_run_instance (BuildAbortException)")
+
 _BUILD_STEPS = (
     Step("schedule", Where.CONDUCTOR, _states(T.SCHEDULING), (
         done(task=T.SCHEDULING, alloc=(Alloc.CLAIM_DEST,),
@@ -109,10 +115,16 @@ _BUILD_STEPS = (
             then="reschedule"),),
             "CM._validate_instance_group_policy raises RescheduledException"),
     ), "CM._do_build_and_run_instance", late_group_check="group_policy_violation"),
-    task_step("networking", Where.HOST, None, T.NETWORKING, "block_device_mapping",
-              "CM._build_resources -> CM._allocate_network"),
-    task_step("block_device_mapping", Where.HOST, T.NETWORKING, T.BLOCK_DEVICE_MAPPING,
-              "spawning", "CM._build_resources"),
+    # CM._build_resources turns a failure to allocate the network or to prepare the
+    # block devices into BuildAbortException: no reschedule.
+    Step("networking", Where.HOST, _states(None), (
+        done(task=T.NETWORKING, then="block_device_mapping"),
+        _BUILD_ABORT,
+    ), "CM._build_resources -> CM._build_networks_for_instance"),
+    Step("block_device_mapping", Where.HOST, _states(T.NETWORKING), (
+        done(task=T.BLOCK_DEVICE_MAPPING, then="spawning"),
+        _BUILD_ABORT,
+    ), "CM._build_resources -> CM._prep_block_device"),
     task_step("spawning", Where.HOST, T.BLOCK_DEVICE_MAPPING, T.SPAWNING, "spawned",
               "CM._build_and_run_instance"),
     Step("spawned", Where.HOST, _states(T.SPAWNING), (
@@ -122,9 +134,7 @@ _BUILD_STEPS = (
                                              alloc=(Alloc.DELETE_INSTANCE,),
                                              then="reschedule"),),
                 "CM._do_build_and_run_instance (RescheduledException)"),
-        Outcome("build_abort", FAULT, (Branch(vm=V.ERROR, task=None, host=HostEffect.CLEAR,
-                                              alloc=(Alloc.DELETE_INSTANCE,)),),
-                "CM._do_build_and_run_instance (BuildAbortException)"),
+        _BUILD_ABORT,
     ), "driver.spawn"),
     Step("reschedule", Where.CONDUCTOR, _states(T.SCHEDULING), (
         done(task=T.SCHEDULING, alloc=(Alloc.CLAIM_DEST,),
@@ -785,7 +795,9 @@ UNSHELVE = Operation(
 
 # --- delete family --------------------------------------------------------------------
 
-_LOCAL_DELETE = dict(vm=V.DELETED, task=None, power=P.PENDING, host=HostEffect.CLEAR)
+#: API._do_delete(local=True): vm_state deleted and no task; the power state is left as
+#: the API found it (the compute, down or never chosen, is not asked)
+_LOCAL_DELETE = dict(vm=V.DELETED, task=None, power=KEEP, host=HostEffect.CLEAR)
 
 
 def _delete_api(method: str) -> Step:

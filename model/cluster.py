@@ -71,7 +71,7 @@ from model.scheduler.decision import (
 )
 from model.scheduler.pipeline import placement_resources
 from model.scheduler.request_filter import map_az_to_placement_aggregate
-from model.states import MigrationStatus as MS, MigrationType, PowerState, VmState
+from model.states import MIGRATION_FINAL, MigrationStatus as MS, MigrationType, PowerState, VmState
 
 RESOURCE_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
 #: The zone Nova gives its control services (``internal_service_availability_zone``):
@@ -193,6 +193,11 @@ class HostRecord:
     up: bool = True
     enabled: bool = True
     queue: list[str] = field(default_factory=list)
+
+
+#: the migration statuses the compute's late group check does not count as in progress
+#: (``migration_get_in_progress_by_host_and_node``)
+_SETTLED_FOR_THE_GROUP_CHECK = MIGRATION_FINAL | {MS.DONE}
 
 
 @dataclass(frozen=True)
@@ -735,7 +740,11 @@ class Cluster:
     def _group_policy_violated(self, inst: Instance, host: str | None) -> bool:
         """``CM._validate_instance_group_policy``: would ``host`` break a hard policy?
 
-        Like Nova it looks at the other members' ``instance.host`` only.
+        Anti-affinity counts the other members on the host and those with a migration
+        in progress from or to it, as its record says (Nova 24 and later:
+        ``MigrationList.get_in_progress_by_host_and_node``, where done is not in
+        progress); affinity looks at the other members' ``instance.host`` only
+        (``InstanceGroup.get_hosts``).
         """
         group = self.info[inst.uuid].group if inst.uuid in self.info else None
         if group is None or host is None:
@@ -744,13 +753,15 @@ class Cluster:
         others = [self.instances[u] for u in self.groups.get(group, ())
                   if u != inst.uuid and u in self.instances
                   and self.instances[u].state != "new"
-                  and self.instances[u].vm_state is not VmState.DELETED
-                  and self.instances[u].host is not None]
+                  and self.instances[u].vm_state is not VmState.DELETED]
         if policy == "anti-affinity":
-            here = sum(1 for o in others if o.host == host)
+            moving = {m.instance_uuid for m in self.migrations.values()
+                      if m.status not in _SETTLED_FOR_THE_GROUP_CHECK
+                      and host in (m.source, m.dest)}
+            here = sum(1 for o in others if o.host == host or o.uuid in moving)
             return here >= int(rules.get("max_server_per_host", 1))
         if policy == "affinity":
-            return any(o.host != host for o in others)
+            return any(o.host is not None and o.host != host for o in others)
         return False
 
     def _kwargs(self, inst: Instance, work: Work) -> dict[str, Any]:

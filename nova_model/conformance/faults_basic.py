@@ -43,6 +43,19 @@ FAULTS: dict[tuple[str, str, str], Fault | NotInjectable] = {
                  "RescheduledException; CM._do_build_and_run_instance reschedules",
         note="times=1: the alternate's spawn succeeds; needs an alternate host "
              "(scheduler.max_attempts > 1)"),
+    ("create", "networking", "build_abort"): Fault(
+        target=_CM + "_build_networks_for_instance", raises=_NOVA_EXC,
+        kwargs={"message": "fault injected"},
+        nova="CM._build_resources: a failure to allocate the network becomes "
+             "BuildAbortException (not rescheduled)",
+        note="CM._do_build_and_run_instance then errors the instance with no host, and "
+             "CM.build_and_run_instance deletes the allocation"),
+    ("create", "block_device_mapping", "build_abort"): Fault(
+        target=_CM + "_prep_block_device", raises=_NOVA_EXC,
+        kwargs={"message": "fault injected"},
+        nova="CM._build_resources: a failure prepping the block devices becomes "
+             "BuildAbortException (not rescheduled)",
+        note="as a failed network allocation"),
     ("create", "spawned", "build_abort"): _driver(
         "spawn", "CM._do_build_and_run_instance (BuildAbortException): "
                  "_nil_out_instance_obj_host_and_node, _set_instance_obj_error_state",

@@ -58,14 +58,23 @@ def member_arriving_while_another_is_scheduled(cluster):
 
 
 def revert_returns_a_member_to_a_taken_host(cluster):
+    """A member unshelved onto the resized member's source (the filter reads
+    instance.host, and an unshelve makes no late check), then the resize is reverted."""
     first = boot(cluster, SMALL, group="anti")
     source = cluster.instances[first].host
+    second = boot(cluster, SMALL, group="anti")
+    assert cluster.request("shelve", second).accepted
+    cluster.settle()
+    if cluster.instances[second].vm_state is VmState.SHELVED:  # offload not immediate
+        assert cluster.request("shelve_offload", second).accepted
+        cluster.settle()
+    assert cluster.instances[second].vm_state is VmState.SHELVED_OFFLOADED
     assert cluster.request("resize", first, flavor=LARGE.name).accepted
     cluster.settle()
     assert cluster.instances[first].vm_state is VmState.RESIZED
     assert cluster.instances[first].host != source
-    # the filter reads the first member's instance.host, now the destination
-    second = boot(cluster, SMALL, group="anti")
+    assert cluster.request("unshelve", second).accepted
+    cluster.settle()
     assert cluster.instances[second].host == source
     assert cluster.request("revert_resize", first).accepted
     cluster.settle()
@@ -290,6 +299,31 @@ def test_the_late_check_then_fails_the_arriving_evacuation():
         cluster.settle()
         migration = next(m for m in cluster.migrations.values() if m.instance_uuid == first)
         assert migration.status is MigrationStatus.FAILED
+        assert invariants.violations(cluster) == {}
+    finally:
+        cluster.close()
+
+
+def test_the_late_check_counts_a_resized_members_migration_from_its_source():
+    """Nova 24 and later: a member the filter sends to a resized member's source (its
+    instance.host is the destination) is refused there by the compute's late check,
+    which counts the migration in progress from that host; with no alternate left the
+    build fails, and the revert finds its source free."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        first = boot(cluster, SMALL, group="anti")
+        source = cluster.instances[first].host
+        assert cluster.request("resize", first, flavor=LARGE.name).accepted
+        cluster.settle()
+        second = cluster.request("create", None, flavor=SMALL.name, group="anti").instance
+        cluster.settle()
+        inst = cluster.instances[second]
+        assert (inst.vm_state, inst.host) == (VmState.ERROR, None)
+        assert any(d.chosen == source for d in cluster.decisions
+                   if d.consumer == second)
+        assert cluster.request("revert_resize", first).accepted
+        cluster.settle()
+        assert cluster.instances[first].host == source
         assert invariants.violations(cluster) == {}
     finally:
         cluster.close()
