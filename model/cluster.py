@@ -134,6 +134,8 @@ class Result:
     """What a request, a delivery or an event did."""
 
     accepted: bool
+    #: why a request was refused; on an accepted request, the error its answer carried
+    #: after the API's writes (errors.NoHostForInstance)
     error: errors.NovaModelError | None = None
     detail: str = ""
     instance: str | None = None
@@ -375,7 +377,10 @@ class Cluster:
             return Result(False, _detached(exc), f"{op} rejected: {exc.message}",
                           instance_uuid)
         self._note_vm_change(inst, before_vm, op, "api", "ok", "api")
-        self._after_api(op, inst, branch, context, ctx, before_host)
+        unaddressed = self._after_api(op, inst, branch, context, ctx, before_host)
+        if unaddressed is not None:
+            return Result(True, unaddressed, f"{op} accepted, then {unaddressed.message}",
+                          inst.uuid, branch)
         return Result(True, None, f"{op} accepted" + (f" -> {branch.then}" if branch.then
                                                         else ""), inst.uuid, branch)
 
@@ -453,8 +458,13 @@ class Cluster:
 
     def _after_api(self, op: str, inst: Instance, branch: Branch,
                    context: tuple[tuple[str, Any], ...], ctx: Context,
-                   before_host: str | None) -> None:
-        """The API step's effects beyond the instance: allocations, migration, next step."""
+                   before_host: str | None) -> errors.NovaModelError | None:
+        """The API step's effects beyond the instance: allocations, migration, next step.
+
+        Returns the error the API answers with after its writes, if any: a next step
+        cast to the instance's host when it has none is not sent
+        (``NoHostForInstance``); a call the API waits for on a compute that is down
+        times out (``MessagingTimeout``) while its message stays queued."""
         if branch.migration is not None and branch.migration.create is not None:
             # evacuate: the migration is created by the API, status accepted.
             self._create_migration(inst, branch.migration.create, branch.migration.status,
@@ -476,7 +486,17 @@ class Cluster:
                 self.info[inst.uuid], min_disk=self._min_disk(inst.flavor, inst.image),
                 **changes)
         if branch.then is not None:
-            self._enqueue(Work("", inst.uuid, op, branch.then, None, context, ctx))
+            if self.lc.operation(op).step(branch.then).where is Where.HOST and inst.host is None:
+                return errors.NoHostForInstance(
+                    f"NovaException: Unable to find host for Instance {inst.uuid}: the "
+                    f"task state stays and the API answers 500")
+            work = self._enqueue(Work("", inst.uuid, op, branch.then, None, context, ctx))
+            if (self.lc.operation(op).api_waits and work.target is not None
+                    and not self.service_is_up(work.target)):
+                return errors.MessagingTimeout(
+                    f"MessagingTimeout: {work.target}'s compute service is down: the API "
+                    f"answers 500 and its call waits in the queue")
+        return None
 
     # ------------------------------------------------------------------ migrations
 

@@ -93,3 +93,19 @@ class InvalidRequest(NovaModelError):
 
 class NoValidHost(NovaModelError):
     nova = "NoValidHost"
+
+
+class NoHostForInstance(NovaModelError):
+    """The API wrote its task state, then could not address the compute: the instance
+    has no host (the compute RPC API's ``_compute_host``). Nova answers 500 and the
+    task state stays; this error rides on an accepted result, as its answer."""
+
+    nova = "NovaException"
+
+
+class MessagingTimeout(NovaModelError):
+    """An API that waits for the compute (an RPC call) hears nothing back: the compute
+    service is down. Nova answers 500; the API's writes stay and the message waits in
+    the compute's queue. Rides on an accepted result, as its answer."""
+
+    nova = "MessagingTimeout"

@@ -203,7 +203,9 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
             plan.steps.append(PlannedStep(
                 result.index, step.path, result.words, action,
                 model_view(state) if quiescent else None,
-                result.accepted if step.verb == "api" else None, error))
+                # (an accepted request can still answer with an error after its writes)
+                (result.accepted and result.error is None) if step.verb == "api" else None,
+                error))
             in_flight = ready
     finally:
         run.close()
