@@ -20,6 +20,13 @@ def _driver(method: str, nova: str, note: str = "", raises: str = _NOVA_EXC,
     return Fault(target=_FAKE + method, raises=raises, nova=nova, note=note, **extra)
 
 
+def _build_resources_fails(method: str, what: str, note: str) -> Fault:
+    """``CM.<method>`` fails inside CM._build_resources, which aborts the build."""
+    return Fault(target=_CM + method, raises=_NOVA_EXC, kwargs={"message": "fault injected"},
+                 nova=f"CM._build_resources: {what} becomes BuildAbortException "
+                      "(not rescheduled)", note=note)
+
+
 _REBOOT_NOTE = ("CM._reboot_instance asks the driver for the power state after the failure: "
                 "running gives guest_running (vm active, fault recorded), anything else gives "
                 "driver_error (vm error). The fake driver's failed reboot leaves the guest as it "
@@ -43,18 +50,12 @@ FAULTS: dict[tuple[str, str, str], Fault | NotInjectable] = {
                  "RescheduledException; CM._do_build_and_run_instance reschedules",
         note="times=1: the alternate's spawn succeeds; needs an alternate host "
              "(scheduler.max_attempts > 1)"),
-    ("create", "networking", "build_abort"): Fault(
-        target=_CM + "_build_networks_for_instance", raises=_NOVA_EXC,
-        kwargs={"message": "fault injected"},
-        nova="CM._build_resources: a failure to allocate the network becomes "
-             "BuildAbortException (not rescheduled)",
+    ("create", "networking", "build_abort"): _build_resources_fails(
+        "_build_networks_for_instance", "a failure to allocate the network",
         note="CM._do_build_and_run_instance then errors the instance with no host, and "
              "CM.build_and_run_instance deletes the allocation"),
-    ("create", "block_device_mapping", "build_abort"): Fault(
-        target=_CM + "_prep_block_device", raises=_NOVA_EXC,
-        kwargs={"message": "fault injected"},
-        nova="CM._build_resources: a failure prepping the block devices becomes "
-             "BuildAbortException (not rescheduled)",
+    ("create", "block_device_mapping", "build_abort"): _build_resources_fails(
+        "_prep_block_device", "a failure prepping the block devices",
         note="as a failed network allocation"),
     ("create", "spawned", "build_abort"): _driver(
         "spawn", "CM._do_build_and_run_instance (BuildAbortException): "

@@ -57,18 +57,23 @@ def member_arriving_while_another_is_scheduled(cluster):
     return first
 
 
+def _offload(cluster, uuid):
+    """Shelve ``uuid`` and make sure it is offloaded (offload may not be immediate)."""
+    assert cluster.request("shelve", uuid).accepted
+    cluster.settle()
+    if cluster.instances[uuid].vm_state is VmState.SHELVED:
+        assert cluster.request("shelve_offload", uuid).accepted
+        cluster.settle()
+    assert cluster.instances[uuid].vm_state is VmState.SHELVED_OFFLOADED
+
+
 def revert_returns_a_member_to_a_taken_host(cluster):
     """A member unshelved onto the resized member's source (the filter reads
     instance.host, and an unshelve makes no late check), then the resize is reverted."""
     first = boot(cluster, SMALL, group="anti")
     source = cluster.instances[first].host
     second = boot(cluster, SMALL, group="anti")
-    assert cluster.request("shelve", second).accepted
-    cluster.settle()
-    if cluster.instances[second].vm_state is VmState.SHELVED:  # offload not immediate
-        assert cluster.request("shelve_offload", second).accepted
-        cluster.settle()
-    assert cluster.instances[second].vm_state is VmState.SHELVED_OFFLOADED
+    _offload(cluster, second)
     assert cluster.request("resize", first, flavor=LARGE.name).accepted
     cluster.settle()
     assert cluster.instances[first].vm_state is VmState.RESIZED
@@ -340,12 +345,7 @@ def test_a_member_arriving_by_unshelve_is_explained():
     cluster = Cluster(small_config(hosts=2), seed=1)
     try:
         first = boot(cluster, SMALL, group="anti")
-        assert cluster.request("shelve", first).accepted
-        cluster.settle()
-        if cluster.instances[first].vm_state is VmState.SHELVED:  # offload not immediate
-            assert cluster.request("shelve_offload", first).accepted
-            cluster.settle()
-        assert cluster.instances[first].vm_state is VmState.SHELVED_OFFLOADED
+        _offload(cluster, first)
         assert cluster.request("unshelve", first).accepted
         assert _run_work(cluster, first, "unshelve", "unshelve").accepted  # scheduled
         target = next(w.target for w in cluster.pending() if w.instance == first)
