@@ -585,7 +585,7 @@ LIVE_MIGRATE = Operation(
         ), "COND.live_migrate_instance", schedules=True,
             # LiveMigrationTask._execute -> _check_host_is_up(source):
             # ComputeServiceUnavailable after the API accepted (Nova 34, conformance)
-            source_must_be_up=True),
+            source_must_be_up=True, same_or_newer_hypervisor=True),
         Step("pre_live_migration", Where.DEST, _states(T.MIGRATING), (
             done(task=T.MIGRATING, migration=Migration(MS.PREPARING),
                  then="live_migration"),

@@ -1026,6 +1026,11 @@ class Cluster:
             same_host_ok = op == "resize" and self._option("allow_resize_to_same_host", False)
             if not same_host_ok:
                 ignore = (inst.host,)
+        if self.lc.operation(op).step(work.step).same_or_newer_hypervisor:
+            # (skipping each incompatible choice and asking again ends where leaving
+            # them all out does)
+            ignore += tuple(h for h in sorted(self.hosts)
+                            if h not in ignore and self._older_hypervisor(inst.host, h))
         host = work.get("host")
         rebuild = op == "rebuild"
         destination = None
@@ -1131,6 +1136,12 @@ class Cluster:
         forced = work.get("force") and work.get("host")
         if forced:
             host = work.get("host")
+            if (self.lc.operation(op).step(work.step).same_or_newer_hypervisor
+                    and self._older_hypervisor(inst.host, host)):
+                reason = (f"{host}'s hypervisor is of another type or older than "
+                          f"{inst.host}'s (DestinationHypervisorTooOld)")
+                self._decided(FORCED, inst, work, None, reason, refused=[host])
+                raise NoValidHost(reason)
             if not self._claim_effects(inst, branch, host, flavor, migration_uuid):
                 reason = f"cannot claim on forced host {host}"
                 self._decided(FORCED, inst, work, None, reason, refused=[host])
@@ -1175,6 +1186,16 @@ class Cluster:
         if self._reschedules(op):
             changes["alternates"] = alternates
         return dataclasses.replace(work, context=work.with_context(**changes)), migration_uuid
+
+    def _older_hypervisor(self, source: str | None, dest: str) -> bool:
+        """Whether ``dest``'s hypervisor is of another type than ``source``'s, or older
+        (``LiveMigrationTask._check_compatible_with_source_hypervisor``)."""
+        if source is None or source not in self.hosts:
+            return False
+        src, dst = self._host_static[source], self._host_static[dest]
+        if src["hypervisor_type"] != dst["hypervisor_type"]:
+            return True
+        return (src["hypervisor_version"] or 0) > (dst["hypervisor_version"] or 0)
 
     def _reschedules(self, op: str) -> bool:
         """Whether the operation can go on to its first scheduling's alternates."""

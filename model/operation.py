@@ -195,6 +195,11 @@ class Step:
     #: (``COND.build_instances``, ``MigrationTask._reschedule``); an operation with
     #: such a step has its alternates kept when it is first scheduled
     claims_alternate: bool = False
+    #: the conductor skips a destination whose hypervisor type differs from the
+    #: source's or whose version is older, and asks the scheduler again
+    #: (``LiveMigrationTask._check_compatible_with_source_hypervisor`` in
+    #: ``_find_destination``; a forced destination fails the move)
+    same_or_newer_hypervisor: bool = False
 
     def outcome(self, name: str) -> Outcome:
         for outcome in self.outcomes:

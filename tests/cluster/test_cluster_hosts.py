@@ -284,3 +284,44 @@ def test_operator_ratio_change_affects_scheduling(c):
     r = c.request("create", flavor=LARGE.name)
     c.settle()
     assert c.instances[r.instance].vm_state is V.ACTIVE
+
+
+# --- live migration: the destination's hypervisor ----------------------------------------
+
+def _older_hypervisor_cluster():
+    """The packaged cluster: compute4's QEMU is older than the others'."""
+    from model.config import ClusterConfig
+    cluster = Cluster(ClusterConfig.default(), seed=0)
+    uuid = cluster.request("create", flavor="m1.small").instance
+    cluster.settle()
+    assert cluster.instances[uuid].host != "compute4"
+    return cluster, uuid
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_live_migration_to_an_older_hypervisor_fails_in_the_conductor(force):
+    """LiveMigrationTask._check_compatible_with_source_hypervisor: DestinationHypervisorTooOld
+    (the requested host is the only candidate; a forced one is not scheduled at all)."""
+    cluster, uuid = _older_hypervisor_cluster()
+    source = cluster.instances[uuid].host
+    args = {"host": "compute4", "force": True} if force else {"host": "compute4"}
+    assert cluster.request("live_migrate", uuid, ADMIN, **args).accepted
+    cluster.settle()
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host) == (V.ACTIVE, None, source)
+    assert (inst.migration.status, inst.migration.dest) == (MS.ERROR, None)
+    assert set(cluster.ledger.allocations_of(uuid)) == {source}
+    cluster.close()
+
+
+def test_live_migration_skips_hosts_with_an_older_hypervisor():
+    cluster, uuid = _older_hypervisor_cluster()
+    source = cluster.instances[uuid].host
+    for host in sorted(cluster.hosts):
+        if host not in (source, "compute4"):
+            cluster.disable(host)
+    assert cluster.request("live_migrate", uuid, ADMIN).accepted
+    cluster.settle()
+    assert cluster.instances[uuid].host == source  # compute4 was the only one left
+    assert cluster.instances[uuid].migration.status is MS.ERROR
+    cluster.close()
