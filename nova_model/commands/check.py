@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
 from model.config import ClusterConfig, ConfigError
 from model.graph import check_graph, explore
 from model.lifecycle import Lifecycle
-from nova_model.files import atomic_write
+from nova_model.search import counterexample
 from nova_model.search.run import run_search
 
 NAME = "check"
@@ -105,65 +104,16 @@ def run(args) -> int:
         say(f"    {finding['nova']}")
     if report.violation is not None:
         ok = False
-        path = _write_counterexample(args.out, report)
+        path = counterexample.write(args.out, report)
         document["search"]["scenario_file"] = path
         say("  VIOLATION (shrunk):")
         say("    " + report.violation.replace("\n", "\n    "))
         say(f"  replay it: nova-model simulate {path}")
-        document["search"]["sequence_file"] = _picture_path(args.out)
-        say(f"  sequence diagram: {_picture_path(args.out)}")
+        document["search"]["sequence_file"] = counterexample.picture_path(args.out)
+        say(f"  sequence diagram: {counterexample.picture_path(args.out)}")
     if args.json:
         json.dump({"ok": ok, **document}, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     else:
         say("all checks passed" if ok else "SOME CHECKS FAILED")
     return 0 if ok else 1
-
-
-#: The counterexample's files, written into ``--out``.
-COUNTEREXAMPLE = "nova-model-counterexample"
-
-
-def _write_counterexample(directory: str, report) -> str:
-    """Write the failing run atomically: the scenario (.json, returned), the cluster it
-    ran on (.toml) and its picture (.md: sequence diagram, host usage, violation)."""
-    os.makedirs(directory, exist_ok=True)
-    steps = list(report.scenario or [])
-    document: dict = {"description": "counterexample found by nova-model check",
-                      "steps": [s for s in steps if "seed" not in s]}
-    seeds = [s["seed"] for s in steps if "seed" in s]
-    if seeds:
-        document["seed"] = seeds[0]
-    if report.config is not None:
-        atomic_write(os.path.join(directory, f"{COUNTEREXAMPLE}.toml"), report.config.to_toml())
-        document["config"] = f"{COUNTEREXAMPLE}.toml"
-    path = os.path.join(directory, f"{COUNTEREXAMPLE}.json")
-    atomic_write(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
-    atomic_write(_picture_path(directory), _picture(document, path, report))
-    return path
-
-
-def _picture_path(directory: str) -> str:
-    return os.path.join(directory, f"{COUNTEREXAMPLE}.md")
-
-
-def _picture(document: dict, path: str, report) -> str:
-    """The counterexample drawn as ``nova-model simulate PATH --sequence`` draws it.
-
-    The replay runs the catalogue and cluster the search ran (the specification's,
-    unless a variant was searched). A trace that does not replay (it should always)
-    still gets a page with the violation, so that the search's finding is never lost
-    to a drawing problem.
-    """
-    from nova_model import scenario as scenarios
-    from nova_model.render import sequence
-
-    title = "Counterexample found by nova-model check"
-    try:
-        parsed = scenarios.parse(document, path)
-        return sequence.render(parsed, report.config, violation=report.violation,
-                               title=title, lifecycle=getattr(report, "lifecycle", None),
-                               cluster_class=getattr(report, "cluster_class", None))
-    except scenarios.ScenarioError as exc:
-        return (f"# {title}\n\nThe trace does not replay ({exc}), so there is no "
-                f"diagram.\n\n## Violation\n\n```text\n{report.violation}\n```\n")

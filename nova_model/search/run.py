@@ -122,11 +122,13 @@ def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None
             shrunk = minimize(
                 scenario, config=run_config, lifecycle=machine.lifecycle,
                 cluster_class=machine.cluster_class, target=next(iter(last.failure)),
-                check=lambda c: unexplained_violations(c, machine.lifecycle)[0],
+                check=lambda c: unexplained_violations(c, machine.lifecycle,
+                                                       machine.promises)[0],
                 seconds=shrink_seconds)
             if shrunk is not None:
                 scenario = shrunk.steps
-                violation = failure_report(shrunk.lines, shrunk.found, shrunk.table).strip()
+                violation = failure_report(shrunk.lines, shrunk.found, shrunk.table,
+                                           machine.promises).strip()
     elapsed = time.perf_counter() - started
     reproduced = [{"name": f.name, "summary": f.summary, "nova": f.nova}
                   for f in findings.UPSTREAM if f.name in coverage.findings]
