@@ -50,6 +50,7 @@ class SearchReport:
     config: ClusterConfig | None = None  # the configuration that run used
     lifecycle: Any = None                # the catalogue searched (a variant, or the spec)
     cluster_class: Any = None            # the cluster class searched
+    scenario_file: str | None = None     # where the counterexample was written, if it was
 
     @property
     def steps_per_second(self) -> float:
