@@ -181,10 +181,10 @@ def test_a_host_without_supported_instances_gets_the_default_and_schedules() -> 
     config = load(
         """
         [[hosts]]
-        name = "h"
-        vcpus = 2
-        memory_mb = 2048
-        local_gb = 10
+        name = "solo"
+        vcpus = 4
+        memory_mb = 4096
+        local_gb = 20
 
         [[flavors]]
         name = "f"
@@ -192,14 +192,14 @@ def test_a_host_without_supported_instances_gets_the_default_and_schedules() -> 
         ram = 512
         """
     )
-    assert config.host("h").supported_instances == (("x86_64", "kvm", "hvm"),
-                                                   ("x86_64", "qemu", "hvm"))
+    assert config.host("solo").supported_instances == (("x86_64", "kvm", "hvm"),
+                                                      ("x86_64", "qemu", "hvm"))
     from model.cluster import Cluster
 
     cluster = Cluster(config)
     assert cluster.request("create", None, flavor="f").accepted
     cluster.settle()
-    assert cluster.instances["vm1"].host == "h"
+    assert cluster.instances["vm1"].host == "solo"
 
 
 def test_host_flags_stats_and_supported_instances() -> None:
