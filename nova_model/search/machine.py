@@ -120,6 +120,9 @@ class ClusterMachine(RuleBasedStateMachine):
     promises: tuple[invariants.Invariant, ...] = ()
     #: what the ``world`` rule may do (a search may leave some out: ``machine_for``)
     world_events: tuple[str, ...] = WORLD
+    #: the catalogue whose legal states a variant is held to (None: the variant is its
+    #: own specification, as a proposal under review is)
+    specification: Lifecycle | None = SPEC
 
     instances = Bundle("instances")
     hosts = Bundle("hosts")
@@ -371,8 +374,9 @@ class ClusterMachine(RuleBasedStateMachine):
         if self.cluster is None or not self.changed:
             self.changed = True
             return
-        found, explained = unexplained_violations(self.cluster, type(self).lifecycle,
-                                                  type(self).promises)
+        machine = type(self)
+        found, explained = unexplained_violations(self.cluster, machine.lifecycle,
+                                                  machine.promises, machine.specification)
         for finding, _ in explained:
             type(self).coverage.found(finding.name)
         fullest = Coverage.utilisation(self.cluster)
@@ -614,11 +618,16 @@ class ClusterMachine(RuleBasedStateMachine):
 
 def machine_for(*, lifecycle: Lifecycle | None = None, cluster_class: type[Cluster] | None = None,
                 promises=(), hold_ratios: bool = False, config: ClusterConfig | None = None,
+                own_specification: bool = False,
                 name: str = "VariantSearch") -> type[ClusterMachine]:
     """The search of a variant: another catalogue (``model.variants``), cluster class,
     cluster configuration, promises checked besides the built-in ones (``Invariant``s),
-    or (``hold_ratios``) no operator changing an allocation ratio during the runs."""
+    or (``hold_ratios``) no operator changing an allocation ratio during the runs.
+    ``own_specification``: the catalogue is not held to the specification's legal
+    states (a proposal is a new specification; a seeded fault is not)."""
     attrs: dict = {}
+    if own_specification:
+        attrs["specification"] = None
     if lifecycle is not None:
         attrs["lifecycle"] = lifecycle
     if cluster_class is not None:
@@ -648,26 +657,28 @@ def _verdict(result) -> str:
             else f"rejected: {result.detail}")
 
 
-def spec_violations(cluster, lifecycle: Lifecycle) -> dict[str, list[str]]:
+def spec_violations(cluster, lifecycle: Lifecycle,
+                    specification: Lifecycle | None = SPEC) -> dict[str, list[str]]:
     """A variant of the catalogue is held to the specification's legal states."""
-    if lifecycle is SPEC:
+    if specification is None or lifecycle is specification:
         return {}
     out = []
     for uuid, inst in sorted(cluster.instances.items()):
         if inst.state == "new":
             continue
-        if (inst.vm_state, inst.task_state, inst.power_state) not in SPEC.legal:
+        if (inst.vm_state, inst.task_state, inst.power_state) not in specification.legal:
             out.append(f"{uuid} reached {inst.vm_state.value}/{inst.task_state}/"
                        f"{inst.power_state.label}, which the specification never produces")
     return {"specification_legal_states": out} if out else {}
 
 
 def unexplained_violations(cluster, lifecycle: Lifecycle,
-                           promises: tuple[invariants.Invariant, ...] = ()):
+                           promises: tuple[invariants.Invariant, ...] = (),
+                           specification: Lifecycle | None = SPEC):
     """The violated promises no upstream finding explains, and the explained ones.
     ``promises`` are checked besides ``invariants.ALL``."""
     found = invariants.violations(cluster)
-    found.update(spec_violations(cluster, lifecycle))
+    found.update(spec_violations(cluster, lifecycle, specification))
     for promise in promises:
         messages = promise(cluster)
         if messages:

@@ -123,8 +123,8 @@ def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None
             shrunk = minimize(
                 scenario, config=run_config, lifecycle=machine.lifecycle,
                 cluster_class=machine.cluster_class, target=next(iter(last.failure)),
-                check=lambda c: unexplained_violations(c, machine.lifecycle,
-                                                       machine.promises)[0],
+                check=lambda c: unexplained_violations(c, machine.lifecycle, machine.promises,
+                                                       machine.specification)[0],
                 seconds=shrink_seconds)
             if shrunk is not None:
                 scenario = shrunk.steps
