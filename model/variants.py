@@ -30,9 +30,14 @@ def edit_branches(op: Operation, step: str, outcome: str,
                   edit: Callable[[Branch], Branch]) -> Operation:
     """``op`` with every branch of ``step``'s ``outcome`` rewritten by ``edit``."""
     op.step(step).outcome(outcome)  # (a KeyError naming what is missing)
-    return edit_steps(op, step, lambda s: dataclasses.replace(s, outcomes=tuple(
+    return edit_steps(op, step, lambda s: step_with_branches(s, outcome, edit))
+
+
+def step_with_branches(step: Step, outcome: str, edit: Callable[[Branch], Branch]) -> Step:
+    """``step`` with every branch of its ``outcome`` rewritten by ``edit``."""
+    return dataclasses.replace(step, outcomes=tuple(
         dataclasses.replace(o, branches=tuple(edit(b) for b in o.branches))
-        if o.name == outcome else o for o in s.outcomes)))
+        if o.name == outcome else o for o in step.outcomes))
 
 
 def without(effect: Alloc) -> Callable[[Branch], Branch]:

@@ -7,7 +7,7 @@ import importlib
 import sys
 
 #: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``.
-COMMANDS = ("guards", "explain", "check", "diagram", "report", "simulate", "conform")
+COMMANDS = ("guards", "explain", "check", "diagram", "report", "simulate", "conform", "review")
 
 
 class UsageError(Exception):
