@@ -13,6 +13,9 @@ fixtures; they work without pytest too.
   cluster table at the point of failure and the scenario file that replays it.
 * ``first_broken_promise`` replays one scenario (``nova_model.strategies``) and
   checks every promise after every step.
+
+``ClusterConfig`` (a cluster file: ``ClusterConfig.load(path)``) is the configuration
+the fixtures, the strategies and these helpers take.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from nova_model.search.machine import (
 )
 from nova_model.search.minimize import Replay, replay
 from nova_model.search.run import SearchReport, run_search
+
+__all__ = ["ClusterConfig", "PromiseBroken", "assert_promises_kept", "describe",
+           "failure_message", "first_broken_promise", "promise", "search"]
 
 Promise = Invariant | Callable[[Any], list[str]]
 

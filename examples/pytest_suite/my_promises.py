@@ -3,8 +3,7 @@ cluster returning what it sees broken (nothing when the promise holds)."""
 
 from pathlib import Path
 
-from model.config import ClusterConfig
-from nova_model.testing import promise
+from nova_model.testing import ClusterConfig, promise
 
 MY_CLOUD = ClusterConfig.load(Path(__file__).with_name("my_cloud.toml"))
 
