@@ -18,7 +18,7 @@ from model.lifecycle import Lifecycle
 from model.operation import Kind
 from model.states import TaskState, VmState
 from nova_model.review.proposal import Proposal
-from nova_model.search.machine import SPEC, machine_for
+from nova_model.search.machine import SPEC, machine_for, violated_names
 from nova_model.search.run import SearchReport, run_search
 
 #: The guard matrix's columns besides one per vm_state.
@@ -124,13 +124,8 @@ def graph_delta(before: Side, after: Side) -> GraphDelta:
 # -- the search ---------------------------------------------------------------------------------
 
 def violated(report: SearchReport) -> set[str]:
-    """The promises a search report's counterexample names (its lines ``  name: ...``)."""
-    if report.violation is None:
-        return set()
-    section = report.violation.split("\nViolated:\n", 1)[-1].split(
-        "\nCluster at the point of failure:")[0]
-    return {line.split(":")[0].strip() for line in section.splitlines()
-            if line.startswith("  ") and not line.startswith("    ")}
+    """The promises a search report's counterexample names."""
+    return set() if report.violation is None else violated_names(report.violation)
 
 
 @dataclass

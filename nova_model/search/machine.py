@@ -700,6 +700,13 @@ def failure_report(lines: list[str], found: dict[str, list[str]], table: str,
     return "\n".join(out)
 
 
+def violated_names(report: str) -> set[str]:
+    """The promises a ``failure_report`` names (its lines ``  name: promise``)."""
+    section = report.split("\nViolated:\n", 1)[-1].split("\nCluster at the point of failure:")[0]
+    return {line.split(":")[0].strip() for line in section.splitlines()
+            if line.startswith("  ") and not line.startswith("    ")}
+
+
 def _specific(op) -> bool:
     """A guard that admits at most two vm_states, only tasks in progress, or only
     an instance whose host is down."""

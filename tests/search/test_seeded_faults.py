@@ -33,7 +33,7 @@ from model.lifecycle import Lifecycle
 from model.operation import Alloc, Branch, HostEffect, Operation
 from model.states import TaskState, VmState
 from model.variants import edit_branches, variant, with_guard, without
-from nova_model.search.machine import ClusterMachine, machine_for
+from nova_model.search.machine import ClusterMachine, machine_for, violated_names
 from nova_model.search.run import run_search
 
 def _machine(name: str, *, lifecycle: Lifecycle | None = None,
@@ -216,13 +216,6 @@ TOO_STRICT: dict[str, tuple[Callable[[], type[ClusterMachine]], str]] = {
 }
 
 
-def _violated(text: str) -> set[str]:
-    """The promises a failure report names (the lines under "Violated:")."""
-    section = text.split("\nViolated:\n", 1)[1].split("\nCluster at the point of failure:")[0]
-    return {line.split(":")[0].strip() for line in section.splitlines()
-            if line.startswith("  ") and not line.startswith("    ")}
-
-
 def _profile():
     profile = settings()  # the loaded profile: ci unless --hypothesis-profile says otherwise
     return profile.max_examples, profile.stateful_step_count, profile.derandomize
@@ -236,7 +229,7 @@ def test_the_search_finds_the_seeded_fault(name, record_property):
     report = run_search(examples, steps, derandomize=derandomize, machine=fault.machine())
     elapsed = time.perf_counter() - started
     assert report.violation is not None, f"the search missed: {name} ({fault.kind})"
-    violated = _violated(report.violation)
+    violated = violated_names(report.violation)
     assert violated & fault.caught_by, (violated, report.violation)
     trace = [s for s in report.scenario if "seed" not in s]
     assert len(trace) <= fault.max_trace, report.violation
