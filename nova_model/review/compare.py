@@ -10,6 +10,7 @@ document (``nova_model.review.document``) only puts it into words.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from model.catalogue import CATALOGUE
 from model.config import ClusterConfig
@@ -36,10 +37,12 @@ class Side:
 
 
 def examine(lifecycle: Lifecycle, config: ClusterConfig, examples: int, steps: int, *,
-            exploration: Exploration | None = None) -> Side:
-    """Explore and search one side (``exploration``: one already made of this catalogue)."""
+            exploration: Exploration | None = None,
+            explorer: Callable[[Lifecycle], Exploration] = explore) -> Side:
+    """Explore and search one side (``exploration``: one already made of this catalogue;
+    ``explorer`` makes one otherwise)."""
     if exploration is None:
-        exploration = explore(lifecycle)
+        exploration = explorer(lifecycle)
     checks = check_graph(exploration, lifecycle)
     machine = machine_for(lifecycle=lifecycle, own_specification=True, name="ReviewedSearch")
     report = run_search(examples, steps, config=config, derandomize=True, machine=machine)
@@ -182,10 +185,11 @@ class Review:
                 + [f"state graph: {c.name}" for c in self.graph.checks_broken])
 
 
-def review(proposal: Proposal, *, examples: int, steps: int,
-           baseline: Side | None = None) -> Review:
+def review(proposal: Proposal, *, examples: int, steps: int, baseline: Side | None = None,
+           explorer: Callable[[Lifecycle], Exploration] = explore) -> Review:
     """Compare ``proposal`` with the baseline (``baseline``: one examined already with the
-    same budget, to share it between reviews)."""
+    same budget, to share it between reviews; ``explorer``: how a catalogue is explored,
+    ``model.graph.explore`` or a cache of it)."""
     config = ClusterConfig.default()
     if baseline is None:
         baseline = examine(SPEC, config, examples, steps)
@@ -193,7 +197,8 @@ def review(proposal: Proposal, *, examples: int, steps: int,
     lifecycle = SPEC if unchanged else proposal.lifecycle
     proposed_config = config.replace(options=proposal.options_for(config.options))
     proposed = examine(lifecycle, proposed_config, examples, steps,
-                       exploration=baseline.exploration if unchanged else None)
+                       exploration=baseline.exploration if unchanged else None,
+                       explorer=explorer)
     return Review(proposal, baseline, proposed, guard_changes(SPEC, lifecycle),
                   graph_delta(baseline, proposed), search_delta(baseline, proposed),
                   examples, steps)
