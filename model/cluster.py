@@ -755,6 +755,7 @@ class Cluster:
             self._change_migration(inst, migration, work, fault.name)
         self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, inst.host)
         self._apply_flavor(inst, branch)
+        self._note_unmatched(inst, branch, work, fault.name)
         return f"; its {fault.name} clean-up ran"
 
     def _group_policy_violated(self, inst: Instance, host: str | None) -> bool:
@@ -821,15 +822,20 @@ class Cluster:
         self._apply_flavor(inst, branch)
         if inst.host is not None and inst.host != before_host:
             self.arrivals[inst.uuid] = work.operation
-        if ((Alloc.REMOVE_HOST_FROM_INSTANCE in branch.alloc or branch.old_flavor)
-                and inst.host is not None):
-            self.unmatched_allocations[inst.uuid] = AllocationCause(
-                inst.host, work.operation, work.step, outcome)
+        self._note_unmatched(inst, branch, work, outcome)
         if branch.then is not None:
             self._enqueue(Work(work.id, work.instance, work.operation, branch.then,
                                work.target, context, work.caller))
         return Result(True, None, f"{work.operation}.{work.step}.{outcome}"
                       + (f" -> {branch.then}" if branch.then else ""), inst.uuid, branch)
+
+    def _note_unmatched(self, inst: Instance, branch: Branch, work: Work, outcome: str) -> None:
+        """Remember the step whose clean-up left the instance's allocation unlike its host
+        or flavor (the invariants name it, and an upstream finding may explain it)."""
+        if ((Alloc.REMOVE_HOST_FROM_INSTANCE in branch.alloc or branch.old_flavor)
+                and inst.host is not None):
+            self.unmatched_allocations[inst.uuid] = AllocationCause(
+                inst.host, work.operation, work.step, outcome)
 
     def _note_vm_change(self, inst: Instance, before: tuple[VmState, Any] | None,
                         operation: str, step: str, outcome: str, trigger: str) -> OutcomeKind:

@@ -399,6 +399,7 @@ _GROUP_KEYS = ("name", "policy", "rules")
 _GROUP_RULES = ("max_server_per_host",)
 _OPTION_KEYS = tuple(f.name for f in dataclasses.fields(Options))
 _SCHEDULER_KEYS = tuple(f.name for f in dataclasses.fields(SchedulerConfig))
+_HOST_FIELDS = {f.name: f for f in dataclasses.fields(HostConfig)}
 # Keys that people put in the wrong table: key -> where it belongs.
 _MISPLACED: Mapping[str, str] = {
     **{k: "scheduler" for k in _SCHEDULER_KEYS},

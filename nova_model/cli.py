@@ -9,7 +9,7 @@ import sys
 from nova_model.files import OutputError
 
 #: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``.
-COMMANDS = ("guards", "explain", "check", "diagram", "report", "simulate", "conform")
+COMMANDS = ("guards", "explain", "check", "diagram", "report", "simulate", "conform", "review")
 
 
 class UsageError(Exception):

@@ -19,10 +19,17 @@ from model.lifecycle import Lifecycle
 from nova_model.scenario import Observation, specification
 
 
-def spec_violations(cluster, lifecycle: Lifecycle) -> dict[str, list[str]]:
-    """A variant of the catalogue is held to the specification's legal states."""
-    spec = specification()
-    if lifecycle is spec:
+#: ``specification`` left out: the packaged catalogue is the specification
+_PACKAGED = object()
+
+
+def spec_violations(cluster, lifecycle: Lifecycle,
+                    spec: Lifecycle | None | object = _PACKAGED) -> dict[str, list[str]]:
+    """A variant of the catalogue is held to the specification's legal states (None: the
+    variant is its own specification, as a user's or a proposal's may be)."""
+    if spec is _PACKAGED:
+        spec = specification()
+    if spec is None or lifecycle is spec:
         return {}
     out = []
     for uuid, inst in sorted(cluster.instances.items()):
@@ -34,10 +41,17 @@ def spec_violations(cluster, lifecycle: Lifecycle) -> dict[str, list[str]]:
     return {"specification_legal_states": out} if out else {}
 
 
-def unexplained_violations(cluster, lifecycle: Lifecycle):
-    """The violated promises no upstream finding explains, and the explained ones."""
+def unexplained_violations(cluster, lifecycle: Lifecycle,
+                           promises: tuple[invariants.Invariant, ...] = (),
+                           spec: Lifecycle | None | object = _PACKAGED):
+    """The violated promises no upstream finding explains, and the explained ones.
+    ``promises`` (a user's own) are checked besides ``invariants.ALL``."""
     found = invariants.violations(cluster)
-    found.update(spec_violations(cluster, lifecycle))
+    found.update(spec_violations(cluster, lifecycle, spec))
+    for promise in promises:
+        messages = promise(cluster)
+        if messages:
+            found[promise.name] = list(messages)
     return findings.split(found)
 
 

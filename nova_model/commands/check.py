@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import sys
 import time
 
 from model.config import ClusterConfig, ConfigError
 from model.graph import check_graph, explore
 from model.lifecycle import Lifecycle
-from nova_model.files import OutputError, check_directory, make_directory, write_files
+from nova_model.files import OutputError, check_directory
+from nova_model.search import counterexample
 from nova_model.search.machine import unsearchable
 from nova_model.search.run import run_search
 
@@ -156,14 +156,15 @@ def run(args) -> int:
         # be written must not lose what the search found.
         say("  VIOLATION (shrunk):")
         say("    " + report.violation.replace("\n", "\n    "))
-        path = os.path.join(args.out, f"{COUNTEREXAMPLE}.json")
+        path = counterexample.scenario_path(args.out)
         replay = variants.replay_command(path, args.variant)
-        document["search"].update(scenario_file=path, sequence_file=_picture_path(args.out),
+        document["search"].update(scenario_file=path,
+                                  sequence_file=counterexample.picture_path(args.out),
                                   replay=replay)
         try:
-            _write_counterexample(args.out, report, replay)
+            counterexample.write(args.out, report, replay=replay)
             say(f"  replay it: {replay}")
-            say(f"  sequence diagram: {_picture_path(args.out)}")
+            say(f"  sequence diagram: {counterexample.picture_path(args.out)}")
         except OutputError as exc:
             unwritten = str(exc)
             document["search"]["unwritten"] = unwritten
@@ -176,56 +177,3 @@ def run(args) -> int:
     if unwritten is not None:
         print(f"nova-model: error: counterexample not written: {unwritten}", file=sys.stderr)
     return 0 if ok else 1
-
-
-#: The counterexample's files, written into ``--out``.
-COUNTEREXAMPLE = "nova-model-counterexample"
-
-
-def _write_counterexample(directory: str, report, replay: str | None = None) -> str:
-    """Write the failing run: the scenario (.json, returned), the cluster it ran on
-    (.toml) and its picture (.md: sequence diagram, host usage, violation, and the
-    ``replay`` command). All three are written whole or none is (OutputError)."""
-    make_directory(directory)
-    steps = list(report.scenario or [])
-    document: dict = {"description": "counterexample found by nova-model check",
-                      "steps": [s for s in steps if "seed" not in s]}
-    seeds = [s["seed"] for s in steps if "seed" in s]
-    if seeds:
-        document["seed"] = seeds[0]
-    files = {}
-    if report.config is not None:
-        files[os.path.join(directory, f"{COUNTEREXAMPLE}.toml")] = report.config.to_toml()
-        document["config"] = f"{COUNTEREXAMPLE}.toml"
-    path = os.path.join(directory, f"{COUNTEREXAMPLE}.json")
-    files[path] = json.dumps(document, indent=2, sort_keys=True) + "\n"
-    files[_picture_path(directory)] = _picture(document, path, report, replay)
-    write_files(files)
-    return path
-
-
-def _picture_path(directory: str) -> str:
-    return os.path.join(directory, f"{COUNTEREXAMPLE}.md")
-
-
-def _picture(document: dict, path: str, report, replay: str | None = None) -> str:
-    """The counterexample drawn as ``nova-model simulate PATH --sequence`` draws it.
-
-    The replay runs the catalogue and cluster the search ran (the specification's,
-    unless a variant was searched). A trace that does not replay (it should always)
-    still gets a page with the violation, so that the search's finding is never lost
-    to a drawing problem.
-    """
-    from nova_model import scenario as scenarios
-    from nova_model.render import sequence
-
-    title = "Counterexample found by nova-model check"
-    try:
-        parsed = scenarios.parse(document, path)
-        return sequence.render(parsed, report.config, violation=report.violation,
-                               title=title, lifecycle=getattr(report, "lifecycle", None),
-                               cluster_class=getattr(report, "cluster_class", None),
-                               replay=replay)
-    except scenarios.ScenarioError as exc:
-        return (f"# {title}\n\nThe trace does not replay ({exc}), so there is no "
-                f"diagram.\n\n## Violation\n\n```text\n{report.violation}\n```\n")

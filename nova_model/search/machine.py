@@ -117,6 +117,13 @@ class ClusterMachine(RuleBasedStateMachine):
     #: the states this search reached (``run_search`` gives each search its own; None:
     #: every step is computed)
     memo: StateMemo | None = None
+    #: promises checked besides ``invariants.ALL`` (a user's own, ``machine_for``)
+    promises: tuple[invariants.Invariant, ...] = ()
+    #: what the ``world`` rule may do (a search may leave some out: ``machine_for``)
+    world_events: tuple[str, ...] = WORLD
+    #: the catalogue whose legal states a variant is held to (None: the variant is its
+    #: own specification, as a proposal under review is)
+    specification: Lifecycle | None = SPEC
 
     instances = Bundle("instances")
     hosts = Bundle("hosts")
@@ -176,7 +183,8 @@ class ClusterMachine(RuleBasedStateMachine):
         # separately, not from one integer: runs must not start alike. The favoured
         # sets are decoded from one integer each: st.sets draws every element, which
         # cost the search a tenth of its time.)
-        focus, world_focus = _subset(OPERATIONS, focus, 3, 10), _subset(WORLD, world_focus, 2, 5)
+        world = self.world_events
+        focus, world_focus = _subset(OPERATIONS, focus, 3, 10), _subset(world, world_focus, 2, 5)
         c = Choices(choice)
         options = dataclasses.replace(
             self.config.options, shelved_offload_time=c.pick((0, -1, 3600)),
@@ -188,7 +196,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.focus = tuple(op for op in OPERATIONS if op in focus)
         if "service_down" in world_focus:  # a host that goes down also comes back
             world_focus = world_focus | {"service_up"}
-        self.world_focus = tuple(e for e in WORLD if e in world_focus)
+        self.world_focus = tuple(e for e in world if e in world_focus)
         self.flavor_names = _flavors(self.config)
         self._steps.append({"seed": seed})
         # Every run starts with running instances, so no run is spent getting there.
@@ -313,7 +321,7 @@ class ClusterMachine(RuleBasedStateMachine):
         task, or a change of an allocation ratio; three times in four one of the few
         the run favours (so a host that went down also comes back)."""
         c = Choices(choice)
-        event = c.pick(self.world_focus if c.take(4) else WORLD)
+        event = c.pick(self.world_focus if c.take(4) else self.world_events)
         ratio = c.pick(RATIOS)
         if event in HOST_EVENTS:
             host = self._host_for(event, host)
@@ -367,7 +375,9 @@ class ClusterMachine(RuleBasedStateMachine):
         if self.cluster is None or not self.changed:
             self.changed = True
             return
-        found, explained = unexplained_violations(self.cluster, type(self).lifecycle)
+        machine = type(self)
+        found, explained = unexplained_violations(self.cluster, machine.lifecycle,
+                                                  machine.promises, machine.specification)
         for finding, _ in explained:
             type(self).coverage.found(finding.name)
         fullest = Coverage.utilisation(self.cluster)
@@ -604,7 +614,32 @@ class ClusterMachine(RuleBasedStateMachine):
         return [f"{words} -> {_verdict(result)}" for words, result in self.lines]
 
     def report(self, found: dict[str, list[str]]) -> str:
-        return failure_report(self.trace(), found, self.cluster.table())
+        return failure_report(self.trace(), found, self.cluster.table(), type(self).promises)
+
+
+def machine_for(*, lifecycle: Lifecycle | None = None, cluster_class: type[Cluster] | None = None,
+                promises=(), hold_ratios: bool = False, config: ClusterConfig | None = None,
+                own_specification: bool = False,
+                name: str = "VariantSearch") -> type[ClusterMachine]:
+    """The search of a variant: another catalogue (``model.variants``), cluster class,
+    cluster configuration, promises checked besides the built-in ones (``Invariant``s),
+    or (``hold_ratios``) no operator changing an allocation ratio during the runs.
+    ``own_specification``: the catalogue is not held to the specification's legal
+    states (a proposal is a new specification; a seeded fault is not)."""
+    attrs: dict = {}
+    if own_specification:
+        attrs["specification"] = None
+    if lifecycle is not None:
+        attrs["lifecycle"] = lifecycle
+    if cluster_class is not None:
+        attrs["cluster_class"] = cluster_class
+    if config is not None:
+        attrs["config"] = config
+    if promises:
+        attrs["promises"] = tuple(promises)
+    if hold_ratios:
+        attrs["world_events"] = tuple(e for e in WORLD if not e.startswith("set_allocation_ratio"))
+    return type(name, (ClusterMachine,), attrs)
 
 
 def _moves_finished(migrations) -> int:
@@ -623,16 +658,25 @@ def _verdict(result) -> str:
             else f"rejected: {result.detail}")
 
 
-def failure_report(lines: list[str], found: dict[str, list[str]], table: str) -> str:
+def failure_report(lines: list[str], found: dict[str, list[str]], table: str,
+                   promises: tuple[invariants.Invariant, ...] = ()) -> str:
     """A counterexample as a reviewer reads it: the numbered trace, what broke, the cluster."""
     out = ["", "Trace (each step as an operator would describe it):",
            "\n".join(f"{n}. {line}" for n, line in enumerate(lines, 1)), "", "Violated:"]
+    known = invariants.BY_NAME | {p.name: p for p in promises}
     for name, messages in found.items():
-        doc = invariants.BY_NAME[name].promise if name in invariants.BY_NAME else ""
+        doc = known[name].promise if name in known else ""
         out.append(f"  {name}: {doc}")
         out += [f"    - {m}" for m in messages]
     out += ["", "Cluster at the point of failure:", table]
     return "\n".join(out)
+
+
+def violated_names(report: str) -> set[str]:
+    """The promises a ``failure_report`` names (its lines ``  name: promise``)."""
+    section = report.split("\nViolated:\n", 1)[-1].split("\nCluster at the point of failure:")[0]
+    return {line.split(":")[0].strip() for line in section.splitlines()
+            if line.startswith("  ") and not line.startswith("    ")}
 
 
 def _specific(op) -> bool:

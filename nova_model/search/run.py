@@ -52,6 +52,7 @@ class SearchReport:
     config: ClusterConfig | None = None  # the configuration that run used
     lifecycle: Any = None                # the catalogue searched (a variant, or the spec)
     cluster_class: Any = None            # the cluster class searched
+    scenario_file: str | None = None     # where the counterexample was written, if it was
 
     @property
     def steps_per_second(self) -> float:
@@ -127,11 +128,13 @@ def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None
             shrunk = minimize(
                 scenario, config=run_config, lifecycle=machine.lifecycle,
                 cluster_class=machine.cluster_class, target=next(iter(last.failure)),
-                check=lambda c: unexplained_violations(c, machine.lifecycle)[0],
+                check=lambda c: unexplained_violations(c, machine.lifecycle, machine.promises,
+                                                       machine.specification)[0],
                 seconds=shrink_seconds)
             if shrunk is not None:
                 scenario = shrunk.steps
-                violation = failure_report(shrunk.lines, shrunk.found, shrunk.table).strip()
+                violation = failure_report(shrunk.lines, shrunk.found, shrunk.table,
+                                           machine.promises).strip()
     elapsed = time.perf_counter() - started
     reproduced = [{"name": f.name, "summary": f.summary, "nova": f.nova}
                   for f in findings.UPSTREAM if f.name in coverage.findings]

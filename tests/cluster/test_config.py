@@ -177,6 +177,31 @@ def test_inventories_follow_profile_overrides_and_host_overrides() -> None:
     assert config.ledger().providers() == ["a", "b"]
 
 
+def test_a_host_without_supported_instances_gets_the_default_and_schedules() -> None:
+    config = load(
+        """
+        [[hosts]]
+        name = "solo"
+        vcpus = 4
+        memory_mb = 4096
+        local_gb = 20
+
+        [[flavors]]
+        name = "f"
+        vcpus = 1
+        ram = 512
+        """
+    )
+    assert config.host("solo").supported_instances == (("x86_64", "kvm", "hvm"),
+                                                      ("x86_64", "qemu", "hvm"))
+    from model.cluster import Cluster
+
+    cluster = Cluster(config)
+    assert cluster.request("create", None, flavor="f").accepted
+    cluster.settle()
+    assert cluster.instances["vm1"].host == "solo"
+
+
 def test_host_flags_stats_and_supported_instances() -> None:
     config = load(
         """

@@ -14,6 +14,7 @@ from nova_model import cli
 from nova_model import scenario as S
 from nova_model.commands import check
 from nova_model.render import sequence
+from nova_model.search import counterexample
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -284,7 +285,7 @@ def _report() -> SimpleNamespace:
 
 
 def test_write_counterexample_writes_the_picture(tmp_path):
-    path = check._write_counterexample(str(tmp_path), _report())
+    path = counterexample.write(str(tmp_path), _report())
     assert path == str(tmp_path / "nova-model-counterexample.json")
     assert json.loads(Path(path).read_text())["seed"] == 3
     md = (tmp_path / "nova-model-counterexample.md").read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ from model.lifecycle import Lifecycle
 from model.operation import Alloc
 from nova_model import scenario
 from nova_model.cli import main
-from nova_model.commands.check import _write_counterexample
+from nova_model.search.counterexample import write as write_counterexample
 from nova_model.search.machine import ClusterMachine
 from nova_model.search.run import run_search
 
@@ -42,7 +42,7 @@ def test_a_found_violation_is_readable_and_replays(tmp_path):
                 if f"\n  {name}: " in report.violation}
     assert violated, report.violation
 
-    path = _write_counterexample(str(tmp_path), report)
+    path = write_counterexample(str(tmp_path), report)
     picture = (tmp_path / "nova-model-counterexample.md").read_text()
     # drawn from a replay of the variant that failed, ending at the broken promise
     assert "sequenceDiagram" in picture

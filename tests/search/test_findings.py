@@ -334,6 +334,30 @@ def test_the_late_check_counts_a_resized_members_migration_from_its_source():
         cluster.close()
 
 
+def test_a_soft_delete_that_preempts_finish_resize_is_the_same_finding():
+    """The finish step loses its compare-and-swap to the soft delete; Nova's clean-up
+    (``_finish_resize``'s except) still puts the old flavor back over the new claim."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+        for _ in range(10):
+            if any(w.step == "finished" for w in cluster.pending()):
+                break
+            cluster.deliver(cluster.deliverable()[0].id)
+        assert cluster.request("soft_delete", uuid).accepted
+        assert not _run_work(cluster, uuid, "resize", "finished").accepted
+        cluster.settle()
+        found = invariants.violations(cluster)
+        assert "instances_hold_what_their_state_implies" in found, found
+        unexplained, explained = findings.split(found)
+        assert unexplained == {}, unexplained
+        assert {f.name for f, _ in explained} == {
+            "a resize whose finish_migration fails keeps the new flavor's claim"}
+    finally:
+        cluster.close()
+
+
 def test_a_finding_does_not_explain_a_real_violation():
     real = {"server_group_policies": ["anti-affinity group web: 2 members on h1 (limit 1)"],
             "nothing_stuck": ["vm1 is stuck in active/powering-off on h1 with no work pending"]}

@@ -32,40 +32,13 @@ from model.cluster import Cluster
 from model.lifecycle import Lifecycle
 from model.operation import Alloc, Branch, HostEffect, Operation
 from model.states import TaskState, VmState
-from nova_model.search.machine import ClusterMachine
+from model.variants import edit_branches, variant, with_guard, without
+from nova_model.search.machine import ClusterMachine, machine_for, violated_names
 from nova_model.search.run import run_search
-
-# -- building variants of the catalogue ----------------------------------------------------
-
-
-def _edit_branches(op: Operation, step: str, outcome: str,
-                   edit: Callable[[Branch], Branch]) -> Operation:
-    """``op`` with every branch of ``step``'s ``outcome`` rewritten by ``edit``."""
-    def rewrite(s):
-        if s.name != step:
-            return s
-        return dataclasses.replace(s, outcomes=tuple(
-            dataclasses.replace(o, branches=tuple(edit(b) for b in o.branches))
-            if o.name == outcome else o for o in s.outcomes))
-    return dataclasses.replace(op, api=rewrite(op.api), steps=tuple(rewrite(s) for s in op.steps))
-
-
-def _variant(**operations: Operation) -> Lifecycle:
-    return Lifecycle({**CATALOGUE, **operations})
-
-
-def _without(effect: Alloc) -> Callable[[Branch], Branch]:
-    return lambda b: dataclasses.replace(b, alloc=tuple(a for a in b.alloc if a is not effect))
-
 
 def _machine(name: str, *, lifecycle: Lifecycle | None = None,
              cluster_class: type[Cluster] | None = None) -> type[ClusterMachine]:
-    attrs: dict = {}
-    if lifecycle is not None:
-        attrs["lifecycle"] = lifecycle
-    if cluster_class is not None:
-        attrs["cluster_class"] = cluster_class
-    return type(name, (ClusterMachine,), attrs)
+    return machine_for(lifecycle=lifecycle, cluster_class=cluster_class, name=name)
 
 
 # -- the faults ------------------------------------------------------------------------------
@@ -81,24 +54,24 @@ class Fault:
 def confirm_keeps_the_source():
     """confirm_resize no longer deletes the migration's allocation on the source."""
     op = CATALOGUE["confirm_resize"]
-    return _machine("ConfirmKeepsTheSource", lifecycle=_variant(confirm_resize=_edit_branches(
-        op, "confirm", "ok", _without(Alloc.DELETE_MIGRATION))))
+    return _machine("ConfirmKeepsTheSource", lifecycle=variant(confirm_resize=edit_branches(
+        op, "confirm", "ok", without(Alloc.DELETE_MIGRATION))))
 
 
 def delete_keeps_the_allocation():
     """Deleting on the compute no longer deletes the instance's allocation."""
-    ops = {name: _edit_branches(CATALOGUE[name], "terminate", "ok",
-                                _without(Alloc.DELETE_INSTANCE))
+    ops = {name: edit_branches(CATALOGUE[name], "terminate", "ok",
+                                without(Alloc.DELETE_INSTANCE))
            for name in ("delete", "force_delete")}
-    return _machine("DeleteKeepsTheAllocation", lifecycle=_variant(**ops))
+    return _machine("DeleteKeepsTheAllocation", lifecycle=variant(**ops))
 
 
 def offload_keeps_the_allocation():
     """Shelve-offloading clears the host but keeps the instance's allocation."""
-    ops = {name: _edit_branches(CATALOGUE[name], "offload", "ok",
-                                _without(Alloc.DELETE_INSTANCE))
+    ops = {name: edit_branches(CATALOGUE[name], "offload", "ok",
+                                without(Alloc.DELETE_INSTANCE))
            for name in ("shelve", "shelve_offload")}
-    return _machine("OffloadKeepsTheAllocation", lifecycle=_variant(**ops))
+    return _machine("OffloadKeepsTheAllocation", lifecycle=variant(**ops))
 
 
 def boot_claims_twice():
@@ -107,55 +80,53 @@ def boot_claims_twice():
     doubled = lambda b: dataclasses.replace(  # noqa: E731
         b, alloc=b.alloc + (Alloc.CLAIM_DEST_DOUBLED,) if Alloc.CLAIM_DEST in b.alloc
         else b.alloc)
-    return _machine("BootClaimsTwice", lifecycle=_variant(
-        create=_edit_branches(op, "schedule", "ok", doubled)))
+    return _machine("BootClaimsTwice", lifecycle=variant(
+        create=edit_branches(op, "schedule", "ok", doubled)))
 
 
 def live_migrate_from_stopped():
     """live_migrate's guard also admits a stopped instance (Nova's admits active, paused)."""
     op = CATALOGUE["live_migrate"]
-    guard = dataclasses.replace(op.guard, vm_states=op.guard.vm_states | {VmState.STOPPED})
-    return _machine("LiveMigrateFromStopped", lifecycle=_variant(
-        live_migrate=dataclasses.replace(op, guard=guard)))
+    return _machine("LiveMigrateFromStopped", lifecycle=variant(
+        live_migrate=with_guard(op, vm_states=op.guard.vm_states | {VmState.STOPPED})))
 
 
 def rescue_while_resized():
     """rescue's guard also admits a resized instance, whose migration then lingers."""
     op = CATALOGUE["rescue"]
-    guard = dataclasses.replace(op.guard, vm_states=op.guard.vm_states | {VmState.RESIZED})
-    return _machine("RescueWhileResized", lifecycle=_variant(
-        rescue=dataclasses.replace(op, guard=guard)))
+    return _machine("RescueWhileResized", lifecycle=variant(
+        rescue=with_guard(op, vm_states=op.guard.vm_states | {VmState.RESIZED})))
 
 
 def live_migration_forgets_its_record():
     """A finished live migration leaves its migration record 'running'."""
     op = CATALOGUE["live_migrate"]
     keep = lambda b: dataclasses.replace(b, migration=None)  # noqa: E731
-    return _machine("LiveMigrationForgetsItsRecord", lifecycle=_variant(
-        live_migrate=_edit_branches(op, "post_live_migration", "ok", keep)))
+    return _machine("LiveMigrationForgetsItsRecord", lifecycle=variant(
+        live_migrate=edit_branches(op, "post_live_migration", "ok", keep)))
 
 
 def unshelve_forgets_the_host():
     """Unshelving an offloaded instance spawns it without setting its host."""
     op = CATALOGUE["unshelve"]
     no_host = lambda b: dataclasses.replace(b, host=HostEffect.KEEP)  # noqa: E731
-    return _machine("UnshelveForgetsTheHost", lifecycle=_variant(
-        unshelve=_edit_branches(op, "spawning", "ok", no_host)))
+    return _machine("UnshelveForgetsTheHost", lifecycle=variant(
+        unshelve=edit_branches(op, "spawning", "ok", no_host)))
 
 
 def failed_resize_stays_in_progress():
     """A resize or cold migration whose source fails (driver_error) leaves its
     task_state behind."""
     keep_task = lambda b: dataclasses.replace(b, task=TaskState.RESIZE_MIGRATING)  # noqa: E731
-    return _machine("FailedResizeStaysInProgress", lifecycle=_variant(**{
+    return _machine("FailedResizeStaysInProgress", lifecycle=variant(**{
         name: _on_source_failure(CATALOGUE[name], keep_task) for name in ("resize", "migrate")}))
 
 
 def failed_resize_keeps_the_migration_allocation():
     """A resize or cold migration whose source fails no longer gives the source back
     to the instance."""
-    return _machine("FailedResizeKeepsTheMigrationAllocation", lifecycle=_variant(**{
-        name: _on_source_failure(CATALOGUE[name], _without(Alloc.REVERT_MIGRATION_TO_INSTANCE))
+    return _machine("FailedResizeKeepsTheMigrationAllocation", lifecycle=variant(**{
+        name: _on_source_failure(CATALOGUE[name], without(Alloc.REVERT_MIGRATION_TO_INSTANCE))
         for name in ("resize", "migrate")}))
 
 
@@ -163,7 +134,7 @@ def _on_source_failure(op: Operation, edit: Callable[[Branch], Branch]) -> Opera
     """Rewrite the failure of both source-side steps (CM.resize_instance and the
     driver's migrate_disk_and_power_off)."""
     for step in ("resize_migrating", "resize_migrated"):
-        op = _edit_branches(op, step, "driver_error", edit)
+        op = edit_branches(op, step, "driver_error", edit)
     return op
 
 
@@ -194,9 +165,8 @@ def request_spec_loses_the_group():
 def revert_never_allowed():
     """revert_resize's guard admits nothing: a guard that allows too little."""
     op = CATALOGUE["revert_resize"]
-    guard = dataclasses.replace(op.guard, vm_states=frozenset())
-    return _machine("RevertNeverAllowed", lifecycle=_variant(
-        revert_resize=dataclasses.replace(op, guard=guard)))
+    return _machine("RevertNeverAllowed", lifecycle=variant(
+        revert_resize=with_guard(op, vm_states=frozenset())))
 
 
 FAULTS: dict[str, Fault] = {
@@ -246,13 +216,6 @@ TOO_STRICT: dict[str, tuple[Callable[[], type[ClusterMachine]], str]] = {
 }
 
 
-def _violated(text: str) -> set[str]:
-    """The promises a failure report names (the lines under "Violated:")."""
-    section = text.split("\nViolated:\n", 1)[1].split("\nCluster at the point of failure:")[0]
-    return {line.split(":")[0].strip() for line in section.splitlines()
-            if line.startswith("  ") and not line.startswith("    ")}
-
-
 def _profile():
     profile = settings()  # the loaded profile: ci unless --hypothesis-profile says otherwise
     return profile.max_examples, profile.stateful_step_count, profile.derandomize
@@ -266,7 +229,7 @@ def test_the_search_finds_the_seeded_fault(name, record_property):
     report = run_search(examples, steps, derandomize=derandomize, machine=fault.machine())
     elapsed = time.perf_counter() - started
     assert report.violation is not None, f"the search missed: {name} ({fault.kind})"
-    violated = _violated(report.violation)
+    violated = violated_names(report.violation)
     assert violated & fault.caught_by, (violated, report.violation)
     trace = [s for s in report.scenario if "seed" not in s]
     assert len(trace) <= fault.max_trace, report.violation

@@ -1,0 +1,1 @@
+"""nova-model review: a proposed change to the model against the baseline."""
