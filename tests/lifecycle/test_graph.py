@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.graph import check_graph, explore
+from model.graph import check_graph
 from model.lifecycle import Lifecycle
 from model.states import PowerState, TaskState, VmState
 
@@ -66,8 +66,8 @@ def graph_lc() -> Lifecycle:
 
 
 @pytest.fixture(scope="session")
-def exploration(graph_lc):
-    return explore(graph_lc)
+def exploration(catalogue_exploration):
+    return catalogue_exploration
 
 
 @pytest.fixture(scope="session")

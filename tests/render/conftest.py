@@ -1,7 +1,9 @@
 """Fixtures for the diagram and report tests: ONE exploration per session.
 
-``model.graph.explore`` is the slow part (about a minute); every test that needs
-it shares the session's ``view``. The diagrams are built and written once.
+``model.graph.explore`` is the slow part (about a minute): the session explores the
+catalogue once (``catalogue_exploration`` in ``tests/conftest.py``, shared with the
+graph checks and the review's baseline), and every test here shares the session's
+``view``. The diagrams are built and written once.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from model.graph import explore
 from model.lifecycle import Lifecycle
 from nova_model.render import raster
 from nova_model.render.derive import ModelView
@@ -24,9 +25,8 @@ REGENERATE = "regenerate with `nova-model diagram && nova-model report` (from th
 
 
 @pytest.fixture(scope="session")
-def view() -> ModelView:
-    lifecycle = Lifecycle()
-    return ModelView(lifecycle, explore(lifecycle))
+def view(catalogue_exploration) -> ModelView:
+    return ModelView(Lifecycle(), catalogue_exploration)
 
 
 @pytest.fixture(scope="session")

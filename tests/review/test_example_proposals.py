@@ -24,8 +24,9 @@ EXAMPLES, STEPS = 1000, 60  # the command's defaults
 
 
 @pytest.fixture(scope="module")
-def baseline():
-    return compare.examine(SPEC, ClusterConfig.default(), EXAMPLES, STEPS)
+def baseline(catalogue_exploration):
+    return compare.examine(SPEC, ClusterConfig.default(), EXAMPLES, STEPS,
+                           exploration=catalogue_exploration)
 
 
 @pytest.fixture(scope="module")
