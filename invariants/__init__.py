@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from invariants import accounting, capacity, groups, progress, scheduler, states
+from invariants import accounting, capacity, groups, progress, scheduler, states, tracker
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ ALL: tuple[Invariant, ...] = (
     Invariant("nothing_stuck", progress.nothing_stuck),
     Invariant("scheduler_decisions_sound", scheduler.scheduler_decisions_sound),
     Invariant("error_only_from_failures", progress.error_only_from_failures),
+    Invariant("tracker_usage_never_negative", tracker.tracker_usage_never_negative),
+    Invariant("tracker_audit_agrees_with_placement",
+              tracker.tracker_audit_agrees_with_placement),
 )
 
 BY_NAME = {inv.name: inv for inv in ALL}

@@ -332,6 +332,29 @@ UPSTREAM: tuple[Finding, ...] = (
              "nova/conductor/tasks/migrate.py: replace_allocation_with_migration; "
              "nova/scheduler/client/report.py: SchedulerReportClient.claim_resources",
     ),
+    Finding(
+        name="a live migration's destination counts the instance only at its resource audit",
+        invariant="tracker_usage_never_negative",
+        pattern=(r"\S+'s resource tracker counts -[0-9.e+-]+ (VCPU|MEMORY_MB|DISK_GB) for its "
+                 r"instances and moves \(after \S+ dropped \S+, which it never counted\)"),
+        summary=("A live migration claims on its destination's resource tracker only for "
+                 "a NUMA-aware move (ComputeManager._live_migration_claim, from "
+                 "check_can_live_migrate_destination, when the source driver supports "
+                 "it), and post_live_migration_at_destination moves instance.host without "
+                 "telling the tracker: the destination counts the instance from its next "
+                 "resource audit on. A cold move away from it before that audit ends in "
+                 "ResourceTracker.drop_move_claim_at_source, which takes the old flavor "
+                 "off although it was never added (the flavor is passed in, so the "
+                 "tracked-migration check does not stop it): the host's ComputeNode "
+                 "record shows less than nothing used, and the scheduler's weighers see "
+                 "that much more free capacity, until update_available_resource counts "
+                 "again (every 60 s by default)."),
+        nova="nova/compute/manager.py: ComputeManager.check_can_live_migrate_destination, "
+             "ComputeManager._live_migration_claim, "
+             "ComputeManager.post_live_migration_at_destination; "
+             "nova/compute/resource_tracker.py: ResourceTracker.drop_move_claim_at_source, "
+             "ResourceTracker._drop_move_claim",
+    ),
 )
 
 

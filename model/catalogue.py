@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 from model.operation import (
     Alloc, Branch, Check, Guard, HostEffect, KEEP, Kind, Migration, Operation, Outcome,
-    OutcomeKind, Rule, SchedulerUse, Step, When, Where,
+    OutcomeKind, Rule, SchedulerUse, Step, Track, When, Where,
 )
 from model.states import (
     ALLOW_HARD_REBOOT, ALLOW_REBOOT, ALLOW_SOFT_REBOOT, ALLOW_TRIGGER_CRASH_DUMP,
@@ -51,14 +51,15 @@ def done(**kw) -> Outcome:
 
 
 #: ``reverts_task_state`` alone: the task is cleared and the vm_state kept.
-REVERT_TASK = Outcome("driver_error", FAULT, (Branch(task=None),),
-                      "reverts_task_state")
+REVERT_TASK = Outcome("driver_error", FAULT, (Branch(task=None, tracker=(Track.UPDATE_USAGE,)),),
+                      "reverts_task_state -> CM._instance_update")
 #: ``_error_out_instance_on_exception``: any unexpected error puts the instance in error.
 ERROR_OUT = Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
                     "_error_out_instance_on_exception")
 #: ``_error_out_instance_on_exception`` with InstanceFaultRollback/NotImplementedError.
-ROLLBACK = Outcome("rollback", FAULT, (Branch(task=None),),
-                   "_error_out_instance_on_exception (InstanceFaultRollback)")
+ROLLBACK = Outcome("rollback", FAULT, (Branch(task=None, tracker=(Track.UPDATE_USAGE,)),),
+                   "_error_out_instance_on_exception (InstanceFaultRollback) "
+                   "-> CM._instance_update")
 
 
 def api_step(task: Task | Rule, *, expects=NO_TASK, nova: str, **branch) -> Step:
@@ -91,10 +92,15 @@ def guard(vm_states, task_states=NO_TASK, *, lock=True, host=False, is_up=False,
 
 # --- create (boot) --------------------------------------------------------------------
 
+#: a failure inside RT.instance_claim's context: the claim is aborted, and
+#: CM.build_and_run_instance counts a failed build (CM._build_failed)
+_BUILD_FAILED = (Track.ABORT_INSTANCE_CLAIM, Track.BUILD_FAILED)
+
 #: CM._do_build_and_run_instance's BuildAbortException: no reschedule, the instance in
 #: error with no host, and CM.build_and_run_instance deletes the allocation
 _BUILD_ABORT = Outcome("build_abort", FAULT, (Branch(
-    vm=V.ERROR, task=None, host=HostEffect.CLEAR, alloc=(Alloc.DELETE_INSTANCE,)),),
+    vm=V.ERROR, task=None, host=HostEffect.CLEAR, alloc=(Alloc.DELETE_INSTANCE,),
+    tracker=_BUILD_FAILED),),
     "CM._do_build_and_run_instance (BuildAbortException)")
 
 _BUILD_STEPS = (
@@ -107,13 +113,15 @@ _BUILD_STEPS = (
     # The compute puts the instance on its host (RT.instance_claim), after the late
     # group check; until then the claimed host is only the scheduler's choice.
     Step("build", Where.DEST, _states(T.SCHEDULING, None), (
-        done(task=None, host=HostEffect.SET_DEST, then="networking"),
+        done(task=None, host=HostEffect.SET_DEST, tracker=(Track.INSTANCE_CLAIM,),
+             then="networking"),
         # The alternates were chosen when the first host was; by the time one is used
         # another member of a hard group may have landed there.
         Outcome("group_policy_violation", ENV, (Branch(
             task=T.SCHEDULING, host=HostEffect.CLEAR, alloc=(Alloc.DELETE_INSTANCE,),
-            then="reschedule"),),
-            "CM._validate_instance_group_policy raises RescheduledException"),
+            tracker=(Track.INSTANCE_CLAIM,) + _BUILD_FAILED, then="reschedule"),),
+            "CM._validate_instance_group_policy (inside RT.instance_claim) raises "
+            "RescheduledException"),
     ), "CM._do_build_and_run_instance", late_group_check="group_policy_violation"),
     # CM._build_resources turns a failure to allocate the network or to prepare the
     # block devices into BuildAbortException: no reschedule.
@@ -129,10 +137,10 @@ _BUILD_STEPS = (
               "CM._build_and_run_instance"),
     Step("spawned", Where.HOST, _states(T.SPAWNING), (
         done(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True,
-             nova="CM._update_instance_after_spawn"),
+             tracker=(Track.BUILD_SUCCEEDED,), nova="CM._update_instance_after_spawn"),
         Outcome("reschedule", FAULT, (Branch(task=T.SCHEDULING, host=HostEffect.CLEAR,
                                              alloc=(Alloc.DELETE_INSTANCE,),
-                                             then="reschedule"),),
+                                             tracker=_BUILD_FAILED, then="reschedule"),),
                 "CM._do_build_and_run_instance (RescheduledException)"),
         _BUILD_ABORT,
     ), "driver.spawn"),
@@ -408,7 +416,7 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
         # group check runs before the claim, so only a failed claim has written the
         # destination.
         Step("prep_resize", Where.DEST, _states(T.RESIZE_PREP), (
-            done(task=T.RESIZE_PREP, then="resize_migrating",
+            done(task=T.RESIZE_PREP, then="resize_migrating", tracker=(Track.MOVE_CLAIM,),
                  migration=Migration(MS.PRE_MIGRATING, records_dest=True),
                  nova="CM._prep_resize -> RT.resize_claim"),
             Outcome("claim_failed", FAULT, (Branch(
@@ -491,10 +499,16 @@ CONFIRM_RESIZE = Operation(
     api=api_step(None, then="confirm", nova="API.confirm_resize",
                  migration=Migration(MS.CONFIRMING)),
     steps=(Step("confirm", Where.SOURCE, _states(None, T.DELETING, T.SOFT_DELETING), (
-        ok(Branch(when=(When.POWERED_OFF,), vm=V.STOPPED, task=None,
-                  alloc=(Alloc.DELETE_MIGRATION,), migration=Migration(MS.CONFIRMED)),
+        # A delete confirms a resized instance itself (API._confirm_resize_on_deleting):
+        # a confirm still queued then finds its migration confirmed and returns.
+        ok(Branch(when=(When.MIGRATION_CONFIRMED,), vm=KEEP, task=KEEP,
+                  note="CM.confirm_resize: the migration is already confirmed"),
+           Branch(when=(When.POWERED_OFF,), vm=V.STOPPED, task=None,
+                  alloc=(Alloc.DELETE_MIGRATION,), migration=Migration(MS.CONFIRMED),
+                  tracker=(Track.DROP_MOVE_CLAIM_AT_SOURCE,)),
            Branch(vm=V.ACTIVE, task=None, alloc=(Alloc.DELETE_MIGRATION,),
-                  migration=Migration(MS.CONFIRMED)),
+                  migration=Migration(MS.CONFIRMED),
+                  tracker=(Track.DROP_MOVE_CLAIM_AT_SOURCE,)),
            nova="CM._confirm_resize; CM._delete_allocation_after_move"),
         Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None,
                                                alloc=(Alloc.DELETE_MIGRATION,),
@@ -516,7 +530,8 @@ REVERT_RESIZE = Operation(
     steps=(
         Step("revert_resize", Where.DEST, _states(T.RESIZE_REVERTING), (
             done(task=T.RESIZE_REVERTING, then="finish_revert_resize",
-                 migration=Migration(MS.REVERTED), nova="RT.drop_move_claim_at_dest"),
+                 migration=Migration(MS.REVERTED), tracker=(Track.DROP_MOVE_CLAIM_AT_DEST,),
+                 nova="RT.drop_move_claim_at_dest"),
             Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None,
                                                    migration=Migration(MS.ERROR)),),
                     "_error_out_instance_on_exception; errors_out_migration"),
@@ -670,6 +685,7 @@ EVACUATE = Operation(
         Step("rebuilding", Where.DEST, _states(T.REBUILDING), (
             done(task=T.REBUILDING, then="rebuild_block_device_mapping",
                  migration=Migration(MS.PRE_MIGRATING, records_dest=True),
+                 tracker=(Track.MOVE_CLAIM,),
                  nova="RT.rebuild_claim -> CM._do_rebuild_instance"),
             Outcome("claim_failed", FAULT, (Branch(
                 task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
@@ -694,8 +710,9 @@ EVACUATE = Operation(
             # (the guest never ran on the destination: Nova then reads NOSTATE there)
             Outcome("driver_error", FAULT, (Branch(
                 vm=V.ERROR, task=None, power=P.PENDING,
-                alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
-                migration=_EVACUATE_FAILED),), "_error_out_instance_on_exception"),
+                alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,), tracker=(Track.DROP_MOVE_CLAIM,),
+                migration=_EVACUATE_FAILED),),
+                "_error_out_instance_on_exception; the move claim's abort"),
         ), "driver.spawn"),
         Step("power_off", Where.DEST, _states(T.POWERING_OFF), (
             done(vm=V.STOPPED, task=None, power=P.SHUTDOWN, host=HostEffect.SET_DEST,
@@ -706,8 +723,9 @@ EVACUATE = Operation(
             # _error_out_instance_on_exception puts it in error on the source.
             Outcome("driver_error", FAULT, (Branch(
                 vm=V.ERROR, task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
-                migration=_EVACUATE_FAILED),),
-                "CM.rebuild_instance: except Exception; _error_out_instance_on_exception"),
+                tracker=(Track.DROP_MOVE_CLAIM,), migration=_EVACUATE_FAILED),),
+                "CM.rebuild_instance: except Exception (the move claim's abort); "
+                "_error_out_instance_on_exception"),
         ), "CM.stop_instance, called by CM._do_rebuild_instance"),
     ),
     scheduler=SchedulerUse.UNLESS_FORCED,
@@ -721,9 +739,9 @@ EVACUATE = Operation(
 
 _OFFLOAD = Step("offload", Where.HOST, _states(T.SHELVING, T.SHELVING_OFFLOADING), (
     done(vm=V.SHELVED_OFFLOADED, task=None, power=P.SHUTDOWN, host=HostEffect.CLEAR,
-         alloc=(Alloc.DELETE_INSTANCE,),
+         alloc=(Alloc.DELETE_INSTANCE,), tracker=(Track.UPDATE_USAGE,),
          nova="CM._shelve_offload_instance; RT.delete_allocation_for_shelve_offloaded_instance"),
-    Outcome("driver_error", FAULT, (Branch(task=None),), "reverts_task_state"),
+    REVERT_TASK,
 ), "CM.shelve_offload_instance")
 
 SHELVE = Operation(
@@ -779,13 +797,15 @@ UNSHELVE = Operation(
         # The compute, not the conductor, puts the instance on its host
         # (RT.instance_claim inside CM._unshelve_instance).
         Step("spawning", Where.DEST, _states(T.UNSHELVING), (
-            done(task=T.SPAWNING, host=HostEffect.SET_DEST, then="spawned"),
+            done(task=T.SPAWNING, host=HostEffect.SET_DEST, tracker=(Track.INSTANCE_CLAIM,),
+                 then="spawned"),
         ), "CM._unshelve_instance -> RT.instance_claim"),
         Step("spawned", Where.DEST, _states(T.SPAWNING), (
             done(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True,
                  nova="CM._unshelve_instance -> CM._update_instance_after_spawn"),
             Outcome("driver_error", FAULT, (Branch(task=None, host=HostEffect.CLEAR,
-                                                   alloc=(Alloc.DELETE_INSTANCE,)),),
+                                                   alloc=(Alloc.DELETE_INSTANCE,),
+                                                   tracker=(Track.ABORT_INSTANCE_CLAIM,)),),
                     "CM._unshelve_instance: spawn failed, allocation deleted"),
         ), "driver.spawn"),
     ),
@@ -825,9 +845,11 @@ def _delete_api(method: str) -> Step:
         # the power state before terminate_instance is cast.
         Branch(when=(When.VM_RESIZED, When.POWERED_OFF), vm=V.STOPPED, task=T.DELETING,
                then="terminate", alloc=confirm_first, migration=Migration(MS.CONFIRMED),
+               tracker=(Track.DROP_MOVE_CLAIM_AT_SOURCE,),
                note="API._confirm_resize_on_deleting, then terminate_instance"),
         Branch(when=(When.VM_RESIZED,), vm=V.ACTIVE, task=T.DELETING, then="terminate",
                alloc=confirm_first, migration=Migration(MS.CONFIRMED),
+               tracker=(Track.DROP_MOVE_CLAIM_AT_SOURCE,),
                note="API._confirm_resize_on_deleting, then terminate_instance"),
         Branch(task=T.DELETING, then="terminate", note="RPC terminate_instance"),
         expects=ANY, nova=f"{method} -> API._delete",
@@ -836,7 +858,7 @@ def _delete_api(method: str) -> Step:
 
 _TERMINATE = Step("terminate", Where.HOST, ANY, (
     done(vm=V.DELETED, task=None, power=P.PENDING, alloc=(Alloc.DELETE_INSTANCE,),
-         nova="CM._delete_instance; CM._complete_deletion"),
+         tracker=(Track.UPDATE_USAGE,), nova="CM._delete_instance; CM._complete_deletion"),
     Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
             "CM.terminate_instance: any failure puts the instance in error"),
 ), "CM.terminate_instance -> CM._delete_instance")

@@ -61,7 +61,7 @@ from model.lifecycle import (
     ADMIN, DYNAMIC_CONDITIONS, STATIC_CONDITIONS, USER, Context, Instance,
     Lifecycle, MigrationRecord,
 )
-from model.operation import Alloc, Branch, HostEffect, Migration, OutcomeKind, Step, Where
+from model.operation import Alloc, Branch, HostEffect, Migration, OutcomeKind, Step, Track, Where
 from model.scheduler import (
     Destination, Flavor, HostState, InstanceGroup, NoValidHost, RequestSpec,
     select_destinations,
@@ -71,7 +71,10 @@ from model.scheduler.decision import (
 )
 from model.scheduler.pipeline import placement_resources
 from model.scheduler.request_filter import map_az_to_placement_aggregate
-from model.states import MIGRATION_FINAL, MigrationStatus as MS, MigrationType, PowerState, VmState
+from model.resource_tracker import TrackedInstance, TrackedMigration, Tracker, Usage
+from model.states import (
+    MIGRATION_FINAL, MigrationStatus as MS, MigrationType, PowerState, TaskState, VmState,
+)
 
 RESOURCE_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
 #: The zone Nova gives its control services (``internal_service_availability_zone``):
@@ -152,6 +155,15 @@ class AllocationCause(NamedTuple):
     outcome: str
 
 
+class UncountedDrop(NamedTuple):
+    """A resource-tracker drop of an instance the tracker never counted
+    (``Cluster.uncounted_drops``): which instance, and the step that dropped it."""
+
+    instance: str
+    operation: str
+    step: str
+
+
 class MigrationErrorCause(NamedTuple):
     """The step that put a migration in error (``Cluster.migration_errors``)."""
 
@@ -200,6 +212,17 @@ class HostRecord:
 #: the migration statuses the compute's late group check does not count as in progress
 #: (``migration_get_in_progress_by_host_and_node``)
 _SETTLED_FOR_THE_GROUP_CHECK = MIGRATION_FINAL | {MS.DONE}
+#: the statuses the tracker's audit leaves out (``migration_get_in_progress_and_error``:
+#: error stays in)
+_DROPS = frozenset({Track.DROP_MOVE_CLAIM, Track.DROP_MOVE_CLAIM_AT_SOURCE,
+                    Track.DROP_MOVE_CLAIM_AT_DEST, Track.ABORT_INSTANCE_CLAIM})
+_NOT_IN_PROGRESS = frozenset({MS.CONFIRMED, MS.REVERTED, MS.FAILED, MS.COMPLETED,
+                              MS.CANCELLED, MS.DONE})
+#: ``task_states.resizing_states + rebuild_states`` (``_instance_in_resize_state``)
+_MOVING_TASKS = frozenset({TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING,
+                           TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH,
+                           TaskState.REBUILDING, TaskState.REBUILD_BLOCK_DEVICE_MAPPING,
+                           TaskState.REBUILD_SPAWNING})
 
 
 @dataclass(frozen=True)
@@ -272,6 +295,17 @@ class Cluster:
         self.migrations: dict[str, MigrationRecord] = {}
         self.groups: dict[str, list[str]] = {}
         self.ledger = Ledger()
+        #: each compute's resource tracker (its own count, and the record it saved)
+        self.trackers: dict[str, Tracker] = {}
+        #: the scheduler's in-memory consumption of a host it chose
+        #: (``HostState.consume_from_request``): host -> (the tracker record's version
+        #: it was made on, vcpus, memory_mb, disk_mb, instances); forgotten once the
+        #: compute saves a newer record
+        self.scheduler_consumed: dict[str, tuple[int, int, int, int, int]] = {}
+        #: the last drop each tracker made, since its audit, of an instance it never
+        #: counted (a live migration's destination counts the instance only at its
+        #: audit): the invariants name it
+        self.uncounted_drops: dict[str, UncountedDrop] = {}
         self.rng = _Random(seed)
         self.counters: dict[str, int] = {"vm": 0, "mig": 0, "w": 0}
         #: operator changes to inventories: (host, rc) -> sorted (field, value) pairs
@@ -305,6 +339,8 @@ class Cluster:
             self.hosts[name] = HostRecord(name, bool(host_attr(h, "service_up", True)),
                                           bool(host_attr(h, "enabled", True)))
             self.ledger.add_provider(name, inventories[name])
+        for name in self._host_configs:
+            self.trackers[name] = Tracker.empty(self.reserved_usage(name))
         # --- not state: answers worked out from the (immutable) config on first use ---
         self._changed_inventories: dict[tuple[str, Any], tuple[tuple, Any]] = {}
         self._resources: dict[tuple[str, bool], tuple[Flavor, dict]] = {}
@@ -470,6 +506,7 @@ class Cluster:
             self._create_migration(inst, branch.migration.create, branch.migration.status,
                                    source=before_host, dest=dict(context).get("host"))
         self._apply_allocs(inst, branch, (), before_host)
+        self._track(inst, branch, before_host, before_host, (op, "api"))
         if branch.migration is not None and branch.migration.create is None:
             self._set_migration_status(inst, branch.migration.status, op, "api", "ok")
         if op == "rebuild":
@@ -819,6 +856,8 @@ class Cluster:
                 and work.get("dest")):
             inst.migration.sent_to = work.get("dest")
         self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, before_host)
+        self._track(inst, branch, work.target or before_host, before_host,
+                    (work.operation, work.step))
         self._apply_flavor(inst, branch)
         if inst.host is not None and inst.host != before_host:
             self.arrivals[inst.uuid] = work.operation
@@ -911,40 +950,182 @@ class Cluster:
             # never changed it)
             inst.flavor = mig.old_flavor
 
+    # ------------------------------------------------------------------ resource tracker
+
+    def reserved_usage(self, host: str) -> Usage:
+        """What the compute counts as used before any instance: its reserved amounts."""
+        base = self._base_inventories[host]
+        cpu, mem, disk = (base.get(ResourceClass(rc)) for rc in RESOURCE_CLASSES)
+        return Usage(cpu.reserved if cpu else 0, mem.reserved if mem else 0,
+                     disk.reserved if disk else 0)
+
+    def tracker_usage(self, flavor: str, inst: Instance) -> Usage:
+        """A flavor's usage as the tracker counts it (``RT._get_usage_dict``)."""
+        f = self.flavors[flavor]
+        root = 0 if self._volume_backed(inst.image) else f.root_gb
+        return Usage(f.vcpus, f.memory_mb, root + f.ephemeral_gb + f.swap / 1024)
+
+    def _tracked(self, inst: Instance) -> TrackedInstance:
+        task = inst.task_state
+        return TrackedInstance(inst.uuid, self.tracker_usage(inst.flavor, inst),
+                               inst.vm_state.value, None if task is None else task.value)
+
+    @staticmethod
+    def _removable(inst: Instance) -> bool:
+        """``vm_states.allow_resource_removal``: deleted, or offloaded and not spawning."""
+        return inst.vm_state is VmState.DELETED or (
+            inst.vm_state is VmState.SHELVED_OFFLOADED
+            and inst.task_state is not TaskState.SPAWNING)
+
+    def _track(self, inst: Instance, branch: Branch, here: str | None,
+               before_host: str | None, where: tuple[str, str]) -> None:
+        """The branch's resource-tracker calls (``Branch.tracker``), each on the
+        compute that makes it: the step's own host, or the migration's source or
+        destination for the drops that name one. A compute that is down makes none."""
+        mig = inst.migration
+        operation, step = where
+        for call in branch.tracker:
+            if call is Track.DROP_MOVE_CLAIM_AT_SOURCE:
+                host = mig.source if mig is not None else None
+            elif call in (Track.DROP_MOVE_CLAIM_AT_DEST, Track.DROP_MOVE_CLAIM):
+                host = mig.dest if mig is not None else None
+            else:
+                host = here
+            if host not in self.trackers or not self.service_is_up(host):
+                continue
+            tracker = self.trackers[host]
+            if call in _DROPS and tracker.never_counted(inst.uuid):
+                self.uncounted_drops[host] = UncountedDrop(inst.uuid, operation, step)
+            if call is Track.INSTANCE_CLAIM:
+                tracker = tracker.instance_claim(self._tracked(inst))
+            elif call is Track.ABORT_INSTANCE_CLAIM:
+                tracker = tracker.abort_instance_claim(self._tracked(inst))
+            elif call is Track.UPDATE_USAGE:
+                # (CM._update_resource_tracker: only the compute the instance is on)
+                if before_host != host:
+                    continue
+                tracker = tracker.update_usage(self._tracked(inst), self._removable(inst))
+            elif call is Track.BUILD_FAILED:
+                tracker = tracker.build_failed()
+            elif call is Track.BUILD_SUCCEEDED:
+                tracker = tracker.build_succeeded()
+            elif mig is None:
+                continue
+            elif call is Track.MOVE_CLAIM:
+                tracker = tracker.move_claim(inst.uuid, mig.uuid, self.tracker_usage(
+                    mig.new_flavor or inst.flavor, inst))
+            elif call is Track.DROP_MOVE_CLAIM_AT_SOURCE:
+                tracker = tracker.drop_move_claim(inst.uuid, self.tracker_usage(
+                    mig.old_flavor or inst.flavor, inst))
+            else:  # at the destination, or the move claim's abort there
+                tracker = tracker.drop_move_claim(inst.uuid, self.tracker_usage(
+                    mig.new_flavor or inst.flavor, inst))
+            self.trackers[host] = tracker
+
+    def audit_tracker(self, host: str) -> None:
+        """``RT._update_available_resource``: the tracker counts again."""
+        self.trackers[host] = self.audited_tracker(host)
+        self.uncounted_drops.pop(host, None)
+
+    def audited_tracker(self, host: str) -> Tracker:
+        """The host's tracker as its resource audit would leave it now: counted again
+        from the instances on the host and the moves in progress (or in error) with the
+        host at one end, the latest one per instance (nothing changes)."""
+        on_host = [i for _, i in self._placed_instances()
+                   if i.host == host and not self._removable(i)]
+        counted = {i.uuid for i in on_host}
+        latest: dict[str, MigrationRecord] = {}
+        for mig in sorted(self.migrations.values(), key=lambda m: _num(m.uuid)):
+            if mig.status not in _NOT_IN_PROGRESS and host in (mig.source, mig.dest):
+                latest[mig.instance_uuid] = mig
+        moves = []
+        for uuid, mig in latest.items():
+            inst = self.instances.get(uuid)
+            if inst is None:
+                continue
+            if inst.migration is not None and inst.migration is not mig:
+                # a record the instance's own move no longer points at is stale: the
+                # audit skips it (``_update_usage_from_migrations``)
+                continue
+            vm, task = inst.vm_state, inst.task_state
+            moving = (vm is VmState.RESIZED
+                      or (vm in (VmState.ACTIVE, VmState.STOPPED) and task in _MOVING_TASKS)
+                      or (task is TaskState.MIGRATING
+                          and vm in (VmState.ACTIVE, VmState.PAUSED)))
+            moves.append(TrackedMigration(
+                uuid, mig.uuid, incoming=mig.dest == host, outbound=mig.source == host,
+                usage_new=self.tracker_usage(mig.new_flavor or inst.flavor, inst),
+                usage_old=self.tracker_usage(mig.old_flavor or inst.flavor, inst),
+                tracked=uuid in counted, instance_moving=moving,
+                flavor_is_old=inst.flavor == (mig.old_flavor or inst.flavor)))
+        return self.trackers[host].audit(
+            self.reserved_usage(host), [self._tracked(i) for i in on_host], moves)
+
+    def _consumed(self, host: str, flavor: Flavor) -> None:
+        """The scheduler chose ``host``: its cached HostState is consumed
+        (``HostState.consume_from_request``) until the compute saves a newer record."""
+        version = self.trackers[host].version
+        seen = self.scheduler_consumed.get(host)
+        cpus, mem, disk, count = seen[1:] if seen and seen[0] == version else (0, 0, 0, 0)
+        self.scheduler_consumed[host] = (
+            version, cpus + flavor.vcpus, mem + flavor.memory_mb,
+            disk + (flavor.root_gb + flavor.ephemeral_gb) * 1024, count + 1)
+
     # ------------------------------------------------------------------ scheduling
 
     def host_states(self) -> list[HostState]:
-        """What the scheduler sees: configured hosts, their flags, usage from the ledger."""
+        """What the scheduler sees: configured hosts, their flags, and each compute's
+        last saved record (``HostState._update_from_compute_node``), with what the
+        scheduler itself consumed of it since. Free disk is the smaller of the
+        tracker's and the hypervisor's ``disk_available_least``; the allocation ratios
+        are the compute's own (an operator's change in Placement does not reach them)."""
         on_host: dict[str, dict[str, Mapping[str, Any]]] = {h: {} for h in self.hosts}
         images = self.images
         for uuid, inst in self._placed_instances():
             if inst.host in on_host and inst.vm_state is not VmState.DELETED:
                 on_host[inst.host][uuid] = images.get(inst.image, {}) or {}
-        usage = self.ledger.usage
         states = []
         for name in sorted(self.hosts):
             rec = self.hosts[name]
             cpu, mem, disk = (self._inventory(name, rc) for rc in RESOURCE_CLASSES)
-            used_cpu, used_mem, used_disk = (usage(name, rc) for rc in RESOURCE_CLASSES)
+            base = self._base_inventories[name]
+            own_cpu, own_mem, own_disk = (base.get(ResourceClass(rc), _NO_INVENTORY)
+                                          for rc in RESOURCE_CLASSES)
+            tracker = self.trackers[name]
+            vcpus_used, memory_used, disk_used, instances, io_ops, failed = tracker.saved
+            free_disk_gb = own_disk.total - disk_used
+            least = self._host_static[name]["disk_available_least"]
+            if least is not None:
+                free_disk_gb = min(free_disk_gb, least)
+            free_ram_mb, free_disk_mb = own_mem.total - memory_used, free_disk_gb * 1024
+            consumed = self.scheduler_consumed.get(name)
+            if consumed is not None and consumed[0] == tracker.version:
+                _, cpus, mem_mb, disk_mb, count = consumed
+                vcpus_used += cpus
+                free_ram_mb -= mem_mb
+                free_disk_mb -= disk_mb
+                instances += count
+                io_ops += count
             states.append(HostState(
                 host=name, nodename=name, uuid=name,
-                total_usable_ram_mb=mem.total,
-                free_ram_mb=mem.total - mem.reserved - used_mem,
-                total_usable_disk_gb=disk.total,
-                free_disk_mb=(disk.total - disk.reserved - used_disk) * 1024,
-                disk_mb_used=used_disk * 1024,
-                vcpus_total=cpu.total, vcpus_used=used_cpu + cpu.reserved,
-                num_instances=len(on_host[name]),
-                cpu_allocation_ratio=cpu.allocation_ratio,
-                ram_allocation_ratio=mem.allocation_ratio,
-                disk_allocation_ratio=disk.allocation_ratio,
+                total_usable_ram_mb=own_mem.total,
+                free_ram_mb=free_ram_mb,
+                total_usable_disk_gb=own_disk.total,
+                free_disk_mb=free_disk_mb,
+                disk_mb_used=disk_used * 1024,
+                vcpus_total=own_cpu.total, vcpus_used=vcpus_used,
+                num_instances=instances, num_io_ops=io_ops, failed_builds=failed,
+                cpu_allocation_ratio=own_cpu.allocation_ratio,
+                ram_allocation_ratio=own_mem.allocation_ratio,
+                disk_allocation_ratio=own_disk.allocation_ratio,
                 service_up=rec.up, service_disabled=not rec.enabled,
                 hypervisor_hostname=name,
                 instances=on_host[name],
                 reserved_host_memory_mb=mem.reserved,
                 reserved_host_disk_mb=disk.reserved * 1024,
                 reserved_host_cpus=cpu.reserved,
-                **self._host_static[name],
+                **{k: v for k, v in self._host_static[name].items()
+                   if k != "disk_available_least"},
             ))
         return states
 
@@ -985,7 +1166,8 @@ class Cluster:
                 "stats": MappingProxyType(dict(host_attr(cfg, "stats", {}) or {})),
                 "supported_instances": tuple(host_attr(cfg, "supported_instances", ()) or ()),
                 "hypervisor_type": host_attr(cfg, "hypervisor_type", None),
-                "hypervisor_version": host_attr(cfg, "hypervisor_version", None)}
+                "hypervisor_version": host_attr(cfg, "hypervisor_version", None),
+                "disk_available_least": host_attr(cfg, "disk_available_least", None)}
         return out
 
     def _inventory(self, host: str, rc):
@@ -1187,6 +1369,7 @@ class Cluster:
             self._decided(FILTER, inst, work, host, reason, spec, hosts, seen, branch, [host])
             raise NoValidHost(reason)
         self._decided(FILTER, inst, work, host, None, spec, hosts, seen, branch, refused)
+        self._consumed(host, flavor)
         alternates = tuple(a.host for a in chosen.alternates)
         changes: dict[str, Any] = {"dest": host}
         if self._reschedules(op):
@@ -1235,6 +1418,11 @@ class Cluster:
         from model.catalogue import INIT_INSTANCE
         before = {u: _vm_of(i) for u, i in self.instances.items() if i.host == host}
         done = init_host(self, host)
+        # (Service.start: ComputeManager.pre_start_hook runs the resource audit once
+        # init_host is through)
+        freed = self.update_available_resource(host)
+        if freed:
+            done.append(f"the resource audit freed the allocations of {', '.join(freed)}")
         if INIT_INSTANCE in self.lc.catalogue:
             for uuid, vm in before.items():
                 self._note_vm_change(self.instances[uuid], vm, INIT_INSTANCE, "api", "ok",
@@ -1303,7 +1491,11 @@ class Cluster:
     # ------------------------------------------------------------------ periodic tasks
 
     def update_available_resource(self, host: str) -> list[str]:
-        """``RT._remove_deleted_instances_allocations``: free deleted instances' allocations."""
+        """``RT.update_available_resource``: the tracker counts again, and
+        ``RT._remove_deleted_instances_allocations`` frees deleted instances'
+        allocations on the host."""
+        if self.service_is_up(host):
+            self.audit_tracker(host)
         removed = []
         for consumer in list(self.ledger.consumers()):
             inst = self.instances.get(consumer)
@@ -1408,13 +1600,17 @@ class Cluster:
             tuple((u, c.operation, c.step, c.outcome, c.kind.value, c.trigger, c.vm_before,
                    c.task_before) for u, c in self.error_causes.items()),
             tuple((u, tuple(c)) for u, c in self.unmatched_allocations.items()),
+            tuple((h, t.row()) for h, t in self.trackers.items()),
+            tuple(self.scheduler_consumed.items()),
+            tuple((h, tuple(d)) for h, d in self.uncounted_drops.items()),
         )
 
     def _set_rows(self, rows: tuple) -> None:
         """Make ``_rows`` state variables again, the dicts in the rows' order."""
         (hosts, conductor, work, instances, info, migrations, groups, counters,
          inventory_changes, injected_faults, arrivals, migration_errors,
-         error_causes, unmatched_allocations) = rows
+         error_causes, unmatched_allocations, trackers, scheduler_consumed,
+         uncounted_drops) = rows
         self.hosts = {name: HostRecord(name, up, enabled, list(queue))
                       for name, up, enabled, queue in hosts}
         self.conductor = list(conductor)
@@ -1448,6 +1644,9 @@ class Cluster:
             for u, op, step, outcome, kind, trigger, vm, task in error_causes}
         self.unmatched_allocations = {u: AllocationCause(*c)
                                       for u, c in unmatched_allocations}
+        self.trackers = {h: Tracker.from_row(row) for h, row in trackers}
+        self.scheduler_consumed = dict(scheduler_consumed)
+        self.uncounted_drops = {h: UncountedDrop(*d) for h, d in uncounted_drops}
         self.decisions = []
 
     def snapshot(self, ledger: bool = True) -> tuple:
@@ -1551,7 +1750,8 @@ class Cluster:
 #: The sections of ``Cluster._rows``, in order; the keyed ones a snapshot sorts.
 _ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "groups",
          "counters", "inventory_changes", "injected_faults", "arrivals", "migration_errors",
-         "error_causes", "unmatched_allocations")
+         "error_causes", "unmatched_allocations", "trackers", "scheduler_consumed",
+         "uncounted_drops")
 _KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
 #: The state variables ``freeze`` copies (``Cluster.__init__`` lists them), and the index
 #: of placed instances, which ``_set_rows`` marks for rebuilding.

@@ -197,6 +197,8 @@ DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
     When.HOST_DOWN: lambda i: i.host is not None and not i.world.service_is_up(i.host),
     When.OFFLOAD_NOW: lambda i: i.world.shelved_offload_time == 0,
     When.NOT_OFFLOAD_NOW: lambda i: i.world.shelved_offload_time != 0,
+    When.MIGRATION_CONFIRMED: lambda i: (i.migration is not None
+                                         and i.migration.status is MigrationStatus.CONFIRMED),
     When.POWER_RUNNING: lambda i: i.power_state is PowerState.RUNNING,
     When.POWER_PAUSED: lambda i: i.power_state is PowerState.PAUSED,
 }

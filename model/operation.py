@@ -67,6 +67,7 @@ class When(StrEnum):
     HOST_DOWN = "instance.host's compute service is down"
     OFFLOAD_NOW = "shelved_offload_time == 0"
     NOT_OFFLOAD_NOW = "shelved_offload_time != 0"
+    MIGRATION_CONFIRMED = "the instance's migration is already confirmed"
     POWER_RUNNING = "power_state is running"
     POWER_PAUSED = "power_state is paused"
     # Compute-start recovery (CM._init_instance): the task_state groups it tests, in
@@ -104,6 +105,23 @@ class Alloc(StrEnum):
     REMOVE_DEST_FROM_INSTANCE = "remove the destination from the instance's allocation"
     REMOVE_SOURCE_FROM_INSTANCE = "remove the source from the instance's allocation"
     REMOVE_HOST_FROM_INSTANCE = "remove the instance's own host from its allocation"
+
+
+class Track(StrEnum):
+    """Calls on the compute's resource tracker (``nova/compute/resource_tracker.py``),
+    made on the host the step runs on (the drops at source and destination: on the
+    migration's source and destination). Kept apart from ``Alloc``: Placement's
+    ledger and the tracker's own count are two views Nova keeps separately."""
+
+    INSTANCE_CLAIM = "RT.instance_claim: count the instance on this host"
+    ABORT_INSTANCE_CLAIM = "RT.abort_instance_claim: stop counting the instance here"
+    MOVE_CLAIM = "RT.resize_claim / RT.rebuild_claim: count the incoming move here"
+    DROP_MOVE_CLAIM = "RT.drop_move_claim (the move claim's abort): stop counting the move here"
+    DROP_MOVE_CLAIM_AT_SOURCE = "RT.drop_move_claim_at_source: the source stops counting the old flavor"
+    DROP_MOVE_CLAIM_AT_DEST = "RT.drop_move_claim_at_dest: the destination stops counting the new flavor"
+    UPDATE_USAGE = "RT.update_usage: re-read the instance (dropped once deleted or offloaded)"
+    BUILD_FAILED = "RT.build_failed: one more consecutive failed build"
+    BUILD_SUCCEEDED = "RT.build_succeeded: the failed-build count back to 0"
 
 
 class HostEffect(StrEnum):
@@ -150,6 +168,8 @@ class Branch:
     host: HostEffect = HostEffect.KEEP
     then: str | None = None  # the next step of the same operation
     alloc: tuple[Alloc, ...] = ()
+    #: the compute's resource-tracker calls, in order
+    tracker: tuple[Track, ...] = ()
     migration: Migration | None = None
     launched: bool = False   # sets launched_at
     lock: bool | None = None  # lock (True) / unlock (False)

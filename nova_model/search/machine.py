@@ -328,9 +328,10 @@ class ClusterMachine(RuleBasedStateMachine):
             result = getattr(self.cluster, event)(host)
             self._record({"event": event, "host": host}, f"{event} {host}", result)
         elif event == "update_available_resource":  # the resource audit runs per host
+            counted = self.cluster.trackers.get(host)
             removed = self.cluster.update_available_resource(host)
             self._record({"periodic": event, "host": host}, f"resource audit on {host}", None)
-            self.changed = bool(removed)
+            self.changed = bool(removed) or self.cluster.trackers.get(host) != counted
         elif event in PERIODIC:
             results = getattr(self.cluster, event)()
             self._record({"periodic": event}, f"periodic task {event}", None)

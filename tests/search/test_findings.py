@@ -243,8 +243,27 @@ def second_resize_while_the_first_is_queued(cluster):
     return uuid
 
 
+def cold_move_away_from_a_live_migration_destination(cluster):
+    """(An audit of the destination between the two moves would have counted the
+    instance, and the confirm's drop would then be right.)"""
+    uuid = boot(cluster, SMALL)
+    assert cluster.request("live_migrate", uuid, ADMIN).accepted
+    cluster.settle()
+    destination = cluster.instances[uuid].host
+    before = cluster.trackers[destination]
+    assert not before.tracks(uuid) and not before.tracks_move_of(uuid)
+    assert cluster.request("migrate", uuid, ADMIN).accepted
+    cluster.settle()
+    assert cluster.instances[uuid].vm_state is VmState.RESIZED
+    assert cluster.request("confirm_resize", uuid).accepted
+    cluster.settle()
+    assert cluster.trackers[destination].memory_mb_used < before.memory_mb_used
+    return uuid
+
+
 #: hosts a script needs, where the default two are too few
 HOSTS = {"a move that starts before an evacuated host comes back keeps its allocation": 3,
+         "a live migration's destination counts the instance only at its resource audit": 3,
          "a second move while the first is still queued leaks its destination claim": 3}
 
 SCRIPTS = {
@@ -276,6 +295,8 @@ SCRIPTS = {
         delete_during_a_move,
     "the scheduler does not count group members that are still arriving":
         member_arriving_while_another_is_scheduled,
+    "a live migration's destination counts the instance only at its resource audit":
+        cold_move_away_from_a_live_migration_destination,
 }
 
 

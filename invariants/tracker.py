@@ -1,0 +1,76 @@
+"""The compute's own count: each resource tracker against itself and against Placement."""
+
+from __future__ import annotations
+
+from invariants import accounting
+from model.cluster import RESOURCE_CLASSES
+
+#: the tracker counts swap in fractions of a GB (``RT._update_usage``)
+_TOLERANCE = 1e-9
+
+
+def _counted(tracker, reserved) -> tuple[float, float, float]:
+    """What the tracker counts for instances and moves: its totals less the reserved."""
+    return (tracker.vcpus_used - reserved.vcpus, tracker.memory_mb_used - reserved.memory_mb,
+            tracker.local_gb_used - reserved.disk_gb)
+
+
+def tracker_usage_never_negative(cluster) -> list[str]:
+    """No compute's resource tracker counts less than nothing for its instances and moves.
+
+    The tracker adds a flavor at each claim and takes one off at each drop; a drop
+    without its claim, or one made twice, leaves the count below the host's reserved
+    amounts, and the scheduler then sees more free capacity than the host has.
+    """
+    out = []
+    for host, tracker in sorted(cluster.trackers.items()):
+        counted = _counted(tracker, cluster.reserved_usage(host))
+        drop = cluster.uncounted_drops.get(host)
+        why = (f" (after {drop.operation}.{drop.step} dropped {drop.instance}, which it "
+               f"never counted)" if drop is not None else "")
+        for rc, amount in zip(RESOURCE_CLASSES, counted):
+            if amount < -_TOLERANCE:
+                out.append(f"{host}'s resource tracker counts {_amount(amount)} {rc} for "
+                           f"its instances and moves{why}")
+    return out
+
+
+def tracker_audit_agrees_with_placement(cluster) -> list[str]:
+    """With nothing in flight, each up compute's resource audit counts what Placement's allocations on the host add up to.
+
+    Checked only when no work is queued anywhere: in between, the tracker and
+    Placement are written at different steps of a move. The tracker's running count
+    may lag (a live migration without a NUMA claim reaches it only at the audit), so
+    it is the count the host's ``update_available_resource`` would arrive at that must
+    agree. A host that is down runs no audit. Placement itself is held to the
+    instances by two other promises (``allocations_have_live_consumers``,
+    ``instances_hold_what_their_state_implies``); while either is broken, a leak or a
+    lost release is reported there, and this comparison, which would only repeat it
+    from the tracker's side, waits.
+    """
+    if cluster.work:
+        return []
+    if (accounting.allocations_have_live_consumers(cluster)
+            or accounting.instances_hold_what_their_state_implies(cluster)):
+        return []
+    live = cluster.ledger.consumers()
+    out = []
+    for host in sorted(cluster.trackers):
+        if not cluster.service_is_up(host):
+            continue
+        placed = [0, 0, 0]
+        for consumer in live:
+            held = cluster.ledger.allocations_view(consumer).get(host)
+            if held:
+                for i, rc in enumerate(RESOURCE_CLASSES):
+                    placed[i] += held.get(rc, 0)
+        counted = _counted(cluster.audited_tracker(host), cluster.reserved_usage(host))
+        for rc, tracked, allocated in zip(RESOURCE_CLASSES, counted, placed):
+            if abs(tracked - allocated) > _TOLERANCE:
+                out.append(f"{host}'s resource audit counts {_amount(tracked)} {rc} but "
+                           f"Placement's allocations there add up to {allocated}")
+    return out
+
+
+def _amount(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
