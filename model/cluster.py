@@ -1076,9 +1076,8 @@ class Cluster:
     def host_states(self) -> list[HostState]:
         """What the scheduler sees: configured hosts, their flags, and each compute's
         last saved record (``HostState._update_from_compute_node``), with what the
-        scheduler itself consumed of it since. Free disk is the smaller of the
-        tracker's and the hypervisor's ``disk_available_least``; the allocation ratios
-        are the compute's own (an operator's change in Placement does not reach them)."""
+        scheduler itself consumed of it since. The allocation ratios are the compute's
+        own (an operator's change in Placement does not reach them)."""
         on_host: dict[str, dict[str, Mapping[str, Any]]] = {h: {} for h in self.hosts}
         images = self.images
         for uuid, inst in self._placed_instances():
@@ -1093,11 +1092,9 @@ class Cluster:
                                           for rc in RESOURCE_CLASSES)
             tracker = self.trackers[name]
             vcpus_used, memory_used, disk_used, instances, io_ops, failed = tracker.saved
-            free_disk_gb = own_disk.total - disk_used
-            least = self._host_static[name]["disk_available_least"]
-            if least is not None:
-                free_disk_gb = min(free_disk_gb, least)
-            free_ram_mb, free_disk_mb = own_mem.total - memory_used, free_disk_gb * 1024
+            # (the hypervisor's own disk_available_least is taken to be no lower)
+            free_ram_mb = own_mem.total - memory_used
+            free_disk_mb = (own_disk.total - disk_used) * 1024
             consumed = self.scheduler_consumed.get(name)
             if consumed is not None and consumed[0] == tracker.version:
                 _, cpus, mem_mb, disk_mb, count = consumed
@@ -1124,8 +1121,7 @@ class Cluster:
                 reserved_host_memory_mb=mem.reserved,
                 reserved_host_disk_mb=disk.reserved * 1024,
                 reserved_host_cpus=cpu.reserved,
-                **{k: v for k, v in self._host_static[name].items()
-                   if k != "disk_available_least"},
+                **self._host_static[name],
             ))
         return states
 
@@ -1166,8 +1162,7 @@ class Cluster:
                 "stats": MappingProxyType(dict(host_attr(cfg, "stats", {}) or {})),
                 "supported_instances": tuple(host_attr(cfg, "supported_instances", ()) or ()),
                 "hypervisor_type": host_attr(cfg, "hypervisor_type", None),
-                "hypervisor_version": host_attr(cfg, "hypervisor_version", None),
-                "disk_available_least": host_attr(cfg, "disk_available_least", None)}
+                "hypervisor_version": host_attr(cfg, "hypervisor_version", None)}
         return out
 
     def _inventory(self, host: str, rc):

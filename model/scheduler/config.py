@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
 __all__ = [
+    "WEIGHT_MULTIPLIERS",
     "ALL_ARCHITECTURES",
     "DEFAULT_LEGACY_FILTERS",
     "DEFAULT_PLACEMENT_FILTERS",
@@ -110,6 +111,9 @@ _FLOAT_FIELDS = (
     "soft_affinity_weight_multiplier",
     "soft_anti_affinity_weight_multiplier",
 )
+#: the weighers' multiplier options, under Nova's ``[filter_scheduler]`` names
+WEIGHT_MULTIPLIERS: tuple[str, ...] = _FLOAT_FIELDS
+
 # Lower bounds from the oslo.config `min=` of each option.
 _MINIMA: dict[str, float] = {
     "host_subset_size": 1,

@@ -68,7 +68,10 @@ class ConformanceDriver(fake.FakeDriver):
         self.host_status_base.update(
             hypervisor_type=spec["hypervisor_type"],
             hypervisor_version=spec["hypervisor_version"],
-            supported_instances=[tuple(t) for t in spec["supported_instances"]])
+            supported_instances=[tuple(t) for t in spec["supported_instances"]],
+            # (the fake driver reports 0, which would make every host's free disk 0
+            # to the scheduler; the model takes the hypervisor to have its whole disk)
+            disk_available_least=spec["local_gb"])
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         spec = self.HOSTS[nodename]
@@ -212,6 +215,8 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         self.flags(max_attempts=s["max_attempts"], group="scheduler")
         ConformanceDriver.HOSTS = {h["name"]: h for h in c["hosts"]}
         super().setUp()
+        # (after the test base, which sets build_failure_weight_multiplier to 0)
+        self.flags(**s["multipliers"], group="filter_scheduler")
         # Nova's fixture keeps its log in the test's details; warnings and errors (with
         # their tracebacks) also go to stderr, which the runner keeps with --nova-log.
         handler = logging.StreamHandler(sys.stderr)

@@ -21,6 +21,7 @@ from model.catalogue import CATALOGUE
 from model.config import ClusterConfig
 from model.lifecycle import Lifecycle
 from model.placement import ResourceClass
+from model.scheduler.config import WEIGHT_MULTIPLIERS
 from nova_model import scenario as scenarios
 from nova_model.conformance.faults import Fault, NotInjectable, fault_map
 
@@ -96,7 +97,10 @@ def cluster_document(config: ClusterConfig) -> dict[str, Any]:
         "server_groups": [{"name": g.name, "policy": g.policy, "rules": dict(g.rules)}
                           for g in config.server_groups],
         "scheduler": {"enabled_filters": list(s.filters),
-                      "host_subset_size": s.host_subset_size, "max_attempts": s.max_attempts},
+                      "host_subset_size": s.host_subset_size, "max_attempts": s.max_attempts,
+                      # (Nova's test base turns the build-failure weigher off; the
+                      # cluster's own multipliers are what both sides must weigh with)
+                      "multipliers": {name: getattr(s, name) for name in WEIGHT_MULTIPLIERS}},
         "options": {name: getattr(o, name) for name in (
             "shelved_offload_time", "resize_confirm_window", "allow_resize_to_same_host",
             "reclaim_instance_interval", "reboot_timeout", "rescue_timeout",
