@@ -5,11 +5,8 @@ from __future__ import annotations
 from invariants import accounting
 from model.cluster import RESOURCE_CLASSES
 
-#: the tracker counts swap in fractions of a GB (``RT._update_usage``)
-_TOLERANCE = 1e-9
 
-
-def _counted(tracker, reserved) -> tuple[float, float, float]:
+def _counted(tracker, reserved) -> tuple[int, int, int]:
     """What the tracker counts for instances and moves: its totals less the reserved."""
     return (tracker.vcpus_used - reserved.vcpus, tracker.memory_mb_used - reserved.memory_mb,
             tracker.local_gb_used - reserved.disk_gb)
@@ -29,7 +26,7 @@ def tracker_usage_never_negative(cluster) -> list[str]:
         why = (f" (after {drop.operation}.{drop.step} dropped {drop.instance}, which it "
                f"never counted)" if drop is not None else "")
         for rc, amount in zip(RESOURCE_CLASSES, counted):
-            if amount < -_TOLERANCE:
+            if amount < 0:
                 out.append(f"{host}'s resource tracker counts {_amount(amount)} {rc} for "
                            f"its instances and moves{why}")
     return out
@@ -66,11 +63,11 @@ def tracker_audit_agrees_with_placement(cluster) -> list[str]:
                     placed[i] += held.get(rc, 0)
         counted = _counted(cluster.audited_tracker(host), cluster.reserved_usage(host))
         for rc, tracked, allocated in zip(RESOURCE_CLASSES, counted, placed):
-            if abs(tracked - allocated) > _TOLERANCE:
+            if tracked != allocated:
                 out.append(f"{host}'s resource audit counts {_amount(tracked)} {rc} but "
                            f"Placement's allocations there add up to {allocated}")
     return out
 
 
-def _amount(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+def _amount(value: int) -> str:
+    return str(value)

@@ -963,12 +963,13 @@ class Cluster:
         """A flavor's usage as the tracker counts it (``RT._get_usage_dict``)."""
         f = self.flavors[flavor]
         root = 0 if self._volume_backed(inst.image) else f.root_gb
-        return Usage(f.vcpus, f.memory_mb, root + f.ephemeral_gb + f.swap / 1024)
+        return Usage(f.vcpus, f.memory_mb, root + f.ephemeral_gb, f.swap)
 
     def _tracked(self, inst: Instance) -> TrackedInstance:
         task = inst.task_state
         return TrackedInstance(inst.uuid, self.tracker_usage(inst.flavor, inst),
-                               inst.vm_state.value, None if task is None else task.value)
+                               inst.vm_state.value, None if task is None else task.value,
+                               self._removable(inst))
 
     @staticmethod
     def _removable(inst: Instance) -> bool:
@@ -1004,7 +1005,7 @@ class Cluster:
                 # (CM._update_resource_tracker: only the compute the instance is on)
                 if before_host != host:
                     continue
-                tracker = tracker.update_usage(self._tracked(inst), self._removable(inst))
+                tracker = tracker.update_usage(self._tracked(inst))
             elif call is Track.BUILD_FAILED:
                 tracker = tracker.build_failed()
             elif call is Track.BUILD_SUCCEEDED:

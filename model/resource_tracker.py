@@ -44,25 +44,30 @@ IO_TASK_STATES = frozenset({
 @dataclass(frozen=True, slots=True)
 class Usage:
     """What one flavor uses on a compute node, as the tracker counts it
-    (``ResourceTracker._get_usage_dict``: no root disk for a volume-backed instance,
-    swap in GB)."""
+    (``ResourceTracker._get_usage_dict``: no root disk for a volume-backed instance;
+    root and ephemeral disk in GB, swap in MB)."""
 
     vcpus: int = 0
     memory_mb: int = 0
-    disk_gb: float = 0.0
+    disk_gb: int = 0
+    swap_mb: int = 0
 
     def signed(self, sign: int) -> Usage:
-        return Usage(sign * self.vcpus, sign * self.memory_mb, sign * self.disk_gb)
+        return Usage(sign * self.vcpus, sign * self.memory_mb, sign * self.disk_gb,
+                     sign * self.swap_mb)
 
 
 @dataclass(frozen=True, slots=True)
 class TrackedInstance:
-    """An instance on the host, as the audit reads it."""
+    """An instance as the tracker reads it: its usage and states, and whether those
+    states let its resources go (``vm_states.allow_resource_removal``: deleted, or
+    offloaded and not spawning)."""
 
     uuid: str
     usage: Usage
     vm_state: str
     task_state: str | None
+    removable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +106,7 @@ class Tracker:
 
     vcpus_used: int
     memory_mb_used: int
-    local_gb_used: float
+    local_gb_used: int
     #: instance uuids counted in the totals (``tracked_instances``), sorted
     instances: tuple[str, ...] = ()
     #: (instance uuid, migration uuid) of the moves counted (``tracked_migrations``)
@@ -166,13 +171,13 @@ class Tracker:
         """``ResourceTracker.abort_instance_claim``: stop counting it, then save."""
         return self._update_usage_from_instance(inst, removed=True).save()
 
-    def update_usage(self, inst: TrackedInstance, removable: bool) -> Tracker:
+    def update_usage(self, inst: TrackedInstance) -> Tracker:
         """``ResourceTracker.update_usage``: an instance this tracker counts changed
         (its stats follow; it is removed when deleted or offloaded); one it does not
         count is left alone."""
         if not self.tracks(inst.uuid):
             return self
-        return self._update_usage_from_instance(inst, removed=removable).save()
+        return self._update_usage_from_instance(inst, removed=False).save()
 
     def move_claim(self, instance_uuid: str, migration_uuid: str, usage: Usage) -> Tracker:
         """``ResourceTracker._move_claim`` on the destination (``resize_claim``,
@@ -224,7 +229,7 @@ class Tracker:
         a tracked one that is removed is taken off (with the flavor it has now);
         the stats always take its current states."""
         new = inst.uuid not in self.instances
-        gone = not new and removed
+        gone = not new and (removed or inst.removable)
         out = self
         if new:
             # (as in Nova, even an abort or a removal of an instance it never counted)
@@ -235,10 +240,10 @@ class Tracker:
                                       instances=tuple(u for u in out.instances
                                                       if u != inst.uuid),
                                       released=_added(out.released, inst.uuid))
-        # (Stats.update_stats_for_instance: a removal forgets the instance, anything
-        # else records the states it has now)
+        # (Stats.update_stats_for_instance: a removal, or states that let resources go,
+        # forget the instance; anything else records the states it has now)
         seen = tuple(s for s in out.seen if s[0] != inst.uuid)
-        if not gone:
+        if not (gone or inst.removable):
             seen = tuple(sorted((*seen, (inst.uuid, inst.vm_state, inst.task_state)),
                                 key=lambda s: s[0]))
         return dataclasses.replace(out, seen=seen)
@@ -263,10 +268,13 @@ class Tracker:
             migrations=_put(self.migrations, mig.instance_uuid, mig.migration_uuid))
 
     def _add(self, usage: Usage) -> Tracker:
+        # (ComputeNode.local_gb_used is an integer field: the swap's fraction of a GB
+        # is cut off toward zero as ResourceTracker._update_usage adds it)
+        disk = int(self.local_gb_used + usage.disk_gb)
         return dataclasses.replace(
             self, vcpus_used=self.vcpus_used + usage.vcpus,
             memory_mb_used=self.memory_mb_used + usage.memory_mb,
-            local_gb_used=self.local_gb_used + usage.disk_gb)
+            local_gb_used=int(disk + usage.swap_mb / 1024))
 
     def save(self) -> Tracker:
         """``ResourceTracker._update``: save the record when it changed."""
