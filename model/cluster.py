@@ -163,8 +163,8 @@ class MigrationErrorCause(NamedTuple):
 
 
 class DroppedStep(NamedTuple):
-    """The last step of an instance that found its task_state taken by another request
-    and was dropped (``Cluster.dropped_steps``), and the task_state it found."""
+    """A step of an instance that found its task_state taken by another request and
+    was dropped (``Cluster.dropped_steps``), and the task_state it found."""
 
     operation: str
     step: str
@@ -339,8 +339,9 @@ class Cluster:
         #: host or flavor (a clean-up removed their own host from it, or their old
         #: flavor came back over the new one's claim): (operation, step, outcome)
         self.unmatched_allocations: dict[str, AllocationCause] = {}
-        #: the step of each instance last dropped by its compare-and-swap on task_state
-        self.dropped_steps: dict[str, DroppedStep] = {}
+        #: per instance, the steps dropped by their compare-and-swap on task_state (each
+        #: once, the latest last)
+        self.dropped_steps: dict[str, tuple[DroppedStep, ...]] = {}
         #: per migration, the steps of other requests that ran while its chain was queued
         self.overlaps: dict[str, tuple[Overlap, ...]] = {}
         #: per migration, the host events that acted on it (the evacuation clean-up)
@@ -907,8 +908,10 @@ class Cluster:
 
     def _note_dropped(self, inst: Instance, work: Work, outcome: str) -> None:
         task = inst.task_state
-        self.dropped_steps[inst.uuid] = DroppedStep(
-            work.operation, work.step, outcome, None if task is None else task.value)
+        dropped = DroppedStep(work.operation, work.step, outcome,
+                              None if task is None else task.value)
+        self.dropped_steps[inst.uuid] = tuple(
+            d for d in self.dropped_steps.get(inst.uuid, ()) if d != dropped) + (dropped,)
 
     def _note_overlap(self, inst: Instance, operation: str, step: str, outcome: str,
                       migration: str | None) -> None:
@@ -1525,7 +1528,7 @@ class Cluster:
             tuple((u, c.operation, c.step, c.outcome, c.kind.value, c.trigger, c.vm_before,
                    c.task_before) for u, c in self.error_causes.items()),
             tuple((u, tuple(c)) for u, c in self.unmatched_allocations.items()),
-            tuple((u, tuple(c)) for u, c in self.dropped_steps.items()),
+            tuple((u, tuple(map(tuple, cs))) for u, cs in self.dropped_steps.items()),
             tuple((m, tuple(map(tuple, cs))) for m, cs in self.overlaps.items()),
             tuple((m, tuple(map(tuple, cs))) for m, cs in self.host_events.items()),
             tuple((m, tuple(c)) for m, c in self.carried_allocations.items()),
@@ -1571,7 +1574,7 @@ class Cluster:
             for u, op, step, outcome, kind, trigger, vm, task in error_causes}
         self.unmatched_allocations = {u: AllocationCause(*c)
                                       for u, c in unmatched_allocations}
-        self.dropped_steps = {u: DroppedStep(*c) for u, c in dropped_steps}
+        self.dropped_steps = {u: tuple(DroppedStep(*c) for c in cs) for u, cs in dropped_steps}
         self.overlaps = {m: tuple(Overlap(*c) for c in cs) for m, cs in overlaps}
         self.host_events = {m: tuple(HostEvent(*c) for c in cs) for m, cs in host_events}
         self.carried_allocations = {m: AllocationCause(*c) for m, c in carried_allocations}

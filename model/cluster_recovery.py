@@ -62,9 +62,8 @@ def _evacuation_progress(cluster: "Cluster", mig) -> str:
     if any(w.instance == mig.instance_uuid and w.operation == "evacuate"
            and w.get("migration") == mig.uuid for w in cluster.work.values()):
         return "in flight"
-    dropped = cluster.dropped_steps.get(mig.instance_uuid)
-    if (dropped is not None and dropped.operation == "evacuate"
-            and mig.status is not MS.DONE):
+    dropped = cluster.dropped_steps.get(mig.instance_uuid, ())
+    if dropped and dropped[-1].operation == "evacuate" and mig.status is not MS.DONE:
         return "preempted"
     return "ended"
 

@@ -377,6 +377,38 @@ def test_a_finding_does_not_explain_a_message_without_its_cause():
         cluster.close()
 
 
+def test_a_same_host_revert_that_fails_is_the_same_finding():
+    """allow_resize_to_same_host: the destination is the source. ComputeManager.
+    revert_resize fails before it casts finish_revert_resize, so nothing runs
+    _revert_allocation (errors_out_migration and _error_out_instance_on_exception
+    only write the statuses): the migration, in error, keeps the old flavor on the one
+    host, as it keeps the source when the hosts differ."""
+    cluster = Cluster(small_config(hosts=1, allow_resize_to_same_host=True), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        host = cluster.instances[uuid].host
+        assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+        cluster.settle()
+        mig = cluster.instances[uuid].migration
+        assert (mig.source, mig.dest) == (host, host)
+        assert cluster.request("revert_resize", uuid).accepted
+        cluster.settle(revert_resize__revert_resize="driver_error")
+        inst = cluster.instances[uuid]
+        assert (inst.vm_state, inst.host, mig.status) == (
+            VmState.ERROR, host, MigrationStatus.ERROR)
+        assert cluster.ledger.allocations_view(mig.uuid) == {host: cluster.resources(SMALL)}
+        found = invariants.violations(cluster)
+        assert found["allocations_have_live_consumers"] == [
+            f"resize {mig.uuid} of {uuid} is error but still holds {host}: DISK_GB=20, "
+            f"MEMORY_MB=2048, VCPU=1 (it failed with the instance on its destination)"], found
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == {}, unexplained
+        assert {f.name for f, _ in explained} == {
+            "a revert that fails on the destination leaves the source with the migration"}
+    finally:
+        cluster.close()
+
+
 def test_a_member_arriving_by_unshelve_is_explained():
     cluster = Cluster(small_config(hosts=2), seed=1)
     try:

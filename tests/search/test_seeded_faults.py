@@ -31,7 +31,7 @@ from model.catalogue import CATALOGUE
 from model.cluster import Cluster
 from model.lifecycle import Lifecycle
 from model.operation import Alloc, Branch, HostEffect, Operation
-from model.states import TaskState, VmState
+from model.states import MigrationStatus, MigrationType, TaskState, VmState
 from model.variants import edit_branches, variant, with_guard, without
 from nova_model.search.machine import ClusterMachine, machine_for, violated_names
 from nova_model.search.run import run_search
@@ -162,6 +162,42 @@ def request_spec_loses_the_group():
     return _machine("RequestSpecLosesTheGroup", cluster_class=GroupBlind)
 
 
+def failed_evacuation_stays_accepted():
+    """An evacuation the scheduler finds no host for leaves its migration 'accepted'
+    (Nova's conductor sets it to error): the source's clean-up later takes it for a
+    finished one and gives the instance up, the symptom of the upstream finding about
+    a source that comes back during an evacuation, though no evacuation was under way."""
+    op = CATALOGUE["evacuate"]
+    keep = lambda b: dataclasses.replace(b, migration=None)  # noqa: E731
+    return _machine("FailedEvacuationStaysAccepted", lifecycle=variant(
+        evacuate=edit_branches(op, "schedule", "no_valid_host", keep)))
+
+
+def failed_rebuild_leaves_the_evacuation_running():
+    """An evacuation whose rebuild fails on the destination leaves its migration
+    'pre-migrating' while the source is down (Nova's rebuild_instance fails it)."""
+    op = CATALOGUE["evacuate"]
+    keep = lambda b: dataclasses.replace(b, migration=None)  # noqa: E731
+    for step in ("spawned", "power_off"):
+        op = edit_branches(op, step, "driver_error", keep)
+    return _machine("FailedRebuildLeavesTheEvacuationRunning",
+                    lifecycle=variant(evacuate=op))
+
+
+def source_returns_without_its_clean_up():
+    """A compute service that starts after a finished evacuation marks it completed
+    without removing itself from the instance's allocation."""
+    class ForgetfulSource(Cluster):
+        def service_up(self, host):
+            if not self._host(host).up:
+                for m in self.migrations.values():
+                    if (m.migration_type is MigrationType.EVACUATION and m.source == host
+                            and m.status is MigrationStatus.DONE):
+                        m.status = MigrationStatus.COMPLETED
+            return super().service_up(host)
+    return _machine("SourceReturnsWithoutItsCleanUp", cluster_class=ForgetfulSource)
+
+
 def revert_never_allowed():
     """revert_resize's guard admits nothing: a guard that allows too little."""
     op = CATALOGUE["revert_resize"]
@@ -205,6 +241,15 @@ FAULTS: dict[str, Fault] = {
     "a restarted compute loses its queued work": Fault(
         "restart loses track", restart_loses_its_queue,
         frozenset({"nothing_stuck"}), 10),
+    "a failed evacuation leaves its migration accepted": Fault(
+        "failure path leaves state", failed_evacuation_stays_accepted,
+        frozenset({"instances_hold_what_their_state_implies"}), 20),
+    "a failed rebuild leaves the evacuation pre-migrating": Fault(
+        "failure path leaves state", failed_rebuild_leaves_the_evacuation_running,
+        frozenset({"instances_hold_what_their_state_implies"}), 20),
+    "a source comes back after an evacuation without cleaning up": Fault(
+        "restart loses track", source_returns_without_its_clean_up,
+        frozenset({"instances_hold_what_their_state_implies"}), 20),
     "the request spec loses the server group": Fault(
         "scheduler ignores a group", request_spec_loses_the_group,
         frozenset({"server_group_policies"}), 25),
