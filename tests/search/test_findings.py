@@ -437,3 +437,18 @@ def test_a_member_arriving_by_unshelve_is_explained():
             "the scheduler does not count group members that are still arriving"}
     finally:
         cluster.close()
+
+
+def test_every_declared_cause_names_a_record_and_operations_that_exist():
+    """A misspelt record, field or operation would make a finding explain nothing."""
+    from model.catalogue import CATALOGUE
+    cluster = Cluster(small_config(hosts=1), seed=1)
+    try:
+        for finding in findings.UPSTREAM:
+            for cause in finding.causes:
+                assert isinstance(getattr(cluster, cause.record), dict), cause
+                for name, allowed in cause.fields:
+                    if name == "operation":
+                        assert allowed <= set(CATALOGUE), (finding.name, allowed)
+    finally:
+        cluster.close()

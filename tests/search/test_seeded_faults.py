@@ -27,7 +27,11 @@ from typing import Callable
 import pytest
 from hypothesis import settings
 
+import invariants
+from invariants import findings
 from model.catalogue import CATALOGUE
+from model.cluster_scenarios import SMALL, boot, small_config
+from model.lifecycle import ADMIN
 from model.cluster import Cluster
 from model.lifecycle import Lifecycle
 from model.operation import Alloc, Branch, HostEffect, Operation
@@ -241,12 +245,6 @@ FAULTS: dict[str, Fault] = {
     "a restarted compute loses its queued work": Fault(
         "restart loses track", restart_loses_its_queue,
         frozenset({"nothing_stuck"}), 10),
-    "a failed evacuation leaves its migration accepted": Fault(
-        "failure path leaves state", failed_evacuation_stays_accepted,
-        frozenset({"instances_hold_what_their_state_implies"}), 20),
-    "a failed rebuild leaves the evacuation pre-migrating": Fault(
-        "failure path leaves state", failed_rebuild_leaves_the_evacuation_running,
-        frozenset({"instances_hold_what_their_state_implies"}), 20),
     "a source comes back after an evacuation without cleaning up": Fault(
         "restart loses track", source_returns_without_its_clean_up,
         frozenset({"instances_hold_what_their_state_implies"}), 20),
@@ -254,6 +252,19 @@ FAULTS: dict[str, Fault] = {
         "scheduler ignores a group", request_spec_loses_the_group,
         frozenset({"server_group_policies"}), 25),
 }
+
+#: Faults with an upstream finding's symptom that the search does not reach under ``ci``
+#: yet (the interleaving is too rare for its budget): a scripted run shows the model
+#: reports them as failures, not as the finding (the evacuation clean-up's recorded
+#: cause says the evacuation had ended, not that it was under way).
+#: fault -> (lifecycle, the outcome injected into ``evacuate.<step>``)
+BY_SCRIPT: dict[str, tuple[Callable[[], type[ClusterMachine]], str, str]] = {
+    "a failed evacuation leaves its migration accepted":
+        (failed_evacuation_stays_accepted, "schedule", "no_valid_host"),
+    "a failed rebuild leaves the evacuation pre-migrating":
+        (failed_rebuild_leaves_the_evacuation_running, "spawned", "driver_error"),
+}
+
 
 #: Guards that allow too little: (fault, the coverage item the variant can no longer reach).
 TOO_STRICT: dict[str, tuple[Callable[[], type[ClusterMachine]], str]] = {
@@ -291,6 +302,29 @@ def test_a_guard_that_allows_too_little_shows_in_coverage(name):
     examples, steps, derandomize = _profile()
     report = run_search(examples, steps, derandomize=derandomize, machine=machine())
     assert item in report.coverage["missing"], report.coverage
+
+
+@pytest.mark.parametrize("name", sorted(BY_SCRIPT))
+def test_a_fault_with_a_findings_symptom_is_not_explained_by_it(name):
+    machine, step, outcome = BY_SCRIPT[name]
+    cluster = Cluster(small_config(hosts=2), lifecycle=machine().lifecycle, seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        source = cluster.instances[uuid].host
+        cluster.service_down(source)
+        assert cluster.request("evacuate", uuid, ADMIN).accepted
+        cluster.settle(**{f"evacuate__{step}": outcome})
+        inst = cluster.instances[uuid]
+        assert (inst.vm_state, inst.host, inst.migration.in_progress) == (
+            VmState.ERROR, source, True)
+        assert invariants.violations(cluster) == {}
+        assert cluster.service_up(source).accepted  # cleans up the non-terminal evacuation
+        found = invariants.violations(cluster)
+        assert list(found) == ["instances_hold_what_their_state_implies"], found
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == found and explained == [], explained
+    finally:
+        cluster.close()
 
 
 def test_the_faults_cover_every_kind_the_search_must_catch():
