@@ -37,6 +37,10 @@ For the invariants to audit, the cluster also writes down what it cannot be aske
 afterwards: each scheduling decision since the last API request (``decisions``, see
 ``model/scheduler/decision.py``; a record, not state), why each instance in error got
 there (``error_causes``) and how many faults deliveries injected (``injected_faults``).
+The causes the upstream findings are keyed on are recorded the same way, per instance or
+migration, beside the state the invariants compare: ``migration_errors``,
+``unmatched_allocations``, ``dropped_steps``, ``overlaps``, ``host_events``,
+``carried_allocations``, ``group_races`` and ``arrivals``.
 """
 
 from __future__ import annotations

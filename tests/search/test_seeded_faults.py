@@ -247,7 +247,7 @@ FAULTS: dict[str, Fault] = {
         frozenset({"nothing_stuck"}), 10),
     "a source comes back after an evacuation without cleaning up": Fault(
         "restart loses track", source_returns_without_its_clean_up,
-        frozenset({"instances_hold_what_their_state_implies"}), 20),
+        frozenset({"instances_hold_what_their_state_implies"}), 25),
     "the request spec loses the server group": Fault(
         "scheduler ignores a group", request_spec_loses_the_group,
         frozenset({"server_group_policies"}), 25),
