@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from invariants.progress import busy_instances, created_instances, in_uuid_order
+from invariants.progress import busy_instances, created_instances
 from model.catalogue import CATALOGUE
 from model.cluster import _num
 from model.cluster_recovery import EVACUATION_CLEANUP
 from model.operation import Where
 from model.states import MigrationStatus, MigrationType, VmState
+from invariants.subjects import Violation, of_instance
 
 _HOLDS_NOTHING = (VmState.SHELVED_OFFLOADED,)
 # (members read once: an enum attribute lookup costs as much as the check itself)
@@ -59,21 +60,22 @@ def allocations_have_live_consumers(cluster) -> list[str]:
                                and m.status in (MigrationStatus.ERROR, MigrationStatus.FAILED))
                 origin = (f" (handed back by the clean-up of {', '.join(moves)})"
                           if moves else "")
-                out.append(f"deleted instance {consumer} still holds "
-                           f"{_fmt(cluster.ledger.allocations_of(consumer))}{origin}")
+                out.append(Violation(f"deleted instance {consumer} still holds "
+                                     f"{_fmt(cluster.ledger.allocations_of(consumer))}{origin}",
+                                     of_instance(cluster, consumer)))
         elif consumer in migrations:
             m = migrations[consumer]
             owner = instances.get(m.instance_uuid)
             if owner is not None and owner.state != "new" and owner.vm_state is _DELETED:
-                out.append(f"{m.migration_type.value} {consumer} of deleted instance "
-                           f"{m.instance_uuid} still holds "
-                           f"{_fmt(cluster.ledger.allocations_of(consumer))}")
+                out.append(Violation(f"{m.migration_type.value} {consumer} of deleted "
+                                     f"instance {m.instance_uuid} still holds "
+                                     f"{_fmt(cluster.ledger.allocations_of(consumer))}",
+                                     (consumer, *of_instance(cluster, m.instance_uuid))))
             elif not m.in_progress and (owner is None or owner.task_state is None):
                 # (a move still running may already have written its final status:
                 # RT.drop_move_claim_at_dest marks a revert `reverted` before the
                 # source gives the allocation back)
-                failed = (owner is not None and m.status is MigrationStatus.ERROR
-                          and m.dest != m.source)
+                failed = owner is not None and m.status is MigrationStatus.ERROR
                 why = ""
                 cause = cluster.migration_errors.get(consumer)
                 if (failed and owner.host == m.dest and cause is not None
@@ -83,9 +85,10 @@ def allocations_have_live_consumers(cluster) -> list[str]:
                     why = " (the revert could not move it back: Placement refused)"
                 elif failed and _live_driver_failed(cluster, consumer):
                     why = " (the live migration's driver failed: nothing was given back)"
-                out.append(f"{m.migration_type.value} {consumer} of {m.instance_uuid} is "
-                           f"{m.status.value} but still holds "
-                           f"{_fmt(cluster.ledger.allocations_of(consumer))}{why}")
+                out.append(Violation(f"{m.migration_type.value} {consumer} of "
+                                     f"{m.instance_uuid} is {m.status.value} but still holds "
+                                     f"{_fmt(cluster.ledger.allocations_of(consumer))}{why}",
+                                     (consumer,)))
         else:
             out.append(f"unknown consumer {consumer} holds "
                        f"{_fmt(cluster.ledger.allocations_of(consumer))}")
@@ -174,7 +177,14 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
                                         f"{_fmt(expect)} but holds {_fmt(got)}"
                                         + (_carried_evacuation(mine, got, m.source)
                                            or _moved_without(cluster, uuid, m, got))))
-    return in_uuid_order(found)
+    if not found:
+        return []
+    found.sort(key=_first)  # (stable: one instance's messages keep their order)
+    return [Violation(message, of_instance(cluster, uuid)) for uuid, message in found]
+
+
+def _first(pair):
+    return pair[0]
 
 
 def _removed_by_clean_up(cluster, uuid: str, host: str, held) -> str:

@@ -1,28 +1,90 @@
 """Upstream findings: violations the model reproduces because Nova's code does them.
 
 The model is faithful to Nova, so where Nova itself breaks a promise the search
-breaks it too. Each finding names the violation it explains, precisely, with the
-Nova code that causes it; the search reports a matching violation as a finding
-instead of failing. ``tests/search/test_findings.py`` reproduces each finding with
-a scripted run and checks that its pattern explains exactly that run's violations
-(so an explanation can never silently hide nothing, or everything).
+breaks it too. Each finding names the promise it breaks and the cause it explains,
+with the Nova code that does it; the search reports a violation as a finding only
+when the cluster recorded that cause for the violation's subjects (the instances,
+migrations or consumers it concerns, ``invariants.subjects.Violation``), never by
+the violation's text: a new mistake with the same symptom stays a failure.
+
+A cause is declared as data (``Cause``): the name of one of the cluster's cause
+records and the values its fields must have. The records are the cluster's audit
+of what happened, beside its state: ``migration_errors`` (the step that put a
+migration in error), ``unmatched_allocations`` (a failed step's clean-up that left
+an allocation unlike its host or flavor), ``dropped_steps`` (a step dropped by its
+compare-and-swap on task_state), ``overlaps`` (another request's step that ran while
+a move's chain was queued), ``host_events`` (the evacuation clean-up of a starting
+compute service), ``carried_allocations`` (a down host's allocation a move took
+over), ``group_races`` (a member scheduled while another was on its way),
+``arrivals`` (the operation that last put an instance on a host) and
+``uncounted_drops`` (a resource tracker's drop of an instance it never counted, with
+the operation that put the instance there unclaimed).
+``tests/search/test_findings.py`` reproduces each finding with a scripted run and
+checks that its cause explains exactly that run's violations.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from typing import Any, Iterable
+
+from model.catalogue import CATALOGUE
+from model.operation import Where
 
 
-#: the message of ``instances_hold_what_their_state_implies`` about an idle instance
-_HOLDS = r"\S+ is \S+ on \S+ and should hold .+ but holds .+"
+@dataclass(frozen=True)
+class Cause:
+    """A recorded cause: the cluster record ``record`` (a dict by subject of one
+    cause, or of a tuple of them) holds, for one of the violation's subjects, a
+    cause whose fields have the values ``fields`` allows (any value when left out)."""
+
+    record: str
+    fields: tuple[tuple[str, frozenset], ...] = ()
+
+    def matches(self, cluster, subjects: Iterable[str]) -> bool:
+        return any(self._fits(c) for c in records(cluster, self.record, subjects))
+
+    def _fits(self, recorded: Any) -> bool:
+        return all(getattr(recorded, name) in allowed for name, allowed in self.fields)
+
+
+def cause(record: str, **fields: Any) -> Cause:
+    """``Cause(record, ...)`` with each field's allowed values given as one value or a set."""
+    return Cause(record, tuple(sorted(
+        (name, frozenset(v) if isinstance(v, (set, frozenset)) else frozenset({v}))
+        for name, v in fields.items())))
+
+
+class _Arrival(tuple):
+    """``Cluster.arrivals`` holds the operation name itself."""
+
+    @property
+    def operation(self) -> str:
+        return self[0]
+
+
+def records(cluster, record: str, subjects: Iterable[str]) -> list:
+    """The causes ``record`` holds for ``subjects``."""
+    table = getattr(cluster, record)
+    out = []
+    for subject in subjects:
+        value = table.get(subject)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            out.append(_Arrival((value,)))
+        elif isinstance(value, tuple) and not hasattr(value, "_fields"):
+            out.extend(value)
+        else:
+            out.append(value)
+    return out
 
 
 @dataclass(frozen=True)
 class Finding:
     name: str
     invariant: str | tuple[str, ...]  # the promise(s) it breaks
-    pattern: str  # a regular expression the violation message must match in full
+    cause: Cause | tuple[Cause, ...]  # what must have been recorded (all of them)
     summary: str
     nova: str
 
@@ -30,15 +92,34 @@ class Finding:
     def invariants(self) -> tuple[str, ...]:
         return (self.invariant,) if isinstance(self.invariant, str) else self.invariant
 
-    def explains(self, invariant: str, message: str) -> bool:
-        return invariant in self.invariants and re.fullmatch(self.pattern, message) is not None
+    @property
+    def causes(self) -> tuple[Cause, ...]:
+        return (self.cause,) if isinstance(self.cause, Cause) else self.cause
 
+    def explains(self, invariant: str, violation: str, cluster) -> bool:
+        subjects = getattr(violation, "subjects", ())
+        return (invariant in self.invariants and bool(subjects)
+                and all(c.matches(cluster, subjects) for c in self.causes))
+
+
+#: the outcomes and steps the causes name, read off the catalogue
+_REVERT = CATALOGUE["revert_resize"]
+_REVERT_ON_DEST = next(s.name for s in _REVERT.steps if s.where is Where.DEST)
+_REFUSED = next(s.move_refused for s in _REVERT.steps if s.move_refused)
+_LIVE = CATALOGUE["live_migrate"]
+_LIVE_DRIVER_FAILED = next(s.name for s in _LIVE.steps
+                           for o in s.outcomes if o.name == "driver_error")
+_DELETES = {"delete", "force_delete"}
+_MOVE_OPERATIONS = {"resize", "migrate", "live_migrate"}
+_MOVES = {"resize", "migration", "live-migration"}
+_FINISH_RESIZE = "finished"
 
 UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="delete racing a soft delete leaves the instance stuck in deleting",
         invariant="nothing_stuck",
-        pattern=r"\S+ is stuck in [a-z_-]+/(deleting|soft-deleting) on \S+ with no work pending",
+        cause=cause("dropped_steps", operation={"soft_delete", "delete", "force_delete"},
+              task={"deleting", "soft-deleting"}),
         summary=("API._delete saves the new task_state (no expected_task_state) before it "
                  "sees that a delete or soft delete was already in flight and returns "
                  "without casting; the compute's soft_delete_instance (or the first "
@@ -52,8 +133,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="deleting an instance during a move leaks the migration's allocation",
         invariant="allocations_have_live_consumers",
-        pattern=(r"(resize|migration|live-migration) \S+ of deleted instance \S+ still holds .+"
-                 r"|deleted instance \S+ still holds .+ \(handed back by the clean-up of .+\)"),
+        cause=cause("overlaps", operation=_DELETES),
         summary=("While a resize, cold or live migration is in flight the source "
                  "allocation belongs to the migration consumer. Deleting the instance "
                  "then deletes only the instance consumer's allocation "
@@ -71,15 +151,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="the scheduler does not count group members that are still arriving",
         invariant="server_group_policies",
-        pattern=(r"anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), counting \d+ arriving"
-                 r"|anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), \S+ arrived by "
-                 r"(resize|migration|live-migration|evacuation) \S+"
-                 r"|affinity group \S+ is split across .+, \S+ arrived by "
-                 r"(resize|migration|live-migration|evacuation) \S+"
-                 r"|affinity group \S+ is split across .+, counting arriving members"
-                 r"|anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), \S+ arrived by "
-                 r"unshelve"
-                 r"|affinity group \S+ is split across .+, \S+ arrived by unshelve"),
+        cause=cause("group_races"),
         summary=("ServerGroupAntiAffinityFilter reads the group's hosts from the members' "
                  "instance.host. A member being evacuated or migrated keeps its source host "
                  "until the move finishes, so another member can be scheduled onto its "
@@ -104,9 +176,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a reverted resize returns a member to a host another member was given",
         invariant="server_group_policies",
-        pattern=(r"anti-affinity group \S+: \d+ members on \S+ \(limit \d+\), "
-                 r"\S+ returned by a reverted resize"
-                 r"|affinity group \S+ is split across .+, \S+ returned by a reverted resize"),
+        cause=cause("arrivals", operation="revert_resize"),
         summary=("While a member of an anti-affinity group is resized (or cold migrated) and "
                  "not yet confirmed, its instance.host is the destination; its source keeps "
                  "only the migration's allocation. ServerGroupAntiAffinityFilter reads the "
@@ -127,8 +197,8 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a source host that comes back during an evacuation gives the instance up",
         invariant="instances_hold_what_their_state_implies",
-        pattern=(_HOLDS + " "
-                 r"\(its host came back during evacuation \S+, which never moved it\)"),
+        cause=cause("host_events", event="service_up", evacuation={"in flight", "preempted"},
+              removed=True),
         summary=("ComputeManager._destroy_evacuated_instances runs when a compute service "
                  "starts and treats evacuation migrations still 'accepted' or "
                  "'pre-migrating' like finished ones: it destroys the local guest and "
@@ -143,8 +213,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="two evacuations of one instance at once leave its allocations wrong",
         invariant="instances_hold_what_their_state_implies",
-        pattern=(_HOLDS + " "
-                 r"\(evacuated twice at once: .+ and \S+\)"),
+        cause=cause("overlaps", operation="evacuate", move="evacuation"),
         summary=("API.evacuate accepts any task_state and saves task_state rebuilding "
                  "without expected_task_state, so two evacuations of one instance can be "
                  "in flight. Each claims a destination on top of the instance's allocation "
@@ -163,10 +232,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="an evacuation in the middle of a cold migration or resize tangles their allocations",
         invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances"),
-        pattern=(_HOLDS + r" \(evacuated while "
-                 r"(resize|migration|live-migration) \S+ was in progress\)"
-                 r"|(resize|migration|live-migration) \S+ is \S+ but \S+ is idle in \S+ "
-                 r"\(evacuated meanwhile by \S+\)"),
+        cause=cause("overlaps", operation="evacuate", move=_MOVES),
         summary=("API.evacuate accepts any task_state, so an instance whose source host goes "
                  "down in the middle of a cold migration or resize can be evacuated while "
                  "the move still holds the source allocation in its migration consumer and "
@@ -182,8 +248,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a revert that fails on the destination leaves the source with the migration",
         invariant="allocations_have_live_consumers",
-        pattern=(r"(resize|migration) \S+ of \S+ is error but still holds .+ "
-                 r"\(it failed with the instance on its destination\)"),
+        cause=cause("migration_errors", operation="revert_resize", step=_REVERT_ON_DEST),
         summary=("ComputeManager.revert_resize runs on the destination before "
                  "finish_revert_resize gives the source allocation back to the instance "
                  "(ComputeManager._finish_revert_resize -> _revert_allocation). If it "
@@ -199,10 +264,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a revert whose move back Placement fails leaks the migration's allocation",
         invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
-        pattern=(r"(resize|migration) \S+ of \S+ is error but still holds .+ "
-                 r"\(the revert could not move it back: Placement refused\)"
-                 "|" + _HOLDS + r" \(its migration \S+ "
-                 r"kept the allocation on \S+: Placement refused the revert's move\)"),
+        cause=cause("migration_errors", operation="revert_resize", outcome=_REFUSED),
         summary=("ComputeManager._finish_revert_resize saves the instance on the source "
                  "with its old flavor, then _revert_allocation moves the migration "
                  "consumer's source allocation back to the instance. If Placement fails "
@@ -221,10 +283,8 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a move that starts before an evacuated host comes back keeps its allocation",
         invariant="instances_hold_what_their_state_implies",
-        pattern=("(" + _HOLDS
-                 + r"|resized \S+: migration \S+ should hold .+ but holds .+) "
-                 r"\(evacuation \S+'s allocation on \S+, which "
-                 r"(resize|migration|live-migration) \S+ carried past that host's clean-up\)"),
+        cause=(cause("carried_allocations"),
+           cause("host_events", event="service_up", removed=False)),
         summary=("An evacuated instance keeps its allocation on the source until that "
                  "host's compute service starts again and "
                  "ComputeManager._destroy_evacuated_instances removes the source from the "
@@ -250,10 +310,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a failed rebuild frees the instance's allocation on the host it stays on",
         invariant="instances_hold_what_their_state_implies",
-        pattern=("(" + _HOLDS + r" \(removed from its own host"
-                 r"|resized \S+: migration \S+ should hold .+ but holds nothing "
-                 r"\(its allocation on \S+ was removed) by the clean-up of a failed "
-                 r"rebuild: rebuild\.(spawned|power_off) (rollback|driver_error)\)"),
+        cause=cause("unmatched_allocations", operation="rebuild", step={"spawned", "power_off"}),
         summary=("ComputeManager.rebuild_instance sets scheduled_node to the instance's "
                  "own node when no node was scheduled (a plain rebuild on the same host), "
                  "and its except-Exception clean-up, written for evacuation, then calls "
@@ -273,10 +330,8 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a live migration whose driver fails leaks both allocations",
         invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
-        pattern=(r"live-migration \S+ of \S+ is error but still holds .+ \(the live "
-                 r"migration's driver failed: nothing was given back\)"
-                 "|" + _HOLDS + r" \(live migration \S+'s driver failed: the instance "
-                 r"keeps its claim on \S+\)"),
+        cause=cause("migration_errors", operation="live_migrate", step=_LIVE_DRIVER_FAILED,
+              outcome="driver_error"),
         summary=("When driver.live_migration raises, ComputeManager._do_live_migration's "
                  "except block sets the migration to error and the instance to error "
                  "(_set_instance_obj_error_state) and re-raises: no rollback runs, so the "
@@ -290,8 +345,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a resize whose finish_migration fails keeps the new flavor's claim",
         invariant="instances_hold_what_their_state_implies",
-        pattern=(_HOLDS + r" \(the old flavor came back over the new flavor's claim when "
-                 r"resize\.finished ended driver_error\)"),
+        cause=cause("unmatched_allocations", operation={"resize", "migrate"}, step=_FINISH_RESIZE),
         summary=("ComputeManager._finish_resize puts the new flavor on the instance, then "
                  "calls driver.finish_migration; if that fails, its except block puts the "
                  "old flavor back (_set_instance_info) and re-raises. The instance is left "
@@ -306,10 +360,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a second move while the first is still queued leaks its destination claim",
         invariant="instances_hold_what_their_state_implies",
-        pattern=(_HOLDS + r" \(claimed for "
-                 r"(resize|migration|live-migration) \S+, which ran alongside another move of "
-                 r"\S+ and failed "
-                 r"without giving it back\)"),
+        cause=(cause("overlaps", operation=_MOVE_OPERATIONS, move=_MOVES), cause("migration_errors")),
         summary=("API.resize and API.live_migrate only ask for task_state None, and a "
                  "queued move's task_state can be cleared under it: "
                  "ComputeManager._init_instance clears resize_prep (and resets a live "
@@ -335,8 +386,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a live migration's destination counts the instance only at its resource audit",
         invariant="tracker_usage_never_negative",
-        pattern=(r"\S+'s resource tracker counts -[0-9.e+-]+ (VCPU|MEMORY_MB|DISK_GB) for its "
-                 r"instances and moves \(after \S+ dropped \S+, which it never counted\)"),
+        cause=cause("uncounted_drops", arrived_by="live_migrate"),
         summary=("A live migration claims on its destination's resource tracker only for "
                  "a NUMA-aware move (ComputeManager._live_migration_claim, from "
                  "check_can_live_migrate_destination, when the source driver supports "
@@ -358,13 +408,16 @@ UPSTREAM: tuple[Finding, ...] = (
 )
 
 
-def split(found: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[tuple[Finding, str]]]:
-    """Separate violations explained by an upstream finding from the real ones."""
+def split(found: dict[str, list[str]], cluster
+          ) -> tuple[dict[str, list[str]], list[tuple[Finding, str]]]:
+    """Separate the violations an upstream finding explains (by the causes ``cluster``
+    recorded for their subjects) from the real ones."""
     unexplained: dict[str, list[str]] = {}
     explained: list[tuple[Finding, str]] = []
     for invariant, messages in found.items():
         for message in messages:
-            finding = next((f for f in UPSTREAM if f.explains(invariant, message)), None)
+            finding = next((f for f in UPSTREAM if f.explains(invariant, message, cluster)),
+                           None)
             if finding is None:
                 unexplained.setdefault(invariant, []).append(message)
             else:

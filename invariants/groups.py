@@ -7,6 +7,7 @@ from collections import Counter
 from model.cluster_compat import group_policy
 from model.lifecycle import STATE_PAIRS
 from model.states import MigrationStatus, VmState
+from invariants.subjects import Violation, of_instances
 
 _DELETED = VmState.DELETED
 
@@ -95,12 +96,16 @@ def server_group_policies(cluster) -> list[str]:
                 continue
             placed = Counter(instances[u].host for u in members if instances[u].host)
             for host, n in sorted(count.items()):
+                there = of_instances(cluster, (
+                    u for u in members if host in _hosts_of(instances[u], arriving.get(u, ()))))
                 if placed[host] > limit:
-                    out.append(f"anti-affinity group {name}: {placed[host]} members on "
-                               f"{host} (limit {limit})" + _how_they_met(cluster, members, host))
+                    out.append(Violation(
+                        f"anti-affinity group {name}: {placed[host]} members on {host} "
+                        f"(limit {limit})" + _how_they_met(cluster, members, host), there))
                 elif n > limit:
-                    out.append(f"anti-affinity group {name}: {n} members on {host} "
-                               f"(limit {limit}), counting {n - placed[host]} arriving")
+                    out.append(Violation(
+                        f"anti-affinity group {name}: {n} members on {host} "
+                        f"(limit {limit}), counting {n - placed[host]} arriving", there))
         else:
             # A member's own move is not a split (Nova's filter excludes the moving
             # instance from the group's hosts); members ending up apart are.
@@ -114,5 +119,7 @@ def server_group_policies(cluster) -> list[str]:
                     met = [_how_they_met(cluster, members, h) for h in sorted(placed)]
                     how = next((m for m in met if "reverted" in m), "") or next(
                         (m for m in met if m), "")
-                out.append(f"affinity group {name} is split across {', '.join(hosts)}{how}")
+                out.append(Violation(
+                    f"affinity group {name} is split across {', '.join(hosts)}{how}",
+                    of_instances(cluster, members)))
     return out

@@ -7,6 +7,7 @@ from operator import itemgetter
 from model.lifecycle import STATE_PAIRS
 from model.operation import OutcomeKind
 from model.states import VmState, task_label
+from invariants.subjects import Violation, of_instance
 
 _UUID = itemgetter(0)
 
@@ -59,8 +60,9 @@ def nothing_stuck(cluster) -> list[str]:
             continue
         host = inst.host
         if host is None or cluster.service_is_up(host):
-            found.append((uuid, f"{uuid} is stuck in {vm.value}/"
-                                f"{task_label(task)} on {host} with no work pending"))
+            found.append((uuid, Violation(f"{uuid} is stuck in {vm.value}/"
+                                          f"{task_label(task)} on {host} with no work pending",
+                                          of_instance(cluster, uuid))))
     return in_uuid_order(found)
 
 

@@ -7,6 +7,7 @@ from operator import attrgetter
 from invariants.progress import busy_instances, created_instances, in_uuid_order
 from model.cluster import _num
 from model.states import MigrationStatus, MigrationType, VmState, task_label
+from invariants.subjects import Violation, of_instance
 
 #: vm_states an idle instance can only be in when it lives on a host.
 _ON_A_HOST = frozenset((VmState.ACTIVE, VmState.STOPPED, VmState.PAUSED, VmState.SUSPENDED,
@@ -104,7 +105,9 @@ def migrations_agree_with_instances(cluster) -> list[str]:
                           if e.instance_uuid == m.instance_uuid
                           and e.migration_type is _EVACUATION
                           and _num(e.uuid) > _num(m.uuid)), None)
-        out.append(f"{m.migration_type.value} {m.uuid} is {m.status.value} but "
-                   f"{m.instance_uuid} is idle in {instances[m.instance_uuid].vm_state.value}"
-                   + (f" (evacuated meanwhile by {evacuated})" if evacuated else ""))
+        out.append(Violation(
+            f"{m.migration_type.value} {m.uuid} is {m.status.value} but "
+            f"{m.instance_uuid} is idle in {instances[m.instance_uuid].vm_state.value}"
+            + (f" (evacuated meanwhile by {evacuated})" if evacuated else ""),
+            (m.uuid, *of_instance(cluster, m.instance_uuid))))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from invariants import accounting
+from invariants.subjects import Violation
 from model.cluster import RESOURCE_CLASSES
 
 
@@ -27,8 +28,9 @@ def tracker_usage_never_negative(cluster) -> list[str]:
                f"never counted)" if drop is not None else "")
         for rc, amount in zip(RESOURCE_CLASSES, counted):
             if amount < 0:
-                out.append(f"{host}'s resource tracker counts {_amount(amount)} {rc} for "
-                           f"its instances and moves{why}")
+                out.append(Violation(
+                    f"{host}'s resource tracker counts {_amount(amount)} {rc} for its "
+                    f"instances and moves{why}", (host,)))
     return out
 
 
@@ -64,8 +66,9 @@ def tracker_audit_agrees_with_placement(cluster) -> list[str]:
         counted = _counted(cluster.audited_tracker(host), cluster.reserved_usage(host))
         for rc, tracked, allocated in zip(RESOURCE_CLASSES, counted, placed):
             if tracked != allocated:
-                out.append(f"{host}'s resource audit counts {_amount(tracked)} {rc} but "
-                           f"Placement's allocations there add up to {allocated}")
+                out.append(Violation(
+                    f"{host}'s resource audit counts {_amount(tracked)} {rc} but "
+                    f"Placement's allocations there add up to {allocated}", (host,)))
     return out
 
 

@@ -37,6 +37,10 @@ For the invariants to audit, the cluster also writes down what it cannot be aske
 afterwards: each scheduling decision since the last API request (``decisions``, see
 ``model/scheduler/decision.py``; a record, not state), why each instance in error got
 there (``error_causes``) and how many faults deliveries injected (``injected_faults``).
+The causes the upstream findings are keyed on are recorded the same way, per instance or
+migration, beside the state the invariants compare: ``migration_errors``,
+``unmatched_allocations``, ``dropped_steps``, ``overlaps``, ``host_events``,
+``carried_allocations``, ``group_races`` and ``arrivals``.
 """
 
 from __future__ import annotations
@@ -97,6 +101,8 @@ REQUEST_ARGS: dict[str, frozenset[str]] = {
 
 #: Operations whose scheduling must not pick the instance's current host.
 _MOVES_AWAY = frozenset({"migrate", "live_migrate", "evacuate", "resize"})
+#: Operations that bring an instance onto a host the group filters cannot see yet.
+_ARRIVING = _MOVES_AWAY | {"unshelve"}
 
 
 @dataclass(frozen=True)
@@ -157,11 +163,14 @@ class AllocationCause(NamedTuple):
 
 class UncountedDrop(NamedTuple):
     """A resource-tracker drop of an instance the tracker never counted
-    (``Cluster.uncounted_drops``): which instance, and the step that dropped it."""
+    (``Cluster.uncounted_drops``): which instance, the step that dropped it, and the
+    operation that had put the instance on that host without a claim there (None if
+    none did)."""
 
     instance: str
     operation: str
     step: str
+    arrived_by: str | None
 
 
 class MigrationErrorCause(NamedTuple):
@@ -170,6 +179,53 @@ class MigrationErrorCause(NamedTuple):
     operation: str
     step: str
     outcome: str
+
+
+class DroppedStep(NamedTuple):
+    """A step of an instance that found its task_state taken by another request and
+    was dropped (``Cluster.dropped_steps``), and the task_state it found."""
+
+    operation: str
+    step: str
+    outcome: str
+    task: str | None
+
+
+class Overlap(NamedTuple):
+    """A step of another request that ran while a move's own chain of steps was still
+    queued (``Cluster.overlaps``, per migration; ``move`` is that migration's type)."""
+
+    operation: str
+    step: str
+    outcome: str
+    move: str
+
+
+class HostEvent(NamedTuple):
+    """A host event that acted on a migration (``Cluster.host_events``): the starting
+    compute service's evacuation clean-up (``CM._destroy_evacuated_instances``).
+    ``status`` is the migration's status before it; ``evacuation`` whether the
+    evacuation was still ``in flight`` (steps queued), had been ``preempted`` (its last
+    step dropped by another request's task_state) or had ``ended`` by its own outcome;
+    ``removed`` whether the instance still held the host for the clean-up to remove."""
+
+    event: str
+    host: str
+    status: str
+    evacuation: str
+    removed: bool
+
+
+class GroupRace(NamedTuple):
+    """A server group member scheduled while another member's move or unshelve was
+    still under way (``Cluster.group_races``, on both members): ``other`` is the
+    other member, ``moving`` the operation it was in."""
+
+    operation: str
+    step: str
+    host: str
+    other: str
+    moving: str
 
 
 @dataclass(frozen=True)
@@ -306,6 +362,9 @@ class Cluster:
         #: counted (a live migration's destination counts the instance only at its
         #: audit): the invariants name it
         self.uncounted_drops: dict[str, UncountedDrop] = {}
+        #: instances a step put on a host whose tracker does not count them (a live
+        #: migration's destination, until its audit): uuid -> (host, operation)
+        self.uncounted_arrivals: dict[str, tuple[str, str]] = {}
         self.rng = _Random(seed)
         self.counters: dict[str, int] = {"vm": 0, "mig": 0, "w": 0}
         #: operator changes to inventories: (host, rc) -> sorted (field, value) pairs
@@ -324,6 +383,19 @@ class Cluster:
         #: host or flavor (a clean-up removed their own host from it, or their old
         #: flavor came back over the new one's claim): (operation, step, outcome)
         self.unmatched_allocations: dict[str, AllocationCause] = {}
+        #: per instance, the steps dropped by their compare-and-swap on task_state (each
+        #: once, the latest last)
+        self.dropped_steps: dict[str, tuple[DroppedStep, ...]] = {}
+        #: per migration, the steps of other requests that ran while its chain was queued
+        self.overlaps: dict[str, tuple[Overlap, ...]] = {}
+        #: per migration, the host events that acted on it (the evacuation clean-up)
+        self.host_events: dict[str, tuple[HostEvent, ...]] = {}
+        #: per migration, the allocation on a host whose compute service was down that
+        #: the move took over from the instance (an evacuation's source, not yet
+        #: cleaned up), and the step that moved it
+        self.carried_allocations: dict[str, AllocationCause] = {}
+        #: per instance, the server group races it took part in (see ``GroupRace``)
+        self.group_races: dict[str, tuple[GroupRace, ...]] = {}
         #: the scheduling decisions made since the last API request: a record of what
         #: happened, not state (left out of ``snapshot()``, empty after ``restore``)
         self.decisions: list[SchedulingDecision] = []
@@ -414,6 +486,9 @@ class Cluster:
                           instance_uuid)
         self._note_vm_change(inst, before_vm, op, "api", "ok", "api")
         unaddressed = self._after_api(op, inst, branch, context, ctx, before_host)
+        mig = inst.migration
+        self._note_overlap(inst, op, "api", "ok",
+                           mig.uuid if mig is not None and mig.in_progress else None)
         if unaddressed is not None:
             return Result(True, unaddressed, f"{op} accepted, then {unaddressed.message}",
                           inst.uuid, branch)
@@ -727,6 +802,7 @@ class Cluster:
                 return Result(False, err, err.message, inst.uuid)
             self._dequeue(work)
             cleanup = self._preempted(step, inst, work)
+            self._note_dropped(inst, work, outcome)
             err = errors.UnexpectedTaskStateError(
                 f"{work.operation}.{work.step}: {outcome} not possible for {inst.uuid} in "
                 f"{inst.vm_state.value}/{inst.task_state}; work dropped{cleanup}")
@@ -744,6 +820,7 @@ class Cluster:
             counters_before = dict(self.counters)
             try:
                 work, migration_uuid = self._schedule(inst, work, branch)
+                self._note_scheduled(inst, work, branch, migration_uuid, ledger_before)
             except NoValidHost as exc:
                 self.ledger = ledger_before
                 self.counters = counters_before
@@ -835,8 +912,10 @@ class Cluster:
             branch = self.lc.deliver(work.operation, work.step, outcome, inst, **kw)
         except errors.UnexpectedTaskStateError as exc:
             self._dequeue(work)
+            self._note_dropped(inst, work, outcome)
             return Result(False, _detached(exc), exc.message, inst.uuid)
         self._dequeue(work)
+        self._note_overlap(inst, work.operation, work.step, outcome, work.get("migration"))
         kind = self._note_vm_change(inst, before_vm, work.operation, work.step, outcome,
                                     trigger)
         if trigger == "injected" and kind is OutcomeKind.FAULT:
@@ -858,6 +937,9 @@ class Cluster:
         self._apply_allocs(inst, branch, SCHEDULING_ALLOCS, before_host)
         self._track(inst, branch, work.target or before_host, before_host,
                     (work.operation, work.step))
+        if (inst.host is not None and inst.host != before_host and inst.host in self.trackers
+                and self.trackers[inst.host].never_counted(inst.uuid)):
+            self.uncounted_arrivals[inst.uuid] = (inst.host, work.operation)
         self._apply_flavor(inst, branch)
         if inst.host is not None and inst.host != before_host:
             self.arrivals[inst.uuid] = work.operation
@@ -875,6 +957,57 @@ class Cluster:
                 and inst.host is not None):
             self.unmatched_allocations[inst.uuid] = AllocationCause(
                 inst.host, work.operation, work.step, outcome)
+
+    def _note_dropped(self, inst: Instance, work: Work, outcome: str) -> None:
+        task = inst.task_state
+        dropped = DroppedStep(work.operation, work.step, outcome,
+                              None if task is None else task.value)
+        self.dropped_steps[inst.uuid] = tuple(
+            d for d in self.dropped_steps.get(inst.uuid, ()) if d != dropped) + (dropped,)
+
+    def _note_overlap(self, inst: Instance, operation: str, step: str, outcome: str,
+                      migration: str | None) -> None:
+        """Remember, on each move whose chain of steps is still queued, a step of another
+        request (another operation, or another move) that ran meanwhile: the upstream
+        findings about requests that overtake a move are keyed on it."""
+        for w in self.work.values():
+            if w.instance != inst.uuid:
+                continue
+            mig = w.get("migration")
+            if mig is None or (w.operation, mig) == (operation, migration):
+                continue
+            record = self.migrations.get(mig)
+            if record is None:
+                continue
+            seen = self.overlaps.get(mig, ())
+            overlap = Overlap(operation, step, outcome, record.migration_type.value)
+            if overlap not in seen:
+                self.overlaps[mig] = seen + (overlap,)
+
+    def _note_scheduled(self, inst: Instance, work: Work, branch: Branch,
+                        migration_uuid: str | None, before: Ledger) -> None:
+        """What a scheduling step took over that findings are keyed on: an allocation on
+        a down host carried into the move's migration, and a group member placed while
+        another member was still on its way."""
+        mover = migration_uuid or (inst.migration.uuid if inst.migration else None)
+        if Alloc.MOVE_SOURCE_TO_MIGRATION in branch.alloc and mover is not None:
+            for host in before.allocations_view(inst.uuid):
+                if (host != inst.host and not self.service_is_up(host)
+                        and host in self.ledger.allocations_view(mover)):
+                    self.carried_allocations[mover] = AllocationCause(
+                        host, work.operation, work.step, "ok")
+        group = self.info[inst.uuid].group if inst.uuid in self.info else None
+        if group is None:
+            return
+        members = set(self.groups.get(group, ())) - {inst.uuid}
+        for w in self.work.values():
+            if w.instance in members and w.operation in _ARRIVING:
+                for uuid, other in ((inst.uuid, w.instance), (w.instance, inst.uuid)):
+                    race = GroupRace(work.operation, work.step, work.get("dest") or "",
+                                     other, w.operation)
+                    seen = self.group_races.get(uuid, ())
+                    if race not in seen:
+                        self.group_races[uuid] = seen + (race,)
 
     def _note_vm_change(self, inst: Instance, before: tuple[VmState, Any] | None,
                         operation: str, step: str, outcome: str, trigger: str) -> OutcomeKind:
@@ -996,7 +1129,10 @@ class Cluster:
                 continue
             tracker = self.trackers[host]
             if call in _DROPS and tracker.never_counted(inst.uuid):
-                self.uncounted_drops[host] = UncountedDrop(inst.uuid, operation, step)
+                arrival = self.uncounted_arrivals.get(inst.uuid)
+                self.uncounted_drops[host] = UncountedDrop(
+                    inst.uuid, operation, step,
+                    arrival[1] if arrival is not None and arrival[0] == host else None)
             if call is Track.INSTANCE_CLAIM:
                 tracker = tracker.instance_claim(self._tracked(inst))
             elif call is Track.ABORT_INSTANCE_CLAIM:
@@ -1027,6 +1163,8 @@ class Cluster:
         """``RT._update_available_resource``: the tracker counts again."""
         self.trackers[host] = self.audited_tracker(host)
         self.uncounted_drops.pop(host, None)
+        for uuid in [u for u, (h, _) in self.uncounted_arrivals.items() if h == host]:
+            del self.uncounted_arrivals[uuid]
 
     def audited_tracker(self, host: str) -> Tracker:
         """The host's tracker as its resource audit would leave it now: counted again
@@ -1599,6 +1737,12 @@ class Cluster:
             tuple((h, t.row()) for h, t in self.trackers.items()),
             tuple(self.scheduler_consumed.items()),
             tuple((h, tuple(d)) for h, d in self.uncounted_drops.items()),
+            tuple(self.uncounted_arrivals.items()),
+            tuple((u, tuple(map(tuple, cs))) for u, cs in self.dropped_steps.items()),
+            tuple((m, tuple(map(tuple, cs))) for m, cs in self.overlaps.items()),
+            tuple((m, tuple(map(tuple, cs))) for m, cs in self.host_events.items()),
+            tuple((m, tuple(c)) for m, c in self.carried_allocations.items()),
+            tuple((u, tuple(map(tuple, cs))) for u, cs in self.group_races.items()),
         )
 
     def _set_rows(self, rows: tuple) -> None:
@@ -1606,7 +1750,8 @@ class Cluster:
         (hosts, conductor, work, instances, info, migrations, groups, counters,
          inventory_changes, injected_faults, arrivals, migration_errors,
          error_causes, unmatched_allocations, trackers, scheduler_consumed,
-         uncounted_drops) = rows
+         uncounted_drops, uncounted_arrivals, dropped_steps, overlaps, host_events,
+         carried_allocations, group_races) = rows
         self.hosts = {name: HostRecord(name, up, enabled, list(queue))
                       for name, up, enabled, queue in hosts}
         self.conductor = list(conductor)
@@ -1643,6 +1788,12 @@ class Cluster:
         self.trackers = {h: Tracker.from_row(row) for h, row in trackers}
         self.scheduler_consumed = dict(scheduler_consumed)
         self.uncounted_drops = {h: UncountedDrop(*d) for h, d in uncounted_drops}
+        self.uncounted_arrivals = dict(uncounted_arrivals)
+        self.dropped_steps = {u: tuple(DroppedStep(*c) for c in cs) for u, cs in dropped_steps}
+        self.overlaps = {m: tuple(Overlap(*c) for c in cs) for m, cs in overlaps}
+        self.host_events = {m: tuple(HostEvent(*c) for c in cs) for m, cs in host_events}
+        self.carried_allocations = {m: AllocationCause(*c) for m, c in carried_allocations}
+        self.group_races = {u: tuple(GroupRace(*c) for c in cs) for u, cs in group_races}
         self.decisions = []
 
     def snapshot(self, ledger: bool = True) -> tuple:
@@ -1747,7 +1898,8 @@ class Cluster:
 _ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "groups",
          "counters", "inventory_changes", "injected_faults", "arrivals", "migration_errors",
          "error_causes", "unmatched_allocations", "trackers", "scheduler_consumed",
-         "uncounted_drops")
+         "uncounted_drops", "uncounted_arrivals", "dropped_steps", "overlaps", "host_events",
+         "carried_allocations", "group_races")
 _KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
 #: The state variables ``freeze`` copies (``Cluster.__init__`` lists them), and the index
 #: of placed instances, which ``_set_rows`` marks for rebuilding.

@@ -25,6 +25,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from model.catalogue import CATALOGUE, INIT_INSTANCE
+from model.cluster import HostEvent
 from model.lifecycle import ADMIN, Instance
 from model.operation import Alloc
 from model.states import MigrationStatus as MS, MigrationType
@@ -45,11 +46,26 @@ def destroy_evacuated_instances(cluster: "Cluster", host: str) -> set[str]:
     for mig in sorted(cluster.migrations.values(), key=lambda m: m.uuid):
         if (mig.migration_type is MigrationType.EVACUATION and mig.source == host
                 and mig.status in EVACUATION_CLEANUP):
+            held = host in cluster.ledger.allocations_view(mig.instance_uuid)
+            event = HostEvent("service_up", host, mig.status.value,
+                              _evacuation_progress(cluster, mig), held)
+            cluster.host_events[mig.uuid] = cluster.host_events.get(mig.uuid, ()) + (event,)
             if mig.dest != host:
                 cluster.ledger.remove_provider_from_consumer(mig.instance_uuid, host)
             mig.status = MS.COMPLETED
             done.add(mig.instance_uuid)
     return done
+
+
+def _evacuation_progress(cluster: "Cluster", mig) -> str:
+    """Where the evacuation stood when its source came back (see ``HostEvent``)."""
+    if any(w.instance == mig.instance_uuid and w.operation == "evacuate"
+           and w.get("migration") == mig.uuid for w in cluster.work.values()):
+        return "in flight"
+    dropped = cluster.dropped_steps.get(mig.instance_uuid, ())
+    if dropped and dropped[-1].operation == "evacuate" and mig.status is not MS.DONE:
+        return "preempted"
+    return "ended"
 
 
 def init_instance(cluster: "Cluster", inst: Instance) -> str | None:

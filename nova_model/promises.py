@@ -52,7 +52,7 @@ def unexplained_violations(cluster, lifecycle: Lifecycle,
         messages = promise(cluster)
         if messages:
             found[promise.name] = list(messages)
-    return findings.split(found)
+    return findings.split(found, cluster)
 
 
 @dataclass(frozen=True)

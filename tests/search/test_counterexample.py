@@ -52,7 +52,7 @@ def test_a_found_violation_is_readable_and_replays(tmp_path):
     replay = scenario.run(loaded, config, lifecycle=ForgetfulConfirm.lifecycle)
     try:
         # the replayed run ends in exactly the state the search reported
-        unexplained, _ = findings.split(invariants.violations(replay.cluster))
+        unexplained, _ = findings.split(invariants.violations(replay.cluster), replay.cluster)
         assert set(unexplained) == violated
     finally:
         replay.close()

@@ -7,6 +7,7 @@ import pytest
 
 import invariants
 from invariants import findings
+from invariants.subjects import Violation
 from model.cluster import Cluster
 from model.cluster_scenarios import LARGE, SMALL, boot, small_config
 from model.lifecycle import ADMIN
@@ -311,7 +312,7 @@ def test_the_finding_is_reproduced_and_explained(finding):
         SCRIPTS[finding.name](cluster)
         found = invariants.violations(cluster)
         assert set(finding.invariants) & set(found), found
-        unexplained, explained = findings.split(found)
+        unexplained, explained = findings.split(found, cluster)
         assert unexplained == {}, unexplained
         assert {f.name for f, _ in explained} == {finding.name}
     finally:
@@ -371,7 +372,7 @@ def test_a_soft_delete_that_preempts_finish_resize_is_the_same_finding():
         cluster.settle()
         found = invariants.violations(cluster)
         assert "instances_hold_what_their_state_implies" in found, found
-        unexplained, explained = findings.split(found)
+        unexplained, explained = findings.split(found, cluster)
         assert unexplained == {}, unexplained
         assert {f.name for f, _ in explained} == {
             "a resize whose finish_migration fails keeps the new flavor's claim"}
@@ -379,11 +380,54 @@ def test_a_soft_delete_that_preempts_finish_resize_is_the_same_finding():
         cluster.close()
 
 
-def test_a_finding_does_not_explain_a_real_violation():
-    real = {"server_group_policies": ["anti-affinity group web: 2 members on h1 (limit 1)"],
-            "nothing_stuck": ["vm1 is stuck in active/powering-off on h1 with no work pending"]}
-    unexplained, explained = findings.split(real)
-    assert unexplained == real and explained == []
+def test_a_finding_does_not_explain_a_message_without_its_cause():
+    """The text of a finding's violation, even with its subjects, explains nothing when
+    the cluster recorded no cause for them."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        real = {"allocations_have_live_consumers": [Violation(
+                    f"resize mig1 of {uuid} is error but still holds compute1: VCPU=1 "
+                    "(it failed with the instance on its destination)", ("mig1", uuid))],
+                "nothing_stuck": [Violation(
+                    f"{uuid} is stuck in active/deleting on compute1 with no work pending",
+                    (uuid,))]}
+        unexplained, explained = findings.split(real, cluster)
+        assert unexplained == real and explained == []
+    finally:
+        cluster.close()
+
+
+def test_a_same_host_revert_that_fails_is_the_same_finding():
+    """allow_resize_to_same_host: the destination is the source. ComputeManager.
+    revert_resize fails before it casts finish_revert_resize, so nothing runs
+    _revert_allocation (errors_out_migration and _error_out_instance_on_exception
+    only write the statuses): the migration, in error, keeps the old flavor on the one
+    host, as it keeps the source when the hosts differ."""
+    cluster = Cluster(small_config(hosts=1, allow_resize_to_same_host=True), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        host = cluster.instances[uuid].host
+        assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+        cluster.settle()
+        mig = cluster.instances[uuid].migration
+        assert (mig.source, mig.dest) == (host, host)
+        assert cluster.request("revert_resize", uuid).accepted
+        cluster.settle(revert_resize__revert_resize="driver_error")
+        inst = cluster.instances[uuid]
+        assert (inst.vm_state, inst.host, mig.status) == (
+            VmState.ERROR, host, MigrationStatus.ERROR)
+        assert cluster.ledger.allocations_view(mig.uuid) == {host: cluster.resources(SMALL)}
+        found = invariants.violations(cluster)
+        assert found["allocations_have_live_consumers"] == [
+            f"resize {mig.uuid} of {uuid} is error but still holds {host}: DISK_GB=20, "
+            f"MEMORY_MB=2048, VCPU=1 (it failed with the instance on its destination)"], found
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == {}, unexplained
+        assert {f.name for f, _ in explained} == {
+            "a revert that fails on the destination leaves the source with the migration"}
+    finally:
+        cluster.close()
 
 
 def test_a_member_arriving_by_unshelve_is_explained():
@@ -408,9 +452,24 @@ def test_a_member_arriving_by_unshelve_is_explained():
         cluster.settle()
         found = invariants.violations(cluster)
         assert "server_group_policies" in found
-        unexplained, explained = findings.split(found)
+        unexplained, explained = findings.split(found, cluster)
         assert unexplained == {}
         assert {f.name for f, _ in explained} == {
             "the scheduler does not count group members that are still arriving"}
+    finally:
+        cluster.close()
+
+
+def test_every_declared_cause_names_a_record_and_operations_that_exist():
+    """A misspelt record, field or operation would make a finding explain nothing."""
+    from model.catalogue import CATALOGUE
+    cluster = Cluster(small_config(hosts=1), seed=1)
+    try:
+        for finding in findings.UPSTREAM:
+            for cause in finding.causes:
+                assert isinstance(getattr(cluster, cause.record), dict), cause
+                for name, allowed in cause.fields:
+                    if name == "operation":
+                        assert allowed <= set(CATALOGUE), (finding.name, allowed)
     finally:
         cluster.close()

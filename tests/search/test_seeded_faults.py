@@ -27,11 +27,15 @@ from typing import Callable
 import pytest
 from hypothesis import settings
 
+import invariants
+from invariants import findings
 from model.catalogue import CATALOGUE
+from model.cluster_scenarios import SMALL, boot, small_config
+from model.lifecycle import ADMIN
 from model.cluster import Cluster
 from model.lifecycle import Lifecycle
 from model.operation import Alloc, Branch, HostEffect, Operation
-from model.states import TaskState, VmState
+from model.states import MigrationStatus, MigrationType, TaskState, VmState
 from model.variants import edit_branches, variant, with_guard, without
 from nova_model.search.machine import ClusterMachine, machine_for, violated_names
 from nova_model.search.run import run_search
@@ -162,6 +166,42 @@ def request_spec_loses_the_group():
     return _machine("RequestSpecLosesTheGroup", cluster_class=GroupBlind)
 
 
+def failed_evacuation_stays_accepted():
+    """An evacuation the scheduler finds no host for leaves its migration 'accepted'
+    (Nova's conductor sets it to error): the source's clean-up later takes it for a
+    finished one and gives the instance up, the symptom of the upstream finding about
+    a source that comes back during an evacuation, though no evacuation was under way."""
+    op = CATALOGUE["evacuate"]
+    keep = lambda b: dataclasses.replace(b, migration=None)  # noqa: E731
+    return _machine("FailedEvacuationStaysAccepted", lifecycle=variant(
+        evacuate=edit_branches(op, "schedule", "no_valid_host", keep)))
+
+
+def failed_rebuild_leaves_the_evacuation_running():
+    """An evacuation whose rebuild fails on the destination leaves its migration
+    'pre-migrating' while the source is down (Nova's rebuild_instance fails it)."""
+    op = CATALOGUE["evacuate"]
+    keep = lambda b: dataclasses.replace(b, migration=None)  # noqa: E731
+    for step in ("spawned", "power_off"):
+        op = edit_branches(op, step, "driver_error", keep)
+    return _machine("FailedRebuildLeavesTheEvacuationRunning",
+                    lifecycle=variant(evacuate=op))
+
+
+def source_returns_without_its_clean_up():
+    """A compute service that starts after a finished evacuation marks it completed
+    without removing itself from the instance's allocation."""
+    class ForgetfulSource(Cluster):
+        def service_up(self, host):
+            if not self._host(host).up:
+                for m in self.migrations.values():
+                    if (m.migration_type is MigrationType.EVACUATION and m.source == host
+                            and m.status is MigrationStatus.DONE):
+                        m.status = MigrationStatus.COMPLETED
+            return super().service_up(host)
+    return _machine("SourceReturnsWithoutItsCleanUp", cluster_class=ForgetfulSource)
+
+
 def revert_never_allowed():
     """revert_resize's guard admits nothing: a guard that allows too little."""
     op = CATALOGUE["revert_resize"]
@@ -205,10 +245,26 @@ FAULTS: dict[str, Fault] = {
     "a restarted compute loses its queued work": Fault(
         "restart loses track", restart_loses_its_queue,
         frozenset({"nothing_stuck"}), 10),
+    "a source comes back after an evacuation without cleaning up": Fault(
+        "restart loses track", source_returns_without_its_clean_up,
+        frozenset({"instances_hold_what_their_state_implies"}), 25),
     "the request spec loses the server group": Fault(
         "scheduler ignores a group", request_spec_loses_the_group,
         frozenset({"server_group_policies"}), 25),
 }
+
+#: Faults with an upstream finding's symptom that the search does not reach under ``ci``
+#: yet (the interleaving is too rare for its budget): a scripted run shows the model
+#: reports them as failures, not as the finding (the evacuation clean-up's recorded
+#: cause says the evacuation had ended, not that it was under way).
+#: fault -> (lifecycle, the outcome injected into ``evacuate.<step>``)
+BY_SCRIPT: dict[str, tuple[Callable[[], type[ClusterMachine]], str, str]] = {
+    "a failed evacuation leaves its migration accepted":
+        (failed_evacuation_stays_accepted, "schedule", "no_valid_host"),
+    "a failed rebuild leaves the evacuation pre-migrating":
+        (failed_rebuild_leaves_the_evacuation_running, "spawned", "driver_error"),
+}
+
 
 #: Guards that allow too little: (fault, the coverage item the variant can no longer reach).
 TOO_STRICT: dict[str, tuple[Callable[[], type[ClusterMachine]], str]] = {
@@ -246,6 +302,29 @@ def test_a_guard_that_allows_too_little_shows_in_coverage(name):
     examples, steps, derandomize = _profile()
     report = run_search(examples, steps, derandomize=derandomize, machine=machine())
     assert item in report.coverage["missing"], report.coverage
+
+
+@pytest.mark.parametrize("name", sorted(BY_SCRIPT))
+def test_a_fault_with_a_findings_symptom_is_not_explained_by_it(name):
+    machine, step, outcome = BY_SCRIPT[name]
+    cluster = Cluster(small_config(hosts=2), lifecycle=machine().lifecycle, seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        source = cluster.instances[uuid].host
+        cluster.service_down(source)
+        assert cluster.request("evacuate", uuid, ADMIN).accepted
+        cluster.settle(**{f"evacuate__{step}": outcome})
+        inst = cluster.instances[uuid]
+        assert (inst.vm_state, inst.host, inst.migration.in_progress) == (
+            VmState.ERROR, source, True)
+        assert invariants.violations(cluster) == {}
+        assert cluster.service_up(source).accepted  # cleans up the non-terminal evacuation
+        found = invariants.violations(cluster)
+        assert list(found) == ["instances_hold_what_their_state_implies"], found
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == found and explained == [], explained
+    finally:
+        cluster.close()
 
 
 def test_the_faults_cover_every_kind_the_search_must_catch():
