@@ -16,9 +16,10 @@ def _counted(tracker, reserved) -> tuple[int, int, int]:
 def tracker_usage_never_negative(cluster) -> list[str]:
     """No compute's resource tracker counts less than nothing for its instances and moves.
 
-    The tracker adds a flavor at each claim and takes one off at each drop; a drop
-    without its claim, or one made twice, leaves the count below the host's reserved
-    amounts, and the scheduler then sees more free capacity than the host has.
+    The ``ResourceTracker`` adds a flavor at each claim and takes one off at each
+    drop; a drop without its claim, or one made twice, leaves the count below the
+    host's reserved amounts, and Nova's scheduler, which reads the count, then sees
+    more free capacity than the host has.
     """
     out = []
     for host, tracker in sorted(cluster.trackers.items()):

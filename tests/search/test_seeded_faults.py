@@ -202,6 +202,32 @@ def source_returns_without_its_clean_up():
     return _machine("SourceReturnsWithoutItsCleanUp", cluster_class=ForgetfulSource)
 
 
+def confirm_drops_the_source_twice():
+    """confirm_resize's drop on the source's resource tracker is made twice."""
+    op = CATALOGUE["confirm_resize"]
+    twice = lambda b: dataclasses.replace(b, tracker=b.tracker * 2)  # noqa: E731
+    return _machine("ConfirmDropsTheSourceTwice", lifecycle=variant(
+        confirm_resize=edit_branches(op, "confirm", "ok", twice)))
+
+
+def audit_frees_instances_on_the_move():
+    """The resource audit also deletes the allocation of an instance that holds the
+    host but is not on it (one arriving by live migration, or evacuated away): the
+    healing ResourceTracker._remove_deleted_instances_allocations deliberately leaves
+    alone."""
+    class EagerAudit(Cluster):
+        def update_available_resource(self, host):
+            removed = super().update_available_resource(host)
+            for consumer in list(self.ledger.consumers()):
+                inst = self.instances.get(consumer)
+                if (inst is not None and inst.host not in (None, host)
+                        and host in self.ledger.allocations_of(consumer)):
+                    self.ledger.delete_allocations(consumer)
+                    removed.append(consumer)
+            return removed
+    return _machine("EagerAudit", cluster_class=EagerAudit)
+
+
 def revert_never_allowed():
     """revert_resize's guard admits nothing: a guard that allows too little."""
     op = CATALOGUE["revert_resize"]
@@ -248,6 +274,13 @@ FAULTS: dict[str, Fault] = {
     "a source comes back after an evacuation without cleaning up": Fault(
         "restart loses track", source_returns_without_its_clean_up,
         frozenset({"instances_hold_what_their_state_implies"}), 25),
+    "confirm drops the source's tracker claim twice": Fault(
+        "doubled release", confirm_drops_the_source_twice,
+        frozenset({"tracker_usage_never_negative"}), 25),
+    "the resource audit frees an instance that is moving": Fault(
+        "audit frees a live consumer", audit_frees_instances_on_the_move,
+        frozenset({"instances_hold_what_their_state_implies",
+                   "allocations_have_live_consumers"}), 25),
     "the request spec loses the server group": Fault(
         "scheduler ignores a group", request_spec_loses_the_group,
         frozenset({"server_group_policies"}), 25),
