@@ -1,5 +1,9 @@
 """``allocations``: who holds what on which host through the moves, from the ``Alloc`` effects.
 
+Beside each change of Placement's ledger the edge names the compute's own
+resource-tracker calls the same steps make (``Branch.tracker``, marked ◦): the
+count the scheduler's weighers read, which Nova keeps apart from Placement.
+
 Each scenario is a sequence of catalogue operations replayed on the lifecycle
 machine (``transitions``), every step taking its ``ok`` outcome (the machine
 picks the branch). The Placement effects the taken branches declare are applied
@@ -157,11 +161,12 @@ class _Scenario:
         pending: list[str] = []  # steps since the last ledger change
         step = "api"
         while True:
-            if branch.alloc:
+            if branch.alloc or branch.tracker:
                 dest, source = self._hosts(target)
                 for effect in branch.alloc:
                     self.ledger = self.ledger.apply(effect, dest, source)
-                effects = "\n".join(wrap("• " + a.value, 34) for a in branch.alloc)
+                effects = "\n".join([*(wrap("• " + a.value, 34) for a in branch.alloc),
+                                     *(wrap("◦ " + t.value, 34) for t in branch.tracker)])
                 nxt = self._node("", Look.PLACEMENT)
                 label = f"{op.name}: " + " → ".join([*pending, step]) + "\n" + effects
                 self.edges.append(Edge(self.current, nxt, label, Line.SOLID, Look.PLACEMENT))

@@ -146,6 +146,8 @@ def _branch_text(b) -> str:
     parts += branch_writes(b)
     if b.alloc:
         parts.append("Placement: " + "; ".join(a.value for a in b.alloc))
+    if b.tracker:
+        parts.append("resource tracker: " + "; ".join(t.value for t in b.tracker))
     parts.append(f"then `{b.then}`" if b.then else "done")
     if b.note:
         parts.append(f"({b.note})")
