@@ -15,7 +15,7 @@ import math
 
 from model.operation import Alloc
 from model.scheduler.decision import FILTER, SchedulingDecision
-from model.scheduler.filters import FILTERS, ExtraSpecError
+from model.scheduler.filters import FILTERS, FilterError
 
 _MEMO = "scheduler_decisions_sound"
 
@@ -138,7 +138,7 @@ def _filter_reasons(host, spec, filters) -> list[str]:
             continue
         try:
             passed = flt.host_passes(host, spec)
-        except ExtraSpecError as exc:
+        except FilterError as exc:
             out.append(f"makes {flt.name} raise {exc}")
             continue
         if not passed:

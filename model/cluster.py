@@ -55,6 +55,7 @@ from model import errors
 from model.cluster_compat import (
     ClusterConfig, Inventory, Ledger, PlacementError, ResourceClass, aggregates_of, flavors_of, group_policy, has_group,
     host_aggregates, host_attr, host_name, hosts_of, image_volume_backed, images_of, option,
+    project_of,
     provider_inventories, scheduler_of,
 )
 from model.lifecycle import (
@@ -985,7 +986,9 @@ class Cluster:
                 "stats": MappingProxyType(dict(host_attr(cfg, "stats", {}) or {})),
                 "supported_instances": tuple(host_attr(cfg, "supported_instances", ()) or ()),
                 "hypervisor_type": host_attr(cfg, "hypervisor_type", None),
-                "hypervisor_version": host_attr(cfg, "hypervisor_version", None)}
+                "hypervisor_version": host_attr(cfg, "hypervisor_version", None),
+                "host_ip": host_attr(cfg, "host_ip", None),
+                "metrics": MappingProxyType(dict(host_attr(cfg, "metrics", {}) or {}))}
         return out
 
     def _inventory(self, host: str, rc):
@@ -1044,9 +1047,11 @@ class Cluster:
             destination = Destination(inst.host)
         elif host is not None:
             destination = Destination(host)
+        image = info.spec_image or inst.image
         return RequestSpec(
             flavor=flavor,
-            image_properties=dict(self.images.get(info.spec_image or inst.image, {}) or {}),
+            image_properties=dict(self.images.get(image, {}) or {}),
+            image_id=image, project_id=project_of(self.config),
             availability_zone=info.availability_zone, instance_group=self._group(inst),
             scheduler_hints=dict(info.hints), ignore_hosts=ignore,
             requested_destination=destination,

@@ -63,7 +63,13 @@ class HostState:
     service's `disabled` flag.
 
     `instances` maps instance uuid -> image properties of that instance (the
-    filters here only look at the keys).
+    filters only look at the keys; ImagePropertiesWeigher reads the
+    properties, which Nova loads from each instance's system metadata).
+
+    `metrics` maps a monitor metric name (`MonitorMetricType`, e.g.
+    ``"cpu.percent"``) to its integer value: Nova's `HostState.metrics`, the
+    `MonitorMetricList` the compute node reported (`ComputeNode.metrics`),
+    read by MetricsWeigher.  Empty when the node reports none.
 
     `availability_zone`, when given and no aggregate of the host already
     carries `availability_zone` metadata, is turned into an implicit aggregate
@@ -103,7 +109,8 @@ class HostState:
     host_ip: str | None = None
     cpu_info: Mapping[str, Any] = field(default_factory=dict)
     cell_uuid: str | None = None
-    instances: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    instances: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    metrics: Mapping[str, int] = field(default_factory=dict)
     reserved_host_memory_mb: int = 0
     reserved_host_disk_mb: int = 0
     reserved_host_cpus: int = 0
