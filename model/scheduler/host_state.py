@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,7 +28,6 @@ __all__ = [
     "instance_uuids_overlap",
 ]
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 SupportedInstance = tuple[str, str, str]
 
@@ -154,7 +152,9 @@ class HostState:
             and instance_uuid
             and instance_uuid not in instances
         ):
-            instances = {**instances, instance_uuid: _EMPTY}
+            # (the instance exists already: a weigher that loads its image
+            # properties, as ImagePropertiesWeigher does, finds the request's)
+            instances = {**instances, instance_uuid: spec.image_properties}
         return dataclasses.replace(
             self,
             free_ram_mb=self.free_ram_mb - flavor.memory_mb,

@@ -601,7 +601,7 @@ def nova_spec(s: RequestSpec) -> Any:
 
 
 @contextlib.contextmanager
-def nova_options(cfg: SchedulerConfig) -> Iterator[None]:
+def nova_options(cfg: SchedulerConfig, image_properties: Any = None) -> Iterator[None]:
     overrides = {
         "max_instances_per_host": cfg.max_instances_per_host,
         "max_io_ops_per_host": cfg.max_io_ops_per_host,
@@ -624,7 +624,7 @@ def nova_options(cfg: SchedulerConfig) -> Iterator[None]:
         CONF.set_override(name, value, group="metrics")
     CONF.set_override("max_attempts", cfg.max_attempts, group="scheduler")
     try:
-        with nova_cells():
+        with nova_cells(image_properties or {}):
             yield
     finally:
         for name in overrides:
@@ -635,9 +635,19 @@ def nova_options(cfg: SchedulerConfig) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def nova_cells() -> Iterator[None]:
+def nova_cells(image_properties: Any) -> Iterator[None]:
     """ImagePropertiesWeigher loads the instances' system metadata from their
-    cell's database; here every cell exists and the instances come with theirs."""
+    cell's database; here every cell exists and the instances come with theirs,
+    except the stubs `_consume_selected_host` adds for the request's own
+    instances, whose database rows carry the request's image."""
+
+    def fill_metadata(instances: Any) -> None:
+        for inst in instances:
+            if "system_metadata" not in inst:
+                inst.system_metadata = nova_utils.get_system_metadata_from_image(
+                    {"properties": dict(image_properties)})
+            if "image_ref" not in inst:
+                inst.image_ref = ""
 
     @contextlib.contextmanager
     def target_cell(ctxt: Any, cell_mapping: Any) -> Iterator[Any]:
@@ -646,7 +656,8 @@ def nova_cells() -> Iterator[None]:
     with mock.patch.object(objects.CellMapping, "get_by_uuid",
                            side_effect=lambda ctxt, uuid: objects.CellMapping(uuid=uuid)), \
             mock.patch.object(nova_context, "target_cell", target_cell), \
-            mock.patch.object(objects.InstanceList, "fill_metadata"):
+            mock.patch.object(objects.InstanceList, "fill_metadata", autospec=True,
+                              side_effect=fill_metadata):
         yield
 
 
@@ -827,7 +838,7 @@ def run_nova_schedule(case: dict[str, Any]) -> tuple[Any, list[Any], list[Any]]:
         claims.append((by_uuid[rp_uuid], instance_uuid))
         return by_uuid[rp_uuid] not in case["unclaimable"]
 
-    with nova_options(cfg):
+    with nova_options(cfg, spec.image_properties):
         hm = object.__new__(nova_host_manager.HostManager)
         hm.filter_handler = nova_filters.HostFilterHandler()
         hm.enabled_filters = [NOVA_FILTER_CLASSES[n]() for n in cfg.filters]
