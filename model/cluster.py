@@ -70,6 +70,7 @@ from model.scheduler import (
 from model.scheduler.decision import (
     ALTERNATE, FILTER, FORCED, REBUILD, SchedulingDecision,
 )
+from model.scheduler.filters import FilterError, SimpleCIDRAffinityFilter
 from model.scheduler.pipeline import placement_resources
 from model.scheduler.request_filter import map_az_to_placement_aggregate
 from model.states import MIGRATION_FINAL, MigrationStatus as MS, MigrationType, PowerState, VmState
@@ -1048,7 +1049,7 @@ class Cluster:
         elif host is not None:
             destination = Destination(host)
         image = info.spec_image or inst.image
-        return RequestSpec(
+        spec = RequestSpec(
             flavor=flavor,
             image_properties=dict(self.images.get(image, {}) or {}),
             image_id=image, project_id=project_of(self.config),
@@ -1058,6 +1059,14 @@ class Cluster:
             member_of=self._zone_aggregates(info.availability_zone),
             instance_uuid=inst.uuid, is_rebuild=rebuild, is_bfv=self._volume_backed(inst.image),
         )
+        if "SimpleCIDRAffinityFilter" in self.scheduler_config.filters:
+            # Nova's scheduler raises AddrFormatError on hints it cannot read and the
+            # conductor fails the request as it does on NoValidHost
+            try:
+                SimpleCIDRAffinityFilter.affinity_network(spec)
+            except FilterError as exc:
+                raise NoValidHost(f"SimpleCIDRAffinityFilter: {exc}") from None
+        return spec
 
     def _zone_aggregates(self, zone: str | None) -> tuple[str, ...]:
         """The aggregates a request for ``zone`` must be in (the scheduler's request

@@ -642,6 +642,7 @@ class _Parser:
         self.unique([{"name": g.name} for g in groups], "server_groups")
         self.isolation(scheduler, hosts, images)
         self.metrics_available(scheduler, hosts)
+        self.addresses_available(scheduler, hosts)
 
         return ClusterConfig(
             hosts=tuple(hosts),
@@ -671,6 +672,16 @@ class _Parser:
                     self.fail(f"scheduler.{key}[{i}]",
                               f"unknown {kind} {name!r}{_did_you_mean(name, known)} "
                               f"(known: {', '.join(known) or 'none defined'})")
+
+    def addresses_available(self, scheduler: SchedulerConfig, hosts: list[HostConfig]) -> None:
+        """SimpleCIDRAffinityFilter reads every host's `host_ip`: without one, Nova's
+        filter raises on any request with a `build_near_host_ip` hint."""
+        if "SimpleCIDRAffinityFilter" not in scheduler.filters:
+            return
+        for i, h in enumerate(hosts):
+            if h.host_ip is None:
+                self.fail(f"hosts[{i}].host_ip", f"{h.name} needs one: SimpleCIDRAffinityFilter "
+                          f"is enabled")
 
     def metrics_available(self, scheduler: SchedulerConfig, hosts: list[HostConfig]) -> None:
         """With MetricsWeigher and `metrics_required`, every host must report every

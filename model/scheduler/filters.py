@@ -712,19 +712,27 @@ class SimpleCIDRAffinityFilter(BaseHostFilter):
 
     run_filter_once_per_request = True
 
+    @staticmethod
+    def affinity_network(spec: RequestSpec) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        """The network the hints name (None: no `build_near_host_ip` hint); HintError
+        when they cannot be read."""
+        near = spec.get_scheduler_hint("build_near_host_ip")
+        if not near:
+            return None
+        cidr = spec.get_scheduler_hint("cidr", "/24")
+        if not isinstance(near, str) or not isinstance(cidr, str):
+            raise HintError(f"build_near_host_ip {near!r} / cidr {cidr!r}: one value each")
+        return _network(near + cidr)
+
     def host_passes(self, host_state: HostState, spec: RequestSpec) -> bool:
         """`nova/scheduler/filters/affinity_filter.py: SimpleCIDRAffinityFilter`: the
         hint and the cidr are joined as text (`cidr` must start with `/`, else the
         digits extend the address), and a malformed address, network or host IP
         fails the request (HintError).
         """
-        near = spec.get_scheduler_hint("build_near_host_ip")
-        if not near:
+        network = self.affinity_network(spec)
+        if network is None:
             return True
-        cidr = spec.get_scheduler_hint("cidr", "/24")
-        if not isinstance(near, str) or not isinstance(cidr, str):
-            raise HintError(f"build_near_host_ip {near!r} / cidr {cidr!r}: one value each")
-        network = _network(near + cidr)
         host_ip = _ip_address(host_state.host_ip)
         return host_ip.version == network.version and host_ip in network
 

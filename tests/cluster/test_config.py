@@ -443,6 +443,11 @@ BAD_INPUTS = [
         id="required-metric-missing",
     ),
     pytest.param(
+        HOST + '\n[scheduler]\nenabled_filters = ["SimpleCIDRAffinityFilter"]\n',
+        "cluster.toml: hosts[0].host_ip: h1 needs one: SimpleCIDRAffinityFilter is enabled",
+        id="cidr-filter-without-host-ip",
+    ),
+    pytest.param(
         'project_id = 7\n',
         "cluster.toml: project_id: must be a string, got 7",
         id="project-not-a-string",

@@ -128,6 +128,17 @@ def test_simple_cidr_affinity_filter_builds_near_the_hinted_address() -> None:
     assert c.instances[r.instance].vm_state.value == "error"  # no host is near it: NoValidHost
 
 
+@pytest.mark.parametrize("hints", [{"build_near_host_ip": ["nonsense"]},
+                                   {"build_near_host_ip": ["10.0.0.1"], "cidr": ["/33"]}])
+def test_unreadable_cidr_hints_fail_the_build(hints: dict) -> None:
+    c = cluster(filters("SimpleCIDRAffinityFilter"))
+    r = c.request("create", flavor="small", hints=hints)
+    c.settle()
+    inst = c.instances[r.instance]
+    assert (inst.vm_state.value, inst.host) == ("error", None)
+    assert violations(c) == {}
+
+
 def test_image_properties_weigher_spreads_instances_of_one_image() -> None:
     plain = cluster()
     spread = cluster("image_props_weight_multiplier = -2.0")
