@@ -6,7 +6,10 @@ that moment, the configuration and the answer. This module re-decides each one
 independently of ``model/scheduler/pipeline.py``: it instantiates the enabled filters
 itself from the registry (``model/scheduler/filters.py``), calls each one's
 ``host_passes`` on every host, and checks capacity with its own arithmetic of
-Placement's rule, ``(total - reserved) * allocation_ratio``.
+Placement's rule, ``(total - reserved) * allocation_ratio``. The isolation an operator
+configures (isolated hosts and images, tenant-restricted aggregates) is re-stated here
+from the options themselves, so that a filter that lets a host through wrongly is
+caught by more than its own verdict.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import math
 
 from model.operation import Alloc
 from model.scheduler.decision import FILTER, SchedulingDecision
-from model.scheduler.filters import FILTERS, ExtraSpecError
+from model.scheduler.filters import FILTERS, FilterError
 
 _MEMO = "scheduler_decisions_sound"
 
@@ -33,6 +36,12 @@ def scheduler_decisions_sound(cluster) -> list[str]:
     the claim Nova's conductor then makes (``SU.claim_resources`` replaces what the
     instance holds; an evacuation's doubled allocation keeps the source, which
     Placement re-checks); and every enabled filter's ``host_passes`` must accept it.
+    With IsolatedHostsFilter enabled, an image of ``isolated_images`` goes only to a
+    host of ``isolated_hosts``, and (``restrict_isolated_hosts_to_isolated_images``)
+    such a host takes only those images; with AggregateMultiTenancyIsolation enabled,
+    a host whose aggregates name tenants under ``filter_tenant_id*`` keys takes only
+    their instances. These two are judged from the options and the aggregates, not by
+    the filters.
     The chosen host must be such a host; NoValidHost means none is.
 
     In placement mode a claim can still be refused after the filters passed (Nova
@@ -86,6 +95,7 @@ def _judge(d: SchedulingDecision) -> list[str]:
                 reasons.append(why)
         if not (spec.force_hosts or spec.force_nodes) or spec.has_check_type:
             reasons.extend(_filter_reasons(host, spec, filters))
+            reasons.extend(_isolation_reasons(host, spec, d.config))
         return reasons
 
     by_name = {h.host: h for h in d.hosts}
@@ -138,11 +148,34 @@ def _filter_reasons(host, spec, filters) -> list[str]:
             continue
         try:
             passed = flt.host_passes(host, spec)
-        except ExtraSpecError as exc:
+        except FilterError as exc:
             out.append(f"makes {flt.name} raise {exc}")
             continue
         if not passed:
             out.append(f"is rejected by {flt.name}")
+    return out
+
+
+def _isolation_reasons(host, spec, config) -> list[str]:
+    """Where the host breaks the isolation the options configure (the documented
+    contract of IsolatedHostsFilter and AggregateMultiTenancyIsolation)."""
+    out = []
+    enabled = config.filters
+    if "IsolatedHostsFilter" in enabled:
+        host_isolated = host.host in config.isolated_hosts
+        image_isolated = spec.image_id is not None and spec.image_id in config.isolated_images
+        if image_isolated and not host_isolated:
+            out.append(f"is not in isolated_hosts, where image {spec.image_id} must run")
+        if (host_isolated and not image_isolated
+                and config.restrict_isolated_hosts_to_isolated_images):
+            out.append(f"is an isolated host, and image {spec.image_id} is not isolated")
+    if "AggregateMultiTenancyIsolation" in enabled:
+        tenants = {tenant.strip() for agg in host.aggregates
+                   for key, value in agg.metadata.items() if key.startswith("filter_tenant_id")
+                   for tenant in value.split(",")}
+        if tenants and spec.project_id not in tenants:
+            out.append(f"admits only projects {', '.join(sorted(tenants))}, "
+                       f"not {spec.project_id}")
     return out
 
 

@@ -59,6 +59,7 @@ from model import errors
 from model.cluster_compat import (
     ClusterConfig, Inventory, Ledger, PlacementError, ResourceClass, aggregates_of, flavors_of, group_policy, has_group,
     host_aggregates, host_attr, host_name, hosts_of, image_volume_backed, images_of, option,
+    project_of,
     provider_inventories, scheduler_of,
 )
 from model.lifecycle import (
@@ -73,6 +74,7 @@ from model.scheduler import (
 from model.scheduler.decision import (
     ALTERNATE, FILTER, FORCED, REBUILD, SchedulingDecision,
 )
+from model.scheduler.filters import FilterError, SimpleCIDRAffinityFilter
 from model.scheduler.pipeline import placement_resources
 from model.scheduler.request_filter import map_az_to_placement_aggregate
 from model.resource_tracker import TrackedInstance, TrackedMigration, Tracker, Usage
@@ -1301,7 +1303,9 @@ class Cluster:
                 "stats": MappingProxyType(dict(host_attr(cfg, "stats", {}) or {})),
                 "supported_instances": tuple(host_attr(cfg, "supported_instances", ()) or ()),
                 "hypervisor_type": host_attr(cfg, "hypervisor_type", None),
-                "hypervisor_version": host_attr(cfg, "hypervisor_version", None)}
+                "hypervisor_version": host_attr(cfg, "hypervisor_version", None),
+                "host_ip": host_attr(cfg, "host_ip", None),
+                "metrics": MappingProxyType(dict(host_attr(cfg, "metrics", {}) or {}))}
         return out
 
     def _inventory(self, host: str, rc):
@@ -1360,15 +1364,25 @@ class Cluster:
             destination = Destination(inst.host)
         elif host is not None:
             destination = Destination(host)
-        return RequestSpec(
+        image = info.spec_image or inst.image
+        spec = RequestSpec(
             flavor=flavor,
-            image_properties=dict(self.images.get(info.spec_image or inst.image, {}) or {}),
+            image_properties=dict(self.images.get(image, {}) or {}),
+            image_id=image, project_id=project_of(self.config),
             availability_zone=info.availability_zone, instance_group=self._group(inst),
             scheduler_hints=dict(info.hints), ignore_hosts=ignore,
             requested_destination=destination,
             member_of=self._zone_aggregates(info.availability_zone),
             instance_uuid=inst.uuid, is_rebuild=rebuild, is_bfv=self._volume_backed(inst.image),
         )
+        if "SimpleCIDRAffinityFilter" in self.scheduler_config.filters:
+            # Nova's scheduler raises AddrFormatError on hints it cannot read and the
+            # conductor fails the request as it does on NoValidHost
+            try:
+                SimpleCIDRAffinityFilter.affinity_network(spec)
+            except FilterError as exc:
+                raise NoValidHost(f"SimpleCIDRAffinityFilter: {exc}") from None
+        return spec
 
     def _zone_aggregates(self, zone: str | None) -> tuple[str, ...]:
         """The aggregates a request for ``zone`` must be in (the scheduler's request

@@ -18,8 +18,8 @@ from model.scheduler.request import Flavor
 __all__ = [
     "ClusterConfig", "Inventory", "Ledger", "PlacementError", "ResourceClass", "aggregates_of",
     "flavors_of", "group_policy", "has_group", "host_aggregates", "host_attr", "host_name",
-    "hosts_of", "image_volume_backed", "images_of", "option", "provider_inventories",
-    "scheduler_of",
+    "hosts_of", "image_volume_backed", "images_of", "option", "project_of",
+    "provider_inventories", "scheduler_of",
 ]
 
 
@@ -106,6 +106,11 @@ def has_group(config, group: str) -> bool:
 
 def scheduler_of(config) -> SchedulerConfig:
     return _get(config, "scheduler", None) or SchedulerConfig()
+
+
+def project_of(config) -> str | None:
+    """The project the cluster's instances belong to (None: not said)."""
+    return _get(config, "project_id", None)
 
 
 def option(config, name: str, default: Any) -> Any:

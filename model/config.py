@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.resources
+import ipaddress
 import json
 import math
 import os
@@ -114,6 +115,13 @@ class AllocationRatios:
         return cls(profile=profile, **values)  # type: ignore[arg-type]
 
 
+# nova/objects/fields.py: MonitorMetricType.ALL (the metrics a compute node may report).
+MONITOR_METRICS: tuple[str, ...] = (
+    "cpu.frequency", "cpu.user.time", "cpu.kernel.time", "cpu.idle.time", "cpu.iowait.time",
+    "cpu.user.percent", "cpu.kernel.percent", "cpu.idle.percent", "cpu.iowait.percent",
+    "cpu.percent", "numa.membw.max", "numa.membw.current",
+)
+
 #: What a libvirt/KVM host reports when the file does not say.
 DEFAULT_SUPPORTED_INSTANCES: tuple[tuple[str, str, str], ...] = (
     ("x86_64", "kvm", "hvm"),
@@ -129,6 +137,9 @@ class HostConfig:
     `AllocationRatios`; None means "use the cluster value".
     `availability_zone` is resolved: the AZ of its aggregates, else the
     explicit value, else `scheduler.default_availability_zone`.
+    `host_ip` is the compute node's `host_ip` (SimpleCIDRAffinityFilter) and
+    `metrics` the monitor metrics it reports, name -> integer value
+    (MetricsWeigher).
     """
 
     name: str
@@ -143,6 +154,8 @@ class HostConfig:
     hypervisor_version: int = 8002000
     service_up: bool = True
     enabled: bool = True
+    host_ip: str | None = None
+    metrics: Mapping[str, int] = field(default_factory=dict)
     cpu_allocation_ratio: float | None = None
     ram_allocation_ratio: float | None = None
     disk_allocation_ratio: float | None = None
@@ -225,7 +238,12 @@ _OPTION_MINIMA: Mapping[str, int] = {
 
 @dataclass(frozen=True, slots=True)
 class ClusterConfig:
-    """A whole cluster description.  Build with `load`/`loads`/`default`."""
+    """A whole cluster description.  Build with `load`/`loads`/`default`.
+
+    `project_id` is the project (tenant) the cluster's instances belong to:
+    the model has one tenant, its owner; the administrator acts on the owner's
+    instances (`RequestSpec.project_id` is the instance's project).
+    """
 
     hosts: tuple[HostConfig, ...] = ()
     aggregates: tuple[Aggregate, ...] = ()
@@ -236,6 +254,7 @@ class ClusterConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     options: Options = field(default_factory=Options)
     description: str = ""
+    project_id: str = "demo"
     source: str = field(default="<string>", compare=False)
 
     # -- construction --------------------------------------------------
@@ -384,13 +403,13 @@ def _lookup(items: tuple[Any, ...], name: str, kind: str) -> Any:
 # ----------------------------------------------------------------------
 
 _TOP_KEYS = (
-    "description", "allocation_ratios", "hosts", "aggregates", "flavors", "images",
+    "description", "project_id", "allocation_ratios", "hosts", "aggregates", "flavors", "images",
     "server_groups", "scheduler", "options",
 )
 _HOST_KEYS = (
     "name", "vcpus", "memory_mb", "local_gb", "availability_zone", "aggregates", "stats",
     "supported_instances", "hypervisor_type", "hypervisor_version", "service_up",
-    "enabled", *_RATIO_FIELDS, *_RESERVED_FIELDS,
+    "enabled", "host_ip", "metrics", *_RATIO_FIELDS, *_RESERVED_FIELDS,
 )
 _AGGREGATE_KEYS = ("name", "metadata", "availability_zone")
 _FLAVOR_KEYS = ("name", "vcpus", "ram", "disk", "ephemeral", "swap", "extra_specs")
@@ -585,6 +604,7 @@ class _Parser:
         description = raw.get("description", "")
         if not isinstance(description, str):
             self.fail("description", f"must be a string, got {_show(description)}")
+        project_id = self.str_(raw, "project_id", "", default="demo")
         ratios = self.allocation_ratios(raw.get("allocation_ratios", {}))
         scheduler = self.scheduler(raw.get("scheduler", {}))
         options = self.options(raw.get("options", {}))
@@ -620,6 +640,9 @@ class _Parser:
         group_tables = self.array_of_tables(raw, "server_groups")
         groups = [self.server_group(t, f"server_groups[{i}]") for i, t in enumerate(group_tables)]
         self.unique([{"name": g.name} for g in groups], "server_groups")
+        self.isolation(scheduler, hosts, images)
+        self.metrics_available(scheduler, hosts)
+        self.addresses_available(scheduler, hosts)
 
         return ClusterConfig(
             hosts=tuple(hosts),
@@ -631,8 +654,49 @@ class _Parser:
             scheduler=scheduler,
             options=options,
             description=description,
+            project_id=project_id,
             source=self.source,
         )
+
+    def isolation(self, scheduler: SchedulerConfig, hosts: list[HostConfig],
+                  images: list[ImageConfig]) -> None:
+        """IsolatedHostsFilter's lists must name the cluster's hosts and images (Nova
+        cannot tell a typo from a host it does not know yet; a cluster file can)."""
+        for key, names, known in (
+            ("isolated_hosts", scheduler.isolated_hosts, [h.name for h in hosts]),
+            ("isolated_images", scheduler.isolated_images, [im.name for im in images]),
+        ):
+            for i, name in enumerate(names):
+                if name not in known:
+                    kind = key.removeprefix("isolated_")[:-1]
+                    self.fail(f"scheduler.{key}[{i}]",
+                              f"unknown {kind} {name!r}{_did_you_mean(name, known)} "
+                              f"(known: {', '.join(known) or 'none defined'})")
+
+    def addresses_available(self, scheduler: SchedulerConfig, hosts: list[HostConfig]) -> None:
+        """SimpleCIDRAffinityFilter reads every host's `host_ip`: without one, Nova's
+        filter raises on any request with a `build_near_host_ip` hint."""
+        if "SimpleCIDRAffinityFilter" not in scheduler.filters:
+            return
+        for i, h in enumerate(hosts):
+            if h.host_ip is None:
+                self.fail(f"hosts[{i}].host_ip", f"{h.name} needs one: SimpleCIDRAffinityFilter "
+                          f"is enabled")
+
+    def metrics_available(self, scheduler: SchedulerConfig, hosts: list[HostConfig]) -> None:
+        """With MetricsWeigher and `metrics_required`, every host must report every
+        metric `metrics_weight_setting` names: otherwise Nova's weigher raises
+        ComputeHostMetricNotFound whenever that host is weighed."""
+        if "MetricsWeigher" not in scheduler.weight_classes or not scheduler.metrics_required:
+            return
+        for entry in scheduler.metrics_weight_setting:
+            name = entry.partition("=")[0]
+            for i, h in enumerate(hosts):
+                if name not in h.metrics:
+                    self.fail(f"hosts[{i}].metrics",
+                              f"{h.name} reports no {name!r}, which "
+                              f"scheduler.metrics_weight_setting weighs with "
+                              f"metrics_required = true")
 
     def allocation_ratios(self, value: Any) -> AllocationRatios:
         path = "allocation_ratios"
@@ -764,6 +828,8 @@ class _Parser:
                                          minimum=0),
             service_up=self.bool_(t, "service_up", path, default=True),
             enabled=self.bool_(t, "enabled", path, default=True),
+            host_ip=self.ip_address(t, "host_ip", path),
+            metrics=self.metrics(t, path),
             **overrides,
         )
         # Reserved amounts must fit in the host (Placement refuses reserved > total).
@@ -791,6 +857,28 @@ class _Parser:
         except PlacementError as exc:  # pragma: no cover - guarded above
             self.fail(path, str(exc))
         return host
+
+    def ip_address(self, table: dict[str, Any], key: str, path: str) -> str | None:
+        value = self.str_(table, key, path)
+        if value is None:
+            return None
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            self.fail(_join(path, key), f"not an IPv4 or IPv6 address: {value!r}")
+        return value
+
+    def metrics(self, table: dict[str, Any], path: str) -> dict[str, int]:
+        if "metrics" not in table:
+            return {}
+        where = _join(path, "metrics")
+        out: dict[str, int] = {}
+        for name, value in self.table(table["metrics"], where).items():
+            if name not in MONITOR_METRICS:
+                self.fail(_join(where, name), f"unknown metric{_did_you_mean(name, MONITOR_METRICS)} "
+                          f"(known: {', '.join(MONITOR_METRICS)})")
+            out[name] = self.int_(table["metrics"], name, where)
+        return out
 
     def supported_instances(self, value: Any, path: str) -> tuple[tuple[str, str, str], ...]:
         where = _join(path, "supported_instances")
@@ -922,7 +1010,8 @@ def _to_toml(config: ClusterConfig) -> str:
 
     if config.description:
         kv("description", config.description)
-        out.append("")
+    kv("project_id", config.project_id)
+    out.append("")
     out.append("[allocation_ratios]")
     for f in dataclasses.fields(AllocationRatios):
         kv(f.name, getattr(config.allocation_ratios, f.name))
@@ -946,7 +1035,7 @@ def _to_toml(config: ClusterConfig) -> str:
             value = getattr(h, f.name)
             if value is None:
                 continue
-            if f.name == "stats":
+            if f.name in ("stats", "metrics"):
                 value = dict(value)
             kv(f.name, value)
     for fl in config.flavors:

@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_WEIGHT_CLASSES",
     "SchedulerConfig",
     "SchedulerConfigError",
+    "parse_weight_setting",
 ]
 
 Mode = Literal["legacy", "placement"]
@@ -66,6 +67,8 @@ DEFAULT_WEIGHT_CLASSES: tuple[str, ...] = (
     "BuildFailureWeigher",
     "ServerGroupSoftAffinityWeigher",
     "ServerGroupSoftAntiAffinityWeigher",
+    "ImagePropertiesWeigher",
+    "MetricsWeigher",
 )
 
 # nova/objects/fields.py: Architecture.ALL (choices of
@@ -110,10 +113,29 @@ _FLOAT_FIELDS = (
     "build_failure_weight_multiplier",
     "soft_affinity_weight_multiplier",
     "soft_anti_affinity_weight_multiplier",
+    "image_props_weight_multiplier",
+    "metrics_weight_multiplier",
+    "metrics_weight_of_unavailable",
 )
-#: the weighers' multiplier options, under Nova's ``[filter_scheduler]`` names
-WEIGHT_MULTIPLIERS: tuple[str, ...] = _FLOAT_FIELDS
-
+_BOOL_FIELDS = (
+    "shuffle_best_same_weighed_hosts",
+    "restrict_isolated_hosts_to_isolated_images",
+    "metrics_required",
+)
+_LIST_FIELDS = (
+    "enabled_filters",
+    "weight_classes",
+    "isolated_images",
+    "isolated_hosts",
+    "image_props_weight_setting",
+    "metrics_weight_setting",
+)
+# `name=ratio` lists (`nova/scheduler/utils.py: parse_options` with a float converter).
+_SETTING_FIELDS = ("image_props_weight_setting", "metrics_weight_setting")
+#: the weighers' multiplier options in Nova's ``[filter_scheduler]`` group, under their
+#: Nova names (the ``metrics_*`` ones are Nova's ``[metrics]`` options)
+WEIGHT_MULTIPLIERS: tuple[str, ...] = tuple(
+    f for f in _FLOAT_FIELDS if f.endswith("_weight_multiplier") and not f.startswith("metrics_"))
 # Lower bounds from the oslo.config `min=` of each option.
 _MINIMA: dict[str, float] = {
     "host_subset_size": 1,
@@ -130,6 +152,16 @@ class SchedulerConfig:
     """All scheduler options the model reads.  Validated on construction.
 
     `enabled_filters=None` means the default for `mode`.
+
+    The `[metrics]` group's options carry a `metrics_` prefix here (one flat
+    table): `metrics_weight_multiplier` is `[metrics] weight_multiplier` (and
+    the aggregate metadata key MetricsWeigher reads), `metrics_weight_setting`
+    `[metrics] weight_setting`, `metrics_required` `[metrics] required`,
+    `metrics_weight_of_unavailable` `[metrics] weight_of_unavailable`.
+
+    A `*_weight_setting` entry that is not `name=number` is refused; Nova
+    logs a warning and ignores it (`parse_options`), which would leave a
+    model run weighing differently from what its file says.
     """
 
     mode: Mode = "placement"
@@ -151,6 +183,17 @@ class SchedulerConfig:
     soft_anti_affinity_weight_multiplier: float = 1.0
     image_properties_default_architecture: str | None = None
     default_availability_zone: str = "nova"
+    isolated_images: tuple[str, ...] = ()
+    isolated_hosts: tuple[str, ...] = ()
+    restrict_isolated_hosts_to_isolated_images: bool = True
+    aggregate_image_properties_isolation_namespace: str | None = None
+    aggregate_image_properties_isolation_separator: str = "."
+    image_props_weight_multiplier: float = 0.0
+    image_props_weight_setting: tuple[str, ...] = ()
+    metrics_weight_multiplier: float = 1.0
+    metrics_weight_setting: tuple[str, ...] = ()
+    metrics_required: bool = True
+    metrics_weight_of_unavailable: float = -10000.0
 
     def __post_init__(self) -> None:
         if self.enabled_filters is None and self.mode in ("legacy", "placement"):
@@ -190,11 +233,24 @@ class SchedulerConfig:
             value = getattr(self, name)
             if value < minimum:
                 _fail(name, value, f"must be >= {minimum}")
-        if not isinstance(self.shuffle_best_same_weighed_hosts, bool):
+        for name in _BOOL_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                _fail(name, value, "must be a boolean")
+        for name in _LIST_FIELDS[2:]:
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+                _fail(name, value, "must be a list of non-empty strings")
+        for name in _SETTING_FIELDS:
+            parse_weight_setting(name, getattr(self, name))
+        namespace = self.aggregate_image_properties_isolation_namespace
+        if namespace is not None and not isinstance(namespace, str):
+            _fail("aggregate_image_properties_isolation_namespace", namespace, "must be a string")
+        if not isinstance(self.aggregate_image_properties_isolation_separator, str):
             _fail(
-                "shuffle_best_same_weighed_hosts",
-                self.shuffle_best_same_weighed_hosts,
-                "must be a boolean",
+                "aggregate_image_properties_isolation_separator",
+                self.aggregate_image_properties_isolation_separator,
+                "must be a string",
             )
         arch = self.image_properties_default_architecture
         if arch is not None and arch not in ALL_ARCHITECTURES:
@@ -233,7 +289,7 @@ class SchedulerConfig:
 
 
 def _coerce(key: str, value: Any) -> Any:
-    if key in ("enabled_filters", "weight_classes"):
+    if key in _LIST_FIELDS:
         if not isinstance(value, (list, tuple)) or not all(
             isinstance(v, str) for v in value
         ):
@@ -247,7 +303,7 @@ def _coerce(key: str, value: Any) -> Any:
         if not _is_int(value):
             _fail(key, value, "must be an integer")
         return value
-    if key == "shuffle_best_same_weighed_hosts":
+    if key in _BOOL_FIELDS:
         if not isinstance(value, bool):
             _fail(key, value, "must be a boolean")
         return value
@@ -255,11 +311,37 @@ def _coerce(key: str, value: Any) -> Any:
         if not isinstance(value, str):
             _fail(key, value, "must be a string")
         return value
-    if key == "image_properties_default_architecture":
+    if key in (
+        "image_properties_default_architecture",
+        "aggregate_image_properties_isolation_namespace",
+        "aggregate_image_properties_isolation_separator",
+    ):
         if value is not None and not isinstance(value, str):
             _fail(key, value, "must be a string")
         return value
     return value
+
+
+def parse_weight_setting(field_name: str, entries: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """`name=ratio` entries as (name, ratio) pairs, in order.
+
+    The split is `nova/scheduler/utils.py: parse_options` (the first `=`,
+    the name kept as written, the ratio through float()); a malformed entry
+    raises SchedulerConfigError instead of being dropped with a warning.
+    """
+    pairs = []
+    for entry in entries:
+        name, sep, ratio = entry.partition("=")
+        try:
+            value = float(ratio)
+        except ValueError:
+            value = None
+        if not name or not sep or value is None:
+            _fail(field_name, entry, "must be 'name=number'")
+        if not math.isfinite(value):
+            _fail(field_name, entry, "the ratio must be a finite number")
+        pairs.append((name, value))
+    return tuple(pairs)
 
 
 def _check_names(

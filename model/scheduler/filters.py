@@ -12,6 +12,7 @@ filters removed from Nova follow the last commit that had them (see
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -34,18 +35,27 @@ __all__ = [
     "REMOVED_FROM_NOVA",
     "BaseHostFilter",
     "ExtraSpecError",
+    "FilterError",
+    "HintError",
     "extra_specs_match",
     "legacy_limits",
     "validate_num_values",
 ]
 
 
-class ExtraSpecError(ValueError):
-    """An extra spec that makes Nova's `extra_specs_ops.match` raise.
+class FilterError(ValueError):
+    """A request a filter cannot judge: Nova lets the error escape from the
+    filter, which fails the whole scheduling request."""
 
-    Nova lets the IndexError/ValueError escape from the filter, which fails
-    the whole scheduling request; the model raises this instead.
-    """
+
+class ExtraSpecError(FilterError):
+    """An extra spec that makes Nova's `extra_specs_ops.match` raise
+    (IndexError/ValueError in Nova)."""
+
+
+class HintError(FilterError):
+    """A scheduler hint (or host address) SimpleCIDRAffinityFilter cannot
+    read: netaddr raises AddrFormatError/TypeError in Nova."""
 
 
 # ---------------------------------------------------------------------------
@@ -572,6 +582,161 @@ class AggregateIoOpsFilter(IoOpsFilter):
         return int(_aggregate_num(host_state, "max_io_ops_per_host", default, int))
 
 
+class AggregateTypeAffinityFilter(BaseHostFilter):
+    """Passes iff no aggregate has `instance_type` metadata or one such comma list names the flavor."""
+
+    run_filter_once_per_request = True
+
+    def host_passes(self, host_state: HostState, spec: RequestSpec) -> bool:
+        """`nova/scheduler/filters/type_filter.py: AggregateTypeAffinityFilter` (it
+        reads the raw values, `aggregate_values_from_key`, and splits each itself).
+        """
+        values = aggregate_values_from_key(host_state, "instance_type")
+        if not values:
+            return True
+        flavor = spec.flavor.name
+        return any(flavor in {name.strip() for name in value.split(",")} for value in values)
+
+
+class AggregateMultiTenancyIsolation(BaseHostFilter):
+    """Passes iff the aggregates name no `filter_tenant_id*` tenants or the project is among them."""
+
+    run_filter_once_per_request = True
+
+    def host_passes(self, host_state: HostState, spec: RequestSpec) -> bool:
+        """`nova/scheduler/filters/aggregate_multitenancy_isolation.py`: the tenants
+        of every such key of every aggregate of the host are pooled (comma lists,
+        stripped), so a host in two restricted aggregates admits either's tenants.
+        A host outside restricted aggregates admits everyone.
+        """
+        tenants: set[str] = set()
+        for key, values in aggregate_metadata_get_by_host(host_state).items():
+            if key.startswith("filter_tenant_id"):
+                tenants |= values
+        return not tenants or spec.project_id in tenants
+
+
+class AggregateImagePropertiesIsolation(BaseHostFilter):
+    """Passes iff every aggregate metadata key the image sets lists the image's value."""
+
+    RUN_ON_REBUILD = True
+    run_filter_once_per_request = True
+
+    def host_passes(self, host_state: HostState, spec: RequestSpec) -> bool:
+        """`nova/scheduler/filters/aggregate_image_properties_isolation.py`: only keys
+        under `aggregate_image_properties_isolation_namespace` + separator count when
+        the namespace is set; a key the image does not set is no restriction.
+
+        Deviation: Nova compares the properties after `ImageMetaProps` coerced them
+        (so a property that is not an ImageMetaProps field never restricts); the
+        model compares them as the cluster file writes them.
+        """
+        namespace = self.config.aggregate_image_properties_isolation_namespace
+        prefix = None
+        if namespace:
+            prefix = namespace + self.config.aggregate_image_properties_isolation_separator
+        props = spec.image_properties
+        for key, allowed in aggregate_metadata_get_by_host(host_state).items():
+            if prefix is not None and not key.startswith(prefix):
+                continue
+            wanted = props.get(key)
+            if wanted and str(wanted) not in allowed:
+                return False
+        return True
+
+
+class IsolatedHostsFilter(BaseHostFilter):
+    """Passes iff the image's isolation matches the host's."""
+
+    RUN_ON_REBUILD = True
+    run_filter_once_per_request = True
+
+    def host_passes(self, host_state: HostState, spec: RequestSpec) -> bool:
+        """`nova/scheduler/filters/isolated_hosts_filter.py`: an image in
+        `isolated_images` only runs on a host in `isolated_hosts`; with
+        `restrict_isolated_hosts_to_isolated_images` (the default) an isolated
+        host runs only isolated images.  With no isolated images configured, an
+        isolated host is closed to everything when restricting and open otherwise.
+        A request without an image (volume-backed) counts as not isolated.
+        """
+        cfg = self.config
+        host_isolated = host_state.host in cfg.isolated_hosts
+        restrict = cfg.restrict_isolated_hosts_to_isolated_images
+        if not cfg.isolated_images:
+            return not (restrict and host_isolated)
+        image_isolated = spec.image_id is not None and spec.image_id in cfg.isolated_images
+        if restrict:
+            return image_isolated == host_isolated
+        return host_isolated or not image_isolated
+
+
+def _ip_address(text: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if not isinstance(text, str):
+        raise HintError(f"not an IP address: {text!r}")
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError as exc:
+        raise HintError(f"not an IP address: {text!r}") from exc
+
+
+def _prefix_length(text: str, bits: int, whole: str) -> int:
+    """The prefix of `address/prefix`: a length or, for IPv4, a dotted netmask
+    (netaddr takes both, and ignores whitespace after the prefix)."""
+    text = text.rstrip()
+    if text.isascii() and text.isdigit():
+        length = int(text)
+        if length <= bits:
+            return length
+    elif bits == 32:
+        try:
+            mask = int(ipaddress.IPv4Address(text))
+        except ValueError:
+            mask = -1
+        ones = bin(mask).count("1") if mask >= 0 else -1
+        if ones >= 0 and mask == ((1 << 32) - 1) ^ ((1 << (32 - ones)) - 1):
+            return ones
+    raise HintError(f"not a network: {whole!r}")
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """`netaddr.IPNetwork(text)` for the forms the model accepts: an address,
+    optionally with `/prefix` (host bits may be set)."""
+    address, sep, prefix = text.partition("/")
+    ip = _ip_address(address)
+    length = _prefix_length(prefix, ip.max_prefixlen, text) if sep else ip.max_prefixlen
+    return ipaddress.ip_network((ip, length), strict=False)
+
+
+class SimpleCIDRAffinityFilter(BaseHostFilter):
+    """Passes iff there is no `build_near_host_ip` hint or host_ip is in that address + `cidr` (/24)."""
+
+    run_filter_once_per_request = True
+
+    @staticmethod
+    def affinity_network(spec: RequestSpec) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        """The network the hints name (None: no `build_near_host_ip` hint); HintError
+        when they cannot be read."""
+        near = spec.get_scheduler_hint("build_near_host_ip")
+        if not near:
+            return None
+        cidr = spec.get_scheduler_hint("cidr", "/24")
+        if not isinstance(near, str) or not isinstance(cidr, str):
+            raise HintError(f"build_near_host_ip {near!r} / cidr {cidr!r}: one value each")
+        return _network(near + cidr)
+
+    def host_passes(self, host_state: HostState, spec: RequestSpec) -> bool:
+        """`nova/scheduler/filters/affinity_filter.py: SimpleCIDRAffinityFilter`: the
+        hint and the cidr are joined as text (`cidr` must start with `/`, else the
+        digits extend the address), and a malformed address, network or host IP
+        fails the request (HintError).
+        """
+        network = self.affinity_network(spec)
+        if network is None:
+            return True
+        host_ip = _ip_address(host_state.host_ip)
+        return host_ip.version == network.version and host_ip in network
+
+
 # ---------------------------------------------------------------------------
 # filters removed from Nova (legacy mode)
 # ---------------------------------------------------------------------------
@@ -722,6 +887,11 @@ FILTERS: dict[str, type[BaseHostFilter]] = {
         AggregateNumInstancesFilter,
         IoOpsFilter,
         AggregateIoOpsFilter,
+        AggregateTypeAffinityFilter,
+        AggregateMultiTenancyIsolation,
+        AggregateImagePropertiesIsolation,
+        IsolatedHostsFilter,
+        SimpleCIDRAffinityFilter,
         RetryFilter,
         AvailabilityZoneFilter,
         RamFilter,

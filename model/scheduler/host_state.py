@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,7 +28,6 @@ __all__ = [
     "instance_uuids_overlap",
 ]
 
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 SupportedInstance = tuple[str, str, str]
 
@@ -63,7 +61,13 @@ class HostState:
     service's `disabled` flag.
 
     `instances` maps instance uuid -> image properties of that instance (the
-    filters here only look at the keys).
+    filters only look at the keys; ImagePropertiesWeigher reads the
+    properties, which Nova loads from each instance's system metadata).
+
+    `metrics` maps a monitor metric name (`MonitorMetricType`, e.g.
+    ``"cpu.percent"``) to its integer value: Nova's `HostState.metrics`, the
+    `MonitorMetricList` the compute node reported (`ComputeNode.metrics`),
+    read by MetricsWeigher.  Empty when the node reports none.
 
     `availability_zone`, when given and no aggregate of the host already
     carries `availability_zone` metadata, is turned into an implicit aggregate
@@ -103,7 +107,8 @@ class HostState:
     host_ip: str | None = None
     cpu_info: Mapping[str, Any] = field(default_factory=dict)
     cell_uuid: str | None = None
-    instances: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    instances: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    metrics: Mapping[str, int] = field(default_factory=dict)
     reserved_host_memory_mb: int = 0
     reserved_host_disk_mb: int = 0
     reserved_host_cpus: int = 0
@@ -147,7 +152,9 @@ class HostState:
             and instance_uuid
             and instance_uuid not in instances
         ):
-            instances = {**instances, instance_uuid: _EMPTY}
+            # (the instance exists already: a weigher that loads its image
+            # properties, as ImagePropertiesWeigher does, finds the request's)
+            instances = {**instances, instance_uuid: spec.image_properties}
         return dataclasses.replace(
             self,
             free_ram_mb=self.free_ram_mb - flavor.memory_mb,

@@ -78,6 +78,12 @@ class RequestSpec:
     `retry_hosts` are the (host, nodename) pairs already tried
     (`RequestSpec.retry.hosts`, read by the legacy RetryFilter).
 
+    `image_id` is the image's id (`RequestSpec.image.id`; None for a
+    volume-backed request without an image) and `project_id` the project the
+    instance belongs to: IsolatedHostsFilter and AggregateMultiTenancyIsolation
+    read them.  The hints `cidr` and `build_near_host_ip`
+    (SimpleCIDRAffinityFilter) live in `scheduler_hints` like the others.
+
     `member_of` names the aggregates a placement candidate must belong to (any
     one of them): `requested_destination.aggregates`, which the request filters
     write (`model/scheduler/request_filter.py`). Empty: no restriction.
@@ -85,6 +91,7 @@ class RequestSpec:
 
     flavor: Flavor = field(default_factory=Flavor)
     image_properties: Mapping[str, Any] = field(default_factory=dict)
+    image_id: str | None = None
     availability_zone: str | None = None
     instance_group: InstanceGroup | None = None
     scheduler_hints: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

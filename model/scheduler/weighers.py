@@ -13,12 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from model.scheduler.config import SchedulerConfig, SchedulerPlugin
+from model.scheduler.config import SchedulerConfig, SchedulerPlugin, parse_weight_setting
 from model.scheduler.filters import validate_num_values
 from model.scheduler.host_state import HostState, aggregate_values_from_key
 from model.scheduler.request import RequestSpec
 
 __all__ = [
+    "ComputeHostMetricNotFound",
     "NOVA_34_WEIGHERS",
     "WEIGHERS",
     "BaseHostWeigher",
@@ -188,6 +189,81 @@ class ServerGroupSoftAntiAffinityWeigher(_SoftAffinityWeigherBase):
         return -1 * self._members_on_host(host_state, spec)
 
 
+class ImagePropertiesWeigher(BaseHostWeigher):
+    """Raw weight: how often the image's properties occur among the host's instances (default multiplier 0.0: off)."""
+
+    multiplier_option = "image_props_weight_multiplier"
+
+    def __init__(self, config: SchedulerConfig | None = None) -> None:
+        super().__init__(config)
+        self.setting = dict(
+            parse_weight_setting("image_props_weight_setting", self.config.image_props_weight_setting)
+        )
+
+    def _weigh_object(self, host_state: HostState, spec: RequestSpec) -> float:
+        """`nova/scheduler/weights/image_props.py: ImagePropertiesWeigher`: each
+        (property, value) pair the request's image shares with at least one
+        instance on the host counts once per instance having it, times its ratio
+        in `image_props_weight_setting` (a property the setting does not name then
+        counts 0), or 1 when the setting is empty.  Values compare as text.  The
+        weigher is off (0.0 everywhere) when the configured
+        `image_props_weight_multiplier` is 0, whatever the aggregates say.
+
+        Nova loads the instances' image properties from their cell (a host whose
+        cell is unknown weighs 0); cells are not modelled, the properties are those
+        `HostState.instances` carries.
+        """
+        if self.config.image_props_weight_multiplier == 0.0:
+            return 0.0
+        requested = {(key, str(value)) for key, value in spec.image_properties.items()}
+        counts: dict[tuple[str, str], int] = {}
+        for props in host_state.instances.values():
+            for pair in {(key, str(value)) for key, value in props.items()}:
+                counts[pair] = counts.get(pair, 0) + 1
+        weight = 0.0
+        # (sorted: Nova sums over a set; with the ratios a file can write the
+        # sum does not depend on the order)
+        for pair in sorted(requested & counts.keys()):
+            ratio = self.setting.get(pair[0], 0.0) if self.setting else 1.0
+            weight += ratio * counts[pair]
+        return weight
+
+
+class ComputeHostMetricNotFound(ValueError):
+    """A metric `metrics_weight_setting` names is missing on a host while
+    `metrics_required` is set: Nova's MetricsWeigher raises
+    `exception.ComputeHostMetricNotFound`, which fails the scheduling request."""
+
+
+class MetricsWeigher(BaseHostWeigher):
+    """Raw weight: sum of metric value * ratio over `metrics_weight_setting` (empty by default: 0)."""
+
+    multiplier_option = "metrics_weight_multiplier"
+
+    def __init__(self, config: SchedulerConfig | None = None) -> None:
+        super().__init__(config)
+        self.setting = parse_weight_setting("metrics_weight_setting", self.config.metrics_weight_setting)
+
+    def _weigh_object(self, host_state: HostState, spec: RequestSpec) -> float:
+        """`nova/scheduler/weights/metrics.py: MetricsWeigher`: a metric the host does
+        not report raises ComputeHostMetricNotFound when `metrics_required`;
+        otherwise the host weighs `metrics_weight_of_unavailable` (unless that
+        metric's ratio times the host's multiplier is 0: then it is skipped).
+        """
+        value = 0.0
+        for name, ratio in self.setting:
+            metric = host_state.metrics.get(name)
+            if metric is not None:
+                value += metric * ratio
+            elif self.config.metrics_required:
+                raise ComputeHostMetricNotFound(
+                    f"metric {name} not found on {host_state.host} ({host_state.nodename})"
+                )
+            elif ratio * self.weight_multiplier(host_state) != 0:
+                return self.config.metrics_weight_of_unavailable
+        return value
+
+
 @dataclass(frozen=True, slots=True)
 class WeighedHost:
     """A host and its total weight (`nova/scheduler/weights: WeighedHost`)."""
@@ -226,6 +302,8 @@ WEIGHERS: dict[str, type[BaseHostWeigher]] = {
         BuildFailureWeigher,
         ServerGroupSoftAffinityWeigher,
         ServerGroupSoftAntiAffinityWeigher,
+        ImagePropertiesWeigher,
+        MetricsWeigher,
     )
 }
 

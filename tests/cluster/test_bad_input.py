@@ -210,3 +210,18 @@ def test_the_largest_ratio_placement_takes_still_gives_json(capsys, tmp_path, sc
         raise AssertionError(f"{token} is not JSON")
     document = json.loads(out, parse_constant=refuse)
     assert document["hosts"]["disky"]["usage"]["VCPU"]["capacity"] == 2 * 3.4e38
+
+
+@pytest.mark.parametrize("line,field", [
+    ('enabled_filters = ["IsolatedHostFilter"]', "scheduler.enabled_filters"),
+    ('image_props_weight_setting = ["os_distro"]', "scheduler.image_props_weight_setting"),
+    ('metrics_weight_of_unavailable = "low"', "scheduler.metrics_weight_of_unavailable"),
+])
+def test_a_bad_scheduler_plugin_option_is_one_line(capsys, tmp_path, line, field):
+    path = tmp_path / "cluster.toml"
+    path.write_text('[[hosts]]\nname = "h"\nvcpus = 1\nmemory_mb = 1024\nlocal_gb = 1\n'
+                    '[[flavors]]\nname = "f"\nvcpus = 1\nram = 1\n'
+                    f'[scheduler]\n{line}\n')
+    code, out, err = _cli(capsys, "check", "--config", str(path), "--skip-graph", "--examples", "2")
+    assert (code, out) == (2, "")
+    _one_error_line(err, f"{path}: {field}: invalid value")

@@ -387,6 +387,72 @@ BAD_INPUTS = [
         id="bad-image-arch",
     ),
     pytest.param(
+        HOST + '\n[scheduler]\nmetrics_weight_setting = ["cpu.percent"]\n',
+        "cluster.toml: scheduler.metrics_weight_setting: invalid value 'cpu.percent': must be 'name=number'",
+        id="weight-setting-without-ratio",
+    ),
+    pytest.param(
+        HOST + '\n[scheduler]\nimage_props_weight_setting = ["os_distro=much"]\n',
+        "cluster.toml: scheduler.image_props_weight_setting: invalid value 'os_distro=much': "
+        "must be 'name=number'",
+        id="weight-setting-ratio-not-a-number",
+    ),
+    pytest.param(
+        HOST + '\n[scheduler]\nmetrics_weight_multiplier = "high"\n',
+        "cluster.toml: scheduler.metrics_weight_multiplier: invalid value 'high': must be a number",
+        id="metrics-multiplier-not-a-number",
+    ),
+    pytest.param(
+        HOST + '\n[scheduler]\nrestrict_isolated_hosts_to_isolated_images = 1\n',
+        "cluster.toml: scheduler.restrict_isolated_hosts_to_isolated_images: invalid value 1: "
+        "must be a boolean",
+        id="restrict-not-a-boolean",
+    ),
+    pytest.param(
+        HOST + '\n[scheduler]\nisolated_hosts = ["h1x"]\n',
+        "cluster.toml: scheduler.isolated_hosts[0]: unknown host 'h1x' (did you mean 'h1'?) (known: h1)",
+        id="isolated-host-unknown",
+    ),
+    pytest.param(
+        HOST + '\n[scheduler]\nisolated_images = ["cirros"]\n',
+        "cluster.toml: scheduler.isolated_images[0]: unknown image 'cirros' (known: none defined)",
+        id="isolated-image-unknown",
+    ),
+    pytest.param(
+        HOST.replace("local_gb = 200", 'local_gb = 200\nhost_ip = "10.0.0.300"'),
+        "cluster.toml: hosts[0].host_ip: not an IPv4 or IPv6 address: '10.0.0.300'",
+        id="bad-host-ip",
+    ),
+    pytest.param(
+        HOST.replace("local_gb = 200", 'local_gb = 200\nmetrics = { "cpu.percnt" = 3 }'),
+        'cluster.toml: hosts[0].metrics."cpu.percnt": unknown metric (did you mean \'cpu.percent\'?) '
+        "(known: cpu.frequency, cpu.user.time, cpu.kernel.time, cpu.idle.time, cpu.iowait.time, "
+        "cpu.user.percent, cpu.kernel.percent, cpu.idle.percent, cpu.iowait.percent, cpu.percent, "
+        "numa.membw.max, numa.membw.current)",
+        id="unknown-metric",
+    ),
+    pytest.param(
+        HOST.replace("local_gb = 200", 'local_gb = 200\nmetrics = { "cpu.percent" = 2.5 }'),
+        'cluster.toml: hosts[0].metrics."cpu.percent": must be an integer, got 2.5',
+        id="metric-not-an-integer",
+    ),
+    pytest.param(
+        HOST + '\n[scheduler]\nmetrics_weight_setting = ["cpu.percent=-1"]\n',
+        "cluster.toml: hosts[0].metrics: h1 reports no 'cpu.percent', which "
+        "scheduler.metrics_weight_setting weighs with metrics_required = true",
+        id="required-metric-missing",
+    ),
+    pytest.param(
+        HOST + '\n[scheduler]\nenabled_filters = ["SimpleCIDRAffinityFilter"]\n',
+        "cluster.toml: hosts[0].host_ip: h1 needs one: SimpleCIDRAffinityFilter is enabled",
+        id="cidr-filter-without-host-ip",
+    ),
+    pytest.param(
+        'project_id = 7\n',
+        "cluster.toml: project_id: must be a string, got 7",
+        id="project-not-a-string",
+    ),
+    pytest.param(
         "hosts = 3\n",
         "cluster.toml: hosts: must be an array of tables ([[hosts]]), got integer",
         id="not-an-array",
@@ -462,3 +528,19 @@ def test_hostconfig_ratios_helper() -> None:
     assert h.ratios(base).cpu_allocation_ratio == 2.0
     assert h.ratios(base).ram_allocation_ratio == 1.5
     assert HostConfig(name="y", vcpus=1, memory_mb=1, local_gb=1).ratios(base) is base
+
+
+def test_plugin_options_and_host_attributes_load_and_round_trip() -> None:
+    text = 'project_id = "p1"\n' + HOST.replace(
+        "local_gb = 200", 'local_gb = 200\nhost_ip = "10.0.0.5"\nmetrics = { "cpu.percent" = 40 }') + (
+        '[[images]]\nname = "i"\n'
+        '[scheduler]\nenabled_filters = ["IsolatedHostsFilter", "SimpleCIDRAffinityFilter"]\n'
+        'isolated_hosts = ["h1"]\nisolated_images = ["i"]\n'
+        'weight_classes = ["MetricsWeigher"]\nmetrics_weight_setting = ["cpu.percent=-1.5"]\n')
+    config = load(text)
+    assert config.project_id == "p1"
+    assert config.host("h1").host_ip == "10.0.0.5"
+    assert dict(config.host("h1").metrics) == {"cpu.percent": 40}
+    assert config.scheduler.isolated_hosts == ("h1",)
+    assert config.scheduler.metrics_weight_setting == ("cpu.percent=-1.5",)
+    assert ClusterConfig.loads(config.to_toml(), source="again") == config

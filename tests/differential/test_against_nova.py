@@ -63,6 +63,7 @@ try:
     from nova.scheduler import utils as nova_sched_utils
     from nova.scheduler import weights as nova_weights
     from nova.scheduler.filters import extra_specs_ops as nova_extra_specs_ops
+    from nova import utils as nova_utils
     from nova.tests.unit.scheduler import fakes as nova_fakes
     from oslo_utils import timeutils
 except ImportError as exc:  # pragma: no cover - exercised only without nova
@@ -148,9 +149,16 @@ def test_default_options_match_nova() -> None:
         "disk_weight_multiplier", "io_ops_weight_multiplier", "num_instances_weight_multiplier",
         "hypervisor_version_weight_multiplier", "build_failure_weight_multiplier",
         "soft_affinity_weight_multiplier", "soft_anti_affinity_weight_multiplier",
-        "image_properties_default_architecture",
+        "image_properties_default_architecture", "restrict_isolated_hosts_to_isolated_images",
+        "aggregate_image_properties_isolation_namespace", "aggregate_image_properties_isolation_separator",
+        "image_props_weight_multiplier",
     ):
         assert getattr(cfg, name) == getattr(fs, name), name
+    for name in ("isolated_images", "isolated_hosts", "image_props_weight_setting"):
+        assert list(getattr(cfg, name)) == getattr(fs, name), name
+    for ours, theirs in METRICS_OPTIONS.items():
+        value = getattr(cfg, ours)
+        assert (list(value) if isinstance(value, tuple) else value) == getattr(CONF.metrics, theirs), ours
     assert cfg.max_attempts == CONF.scheduler.max_attempts
     assert cfg.default_availability_zone == CONF.default_availability_zone
 
@@ -179,11 +187,31 @@ MULTIPLIER_KEYS = [
     "io_ops_weight_multiplier", "num_instances_weight_multiplier",
     "hypervisor_version_weight_multiplier", "build_failure_weight_multiplier",
     "soft_affinity_weight_multiplier", "soft_anti_affinity_weight_multiplier",
+    "image_props_weight_multiplier",
 ]
+# [metrics] options: the model's name -> Nova's name in the [metrics] group.
+METRICS_OPTIONS = {
+    "metrics_weight_multiplier": "weight_multiplier",
+    "metrics_weight_setting": "weight_setting",
+    "metrics_required": "required",
+    "metrics_weight_of_unavailable": "weight_of_unavailable",
+}
 METADATA_KEYS = ["availability_zone", "foo", "bar", "max_instances_per_host", "max_io_ops_per_host",
-                 *MULTIPLIER_KEYS]
+                 *MULTIPLIER_KEYS, "metrics_weight_multiplier", "instance_type", "filter_tenant_id",
+                 "filter_tenant_id_2", "hw_architecture", "img_hv_type", "hw_vm_mode", "ns.hw_vm_mode",
+                 "os_distro"]
 METADATA_VALUES = ["1", "2", "0", "-1", "2.5", "10", "abc", "a,b", " a , ab ", "kvm", "az1", "x86_64", "1e3",
-                   "nova"]
+                   "nova", "m1.small", "m1.large, m1.small", "p1", "p1,p2", "x86_64,aarch64", "hvm", "ubuntu"]
+PROJECTS = [None, "p1", "p2", "p3"]
+IMAGE_IDS = [None, *(f"aaaaaaaa-aaaa-4aaa-8aaa-{i:012d}" for i in range(1, 4))]
+HOST_IPS = [None, "10.0.0.1", "10.0.0.77", "10.0.1.5", "192.168.7.3", "fe80::5", "::ffff:10.0.0.9"]
+NEAR_IPS = ["10.0.0.3", "10.0.1.200", "192.168.7.250", "fe80::1", "10.0.0", "010.0.0.1", "nonsense", "1.2.3.4"]
+CIDRS = ["/24", "/16", "/0", "/32", "/8", "/08", "/33", "/255.255.255.0", "/24 ", "24", "/64", "/abc", ""]
+METRICS = ["cpu.frequency", "cpu.percent", "cpu.idle.percent", "numa.membw.max"]
+WEIGHT_SETTINGS = [[], ["cpu.frequency=1.0"], ["cpu.percent=-1.5", "cpu.frequency=0.5"],
+                   ["cpu.idle.percent=0", "numa.membw.max=2"], ["cpu.percent=2", "cpu.percent=-1"]]
+IMAGE_PROPS_SETTINGS = [[], ["os_distro=1.0"], ["hw_architecture=2", "os_distro=-1"],
+                        ["hw_vm_mode=0.5", "img_hv_type=0"]]
 EXTRA_SPEC_KEYS = [
     "free_ram_mb", "vcpus_total", "hypervisor_type", "hypervisor_version", "num_instances",
     "cpu_info", "supported_instances", "host", "nodename", "ram_allocation_ratio", "foo", "bar",
@@ -199,7 +227,9 @@ COMPARED_SCHEDULE_FILTERS = [
     "AllHostsFilter", "ComputeFilter", "ComputeCapabilitiesFilter", "ImagePropertiesFilter",
     "ServerGroupAntiAffinityFilter", "ServerGroupAffinityFilter", "SameHostFilter", "DifferentHostFilter",
     "AggregateInstanceExtraSpecsFilter", "NumInstancesFilter", "IoOpsFilter",
-    "AggregateNumInstancesFilter", "AggregateIoOpsFilter",
+    "AggregateNumInstancesFilter", "AggregateIoOpsFilter", "AggregateTypeAffinityFilter",
+    "AggregateMultiTenancyIsolation", "AggregateImagePropertiesIsolation", "IsolatedHostsFilter",
+    "SimpleCIDRAffinityFilter",
 ]
 
 seeds = st.integers(min_value=0, max_value=2**64 - 1)
@@ -279,6 +309,18 @@ def gen_ratio(g: Gen) -> float:
     return g.rng.uniform(0.0, 32.0)
 
 
+def gen_instance_props(g: Gen) -> dict[str, Any]:
+    """Image properties of an instance already on a host (ImagePropertiesWeigher)."""
+    props: dict[str, Any] = {}
+    if g.chance(0.6):
+        props["hw_architecture"] = g.pick(ARCHES[:2])
+    if g.chance(0.5):
+        props["os_distro"] = g.pick(["ubuntu", "windows"])
+    if g.chance(0.3):
+        props["hw_vm_mode"] = g.pick(VM_MODES[:2])
+    return props
+
+
 def gen_host(g: Gen, host: str | None = None, node: str | None = None, uuid: str | None = None,
              healthy: float = 0.8) -> HostState:
     """A host; `healthy` is the chance that its service is up (and enabled)."""
@@ -311,10 +353,11 @@ def gen_host(g: Gen, host: str | None = None, node: str | None = None, uuid: str
         hypervisor_type=g.pick([None, *HV_TYPES]),
         hypervisor_version=g.pick([None, 0, 1000, 2011003, 4000000, 6000000, g.int(0, 9_009_009)]),
         hypervisor_hostname=node,
-        host_ip=g.pick([None, "10.0.0.1"]),
+        host_ip=g.pick(HOST_IPS),
         cpu_info=gen_cpu_info(g),
         cell_uuid=g.pick(CELL_UUIDS),
-        instances={u: {} for u in g.subset(INSTANCE_UUIDS, 4)},
+        instances={u: gen_instance_props(g) for u in g.subset(INSTANCE_UUIDS, 4)},
+        metrics={m: g.int(-5, 100) for m in g.subset(METRICS, 4)},
     )
 
 
@@ -342,6 +385,8 @@ def gen_image_properties(g: Gen) -> dict[str, Any]:
         props["img_hv_requested_version"] = ",".join(preds)
     if g.chance():
         props["hw_maxphysaddr_bits"] = g.pick([36, 40, 46, 52])
+    if g.chance():
+        props["os_distro"] = g.pick(["ubuntu", "windows"])
     return props
 
 
@@ -369,6 +414,10 @@ def gen_spec(g: Gen, num_instances: int = 1, picky: float = 1.0) -> RequestSpec:
         for hint in ("same_host", "different_host")
         if g.chance(0.35)
     }
+    if g.chance(0.4):
+        hints["build_near_host_ip"] = tuple(g.some(NEAR_IPS, 1, 1 if g.chance(0.9) else 2))
+        if g.chance(0.7):
+            hints["cidr"] = tuple(g.some(CIDRS, 1, 1))
     uuids = tuple(g.rng.sample(INSTANCE_UUIDS, num_instances))
     return RequestSpec(
         flavor=Flavor(
@@ -381,6 +430,8 @@ def gen_spec(g: Gen, num_instances: int = 1, picky: float = 1.0) -> RequestSpec:
             extra_specs=gen_extra_specs(g) if g.chance(picky) else {},
         ),
         image_properties=gen_image_properties(g) if g.chance(picky) else {},
+        image_id=g.pick(IMAGE_IDS),
+        project_id=g.pick(PROJECTS),
         availability_zone=g.pick([None, "az1", "nova"]),
         instance_group=gen_group(g, uuids),
         scheduler_hints=hints,
@@ -398,6 +449,16 @@ def gen_config(g: Gen) -> SchedulerConfig:
         **{k: g.pick([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0]) for k in MULTIPLIER_KEYS if not k.startswith("soft")},
         soft_affinity_weight_multiplier=g.pick([0.0, 1.0, 2.5]),
         soft_anti_affinity_weight_multiplier=g.pick([0.0, 1.0, 2.5]),
+        isolated_images=tuple(g.subset(IMAGE_IDS[1:], 2)),
+        isolated_hosts=tuple(g.subset(["host1", "host2", "Host3"], 2)),
+        restrict_isolated_hosts_to_isolated_images=g.chance(),
+        aggregate_image_properties_isolation_namespace=g.pick([None, None, "ns", ""]),
+        aggregate_image_properties_isolation_separator=g.pick([".", ".", "_"]),
+        image_props_weight_setting=tuple(g.pick(IMAGE_PROPS_SETTINGS)),
+        metrics_weight_multiplier=g.pick([-1.0, 0.0, 1.0, 2.0]),
+        metrics_weight_setting=tuple(g.pick(WEIGHT_SETTINGS)),
+        metrics_required=g.chance(0.3),
+        metrics_weight_of_unavailable=g.pick([-10000.0, 0.0, 5.0]),
     )
 
 
@@ -485,7 +546,16 @@ def nova_host(h: HostState) -> Any:
         ],
         "service": nova_service(h),
     }
-    instances = [objects.Instance(uuid=u) for u in h.instances]
+    if h.metrics:
+        attrs["metrics"] = objects.MonitorMetricList(objects=[
+            objects.MonitorMetric(name=name, value=value, timestamp=timeutils.utcnow(), source="model")
+            for name, value in h.metrics.items()
+        ])
+    instances = [
+        objects.Instance(uuid=u, image_ref="",
+                         system_metadata=nova_utils.get_system_metadata_from_image({"properties": dict(props)}))
+        for u, props in h.instances.items()
+    ]
     return nova_fakes.FakeHostState(h.host, h.nodename, attrs, instances=instances)
 
 
@@ -494,7 +564,9 @@ def nova_spec(s: RequestSpec) -> Any:
     kwargs: dict[str, Any] = {
         "flavor": objects.Flavor(name=f.name, vcpus=f.vcpus, memory_mb=f.memory_mb, root_gb=f.root_gb,
                                  ephemeral_gb=f.ephemeral_gb, swap=f.swap, extra_specs=dict(f.extra_specs)),
-        "image": objects.ImageMeta(properties=objects.ImageMetaProps(**s.image_properties)),
+        "image": objects.ImageMeta(properties=objects.ImageMetaProps(**s.image_properties),
+                                   **({"id": s.image_id} if s.image_id is not None else {})),
+        "project_id": s.project_id,
         "scheduler_hints": {k: list(v) for k, v in s.scheduler_hints.items()},
         "instance_uuid": s.instance_uuid,
         "num_instances": s.num_instances,
@@ -529,7 +601,7 @@ def nova_spec(s: RequestSpec) -> Any:
 
 
 @contextlib.contextmanager
-def nova_options(cfg: SchedulerConfig) -> Iterator[None]:
+def nova_options(cfg: SchedulerConfig, image_properties: Any = None) -> Iterator[None]:
     overrides = {
         "max_instances_per_host": cfg.max_instances_per_host,
         "max_io_ops_per_host": cfg.max_io_ops_per_host,
@@ -537,16 +609,56 @@ def nova_options(cfg: SchedulerConfig) -> Iterator[None]:
         "host_subset_size": cfg.host_subset_size,
         "shuffle_best_same_weighed_hosts": cfg.shuffle_best_same_weighed_hosts,
         **{k: getattr(cfg, k) for k in MULTIPLIER_KEYS},
+        "isolated_images": list(cfg.isolated_images),
+        "isolated_hosts": list(cfg.isolated_hosts),
+        "restrict_isolated_hosts_to_isolated_images": cfg.restrict_isolated_hosts_to_isolated_images,
+        "aggregate_image_properties_isolation_namespace": cfg.aggregate_image_properties_isolation_namespace,
+        "aggregate_image_properties_isolation_separator": cfg.aggregate_image_properties_isolation_separator,
+        "image_props_weight_setting": list(cfg.image_props_weight_setting),
     }
+    metrics = {theirs: getattr(cfg, ours) for ours, theirs in METRICS_OPTIONS.items()}
+    metrics["weight_setting"] = list(metrics["weight_setting"])
     for name, value in overrides.items():
         CONF.set_override(name, value, group="filter_scheduler")
+    for name, value in metrics.items():
+        CONF.set_override(name, value, group="metrics")
     CONF.set_override("max_attempts", cfg.max_attempts, group="scheduler")
     try:
-        yield
+        with nova_cells(image_properties or {}):
+            yield
     finally:
         for name in overrides:
             CONF.clear_override(name, group="filter_scheduler")
+        for name in metrics:
+            CONF.clear_override(name, group="metrics")
         CONF.clear_override("max_attempts", group="scheduler")
+
+
+@contextlib.contextmanager
+def nova_cells(image_properties: Any) -> Iterator[None]:
+    """ImagePropertiesWeigher loads the instances' system metadata from their
+    cell's database; here every cell exists and the instances come with theirs,
+    except the stubs `_consume_selected_host` adds for the request's own
+    instances, whose database rows carry the request's image."""
+
+    def fill_metadata(instances: Any) -> None:
+        for inst in instances:
+            if "system_metadata" not in inst:
+                inst.system_metadata = nova_utils.get_system_metadata_from_image(
+                    {"properties": dict(image_properties)})
+            if "image_ref" not in inst:
+                inst.image_ref = ""
+
+    @contextlib.contextmanager
+    def target_cell(ctxt: Any, cell_mapping: Any) -> Iterator[Any]:
+        yield ctxt
+
+    with mock.patch.object(objects.CellMapping, "get_by_uuid",
+                           side_effect=lambda ctxt, uuid: objects.CellMapping(uuid=uuid)), \
+            mock.patch.object(nova_context, "target_cell", target_cell), \
+            mock.patch.object(objects.InstanceList, "fill_metadata", autospec=True,
+                              side_effect=fill_metadata):
+        yield
 
 
 def outcome(fn: Any, *args: Any) -> Any:
@@ -645,10 +757,14 @@ def test_weigher_agrees_with_nova(name: str, seed: int) -> None:
     with nova_options(cfg):
         theirs = NOVA_WEIGHER_CLASSES[name]()
         for h, nh in zip(hosts, nhosts, strict=True):
-            assert ours._weigh_object(h, spec) == theirs._weigh_object(nh, nspec)
+            # (MetricsWeigher raises on a missing metric when metrics are required)
+            assert outcome(ours._weigh_object, h, spec) == outcome(theirs._weigh_object, nh, nspec)
             assert ours.weight_multiplier(h) == theirs.weight_multiplier(nh)
-        expected = nova_weights.HostWeightHandler().get_weighed_objects([theirs], nhosts, nspec)
-    assert weighed(get_weighed_objects([ours], hosts, spec)) == weighed(expected)
+        expected = outcome(nova_weights.HostWeightHandler().get_weighed_objects, [theirs], nhosts, nspec)
+    got = outcome(get_weighed_objects, [ours], hosts, spec)
+    assert got[0] == expected[0]
+    if got[0] == "ok":
+        assert weighed(got[1]) == weighed(expected[1])
 
 
 @SETTINGS
@@ -662,8 +778,11 @@ def test_all_weighers_together_agree(seed: int) -> None:
     nhosts = [nova_host(h) for h in hosts]
     with nova_options(cfg):
         theirs = [NOVA_WEIGHER_CLASSES[n]() for n in cfg.weight_classes]
-        expected = nova_weights.HostWeightHandler().get_weighed_objects(theirs, nhosts, nspec)
-    assert weighed(get_weighed_objects(ours, hosts, spec)) == weighed(expected)
+        expected = outcome(nova_weights.HostWeightHandler().get_weighed_objects, theirs, nhosts, nspec)
+    got = outcome(get_weighed_objects, ours, hosts, spec)
+    assert got[0] == expected[0]
+    if got[0] == "ok":
+        assert weighed(got[1]) == weighed(expected[1])
 
 
 # ---------------------------------------------------------------------------
@@ -719,7 +838,7 @@ def run_nova_schedule(case: dict[str, Any]) -> tuple[Any, list[Any], list[Any]]:
         claims.append((by_uuid[rp_uuid], instance_uuid))
         return by_uuid[rp_uuid] not in case["unclaimable"]
 
-    with nova_options(cfg):
+    with nova_options(cfg, spec.image_properties):
         hm = object.__new__(nova_host_manager.HostManager)
         hm.filter_handler = nova_filters.HostFilterHandler()
         hm.enabled_filters = [NOVA_FILTER_CLASSES[n]() for n in cfg.filters]

@@ -31,6 +31,7 @@ from model.scheduler.filters import (
     DifferentHostFilter,
     DiskFilter,
     ExtraSpecError,
+    HintError,
     ImagePropertiesFilter,
     IoOpsFilter,
     NumInstancesFilter,
@@ -514,3 +515,123 @@ def test_registry() -> None:
         assert cls.__doc__ and "\n" not in cls.__doc__.strip()
     assert ImagePropertiesFilter.RUN_ON_REBUILD
     assert not ComputeCapabilitiesFilter.RUN_ON_REBUILD
+
+
+# ---------------------------------------------------------------------------
+# aggregate and isolation filters
+# ---------------------------------------------------------------------------
+
+
+def in_aggregates(*metadata: dict[str, str], **kw: Any) -> HostState:
+    return host(aggregates=tuple(Aggregate(f"agg{i}", ("host1",), m) for i, m in enumerate(metadata)), **kw)
+
+
+def flavored(name: str) -> RequestSpec:
+    return RequestSpec(flavor=Flavor(name=name))
+
+
+def test_aggregate_type_affinity_filter() -> None:
+    flt = FILTERS["AggregateTypeAffinityFilter"]()
+    assert flt.host_passes(in_aggregates({"foo": "bar"}), flavored("m1.small"))
+    assert flt.host_passes(in_aggregates({"instance_type": "m1.tiny, m1.small "}), flavored("m1.small"))
+    assert not flt.host_passes(in_aggregates({"instance_type": "m1.tiny"}), flavored("m1.small"))
+    # one aggregate naming the flavor suffices, whatever the others say
+    two = in_aggregates({"instance_type": "m1.tiny"}, {"instance_type": "m1.small"})
+    assert flt.host_passes(two, flavored("m1.small"))
+    assert not flt.host_passes(two, flavored("m1.large"))
+
+
+def test_aggregate_multi_tenancy_isolation() -> None:
+    flt = FILTERS["AggregateMultiTenancyIsolation"]()
+    p1, p3 = spec(project_id="p1"), spec(project_id="p3")
+    assert flt.host_passes(host(), p3)
+    assert flt.host_passes(in_aggregates({"ssd": "true"}), p3)
+    restricted = in_aggregates({"filter_tenant_id": "p1, p2"})
+    assert flt.host_passes(restricted, p1)
+    assert not flt.host_passes(restricted, p3)
+    # every key with the prefix counts, pooled over the host's aggregates
+    pooled = in_aggregates({"filter_tenant_id_a": "p1"}, {"filter_tenant_id2": "p3"})
+    assert flt.host_passes(pooled, p1) and flt.host_passes(pooled, p3)
+    assert not flt.host_passes(pooled, spec(project_id=None))
+
+
+def test_aggregate_image_properties_isolation() -> None:
+    flt = FILTERS["AggregateImagePropertiesIsolation"]()
+    linux = spec(image_properties={"os_distro": "ubuntu"})
+    windows = spec(image_properties={"os_distro": "windows"})
+    agg = in_aggregates({"os_distro": "ubuntu,debian", "ssd": "true"})
+    assert flt.host_passes(agg, linux)
+    assert not flt.host_passes(agg, windows)
+    assert flt.host_passes(agg, spec())  # an image that does not set the key is not restricted
+    assert flt.host_passes(in_aggregates({"hw_maxphysaddr_bits": "40"}),
+                           spec(image_properties={"hw_maxphysaddr_bits": 40}))  # compared as text
+    namespaced = FILTERS["AggregateImagePropertiesIsolation"](
+        SchedulerConfig(aggregate_image_properties_isolation_namespace="ns"))
+    assert namespaced.host_passes(agg, windows)  # keys outside the namespace are ignored
+    assert not namespaced.host_passes(in_aggregates({"ns.os_distro": "ubuntu"}),
+                                      spec(image_properties={"ns.os_distro": "windows"}))
+    assert FILTERS["AggregateImagePropertiesIsolation"].RUN_ON_REBUILD
+
+
+@pytest.mark.parametrize(
+    ("restrict", "image", "host_name", "expected"),
+    [
+        (True, "iso", "isolated", True),
+        (True, "plain", "isolated", False),
+        (True, "iso", "other", False),
+        (True, "plain", "other", True),
+        (True, None, "isolated", False),   # no image (volume-backed) is not isolated
+        (False, "iso", "isolated", True),
+        (False, "plain", "isolated", True),
+        (False, "iso", "other", False),
+        (False, "plain", "other", True),
+    ],
+)
+def test_isolated_hosts_filter(restrict: bool, image: str | None, host_name: str, expected: bool) -> None:
+    cfg = SchedulerConfig(isolated_images=("iso",), isolated_hosts=("isolated",),
+                          restrict_isolated_hosts_to_isolated_images=restrict)
+    flt = FILTERS["IsolatedHostsFilter"](cfg)
+    assert flt.host_passes(host(host=host_name), spec(image_id=image)) is expected
+
+
+def test_isolated_hosts_without_isolated_images() -> None:
+    closed = FILTERS["IsolatedHostsFilter"](SchedulerConfig(isolated_hosts=("isolated",)))
+    assert not closed.host_passes(host(host="isolated"), spec(image_id="any"))
+    assert closed.host_passes(host(host="other"), spec(image_id="any"))
+    open_ = FILTERS["IsolatedHostsFilter"](SchedulerConfig(
+        isolated_hosts=("isolated",), restrict_isolated_hosts_to_isolated_images=False))
+    assert open_.host_passes(host(host="isolated"), spec(image_id="any"))
+
+
+def near(ip: str, cidr: str | None = None) -> RequestSpec:
+    hints = {"build_near_host_ip": (ip,)} | ({"cidr": (cidr,)} if cidr is not None else {})
+    return spec(scheduler_hints=hints)
+
+
+@pytest.mark.parametrize(
+    ("host_ip", "hint", "cidr", "expected"),
+    [
+        ("10.0.0.200", "10.0.0.1", None, True),         # /24 by default
+        ("10.0.1.2", "10.0.0.1", None, False),
+        ("10.0.1.2", "10.0.0.1", "/16", True),
+        ("10.0.0.1", "10.0.0.1", "/32", True),
+        ("10.0.0.9", "10.0.0.1", "/255.255.255.0", True),  # a netmask works too
+        ("10.0.0.3", "10.0.0.1", "24", False),          # no slash: 10.0.0.124/32
+        ("fe80::2", "fe80::1", "/64", True),
+        ("10.0.0.5", "::1", "/0", False),               # another address family
+    ],
+)
+def test_simple_cidr_affinity_filter(host_ip: str, hint: str, cidr: str | None, expected: bool) -> None:
+    flt = FILTERS["SimpleCIDRAffinityFilter"]()
+    assert flt.host_passes(host(host_ip=host_ip), near(hint, cidr)) is expected
+
+
+def test_simple_cidr_affinity_filter_without_hint_or_with_bad_input() -> None:
+    flt = FILTERS["SimpleCIDRAffinityFilter"]()
+    assert flt.host_passes(host(host_ip=None), spec())
+    for bad in (near("10.0.0.1", "/33"), near("010.0.0.1"), near("nonsense"),
+                spec(scheduler_hints={"build_near_host_ip": ("10.0.0.1", "10.0.0.2")})):
+        with pytest.raises(HintError):
+            flt.host_passes(host(host_ip="10.0.0.1"), bad)
+    with pytest.raises(HintError):  # a host without an address cannot be near anything
+        flt.host_passes(host(host_ip=None), near("10.0.0.1"))

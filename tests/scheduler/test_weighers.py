@@ -12,10 +12,13 @@ from model.scheduler.request import InstanceGroup, RequestSpec
 from model.scheduler.weighers import (
     WEIGHERS,
     BuildFailureWeigher,
+    ComputeHostMetricNotFound,
     CPUWeigher,
     DiskWeigher,
     HypervisorVersionWeigher,
+    ImagePropertiesWeigher,
     IoOpsWeigher,
+    MetricsWeigher,
     NumInstancesWeigher,
     RAMWeigher,
     ServerGroupSoftAffinityWeigher,
@@ -180,3 +183,60 @@ def test_registry() -> None:
         assert cls.__name__ == name
         assert cls.__doc__ and "\n" not in cls.__doc__.strip()
         assert hasattr(SchedulerConfig(), cls.multiplier_option)
+
+
+# ---------------------------------------------------------------------------
+# ImagePropertiesWeigher and MetricsWeigher
+# ---------------------------------------------------------------------------
+
+UBUNTU = {"os_distro": "ubuntu", "hw_architecture": "x86_64"}
+WINDOWS = {"os_distro": "windows", "hw_architecture": "x86_64"}
+
+
+def test_image_properties_weigher_counts_shared_properties() -> None:
+    packed = host("packed", instances={"a": UBUNTU, "b": UBUNTU, "c": WINDOWS})
+    other = host("other", instances={"d": WINDOWS})
+    empty = host("empty")
+    spec = RequestSpec(image_properties=UBUNTU)
+    on = ImagePropertiesWeigher(SchedulerConfig(image_props_weight_multiplier=1.0))
+    # os_distro=ubuntu twice, hw_architecture=x86_64 three times
+    assert on.weigh_objects([packed, other, empty], spec) == [5.0, 1.0, 0.0]
+    assert order(get_weighed_objects([on], [empty, other, packed], spec)) == ["packed", "other", "empty"]
+    spread = ImagePropertiesWeigher(SchedulerConfig(image_props_weight_multiplier=-1.0))
+    assert order(get_weighed_objects([spread], [packed, other, empty], spec)) == ["empty", "other", "packed"]
+
+
+def test_image_properties_weigher_setting_and_off_switch() -> None:
+    packed = host("packed", instances={"a": UBUNTU, "b": UBUNTU})
+    spec = RequestSpec(image_properties=UBUNTU)
+    weighted = ImagePropertiesWeigher(SchedulerConfig(
+        image_props_weight_multiplier=1.0, image_props_weight_setting=("os_distro=2.5",)))
+    assert weighted.weigh_objects([packed], spec) == [5.0]  # hw_architecture is not in the setting
+    # off by default, even where an aggregate sets a multiplier
+    agg = Aggregate("a", ("packed",), {"image_props_weight_multiplier": "3"})
+    off = ImagePropertiesWeigher()
+    assert off.weigh_objects([host("packed", instances={"a": UBUNTU}, aggregates=(agg,))], spec) == [0.0]
+
+
+def test_metrics_weigher() -> None:
+    cfg = SchedulerConfig(metrics_weight_setting=("cpu.frequency=1.0", "cpu.percent=-2"))
+    weigher = MetricsWeigher(cfg)
+    busy = host("busy", metrics={"cpu.frequency": 3000, "cpu.percent": 90})
+    idle = host("idle", metrics={"cpu.frequency": 3000, "cpu.percent": 10})
+    assert weigher.weigh_objects([busy, idle], RequestSpec()) == [2820.0, 2980.0]
+    assert order(get_weighed_objects([weigher], [busy, idle], RequestSpec())) == ["idle", "busy"]
+    assert MetricsWeigher().weigh_objects([busy], RequestSpec()) == [0.0]  # nothing to weigh by default
+
+
+def test_metrics_weigher_missing_metric() -> None:
+    setting = ("cpu.frequency=1.0",)
+    bare = host("bare")
+    with pytest.raises(ComputeHostMetricNotFound, match="cpu.frequency"):
+        MetricsWeigher(SchedulerConfig(metrics_weight_setting=setting)).weigh_objects([bare], RequestSpec())
+    lenient = MetricsWeigher(SchedulerConfig(metrics_weight_setting=setting, metrics_required=False,
+                                             metrics_weight_of_unavailable=-7.0))
+    assert lenient.weigh_objects([bare], RequestSpec()) == [-7.0]
+    # a metric whose ratio or multiplier is 0 is skipped when missing
+    skipped = MetricsWeigher(SchedulerConfig(metrics_weight_setting=("cpu.frequency=0",),
+                                             metrics_required=False))
+    assert skipped.weigh_objects([bare], RequestSpec()) == [0.0]

@@ -2,7 +2,10 @@
 
 Each fault is applied from here, never by a switch in the model: a variant of the
 catalogue (the declaration every transition derives from), a subclass of the
-cluster, or a scheduler filter patched for the test. Each row says which promises
+cluster, or a scheduler filter patched for the test (then the filter is wrong wherever
+it runs, in the scheduler and in the invariant's own re-run of the filters, so only a
+check that does not ask the filter can catch it: the isolation ``scheduler_decisions_sound``
+re-states from the options). Each row says which promises
 may catch it and how long the shrunk trace may be at most. The search runs under
 the loaded Hypothesis profile (``ci`` by default), exactly as for the unmodified
 model in ``test_search.py``, which must stay green under the same budget.
@@ -19,10 +22,12 @@ loses the server group is caught.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ContextManager
+from unittest import mock
 
 import pytest
 from hypothesis import settings
@@ -33,6 +38,9 @@ from model.catalogue import CATALOGUE
 from model.cluster_scenarios import SMALL, boot, small_config
 from model.lifecycle import ADMIN
 from model.cluster import Cluster
+from model.config import ClusterConfig
+from model.scheduler.filters import AggregateMultiTenancyIsolation, IsolatedHostsFilter
+from model.scheduler.host_state import Aggregate
 from model.lifecycle import Lifecycle
 from model.operation import Alloc, Branch, HostEffect, Operation
 from model.states import MigrationStatus, MigrationType, TaskState, VmState
@@ -41,8 +49,9 @@ from nova_model.search.machine import ClusterMachine, machine_for, violated_name
 from nova_model.search.run import run_search
 
 def _machine(name: str, *, lifecycle: Lifecycle | None = None,
-             cluster_class: type[Cluster] | None = None) -> type[ClusterMachine]:
-    return machine_for(lifecycle=lifecycle, cluster_class=cluster_class, name=name)
+             cluster_class: type[Cluster] | None = None,
+             config: ClusterConfig | None = None) -> type[ClusterMachine]:
+    return machine_for(lifecycle=lifecycle, cluster_class=cluster_class, config=config, name=name)
 
 
 # -- the faults ------------------------------------------------------------------------------
@@ -53,6 +62,7 @@ class Fault:
     machine: Callable[[], type[ClusterMachine]]
     caught_by: frozenset[str]   # the promises allowed to catch it
     max_trace: int              # the shrunk trace may be at most this long (steps)
+    patch: Callable[[], ContextManager] | None = None  # what is wrong while the search runs
 
 
 def confirm_keeps_the_source():
@@ -228,6 +238,48 @@ def audit_frees_instances_on_the_move():
     return _machine("EagerAudit", cluster_class=EagerAudit)
 
 
+def isolation_cluster() -> ClusterConfig:
+    """The default cluster with IsolatedHostsFilter enabled: compute1 is kept for the
+    arm64 image (the search boots the first image, cirros)."""
+    base = ClusterConfig.default()
+    return base.replace(scheduler=base.scheduler.replace(
+        enabled_filters=(*base.scheduler.filters, "IsolatedHostsFilter"),
+        isolated_hosts=("compute1",), isolated_images=("arm64",)))
+
+
+def tenant_cluster() -> ClusterConfig:
+    """The default cluster with AggregateMultiTenancyIsolation enabled and the ssd
+    aggregate (compute1, compute3) reserved for another project than the cluster's."""
+    base = ClusterConfig.default()
+    aggregates = tuple(
+        Aggregate(a.name, a.hosts, {**a.metadata, "filter_tenant_id": "another-project"})
+        if a.name == "ssd" else a for a in base.aggregates)
+    return base.replace(aggregates=aggregates, scheduler=base.scheduler.replace(
+        enabled_filters=(*base.scheduler.filters, "AggregateMultiTenancyIsolation")))
+
+
+def isolated_hosts_take_any_image():
+    """IsolatedHostsFilter forgets restrict_isolated_hosts_to_isolated_images."""
+    return _machine("IsolatedHostsTakeAnyImage", config=isolation_cluster())
+
+
+def _leaky_isolated_hosts():
+    def host_passes(self, host_state, spec):
+        cfg = self.config
+        return host_state.host in cfg.isolated_hosts or spec.image_id not in cfg.isolated_images
+    return mock.patch.object(IsolatedHostsFilter, "host_passes", host_passes)
+
+
+def tenancy_ignores_the_tenant():
+    """AggregateMultiTenancyIsolation lets every project into restricted aggregates."""
+    return _machine("TenancyIgnoresTheTenant", config=tenant_cluster())
+
+
+def _tenant_blind():
+    return mock.patch.object(AggregateMultiTenancyIsolation, "host_passes",
+                             lambda self, host_state, spec: True)
+
+
 def revert_never_allowed():
     """revert_resize's guard admits nothing: a guard that allows too little."""
     op = CATALOGUE["revert_resize"]
@@ -284,6 +336,12 @@ FAULTS: dict[str, Fault] = {
     "the request spec loses the server group": Fault(
         "scheduler ignores a group", request_spec_loses_the_group,
         frozenset({"server_group_policies"}), 25),
+    "an isolated host takes a non-isolated image": Fault(
+        "filter lets a host through", isolated_hosts_take_any_image,
+        frozenset({"scheduler_decisions_sound"}), 5, _leaky_isolated_hosts),
+    "a tenant-isolated aggregate takes another project": Fault(
+        "filter lets a host through", tenancy_ignores_the_tenant,
+        frozenset({"scheduler_decisions_sound"}), 5, _tenant_blind),
 }
 
 #: Faults with an upstream finding's symptom that the search does not reach under ``ci``
@@ -315,11 +373,14 @@ def test_the_search_finds_the_seeded_fault(name, record_property):
     fault = FAULTS[name]
     examples, steps, derandomize = _profile()
     started = time.perf_counter()
-    report = run_search(examples, steps, derandomize=derandomize, machine=fault.machine())
+    with fault.patch() if fault.patch is not None else contextlib.nullcontext():
+        report = run_search(examples, steps, derandomize=derandomize, machine=fault.machine())
     elapsed = time.perf_counter() - started
     assert report.violation is not None, f"the search missed: {name} ({fault.kind})"
     violated = violated_names(report.violation)
     assert violated & fault.caught_by, (violated, report.violation)
+    if fault.patch is not None:  # the patched filter is wrong in the invariant's re-run too
+        assert "is rejected by" not in report.violation, report.violation
     trace = [s for s in report.scenario if "seed" not in s]
     assert len(trace) <= fault.max_trace, report.violation
     record_property("seconds", round(elapsed, 1))
@@ -364,6 +425,14 @@ def test_the_faults_cover_every_kind_the_search_must_catch():
     kinds = {f.kind for f in FAULTS.values()} | {"guard allows too little"}
     assert {"forgotten release", "doubled claim", "guard allows too much",
             "guard allows too little", "step forgets a migration",
-            "scheduler ignores a group",
+            "scheduler ignores a group", "filter lets a host through",
             "failure path leaves state", "restart loses track"} <= kinds
     assert len(FAULTS) + len(TOO_STRICT) >= 12
+
+
+@pytest.mark.parametrize("config", [isolation_cluster, tenant_cluster])
+def test_the_isolation_clusters_are_sound_without_the_fault(config):
+    """The isolation re-stated by the invariant agrees with the real filters: the
+    clusters the filter faults run on break no promise while the filters are right."""
+    report = run_search(200, 30, derandomize=True, config=config())
+    assert report.violation is None, report.violation
