@@ -221,16 +221,16 @@ def confirm_drops_the_source_twice():
 
 
 def audit_frees_instances_on_the_move():
-    """The resource audit also deletes the allocation of an instance that holds the
-    host but is not on it (one arriving by live migration, or evacuated away): the
-    healing ResourceTracker._remove_deleted_instances_allocations deliberately leaves
-    alone."""
+    """The resource audit deletes every allocation on its host whose consumer is not
+    an instance there: also a move's migration consumer (a resized instance's source)
+    and an instance on its way (a live migration's or a resize's destination), which
+    ResourceTracker._remove_deleted_instances_allocations deliberately leaves alone."""
     class EagerAudit(Cluster):
         def update_available_resource(self, host):
             removed = super().update_available_resource(host)
             for consumer in list(self.ledger.consumers()):
                 inst = self.instances.get(consumer)
-                if (inst is not None and inst.host not in (None, host)
+                if ((inst is None or inst.host != host)
                         and host in self.ledger.allocations_of(consumer)):
                     self.ledger.delete_allocations(consumer)
                     removed.append(consumer)
