@@ -637,10 +637,27 @@ LIVE_MIGRATE_ABORT = Operation(
                 checks=(Check.POLICY, Check.LOCK, Check.STATE, Check.MIGRATION_ABORTABLE)),
     admin_only=True,
     api=api_step(KEEP, expects=ANY, then="abort", nova="API.live_migrate_abort"),
-    steps=(Step("abort", Where.SOURCE, _states(T.MIGRATING), (
-        done(task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
-             migration=Migration(MS.CANCELLED), nova="CM._rollback_live_migration"),
-    ), "CM.live_migration_abort"),),
+    steps=(
+        # A queued or preparing migration is taken off the compute's queue and undone
+        # here; a running one is only signalled to the driver (driver.live_migration_abort)
+        # and CM.live_migration_abort returns: the rollback comes later, from the driver's
+        # live_migration as its recover_method (Nova 34, seen by conformance).
+        Step("abort", Where.SOURCE, _states(T.MIGRATING), (
+            ok(Branch(when=(When.MIGRATION_RUNNING,), task=KEEP, then="rollback"),
+               Branch(when=(When.NOT_MIGRATION_RUNNING,), task=None,
+                      alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                      migration=Migration(MS.CANCELLED)),
+               nova="CM.live_migration_abort"),
+        ), "CM.live_migration_abort"),
+        # What the driver's live_migration does once aborted; it races the migration's
+        # own end (live_migrate.post_live_migration): whichever runs first wins, and the
+        # other fails its task_state check.
+        Step("rollback", Where.SOURCE, _states(T.MIGRATING), (
+            done(task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                 migration=Migration(MS.CANCELLED),
+                 nova="CM._rollback_live_migration(migration_status='cancelled')"),
+        ), "driver.live_migration -> recover_method"),
+    ),
     resources="the migration's allocation goes back to the instance on the source",
 )
 

@@ -199,6 +199,8 @@ DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
     When.NOT_OFFLOAD_NOW: lambda i: i.world.shelved_offload_time != 0,
     When.POWER_RUNNING: lambda i: i.power_state is PowerState.RUNNING,
     When.POWER_PAUSED: lambda i: i.power_state is PowerState.PAUSED,
+    When.MIGRATION_RUNNING: lambda i: _migration_status(i) is MigrationStatus.RUNNING,
+    When.NOT_MIGRATION_RUNNING: lambda i: _migration_status(i) is not MigrationStatus.RUNNING,
 }
 assert set(STATIC_CONDITIONS) | set(DYNAMIC_CONDITIONS) == set(When)
 

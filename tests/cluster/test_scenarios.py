@@ -327,15 +327,37 @@ def test_live_migrate_abort_restores_the_source(simulate, booted):
     assert doc["allocations"] == {"mig1": {src: SMALL}, "vm1": {dst: SMALL}}
     aborted = running + [api("live_migrate_abort", "admin"),
                          deliver("live_migrate_abort", "abort")]
+    # CM.live_migration_abort of a running migration only signals the driver and returns:
+    # nothing has changed yet
     doc = simulate(aborted)
     assert all(accepted(doc))
+    assert doc["migrations"]["mig1"]["status"] == "running"
+    assert vm(doc) == ("active", "migrating", "running")
+    assert doc["allocations"] == {"mig1": {src: SMALL}, "vm1": {dst: SMALL}}
+    # the driver's live_migration then rolls back with status cancelled
+    rolled_back = aborted + [deliver("live_migrate_abort", "rollback")]
+    doc = simulate(rolled_back)
     assert doc["migrations"]["mig1"]["status"] == "cancelled"
     assert vm(doc) == ("active", None, "running")
     assert doc["instances"]["vm1"]["host"] == booted
     only_on(doc, booted)
     # the queued post_live_migration fails its task_state check and changes no allocation
-    doc = simulate(aborted + [SETTLE])
+    doc = simulate(rolled_back + [SETTLE])
     assert "rejected" in doc["steps"][-1]["results"][0]
+    assert vm(doc) == ("active", None, "running")
+    only_on(doc, booted)
+    # the migration's own end may come first: it completes, and the rollback is dropped
+    doc = simulate(aborted + [deliver("live_migrate", "post_live_migration"), SETTLE])
+    assert doc["migrations"]["mig1"]["status"] == "completed"
+    assert doc["instances"]["vm1"]["host"] == dst
+    only_on(doc, dst)
+
+
+def test_live_migrate_abort_of_a_queued_migration_undoes_it_at_once(simulate, booted):
+    queued = BOOT + [api("live_migrate", "admin"), deliver("live_migrate", "schedule")]
+    doc = simulate(queued + [api("live_migrate_abort", "admin"),
+                             deliver("live_migrate_abort", "abort")])
+    assert doc["migrations"]["mig1"]["status"] == "cancelled"
     assert vm(doc) == ("active", None, "running")
     only_on(doc, booted)
 
