@@ -304,6 +304,24 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager.finish_resize, ComputeManager._delete_allocation_after_move",
     ),
     Finding(
+        name="a compute restart during a running live migration leaks both allocations",
+        invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
+        pattern=(r"live-migration \S+ of \S+ is error but still holds .+ \(reset when \S+'s "
+                 r"compute service started: nothing was given back\)"
+                 "|" + _HOLDS + r" \(live migration \S+ was reset when \S+'s compute "
+                 r"service started: the instance keeps its claim on \S+\)"),
+        summary=("When the source's nova-compute starts with an instance in task_state "
+                 "migrating, ComputeManager._init_instance calls _reset_live_migration: "
+                 "it looks the migration up by status 'running', asks the driver to abort "
+                 "it, sets the migration to error and clears the task_state. Nothing runs "
+                 "_rollback_live_migration, so the source's allocation stays with the "
+                 "migration consumer and the destination's claim with the instance, "
+                 "which is idle on its source. The resource audit never removes migration "
+                 "consumers, and nothing moves the instance's claim back."),
+        nova="nova/compute/manager.py: ComputeManager._init_instance (MIGRATING), "
+             "ComputeManager._reset_live_migration",
+    ),
+    Finding(
         name="a second move while the first is still queued leaks its destination claim",
         invariant="instances_hold_what_their_state_implies",
         pattern=(_HOLDS + r" \(claimed for "

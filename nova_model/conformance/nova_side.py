@@ -40,9 +40,10 @@ from nova.tests.functional.api import client as api_client  # noqa: E402
 from nova.virt import event as virtevent  # noqa: E402
 from nova.virt import fake  # noqa: E402
 
-#: The compute API microversion of every request (one with ``force`` uses 2.67, the
-#: last that accepts it on live migration and evacuate). 2.94 is the last before
-#: evacuate's ``target_state`` (2.95), which the catalogue does not declare.
+#: The compute API microversion of every request that states none (one with ``force``
+#: uses 2.67, the last that accepts it on live migration and evacuate). 2.94 is the last
+#: before evacuate's target_state stopped (2.95), which a request asks for by stating
+#: its microversion.
 MICROVERSION = "2.94"
 FORCE_MICROVERSION = "2.67"
 #: Migration statuses during which Nova is still working on a move.
@@ -409,7 +410,8 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         if op == "create":
             return self._create(client, args)
         server = self.names[instance]
-        version = FORCE_MICROVERSION if "force" in args else MICROVERSION
+        version = args.get("microversion") or (
+            FORCE_MICROVERSION if "force" in args else MICROVERSION)
         request = _REQUESTS[op](self, server, args)
         if request is None:
             return {"accepted": False, "status": None,
