@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from invariants.progress import busy_instances, created_instances
-from model.catalogue import CATALOGUE
+from model.catalogue import CATALOGUE, INIT_INSTANCE
 from model.cluster import _num
 from model.cluster_recovery import EVACUATION_CLEANUP
 from model.operation import Where
@@ -85,6 +85,9 @@ def allocations_have_live_consumers(cluster) -> list[str]:
                     why = " (the revert could not move it back: Placement refused)"
                 elif failed and _live_driver_failed(cluster, consumer):
                     why = " (the live migration's driver failed: nothing was given back)"
+                elif failed and _reset_by_restart(cluster, consumer):
+                    why = (f" (reset when {m.source}'s compute service started: nothing "
+                           "was given back)")
                 out.append(Violation(f"{m.migration_type.value} {consumer} of "
                                      f"{m.instance_uuid} is {m.status.value} but still holds "
                                      f"{_fmt(cluster.ledger.allocations_of(consumer))}{why}",
@@ -161,6 +164,7 @@ def instances_hold_what_their_state_implies(cluster) -> list[str]:
                                    or _removed_by_clean_up(cluster, uuid, host, held)
                                    or _refused_revert(cluster, uuid, host)
                                    or _failed_live_migration(cluster, uuid, host, held)
+                                   or _restarted_live_migration(cluster, uuid, host, held)
                                    or _carried_evacuation(mine, held, host)
                                    or _overtaken_move(cluster, mine, held, host))))
         if vm is _RESIZED:
@@ -351,6 +355,25 @@ def _failed_live_migration(cluster, uuid: str, host: str, held) -> str:
                 and m.dest in held and _live_driver_failed(cluster, m.uuid)):
             return (f" (live migration {m.uuid}'s driver failed: the instance keeps its "
                     f"claim on {m.dest})")
+    return ""
+
+
+def _reset_by_restart(cluster, migration: str) -> bool:
+    """Whether the compute-start recovery (``CM._init_instance``) errored the migration."""
+    cause = cluster.migration_errors.get(migration)
+    return cause is not None and cause.operation == INIT_INSTANCE
+
+
+def _restarted_live_migration(cluster, uuid: str, host: str, held) -> str:
+    """Name the running live migration a restart of its source reset: the instance,
+    back to idle on its source, keeps the destination's claim
+    (``CM._reset_live_migration`` errors the migration and gives nothing back)."""
+    for m in cluster.migrations.values():
+        if (m.instance_uuid == uuid and m.migration_type is MigrationType.LIVE_MIGRATION
+                and m.status is MigrationStatus.ERROR and m.source == host
+                and m.dest in held and _reset_by_restart(cluster, m.uuid)):
+            return (f" (live migration {m.uuid} was reset when {host}'s compute service "
+                    f"started: the instance keeps its claim on {m.dest})")
     return ""
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from model.catalogue import CATALOGUE
+from model.catalogue import CATALOGUE, INIT_INSTANCE
 from model.operation import Where
 
 
@@ -356,6 +356,21 @@ UPSTREAM: tuple[Finding, ...] = (
                  "resizes, rebuilds or heals it. Replayed on Nova 34 by nova-model conform."),
         nova="nova/compute/manager.py: ComputeManager._finish_resize, "
              "ComputeManager.finish_resize, ComputeManager._delete_allocation_after_move",
+    ),
+    Finding(
+        name="a compute restart during a running live migration leaks both allocations",
+        invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
+        cause=cause("migration_errors", operation=INIT_INSTANCE),
+        summary=("When the source's nova-compute starts with an instance in task_state "
+                 "migrating, ComputeManager._init_instance calls _reset_live_migration: "
+                 "it looks the migration up by status 'running', asks the driver to abort "
+                 "it, sets the migration to error and clears the task_state. Nothing runs "
+                 "_rollback_live_migration, so the source's allocation stays with the "
+                 "migration consumer and the destination's claim with the instance, "
+                 "which is idle on its source. The resource audit never removes migration "
+                 "consumers, and nothing moves the instance's claim back."),
+        nova="nova/compute/manager.py: ComputeManager._init_instance (MIGRATING), "
+             "ComputeManager._reset_live_migration",
     ),
     Finding(
         name="a second move while the first is still queued leaks its destination claim",

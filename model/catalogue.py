@@ -652,10 +652,27 @@ LIVE_MIGRATE_ABORT = Operation(
                 checks=(Check.POLICY, Check.LOCK, Check.STATE, Check.MIGRATION_ABORTABLE)),
     admin_only=True,
     api=api_step(KEEP, expects=ANY, then="abort", nova="API.live_migrate_abort"),
-    steps=(Step("abort", Where.SOURCE, _states(T.MIGRATING), (
-        done(task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
-             migration=Migration(MS.CANCELLED), nova="CM._rollback_live_migration"),
-    ), "CM.live_migration_abort"),),
+    steps=(
+        # A queued or preparing migration is taken off the compute's queue and undone
+        # here; a running one is only signalled to the driver (driver.live_migration_abort)
+        # and CM.live_migration_abort returns: the rollback comes later, from the driver's
+        # live_migration as its recover_method (Nova 34, seen by conformance).
+        Step("abort", Where.SOURCE, _states(T.MIGRATING), (
+            ok(Branch(when=(When.MIGRATION_RUNNING,), task=KEEP, then="rollback"),
+               Branch(when=(When.NOT_MIGRATION_RUNNING,), task=None,
+                      alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                      migration=Migration(MS.CANCELLED)),
+               nova="CM.live_migration_abort"),
+        ), "CM.live_migration_abort"),
+        # What the driver's live_migration does once aborted; it races the migration's
+        # own end (live_migrate.post_live_migration): whichever runs first wins, and the
+        # other fails its task_state check.
+        Step("rollback", Where.SOURCE, _states(T.MIGRATING), (
+            done(task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+                 migration=Migration(MS.CANCELLED),
+                 nova="CM._rollback_live_migration(migration_status='cancelled')"),
+        ), "driver.live_migration -> recover_method"),
+    ),
     resources="the migration's allocation goes back to the instance on the source",
 )
 
@@ -732,8 +749,17 @@ EVACUATE = Operation(
     resources="the instance holds source and destination at once; the source part is "
               "removed when the source compute comes back (CM._destroy_evacuated_instances)",
     notes=("Any task_state is accepted (since bug 1978983) and there is no lock check.",
-           "An instance in error is evacuated to active; a stopped one to stopped."),
+           "An instance in error is evacuated to active; a stopped one to stopped.",
+           "From microversion 2.95 the API asks for target_state stopped: "
+           "CM._do_rebuild_instance then takes any instance not in error for a stopped "
+           "one (the spawn is followed by the inline power-off, whose failure errors "
+           "the instance and fails the migration)."),
 )
+
+#: Evacuate's request microversion from which the evacuated instance ends stopped
+#: (``Evacuate._evacuate`` -> target_state; ``CM._do_rebuild_instance`` replaces
+#: orig_vm_state with it unless the instance is in error).
+EVACUATE_TARGET_STOPPED_FROM = (2, 95)
 
 # --- shelve ---------------------------------------------------------------------------
 
@@ -1009,7 +1035,6 @@ GUEST_STOPPED = Operation(
 INIT_INSTANCE = "init_instance"
 
 _INIT = (When.INIT_PROCEEDS,)
-_REVERT_MOVE = dict(alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,), migration=Migration(MS.ERROR))
 
 INIT_INSTANCE_OP = Operation(
     name=INIT_INSTANCE, kind=Kind.EVENT, api_method="CM.init_host -> CM._init_instance",
@@ -1025,9 +1050,9 @@ INIT_INSTANCE_OP = Operation(
                note="interrupted rebuild: error (_set_instance_obj_error_state)"),
         Branch(when=_INIT + (When.IMAGE_TASK,), task=None,
                note="interrupted snapshot: task cleared"),
-        Branch(when=_INIT + (When.TASK_RESIZE_PREP,), task=None, **_REVERT_MOVE,
-               note="resize_prep cleared; model choice: a scheduled move's allocation goes "
-                    "back to the instance and its migration errors"),
+        # (the migration and the allocations of a move stay as they are)
+        Branch(when=_INIT + (When.TASK_RESIZE_PREP,), task=None,
+               note="resize_prep cleared; the move's migration and allocations are left"),
         Branch(when=_INIT + (When.TASK_DELETING,), vm=V.DELETED, task=None, power=P.PENDING,
                alloc=(Alloc.DELETE_INSTANCE,),
                note="the delete is restarted and finishes (CM._delete_instance)"),
@@ -1044,20 +1069,24 @@ INIT_INSTANCE_OP = Operation(
         Branch(when=_INIT + (When.TASK_POWERING_ON,), vm=V.ACTIVE, task=None,
                power=P.RUNNING, note="the start is retried (CM.start_instance)"),
         Branch(when=_INIT + (When.TASK_RESIZE_MIGRATING, When.WAS_STOPPED), task=None,
-               power=P.SHUTDOWN, **_REVERT_MOVE,
+               power=P.SHUTDOWN,
                note="crashed resize reverted on the source (driver.finish_revert_migration, "
-                    "power_on=False); model choice: allocation back, migration error"),
+                    "power_on=False); its migration and allocations are left"),
         Branch(when=_INIT + (When.TASK_RESIZE_MIGRATING,), task=None, power=P.RUNNING,
-               **_REVERT_MOVE,
                note="crashed resize reverted on the source (driver.finish_revert_migration); "
-                    "model choice: allocation back, migration error"),
-        Branch(when=_INIT + (When.TASK_MIGRATING,), task=None, **_REVERT_MOVE,
-               note="live migration reset (CM._reset_live_migration): migration error; "
-                    "model choice: allocation back to the instance"),
+                    "its migration and allocations are left"),
+        # CM._reset_live_migration looks up the migration by status 'running' only
+        Branch(when=_INIT + (When.TASK_MIGRATING, When.MIGRATION_RUNNING), task=None,
+               migration=Migration(MS.ERROR),
+               note="live migration reset (CM._reset_live_migration): the running "
+                    "migration errors; its allocations are left"),
+        Branch(when=_INIT + (When.TASK_MIGRATING,), task=None,
+               note="live migration reset (CM._reset_live_migration): task cleared; a "
+                    "migration not yet running and the allocations are left"),
     ),), "CM._init_instance"),
     resources="a restarted delete frees the instance's allocation; an interrupted move "
-              "(resize_prep, resize_migrating, migrating) gives the migration's allocation "
-              "back to the instance (a model choice: Nova leaves it to the operator)",
+              "(resize_prep, resize_migrating, migrating) gives nothing back: its migration "
+              "keeps the source's allocation and the instance its destination claim",
     notes=(
         "Fired by the cluster for every instance of a compute service that starts "
         "(service_up, restart), after CM._destroy_evacuated_instances has cleaned up the "
@@ -1074,8 +1103,8 @@ INIT_INSTANCE_OP = Operation(
         "and pausing when the guest is not running.",
         "Nova leaves the migration record and the Placement allocations of an interrupted "
         "resize_prep/resize_migrating as they are, and sets an interrupted live "
-        "migration's record to error without moving its allocation back; the model gives "
-        "the allocation back so that nothing leaks.",
+        "migration's record to error (only a running one) without moving its allocation "
+        "back.",
     ),
 )
 

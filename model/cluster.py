@@ -56,6 +56,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from model import errors
+from model.catalogue import EVACUATE_TARGET_STOPPED_FROM
 from model.cluster_compat import (
     ClusterConfig, Inventory, Ledger, PlacementError, ResourceClass, aggregates_of, flavors_of, group_policy, has_group,
     host_aggregates, host_attr, host_name, hosts_of, image_volume_backed, images_of, option,
@@ -97,9 +98,18 @@ SCHEDULING_ALLOCS = frozenset({Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST,
 REQUEST_ARGS: dict[str, frozenset[str]] = {
     "create": frozenset({"flavor", "image", "group", "availability_zone", "hints"}),
     "resize": frozenset({"flavor"}), "migrate": frozenset({"host"}),
-    "live_migrate": frozenset({"host", "force"}), "evacuate": frozenset({"host", "force"}),
+    "live_migrate": frozenset({"host", "force"}),
+    "evacuate": frozenset({"host", "force", "microversion"}),
     "rebuild": frozenset({"image"}),
 }
+
+def _microversion(text: Any) -> tuple[int, int]:
+    try:
+        major, minor = (int(part) for part in str(text).split("."))
+    except ValueError:
+        raise errors.InvalidRequest(f"microversion {text!r} is not MAJOR.MINOR") from None
+    return major, minor
+
 
 #: Operations whose scheduling must not pick the instance's current host.
 _MOVES_AWAY = frozenset({"migrate", "live_migrate", "evacuate", "resize"})
@@ -487,6 +497,11 @@ class Cluster:
             return Result(False, _detached(exc), f"{op} rejected: {exc.message}",
                           instance_uuid)
         self._note_vm_change(inst, before_vm, op, "api", "ok", "api")
+        if (op == "evacuate" and "microversion" in args
+                and _microversion(args["microversion"]) >= EVACUATE_TARGET_STOPPED_FROM
+                and inst.old_vm_state is not VmState.ERROR):
+            # target_state stopped: the destination rebuilds it as a stopped instance
+            inst.old_vm_state = VmState.STOPPED
         unaddressed = self._after_api(op, inst, branch, context, ctx, before_host)
         mig = inst.migration
         self._note_overlap(inst, op, "api", "ok",
@@ -563,6 +578,10 @@ class Cluster:
                 raise errors.InvalidRequest(
                     f"{new}'s root disk ({root_gb} GB) is smaller than the image's "
                     f"min_disk ({min_disk} GB) (FlavorDiskSmallerThanMinDisk)")
+        if "microversion" in args:
+            version = _microversion(args["microversion"])
+            if args.get("force") and version > (2, 67):
+                raise errors.InvalidRequest(f"{op}: force is gone after microversion 2.67")
         if op == "rebuild":
             image = args.get("image", inst.image)
             if image not in self.images:

@@ -201,6 +201,8 @@ DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
                                          and i.migration.status is MigrationStatus.CONFIRMED),
     When.POWER_RUNNING: lambda i: i.power_state is PowerState.RUNNING,
     When.POWER_PAUSED: lambda i: i.power_state is PowerState.PAUSED,
+    When.MIGRATION_RUNNING: lambda i: _migration_status(i) is MigrationStatus.RUNNING,
+    When.NOT_MIGRATION_RUNNING: lambda i: _migration_status(i) is not MigrationStatus.RUNNING,
 }
 assert set(STATIC_CONDITIONS) | set(DYNAMIC_CONDITIONS) == set(When)
 

@@ -70,6 +70,8 @@ class When(StrEnum):
     MIGRATION_CONFIRMED = "the instance's migration is already confirmed"
     POWER_RUNNING = "power_state is running"
     POWER_PAUSED = "power_state is paused"
+    MIGRATION_RUNNING = "the instance's migration is running"
+    NOT_MIGRATION_RUNNING = "the instance's migration is not running"
     # Compute-start recovery (CM._init_instance): the task_state groups it tests, in
     # its order. INIT_PROCEEDS is its early return turned around.
     INIT_PROCEEDS = ("CM._init_instance handles the instance (vm_state not soft-delete; "

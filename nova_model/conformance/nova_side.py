@@ -40,9 +40,10 @@ from nova.tests.functional.api import client as api_client  # noqa: E402
 from nova.virt import event as virtevent  # noqa: E402
 from nova.virt import fake  # noqa: E402
 
-#: The compute API microversion of every request (one with ``force`` uses 2.67, the
-#: last that accepts it on live migration and evacuate). 2.94 is the last before
-#: evacuate's ``target_state`` (2.95), which the catalogue does not declare.
+#: The compute API microversion of every request that states none (one with ``force``
+#: uses 2.67, the last that accepts it on live migration and evacuate). 2.94 is the last
+#: before evacuate's target_state stopped (2.95), which a request asks for by stating
+#: its microversion.
 MICROVERSION = "2.94"
 FORCE_MICROVERSION = "2.67"
 #: Migration statuses during which Nova is still working on a move.
@@ -120,6 +121,36 @@ class ConformanceDriver(fake.FakeDriver):
         super().rescue(context, instance, network_info, image_meta, rescue_password,
                        block_device_info, share_info)
         self._set_power(instance, power_state.RUNNING)    # the rescue domain boots
+
+    #: Instances whose next live migration the driver holds running until an abort or
+    #: force-complete request reaches it (as Nova's own FakeLiveMigrateDriver does); the
+    #: plan asks for it when a scenario acts on a running live migration.
+    HOLD: set[str] = set()
+    RELEASE: dict[str, str] = {}
+    HOLD_LIMIT_S = 30.0
+
+    def live_migration(self, context, instance, dest, post_method, recover_method,
+                       block_migration=False, migrate_data=None):
+        if instance.uuid not in self.HOLD:
+            return super().live_migration(context, instance, dest, post_method,
+                                          recover_method, block_migration, migrate_data)
+        self.HOLD.discard(instance.uuid)
+        waited = 0.0
+        while instance.uuid not in self.RELEASE and waited < self.HOLD_LIMIT_S:
+            time.sleep(0.05)   # a green sleep: the abort request is served meanwhile
+            waited += 0.05
+        if self.RELEASE.pop(instance.uuid, None) == "abort":
+            # what the libvirt driver's migration monitor does when the job is aborted
+            recover_method(context, instance, dest, migrate_data,
+                           migration_status="cancelled")
+        else:
+            post_method(context, instance, dest, block_migration, migrate_data)
+
+    def live_migration_abort(self, instance):
+        self.RELEASE[instance.uuid] = "abort"
+
+    def live_migration_force_complete(self, instance):
+        self.RELEASE[instance.uuid] = "complete"
 
     def soft_delete(self, instance):
         # libvirt has no soft_delete: CM.soft_delete_instance then powers the guest off.
@@ -201,6 +232,7 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         self.cluster, self.plan, self.emit = cluster, plan, emit
         self.names: dict[str, str] = {}      # vmN -> server uuid
         self.armed: list[_Armed] = []
+        self.held: set[str] = set()          # servers whose live migration is held
 
     # -- set-up: the cluster file as Nova configuration and API objects ---------------
 
@@ -214,6 +246,8 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                    host_subset_size=s["host_subset_size"], group="filter_scheduler")
         self.flags(max_attempts=s["max_attempts"], group="scheduler")
         ConformanceDriver.HOSTS = {h["name"]: h for h in c["hosts"]}
+        ConformanceDriver.HOLD.clear()
+        ConformanceDriver.RELEASE.clear()
         super().setUp()
         # (after the test base, which sets build_failure_weight_multiplier to 0)
         self.flags(**s["multipliers"], group="filter_scheduler")
@@ -343,6 +377,11 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             self.emit(reply)
             if "harness_error" in reply:
                 break
+        # Nova's work still in flight (a plan that stops before its chains end) runs to
+        # its end before the services stop: stopping a service waits for its RPC
+        # handlers, and a handler waiting on a call to a compute already stopped would
+        # wait for the call's whole timeout.
+        self._settle_and_observe()
 
     # -- actions -------------------------------------------------------------------
 
@@ -351,6 +390,9 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         for fault in a.get("faults", ()):
             self.armed.append(_Armed(fault))
         if kind == "api":
+            if a.get("hold"):
+                self.held.add(self.names[a["instance"]])
+                ConformanceDriver.HOLD.add(self.names[a["instance"]])
             return self._api(a["operation"], a.get("instance"), a.get("as", "owner"),
                              a.get("args") or {})
         if kind == "host_event":
@@ -373,7 +415,8 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         if op == "create":
             return self._create(client, args)
         server = self.names[instance]
-        version = FORCE_MICROVERSION if "force" in args else MICROVERSION
+        version = args.get("microversion") or (
+            FORCE_MICROVERSION if "force" in args else MICROVERSION)
         request = _REQUESTS[op](self, server, args)
         if request is None:
             return {"accepted": False, "status": None,
@@ -588,14 +631,25 @@ def _in_progress_migration(env: NovaCluster, server: str):
     return migrations[0]["id"] if migrations else None
 
 
+def _running_migration(env: NovaCluster, server: str):
+    """The live migration of a held driver once it runs (the model's request comes then)."""
+    deadline = time.monotonic() + ConformanceDriver.HOLD_LIMIT_S
+    while server in env.held and time.monotonic() < deadline:
+        migrations = env.admin_api.get_active_migrations(server)
+        if migrations and migrations[0]["status"] == "running":
+            break
+        time.sleep(0.05)
+    return _in_progress_migration(env, server)
+
+
 def _force_complete(env, server, args):
-    mig = _in_progress_migration(env, server)
+    mig = _running_migration(env, server)
     return None if mig is None else (
         "POST", f"/servers/{server}/migrations/{mig}/action", {"force_complete": None})
 
 
 def _abort(env, server, args):
-    mig = _in_progress_migration(env, server)
+    mig = _running_migration(env, server)
     return None if mig is None else ("DELETE", f"/servers/{server}/migrations/{mig}", None)
 
 

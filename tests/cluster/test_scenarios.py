@@ -327,15 +327,37 @@ def test_live_migrate_abort_restores_the_source(simulate, booted):
     assert doc["allocations"] == {"mig1": {src: SMALL}, "vm1": {dst: SMALL}}
     aborted = running + [api("live_migrate_abort", "admin"),
                          deliver("live_migrate_abort", "abort")]
+    # CM.live_migration_abort of a running migration only signals the driver and returns:
+    # nothing has changed yet
     doc = simulate(aborted)
     assert all(accepted(doc))
+    assert doc["migrations"]["mig1"]["status"] == "running"
+    assert vm(doc) == ("active", "migrating", "running")
+    assert doc["allocations"] == {"mig1": {src: SMALL}, "vm1": {dst: SMALL}}
+    # the driver's live_migration then rolls back with status cancelled
+    rolled_back = aborted + [deliver("live_migrate_abort", "rollback")]
+    doc = simulate(rolled_back)
     assert doc["migrations"]["mig1"]["status"] == "cancelled"
     assert vm(doc) == ("active", None, "running")
     assert doc["instances"]["vm1"]["host"] == booted
     only_on(doc, booted)
     # the queued post_live_migration fails its task_state check and changes no allocation
-    doc = simulate(aborted + [SETTLE])
+    doc = simulate(rolled_back + [SETTLE])
     assert "rejected" in doc["steps"][-1]["results"][0]
+    assert vm(doc) == ("active", None, "running")
+    only_on(doc, booted)
+    # the migration's own end may come first: it completes, and the rollback is dropped
+    doc = simulate(aborted + [deliver("live_migrate", "post_live_migration"), SETTLE])
+    assert doc["migrations"]["mig1"]["status"] == "completed"
+    assert doc["instances"]["vm1"]["host"] == dst
+    only_on(doc, dst)
+
+
+def test_live_migrate_abort_of_a_queued_migration_undoes_it_at_once(simulate, booted):
+    queued = BOOT + [api("live_migrate", "admin"), deliver("live_migrate", "schedule")]
+    doc = simulate(queued + [api("live_migrate_abort", "admin"),
+                             deliver("live_migrate_abort", "abort")])
+    assert doc["migrations"]["mig1"]["status"] == "cancelled"
     assert vm(doc) == ("active", None, "running")
     only_on(doc, booted)
 
@@ -349,6 +371,44 @@ def test_live_migrate_rollback_restores_the_source(simulate, booted):
 
 
 # --- evacuate ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("microversion, ends", [(None, ("active", None, "running")),
+                                                ("2.94", ("active", None, "running")),
+                                                ("2.95", ("stopped", None, "shutdown"))])
+def test_evacuate_from_2_95_ends_an_active_instance_stopped(simulate, booted, microversion,
+                                                            ends):
+    args = {} if microversion is None else {"microversion": microversion}
+    doc = simulate(BOOT + [host_event("service_down", booted),
+                           api("evacuate", "admin", **args), SETTLE])
+    src, dst = _moved(doc)
+    assert vm(doc) == ends
+    assert doc["instances"]["vm1"]["host"] == dst
+    assert doc["migrations"]["mig1"]["status"] == "done"
+    assert doc["allocations"] == {"vm1": {src: SMALL, dst: SMALL}}
+
+
+def test_evacuate_from_2_95_whose_power_off_fails_errors_on_the_source(simulate, booted):
+    doc = simulate(BOOT + [host_event("service_down", booted),
+                           api("evacuate", "admin", microversion="2.95"),
+                           {"settle": True, "outcomes": {"evacuate.power_off": "driver_error"}}])
+    assert vm(doc)[:2] == ("error", None)
+    assert doc["instances"]["vm1"]["host"] == booted
+    assert doc["migrations"]["mig1"]["status"] == "failed"
+    only_on(doc, booted)
+
+
+def test_evacuate_microversion_is_checked(simulate, booted):
+    doc = simulate(BOOT + [host_event("service_down", booted),
+                           api("evacuate", "admin", microversion="two")])
+    assert doc["steps"][-1]["error"]["type"] == "InvalidRequest"
+    hosts = sorted(doc["hosts"])
+    other = next(h for h in hosts if h != booted)
+    doc = simulate(BOOT + [host_event("service_down", booted),
+                           api("evacuate", "admin", microversion="2.95", host=other,
+                               force=True)])
+    assert doc["steps"][-1]["error"]["type"] == "InvalidRequest"
+
+
 
 def test_evacuate_doubles_then_the_source_coming_back_cleans_up(simulate, booted):
     steps = BOOT + [host_event("service_down", booted), api("evacuate", "admin"), SETTLE]
@@ -546,27 +606,46 @@ def test_restart_during_resize_migrating_reverts_on_the_source(simulate, booted)
     steps = BOOT + [api("resize", flavor="m1.large")] + [{"deliver": "next"}] * 3
     doc = simulate(steps)
     assert vm(doc)[1] == "resize_migrating"
+    # CM._init_instance only clears the task: the migration and allocations stay
+    doc = simulate(steps + [host_event("restart", booted)])
+    assert vm(doc) == ("active", None, "running")
+    assert doc["migrations"]["mig1"]["status"] == "migrating"
+    assert set(doc["allocations"]) == {"vm1", "mig1"}
+    # (the model's queued step then fails its task_state check and cleans up)
     doc = simulate(steps + [host_event("restart", booted), SETTLE])
     assert vm(doc) == ("active", None, "running")
     assert doc["instances"]["vm1"]["flavor"] == "m1.small"
-    assert doc["migrations"]["mig1"]["status"] == "error"
     only_on(doc, booted)
 
 
-def test_restart_during_resize_prep_gives_the_allocation_back(simulate, booted):
-    doc = simulate(BOOT + [api("resize", flavor="m1.large"), {"deliver": "next"},
-                           host_event("restart", booted), SETTLE])
+def test_restart_during_resize_prep_only_clears_the_task(simulate, booted):
+    steps = BOOT + [api("resize", flavor="m1.large"), {"deliver": "next"},
+                    host_event("restart", booted)]
+    doc = simulate(steps)
     assert vm(doc) == ("active", None, "running")
-    assert doc["migrations"]["mig1"]["status"] == "error"
-    only_on(doc, booted)
+    assert doc["migrations"]["mig1"]["status"] == "pre-migrating"
+    assert set(doc["allocations"]) == {"vm1", "mig1"}
 
 
-def test_restart_during_live_migration_resets_it(simulate, booted):
-    doc = simulate(BOOT + [api("live_migrate", "admin"), {"deliver": "next"},
-                           host_event("restart", booted), SETTLE])
+@pytest.mark.parametrize("delivered, status", [(1, "queued"), (2, "preparing")])
+def test_restart_before_a_live_migration_runs_leaves_its_migration(simulate, booted,
+                                                                   delivered, status):
+    doc = simulate(BOOT + [api("live_migrate", "admin")] + [{"deliver": "next"}] * delivered
+                   + [host_event("restart", booted)])
     assert vm(doc) == ("active", None, "running")
+    assert doc["migrations"]["mig1"]["status"] == status
+    assert set(doc["allocations"]) == {"vm1", "mig1"}
+
+
+def test_restart_during_a_running_live_migration_errors_it_and_gives_nothing_back(
+        simulate, booted):
+    doc = simulate(BOOT + [api("live_migrate", "admin")] + [{"deliver": "next"}] * 3
+                   + [host_event("restart", booted), SETTLE])
+    src, dst = _moved(doc)
+    assert vm(doc) == ("active", None, "running")
+    assert doc["instances"]["vm1"]["host"] == src
     assert doc["migrations"]["mig1"]["status"] == "error"
-    only_on(doc, booted)
+    assert doc["allocations"] == {"mig1": {src: SMALL}, "vm1": {dst: SMALL}}
 
 
 def test_restart_while_deleting_finishes_the_delete(simulate, booted):

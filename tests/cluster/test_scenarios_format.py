@@ -463,6 +463,27 @@ def test_example_evacuate_ends_on_the_destination_only(capsys):
                                                  "DISK_GB": 20}}}
 
 
+@pytest.mark.parametrize("name, ends", [
+    ("evacuate_target_stopped", ("stopped", "completed", 1)),
+    ("evacuate_target_stopped_power_off_fails", ("error", "failed", 1))])
+def test_example_evacuate_from_2_95(capsys, name, ends):
+    doc = json.loads(_cli(capsys, "simulate", str(ROOT / "scenarios" / f"{name}.json"),
+                          "--json")[1])
+    vm = doc["instances"]["vm1"]
+    assert (vm["vm_state"], doc["migrations"]["mig1"]["status"],
+            len(doc["allocations"]["vm1"])) == ends
+    assert vm["task_state"] is None
+
+
+def test_example_live_migrate_abort(capsys):
+    doc = json.loads(_cli(capsys, "simulate",
+                          str(ROOT / "scenarios" / "live_migrate_abort.json"), "--json")[1])
+    assert doc["migrations"]["mig1"]["status"] == "cancelled"
+    assert doc["instances"]["vm1"]["host"] == "compute1"
+    assert doc["allocations"] == {"vm1": {"compute1": {"VCPU": 1, "MEMORY_MB": 2048,
+                                                       "DISK_GB": 20}}}
+
+
 def test_example_restart_recovery(capsys):
     doc = json.loads(_cli(capsys, "simulate",
                           str(ROOT / "scenarios" / "restart_recovery.json"), "--json")[1])

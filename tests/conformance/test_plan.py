@@ -73,6 +73,29 @@ def test_a_step_racing_work_in_flight_stops_the_plan_with_the_reason():
     assert "create.schedule of vm1" in p.not_reproducible
 
 
+_RUNNING = [{"api": "create"}, {"settle": True},
+            {"api": "live_migrate", "instance": "vm1", "as": "admin"},
+            {"deliver": "next"}, {"deliver": "next"}, {"deliver": "next"}]
+
+
+@pytest.mark.parametrize("op", ["live_migrate_abort", "live_migrate_force_complete"])
+def test_a_request_on_a_running_live_migration_has_the_driver_hold_it(op):
+    p = _plan(_RUNNING + [{"api": op, "instance": "vm1", "as": "admin"}, {"settle": True}])
+    assert p.not_reproducible is None
+    assert p.steps[2].action["operation"] == "live_migrate" and p.steps[2].action["hold"]
+    assert p.steps[-1].action["observe"]
+
+
+def test_only_a_running_live_migration_is_held():
+    # still to be scheduled: the abort would race the conductor, which nothing holds
+    p = _plan(_RUNNING[:4] + [{"api": "live_migrate_abort", "instance": "vm1", "as": "admin"}])
+    assert p.stopped_at == "steps[4]"
+    assert "hold" not in p.steps[2].action
+    # another request on the running migration's instance still races it
+    p = _plan(_RUNNING + [{"api": "stop", "instance": "vm1"}])
+    assert p.stopped_at == "steps[6]" and "hold" not in p.steps[2].action
+
+
 def test_a_fault_is_armed_on_the_request_whose_chain_meets_it():
     p = _plan([{"api": "create"}, {"settle": True}, {"api": "stop", "instance": "vm1"},
                {"settle": True, "outcomes": {"stop.power_off": "driver_error"}}])

@@ -47,9 +47,13 @@ from model.states import PowerState, TaskState, VmState
 #: deleted is reached with running, shutdown and paused as well as no state.
 #: Then 3466 -> 3471 transitions: a build whose network allocation or block device
 #: preparation fails aborts (CM._build_resources: BuildAbortException).
+#: Then 3471 -> 3476 transitions and 126349 -> 126877 configurations: an abort of a
+#: running live migration only signals the driver, whose rollback is a step of its own
+#: (CM.live_migration_abort), and a restart clears an interrupted move's task without
+#: touching its migration (CM._init_instance).
 PROJECTED_STATES = 260        # distinct (vm_state, task_state, power_state)
-PROJECTED_TRANSITIONS = 3471  # distinct labelled edges between them
-CONFIGURATIONS = 126349       # full-graph nodes (state + pending work + world)
+PROJECTED_TRANSITIONS = 3476  # distinct labelled edges between them
+CONFIGURATIONS = 126877       # full-graph nodes (state + pending work + world)
 
 CHECK_NAMES = [
     "every reachable state can reach a state with no task in progress",

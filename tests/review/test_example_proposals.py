@@ -98,19 +98,8 @@ def test_shelve_without_its_snapshot_makes_the_upload_states_unreachable(reviews
     assert "− ok" in svg and "+ ok" in svg  # the removed and the added edge
 
 
-def test_restart_recovery_like_nova_leaks_an_interrupted_move(reviews, tmp_path):
-    r = reviews("restart_recovery_like_nova")
-    assert r.cells == [] and r.graph.states_added == r.graph.states_removed == []
-    assert r.graph.transitions_added == r.graph.transitions_removed == []
-    assert r.search.new_violations == ["allocations_have_live_consumers"]
-    assert r.broken == ["search: allocations_have_live_consumers"]
-    text = _document(r, tmp_path)
-    assert "nova-compute on " in r.proposed.report.violation  # the host restarts or comes back
-    assert "still holds" in text
-
-
 PINNED = ("rescue_stopped", "revert_resize_source_down", "rescue_resized",
-          "shelve_without_snapshot", "restart_recovery_like_nova")
+          "shelve_without_snapshot")
 
 
 def test_the_document_is_the_same_for_the_same_input(reviews, tmp_path):

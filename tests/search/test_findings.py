@@ -136,6 +136,24 @@ def live_migration_driver_fails(cluster):
     return uuid
 
 
+def restart_during_a_running_live_migration(cluster):
+    uuid = boot(cluster, SMALL)
+    source = cluster.instances[uuid].host
+    assert cluster.request("live_migrate", uuid, ADMIN).accepted
+    for step in ("schedule", "pre_live_migration", "live_migration"):
+        assert _run_work(cluster, uuid, "live_migrate", step).accepted
+    mig = cluster.instances[uuid].migration
+    assert mig.status is MigrationStatus.RUNNING
+    cluster.restart(source)  # CM._init_instance -> _reset_live_migration
+    cluster.settle()  # the queued end of the migration fails its task_state check
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
+        VmState.ACTIVE, None, source, MigrationStatus.ERROR)
+    assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
+    assert set(cluster.ledger.allocations_of(uuid)) == {mig.dest}
+    return uuid
+
+
 def resize_fails_in_finish_migration(cluster):
     uuid = boot(cluster, SMALL)
     assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
@@ -284,6 +302,8 @@ SCRIPTS = {
         resize_fails_in_finish_migration,
     "a live migration whose driver fails leaks both allocations":
         live_migration_driver_fails,
+    "a compute restart during a running live migration leaks both allocations":
+        restart_during_a_running_live_migration,
     "two evacuations of one instance at once leave its allocations wrong":
         two_evacuations_to_one_host,
     "a reverted resize returns a member to a host another member was given":
