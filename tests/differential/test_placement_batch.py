@@ -5,7 +5,8 @@ sqlite database (its own ``PlacementFixture``, the one Nova's functional tests
 use; requests go through wsgi-intercept, no socket). Hypothesis draws providers
 with inventories (total, reserved, step_size, allocation ratio), then a sequence
 of single-consumer writes (PUT /allocations/{consumer}), batched writes
-(POST /allocations, several consumers at once, consumers given nothing included),
+(POST /allocations, several consumers at once, consumers given nothing included;
+and Nova's ``move_allocations``: one consumer's allocations to another),
 and operator changes of an allocation ratio (which may leave usage above
 capacity). After each request the model (``Ledger.claim``,
 ``Ledger.post_allocations``, ``Ledger.update_inventory``) and Placement must agree
@@ -131,12 +132,14 @@ inventories = st.builds(
     lambda total, reserved, step, ratio: Inventory(
         total=total, reserved=min(reserved, total - 1), step_size=step,
         allocation_ratio=ratio),
-    st.integers(2, 8), st.integers(0, 2), st.integers(1, 2),
-    st.sampled_from((0.5, 1.0, 1.5, 2.0)))
+    st.integers(2, 6), st.integers(0, 1), st.sampled_from((1, 1, 2)),
+    st.sampled_from((1.0, 1.0, 1.5, 2.0, 0.5)))
 providers = st.fixed_dictionaries(
     {p: st.fixed_dictionaries({rc: inventories for rc in RCS}) for p in PROVIDERS})
-amounts = st.dictionaries(st.sampled_from(RCS), st.integers(1, 8), min_size=1)
-allocations = st.dictionaries(st.sampled_from(PROVIDERS), amounts, max_size=2)
+# (small amounts on one or two classes: most writes fit, so the batches that follow
+# have something to move and providers fill up)
+amounts = st.dictionaries(st.sampled_from(RCS), st.integers(1, 4), min_size=1)
+allocations = st.dictionaries(st.sampled_from(PROVIDERS), amounts, max_size=1)
 some_allocations = st.dictionaries(st.sampled_from(PROVIDERS), amounts, min_size=1, max_size=2)
 requests_ = st.one_of(
     st.tuples(st.just("put"), st.sampled_from(CONSUMERS), some_allocations),
@@ -144,12 +147,14 @@ requests_ = st.one_of(
               st.dictionaries(st.sampled_from(CONSUMERS), allocations, min_size=1)),
     st.tuples(st.just("ratio"), st.sampled_from(PROVIDERS), st.sampled_from(RCS),
               st.sampled_from((0.5, 1.0, 2.0))),
+    # Nova's move_allocations: what one consumer holds to another, as one batch
+    st.tuples(st.just("move"), st.integers(0, 2), st.sampled_from(CONSUMERS)),
 )
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
+@settings(max_examples=50, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(providers, st.lists(requests_, min_size=1, max_size=8))
+@given(providers, st.lists(requests_, min_size=3, max_size=10))
 def test_writes_agree_with_placement(placement, invs, seq):
     placement.start()
     ledger = Ledger()
@@ -160,6 +165,16 @@ def test_writes_agree_with_placement(placement, invs, seq):
         if request[0] == "put":
             _, consumer, allocs = request
             ours, theirs = ledger.claim(consumer, allocs), placement.put(consumer, allocs)
+        elif request[0] == "move":
+            _, pick, target = request
+            holders = [c for c in ledger.consumers() if c != target]
+            if not holders:
+                continue
+            source = holders[pick % len(holders)]
+            held = {p: {str(rc): n for rc, n in rcs.items()}
+                    for p, rcs in ledger.allocations_of(source).items()}
+            batch = {source: {}, target: held}
+            ours, theirs = ledger.move_allocations(source, target), placement.post(batch)
         elif request[0] == "post":
             # (an empty item for a consumer that holds nothing changes nothing, in the
             # model or in Placement, but Placement keeps the consumer record it creates
