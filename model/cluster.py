@@ -345,6 +345,9 @@ class _Random(random.Random):
 class Cluster:
     """An executable Nova deployment: hosts, queues, instances, migrations, Placement."""
 
+    #: Placement (a variant of the model may bring its own ledger, e.g. a seeded fault)
+    ledger_class: type[Ledger] = Ledger
+
     def __init__(self, config=None, lifecycle: Lifecycle | None = None, seed: int = 0):
         self.config = config if config is not None else ClusterConfig.default()
         self.lc = lifecycle if lifecycle is not None else Lifecycle()
@@ -360,7 +363,7 @@ class Cluster:
         self.info: dict[str, InstanceInfo] = {}
         self.migrations: dict[str, MigrationRecord] = {}
         self.groups: dict[str, list[str]] = {}
-        self.ledger = Ledger()
+        self.ledger = self.ledger_class()
         #: each compute's resource tracker (its own count, and the record it saved)
         self.trackers: dict[str, Tracker] = {}
         #: the scheduler's in-memory consumption of a host it chose
@@ -1067,6 +1070,8 @@ class Cluster:
                 if mig is not None:
                     self.ledger.delete_allocations(mig.uuid)
             elif effect is Alloc.REVERT_MIGRATION_TO_INSTANCE:
+                # one POST /allocations (model.operation.BATCHED_WRITES); like
+                # CM._revert_allocation, nothing is done when Placement refuses it
                 if mig is not None and self.ledger.allocations_of(mig.uuid):
                     self.ledger.move_allocations(mig.uuid, inst.uuid)
             elif effect is Alloc.REMOVE_DEST_FROM_INSTANCE:
@@ -1465,6 +1470,7 @@ class Cluster:
             # (an instance holding nothing on its own host has nothing moved: Nova
             # then goes on without a migration allocation)
             assert mover is not None
+            # one POST /allocations (model.operation.BATCHED_WRITES)
             if not self.ledger.move_allocations(inst.uuid, mover):
                 # Placement re-checks capacity on the move (an operator may have
                 # lowered it): AllocationMoveFailed aborts the move like no host.
@@ -1855,7 +1861,7 @@ class Cluster:
         data = dict(snapshot)
         cluster = cls(config, lifecycle)
         cluster._set_rows(tuple(data[name] for name in _ROWS))
-        cluster.ledger = Ledger.restore(_decode_ledger(data["ledger"]))
+        cluster.ledger = cls.ledger_class.restore(_decode_ledger(data["ledger"]))
         cluster.rng.setstate(data["rng"])
         return cluster
 

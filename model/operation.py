@@ -109,6 +109,25 @@ class Alloc(StrEnum):
     REMOVE_HOST_FROM_INSTANCE = "remove the instance's own host from its allocation"
 
 
+#: The effects Nova writes as one POST /allocations naming two consumers (Placement's
+#: ``set_allocations``: both consumers' old allocations go first and capacity is checked
+#: on the write's cumulative effect, all or nothing), with the Nova code that makes it:
+#: the report client's ``move_allocations``. Every other effect writes one consumer
+#: (PUT /allocations/{consumer}: ``claim_resources``,
+#: ``remove_provider_tree_from_instance_allocation``, ``delete_allocation_for_instance``).
+BATCHED_WRITES: dict[Alloc, str] = {
+    Alloc.MOVE_SOURCE_TO_MIGRATION: (
+        "nova/conductor/tasks/migrate.py: replace_allocation_with_migration (resize, cold "
+        "and live migration) -> SchedulerReportClient.move_allocations(instance, migration)"),
+    Alloc.REVERT_MIGRATION_TO_INSTANCE: (
+        "nova/compute/manager.py: ComputeManager._revert_allocation (revert_resize, a failed "
+        "prep_resize or resize_instance, _rollback_live_migration, live_migration_abort); "
+        "nova/conductor/tasks/migrate.py: revert_allocation_for_migration (a move that "
+        "fails in the conductor) -> SchedulerReportClient.move_allocations(migration, "
+        "instance)"),
+}
+
+
 class Track(StrEnum):
     """Calls on the compute's resource tracker (``nova/compute/resource_tracker.py``),
     made on the host the step runs on (the drops at source and destination: on the

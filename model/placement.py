@@ -23,6 +23,20 @@ The rules are Placement's (see `nova_scheduler_facts.md` section 5):
 * zero amounts are not checked and not stored;
 * a failed write changes nothing.
 
+A write names one consumer (PUT /allocations/{consumer}) or several
+(POST /allocations, `post_allocations`: Placement's ``set_allocations`` handler,
+one ``allocation.replace_all`` transaction). ``_set_allocations`` deletes the
+existing allocations of every consumer named in the batch first, then
+``_check_capacity_exceeded`` checks each provider/class on the batch's
+cumulative effect (a running sum over the batch's items), and writes all or
+nothing; a consumer given empty allocations is left with none (its consumer
+record is deleted). So moving an allocation from consumer A to consumer B on a
+full provider succeeds as one batch, where two separate writes (B first) would
+not. Single and batched writes share one check (`_refusal`). Consumer
+generations are not modelled: every Placement call of the model runs inside
+one step, so no other writer can come between Nova's read of a consumer and
+its write (a generation conflict is an injected failure outcome instead).
+
 Every amount in the request is checked against the constraints, including
 amounts the consumer already held. On a provider an operator has pushed over
 capacity, re-writing an unchanged allocation, or moving one between consumers,
@@ -319,10 +333,40 @@ class Ledger:
         allocations.  Returns False and changes nothing when Placement would
         refuse (see `why_not`)."""
         new = _normalise(allocations)
-        if self._refusal({consumer}, new) is not None:
+        if self._refusal((consumer,), (new,)) is not None:
             return False
         self._write(consumer, new)
         return True
+
+    def post_allocations(
+        self, batch: Mapping[str, Mapping[str, Mapping[str, int]]]
+    ) -> bool:
+        """POST /allocations: replace the allocations of every consumer in
+        `batch` (consumer -> provider -> rc -> amount) in one atomic write.
+
+        Placement's ``set_allocations`` -> ``allocation.replace_all`` ->
+        ``_set_allocations``: the old allocations of all the batch's consumers
+        are removed first, capacity is checked per provider/resource class on the
+        batch's cumulative effect (``_check_capacity_exceeded``), and either every
+        consumer is written or none is. An empty allocation leaves its consumer
+        with none. Returns False and changes nothing when Placement would refuse
+        (see `why_not_post`)."""
+        writes = {consumer: _normalise(allocs) for consumer, allocs in batch.items()}
+        if self._refusal(tuple(writes), tuple(writes.values())) is not None:
+            return False
+        for consumer, new in writes.items():
+            self._replace(consumer, new)
+        if self._lowered:  # (once, on the batch's result: it is one write)
+            self._forget_resolved()
+        return True
+
+    def why_not_post(
+        self, batch: Mapping[str, Mapping[str, Mapping[str, int]]]
+    ) -> str | None:
+        """Why `post_allocations(batch)` would be refused, named like Placement's
+        error, or None if it would succeed.  Changes nothing."""
+        writes = {consumer: _normalise(allocs) for consumer, allocs in batch.items()}
+        return self._refusal(tuple(writes), tuple(writes.values()))
 
     def claim_resources(self, consumer: str, allocations: Mapping[str, Mapping[str, int]]) -> bool:
         """The scheduler's claim (Nova's ``SchedulerReportClient.claim_resources``).
@@ -346,7 +390,7 @@ class Ledger:
     ) -> str | None:
         """Why `claim(consumer, allocations)` would be refused, named like
         Placement's error, or None if it would succeed.  Changes nothing."""
-        return self._refusal({consumer}, _normalise(allocations))
+        return self._refusal((consumer,), (_normalise(allocations),))
 
     def add_to_consumer(
         self, consumer: str, provider: str, resources: Mapping[str, int]
@@ -379,27 +423,28 @@ class Ledger:
         if old is None or provider not in old:
             return True
         remainder = {p: rcs for p, rcs in old.items() if p != provider}
-        if not force and self._refusal({consumer}, remainder) is not None:
+        if not force and self._refusal((consumer,), (remainder,)) is not None:
             return False
         self._write(consumer, remainder)
         return True
 
     def move_allocations(self, source_consumer: str, target_consumer: str) -> bool:
-        """Nova's `move_allocations` (one POST /allocations): the target's
-        allocations are replaced by the source's and the source is emptied.
+        """Nova's ``SchedulerReportClient.move_allocations``: one POST /allocations
+        (`post_allocations`) that gives the target what the source holds and
+        empties the source.
 
         Capacity is checked with both consumers' old allocations removed, so a
-        move never adds usage to a provider the source consumer already held:
-        it is accepted even where an operator lowered capacity below usage.
-        Moving from a consumer with no allocations empties the target."""
+        move never adds usage to a provider the source consumer already held: it
+        is accepted on a full provider, and even where an operator lowered
+        capacity below usage. A source that holds nothing while the target holds
+        something is taken as already moved (Nova returns True without a write);
+        when neither holds anything the write changes nothing."""
         if source_consumer == target_consumer:
             return True
         moved = self._alloc.get(source_consumer, _EMPTY)
-        if self._refusal({source_consumer, target_consumer}, moved) is not None:
-            return False
-        self._write(target_consumer, moved)
-        self._write(source_consumer, _EMPTY)
-        return True
+        if not moved and self._alloc.get(target_consumer):
+            return True
+        return self.post_allocations({source_consumer: _EMPTY, target_consumer: moved})
 
     def delete_allocations(self, consumer: str) -> Allocations:
         """DELETE /allocations/{consumer}; idempotent.  Returns what was
@@ -411,46 +456,69 @@ class Ledger:
         return _sorted_copy(old)
 
     def _refusal(
-        self, consumers: set[str], new: Mapping[str, Mapping[str, int]]
+        self, consumers: tuple[str, ...], writes: tuple[Mapping[str, Mapping[str, int]], ...]
     ) -> str | None:
+        """The one capacity and constraint check of every write, single or batched
+        (Placement's ``_check_capacity_exceeded``): `writes` are the new (normalised)
+        allocations of the batch's items, `consumers` every consumer whose old
+        allocations the write removes first. Each amount is checked against the
+        inventory's constraints on its own; capacity on the running sum of the
+        batch's amounts per provider/class, with the usage left once the old
+        allocations of all `consumers` are gone, and a sum that leaves the
+        provider/class no fuller than before the write is accepted even above
+        capacity. A new consumer's check (`candidates`) passes no consumer."""
         inv_all = self._inv
         usage_all = self._usage
         alloc = self._alloc
         olds = [alloc[c] for c in consumers if c in alloc]
-        for provider, rcs in new.items():
-            invs = inv_all.get(provider)
-            if invs is None:
-                return f"ResourceProviderNotFound: {provider}"
-            usage = usage_all[provider]
-            for rc, amount in rcs.items():
-                inv = invs.get(rc)
-                if inv is None:
-                    return f"InvalidInventory: {provider} has no {rc} inventory"
-                if (
-                    amount < inv.min_unit
-                    or amount > inv.max_unit  # type: ignore[operator]
-                    or amount % inv.step_size
-                ):
-                    return (
-                        f"InvalidAllocationConstraintsViolated: {rc} on {provider}: "
-                        f"requested {amount}, min_unit {inv.min_unit}, "
-                        f"max_unit {inv.max_unit}, step_size {inv.step_size}"
-                    )
-                before = used = usage.get(rc, 0)
-                for old in olds:
-                    used -= old.get(provider, _EMPTY).get(rc, 0)
-                capacity = (inv.total - inv.reserved) * inv.allocation_ratio
-                if capacity < used + amount and used + amount > before:
-                    return (
-                        f"InvalidAllocationCapacityExceeded: {rc} on {provider}: "
-                        f"needed {amount}, used {used}, capacity {capacity:g}"
-                    )
+        # running sums per (provider, rc); only a batch of several writes needs them
+        summed: dict[tuple[str, str], int] | None = {} if len(writes) > 1 else None
+        for new in writes:
+            for provider, rcs in new.items():
+                invs = inv_all.get(provider)
+                if invs is None:
+                    return f"ResourceProviderNotFound: {provider}"
+                usage = usage_all[provider]
+                for rc, amount in rcs.items():
+                    inv = invs.get(rc)
+                    if inv is None:
+                        return f"InvalidInventory: {provider} has no {rc} inventory"
+                    if (
+                        amount < inv.min_unit
+                        or amount > inv.max_unit  # type: ignore[operator]
+                        or amount % inv.step_size
+                    ):
+                        return (
+                            f"InvalidAllocationConstraintsViolated: {rc} on {provider}: "
+                            f"requested {amount}, min_unit {inv.min_unit}, "
+                            f"max_unit {inv.max_unit}, step_size {inv.step_size}"
+                        )
+                    if summed is not None:
+                        key = (provider, rc)
+                        summed[key] = needed = summed.get(key, 0) + amount
+                    else:
+                        needed = amount
+                    before = used = usage.get(rc, 0)
+                    for old in olds:
+                        used -= old.get(provider, _EMPTY).get(rc, 0)
+                    capacity = (inv.total - inv.reserved) * inv.allocation_ratio
+                    if capacity < used + needed and used + needed > before:
+                        return (
+                            f"InvalidAllocationCapacityExceeded: {rc} on {provider}: "
+                            f"needed {needed}, used {used}, capacity {capacity:g}"
+                        )
         return None
 
     def _write(self, consumer: str, new: Mapping[str, Mapping[str, int]]) -> None:
         """Replace the consumer's allocations, maintaining the usage counter.
         `new` must already be normalised (no zero amounts, no empty
         providers); it is copied."""
+        self._replace(consumer, new)
+        if self._lowered:
+            self._forget_resolved()
+
+    def _replace(self, consumer: str, new: Mapping[str, Mapping[str, int]]) -> None:
+        """`_write` without settling the operator's over-capacity records."""
         usage_all = self._usage
         old = self._alloc.pop(consumer, None)
         if old:
@@ -465,8 +533,6 @@ class Ledger:
                 usage = usage_all[provider]
                 for rc, amount in rcs.items():
                     usage[rc] = usage.get(rc, 0) + amount
-        if self._lowered:
-            self._forget_resolved()
 
     def _forget_resolved(self) -> None:
         for key in list(self._lowered):
@@ -547,7 +613,7 @@ class Ledger:
         request = {rc: amount for rc, amount in resources.items() if _check_amount(amount)}
         result = []
         for provider in sorted(self._inv):
-            if self._refusal(set(), {provider: request}) is None:
+            if self._refusal((), ({provider: request},)) is None:
                 result.append(provider)
         return result
 
@@ -746,7 +812,8 @@ class Ledger:
         return ledger
 
     def copy(self) -> Ledger:
-        new = Ledger.__new__(Ledger)
+        cls = type(self)  # (a variant's ledger stays that variant)
+        new = cls.__new__(cls)
         new._inv = dict(self._inv)
         new._alloc = dict(self._alloc)
         new._usage = {p: dict(u) for p, u in self._usage.items()}

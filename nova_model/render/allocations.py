@@ -13,6 +13,10 @@ on a real ledger). A node is the ledger after a step that changed it (or at the
 end of an operation); dashed edges show where a failure outcome of a step would
 leave the ledger instead.
 
+An effect ``model.operation.BATCHED_WRITES`` declares (the swaps between the
+instance and the migration consumer, Nova's ``move_allocations``) is marked as the one
+atomic POST /allocations it is.
+
 Hosts are named as the lifecycle's explorer names them: the instance starts on
 ``A``; ``B`` is the other host, the one the scheduler picks.
 """
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 
 from model.graph import HOSTS
 from model.lifecycle import Lifecycle
-from model.operation import Alloc, Check, Operation, OutcomeKind
+from model.operation import BATCHED_WRITES, Alloc, Check, Operation, OutcomeKind
 from model.states import task_label
 from nova_model.render.derive import Replayer
 from nova_model.render.ir import Cluster, Diagram, Edge, Layout, Line, Look, Node, Shape, ident, wrap
@@ -95,6 +99,14 @@ SCENARIOS: tuple[tuple[str, tuple[str, ...], int], ...] = (
 )
 
 
+def _effect(effect: Alloc) -> str:
+    """An effect's line on an edge; a batched write says so."""
+    text = "• " + effect.value
+    if effect in BATCHED_WRITES:
+        text += " (one POST /allocations: both consumers in one atomic write)"
+    return text
+
+
 def _first_ok(op: Operation, step: str) -> str:
     return next(o.name for o in op.step(step).outcomes if o.kind is OutcomeKind.OK)
 
@@ -143,7 +155,7 @@ class _Scenario:
                 after = after.apply(effect, dest, source)
             look = Look.ENV if outcome.kind is OutcomeKind.ENV else Look.FAULT
             side = self._node(outcome.name, look, after)
-            effects = "\n".join(wrap("• " + a.value, 34) for a in fired[0].alloc)
+            effects = "\n".join(wrap(_effect(a), 34) for a in fired[0].alloc)
             self.edges.append(Edge(self.current, side, f"{op.name}.{step}: {outcome.name}\n"
                                    + effects, Line.DASHED, look))
         self.replay.load(saved)
@@ -165,7 +177,7 @@ class _Scenario:
                 dest, source = self._hosts(target)
                 for effect in branch.alloc:
                     self.ledger = self.ledger.apply(effect, dest, source)
-                effects = "\n".join([*(wrap("• " + a.value, 34) for a in branch.alloc),
+                effects = "\n".join([*(wrap(_effect(a), 34) for a in branch.alloc),
                                      *(wrap("◦ " + t.value, 34) for t in branch.tracker)])
                 nxt = self._node("", Look.PLACEMENT)
                 label = f"{op.name}: " + " → ".join([*pending, step]) + "\n" + effects
@@ -218,7 +230,8 @@ def build(lifecycle: Lifecycle | None = None) -> Diagram:
     title = ("Placement allocations through the moves, from the Alloc effects of the steps "
              "taken (every step ok; dashed: where a failure would leave the ledger)\n"
              f"the instance starts on host {HOSTS[0]}; {HOSTS[1]} is the host the scheduler "
-             "picks · instance / migration = the consumer (instance.uuid / migration.uuid)")
+             "picks · instance / migration = the consumer (instance.uuid / migration.uuid) · "
+             "a swap between them is one POST /allocations (move_allocations)")
     # Graphviz stacks left-to-right clusters bottom-up: declare them in reverse so
     # that the first scenario is drawn at the top.
     clusters.reverse()

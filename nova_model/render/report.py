@@ -13,7 +13,7 @@ from pathlib import Path
 from model.config import PROFILES, ClusterConfig
 from model.graph import check_graph
 from model.lifecycle import NEW, STATE_PAIRS
-from model.operation import Alloc, Kind, Operation, OutcomeKind
+from model.operation import BATCHED_WRITES, Alloc, Kind, Operation, OutcomeKind
 from model.scheduler.config import SchedulerConfig
 from model.scheduler.filters import RamFilter
 from model.scheduler.host_state import HostState
@@ -74,6 +74,15 @@ def _diagrams(doc: Document) -> None:
     doc.add(Figure(task_graph.NAME, "(vm_state, task_state) graph of the exploration"))
     doc.add(Figure(scheduler.NAME, "scheduler pipeline, placement and legacy mode"))
     doc.add(Figure(allocations.NAME, "Placement allocations through the moves"))
+    doc.add(Para(
+        "Batched writes: a move swaps allocations between the instance and its migration "
+        "consumer with one POST /allocations naming both (Placement's `set_allocations`: "
+        "both consumers' old allocations are removed first and capacity is checked on the "
+        "write's cumulative effect, all or nothing), so a swap on a full host succeeds. "
+        "Every other effect writes one consumer (PUT /allocations/{consumer}); an "
+        "evacuation's doubled allocation and its clean-up on the source are such single "
+        "writes. The batched effects: " + "; ".join(
+            f"{effect.value} (`{nova}`)" for effect, nova in BATCHED_WRITES.items()) + "."))
 
 
 def _guard_cell_states(view: ModelView) -> dict[str, set[VmState]]:

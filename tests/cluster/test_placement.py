@@ -200,9 +200,10 @@ def test_move_allocations_replaces_target_and_empties_source() -> None:
     assert ledger.usage("dst", VCPU) == 0
     assert ledger.usage("src", VCPU) == 2
     assert ledger.consumers() == ["mig"]
-    # Moving from a consumer without allocations empties the target.
+    # A source without allocations and a target holding some: taken as already moved
+    # (SchedulerReportClient.move_allocations returns True and writes nothing).
     assert ledger.move_allocations("nobody", "mig")
-    assert ledger.consumers() == []
+    assert ledger.consumers() == ["mig"]
     assert ledger.usage_mismatches() == []
 
 
@@ -228,6 +229,76 @@ def test_move_allocations_counts_neither_consumer_old_allocation() -> None:
     assert ledger.claim("mig", {"p": {VCPU: 1}})  # p is full
     assert ledger.move_allocations("inst", "mig")
     assert ledger.usage("p", VCPU) == 3
+
+
+# ---------------------------------------------------------------------------
+# Batched writes: POST /allocations (Placement's set_allocations)
+# ---------------------------------------------------------------------------
+
+
+def test_a_swap_on_a_full_provider_succeeds_as_one_batch() -> None:
+    # p is full: the instance holds all of it. Written one consumer after the other
+    # (the migration first), the migration's write would not fit; as one POST
+    # /allocations both consumers' old allocations go first (_set_allocations) and the
+    # batch's cumulative effect on p is what it was (_check_capacity_exceeded).
+    ledger = ledger_with("p", vcpus=4, memory_mb=4096, disk_gb=40)
+    full = {"p": {VCPU: 4, MEM: 4096, DISK: 40}}
+    assert ledger.claim("inst", full)
+    assert ledger.why_not("mig", full).startswith("InvalidAllocationCapacityExceeded")
+    assert ledger.why_not_post({"inst": {}, "mig": full}) is None
+    assert ledger.post_allocations({"inst": {}, "mig": full})
+    assert ledger.consumers() == ["mig"]
+    assert ledger.allocations_of("mig") == {"p": {DISK: 40, MEM: 4096, VCPU: 4}}
+    assert ledger.usage("p", VCPU) == 4
+    # and back (the revert's move), the batch's order does not matter
+    assert ledger.post_allocations({"inst": full, "mig": {}})
+    assert ledger.consumers() == ["inst"]
+    assert ledger.usage_mismatches() == []
+
+
+def test_a_batch_that_would_exceed_capacity_changes_nothing() -> None:
+    ledger = ledger_with("p", "q", vcpus=4)
+    assert ledger.claim("a", {"p": {VCPU: 2}})
+    before = ledger.snapshot()
+    # each item fits on its own (2 free on p), together they need 3 more than p has:
+    # capacity is checked on the running sum of the batch (3 + 2 > 4 - 0 once a's 2
+    # are gone), and the item that did fit (q) is not written either
+    batch = {"a": {}, "b": {"p": {VCPU: 2}, "q": {VCPU: 1}}, "c": {"p": {VCPU: 3}}}
+    assert ledger.why_not_post(batch) == (
+        "InvalidAllocationCapacityExceeded: VCPU on p: needed 5, used 0, capacity 4")
+    assert not ledger.post_allocations(batch)
+    assert ledger.snapshot() == before
+    # a constraint is checked per item, not on the sum: max_unit 4 per allocation
+    ledger.update_inventory("q", VCPU, allocation_ratio=4.0)
+    assert ledger.post_allocations({"b": {"q": {VCPU: 4}}, "c": {"q": {VCPU: 4}}})
+    assert ledger.why_not_post({"d": {"q": {VCPU: 5}}}).startswith(
+        "InvalidAllocationConstraintsViolated")
+
+
+def test_a_batch_deletes_consumers_given_nothing_and_counts_only_its_consumers() -> None:
+    ledger = ledger_with("p", vcpus=4)
+    assert ledger.claim("a", {"p": {VCPU: 1}})
+    assert ledger.claim("b", {"p": {VCPU: 1}})
+    assert ledger.claim("other", {"p": {VCPU: 2}})  # p is full
+    # a and b's old allocations are gone before the check, other's stays
+    assert ledger.post_allocations({"a": {}, "b": {"p": {VCPU: 2}}})
+    assert ledger.consumers() == ["b", "other"]
+    assert not ledger.post_allocations({"b": {"p": {VCPU: 3}}})
+    assert ledger.post_allocations({"b": {}, "nobody": {}})  # empty: deletes b
+    assert ledger.consumers() == ["other"]
+    assert ledger.usage("p", VCPU) == 2
+    assert ledger.usage_mismatches() == []
+
+
+def test_move_allocations_is_one_batched_write(monkeypatch) -> None:
+    ledger = ledger_with("p", vcpus=4)
+    assert ledger.claim("inst", {"p": {VCPU: 4}})
+    batches = []
+    post = Ledger.post_allocations
+    monkeypatch.setattr(Ledger, "post_allocations",
+                        lambda self, batch: batches.append(batch) or post(self, batch))
+    assert ledger.move_allocations("inst", "mig")
+    assert batches == [{"inst": {}, "mig": {"p": {VCPU: 4}}}]
 
 
 def test_doubled_allocation_add_and_remove() -> None:
@@ -390,6 +461,7 @@ ops = st.one_of(
     st.tuples(st.just("add"), st.sampled_from(CONSUMERS), st.sampled_from(PROVIDERS), resources),
     st.tuples(st.just("remove"), st.sampled_from(CONSUMERS), st.sampled_from(PROVIDERS), st.booleans()),
     st.tuples(st.just("move"), st.sampled_from(CONSUMERS), st.sampled_from(CONSUMERS)),
+    st.tuples(st.just("post"), st.dictionaries(st.sampled_from(CONSUMERS), requests, max_size=3)),
     st.tuples(st.just("delete"), st.sampled_from(CONSUMERS)),
     st.tuples(
         st.just("ratio"), st.sampled_from(PROVIDERS), st.sampled_from(RCS),
@@ -423,6 +495,8 @@ def apply(ledger: Ledger, op: tuple) -> object:
         return ledger.remove_provider_from_consumer(op[1], op[2], force=op[3])
     if kind == "move":
         return ledger.move_allocations(op[1], op[2])
+    if kind == "post":
+        return ledger.post_allocations(op[1])
     if kind == "delete":
         return ledger.delete_allocations(op[1])
     if kind == "ratio":
