@@ -36,6 +36,7 @@ from model.states import MIGRATION_FINAL, PowerState, Task, VmState
 
 HOSTS = ("A", "B")
 Combo = tuple[VmState, Task, PowerState]
+_new_node = tuple.__new__  # a Node from its fields in order, without NamedTuple's checks
 
 
 class Pending(NamedTuple):
@@ -92,7 +93,7 @@ class Configurations:
         self._dst = array("i")
         self._label = array("H")
         self._labels: list[str] = []
-        self._label_ids: dict[str, int] = {}
+        self.label_ids: dict[str, int] = {}  # label -> its number
         self._ids: dict | None = None  # key -> number, built when first asked
         self._preds: tuple[array, array] | None = None
 
@@ -104,15 +105,24 @@ class Configurations:
         self._ids = None
         return len(self._keys) - 1
 
-    def add_edge_ids(self, u: int, v: int, label: str) -> None:
-        lid = self._label_ids.get(label)
+    def label_id(self, label: str) -> int:
+        lid = self.label_ids.get(label)
         if lid is None:
-            lid = self._label_ids[label] = len(self._labels)
+            lid = self.label_ids[label] = len(self._labels)
             self._labels.append(label)
+        return lid
+
+    def add_edge_ids(self, u: int, v: int, label: str) -> None:
         self._src.append(u)
         self._dst.append(v)
-        self._label.append(lid)
+        self._label.append(self.label_id(label))
         self._preds = None
+
+    def edge_arrays(self) -> tuple[array, array, array]:
+        """The (sources, targets, label numbers) arrays, for a caller that appends many
+        edges at once (``label_id`` numbers a label)."""
+        self._preds = None
+        return self._src, self._dst, self._label
 
     # -- reading (the networkx names) --
 
@@ -287,7 +297,7 @@ class _Explorer:
         if core[2] == "B":
             core = self._swap(core)
             live = self._swap(live)
-        return Node(core[0], core[1], core[2], core[3], core[4], core[5], live, core[6])
+        return _new_node(Node, (*core[:6], live, core[6]))
 
     def _swap(self, value):
         found = self.memo.swapped.get(value)
@@ -554,7 +564,8 @@ def explore(lifecycle: Lifecycle | None = None,
             ids = {start: full.append((offload_time, start))}
             full.add_edge_ids(root, ids[start], "start")
             queue = deque([start])
-            add_edge = full.add_edge_ids
+            label_ids = full.label_ids
+            sources, targets, labels = full.edge_arrays()
             while queue:
                 node = queue.popleft()
                 uid = ids[node]
@@ -565,7 +576,12 @@ def explore(lifecycle: Lifecycle | None = None,
                     if vid is None:
                         vid = ids[nxt] = full.append((offload_time, nxt))
                         queue.append(nxt)
-                    add_edge(uid, vid, label)
+                    lid = label_ids.get(label)
+                    if lid is None:
+                        lid = full.label_id(label)
+                    sources.append(uid)
+                    targets.append(vid)
+                    labels.append(lid)
                     if not from_new and to != combo:
                         if (combo, to, label) not in projected_edges:
                             projected_edges.add((combo, to, label))
