@@ -162,10 +162,6 @@ KNOWN_PRIVATE = {
     "nova_model.conformance.nova_side": {"manager.ComputeManager._start_recorded_task",
                                          "self._start_compute",
                                          "self._get_provider_uuid_by_host"},
-    # ClusterMachine's resume state, read by the memo's rule decorator: left to the
-    # search's restructuring (issue #16, the cluster as a value), which replaces the memo.
-    "nova_model.search.memo": {"self._ahead", "self._resume", "self._load",
-                               "self._state_at"},
 }
 
 
