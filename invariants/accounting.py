@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invariants.progress import busy_instances, created_instances
 from model.catalogue import CATALOGUE, INIT_INSTANCE
-from model.cluster import _num
+from model.cluster_records import name_order
 from model.cluster_recovery import EVACUATION_CLEANUP
 from model.operation import Where
 from model.states import MigrationStatus, MigrationType, VmState
@@ -223,7 +223,7 @@ def _overtaken_move(cluster, moves, held, host: str) -> str:
     nothing was moved into its own) and failed; its clean-up
     (``CM._revert_allocation``) found nothing to give back, so the scheduler's claim
     on its destination stayed."""
-    for m in sorted(moves, key=lambda m: _num(m.uuid)):
+    for m in sorted(moves, key=lambda m: name_order(m.uuid)):
         if (m.migration_type in _MOVES and m.status is MigrationStatus.ERROR
                 and m.sent_to in held and m.sent_to != host
                 and not cluster.ledger.allocations_view(m.uuid)
@@ -272,8 +272,8 @@ def _carried_evacuation(moves, held, where: str) -> str:
     for evac in moves:
         if (evac.migration_type is _EVACUATION and evac.status is MigrationStatus.COMPLETED
                 and evac.source in held and evac.source != where):
-            move = next((m for m in sorted(moves, key=lambda m: _num(m.uuid))
-                         if _num(m.uuid) > _num(evac.uuid)
+            move = next((m for m in sorted(moves, key=lambda m: name_order(m.uuid))
+                         if name_order(m.uuid) > name_order(evac.uuid)
                          and m.migration_type is not _EVACUATION), None)
             if move is not None:
                 return (f" (evacuation {evac.uuid}'s allocation on {evac.source}, which "
@@ -288,7 +288,7 @@ def _failed_evacuation(cluster, uuid: str, held) -> str:
     it moved it; or two at once."""
     inst = cluster.instances[uuid]
     migrations = sorted((m for m in cluster.migrations.values() if m.instance_uuid == uuid),
-                        key=lambda m: _num(m.uuid))
+                        key=lambda m: name_order(m.uuid))
     evacuations = [m for m in migrations if m.migration_type is MigrationType.EVACUATION]
     if not evacuations:
         return ""
@@ -297,7 +297,7 @@ def _failed_evacuation(cluster, uuid: str, held) -> str:
         # a move started before the evacuation and still in progress, or failed since
         # by the step that found the instance taken (its clean-up ran on its own
         # record); a move started after the evacuations is not "during" one
-        if (m.migration_type is not MigrationType.EVACUATION and _num(m.uuid) < _num(first.uuid)
+        if (m.migration_type is not MigrationType.EVACUATION and name_order(m.uuid) < name_order(first.uuid)
                 and (m.in_progress or (m.status is MigrationStatus.ERROR and m.sent_to
                                        and m.source == first.source))):
             return f" (evacuated while {m.migration_type.value} {m.uuid} was in progress)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from operator import attrgetter
 
 from invariants.progress import busy_instances, created_instances, in_uuid_order
-from model.cluster import _num
+from model.cluster_records import name_order
 from model.states import MigrationStatus, MigrationType, VmState, task_label
 from invariants.subjects import Violation, of_instance
 
@@ -74,7 +74,7 @@ def migrations_agree_with_instances(cluster) -> list[str]:
                           if m.instance_uuid == uuid and m.status in _OPEN]
             if len(open_moves) != 1:
                 latest = max((m for m in migrations.values() if m.instance_uuid == uuid),
-                             key=lambda m: _num(m.uuid), default=None)
+                             key=lambda m: name_order(m.uuid), default=None)
                 reverted = (latest is not None and not open_moves
                             and latest.status is MigrationStatus.REVERTED)
                 found.append((uuid, f"{uuid} is resized with {len(open_moves)} finished "
@@ -101,10 +101,10 @@ def migrations_agree_with_instances(cluster) -> list[str]:
     # reported in the order of the migrations' uuids (as strings)
     for m in sorted(idle_moves, key=_UUID):
         evacuated = next((e.uuid for e in sorted(migrations.values(),
-                                                 key=lambda e: _num(e.uuid))
+                                                 key=lambda e: name_order(e.uuid))
                           if e.instance_uuid == m.instance_uuid
                           and e.migration_type is _EVACUATION
-                          and _num(e.uuid) > _num(m.uuid)), None)
+                          and name_order(e.uuid) > name_order(m.uuid)), None)
         out.append(Violation(
             f"{m.migration_type.value} {m.uuid} is {m.status.value} but "
             f"{m.instance_uuid} is idle in {instances[m.instance_uuid].vm_state.value}"

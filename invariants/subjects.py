@@ -10,7 +10,7 @@ by its text.
 
 from __future__ import annotations
 
-from model.cluster import _num
+from model.cluster_records import name_order
 
 
 class Violation(str):
@@ -30,7 +30,7 @@ class Violation(str):
 def of_instance(cluster, uuid: str) -> tuple[str, ...]:
     """An instance and its migrations (the records of either may hold the cause)."""
     moves = sorted((m.uuid for m in cluster.migrations.values() if m.instance_uuid == uuid),
-                   key=_num)
+                   key=name_order)
     return (uuid, *moves)
 
 

@@ -57,6 +57,7 @@ from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from model import errors
 from model.catalogue import EVACUATE_TARGET_STOPPED_FROM
+from model.cluster_records import RESOURCE_CLASSES, HostEvent, name_order as _num
 from model.cluster_compat import (
     ClusterConfig, Inventory, Ledger, PlacementError, ResourceClass, aggregates_of, flavors_of, group_policy, has_group,
     host_aggregates, host_attr, host_name, hosts_of, image_volume_backed, images_of, option,
@@ -84,7 +85,6 @@ from model.states import (
     PowerState, TaskState, VmState,
 )
 
-RESOURCE_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
 #: The zone Nova gives its control services (``internal_service_availability_zone``):
 #: the API counts it as available, so a create asking for it reaches the scheduler.
 INTERNAL_SERVICE_AVAILABILITY_ZONE = "internal"
@@ -212,21 +212,6 @@ class Overlap(NamedTuple):
     step: str
     outcome: str
     move: str
-
-
-class HostEvent(NamedTuple):
-    """A host event that acted on a migration (``Cluster.host_events``): the starting
-    compute service's evacuation clean-up (``CM._destroy_evacuated_instances``).
-    ``status`` is the migration's status before it; ``evacuation`` whether the
-    evacuation was still ``in flight`` (steps queued), had been ``preempted`` (its last
-    step dropped by another request's task_state) or had ``ended`` by its own outcome;
-    ``removed`` whether the instance still held the host for the clean-up to remove."""
-
-    event: str
-    host: str
-    status: str
-    evacuation: str
-    removed: bool
 
 
 class GroupRace(NamedTuple):
@@ -1588,7 +1573,7 @@ class Cluster:
             return Result(True, None, f"{host} already up")
         from model.catalogue import INIT_INSTANCE
         before = {u: _vm_of(i) for u, i in self.instances.items() if i.host == host}
-        done = init_host(self, host)
+        done = init_host(self, host, self._apply_recovery)
         # (Service.start: ComputeManager.pre_start_hook runs the resource audit once
         # init_host is through)
         freed = self.update_available_resource(host)
@@ -1600,6 +1585,16 @@ class Cluster:
                                      "recovery")
         return Result(True, None, f"{host} compute service up; " + ("; ".join(done) or
                                                                     "nothing to recover"))
+
+    def _apply_recovery(self, inst: Instance, effects: Branch, before: str | None) -> None:
+        """What a ``CM._init_instance`` branch does beyond the instance itself: the
+        migration's status, the allocations and the flavor (``cluster_recovery``)."""
+        from model.catalogue import INIT_INSTANCE
+        if effects.migration is not None and effects.migration.create is None:
+            self._set_migration_status(inst, effects.migration.status, INIT_INSTANCE, "api",
+                                       "ok")
+        self._apply_allocs(inst, effects, (), before)
+        self._apply_flavor(inst, effects)
 
     def restart(self, host: str) -> Result:
         self.service_down(host)
@@ -1965,12 +1960,6 @@ class FrozenCluster(NamedTuple):
 def _vm_of(inst: Instance) -> tuple[VmState, Any] | None:
     """The instance's (vm_state, task_state); None for one the API is still creating."""
     return None if inst.state == "new" else (inst.vm_state, inst.task_state)
-
-
-def _num(name: str) -> tuple[str, int]:
-    head = name.rstrip("0123456789")
-    tail = name[len(head):]
-    return (head, int(tail) if tail else 0)
 
 
 def _hashable(value: Any) -> Any:

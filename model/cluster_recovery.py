@@ -22,12 +22,12 @@ must not touch.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from model.catalogue import CATALOGUE, INIT_INSTANCE
-from model.cluster import HostEvent
+from model.cluster_records import HostEvent
 from model.lifecycle import ADMIN, Instance
-from model.operation import Alloc
+from model.operation import Alloc, Branch
 from model.states import MigrationStatus as MS, MigrationType
 
 if TYPE_CHECKING:
@@ -68,7 +68,13 @@ def _evacuation_progress(cluster: "Cluster", mig) -> str:
     return "ended"
 
 
-def init_instance(cluster: "Cluster", inst: Instance) -> str | None:
+#: What the cluster does with a recovery branch's effects beyond the instance (the
+#: migration's status, the allocations, the flavor): ``(instance, effects, host before)``.
+ApplyEffects = Callable[[Instance, Branch, "str | None"], None]
+
+
+def init_instance(cluster: "Cluster", inst: Instance, apply: ApplyEffects
+                  ) -> str | None:
     """``CM._init_instance`` for one instance of the starting host; a note, or None."""
     lc = cluster.lc
     if INIT_INSTANCE not in lc.catalogue:  # a catalogue variant without recovery
@@ -85,19 +91,16 @@ def init_instance(cluster: "Cluster", inst: Instance) -> str | None:
         effects = dataclasses.replace(
             branch, migration=None,
             alloc=tuple(a for a in branch.alloc if a is not Alloc.REVERT_MIGRATION_TO_INSTANCE))
-    if effects.migration is not None and effects.migration.create is None:
-        cluster._set_migration_status(inst, effects.migration.status, INIT_INSTANCE, "api", "ok")
-    cluster._apply_allocs(inst, effects, (), before)
-    cluster._apply_flavor(inst, effects)
+    apply(inst, effects, before)
     return f"{inst.uuid}: {branch.note}" if branch.note else f"{inst.uuid}: recovered"
 
 
-def init_host(cluster: "Cluster", host: str) -> list[str]:
+def init_host(cluster: "Cluster", host: str, apply: ApplyEffects) -> list[str]:
     evacuated = destroy_evacuated_instances(cluster, host)
     out = [f"{u}: evacuated away, source allocation removed" for u in sorted(evacuated)]
     for uuid, inst in sorted(cluster.instances.items()):
         if inst.host == host and uuid not in evacuated:
-            note = init_instance(cluster, inst)
+            note = init_instance(cluster, inst, apply)
             if note:
                 out.append(note)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from model.cluster_records import RESOURCE_CLASSES, name_order
 from model.states import task_label
 
 if TYPE_CHECKING:
@@ -15,10 +16,9 @@ def _fmt(n: float) -> str:
 
 
 def table(cluster: "Cluster") -> str:
-    from model.cluster import RESOURCE_CLASSES, _num
     lines = ["INSTANCES", f"  {'uuid':<6} {'vm_state':<18} {'task_state':<28} {'power':<9} "
              f"{'host':<8} {'flavor':<10} migration"]
-    for uuid in sorted(cluster.instances, key=_num):
+    for uuid in sorted(cluster.instances, key=name_order):
         i = cluster.instances[uuid]
         m = i.migration
         mig = "" if m is None else f"{m.uuid} {m.migration_type.value} {m.status.value} " \

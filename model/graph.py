@@ -1,4 +1,4 @@
-"""Exhaustive exploration of one instance's lifecycle, as a networkx graph.
+"""Exhaustive exploration of one instance's lifecycle, as a graph.
 
 The explorer drives a ``Lifecycle`` with every API request (as an admin, so that
 admin-only operations are explored too), every pending step with every outcome
@@ -10,37 +10,48 @@ A node of the *full* graph is everything that decides the instance's future:
 its state variables plus the work pending for it. The *projected* graph has one
 node per ``(vm_state, task_state, power_state)``; its edges are labelled with
 the trigger that moves between them.
+
+A configuration is a value (``Node``, a named tuple: hashed and compared as its
+canonical key). What a request, a delivery or a host event does depends only on the
+instance's variables and its world (the ``Core`` of a node), never on the other
+work pending; so each distinct ``(core, move)`` goes through the lifecycle's
+``transitions`` machine once, and every other configuration with the same core
+reuses that answer and only recomputes which of its pending work can still fire.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Iterator, NamedTuple
 
 import networkx as nx
 
-from model.errors import NovaModelError
 from model.lifecycle import (
-    ADMIN, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
+    ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER, guard_failure,
 )
-from model.operation import Branch, Kind, Where
+from model.operation import Branch, Kind, When, Where
 from model.states import MIGRATION_FINAL, PowerState, Task, VmState
 
 HOSTS = ("A", "B")
 Combo = tuple[VmState, Task, PowerState]
+_new_node = tuple.__new__  # a Node from its fields in order, without NamedTuple's checks
 
 
-@dataclass(frozen=True, order=True)
-class Pending:
+class Pending(NamedTuple):
+    """A step queued for the explored instance."""
+
     operation: str
     step: str
     target: str | None  # the destination host chosen for this operation, if any
 
 
-@dataclass(frozen=True)
-class Node:
-    """One explored configuration of one instance and its two-host world."""
+class Node(NamedTuple):
+    """One explored configuration of one instance and its two-host world.
+
+    A tuple, so that it is its own canonical key: hashed and compared field by field.
+    """
 
     state: str
     power: PowerState
@@ -56,12 +67,144 @@ class Node:
         vm, task = STATE_PAIRS.get(self.state, (VmState.BUILDING, None))
         return (vm, task, self.power)
 
+    @property
+    def core(self) -> Core:
+        """Everything but the pending work: what a move's outcome depends on."""
+        return (self.state, self.power, self.host, self.launched, self.old_vm_state,
+                self.migration, self.down)
+
+
+#: A node without its pending work: (state, power, host, launched, old_vm_state,
+#: migration, down), the node's fields in order.
+Core = tuple
+
+
+class Configurations:
+    """The full graph: explored configurations and the moves between them.
+
+    A compact directed multigraph (one edge per move, labelled with its trigger) with
+    the read methods of a ``networkx`` graph its readers use. Nodes are numbered in the
+    order they were first reached; edges are three arrays of numbers.
+    """
+
+    def __init__(self) -> None:
+        self._keys: list = []
+        self._src = array("i")
+        self._dst = array("i")
+        self._label = array("H")
+        self._labels: list[str] = []
+        self.label_ids: dict[str, int] = {}  # label -> its number
+        self._ids: dict | None = None  # key -> number, built when first asked
+        self._preds: tuple[array, array] | None = None
+
+    # -- building --
+
+    def append(self, key) -> int:
+        """Add a node the caller knows is new; its number."""
+        self._keys.append(key)
+        self._ids = None
+        return len(self._keys) - 1
+
+    def label_id(self, label: str) -> int:
+        lid = self.label_ids.get(label)
+        if lid is None:
+            lid = self.label_ids[label] = len(self._labels)
+            self._labels.append(label)
+        return lid
+
+    def add_edge_ids(self, u: int, v: int, label: str) -> None:
+        self._src.append(u)
+        self._dst.append(v)
+        self._label.append(self.label_id(label))
+        self._preds = None
+
+    def edge_arrays(self) -> tuple[array, array, array]:
+        """The (sources, targets, label numbers) arrays, for a caller that appends many
+        edges at once (``label_id`` numbers a label)."""
+        self._preds = None
+        return self._src, self._dst, self._label
+
+    # -- reading (the networkx names) --
+
+    @property
+    def nodes(self) -> tuple:
+        return tuple(self._keys)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Every label some edge has, in the order first used."""
+        return tuple(self._labels)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator:
+        return iter(self._keys)
+
+    def __contains__(self, key) -> bool:
+        return key in self._index()
+
+    def number_of_nodes(self) -> int:
+        return len(self._keys)
+
+    def number_of_edges(self) -> int:
+        return len(self._src)
+
+    def edges(self, data: str | None = None) -> Iterator[tuple]:
+        keys, labels = self._keys, self._labels
+        for u, v, lid in zip(self._src, self._dst, self._label):
+            yield (keys[u], keys[v], labels[lid]) if data == "label" else (keys[u], keys[v])
+
+    def predecessors(self, key) -> Iterator:
+        for u in self.predecessor_ids(self._index()[key]):
+            yield self._keys[u]
+
+    # -- by number --
+
+    def predecessor_ids(self, v: int) -> array:
+        if self._preds is None:
+            self._preds = self._reverse()
+        starts, sources = self._preds
+        return sources[starts[v]:starts[v + 1]]
+
+    def can_reach(self, targets: Iterable[int]) -> set[int]:
+        """The numbers of the nodes from which some target node is reachable."""
+        found = set(targets)
+        todo = list(found)
+        while todo:
+            for u in self.predecessor_ids(todo.pop()):
+                if u not in found:
+                    found.add(u)
+                    todo.append(u)
+        return found
+
+    def _index(self) -> dict:
+        if self._ids is None:
+            self._ids = {key: n for n, key in enumerate(self._keys)}
+        return self._ids
+
+    def _reverse(self) -> tuple[array, array]:
+        """Predecessors in compressed rows: node v's are sources[starts[v]:starts[v+1]]."""
+        n = len(self._keys)
+        counts = [0] * (n + 1)
+        for v in self._dst:
+            counts[v + 1] += 1
+        for i in range(n):
+            counts[i + 1] += counts[i]
+        starts = array("i", counts)
+        fill = counts[:-1]
+        sources = array("i", [0]) * len(self._src)
+        for u, v in zip(self._src, self._dst):
+            sources[fill[v]] = u
+            fill[v] += 1
+        return starts, sources
+
 
 @dataclass
 class Exploration:
     """The result: the full graph, its projection, and what fired."""
 
-    full: nx.DiGraph
+    full: Configurations
     projected: nx.MultiDiGraph
     fired: set[str] = field(default_factory=set)  # triggers that fired somewhere
     accepted: set[str] = field(default_factory=set)  # API operations accepted somewhere
@@ -76,110 +219,247 @@ def combo_label(combo: Combo) -> str:
     return f"{vm.value}/{'None' if task is None else task.value}/{power.label}"
 
 
+#: A move's effect on a core: (label, the core after it, the step it queues or None,
+#: the (vm_state, task_state, power_state) after it).
+Moved = tuple[str, Core, "Pending | None", Combo]
+
+_OFFLOAD = frozenset({When.OFFLOAD_NOW, When.NOT_OFFLOAD_NOW})
+
+
+class _Memo:
+    """What the explorers of one lifecycle learn about cores, shared between the world
+    variants: a move whose transitions do not read ``shelved_offload_time`` does the
+    same in both, so its answer is kept here; the others stay with their explorer."""
+
+    def __init__(self, lifecycle: Lifecycle):
+        self.machine = lifecycle.compiled
+        # Every step declares an unconditional fallback branch, so a step can fire
+        # exactly when some transition of it leaves the current machine state.
+        self.fireable = {(s.operation, s.step, s.source) for s in lifecycle.specs}
+        #: (machine state, trigger) pairs with a transition reading shelved_offload_time
+        self.reads_offload = {(s.source, s.trigger) for s in lifecycle.specs
+                              if _OFFLOAD & set(s.conditions)}
+        self.requested: dict[tuple[Core, int], tuple[Moved, ...]] = {}
+        self.delivered: dict[tuple[Core, Pending], tuple[Moved, ...]] = {}
+        self.host_moves: dict[Core, tuple[tuple[str, Core], ...]] = {}
+        self.guards: dict[tuple, tuple[tuple, ...]] = {}
+        self.live: dict[tuple, frozenset[Pending]] = {}
+        self.swapped: dict = {}
+        self.cores: dict[Core, Core] = {}  # each distinct core (and its parts) once
+        self.parts: dict = {}
+
+
 class _Explorer:
-    def __init__(self, lifecycle: Lifecycle, shelved_offload_time: int, concurrency: int):
+    def __init__(self, lifecycle: Lifecycle, shelved_offload_time: int, concurrency: int,
+                 memo: _Memo | None = None):
         self.concurrency = concurrency
         self.lc = lifecycle
         self.world = SimpleWorld(shelved_offload_time=shelved_offload_time)
         self.instance = lifecycle.new_instance("explored", self.world)
-        # Every step declares an unconditional fallback branch, so a step can fire
-        # exactly when some transition of it leaves the current machine state.
-        self.fireable = {(s.operation, s.step, s.source) for s in lifecycle.specs}
+        self.memo = memo or _Memo(lifecycle)
+        self.machine = self.memo.machine
+        self.fireable = self.memo.fireable
+        # The requests explored at each level of pending work (see ``successors``).
+        requests: list[list[tuple]] = [[], [], []]
+        for op in lifecycle.operations:
+            if op.kind is Kind.API and op.creates_instance:
+                continue
+            if op.kind is Kind.API:
+                moves = [("request", op.name, ctx)
+                         for ctx in ((ADMIN, USER) if op.name == "lock" else (ADMIN,))]
+            else:
+                moves = [("periodic", op.name, ADMIN)]
+            for level in range(3):
+                if level == 0 or (level == 1 and _preempts(op)):
+                    requests[level].extend(moves)
+        self.requests = tuple(tuple(r) for r in requests)
+        # The answers that read shelved_offload_time: this variant's own.
+        self._requested: dict[tuple[Core, int], tuple[Moved, ...]] = {}
+        self._delivered: dict[tuple[Core, Pending], tuple[Moved, ...]] = {}
 
     def close(self) -> None:
         self.lc.forget(self.instance)
 
-    # -- snapshot / restore of the single instance --
+    # -- configurations --
 
-    def snapshot(self, pending: Iterable[Pending]) -> Node:
-        """The canonical node for the explorer's current configuration.
+    def start(self) -> Node:
+        return self._node(self._read_core(), frozenset())
 
-        Three reductions keep the graph small without changing what can happen:
-        a migration in a final status is forgotten (no guard or step reads it);
-        old_vm_state is forgotten while idle outside suspended and resized (every
-        reader runs after a writer of its own operation); and the two hosts are
-        symmetric, so they are renamed to put the instance on "A".
-        """
+    def _node(self, core: Core, pending: frozenset[Pending]) -> Node:
+        """The canonical node: only the pending work that can still fire, and the two
+        hosts (which are symmetric) named so that the instance is on "A"."""
+        key = (pending, core[0])
+        live = self.memo.live.get(key)
+        if live is None:
+            state = core[0]
+            live = self.memo.live[key] = frozenset(
+                p for p in pending if (p.operation, p.step, state) in self.fireable)
+        if core[2] == "B":
+            core = self._swap(core)
+            live = self._swap(live)
+        return _new_node(Node, (*core[:6], live, core[6]))
+
+    def _swap(self, value):
+        found = self.memo.swapped.get(value)
+        if found is None:
+            found = self.memo.swapped[value] = _swap_value(value)
+        return found
+
+    def _read_core(self) -> Core:
+        """The scratch instance's core, with two reductions that change nothing that can
+        happen: a migration in a final status is forgotten (no guard or step reads it);
+        old_vm_state is forgotten while idle outside suspended and resized (every reader
+        runs after a writer of its own operation)."""
         i = self.instance
         m = i.migration
-        live = frozenset(p for p in pending if self._can_fire(p))
         vm, task = STATE_PAIRS[i.state] if i.state in STATE_PAIRS else (None, None)
         old = i.old_vm_state
         if task is None and vm not in (VmState.SUSPENDED, VmState.RESIZED):
             old = None
         migration = None
+        parts = self.memo.parts
         if m is not None and m.status not in MIGRATION_FINAL:
             migration = (m.status, m.source, m.dest)
-        node = Node(i.state, i.power_state, i.host, i.launched, old, migration, live,
-                    frozenset(self.world.down))
-        return _swap_hosts(node) if i.host == "B" else node
+            migration = parts.setdefault(migration, migration)
+        down = tuple(sorted(self.world.down))
+        down = parts.get(down) or parts.setdefault(down, frozenset(down))
+        core = (i.state, i.power_state, i.host, i.launched, old, migration, down)
+        return self.memo.cores.setdefault(core, core)
 
-    def _can_fire(self, item: Pending) -> bool:
-        """Whether a pending step's compare-and-swap would pass now.
-
-        A step that would fail is dropped at once instead of at some later delivery:
-        the two differ only if task_state later returns to the expected value, and then
-        the operation that wrote it again has queued the same step itself.
-        """
-        return (item.operation, item.step, self.instance.state) in self.fireable
-
-    def restore(self, node: Node) -> None:
-        restore_node(self.instance, self.world, node)
+    def _restore(self, core: Core) -> None:
+        i = self.instance
+        (i.state, i.power_state, i.host, i.launched, i.old_vm_state, migration,
+         down) = core
+        # Requests are made as an admin, whom locks do not stop: the lock is not explored.
+        i.locked, i.locked_by = False, None
+        i.migration = None
+        if migration is not None:
+            i.migration = MigrationRecord("m", i.uuid, None, *migration)
+        self.world.down = set(down)
 
     # -- moves --
 
-    def successors(self, node: Node) -> Iterable[tuple[str, Node]]:
-        if node.state == "new":
-            self.restore(node)
-            yield from self._after(node, "create.api.ok",
-                                   lambda: self.lc.request("create", self.instance), None)
+    def successors(self, node: Node) -> Iterator[tuple[str, Node, Combo]]:
+        """Every move from a configuration: its label, the configuration it leads to, and
+        that configuration's (vm_state, task_state, power_state)."""
+        core = node.core
+        if node.state == NEW:
+            for label, after, then, combo in self._moves(core, ("create", "create", ADMIN),
+                                                         None):
+                yield label, self._node(after, _with(frozenset(), then)), combo
             return
         # The bound on racing operations: a request is explored while fewer than
         # `concurrency` pieces of work are pending, and one more for the operations
         # whose guard admits a task in progress (those that preempt or cancel one).
         busy = len(node.pending)
-        for op in self.lc.operations:
-            if busy >= self.concurrency and not (busy == self.concurrency
-                                                 and _preempts(op)):
-                continue
-            if op.kind is Kind.API and not op.creates_instance:
-                for ctx in ((ADMIN, USER) if op.name == "lock" else (ADMIN,)):
-                    self.restore(node)
-                    yield from self._after(
-                        node, f"{op.name}.api.ok",
-                        lambda op=op, ctx=ctx: self.lc.request(op.name, self.instance, ctx,
-                                                               dest=self._other(), source=None),
-                        Pending(op.name, "api", None))
-            elif op.kind is not Kind.API:
-                self.restore(node)
-                yield from self._after(node, f"{op.name}.api.ok",
-                                       lambda op=op: self._periodic(op.name),
-                                       Pending(op.name, "api", None))
-        for item in sorted(node.pending):
-            if not self._deliverable(node, item):
-                continue
-            step = self.lc.operation(item.operation).step(item.step)
-            for outcome in step.outcomes:
-                self.restore(node)
-                yield from self._after(
-                    node, f"{item.operation}.{item.step}.{outcome.name}",
-                    lambda item=item, outcome=outcome: self._deliver(item, outcome.name),
-                    item, consumed=item)
+        level = 0 if busy < self.concurrency else 1 if busy == self.concurrency else 2
+        key = (core, level)
+        requested = self.memo.requested.get(key)
+        if requested is None:
+            requested = self._requested.get(key)
+        if requested is None:
+            admitted = self._admitted(core, level)
+            requested = tuple(moved for move in admitted for moved in self._moves(
+                core, move, Pending(move[1], "api", None)))
+            reads = self.memo.reads_offload
+            own = any((core[0], f"{move[1]}.api.ok") in reads for move in admitted)
+            (self._requested if own else self.memo.requested)[key] = requested
+        pending = node.pending
+        for label, after, then, combo in requested:
+            yield label, self._node(after, pending if then is None else pending | {then}), combo
+        for item in sorted(pending):
+            key = (core, item)
+            delivered = self.memo.delivered.get(key)
+            if delivered is None:
+                delivered = self._delivered.get(key)
+            if delivered is None:
+                delivered = self._deliveries(node, item)
+                reads = self.memo.reads_offload
+                own = any((core[0], f"{item.operation}.{item.step}.{outcome.name}") in reads
+                          for outcome in self.lc.operation(item.operation).step(
+                              item.step).outcomes)
+                (self._delivered if own else self.memo.delivered)[key] = delivered
+            if delivered:
+                rest = pending - {item}
+                for label, after, then, combo in delivered:
+                    yield label, self._node(after, _with(rest, then)), combo
         # One host down at a time is enough to reach every branch (evacuate needs its
         # source down and a destination up); it keeps the world small.
-        for host in HOSTS:
-            self.restore(node)
-            if host in self.world.down:
-                self.world.down.discard(host)
-                yield f"service_up {host}", self.snapshot(node.pending)
-            elif not self.world.down:
-                self.world.down.add(host)
-                yield f"service_down {host}", self.snapshot(node.pending)
+        host_moves = self.memo.host_moves.get(core)
+        if host_moves is None:
+            host_moves = self.memo.host_moves[core] = _host_moves(core, self.memo.cores)
+        combo = None
+        for label, after in host_moves:
+            if combo is None:
+                combo = node.combo
+            yield label, self._node(after, pending), combo
 
-    def _periodic(self, name: str) -> Branch:
-        if self.lc.guard_failure_for(name, self.instance) is not None:
-            raise NovaModelError("not applicable")
-        return self.lc.deliver(name, "api", "ok", self.instance)
+    def _deliveries(self, node: Node, item: Pending) -> tuple[Moved, ...]:
+        step = self.lc.operation(item.operation).step(item.step)
+        if not self._deliverable(node, item):
+            return ()
+        return tuple(moved for outcome in step.outcomes
+                     for moved in self._moves(node.core, ("deliver", outcome.name, item),
+                                              item))
+
+    def _admitted(self, core: Core, level: int) -> tuple[tuple, ...]:
+        """The requests of this level whose guard passes on this core.
+
+        A guard reads the instance's state, whether it was launched, whether it has a
+        host and that host's service is up, and the migration's status and whether its
+        source's service is up (``lifecycle.guard_failure``): its answers are
+        remembered per those, not per core."""
+        state, _, host, launched, _, migration, down = core
+        key = (level, state, launched, host is None, host in down,
+               None if migration is None else (migration[0], migration[1] in down))
+        admitted = self.memo.guards.get(key)
+        if admitted is None:
+            self._restore(core)
+            admitted = self.memo.guards[key] = tuple(
+                move for move in self.requests[level]
+                if guard_failure(self.lc.operation(move[1]), self.instance, move[2]) is None)
+        return admitted
+
+    def _moves(self, core: Core, move: tuple, origin: Pending | None) -> tuple[Moved, ...]:
+        """What one request or delivery does to a core: one ``Moved``, or none when the
+        step's compare-and-swap refuses.
+
+        As ``Lifecycle.request`` and ``Lifecycle.deliver`` do it, once the guard has
+        admitted a request (``_admitted``), with the trigger fired through the
+        machine's compiled table.
+        """
+        kind, name, arg = move
+        self._restore(core)
+        if kind == "deliver":
+            operation, trigger = arg.operation, f"{arg.operation}.{arg.step}.{name}"
+        else:
+            operation, trigger = name, f"{name}.api.ok"
+        i = self.instance
+        before_host = i.host
+        if kind == "deliver":
+            kwargs = {"dest": arg.target, "source": self._source()}
+        elif kind == "request":
+            kwargs = {"ctx": arg, "dest": self._other(), "source": None}
+        elif kind == "create":
+            kwargs = {"ctx": USER}
+        else:  # a periodic task: delivered as its own step, as Lifecycle.deliver does
+            kwargs = {}
+        i.last_branch = None
+        if not self.machine.fire(i, trigger, kwargs):
+            return ()
+        branch = i.last_branch
+        target = origin.target if origin is not None else None
+        then = None
+        if branch.then is not None:
+            if target is None:
+                target = i.host if i.host != before_host else None
+            if target is None and self.lc.operation(operation).step(
+                    branch.then).where in (Where.DEST, Where.CONDUCTOR):
+                target = self._other()
+            then = Pending(operation, branch.then, target)
+        self._apply_migration(branch, before_host, target)
+        vm, task = STATE_PAIRS.get(i.state, (VmState.BUILDING, None))
+        return ((trigger, self._read_core(), then, (vm, task, i.power_state)),)
 
     def _other(self) -> str:
         """A destination: a host other than the instance's, preferring one that is up."""
@@ -203,31 +483,6 @@ class _Explorer:
         }[step.where]
         return where is None or where not in node.down
 
-    def _deliver(self, item: Pending, outcome: str) -> Branch:
-        return self.lc.deliver(item.operation, item.step, outcome, self.instance,
-                               dest=item.target, source=self._source())
-
-    def _after(self, node: Node, label: str, action, origin: Pending | None,
-               consumed: Pending | None = None) -> Iterable[tuple[str, Node]]:
-        before_host = self.instance.host
-        try:
-            branch = action()
-        except NovaModelError:
-            return
-        pending = set(node.pending)
-        if consumed is not None:
-            pending.discard(consumed)
-        target = origin.target if origin is not None else None
-        if branch.then is not None:
-            if target is None:
-                target = self.instance.host if self.instance.host != before_host else None
-            if target is None and self.lc.operation(label.split(".")[0]).step(
-                    branch.then).where in (Where.DEST, Where.CONDUCTOR):
-                target = self._other()
-            pending.add(Pending(label.split(".")[0], branch.then, target))
-        self._apply_migration(branch, before_host, target)
-        yield label, self.snapshot(pending)
-
     def _apply_migration(self, branch: Branch, source: str | None, dest: str | None) -> None:
         change = branch.migration
         if change is None:
@@ -238,6 +493,26 @@ class _Explorer:
                                           source, dest)
         elif i.migration is not None:
             i.migration.status = change.status
+
+
+def _with(pending: frozenset[Pending], then: Pending | None) -> frozenset[Pending]:
+    return pending if then is None else pending | {then}
+
+
+def _host_moves(core: Core, cores: dict[Core, Core]) -> tuple[tuple[str, Core], ...]:
+    """Either host's service stops while both are up, or comes back."""
+    down = core[6]
+    out = []
+    for host in HOSTS:
+        if host in down:
+            after = (*core[:6], frozenset())
+        elif not down:
+            after = (*core[:6], frozenset({host}))
+        else:
+            continue
+        after = cores.setdefault(after, after)
+        out.append((f"service_{'up' if host in down else 'down'} {host}", after))
+    return tuple(out)
 
 
 def restore_node(i, world: SimpleWorld, node: Node) -> None:
@@ -254,13 +529,17 @@ def restore_node(i, world: SimpleWorld, node: Node) -> None:
     world.down = set(node.down)
 
 
-def _swap_hosts(node: Node) -> Node:
-    swap = {"A": "B", "B": "A", None: None}
-    m = node.migration
-    return Node(node.state, node.power, swap[node.host], node.launched, node.old_vm_state,
-                None if m is None else (m[0], swap[m[1]], swap[m[2]]),
-                frozenset(Pending(p.operation, p.step, swap[p.target]) for p in node.pending),
-                frozenset(swap[h] for h in node.down))
+_SWAP = {"A": "B", "B": "A", None: None}
+
+
+def _swap_value(value):
+    """The same core, or pending set, with the two hosts' names exchanged."""
+    if isinstance(value, frozenset):
+        return frozenset(Pending(p.operation, p.step, _SWAP[p.target]) for p in value)
+    state, power, host, launched, old, m, down = value
+    return (state, power, _SWAP[host], launched, old,
+            None if m is None else (m[0], _SWAP[m[1]], _SWAP[m[2]]),
+            frozenset(_SWAP[h] for h in down))
 
 
 def _preempts(op) -> bool:
@@ -272,37 +551,48 @@ def explore(lifecycle: Lifecycle | None = None,
             ) -> Exploration:
     """Explore every configuration reachable from a boot; merge the world variants."""
     lifecycle = lifecycle or Lifecycle()
-    full = nx.DiGraph()
+    full = Configurations()
     projected = nx.MultiDiGraph()
     result = Exploration(full, projected)
+    projected_edges: set[tuple[Combo, Combo, str]] = set()
+    memo = _Memo(lifecycle)
     for offload_time in shelved_offload_times:
-        explorer = _Explorer(lifecycle, offload_time, concurrency)
+        explorer = _Explorer(lifecycle, offload_time, concurrency, memo)
         try:
-            start = explorer.snapshot(())
-            explorer.restore(start)
-            root = ("root", offload_time)
-            full.add_node(root)
+            start = explorer.start()
+            root = full.append(("root", offload_time))
+            ids = {start: full.append((offload_time, start))}
+            full.add_edge_ids(root, ids[start], "start")
             queue = deque([start])
-            seen = {start}
-            full.add_edge(root, (offload_time, start), label="start")
+            label_ids = full.label_ids
+            sources, targets, labels = full.edge_arrays()
             while queue:
                 node = queue.popleft()
-                for label, nxt in explorer.successors(node):
-                    full.add_edge((offload_time, node), (offload_time, nxt), label=label)
-                    if label.count(".") == 2:
-                        result.fired.add(label)
-                        if label.endswith(".api.ok"):
-                            result.accepted.add(label.split(".")[0])
-                    if node.state != "new" and nxt.combo != node.combo:
-                        if not projected.has_edge(node.combo, nxt.combo, key=label):
-                            projected.add_edge(node.combo, nxt.combo, key=label, label=label)
-                    elif nxt.state != "new":
-                        projected.add_node(nxt.combo)
-                    if nxt not in seen:
-                        seen.add(nxt)
+                uid = ids[node]
+                combo = node.combo
+                from_new = node.state == NEW
+                for label, nxt, to in explorer.successors(node):
+                    vid = ids.get(nxt)
+                    if vid is None:
+                        vid = ids[nxt] = full.append((offload_time, nxt))
                         queue.append(nxt)
+                    lid = label_ids.get(label)
+                    if lid is None:
+                        lid = full.label_id(label)
+                    sources.append(uid)
+                    targets.append(vid)
+                    labels.append(lid)
+                    if not from_new and to != combo:
+                        if (combo, to, label) not in projected_edges:
+                            projected_edges.add((combo, to, label))
+                            projected.add_edge(combo, to, key=label, label=label)
+                    elif nxt.state != NEW and to not in projected:
+                        projected.add_node(to)
         finally:
             explorer.close()
+    result.fired = {label for label in full.labels if label.count(".") == 2}
+    result.accepted = {label.split(".")[0] for label in result.fired
+                       if label.endswith(".api.ok")}
     return result
 
 
@@ -320,16 +610,12 @@ def check_graph(result: Exploration, lifecycle: Lifecycle | None = None) -> list
     full = result.full
     out: list[CheckResult] = []
 
-    idle = {n for n in full.nodes if isinstance(n[1], Node) and n[1].state != "new"
-            and n[1].combo[1] is None}
-    can_idle = set(idle)
-    todo = list(idle)
-    while todo:  # one backwards search from every idle configuration at once
-        for pred in full.predecessors(todo.pop()):
-            if pred not in can_idle:
-                can_idle.add(pred)
-                todo.append(pred)
-    stuck = [n for n in full.nodes if isinstance(n[1], Node) and n not in can_idle]
+    configurations = [(n, key) for n, key in enumerate(full) if isinstance(key[1], Node)]
+    idle = [n for n, key in configurations
+            if key[1].state != NEW and key[1].combo[1] is None]
+    # one backwards search from every idle configuration at once
+    can_idle = full.can_reach(idle)
+    stuck = [key for n, key in configurations if n not in can_idle]
     out.append(CheckResult(
         "every reachable state can reach a state with no task in progress", not stuck,
         f"{len(full)} configurations explored; "

@@ -20,7 +20,6 @@ from functools import cached_property
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from transitions import Machine, MachineError, State
-from transitions.core import EventData
 
 from model import errors
 from model.catalogue import CATALOGUE
@@ -418,18 +417,17 @@ class QuietState(State):
 class SharedMachine(Machine):
     """A ``Machine`` that binds nothing onto its models.
 
-    The stock machine binds ``<trigger>``, ``may_<trigger>`` and ``is_<state>`` per
-    model: with this catalogue's ~170 triggers and ~170 states that is ~3 ms per
-    instance. The lifecycle fires an event itself (``events[trigger].trigger(model)``)
-    and asks ``_can_trigger(model, trigger)``. (Even the stock ``trigger`` and
-    ``may_trigger`` partials would tie each instance to itself in a reference cycle,
-    which only the garbage collector's full collections free.)
+    The stock ``add_model`` binds ``trigger``, ``may_trigger``, ``<trigger>``,
+    ``may_<trigger>`` and ``is_<state>`` per model: with this catalogue's ~170
+    triggers and ~170 states that is ~3 ms per instance (and the bound partials tie
+    each instance to itself in a reference cycle, which only the garbage collector's
+    full collections free). The lifecycle fires an event itself
+    (``events[trigger].trigger(model)``) and answers ``may`` from the compiled table
+    (``CompiledMachine``): nothing is looked up on the model. Only public methods are
+    overridden.
     """
 
     state_cls = QuietState
-
-    def _add_trigger_to_model(self, trigger, model):
-        pass
 
     def callbacks(self, funcs, event_data):
         # Every callback here is a callable taking the event (``send_event=True``): it
@@ -437,15 +435,11 @@ class SharedMachine(Machine):
         for func in funcs:
             func(event_data)
 
-    def _add_model_to_state(self, state, model):
-        pass
-
     def add_model(self, model, initial=None):
-        # The stock method also visits every event and every state to bind per-model
-        # helpers this machine never binds (~350 no-op calls per instance), and finds
-        # duplicates by equality; here only the initial state.
-        # (and by identity in a set: a scan of ``models`` per instance made creating
-        # n instances quadratic)
+        # The stock method binds the per-model helpers above and finds duplicates by
+        # equality; here only the initial state is set, and duplicates are found by
+        # identity in a set (a scan of ``models`` per instance made creating n
+        # instances quadratic).
         initial = self.initial if initial is None else initial
         added = self.__dict__.setdefault("_model_ids", set())
         for mod in model if isinstance(model, list) else [model]:
@@ -462,43 +456,78 @@ class SharedMachine(Machine):
         for mod in model if isinstance(model, list) else [model]:
             added.discard(id(mod))
 
-    def get_triggers(self, *states):
-        # The stock ``_can_trigger`` asks this on every call, and the stock answer scans
-        # all ~180 events; the answer per state only changes when a transition is added.
-        key = tuple(getattr(s, "name", s) for s in states)
-        cache = self.__dict__.setdefault("_triggers_from", {})
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = super().get_triggers(*states)
-        return found
 
-    def add_transition(self, *args, **kwargs):
-        self.__dict__.pop("_triggers_from", None)
-        return super().add_transition(*args, **kwargs)
+class FiredEvent:
+    """What a compiled transition's conditions and callbacks read: the three parts of a
+    ``transitions`` ``EventData`` this lifecycle's callables use."""
 
-    def _can_trigger(self, model, trigger, *args, **kwargs):
-        # The stock method walks every trigger leaving the state to find this one
-        # (~13 us a call, and every delivery asks first); the event's transitions
-        # from the state are one lookup away. The checks made are the stock ones.
-        state = self.get_model_state(model)
-        event = self.events.get(trigger)
-        transitions = event.transitions.get(state.name) if event is not None else None
-        if not transitions:
-            return False
-        event_data = EventData(state, event, self, model, args, kwargs)
-        for transition in transitions:
-            event_data.transition = transition
-            try:
-                self.callbacks(self.prepare_event, event_data)
-                self.callbacks(transition.prepare, event_data)
-                if all(c.check(event_data) for c in transition.conditions):
-                    return True
-            except BaseException as err:
-                event_data.error = err
-                if self.on_exception:
-                    self.callbacks(self.on_exception, event_data)
-                else:
-                    raise
+    __slots__ = ("model", "kwargs", "transition")
+
+    def __init__(self, model, kwargs: dict, transition):
+        self.model, self.kwargs, self.transition = model, kwargs, transition
+
+
+class CompiledMachine:
+    """The lifecycle's ``transitions`` machine, compiled into a table for the explorer.
+
+    Read from the machine's public attributes (``events``, each event's
+    ``transitions`` per source state, each transition's ``dest``, ``conditions`` and
+    ``after``), so it is the same declaration, not a second one. ``fire`` does what
+    ``Event.trigger`` does for this machine (send_event, no prepare, before, enter or
+    exit callbacks, no machine-wide callbacks): try the transitions leaving the model's
+    state in order, take the first whose conditions all hold, set the state, run its
+    after-callbacks. A machine using any feature ``fire`` leaves out is refused.
+    """
+
+    def __init__(self, machine: Machine):
+        unsupported = [name for name in ("prepare_event", "before_state_change",
+                                         "after_state_change", "finalize_event",
+                                         "on_exception", "on_final")
+                       if getattr(machine, name)]
+        unsupported += [f"state {s.name} callbacks" for s in machine.states.values()
+                        if s.on_enter or s.on_exit]
+        if not machine.send_event or machine.model_attribute != "state":
+            unsupported.append("send_event off or a model attribute other than state")
+        table: dict[tuple[str, str], tuple] = {}
+        for trigger, event in machine.events.items():
+            for source, transitions in event.transitions.items():
+                compiled = []
+                for t in transitions:
+                    if t.prepare or t.before or not t.dest:
+                        unsupported.append(f"{trigger} from {source}")
+                    funcs = [c.func for c in t.conditions] + list(t.after)
+                    if not all(callable(f) for f in funcs):
+                        unsupported.append(f"{trigger} from {source}: callbacks by name")
+                    compiled.append((t, t.dest,
+                                     tuple((c.func, c.target) for c in t.conditions),
+                                     tuple(t.after)))
+                table[(source, trigger)] = tuple(compiled)
+        if unsupported:
+            raise errors.NovaModelError(
+                "cannot compile the machine: " + "; ".join(sorted(set(unsupported))))
+        self.table = table
+
+    def transitions_from(self, state: str, trigger: str) -> tuple:
+        """(transition, dest, ((condition, target), ...), after-callbacks) in order."""
+        return self.table.get((state, trigger), ())
+
+    def fire(self, model, trigger: str, kwargs: dict) -> bool:
+        """Fire ``trigger`` on ``model``; False when no transition from its state may."""
+        for transition, dest, conditions, after in self.table.get((model.state, trigger), ()):
+            event = FiredEvent(model, kwargs, transition)
+            if all(func(event) == target for func, target in conditions):
+                model.state = dest
+                for callback in after:
+                    callback(event)
+                return True
+        return False
+
+    def may(self, model, trigger: str, kwargs: dict | None = None) -> bool:
+        """Whether firing ``trigger`` now would take a transition (nothing is changed)."""
+        for transition, _, conditions, _ in self.table.get((model.state, trigger), ()):
+            event = FiredEvent(model, {} if kwargs is None else kwargs, transition)
+            if all(func(event) == target for func, target in conditions):
+                return True
         return False
 
 
@@ -622,7 +651,7 @@ class Lifecycle:
         trigger = trigger_name(op_name, step_name, outcome)
         if trigger not in self.triggers:
             return False
-        return self.machine._can_trigger(instance, trigger, **kw)
+        return self.compiled.may(instance, trigger, kw)
 
     def operation(self, name: str) -> Operation:
         try:
@@ -647,6 +676,11 @@ class Lifecycle:
                 f"{op.name}.{step.name}: {outcome} not possible for {instance.uuid} in "
                 f"{instance.vm_state.value}/{task_label(instance.task_state)}")
         return instance.last_branch  # type: ignore[return-value]
+
+    @cached_property
+    def compiled(self) -> CompiledMachine:
+        """The machine as a table (what ``may`` and the explorer read)."""
+        return CompiledMachine(self.machine)
 
     # -- views derived for tests, the CLI and diagrams --
 

@@ -6,15 +6,11 @@ import argparse
 import importlib
 import sys
 
+from nova_model.commands import UsageError
 from nova_model.files import OutputError
 
 #: Subcommand modules; each has ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args)``.
 COMMANDS = ("guards", "explain", "check", "diagram", "report", "simulate", "conform", "review")
-
-
-class UsageError(Exception):
-    """Bad input: printed as one line, exit status 2 (as is a ``files.OutputError``, an
-    output path that cannot be written)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +39,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run the importable module's main, so that the commands' ``UsageError`` (imported
-    # from ``nova_model.cli``) is the class caught here under ``python -m`` too.
-    from nova_model.cli import main as _main
-    sys.exit(_main())
+    sys.exit(main())

@@ -52,7 +52,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from model import documents, errors
 from model.catalogue import CATALOGUE, INIT_INSTANCE
-from model.cluster import REQUEST_ARGS, Cluster, Result, Work, _num
+from model.cluster import REQUEST_ARGS, Cluster, Result, Work
+from model.cluster_records import name_order
 from model.config import ClusterConfig
 from model.lifecycle import ADMIN, USER, Lifecycle
 from model.operation import Kind
@@ -590,7 +591,7 @@ def cluster_state(cluster: Cluster) -> dict[str, Any]:
     """The cluster as plain JSON data: instances, hosts, allocations, migrations, pending."""
     from model.cluster import RESOURCE_CLASSES as RCS
     instances = {}
-    for uuid in sorted(cluster.instances, key=_num):
+    for uuid in sorted(cluster.instances, key=name_order):
         i = cluster.instances[uuid]
         if i.state == "new":
             continue
@@ -616,7 +617,7 @@ def cluster_state(cluster: Cluster) -> dict[str, Any]:
         m.uuid: {"instance": m.instance_uuid, "type": m.migration_type.value,
                  "status": m.status.value, "source": m.source, "dest": m.dest,
                  "old_flavor": m.old_flavor, "new_flavor": m.new_flavor}
-        for m in sorted(cluster.migrations.values(), key=lambda m: _num(m.uuid))}
+        for m in sorted(cluster.migrations.values(), key=lambda m: name_order(m.uuid))}
     pending = [{"id": w.id, "instance": w.instance, "operation": w.operation, "step": w.step,
                 "target": w.target,
                 "deliverable": w.target is None or cluster.service_is_up(w.target)}
@@ -716,7 +717,7 @@ class _Runner:
                 return ("deliver the next pending step", Result(
                     False, errors.InvalidRequest("no pending work can be delivered"),
                     "nothing to deliver"), [])
-            work = min(ready, key=lambda w: _num(w.id))
+            work = min(ready, key=lambda w: name_order(w.id))
         elif isinstance(what, str):
             work = self.c.work.get(what)
             if work is None:
@@ -737,7 +738,7 @@ class _Runner:
                     f"no pending {op}.{step} for {inst}", inst), [])
             ready = [w for w in matching
                      if w.target is None or self.c.service_is_up(w.target)]
-            work = min(ready or matching, key=lambda w: _num(w.id))
+            work = min(ready or matching, key=lambda w: name_order(w.id))
         return self._deliver_work(work, outcome)
 
     def _deliver_work(self, work: Work, outcome: str) -> tuple[str, Result, list[str]]:

@@ -19,7 +19,7 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def catalogue_exploration():
     """The unmodified catalogue's single-instance graph, explored once for the session
-    (about a minute): the graph checks, the diagrams and the review's baseline read it."""
+    (about 20 s): the graph checks, the diagrams and the review's baseline read it."""
     from model.graph import explore
     from model.lifecycle import Lifecycle
     return explore(Lifecycle())

@@ -41,7 +41,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from nova_model.cli import UsageError
+    from nova_model.commands import UsageError
     from nova_model.conformance.runner import ConformanceUnavailable, conform, coverage
 
     groups: dict[str, tuple[object, list]] = {}

@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
 
 def parse_formats(text: str | None) -> tuple[tuple[str, ...], bool]:
     """(formats, explicit) from ``--format``; raises UsageError on a bad list."""
-    from nova_model.cli import UsageError
+    from nova_model.commands import UsageError
     from nova_model.render.generate import DEFAULT_FORMATS, FORMATS
 
     if text is None:

@@ -17,7 +17,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from nova_model.cli import UsageError
+    from nova_model.commands import UsageError
 
     op = CATALOGUE.get(args.operation)
     if op is None:

@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from nova_model.cli import UsageError
+    from nova_model.commands import UsageError
     from nova_model.files import atomic_write, check_directory, make_directory
     from nova_model.render import raster, report
     from nova_model.render.derive import ModelView

@@ -27,7 +27,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from nova_model.cli import UsageError
+    from nova_model.commands import UsageError
     from nova_model.review import compare, proposal
 
     for name in ("examples", "steps"):

@@ -37,7 +37,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from nova_model import variant as variants
-    from nova_model.cli import UsageError
+    from nova_model.commands import UsageError
     from nova_model.promises import Watch
     from nova_model.render import sequence
 

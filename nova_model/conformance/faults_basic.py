@@ -7,7 +7,7 @@ two computes): the fault below, applied while the chain ran, gave the outcome's 
 
 from __future__ import annotations
 
-from nova_model.conformance.faults import Fault, NotInjectable
+from nova_model.conformance.fault_kinds import Fault, NotInjectable
 
 _FAKE = "nova.virt.fake.FakeDriver."
 _CM = "nova.compute.manager.ComputeManager."

@@ -12,7 +12,7 @@ back with migration ``failed``) cannot be produced by making something raise.
 
 from __future__ import annotations
 
-from nova_model.conformance.faults import MOVE_CLAIM_TEST, Fault, NotInjectable
+from nova_model.conformance.fault_kinds import MOVE_CLAIM_TEST, Fault, NotInjectable
 
 _FAKE = "nova.virt.fake.FakeDriver."
 _NOVA_EXC = "nova.exception.NovaException"

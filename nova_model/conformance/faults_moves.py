@@ -7,7 +7,7 @@ declares. ``CM`` = ``nova.compute.manager.ComputeManager``.
 
 from __future__ import annotations
 
-from nova_model.conformance.faults import MOVE_CLAIM_TEST, Fault, NotInjectable
+from nova_model.conformance.fault_kinds import MOVE_CLAIM_TEST, Fault, NotInjectable
 
 _FD = "nova.virt.fake.FakeDriver."
 _CM = "nova.compute.manager.ComputeManager."

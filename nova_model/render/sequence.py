@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from model import errors
-from model.cluster import RESOURCE_CLASSES, Cluster, Result, Work, _num
+from model.cluster import Cluster, Result, Work
+from model.cluster_records import RESOURCE_CLASSES, name_order
 from model.config import ClusterConfig
 from model.lifecycle import Lifecycle
 from model.states import task_label
@@ -63,7 +64,7 @@ Allocations = Mapping[str, Mapping[str, Mapping[str, int]]]
 
 def host_order(hosts: Iterable[str]) -> list[str]:
     """Host names sorted as people count them (compute2 before compute10)."""
-    return sorted(hosts, key=lambda h: (_num(h), h))
+    return sorted(hosts, key=lambda h: (name_order(h), h))
 
 
 def participant_ids(hosts: Iterable[str]) -> dict[str, str]:
@@ -209,7 +210,7 @@ def _moves(before: Allocations, after: Allocations, owners: Mapping[str, str]
     migration (``move_allocations``): only that pair is looked at, so that one server
     deleted while another of the same flavor is claimed is not taken for a move."""
     found = []
-    for migration in sorted(owners, key=_num):
+    for migration in sorted(owners, key=name_order):
         instance = owners[migration]
         for src, dst in ((instance, migration), (migration, instance)):
             moved = before.get(src)
@@ -260,7 +261,7 @@ def placement_changes(before: Allocations, after: Allocations,
             # move_allocations replaces what the target held: say what that was.
             changes.append(Change("free", dst, f"free {dst}'s old {_held(before[dst])}"))
         was[src], was[dst] = {}, moved
-    for consumer in sorted(set(was) | set(after), key=_num):
+    for consumer in sorted(set(was) | set(after), key=name_order):
         changes += _consumer_changes(consumer, was.get(consumer) or {},
                                      after.get(consumer) or {})
     return changes
@@ -358,7 +359,7 @@ class Recorder:
         A step that queues the next one on its own host draws no arrow: the next note
         over that host is the next step."""
         new = sorted((w for w in cluster.pending() if w.id not in self._pending),
-                     key=lambda w: _num(w.id))
+                     key=lambda w: name_order(w.id))
         return [Message(sender, self._at(w.target), f"{w.id} {w.operation}.{w.step} {w.instance}",
                         "-)") for w in new if self._at(w.target) != sender]
 
@@ -445,7 +446,7 @@ class Recorder:
         if r.accepted:
             uuid = seen.step.data.get("instance")
             if uuid is None:  # create: the cluster named the new instance, the latest one
-                uuid = max(cluster.instances, key=_num)
+                uuid = max(cluster.instances, key=name_order)
             items.append(Message(API, USER, f"accepted, {uuid} {_state(cluster, uuid)}", "-->>"))
         else:
             items += [Message(API, USER, "rejected", "--x"),

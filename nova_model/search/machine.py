@@ -21,6 +21,7 @@ resumes from the saved state instead of computing it again (``memo``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import marshal
 
 from hypothesis import strategies as st
@@ -40,7 +41,7 @@ from nova_model.promises import unexplained_violations
 from nova_model.scenario import specification
 from nova_model.search.coverage import Coverage
 from nova_model.search.memo import (
-    ROOT, MachineState, Saved, StateMemo, resumable, state_differences,
+    ROOT, MachineState, Saved, StateMemo, state_differences,
 )
 
 #: API operations other than create. Admin reset-state is left out: it writes any
@@ -104,6 +105,37 @@ class Choices:
 REJECTION_CHANGES_NOTHING = "rejected_request_changes_nothing"
 #: The lifecycle of the unmodified catalogue: the specification variants are held to.
 SPEC = specification()
+
+
+def resumable(fn):
+    """A rule (or initialize rule) that a run resumes past when an earlier run of the
+    same search made the same calls up to it (``StateMemo``)."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def step(self, **arguments):
+        memo = type(self).memo
+        if memo is None or self._at is None:
+            return fn(self, **arguments)
+        key = (self._at, name, tuple(arguments.values()))
+        saved = memo.get(key)
+        if saved is not None and not memo.verify:
+            memo.resumed += 1
+            self._resume(saved)
+            return saved.result
+        if self._ahead is not None:  # the first new call of this run: load its state
+            self._load(self._ahead.state)
+        elif saved is not None and self._state_at is not None:
+            # verifying: go on from the saved state this run is in, as a run that
+            # resumed there would, rather than from the machine's own
+            self._load(self._state_at)
+        memo.computed += 1
+        self._at = None  # not tracked again unless the invariants pass (promises_hold)
+        result = fn(self, **arguments)
+        self._pending = (key, result, saved)
+        return result
+
+    return step
 
 
 class ClusterMachine(RuleBasedStateMachine):

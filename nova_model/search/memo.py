@@ -22,14 +22,14 @@ checks) were taken when each state was first reached, in the same search.
 The memo is bounded (least recently used states are dropped first): Hypothesis
 mutates recent runs, so the states worth keeping are recent ones.
 
-``resumable`` wraps each rule of ``ClusterMachine``; ``MachineState`` is what the
+``resumable`` (in ``machine.py``, with the resume state it reads) wraps each rule of
+``ClusterMachine``; ``MachineState`` is what the
 machine saves; ``state_differences`` is what a verifying memo (``verify=True``, for
 tests) checks when it computes a saved step again from its parent's saved state.
 """
 
 from __future__ import annotations
 
-import functools
 import marshal
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -137,37 +137,6 @@ class MachineState(NamedTuple):
         chain.reverse()
         return ([s for state in chain for s in marshal.loads(state.new_steps)],
                 [line for state in chain for line in state.new_lines])
-
-
-def resumable(fn):
-    """A rule (or initialize rule) that a run resumes past when an earlier run of the
-    same search made the same calls up to it (``StateMemo``)."""
-    name = fn.__name__
-
-    @functools.wraps(fn)
-    def step(self, **arguments):
-        memo = type(self).memo
-        if memo is None or self._at is None:
-            return fn(self, **arguments)
-        key = (self._at, name, tuple(arguments.values()))
-        saved = memo.get(key)
-        if saved is not None and not memo.verify:
-            memo.resumed += 1
-            self._resume(saved)
-            return saved.result
-        if self._ahead is not None:  # the first new call of this run: load its state
-            self._load(self._ahead.state)
-        elif saved is not None and self._state_at is not None:
-            # verifying: go on from the saved state this run is in, as a run that
-            # resumed there would, rather than from the machine's own
-            self._load(self._state_at)
-        memo.computed += 1
-        self._at = None  # not tracked again unless the invariants pass (promises_hold)
-        result = fn(self, **arguments)
-        self._pending = (key, result, saved)
-        return result
-
-    return step
 
 
 def state_differences(computed: MachineState, saved: MachineState) -> list[str]:

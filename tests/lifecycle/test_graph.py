@@ -1,4 +1,4 @@
-"""The exhaustive single-instance state graph (explored once per session, ~50 s).
+"""The exhaustive single-instance state graph (explored once per session, ~20 s).
 
 The counts are pinned: a change to the catalogue that changes them makes this
 file fail, so that the change in the reachable state space gets reviewed. If the
