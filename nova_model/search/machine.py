@@ -593,6 +593,10 @@ class ClusterMachine(RuleBasedStateMachine):
             else:
                 pool = enabled(OPERATIONS) or pool
         op = choices.pick(pool)
+        if op in STEPLESS and choices.take(2):
+            # (drawn half as often: they start no chain, and lock, unlock ... are accepted
+            # in almost every state, so they would crowd out the operations that do)
+            op = choices.pick(pool)
         args = arguments.draw(op, choices, arguments.pools(self.config), flavor=flavor,
                               host=inst.host, image=inst.image)
         before = self.cluster.witness()
@@ -747,6 +751,8 @@ def _specific(op) -> bool:
         or Check.SOURCE_HOST_DOWN in g.checks)
 
 
+#: Operations that start no chain of steps.
+STEPLESS = frozenset(op.name for op in API_OPERATIONS if not op.steps)
 SPECIFIC = frozenset(op.name for op in API_OPERATIONS if op.name in OPERATIONS and _specific(op))
 SPECIFIC_ORDER = tuple(op for op in OPERATIONS if op in SPECIFIC)
 
