@@ -260,9 +260,10 @@ class ClusterMachine(RuleBasedStateMachine):
     @resumable
     def operate(self, choice: int) -> None:
         """One request (a create one time in eight) and its chain of steps delivered in
-        order with ``ok``: all of it, or (half the time) only its first few, as many
-        as the chain may have or none. Then the next step fails with one of its
-        declared outcomes, as often as the run's fault weight says out of four (so
+        order with ``ok``: all of it, or (two times in three) only its first few, as
+        many as the chain may have or none. Then, in a run that injects faults, the
+        next step fails with one of its declared outcomes, half the time or (a run
+        of many faults) always (so
         every failure path of every chain is reached, a chain's first step and a
         one-step chain's only one included); otherwise an administrator's request
         that only makes sense mid-flight (abort or force a live migration ...) may
@@ -280,11 +281,11 @@ class ClusterMachine(RuleBasedStateMachine):
             if op is None:
                 self.changed = False  # checked: a rejection changed nothing
                 return
-        if c.take(2):
+        if c.take(3) == 0:
             self._settle(uuid)
             return
         self._settle(uuid, c.take(len(self.cluster.lc.operation(op).steps) or 1))
-        if c.take(4) < self.fault_weight:
+        if self.fault_weight and c.take(4) <= self.fault_weight:
             ready = self.cluster.next_deliverable(uuid)
             if ready is not None:
                 step = self.cluster.lc.operation(ready.operation).step(ready.step)
