@@ -286,14 +286,29 @@ class ClusterMachine(RuleBasedStateMachine):
             return
         self._settle(uuid, c.take(len(self.cluster.lc.operation(op).steps) or 1))
         if self.fault_weight and c.take(4) <= self.fault_weight:
-            ready = self.cluster.next_deliverable(uuid)
-            if ready is not None:
-                step = self.cluster.lc.operation(ready.operation).step(ready.step)
-                others = [o.name for o in step.outcomes if o.name != "ok"]
-                if others:
-                    self._deliver(ready, c.pick(others))
+            if self._fail_next(uuid, c, only_failing=True) and c.take(2):
+                # the failure path runs on (a reschedule onto an alternate, a clean-up
+                # step), each of its steps failing in turn one time in four
+                for _ in range(100):
+                    if not self._fail_next(uuid, c, fail=c.take(4) == 0):
+                        break
         else:
             self._race(uuid, c, flavor)
+
+    def _fail_next(self, uuid: str, c: "Choices", fail: bool = True,
+                   only_failing: bool = False) -> bool:
+        """Deliver the instance's next step, failing (``fail``) with one of its declared
+        outcomes other than ``ok`` if it has any, else with ``ok``; ``only_failing``: a
+        step that cannot fail is left queued. False if nothing was delivered."""
+        ready = self.cluster.next_deliverable(uuid)
+        if ready is None:
+            return False
+        step = self.cluster.lc.operation(ready.operation).step(ready.step)
+        others = [o.name for o in step.outcomes if o.name != "ok"] if fail else []
+        if only_failing and not others:
+            return False
+        self._deliver(ready, c.pick(others) if others else "ok")
+        return True
 
     @rule(instance=instances)
     @resumable

@@ -10,6 +10,8 @@ cluster offers, and every step outcome the catalogue declares (but those
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import settings
 
@@ -82,3 +84,17 @@ def test_the_shapes_come_from_the_configuration():
                                "a server group")) for s in shapes), shapes
     assert {"rebuild: the same image", "migrate: no host (the scheduler's choice)",
             "create: an availability zone", "create: an image"} <= shapes
+
+
+def test_check_says_in_its_last_line_what_it_did_not_reach(capsys, tmp_path):
+    from nova_model.cli import main
+
+    args = ["check", "--skip-graph", "--examples", "3", "--steps", "10", "--out", str(tmp_path)]
+    assert main(args + ["--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    missing = document["search"]["coverage"]["missing"]
+    assert document["ok"] and missing  # three runs reach little, and break nothing
+    verdict = f"no violation; {len(missing)} coverage items not reached (raise --examples)"
+    assert document["verdict"] == verdict
+    assert main(args) == 0
+    assert capsys.readouterr().out.rstrip("\n").splitlines()[-1] == verdict
