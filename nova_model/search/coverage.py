@@ -33,28 +33,42 @@ _COMPLETED = MigrationStatus.COMPLETED
 _NEVER = (None, False)  # an instance's history before it ever ran
 _RESIZE = MigrationType.RESIZE
 
-_GROUP = ("the compute's late group check fails only when members of a hard-policy group "
-          "race to one host (two creates or moves scheduled before either lands), and "
-          "this outcome needs that in a move, then an alternate; not delivered within the "
-          "ci budget (1,500 runs of 60 steps)")
-_DEEP = ("one fault outcome of a step late in a long chain (or after a shelve and an "
-         "offload), which the search reaches too rarely to deliver within the ci budget "
-         "(1,500 runs of 60 steps)")
+_RESCHEDULE = ("a reschedule follows a failed prep_resize (a claim that fails on the "
+               "destination, or the compute's late group check when members of a "
+               "hard-policy group race to one host) with alternates left: a fault, then "
+               "another step, deep in an eight-step chain")
+_EVACUATE = ("an evacuation needs its source host down first, and this outcome a fault "
+             "deep in its chain (power_off only for a stopped instance)")
+_DEEP = "a fault late in a long chain (or after a shelve and an offload)"
+_BUDGET = " that the ci search (1,500 runs of 60 steps) reaches too rarely to deliver"
 #: Declared step outcomes the cluster search does not deliver under ``ci``, each with
-#: its reason. None is unreachable for the cluster: each is a budget the search has not
-#: met yet (the single-instance exploration delivers them all). The ci search is
-#: derandomized, so this list holds for this search as it is; a change to the search
-#: draws other runs, and the test of the coverage says which outcomes it then misses.
+#: its reason. None is unreachable for the cluster (the single-instance exploration
+#: delivers them all): each is a budget this search does not meet. The ci search is
+#: derandomized, so the list holds for this search as it is; a change to the search
+#: draws other runs, and the coverage test names the outcomes it then misses.
 UNREACHED_OUTCOMES: dict[tuple[str, str, str], str] = {
-    ("resize", "prep_resize", "group_policy_violation"): _GROUP,
-    ("resize", "reschedule_after_group_check", "ok"): _GROUP,
-    ("migrate", "reschedule_after_group_check", "ok"): _GROUP,
-    ("reboot_soft", "rebooted", "guest_running"): _DEEP,
-    ("rebuild", "spawned", "rollback"): _DEEP,
-    ("resize", "finished", "driver_error"): _DEEP,
-    ("revert_resize", "finish_revert_resize", "allocation_move_failed"): _DEEP,
-    ("unshelve", "unshelve", "no_valid_host"): _DEEP,
-    ("unshelve", "power_on", "driver_error"): _DEEP,
+    **{(op, step, outcome): _RESCHEDULE + _BUDGET for op in ("resize", "migrate")
+       for step, outcome in (("prep_resize", "group_policy_violation"),
+                             ("reschedule", "ok"), ("reschedule_after_group_check", "ok"),
+                             ("reschedule_after_group_check", "no_valid_host"))},
+    ("resize", "prep_resize", "claim_failed"): _RESCHEDULE + _BUDGET,
+    ("resize", "reschedule", "no_valid_host"): _RESCHEDULE + _BUDGET,
+    **{("evacuate", step, outcome): _EVACUATE + _BUDGET for step, outcome in (
+        ("rebuilding", "claim_failed"), ("spawned", "driver_error"), ("power_off", "ok"),
+        ("power_off", "driver_error"))},
+    **{o: _DEEP + _BUDGET for o in (
+        ("create", "spawned", "reschedule"), ("rebuild", "spawned", "rollback"),
+        ("rebuild", "spawned", "driver_error"), ("rebuild", "power_off", "driver_error"),
+        ("resize", "resize_migrated", "driver_error"),
+        ("migrate", "resize_migrated", "driver_error"), ("migrate", "finished", "driver_error"),
+        ("revert_resize", "revert_resize", "driver_error"),
+        ("revert_resize", "finish_revert_resize", "driver_error"),
+        ("revert_resize", "finish_revert_resize", "allocation_move_failed"),
+        ("revert_resize", "power_off", "ok"), ("revert_resize", "power_off", "driver_error"),
+        ("live_migrate", "live_migration", "rollback"),
+        ("live_migrate", "post_live_migration", "rollback"),
+        ("shelve", "offload", "driver_error"), ("unshelve", "power_on", "driver_error"),
+        ("unshelve", "spawned", "driver_error"))},
 }
 
 #: Every (operation, step, outcome) the catalogue declares, but the API steps (whose

@@ -259,29 +259,22 @@ class ClusterMachine(RuleBasedStateMachine):
     @rule(choice=CHOICE)
     @resumable
     def operate(self, choice: int) -> None:
-        """One request (a create one time in eight) and its chain of steps delivered in
-        order with ``ok``: all of it, or (two times in three) only its first few, as
-        many as the chain may have or none. Then, in a run that injects faults, the
-        next step fails with one of its declared outcomes, half the time or (a run
-        of many faults) always (so
-        every failure path of every chain is reached, a chain's first step and a
-        one-step chain's only one included); otherwise an administrator's request
-        that only makes sense mid-flight (abort or force a live migration ...) may
-        race the rest."""
+        """One request and its chain of steps delivered in order with ``ok``: all of it,
+        or (half the time) only its first few, as many as the chain may have or none.
+        Then, in a run that injects faults, the
+        next step fails with one of its declared outcomes, half the time or (a run of
+        many faults) always, so that every failure path of every chain is reached, a
+        chain's first step and a one-step chain's only one included; otherwise an
+        administrator's request that only makes sense mid-flight (abort or force a
+        live migration ...) may race the rest."""
         c = Choices(choice)
         flavor = c.pick(self.flavor_names)
-        if c.take(8) == 0:
-            op = "create"
-            uuid = self._boot(flavor, c.pick(_groups(self.config)), c.take(2) == 1, c)
-            if uuid is None:
-                return
-        else:
-            uuid = c.pick(self._live())
-            op = self._api(uuid, c.take(2) == 1, c.take(10), c, flavor)
-            if op is None:
-                self.changed = False  # checked: a rejection changed nothing
-                return
-        if c.take(3) == 0:
+        uuid = c.pick(self._live())
+        op = self._api(uuid, c.take(2) == 1, c.take(10), c, flavor)
+        if op is None:
+            self.changed = False  # checked: a rejection changed nothing
+            return
+        if c.take(2):
             self._settle(uuid)
             return
         self._settle(uuid, c.take(len(self.cluster.lc.operation(op).steps) or 1))
