@@ -586,6 +586,19 @@ class Cluster:
             image = args.get("image", inst.image)
             if image not in self.images:
                 raise errors.InvalidRequest(f"unknown image {image!r}")
+            if image != inst.image and self._volume_backed(inst.image):
+                # API.rebuild: a volume-backed server keeps the image of its root volume
+                # (reimage_boot_volume, 2.93, is not modelled)
+                raise errors.InvalidRequest(
+                    "Unable to rebuild with a different image for a volume-backed server "
+                    "(ImageUnacceptable)")
+            if self._volume_backed(image) and not self._volume_backed(inst.image):
+                # A rebuild keeps the root disk the server was built with (its block
+                # device mappings); the model reads the root disk off the instance's
+                # image, so it cannot hold an image-backed server with this image.
+                raise errors.InvalidRequest(
+                    f"rebuilding an image-backed server from the volume-backed image "
+                    f"{image!r} is outside the model")
         return _freeze_context(dict(args))
 
     def _after_api(self, op: str, inst: Instance, branch: Branch,
@@ -832,6 +845,10 @@ class Cluster:
         if (step.late_group_check and outcome == "ok"
                 and self._group_policy_violated(inst, work.target or inst.host)):
             outcome, trigger = step.late_group_check, "late_group_check"
+        if outcome == "no_valid_host" and work.get("old_image") is not None:
+            # COND.rebuild_instance rolls the new image_ref back on NoValidHost, whoever
+            # decided it (the scheduler below, or an outcome delivered as such).
+            inst.image = work.get("old_image")
         branch = self.predict(step, outcome, inst)
         before_host = inst.host
         migration_uuid: str | None = None

@@ -37,7 +37,8 @@ from model.lifecycle import ADMIN, USER, Context, Lifecycle
 from model.operation import Check, OutcomeKind
 from model.states import VmState
 from nova_model.promises import unexplained_violations
-from nova_model.scenario import specification
+from nova_model.scenario import INSTANCE_EVENTS, specification
+from nova_model.search import arguments
 from nova_model.search.coverage import Coverage
 from nova_model.search.memo import (
     ROOT, MachineState, Saved, StateMemo, resumable, state_differences,
@@ -50,9 +51,13 @@ OPERATIONS = tuple(op.name for op in API_OPERATIONS
 PERIODIC = ("poll_unconfirmed_resizes", "poll_shelved_instances", "reclaim_queued_deletes",
             "sync_power_states")
 HOST_EVENTS = ("service_down", "service_up", "restart", "disable", "enable")
-#: Everything the ``world`` rule can do, in one list so that Hypothesis draws it once.
+#: Everything the ``world`` rule can do, in one list so that Hypothesis draws it once:
+#: host events, periodic tasks, the resource audit, an operator's ratio change, and the
+#: hypervisor's events on an instance (a guest that stops by itself: what the power
+#: state sync then finds).
 WORLD = HOST_EVENTS + PERIODIC + ("update_available_resource",) + tuple(
-    f"set_allocation_ratio {rc}" for rc in ("VCPU", "MEMORY_MB", "DISK_GB"))
+    f"set_allocation_ratio {rc}" for rc in ("VCPU", "MEMORY_MB", "DISK_GB")) + tuple(
+    f"event {name}" for name in INSTANCE_EVENTS)
 RATIOS = (0.5, 1.0, 1.5, 4.0, 16.0)
 #: What a rule draws: one integer, from which ``Choices`` decodes all its choices.
 #: (Drawn as an index into a range, not with ``st.integers``: for a range wider than
@@ -237,7 +242,7 @@ class ClusterMachine(RuleBasedStateMachine):
         afterwards, so the members race each other to their hosts."""
         c = Choices(choice)
         admin, count = c.take(2) == 1, 1 + c.take(3)
-        return multiple(*(self._boot(flavor, group, admin) for _ in range(count)))
+        return multiple(*(self._boot(flavor, group, admin, c) for _ in range(count)))
 
     @precondition(lambda self: self._any_live())
     @rule(choice=CHOICE)
@@ -247,37 +252,56 @@ class ClusterMachine(RuleBasedStateMachine):
         c = Choices(choice)
         uuid = c.pick(self._live())
         # a rejection was checked to change nothing: the invariants need not look again
-        self.changed = self._api(uuid, c.take(2) == 1, c.take(10), c, c.pick(self.flavor_names))
+        self.changed = self._api(uuid, c.take(2) == 1, c.take(10), c,
+                                 c.pick(self.flavor_names)) is not None
 
     @precondition(lambda self: self._any_live())
     @rule(choice=CHOICE)
     @resumable
     def operate(self, choice: int) -> None:
         """One request and its chain of steps delivered in order with ``ok``: all of it,
-        or (half the time) only the first few. Then, at the run's fault rate, the next
-        step fails with one of its declared outcomes (so every failure path of every
-        chain is reached); otherwise an administrator's request that only makes sense
-        mid-flight (abort or force a live migration ...) may race the rest."""
+        or (half the time) only its first few, as many as the chain may have or none.
+        Then, in a run that injects faults, the
+        next step fails with one of its declared outcomes, half the time or (a run of
+        many faults) always, so that every failure path of every chain is reached, a
+        chain's first step and a one-step chain's only one included; otherwise an
+        administrator's request that only makes sense mid-flight (abort or force a
+        live migration ...) may race the rest."""
         c = Choices(choice)
-        uuid = c.pick(self._live())
         flavor = c.pick(self.flavor_names)
-        if not self._api(uuid, c.take(2) == 1, c.take(10), c, flavor):
+        uuid = c.pick(self._live())
+        op = self._api(uuid, c.take(2) == 1, c.take(10), c, flavor)
+        if op is None:
             self.changed = False  # checked: a rejection changed nothing
             return
-        steps = c.take(8)
-        if steps >= 4:
+        if c.take(2):
             self._settle(uuid)
             return
-        self._settle(uuid, steps + 1)
-        if c.take(10) < self.fault_weight:
-            ready = self.cluster.next_deliverable(uuid)
-            if ready is not None:
-                step = self.cluster.lc.operation(ready.operation).step(ready.step)
-                others = [o.name for o in step.outcomes if o.name != "ok"]
-                if others:
-                    self._deliver(ready, c.pick(others))
+        self._settle(uuid, c.take(len(self.cluster.lc.operation(op).steps) or 1))
+        if self.fault_weight and c.take(4) <= self.fault_weight:
+            if self._fail_next(uuid, c, only_failing=True) and c.take(2):
+                # the failure path runs on (a reschedule onto an alternate, a clean-up
+                # step), each of its steps failing in turn one time in four
+                for _ in range(100):
+                    if not self._fail_next(uuid, c, fail=c.take(4) == 0):
+                        break
         else:
             self._race(uuid, c, flavor)
+
+    def _fail_next(self, uuid: str, c: "Choices", fail: bool = True,
+                   only_failing: bool = False) -> bool:
+        """Deliver the instance's next step, failing (``fail``) with one of its declared
+        outcomes other than ``ok`` if it has any, else with ``ok``; ``only_failing``: a
+        step that cannot fail is left queued. False if nothing was delivered."""
+        ready = self.cluster.next_deliverable(uuid)
+        if ready is None:
+            return False
+        step = self.cluster.lc.operation(ready.operation).step(ready.step)
+        others = [o.name for o in step.outcomes if o.name != "ok"] if fail else []
+        if only_failing and not others:
+            return False
+        self._deliver(ready, c.pick(others) if others else "ok")
+        return True
 
     @rule(instance=instances)
     @resumable
@@ -323,7 +347,16 @@ class ClusterMachine(RuleBasedStateMachine):
         c = Choices(choice)
         event = c.pick(self.world_focus if c.take(4) else self.world_events)
         ratio = c.pick(RATIOS)
-        if event in HOST_EVENTS:
+        if event.startswith("event "):
+            live = self._live()
+            if not live:
+                self.changed = False
+                return
+            name, uuid = event.removeprefix("event "), c.pick(live)
+            result = self.cluster.event(name, uuid)
+            self._record({"event": name, "instance": uuid}, f"{name} on {uuid}", result)
+            self.changed = result.accepted  # (a refused event changes nothing)
+        elif event in HOST_EVENTS:
             host = self._host_for(event, host)
             result = getattr(self.cluster, event)(host)
             self._record({"event": event, "host": host}, f"{event} {host}", result)
@@ -522,12 +555,20 @@ class ClusterMachine(RuleBasedStateMachine):
         useful = [name for name in sorted(hosts) if wants(hosts[name])]
         return useful[sorted(hosts).index(host) % len(useful)] if useful else host
 
-    def _boot(self, flavor: str, group: str | None, admin: bool) -> str | None:
-        args = {"flavor": flavor} | ({"group": group} if group else {})
+    def _boot(self, flavor: str, group: str | None, admin: bool,
+              c: "Choices | None" = None) -> str | None:
+        """A create; with ``c``, with any of the arguments a create takes (an image, a
+        zone, scheduler hints naming a live instance), otherwise only its group."""
+        if c is None:
+            args = {"flavor": flavor} | ({"group": group} if group else {})
+        else:
+            args = arguments.draw("create", c, arguments.pools(self.config), flavor=flavor,
+                                  host=None, image=None, others=self._live(), group=group)
         return self._request("create", None, ADMIN if admin else USER, args).instance
 
     def _api(self, instance: str, admin: bool, bias: int, choices: "Choices",
-             flavor: str, mid_flight: tuple[str, ...] = ()) -> bool:
+             flavor: str, mid_flight: tuple[str, ...] = ()) -> str | None:
+        """One request of an operation on ``instance``; the operation if accepted."""
         ctx = ADMIN if admin else USER
         inst = self.cluster.instances[instance]
         # Four times in five an operation the guard accepts, favouring the run's focus;
@@ -562,7 +603,12 @@ class ClusterMachine(RuleBasedStateMachine):
             else:
                 pool = enabled(OPERATIONS) or pool
         op = choices.pick(pool)
-        args = {"flavor": flavor} if op == "resize" else {}
+        if op in STEPLESS and choices.take(2):
+            # (drawn half as often: they start no chain, and lock, unlock ... are accepted
+            # in almost every state, so they would crowd out the operations that do)
+            op = choices.pick(pool)
+        args = arguments.draw(op, choices, arguments.pools(self.config), flavor=flavor,
+                              host=inst.host, image=inst.image)
         before = self.cluster.witness()
         result = self._request(op, instance, ctx, args)
         if not result.accepted:
@@ -570,21 +616,24 @@ class ClusterMachine(RuleBasedStateMachine):
                 self.failure = {REJECTION_CHANGES_NOTHING: [
                     f"rejected {op} of {instance} changed the cluster"]}
                 raise AssertionError(self.report(self.failure))
-        return result.accepted
+            return None
+        return op
 
     def _request(self, op: str, instance: str | None, ctx: Context, args: dict):
+        # (the image before the request: a rebuild's shape is whether it changed it)
+        image = None if instance is None else self.cluster.instances[instance].image
         result = self.cluster.request(op, instance, ctx, **args)
         step = {"api": op, "as": "admin" if ctx.is_admin else "owner"}
         if instance is not None:
             step["instance"] = instance
         if args:
             step["args"] = dict(args)
-        words = " ".join(f"{v}" for v in args.values())
+        words = " ".join(w for w in (_words(k, v) for k, v in args.items()) if w)
         who = result.instance if op == "create" else instance
         self._record(step, f"{op} {who or ''}{' ' + words if words else ''}"
                            f"{' (as admin)' if ctx.is_admin else ''}", result)
         if result.accepted:
-            type(self).coverage.accepted(op)
+            type(self).coverage.accepted(op, arguments.shapes_of(op, args, image))
         return result
 
     def _settle(self, instance: str, limit: int = 100) -> int:
@@ -601,6 +650,14 @@ class ClusterMachine(RuleBasedStateMachine):
         if outcome != "ok" and step.outcome(outcome).kind is OutcomeKind.FAULT:
             self.faults += 1
         result = self.cluster.deliver(work.id, outcome)
+        if result.accepted and result.branch is not None:
+            # the outcome that fired, which the cluster may have chosen instead of the
+            # one asked for (no valid host, a late group check)
+            fired = result.branch
+            for declared in step.outcomes:
+                if any(b is fired for b in declared.branches):
+                    type(self).coverage.delivered(work.operation, work.step, declared.name)
+                    break
         record = {"deliver": {"operation": work.operation, "step": work.step,
                               "instance": work.instance, "work": work.id}}
         if outcome != "ok":
@@ -644,6 +701,17 @@ def machine_for(*, lifecycle: Lifecycle | None = None, cluster_class: type[Clust
     if hold_ratios:
         attrs["world_events"] = tuple(e for e in WORLD if not e.startswith("set_allocation_ratio"))
     return type(name, (ClusterMachine,), attrs)
+
+
+def _words(key: str, value) -> str:
+    """An argument as the trace shows it (a flavor, host or image by its name)."""
+    if key == "force":
+        return "forced" if value else ""
+    if key == "hints":
+        return " ".join(f"{k}={','.join(v)}" for k, v in value.items())
+    if key in ("flavor", "image", "host"):
+        return f"{value}"
+    return f"{key} {value}"
 
 
 def _moves_finished(migrations) -> int:
@@ -693,6 +761,8 @@ def _specific(op) -> bool:
         or Check.SOURCE_HOST_DOWN in g.checks)
 
 
+#: Operations that start no chain of steps.
+STEPLESS = frozenset(op.name for op in API_OPERATIONS if not op.steps)
 SPECIFIC = frozenset(op.name for op in API_OPERATIONS if op.name in OPERATIONS and _specific(op))
 SPECIFIC_ORDER = tuple(op for op in OPERATIONS if op in SPECIFIC)
 

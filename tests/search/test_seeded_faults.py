@@ -280,6 +280,45 @@ def _tenant_blind():
                              lambda self, host_state, spec: True)
 
 
+def forced_move_skips_the_claim():
+    """A move forced onto a named host (live migration, evacuation) puts the instance
+    there without claiming the destination: the conductor skips the scheduler, and
+    the claim with it."""
+    class UnclaimedForcedMove(Cluster):
+        def _schedule(self, inst, work, branch):
+            if not (work.get("force") and work.get("host")):
+                return super()._schedule(inst, work, branch)
+            self._claim_effects = lambda *args: True  # (shadows the method, this call only)
+            try:
+                return super()._schedule(inst, work, branch)
+            finally:
+                del self._claim_effects
+    return _machine("ForcedMoveSkipsTheClaim", cluster_class=UnclaimedForcedMove)
+
+
+def rebuild_with_a_new_image_claims_again():
+    """A rebuild with a new image, checked by the scheduler on the instance's own
+    host, claims the flavor there a second time (as a move's claim would)."""
+    class RebuildClaimsAgain(Cluster):
+        def _schedule(self, inst, work, branch):
+            out = super()._schedule(inst, work, branch)
+            if (work.operation == "rebuild" and work.get("image")
+                    and work.get("image") != work.get("old_image")):
+                self.ledger.add_to_consumer(inst.uuid, inst.host, self.resources(
+                    self.flavors[inst.flavor], inst.image))
+            return out
+    return _machine("RebuildWithANewImageClaimsAgain", cluster_class=RebuildClaimsAgain)
+
+
+def failed_confirm_leaves_the_migration_confirming():
+    """confirm_resize's only step fails (driver_error) without erroring its
+    migration, which stays 'confirming' under an instance in error."""
+    op = CATALOGUE["confirm_resize"]
+    keep = lambda b: dataclasses.replace(b, migration=None)  # noqa: E731
+    return _machine("FailedConfirmLeavesTheMigrationConfirming", lifecycle=variant(
+        confirm_resize=edit_branches(op, "confirm", "driver_error", keep)))
+
+
 def revert_never_allowed():
     """revert_resize's guard admits nothing: a guard that allows too little."""
     op = CATALOGUE["revert_resize"]
@@ -333,6 +372,15 @@ FAULTS: dict[str, Fault] = {
         "audit frees a live consumer", audit_frees_instances_on_the_move,
         frozenset({"instances_hold_what_their_state_implies",
                    "allocations_have_live_consumers"}), 25),
+    "a forced move skips its claim on the destination": Fault(
+        "forced move skips a claim", forced_move_skips_the_claim,
+        frozenset({"instances_hold_what_their_state_implies"}), 25),
+    "a rebuild with a new image claims again": Fault(
+        "doubled claim", rebuild_with_a_new_image_claims_again,
+        frozenset({"instances_hold_what_their_state_implies"}), 15),
+    "a failed confirm leaves its migration confirming": Fault(
+        "one-step chain failure leaves state", failed_confirm_leaves_the_migration_confirming,
+        frozenset({"migrations_agree_with_instances", "nothing_stuck"}), 25),
     "the request spec loses the server group": Fault(
         "scheduler ignores a group", request_spec_loses_the_group,
         frozenset({"server_group_policies"}), 25),
@@ -426,8 +474,10 @@ def test_the_faults_cover_every_kind_the_search_must_catch():
     assert {"forgotten release", "doubled claim", "guard allows too much",
             "guard allows too little", "step forgets a migration",
             "scheduler ignores a group", "filter lets a host through",
-            "failure path leaves state", "restart loses track"} <= kinds
-    assert len(FAULTS) + len(TOO_STRICT) >= 12
+            "failure path leaves state", "restart loses track",
+            "forced move skips a claim", "one-step chain failure leaves state"} <= kinds
+    assert len(FAULTS) + len(TOO_STRICT) >= 15
+
 
 
 @pytest.mark.parametrize("config", [isolation_cluster, tenant_cluster])
