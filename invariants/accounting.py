@@ -345,17 +345,24 @@ def _live_driver_failed(cluster, migration: str) -> bool:
     return cause is not None and tuple(cause) == _LIVE_DRIVER_FAILED
 
 
+def _errored_live_migration(cluster, uuid: str, host: str, held, errored_by):
+    """The instance's live migration from ``host`` that ``errored_by`` put in error while
+    the instance still holds its destination, if any."""
+    for m in cluster.migrations.values():
+        if (m.instance_uuid == uuid and m.migration_type is MigrationType.LIVE_MIGRATION
+                and m.status is MigrationStatus.ERROR and m.source == host
+                and m.dest in held and errored_by(cluster, m.uuid)):
+            return m
+    return None
+
+
 def _failed_live_migration(cluster, uuid: str, host: str, held) -> str:
     """Name the live migration whose driver failed: the instance, in error on its
     source, keeps the destination's claim (``CM._do_live_migration`` gives nothing
     back)."""
-    for m in cluster.migrations.values():
-        if (m.instance_uuid == uuid and m.migration_type is MigrationType.LIVE_MIGRATION
-                and m.status is MigrationStatus.ERROR and m.source == host
-                and m.dest in held and _live_driver_failed(cluster, m.uuid)):
-            return (f" (live migration {m.uuid}'s driver failed: the instance keeps its "
-                    f"claim on {m.dest})")
-    return ""
+    m = _errored_live_migration(cluster, uuid, host, held, _live_driver_failed)
+    return ("" if m is None else f" (live migration {m.uuid}'s driver failed: the "
+            f"instance keeps its claim on {m.dest})")
 
 
 def _reset_by_restart(cluster, migration: str) -> bool:
@@ -368,13 +375,9 @@ def _restarted_live_migration(cluster, uuid: str, host: str, held) -> str:
     """Name the running live migration a restart of its source reset: the instance,
     back to idle on its source, keeps the destination's claim
     (``CM._reset_live_migration`` errors the migration and gives nothing back)."""
-    for m in cluster.migrations.values():
-        if (m.instance_uuid == uuid and m.migration_type is MigrationType.LIVE_MIGRATION
-                and m.status is MigrationStatus.ERROR and m.source == host
-                and m.dest in held and _reset_by_restart(cluster, m.uuid)):
-            return (f" (live migration {m.uuid} was reset when {host}'s compute service "
-                    f"started: the instance keeps its claim on {m.dest})")
-    return ""
+    m = _errored_live_migration(cluster, uuid, host, held, _reset_by_restart)
+    return ("" if m is None else f" (live migration {m.uuid} was reset when {host}'s "
+            f"compute service started: the instance keeps its claim on {m.dest})")
 
 
 def _refused(cluster, migration: str) -> bool:

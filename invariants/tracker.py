@@ -30,7 +30,7 @@ def tracker_usage_never_negative(cluster) -> list[str]:
         for rc, amount in zip(RESOURCE_CLASSES, counted):
             if amount < 0:
                 out.append(Violation(
-                    f"{host}'s resource tracker counts {_amount(amount)} {rc} for its "
+                    f"{host}'s resource tracker counts {amount} {rc} for its "
                     f"instances and moves{why}", (host,)))
     return out
 
@@ -68,10 +68,7 @@ def tracker_audit_agrees_with_placement(cluster) -> list[str]:
         for rc, tracked, allocated in zip(RESOURCE_CLASSES, counted, placed):
             if tracked != allocated:
                 out.append(Violation(
-                    f"{host}'s resource audit counts {_amount(tracked)} {rc} but "
+                    f"{host}'s resource audit counts {tracked} {rc} but "
                     f"Placement's allocations there add up to {allocated}", (host,)))
     return out
 
-
-def _amount(value: int) -> str:
-    return str(value)

@@ -80,7 +80,8 @@ from model.scheduler.pipeline import placement_resources
 from model.scheduler.request_filter import map_az_to_placement_aggregate
 from model.resource_tracker import TrackedInstance, TrackedMigration, Tracker, Usage
 from model.states import (
-    MIGRATION_FINAL, MigrationStatus as MS, MigrationType, PowerState, TaskState, VmState,
+    MIGRATION_FINAL, REBUILD_STATES, RESIZING_STATES, MigrationStatus as MS, MigrationType,
+    PowerState, TaskState, VmState,
 )
 
 RESOURCE_CLASSES = (ResourceClass.VCPU, ResourceClass.MEMORY_MB, ResourceClass.DISK_GB)
@@ -286,11 +287,8 @@ _DROPS = frozenset({Track.DROP_MOVE_CLAIM, Track.DROP_MOVE_CLAIM_AT_SOURCE,
                     Track.DROP_MOVE_CLAIM_AT_DEST, Track.ABORT_INSTANCE_CLAIM})
 _NOT_IN_PROGRESS = frozenset({MS.CONFIRMED, MS.REVERTED, MS.FAILED, MS.COMPLETED,
                               MS.CANCELLED, MS.DONE})
-#: ``task_states.resizing_states + rebuild_states`` (``_instance_in_resize_state``)
-_MOVING_TASKS = frozenset({TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING,
-                           TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH,
-                           TaskState.REBUILDING, TaskState.REBUILD_BLOCK_DEVICE_MAPPING,
-                           TaskState.REBUILD_SPAWNING})
+#: (``_instance_in_resize_state``)
+_MOVING_TASKS = RESIZING_STATES | REBUILD_STATES
 
 
 @dataclass(frozen=True)

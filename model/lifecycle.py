@@ -26,7 +26,8 @@ from model import errors
 from model.catalogue import CATALOGUE
 from model.operation import Branch, Check, HostEffect, Operation, Rule, Step, When, Where
 from model.states import (
-    ALLOW_HARD_REBOOT, ALLOW_SOFT_REBOOT, MIGRATION_FINAL, MigrationStatus, MigrationType,
+    ALLOW_HARD_REBOOT, ALLOW_SOFT_REBOOT, MIGRATION_FINAL, REBUILD_STATES, MigrationStatus,
+    MigrationType,
     PowerState, Task, TaskState, VmState, task_label,
 )
 
@@ -162,9 +163,8 @@ STATIC_CONDITIONS: dict[When, Callable[[VmState, Task, PowerState | None], bool]
     When.BUILDING_OR_BUILD_TASK: lambda vm, task, p: vm is VmState.BUILDING or task in (
         TaskState.SCHEDULING, TaskState.BLOCK_DEVICE_MAPPING, TaskState.NETWORKING,
         TaskState.SPAWNING),
-    When.REBUILD_TASK: lambda vm, task, p: vm in (VmState.ACTIVE, VmState.STOPPED) and task in (
-        TaskState.REBUILDING, TaskState.REBUILD_BLOCK_DEVICE_MAPPING,
-        TaskState.REBUILD_SPAWNING),
+    When.REBUILD_TASK: lambda vm, task, p: (vm in (VmState.ACTIVE, VmState.STOPPED)
+                                            and task in REBUILD_STATES),
     When.IMAGE_TASK: lambda vm, task, p: task in (
         TaskState.IMAGE_SNAPSHOT_PENDING, TaskState.IMAGE_SNAPSHOT,
         TaskState.IMAGE_PENDING_UPLOAD, TaskState.IMAGE_UPLOADING),

@@ -26,6 +26,8 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from model.states import TaskState, VmState
+
 __all__ = [
     "IO_TASK_STATES",
     "TrackedInstance",
@@ -36,9 +38,11 @@ __all__ = [
 
 #: the task states the stats count as I/O work (``Stats.io_workload``), beside
 #: instances in vm_state building
-IO_TASK_STATES = frozenset({
-    "resize_migrating", "rebuilding", "resize_prep", "image_snapshot", "image_backup",
-    "rescuing", "unshelving"})
+IO_TASK_STATES = frozenset(t.value for t in (
+    TaskState.RESIZE_MIGRATING, TaskState.REBUILDING, TaskState.RESIZE_PREP,
+    TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_BACKUP, TaskState.RESCUING,
+    TaskState.UNSHELVING))
+_BUILDING = VmState.BUILDING.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +151,7 @@ class Tracker:
     @property
     def io_workload(self) -> int:
         return sum(1 for _, vm, task in self.seen
-                   if vm == "building" or task in IO_TASK_STATES)
+                   if vm == _BUILDING or task in IO_TASK_STATES)
 
     def tracks(self, instance_uuid: str) -> bool:
         return instance_uuid in self.instances

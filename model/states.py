@@ -108,6 +108,12 @@ SOFT_REBOOT_STATES: frozenset[Task] = frozenset({
     TaskState.REBOOTING, TaskState.REBOOT_PENDING, TaskState.REBOOT_STARTED})
 HARD_REBOOT_STATES: frozenset[Task] = frozenset({
     TaskState.REBOOTING_HARD, TaskState.REBOOT_PENDING_HARD, TaskState.REBOOT_STARTED_HARD})
+#: Nova's ``task_states.rebuild_states`` and ``resizing_states``
+REBUILD_STATES: frozenset[Task] = frozenset({
+    TaskState.REBUILDING, TaskState.REBUILD_BLOCK_DEVICE_MAPPING, TaskState.REBUILD_SPAWNING})
+RESIZING_STATES: frozenset[Task] = frozenset({
+    TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING, TaskState.RESIZE_MIGRATED,
+    TaskState.RESIZE_FINISH})
 
 
 def task_label(task: Task) -> str:

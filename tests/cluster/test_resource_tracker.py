@@ -3,25 +3,29 @@ and what the cluster's scheduler sees of it."""
 
 from __future__ import annotations
 
-import warnings
-from unittest import mock
+import os
 
-import pytest
-from hypothesis import given, settings, strategies as st
+# (as in tests/differential: before the first nova import, or nova.tests.unit would
+# eventlet-monkey-patch the whole test process)
+os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "1")
 
-from model.cluster import Cluster
-from model.cluster_scenarios import SMALL, boot, small_config
-from model.lifecycle import ADMIN
-from model.placement import ResourceClass
-from model.resource_tracker import TrackedInstance, TrackedMigration, Tracker, Usage
-from model.states import VmState
+from unittest import mock  # noqa: E402
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from nova import context as nova_context, objects
-    from nova.compute import resource_tracker as nova_rt, stats as nova_stats
+import pytest  # noqa: E402
+from hypothesis import given, settings, strategies as st  # noqa: E402
 
-objects.register_all()
+import nova.tests.unit  # noqa: E402,F401  (registers nova.objects)
+from nova import context as nova_context, objects  # noqa: E402
+from nova.compute import resource_tracker as nova_rt, stats as nova_stats  # noqa: E402
+
+from model.cluster import Cluster  # noqa: E402
+from model.cluster_scenarios import SMALL, boot, small_config  # noqa: E402
+from model.lifecycle import ADMIN  # noqa: E402
+from model.placement import ResourceClass  # noqa: E402
+from model.resource_tracker import (  # noqa: E402
+    TrackedInstance, TrackedMigration, Tracker, Usage,
+)
+from model.states import VmState  # noqa: E402
 
 NODE = "node1"
 #: (Nova's defaults: reserved_host_cpus 0, reserved_host_memory_mb 512, disk 0)
