@@ -7,7 +7,12 @@ of every step it delivered; ``missing()`` names the ones that were never reached
 
 Every outcome the catalogue declares for a step is required (the single-instance
 exploration, ``model.graph``, reaches them all), except those ``UNREACHED_OUTCOMES``
-names, each with the reason the cluster search cannot deliver it.
+names, each with the reason the cluster search cannot deliver it; so is every
+interleaving of ``targets.INTERLEAVINGS`` (host events, periodic tasks and operators'
+changes placed inside or after a move, group members moving together, the
+hypervisor's guest_stopped on each vm_state), except those ``UNREACHED_INTERLEAVINGS``
+names. The search does not wait for luck to reach them: it aims at each
+(``targets``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,12 @@ from model.lifecycle import STATE_PAIRS
 from model.placement import ResourceClass
 from model.states import MigrationStatus, MigrationType, VmState
 from nova_model.search import arguments
+from nova_model.search.targets import (
+    AUDIT_MID_MOVE, BACK_AFTER_BUSY, BACK_AFTER_IDLE, BACK_DURING_BUSY, BACK_DURING_IDLE,
+    EVAC_DOWN_AFTER, EVAC_DOWN_BEFORE, EVAC_DOWN_DURING, INTERLEAVINGS,
+    GUEST_STOPPED_VM_STATES, OPERATOR_MID_MOVE, POLLER_MID_MOVE, REQUEST_HOST_DOWN_BUSY,
+    RESTART_MID_CHAIN, guest_stopped_on,
+)
 
 #: How full a host must get to count as "at or near capacity".
 NEAR_CAPACITY = 0.9
@@ -29,47 +40,17 @@ _EVACUATED = (MigrationStatus.DONE, MigrationStatus.COMPLETED)
 _OFFLOADED, _ACTIVE = VmState.SHELVED_OFFLOADED, VmState.ACTIVE
 _EVACUATION, _LIVE = MigrationType.EVACUATION, MigrationType.LIVE_MIGRATION
 _CONFIRMED, _REVERTED = MigrationStatus.CONFIRMED, MigrationStatus.REVERTED
-_COMPLETED = MigrationStatus.COMPLETED
+_COMPLETED, _DONE = MigrationStatus.COMPLETED, MigrationStatus.DONE
 _NEVER = (None, False)  # an instance's history before it ever ran
 _RESIZE = MigrationType.RESIZE
 
-_RESCHEDULE = ("a reschedule follows a failed prep_resize (a claim that fails on the "
-               "destination, or the compute's late group check when members of a "
-               "hard-policy group race to one host) with alternates left: a fault, then "
-               "another step, deep in an eight-step chain")
-_EVACUATE = ("an evacuation needs its source host down first, and this outcome a fault "
-             "deep in its chain (power_off only for a stopped instance)")
-_DEEP = "a fault late in a long chain (or after a shelve and an offload)"
-_BUDGET = " that the ci search (1,500 runs of 60 steps) reaches too rarely to deliver"
-#: Declared step outcomes the cluster search does not deliver under ``ci``, each with
-#: its reason. None is unreachable for the cluster (the single-instance exploration
-#: delivers them all): each is a budget this search does not meet. The ci search is
-#: derandomized, so the list holds for this search as it is; a change to the search
-#: draws other runs, and the coverage test names the outcomes it then misses.
-UNREACHED_OUTCOMES: dict[tuple[str, str, str], str] = {
-    **{(op, step, outcome): _RESCHEDULE + _BUDGET for op in ("resize", "migrate")
-       for step, outcome in (("prep_resize", "group_policy_violation"),
-                             ("reschedule", "ok"), ("reschedule_after_group_check", "ok"),
-                             ("reschedule_after_group_check", "no_valid_host"))},
-    ("resize", "prep_resize", "claim_failed"): _RESCHEDULE + _BUDGET,
-    ("resize", "reschedule", "no_valid_host"): _RESCHEDULE + _BUDGET,
-    **{("evacuate", step, outcome): _EVACUATE + _BUDGET for step, outcome in (
-        ("rebuilding", "claim_failed"), ("spawned", "driver_error"), ("power_off", "ok"),
-        ("power_off", "driver_error"))},
-    **{o: _DEEP + _BUDGET for o in (
-        ("create", "spawned", "reschedule"), ("rebuild", "spawned", "rollback"),
-        ("rebuild", "spawned", "driver_error"), ("rebuild", "power_off", "driver_error"),
-        ("resize", "resize_migrated", "driver_error"),
-        ("migrate", "resize_migrated", "driver_error"), ("migrate", "finished", "driver_error"),
-        ("revert_resize", "revert_resize", "driver_error"),
-        ("revert_resize", "finish_revert_resize", "driver_error"),
-        ("revert_resize", "finish_revert_resize", "allocation_move_failed"),
-        ("revert_resize", "power_off", "ok"), ("revert_resize", "power_off", "driver_error"),
-        ("live_migrate", "live_migration", "rollback"),
-        ("live_migrate", "post_live_migration", "rollback"),
-        ("shelve", "offload", "driver_error"), ("unshelve", "power_on", "driver_error"),
-        ("unshelve", "spawned", "driver_error"))},
-}
+_GROUP_MOVE_KINDS = {"evacuate": (_EVACUATION,), "migrate": _MOVES,
+                     "live_migrate": (_LIVE,)}
+
+#: Declared step outcomes that cannot happen in a cluster run, each with its reason.
+#: None today: the search aims at every other one (``targets``, the ``pursue`` rule),
+#: and the coverage test asserts each is delivered under ``ci``.
+UNREACHED_OUTCOMES: dict[tuple[str, str, str], str] = {}
 
 #: Every (operation, step, outcome) the catalogue declares, but the API steps (whose
 #: only outcome is the request being accepted: ``operations accepted``).
@@ -77,6 +58,20 @@ DECLARED_OUTCOMES = tuple((op.name, step.name, outcome.name)
                           for op in CATALOGUE.values() for step in op.steps
                           for outcome in step.outcomes)
 REQUIRED_OUTCOMES = tuple(o for o in DECLARED_OUTCOMES if o not in UNREACHED_OUTCOMES)
+
+_GUEST_STOPPED = CATALOGUE["guest_stopped"].guard
+#: Interleavings that cannot happen in a cluster run, each with its reason.
+UNREACHED_INTERLEAVINGS: dict[str, str] = {
+    **{guest_stopped_on(vm, busy): (
+        f"the catalogue declares the guest_stopped event (CM.handle_lifecycle_event) on "
+        f"{', '.join(sorted(v.value for v in _GUEST_STOPPED.vm_states))} instances only: on "
+        f"a {vm.value} instance it is refused and changes nothing (the periodic "
+        f"sync_power_states, CM._sync_instance_power_state, handles a guest found "
+        f"stopped there)")
+       for vm in GUEST_STOPPED_VM_STATES for busy in (False, True)
+       if vm not in _GUEST_STOPPED.vm_states},
+}
+REQUIRED_INTERLEAVINGS = tuple(i for i in INTERLEAVINGS if i not in UNREACHED_INTERLEAVINGS)
 
 
 @dataclass
@@ -89,6 +84,8 @@ class Coverage:
     arguments: set[str] = field(default_factory=set)
     #: (operation, step, outcome) of every step delivered
     outcomes: set[tuple[str, str, str]] = field(default_factory=set)
+    #: the interleavings reached (``targets.INTERLEAVINGS``)
+    interleavings: set[str] = field(default_factory=set)
     #: the shapes the search must send (``arguments.shapes`` of the configuration
     #: searched; none required when not given)
     required_arguments: tuple[str, ...] = ()
@@ -109,6 +106,78 @@ class Coverage:
 
     def delivered(self, operation: str, step: str, outcome: str) -> None:
         self.outcomes.add((operation, step, outcome))
+
+    # -- interleavings: each recorded from the cluster as it is just before the event -----
+
+    def host_event(self, cluster, event: str, host: str) -> None:
+        """``event`` (service_down, service_up, restart ...) is about to happen on ``host``."""
+        seen = self.interleavings.add
+        was_up = cluster.hosts[host].up
+        for m in cluster.migrations.values():
+            if m.migration_type is not _EVACUATION:
+                continue
+            inst = cluster.instances.get(m.instance_uuid)
+            if inst is None:
+                continue
+            busy, done = inst.task_state is not None, m.status is _DONE
+            if event == "service_down" and was_up:
+                if m.in_progress and not done and host != m.source:
+                    seen(EVAC_DOWN_DURING)
+                elif m.status in _EVACUATED and inst.host == host == m.dest:
+                    seen(EVAC_DOWN_AFTER)
+            elif event in ("service_up", "restart") and not was_up and m.source == host:
+                # (done is still in progress for the source: its clean-up completes it)
+                if done:
+                    seen(BACK_AFTER_BUSY if busy else BACK_AFTER_IDLE)
+                elif m.in_progress:
+                    seen(BACK_DURING_BUSY if busy else BACK_DURING_IDLE)
+        if event == "restart" and any(
+                host in (w.target, cluster.instances[w.instance].host)
+                and cluster.instances[w.instance].task_state is not None
+                for w in cluster.work.values()):
+            seen(RESTART_MID_CHAIN)
+
+    def periodic(self, cluster, event: str, host: str | None) -> None:
+        """A periodic task or an operator's change is about to run (on ``host``)."""
+        for m in cluster.migrations.values():
+            if not m.in_progress:
+                continue
+            inst = cluster.instances.get(m.instance_uuid)
+            if inst is None or inst.task_state is None or not any(
+                    w.instance == inst.uuid for w in cluster.work.values()):
+                continue  # not between two of its steps
+            if event == "poll_unconfirmed_resizes":
+                self.interleavings.add(POLLER_MID_MOVE)
+            elif host in (m.source, m.dest):
+                if event == "update_available_resource":
+                    self.interleavings.add(AUDIT_MID_MOVE)
+                elif event == "set_allocation_ratio":
+                    self.interleavings.add(OPERATOR_MID_MOVE)
+
+    def request(self, cluster, op: str, instance: str | None) -> tuple[str, ...]:
+        """A request of ``op`` on ``instance`` is about to be made: the interleavings it
+        makes if it is accepted."""
+        if instance is None:
+            return ()
+        inst = cluster.instances[instance]
+        if (inst.task_state is not None and inst.host is not None
+                and not cluster.hosts[inst.host].up):
+            self.interleavings.add(REQUEST_HOST_DOWN_BUSY)
+        out = []
+        if op == "evacuate" and sum(1 for h in cluster.hosts.values() if not h.up) > 1:
+            out.append(EVAC_DOWN_BEFORE)
+        kind = _GROUP_MOVE_KINDS.get(op)
+        group = cluster.info[instance].group if kind is not None else None
+        if group is not None:
+            # another member whose move of the same kind is under way: its migration
+            # in progress, or its request's chain still queued (a live migration's
+            # record is made by the conductor)
+            moving = {m.instance_uuid for m in cluster.migrations.values()
+                      if m.in_progress and m.migration_type in kind}
+            moving.update(w.instance for w in cluster.work.values() if w.operation == op)
+            if any(u != instance and cluster.info[u].group == group for u in moving):
+                out.append(f"two members of a server group {op} at once")
+        return tuple(out)
 
     def observe(self, cluster, fullest: float | None = None,
                 history: dict[str, tuple[str | None, bool]] | None = None) -> None:
@@ -174,6 +243,8 @@ class Coverage:
         out += [f"arguments {shape}" for shape in self.required_arguments
                 if shape not in self.arguments]
         out += [f"outcome {'.'.join(o)}" for o in REQUIRED_OUTCOMES if o not in self.outcomes]
+        out += [f"interleaving {i}" for i in REQUIRED_INTERLEAVINGS
+                if i not in self.interleavings]
         return out
 
     def summary(self) -> dict:
@@ -187,6 +258,8 @@ class Coverage:
             "outcomes declared": len(DECLARED_OUTCOMES),
             "outcomes not required": {".".join(o): why
                                       for o, why in UNREACHED_OUTCOMES.items()},
+            "interleavings reached": sorted(self.interleavings),
+            "interleavings not required": dict(UNREACHED_INTERLEAVINGS),
             "upstream findings reproduced": sorted(self.findings),
             "missing": self.missing(),
         }
