@@ -170,10 +170,11 @@ UPSTREAM: tuple[Finding, ...] = (
                  "check reads instance.host only, so whichever arrives second can stay apart. "
                  "An offloaded member being unshelved has no host at all until its compute "
                  "claims one, and ComputeManager._unshelve_instance makes no late check. "
-                 "A move rescheduled to an alternate (MigrationTask._reschedule) is not "
-                 "filtered again: a member still being built when the alternates were "
-                 "chosen (no instance.host yet) may be on that host, until the mover's "
-                 "late check there refuses it."),
+                 "A member still being built has no instance.host yet, so a move "
+                 "scheduled meanwhile (or sent on to an alternate, "
+                 "MigrationTask._reschedule, which is not filtered again) may go where "
+                 "that member's build then breaks the policy, until the mover's late "
+                 "check there refuses it."),
         nova="nova/scheduler/filters/affinity_filter.py: _GroupAntiAffinityFilter.host_passes; "
              "nova/compute/manager.py: ComputeManager._validate_instance_group_policy, "
              "ComputeManager._unshelve_instance; "

@@ -1063,14 +1063,13 @@ class Cluster:
                 seen = self.group_races.get(inst.uuid, ())
                 if race not in seen:
                     self.group_races[inst.uuid] = seen + (race,)
-        # a move sent on to an alternate is not filtered again: a member still being
-        # built (no instance.host for the filter when the alternates were chosen) may
-        # be on that host
-        alternate = (work.operation in _MOVES_AWAY
-                     and self.lc.operation(work.operation).step(work.step).claims_alternate)
+        # a member still being built has no instance.host for the group filters (nor,
+        # for an alternate, is the move filtered again): a move scheduled meanwhile may
+        # go where that member's build then breaks the policy
+        moving = work.operation in _MOVES_AWAY
         for w in self.work.values():
             if w.instance in members and (w.operation in _ARRIVING
-                                          or (alternate and w.operation == "create")):
+                                          or (moving and w.operation == "create")):
                 for uuid, other in ((inst.uuid, w.instance), (w.instance, inst.uuid)):
                     race = GroupRace(work.operation, work.step, work.get("dest") or "",
                                      other, w.operation)

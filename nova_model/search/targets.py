@@ -101,6 +101,15 @@ class Planner:
             self._routes[key] = route_needs(self.lc.operation(op), step)
         return self._routes[key]
 
+    def feasible(self, offload_now: bool) -> tuple[tuple[str, str, str], ...]:
+        """The outcome targets a run with (or without) ``shelved_offload_time == 0``
+        can reach (the others' routes take the other branch)."""
+        key = ("feasible", offload_now)
+        if key not in self._routes:
+            self._routes[key] = tuple(t for t in self.targets
+                                      if self.needs(t[0], t[1])[1] in (None, offload_now))
+        return self._routes[key]
+
     def ends(self, op, offload_now: bool) -> frozenset:
         key = (op.name, offload_now)
         if key not in self._ends:

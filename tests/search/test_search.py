@@ -156,6 +156,10 @@ def test_the_routes_to_a_target_come_from_the_catalogue():
     resized = frozenset({VmState.RESIZED})
     assert set(p.next_preparers(resized, False, VmState.ACTIVE)) == {"resize", "migrate"}
     assert p.next_preparers(frozenset({VmState.ACTIVE}), False, VmState.ACTIVE) == ()
+    # a run draws only the targets its configuration can reach
+    assert ("shelve", "offload", "ok") in p.feasible(True)
+    assert ("shelve", "offload", "ok") not in p.feasible(False)
+    assert ("unshelve", "power_on", "ok") in p.feasible(False)
     # every declared step outcome of the operations the search sends is a target
     assert {(o, s, r) for o, s, r in DECLARED_OUTCOMES if o != "sync_power_state"} == set(
         p.targets)
