@@ -361,7 +361,7 @@ FAULTS: dict[str, Fault] = {
                    "instances_hold_what_their_state_implies"}), 25),
     "a restarted compute loses its queued work": Fault(
         "restart loses track", restart_loses_its_queue,
-        frozenset({"nothing_stuck"}), 15),
+        frozenset({"nothing_stuck"}), 10),
     "a source comes back after an evacuation without cleaning up": Fault(
         "restart loses track", source_returns_without_its_clean_up,
         frozenset({"instances_hold_what_their_state_implies"}), 25),
