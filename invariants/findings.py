@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from model.catalogue import CATALOGUE, INIT_INSTANCE
+from model.cluster import FORCED_PAST_THE_FILTERS, MOVES_AND_UNSHELVE
 from model.operation import Where
 
 
@@ -133,10 +134,11 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="deleting an instance during a move leaks the migration's allocation",
         invariant="allocations_have_live_consumers",
-        cause=cause("overlaps", operation=_DELETES),
+        cause=cause("overlaps", operation=_DELETES | {"soft_delete"}),
         summary=("While a resize, cold or live migration is in flight the source "
                  "allocation belongs to the migration consumer. Deleting the instance "
-                 "then deletes only the instance consumer's allocation "
+                 "(or soft-deleting it while its host is down, which API._delete turns "
+                 "into a local delete) then deletes only the instance consumer's allocation "
                  "(ComputeManager._complete_deletion / API._local_delete_cleanup); only a "
                  "resized (finished) instance is confirmed first. The resource audit never "
                  "removes migration consumers, so the source capacity stays taken until an "
@@ -151,7 +153,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="the scheduler does not count group members that are still arriving",
         invariant="server_group_policies",
-        cause=cause("group_races"),
+        cause=cause("group_races", moving=set(MOVES_AND_UNSHELVE) | {"create"}),
         summary=("ServerGroupAntiAffinityFilter reads the group's hosts from the members' "
                  "instance.host. A member being evacuated or migrated keeps its source host "
                  "until the move finishes, so another member can be scheduled onto its "
@@ -167,11 +169,34 @@ UPSTREAM: tuple[Finding, ...] = (
                  "the late check refuses the other member instead. For affinity the late "
                  "check reads instance.host only, so whichever arrives second can stay apart. "
                  "An offloaded member being unshelved has no host at all until its compute "
-                 "claims one, and ComputeManager._unshelve_instance makes no late check."),
+                 "claims one, and ComputeManager._unshelve_instance makes no late check. "
+                 "A member still being built has no instance.host yet, so a move "
+                 "scheduled meanwhile (or sent on to an alternate, "
+                 "MigrationTask._reschedule, which is not filtered again) may go where "
+                 "that member's build then breaks the policy, until the mover's late "
+                 "check there refuses it."),
         nova="nova/scheduler/filters/affinity_filter.py: _GroupAntiAffinityFilter.host_passes; "
              "nova/compute/manager.py: ComputeManager._validate_instance_group_policy, "
              "ComputeManager._unshelve_instance; "
              "nova/objects/instance_group.py: InstanceGroup.get_hosts",
+    ),
+    Finding(
+        name="a move forced onto a host skips the group filters until the late check",
+        invariant="server_group_policies",
+        cause=cause("group_races", moving=FORCED_PAST_THE_FILTERS),
+        summary=("A live migration or an evacuation forced onto a named host (force, up to "
+                 "microversion 2.67) does not go through the scheduler: the conductor "
+                 "claims the host directly (LiveMigrationTask._execute, "
+                 "ConductorManager.rebuild_instance, "
+                 "scheduler_utils.claim_resources_on_destination), so "
+                 "ServerGroupAffinityFilter and ServerGroupAntiAffinityFilter never see "
+                 "the move. Between that claim and the destination compute's late check "
+                 "(ComputeManager._validate_instance_group_policy, from pre_live_migration "
+                 "or rebuild_instance), which then fails the move, the member is on its way "
+                 "to a host its group's hard policy forbids."),
+        nova="nova/conductor/tasks/live_migrate.py: LiveMigrationTask._execute; "
+             "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance; "
+             "nova/compute/manager.py: ComputeManager._validate_instance_group_policy",
     ),
     Finding(
         name="a reverted resize returns a member to a host another member was given",
@@ -344,7 +369,7 @@ UPSTREAM: tuple[Finding, ...] = (
     ),
     Finding(
         name="a resize whose finish_migration fails keeps the new flavor's claim",
-        invariant="instances_hold_what_their_state_implies",
+        invariant=("instances_hold_what_their_state_implies", "tracker_usage_never_negative"),
         cause=cause("unmatched_allocations", operation={"resize", "migrate"}, step=_FINISH_RESIZE),
         summary=("ComputeManager._finish_resize puts the new flavor on the instance, then "
                  "calls driver.finish_migration; if that fails, its except block puts the "
@@ -353,7 +378,12 @@ UPSTREAM: tuple[Finding, ...] = (
                  "there is the scheduler's claim for the new flavor and the source's "
                  "allocation is deleted (_delete_allocation_after_move): Placement counts "
                  "the new flavor's resources for an instance of the old one until someone "
-                 "resizes, rebuilds or heals it. Replayed on Nova 34 by nova-model conform."),
+                 "resizes, rebuilds or heals it. Replayed on Nova 34 by nova-model conform. "
+                 "The destination's resource tracker counted the new flavor (its move "
+                 "claim) for an instance that now has the old one: a later move away "
+                 "confirmed before that host's resource audit drops the old flavor there "
+                 "(ResourceTracker.drop_move_claim_at_source takes instance.old_flavor), "
+                 "and the tracker counts less than nothing."),
         nova="nova/compute/manager.py: ComputeManager._finish_resize, "
              "ComputeManager.finish_resize, ComputeManager._delete_allocation_after_move",
     ),

@@ -10,6 +10,7 @@ from model.states import MigrationStatus, VmState
 from invariants.subjects import Violation, of_instances
 
 _DELETED = VmState.DELETED
+_ACCEPTED = MigrationStatus.ACCEPTED
 
 
 def _arriving(cluster) -> dict[str, list[str]]:
@@ -18,7 +19,12 @@ def _arriving(cluster) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for m in cluster.migrations.values():
         # (before the destination's claim writes ``dest``, the move is on its way to
-        # the host the conductor sent it to)
+        # the host the conductor sent it to; a host only requested (API.evacuate writes
+        # it as dest_compute) is not a destination until the conductor sends the move
+        # there: the scheduler's filters, or for a forced host the compute's late
+        # check, may still refuse it)
+        if m.sent_to is None and m.status is _ACCEPTED:
+            continue
         dest = m.dest or m.sent_to
         if m.in_progress and dest:
             out.setdefault(m.instance_uuid, []).append(dest)

@@ -50,7 +50,9 @@ def scheduler_decisions_sound(cluster) -> list[str]:
     claim failed, and a refusal the ledger does not explain is reported. The legacy
     scheduler decides capacity with the Ram/Disk/Core filters and claims after
     choosing; a failed claim there is not the scheduler's answer (the choice is still
-    judged by the filters, the refusal by the ledger).
+    judged by the filters, the refusal by the ledger). A host where the consumer already
+    holds an allocation is only a candidate if ``GET /allocation_candidates``, which
+    counts that allocation as used, offers it.
 
     Not judged here: forced hosts (``force=True``: the conductor claims on the host
     without asking the scheduler), reschedules to alternates
@@ -93,6 +95,13 @@ def _judge(d: SchedulingDecision) -> list[str]:
             why = _capacity(d, host.host, wanted)
             if why is not None:
                 reasons.append(why)
+            elif (d.ledger is not None and host.host in d.ledger.allocations_of(d.consumer)
+                  and host.host not in d.ledger.candidates(wanted)):
+                # (GET /allocation_candidates counts what the consumer already holds
+                # there as used: a claim would replace it, but the scheduler never gets
+                # to claim a host Placement did not offer)
+                reasons.append("is not among Placement's allocation candidates (the "
+                               "consumer's own allocation there counts as used)")
         if not (spec.force_hosts or spec.force_nodes) or spec.has_check_type:
             reasons.extend(_filter_reasons(host, spec, filters))
             reasons.extend(_isolation_reasons(host, spec, d.config))

@@ -27,11 +27,15 @@ def tracker_usage_never_negative(cluster) -> list[str]:
         drop = cluster.uncounted_drops.get(host)
         why = (f" (after {drop.operation}.{drop.step} dropped {drop.instance}, which it "
                f"never counted)" if drop is not None else "")
+        last = drop or cluster.negative_drops.get(host)
+        if last is not None and drop is None:
+            why = f" (after {last.operation}.{last.step} dropped {last.instance})"
+        subjects = (host,) if last is None else (host, last.instance)
         for rc, amount in zip(RESOURCE_CLASSES, counted):
             if amount < 0:
                 out.append(Violation(
                     f"{host}'s resource tracker counts {amount} {rc} for its "
-                    f"instances and moves{why}", (host,)))
+                    f"instances and moves{why}", subjects))
     return out
 
 

@@ -116,6 +116,11 @@ def _microversion(text: Any) -> tuple[int, int]:
 _MOVES_AWAY = frozenset({"migrate", "live_migrate", "evacuate", "resize"})
 #: Operations that bring an instance onto a host the group filters cannot see yet.
 _ARRIVING = _MOVES_AWAY | {"unshelve"}
+#: the operations a member may be on its way in (``GroupRace.moving``)
+MOVES_AND_UNSHELVE = _ARRIVING
+#: ``GroupRace.moving`` of a member's own move forced onto a host (the scheduler's
+#: group filters never saw it)
+FORCED_PAST_THE_FILTERS = "forced past the group filters"
 
 
 @dataclass(frozen=True)
@@ -363,6 +368,10 @@ class Cluster:
         #: instances a step put on a host whose tracker does not count them (a live
         #: migration's destination, until its audit): uuid -> (host, operation)
         self.uncounted_arrivals: dict[str, tuple[str, str]] = {}
+        #: a drop that left a host's tracker counting less than nothing although it
+        #: counted the instance (a flavor other than the one it counted), per host
+        #: until its next audit
+        self.negative_drops: dict[str, UncountedDrop] = {}
         self.rng = _Random(seed)
         self.counters: dict[str, int] = {"vm": 0, "mig": 0, "w": 0}
         #: operator changes to inventories: (host, rc) -> sorted (field, value) pairs
@@ -572,6 +581,19 @@ class Cluster:
             image = args.get("image", inst.image)
             if image not in self.images:
                 raise errors.InvalidRequest(f"unknown image {image!r}")
+            if image != inst.image and self._volume_backed(inst.image):
+                # API.rebuild: a volume-backed server keeps the image of its root volume
+                # (reimage_boot_volume, 2.93, is not modelled)
+                raise errors.InvalidRequest(
+                    "Unable to rebuild with a different image for a volume-backed server "
+                    "(ImageUnacceptable)")
+            if self._volume_backed(image) and not self._volume_backed(inst.image):
+                # A rebuild keeps the root disk the server was built with (its block
+                # device mappings); the model reads the root disk off the instance's
+                # image, so it cannot hold an image-backed server with this image.
+                raise errors.InvalidRequest(
+                    f"rebuilding an image-backed server from the volume-backed image "
+                    f"{image!r} is outside the model")
         return _freeze_context(dict(args))
 
     def _after_api(self, op: str, inst: Instance, branch: Branch,
@@ -818,6 +840,10 @@ class Cluster:
         if (step.late_group_check and outcome == "ok"
                 and self._group_policy_violated(inst, work.target or inst.host)):
             outcome, trigger = step.late_group_check, "late_group_check"
+        if outcome == "no_valid_host" and work.get("old_image") is not None:
+            # COND.rebuild_instance rolls the new image_ref back on NoValidHost, whoever
+            # decided it (the scheduler below, or an outcome delivered as such).
+            inst.image = work.get("old_image")
         branch = self.predict(step, outcome, inst)
         before_host = inst.host
         migration_uuid: str | None = None
@@ -855,8 +881,12 @@ class Cluster:
         up the move (``_revert_allocation``, ``errors_out_migration``,
         ``_rollback_live_migration``), while its writes to the instance are lost to
         the operation that got there first. So the resource and migration effects of
-        the step's first fault outcome apply, and nothing else."""
-        fault = next((o for o in step.outcomes if o.kind is OutcomeKind.FAULT), None)
+        the step's first fault outcome apply (a conductor step's no valid host, when
+        it declares no fault), and nothing else."""
+        # (a conductor step declares no fault: its failure path is the world's answer,
+        # no valid host, whose clean-up MigrationTask.rollback runs the same way)
+        fault = next((o for o in step.outcomes if o.kind is OutcomeKind.FAULT),
+                     next((o for o in step.outcomes if o.kind is OutcomeKind.ENV), None))
         if fault is None or inst.migration is None or not inst.migration.in_progress:
             return ""
         if work.get("migration") != inst.migration.uuid:
@@ -946,7 +976,11 @@ class Cluster:
                     (work.operation, work.step))
         if (inst.host is not None and inst.host != before_host and inst.host in self.trackers
                 and self.trackers[inst.host].never_counted(inst.uuid)):
-            self.uncounted_arrivals[inst.uuid] = (inst.host, work.operation)
+            known = self.uncounted_arrivals.get(inst.uuid)
+            # (back on a host that has not counted it since it first came there
+            # unclaimed, by a revert say: that first arrival is still the cause)
+            if known is None or known[0] != inst.host:
+                self.uncounted_arrivals[inst.uuid] = (inst.host, work.operation)
         self._apply_flavor(inst, branch)
         if inst.host is not None and inst.host != before_host:
             self.arrivals[inst.uuid] = work.operation
@@ -1007,8 +1041,23 @@ class Cluster:
         if group is None:
             return
         members = set(self.groups.get(group, ())) - {inst.uuid}
+        if work.get("force") and work.get("host"):
+            # a forced destination skipped the scheduler's group filters: the member is
+            # on its way there whatever its group's policy says, until the compute's
+            # late check (if its move makes one) refuses it
+            for other in sorted(members):
+                race = GroupRace(work.operation, work.step, work.get("dest") or "", other,
+                                 FORCED_PAST_THE_FILTERS)
+                seen = self.group_races.get(inst.uuid, ())
+                if race not in seen:
+                    self.group_races[inst.uuid] = seen + (race,)
+        # a member still being built has no instance.host for the group filters (nor,
+        # for an alternate, is the move filtered again): a move scheduled meanwhile may
+        # go where that member's build then breaks the policy
+        moving = work.operation in _MOVES_AWAY
         for w in self.work.values():
-            if w.instance in members and w.operation in _ARRIVING:
+            if w.instance in members and (w.operation in _ARRIVING
+                                          or (moving and w.operation == "create")):
                 for uuid, other in ((inst.uuid, w.instance), (w.instance, inst.uuid)):
                     race = GroupRace(work.operation, work.step, work.get("dest") or "",
                                      other, w.operation)
@@ -1166,12 +1215,16 @@ class Cluster:
             else:  # at the destination, or the move claim's abort there
                 tracker = tracker.drop_move_claim(inst.uuid, self.tracker_usage(
                     mig.new_flavor or inst.flavor, inst))
+            if (call in _DROPS and host not in self.uncounted_drops
+                    and min(_below_reserved(tracker, self.reserved_usage(host))) < 0):
+                self.negative_drops[host] = UncountedDrop(inst.uuid, operation, step, None)
             self.trackers[host] = tracker
 
     def audit_tracker(self, host: str) -> None:
         """``RT._update_available_resource``: the tracker counts again."""
         self.trackers[host] = self.audited_tracker(host)
         self.uncounted_drops.pop(host, None)
+        self.negative_drops.pop(host, None)
         for uuid in [u for u, (h, _) in self.uncounted_arrivals.items() if h == host]:
             del self.uncounted_arrivals[uuid]
 
@@ -1775,6 +1828,7 @@ class Cluster:
             tuple((m, tuple(map(tuple, cs))) for m, cs in self.host_events.items()),
             tuple((m, tuple(c)) for m, c in self.carried_allocations.items()),
             tuple((u, tuple(map(tuple, cs))) for u, cs in self.group_races.items()),
+            tuple((h, tuple(d)) for h, d in self.negative_drops.items()),
         )
 
     def _set_rows(self, rows: tuple) -> None:
@@ -1783,7 +1837,7 @@ class Cluster:
          inventory_changes, injected_faults, arrivals, migration_errors,
          error_causes, unmatched_allocations, trackers, scheduler_consumed,
          uncounted_drops, uncounted_arrivals, dropped_steps, overlaps, host_events,
-         carried_allocations, group_races) = rows
+         carried_allocations, group_races, negative_drops) = rows
         self.hosts = {name: HostRecord(name, up, enabled, list(queue))
                       for name, up, enabled, queue in hosts}
         self.conductor = list(conductor)
@@ -1821,6 +1875,7 @@ class Cluster:
         self.scheduler_consumed = dict(scheduler_consumed)
         self.uncounted_drops = {h: UncountedDrop(*d) for h, d in uncounted_drops}
         self.uncounted_arrivals = dict(uncounted_arrivals)
+        self.negative_drops = {h: UncountedDrop(*d) for h, d in negative_drops}
         self.dropped_steps = {u: tuple(DroppedStep(*c) for c in cs) for u, cs in dropped_steps}
         self.overlaps = {m: tuple(Overlap(*c) for c in cs) for m, cs in overlaps}
         self.host_events = {m: tuple(HostEvent(*c) for c in cs) for m, cs in host_events}
@@ -1931,7 +1986,7 @@ _ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "group
          "counters", "inventory_changes", "injected_faults", "arrivals", "migration_errors",
          "error_causes", "unmatched_allocations", "trackers", "scheduler_consumed",
          "uncounted_drops", "uncounted_arrivals", "dropped_steps", "overlaps", "host_events",
-         "carried_allocations", "group_races")
+         "carried_allocations", "group_races", "negative_drops")
 _KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
 #: The state variables ``freeze`` copies (``Cluster.__init__`` lists them), and the index
 #: of placed instances, which ``_set_rows`` marks for rebuilding.
@@ -1960,6 +2015,12 @@ class FrozenCluster(NamedTuple):
 def _vm_of(inst: Instance) -> tuple[VmState, Any] | None:
     """The instance's (vm_state, task_state); None for one the API is still creating."""
     return None if inst.state == "new" else (inst.vm_state, inst.task_state)
+
+
+def _below_reserved(tracker: Tracker, reserved: Usage) -> tuple[int, int, int]:
+    """What a tracker counts for its instances and moves (its totals less reserved)."""
+    return (tracker.vcpus_used - reserved.vcpus, tracker.memory_mb_used - reserved.memory_mb,
+            tracker.local_gb_used - reserved.disk_gb)
 
 
 def _hashable(value: Any) -> Any:

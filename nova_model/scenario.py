@@ -824,7 +824,8 @@ def _request_words(op: str, instance: str | None, args: Mapping[str, Any], who: 
     if op == "create":
         extra = [f"image {args['image']}" if "image" in args else "",
                  f"group {args['group']}" if "group" in args else "",
-                 f"zone {args['availability_zone']}" if "availability_zone" in args else ""]
+                 f"zone {args['availability_zone']}" if "availability_zone" in args else "",
+                 " ".join(f"hint {k} {', '.join(v)}" for k, v in args.get("hints", {}).items())]
         extra = [e for e in extra if e]
         return (f"create a {args.get('flavor', 'm1.small')} server"
                 + (f" ({', '.join(extra)})" if extra else "") + caller)

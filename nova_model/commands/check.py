@@ -98,6 +98,17 @@ def _explore(concurrency: int, say) -> dict:
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]}
 
 
+def _verdict(ok: bool, unreached: int) -> str:
+    """The final line: a green run that did not reach all it must says so (a search
+    that never got somewhere proves nothing there)."""
+    if not ok:
+        return "SOME CHECKS FAILED"
+    if unreached:
+        return (f"no violation; {unreached} coverage item{'s' if unreached != 1 else ''} "
+                f"not reached (raise --examples)")
+    return "all checks passed"
+
+
 def run(args) -> int:
     from nova_model import variant as variants
     from nova_model.commands import UsageError
@@ -144,6 +155,9 @@ def run(args) -> int:
     say(f"  reached {len(cov['vm_states reached'])}/12 vm_states, "
         f"{len(cov['operations accepted'])} operations accepted, events: "
         f"{', '.join(cov['events']) or 'none'}")
+    say(f"  sent {len(cov['arguments reached'])} shapes of request arguments; delivered "
+        f"{len(cov['outcomes delivered'])} of the {cov['outcomes declared']} step outcomes "
+        f"the catalogue declares")
     if cov["missing"]:
         say(f"  not reached: {', '.join(cov['missing'])}")
     for finding in report.findings:
@@ -168,12 +182,13 @@ def run(args) -> int:
         except OutputError as exc:
             unwritten = str(exc)
             document["search"]["unwritten"] = unwritten
+    document["verdict"] = verdict = _verdict(ok, len(cov["missing"]))
     if args.json:
         json.dump({"ok": ok, **document}, sys.stdout, indent=2, sort_keys=True,
                   allow_nan=False)
         sys.stdout.write("\n")
     else:
-        say("all checks passed" if ok else "SOME CHECKS FAILED")
+        say(verdict)
     if unwritten is not None:
         print(f"nova-model: error: counterexample not written: {unwritten}", file=sys.stderr)
     return 0 if ok else 1

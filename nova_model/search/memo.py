@@ -126,6 +126,7 @@ class MachineState(NamedTuple):
     run_config: Any  # model.config.ClusterConfig, or None before ``start``
     live: bool      # what the preconditions ask, answered without thawing the cluster
     has_work: bool
+    aims: bool
 
     def trace_parts(self) -> tuple[list, list]:
         """The whole run's ``steps`` and ``lines`` up to here."""

@@ -14,7 +14,9 @@ The promises are checked after every step, as the search checks them after every
 rule, and the run stops at the first step that breaks the target promise, so the
 result is also a minimal prefix. Deliveries name their work by operation, step and
 instance rather than by work id, so that deleting an earlier step does not rename
-the work a later one delivers.
+the work a later one delivers; except where that would name other work (two such
+items pending, the run delivering the newer: a move's step left queued by a task
+that was reset, then the same step of the next move), which keeps its id.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from model.cluster import Cluster
+from model.cluster_records import name_order
 from model.config import ClusterConfig
 from model.lifecycle import Lifecycle
 from nova_model import scenario as scenarios
@@ -100,7 +103,8 @@ def minimize(records: Sequence[Mapping[str, Any]], *, config: ClusterConfig,
     """The shortest failing trace found within ``seconds``; None if the run does not
     fail when replayed (then the caller keeps what the search printed)."""
     seed = next((r["seed"] for r in records if "seed" in r), None)
-    steps = [_unpinned(r) for r in records if "seed" not in r]
+    steps = _unpinned_where_unambiguous([r for r in records if "seed" not in r], seed,
+                                        config, lifecycle, cluster_class)
 
     def attempt(candidate: list[dict]) -> Replay | None:
         return replay(candidate, seed=seed, config=config, lifecycle=lifecycle,
@@ -137,6 +141,39 @@ def minimize(records: Sequence[Mapping[str, Any]], *, config: ClusterConfig,
                 chunk //= 2
     best.steps = [{"seed": seed}, *best.steps] if seed is not None else best.steps
     return best
+
+
+def _unpinned_where_unambiguous(steps: Sequence[Mapping[str, Any]], seed: int | None,
+                                config: ClusterConfig, lifecycle: Lifecycle,
+                                cluster_class: type[Cluster]) -> list[dict[str, Any]]:
+    """``steps`` with each delivery unpinned (``_unpinned``) where the replay would
+    still deliver the same work: the oldest pending of its operation, step and
+    instance, as the scenario runner picks it."""
+    pinned: set[int] = set()
+
+    def observe(seen: scenarios.Observation) -> None:
+        if seen.kind != "step" or seen.step.verb != "deliver":
+            return
+        what = seen.step.data["deliver"]
+        if not isinstance(what, Mapping) or "work" not in what:
+            return
+        c = seen.cluster
+        matching = [w for w in c.pending() if (w.operation, w.step, w.instance)
+                    == (what["operation"], what["step"], what["instance"])]
+        ready = [w for w in matching if w.target is None or c.service_is_up(w.target)]
+        oldest = min(ready or matching, key=lambda w: name_order(w.id), default=None)
+        if oldest is None or oldest.id != what["work"]:
+            pinned.add(seen.index)
+
+    try:
+        parsed = scenarios.parse({"seed": seed, "steps": [dict(s) for s in steps]}
+                                 if seed is not None else [dict(s) for s in steps])
+        scenarios.run(parsed, config, lifecycle=lifecycle, cluster_class=cluster_class,
+                      observer=observe).close()
+    except scenarios.ScenarioError:
+        pinned.clear()
+    return [dict(s) if index in pinned else _unpinned(s)
+            for index, s in enumerate(steps, 1)]
 
 
 def _unpinned(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ deep inside a run.
 
 from __future__ import annotations
 
+import re
+
 import json
 import os
 import textwrap
@@ -154,7 +156,9 @@ def test_check_searches_a_cluster_with_a_diskless_host(capsys, tmp_path):
     code, out, err = _cli(capsys, "check", "--config", str(path), "--skip-graph",
                           "--examples", "5", "--steps", "20", "--out", str(tmp_path))
     assert (code, err) == (0, ""), out + err
-    assert "all checks passed" in out
+    # five runs reach little: no violation, and the verdict says what was not reached
+    assert re.fullmatch(r"no violation; \d+ coverage items not reached \(raise --examples\)",
+                        out.strip().splitlines()[-1]), out
 
 
 # -- clusters the search cannot run on, arguments beyond bounds ---------------------------------

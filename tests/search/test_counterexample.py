@@ -103,3 +103,24 @@ def test_a_violation_is_printed_even_when_its_files_cannot_be_written(capsys, tm
         "nova-model: error: counterexample not written: ") and "is a directory" in err
     # nothing half written: neither the scenario nor its cluster, nor a temporary file
     assert [p.name for p in tmp_path.iterdir()] == ["nova-model-counterexample.md"]
+
+
+FORCED = f"{SEEDED}:forced_move_skips_the_claim"
+
+
+def test_a_counterexample_with_arguments_replays_by_the_printed_command(capsys, tmp_path):
+    """A fault only a forced move reaches: the shrunk scenario carries the move's
+    host and force, and replays with the same violation."""
+    code = main(["check", "--skip-graph", "--examples", "1500", "--steps", "60",
+                 "--variant", FORCED, "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    violated = _violated(out.split("VIOLATION (shrunk):")[1])
+    loaded = scenario.load(str(tmp_path / "nova-model-counterexample.json"))
+    forced = [s.data for s in loaded.steps if s.verb == "api" and s.data.get("args", {}).get("force")]
+    assert forced and all("host" in s["args"] for s in forced), loaded.steps
+    command = next(line.split("replay it: ", 1)[1] for line in out.splitlines()
+                   if "replay it: " in line)
+    assert main(shlex.split(command)[1:]) == 1
+    replayed = capsys.readouterr().out
+    assert _violated(replayed.split("VIOLATED after step", 1)[1]) == violated

@@ -280,12 +280,27 @@ def cold_move_away_from_a_live_migration_destination(cluster):
     return uuid
 
 
+def forced_move_of_a_group_member(cluster):
+    """A member of an affinity group forced onto another host: between the
+    conductor's claim there and the destination's late check it is on its way to a
+    host that splits the group."""
+    first = boot(cluster, SMALL, group="aff")
+    boot(cluster, SMALL, group="aff")
+    source = cluster.instances[first].host
+    away = next(h for h in sorted(cluster.hosts) if h != source)
+    assert cluster.request("live_migrate", first, ADMIN, host=away, force=True).accepted
+    assert _run_work(cluster, first, "live_migrate", "schedule").accepted
+    return first
+
+
 #: hosts a script needs, where the default two are too few
 HOSTS = {"a move that starts before an evacuated host comes back keeps its allocation": 3,
          "a live migration's destination counts the instance only at its resource audit": 3,
          "a second move while the first is still queued leaks its destination claim": 3}
 
 SCRIPTS = {
+    "a move forced onto a host skips the group filters until the late check":
+        forced_move_of_a_group_member,
     "a second move while the first is still queued leaks its destination claim":
         second_resize_while_the_first_is_queued,
     "a move that starts before an evacuated host comes back keeps its allocation":
@@ -347,6 +362,30 @@ def test_the_late_check_then_fails_the_arriving_evacuation():
         migration = next(m for m in cluster.migrations.values() if m.instance_uuid == first)
         assert migration.status is MigrationStatus.FAILED
         assert invariants.violations(cluster) == {}
+    finally:
+        cluster.close()
+
+
+@pytest.mark.parametrize("op", ["live_migrate", "evacuate"])
+def test_the_late_check_then_fails_the_forced_move(op):
+    """The destination's late check refuses the forced member: the group is whole again,
+    the move failed, the member where it was."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        first = boot(cluster, SMALL, group="aff")
+        boot(cluster, SMALL, group="aff")
+        source = cluster.instances[first].host
+        away = next(h for h in sorted(cluster.hosts) if h != source)
+        if op == "evacuate":
+            cluster.service_down(source)
+        assert cluster.request(op, first, ADMIN, host=away, force=True).accepted
+        assert invariants.violations(cluster) == {}  # a host only requested is not counted
+        assert _run_work(cluster, first, op, "schedule").accepted
+        assert list(invariants.violations(cluster)) == ["server_group_policies"]
+        cluster.settle()
+        assert invariants.violations(cluster) == {}
+        inst = cluster.instances[first]
+        assert (inst.host, inst.migration.status) == (source, MigrationStatus.FAILED)
     finally:
         cluster.close()
 
@@ -491,5 +530,38 @@ def test_every_declared_cause_names_a_record_and_operations_that_exist():
                 for name, allowed in cause.fields:
                     if name == "operation":
                         assert allowed <= set(CATALOGUE), (finding.name, allowed)
+    finally:
+        cluster.close()
+
+
+def test_a_failed_finish_migration_later_drops_the_old_flavor_where_the_new_was_counted():
+    """The destination's tracker counted the new flavor for an instance its failed
+    finish_migration gave the old one back: a move away confirmed before that host's
+    audit drops the old flavor, and the tracker counts less than nothing (explained by
+    the finish-failure finding, through the instance the drop names)."""
+    from model.config import ClusterConfig
+    cluster = Cluster(ClusterConfig.default(), seed=1)
+    try:
+        # (a volume-backed server: a smaller flavor's root disk is no objection)
+        uuid = cluster.request("create", None, ADMIN, flavor="m1.large", image="bfv").instance
+        cluster.settle()
+        assert cluster.request("resize", uuid, ADMIN, flavor="m1.small").accepted
+        cluster.settle(resize__finished="driver_error")
+        host = cluster.instances[uuid].host
+        assert cluster.request("rebuild", uuid, ADMIN).accepted
+        cluster.settle()
+        assert cluster.request("migrate", uuid, ADMIN).accepted
+        cluster.settle()
+        assert cluster.request("confirm_resize", uuid, ADMIN).accepted
+        cluster.settle()
+        found = invariants.violations(cluster)
+        assert "tracker_usage_never_negative" in found, found
+        assert all(host in m for m in found["tracker_usage_never_negative"])
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == {}, unexplained
+        assert {f.name for f, _ in explained} == {
+            "a resize whose finish_migration fails keeps the new flavor's claim"}
+        cluster.audit_tracker(host)  # the audit counts again
+        assert "tracker_usage_never_negative" not in invariants.violations(cluster)
     finally:
         cluster.close()

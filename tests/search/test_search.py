@@ -2,15 +2,26 @@
 
 The search runs under the loaded Hypothesis profile (``ci`` by default); the
 coverage it reports must contain every vm_state, every operation accepted, a host
-near capacity, a confirmed and a reverted resize, an evacuation and an unshelve
-onto another host.
+near capacity, a confirmed and a reverted resize, an evacuation, an unshelve onto
+another host and a resize onto the same host, every shape of request arguments the
+cluster offers, every step outcome the catalogue declares and every interleaving
+of ``targets.INTERLEAVINGS`` (but those ``coverage.UNREACHED_OUTCOMES`` and
+``UNREACHED_INTERLEAVINGS`` name, each with its reason).
 """
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import settings
 
+from model.config import ClusterConfig
+from nova_model.search import arguments, targets
+from nova_model.search.coverage import (
+    DECLARED_OUTCOMES, REQUIRED_INTERLEAVINGS, REQUIRED_OUTCOMES, UNREACHED_INTERLEAVINGS,
+    UNREACHED_OUTCOMES,
+)
 from nova_model.search.run import run_search
 
 
@@ -38,3 +49,117 @@ def test_the_search_is_not_vacuous(coverage):
 
 def test_the_search_reproduces_an_upstream_finding(report):
     assert report.findings, report.coverage
+
+
+def test_the_search_sends_every_argument_shape_of_the_cluster(coverage):
+    shapes = arguments.shapes(ClusterConfig.default())
+    # the moves with and without a host, forced where the request takes force, a
+    # rebuild with its own and with a new image, a create with each option
+    assert {"live_migrate: a host, forced", "evacuate: a host, forced", "migrate: a host",
+            "rebuild: a new image", "rebuild: the same image", "create: an availability zone",
+            "create: a server group", "create: the hint same_host"} <= set(shapes)
+    assert set(shapes) <= set(coverage["arguments reached"]), coverage["missing"]
+
+
+def test_the_search_delivers_every_declared_step_outcome(coverage):
+    delivered = set(coverage["outcomes delivered"])
+    required = {".".join(o) for o in REQUIRED_OUTCOMES}
+    assert required - delivered == set(), sorted(required - delivered)
+    # among them faults on a chain's first step and on a one-step chain's only step
+    assert {"confirm_resize.confirm.driver_error", "live_migrate.schedule.no_valid_host",
+            "pause.pause.driver_error"} <= delivered
+
+
+def test_the_outcomes_left_out_are_declared_and_each_says_why():
+    for outcome, why in UNREACHED_OUTCOMES.items():
+        assert outcome in DECLARED_OUTCOMES, outcome
+        assert len(why) > 20, (outcome, why)
+
+
+def test_the_shapes_come_from_the_configuration():
+    config = ClusterConfig.loads(
+        '[[hosts]]\nname = "only"\nvcpus = 4\nmemory_mb = 4096\nlocal_gb = 40\n'
+        '[[flavors]]\nname = "f"\nvcpus = 1\nram = 512\ndisk = 1\n'
+        '[[images]]\nname = "one"\n')
+    shapes = set(arguments.shapes(config))
+    # one host: no move names a host; one image: no rebuild changes it; one flavor: no
+    # resize; no group; the host's zone is the default one
+    assert not any(s.endswith(("a host", "a host, forced", "a new image", "a new flavor",
+                               "a server group")) for s in shapes), shapes
+    assert {"rebuild: the same image", "migrate: no host (the scheduler's choice)",
+            "create: an availability zone", "create: an image"} <= shapes
+
+
+def test_check_says_in_its_last_line_what_it_did_not_reach(capsys, tmp_path):
+    from nova_model.cli import main
+
+    args = ["check", "--skip-graph", "--examples", "3", "--steps", "10", "--out", str(tmp_path)]
+    assert main(args + ["--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    missing = document["search"]["coverage"]["missing"]
+    assert document["ok"] and missing  # three runs reach little, and break nothing
+    verdict = f"no violation; {len(missing)} coverage items not reached (raise --examples)"
+    assert document["verdict"] == verdict
+    assert main(args) == 0
+    assert capsys.readouterr().out.rstrip("\n").splitlines()[-1] == verdict
+
+
+def test_the_search_reaches_every_interleaving(coverage):
+    reached = set(coverage["interleavings reached"])
+    assert set(REQUIRED_INTERLEAVINGS) <= reached, sorted(set(REQUIRED_INTERLEAVINGS) - reached)
+    # among them the evacuation's source coming back after its done, idle and busy,
+    # and group members moving together
+    assert {targets.BACK_AFTER_IDLE, targets.BACK_AFTER_BUSY, *targets.GROUP_MOVES} <= reached
+
+
+def test_the_interleavings_left_out_cannot_happen_and_each_says_why():
+    """Only guest_stopped on the vm_states its guard refuses is left out: the event is
+    refused there and changes nothing."""
+    from model.catalogue import CATALOGUE
+    from model.cluster import Cluster
+    from model.lifecycle import ADMIN
+    from model.states import VmState
+
+    admitted = CATALOGUE["guest_stopped"].guard.vm_states
+    for item, why in UNREACHED_INTERLEAVINGS.items():
+        assert item in targets.INTERLEAVINGS and item.startswith("guest_stopped"), item
+        assert len(why) > 20, (item, why)
+    assert {targets.guest_stopped_on(vm, busy) for vm in VmState for busy in (False, True)
+            if vm not in admitted} == set(UNREACHED_INTERLEAVINGS)
+    cluster = Cluster(ClusterConfig.default(), seed=1)
+    try:
+        uuid = cluster.request("create", None, ADMIN, flavor="m1.tiny").instance
+        cluster.settle()
+        assert cluster.request("stop", uuid, ADMIN).accepted
+        cluster.settle()
+        before = cluster.witness()
+        assert not cluster.event("guest_stopped", uuid).accepted  # a stopped instance
+        assert cluster.witness() == before
+    finally:
+        cluster.close()
+
+
+def test_the_routes_to_a_target_come_from_the_catalogue():
+    """The way to a step: ok where ok leads there, a failure where only a failure does;
+    what the instance must be before the request; what prepares it."""
+    from model.states import VmState
+    from nova_model.scenario import specification
+
+    p = targets.planner(specification())
+    assert p.route("resize", "reschedule")[0] == (("schedule", "ok"),
+                                                  ("prep_resize", "claim_failed"))
+    # a rebuild's power-off follows only for an instance that was stopped; an
+    # unshelve's power-on only for one shelved and not offloaded
+    assert p.needs("rebuild", "power_off") == (frozenset({VmState.STOPPED}), None)
+    assert p.needs("unshelve", "power_on") == (frozenset({VmState.SHELVED}), False)
+    assert p.needs("shelve", "offload") == (None, True)
+    resized = frozenset({VmState.RESIZED})
+    assert set(p.next_preparers(resized, False, VmState.ACTIVE)) == {"resize", "migrate"}
+    assert p.next_preparers(frozenset({VmState.ACTIVE}), False, VmState.ACTIVE) == ()
+    # a run draws only the targets its configuration can reach
+    assert ("shelve", "offload", "ok") in p.feasible(True)
+    assert ("shelve", "offload", "ok") not in p.feasible(False)
+    assert ("unshelve", "power_on", "ok") in p.feasible(False)
+    # every declared step outcome of the operations the search sends is a target
+    assert {(o, s, r) for o, s, r in DECLARED_OUTCOMES if o != "sync_power_state"} == set(
+        p.targets)

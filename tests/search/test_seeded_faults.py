@@ -316,6 +316,45 @@ def _tenant_blind():
                              lambda self, host_state, spec: True)
 
 
+def forced_move_skips_the_claim():
+    """A move forced onto a named host (live migration, evacuation) puts the instance
+    there without claiming the destination: the conductor skips the scheduler, and
+    the claim with it."""
+    class UnclaimedForcedMove(Cluster):
+        def _schedule(self, inst, work, branch):
+            if not (work.get("force") and work.get("host")):
+                return super()._schedule(inst, work, branch)
+            self._claim_effects = lambda *args: True  # (shadows the method, this call only)
+            try:
+                return super()._schedule(inst, work, branch)
+            finally:
+                del self._claim_effects
+    return _machine("ForcedMoveSkipsTheClaim", cluster_class=UnclaimedForcedMove)
+
+
+def rebuild_with_a_new_image_claims_again():
+    """A rebuild with a new image, checked by the scheduler on the instance's own
+    host, claims the flavor there a second time (as a move's claim would)."""
+    class RebuildClaimsAgain(Cluster):
+        def _schedule(self, inst, work, branch):
+            out = super()._schedule(inst, work, branch)
+            if (work.operation == "rebuild" and work.get("image")
+                    and work.get("image") != work.get("old_image")):
+                self.ledger.add_to_consumer(inst.uuid, inst.host, self.resources(
+                    self.flavors[inst.flavor], inst.image))
+            return out
+    return _machine("RebuildWithANewImageClaimsAgain", cluster_class=RebuildClaimsAgain)
+
+
+def failed_confirm_leaves_the_migration_confirming():
+    """confirm_resize's only step fails (driver_error) without erroring its
+    migration, which stays 'confirming' under an instance in error."""
+    op = CATALOGUE["confirm_resize"]
+    keep = lambda b: dataclasses.replace(b, migration=None)  # noqa: E731
+    return _machine("FailedConfirmLeavesTheMigrationConfirming", lifecycle=variant(
+        confirm_resize=edit_branches(op, "confirm", "driver_error", keep)))
+
+
 def revert_never_allowed():
     """revert_resize's guard admits nothing: a guard that allows too little."""
     op = CATALOGUE["revert_resize"]
@@ -373,6 +412,23 @@ FAULTS: dict[str, Fault] = {
         "batch checked item by item", batch_checks_item_by_item,
         frozenset({"instances_hold_what_their_state_implies",
                    "allocations_have_live_consumers"}), 25),
+    "a forced move skips its claim on the destination": Fault(
+        "forced move skips a claim", forced_move_skips_the_claim,
+        frozenset({"instances_hold_what_their_state_implies"}), 25),
+    "a rebuild with a new image claims again": Fault(
+        "doubled claim", rebuild_with_a_new_image_claims_again,
+        frozenset({"instances_hold_what_their_state_implies"}), 15),
+    "a failed confirm leaves its migration confirming": Fault(
+        "one-step chain failure leaves state", failed_confirm_leaves_the_migration_confirming,
+        frozenset({"migrations_agree_with_instances", "nothing_stuck"}), 25),
+    "a failed evacuation leaves its migration accepted": Fault(
+        "failure path leaves state", failed_evacuation_stays_accepted,
+        frozenset({"instances_hold_what_their_state_implies", "migrations_agree_with_instances",
+                   "nothing_stuck"}), 25),
+    "a failed rebuild leaves the evacuation pre-migrating": Fault(
+        "failure path leaves state", failed_rebuild_leaves_the_evacuation_running,
+        frozenset({"instances_hold_what_their_state_implies", "migrations_agree_with_instances",
+                   "nothing_stuck"}), 25),
     "the request spec loses the server group": Fault(
         "scheduler ignores a group", request_spec_loses_the_group,
         frozenset({"server_group_policies"}), 25),
@@ -384,12 +440,12 @@ FAULTS: dict[str, Fault] = {
         frozenset({"scheduler_decisions_sound"}), 5, _tenant_blind),
 }
 
-#: Faults with an upstream finding's symptom that the search does not reach under ``ci``
-#: yet (the interleaving is too rare for its budget): a scripted run shows the model
-#: reports them as failures, not as the finding (the evacuation clean-up's recorded
-#: cause says the evacuation had ended, not that it was under way).
+#: Seeded faults (in ``FAULTS``, found by the search) whose symptom is an upstream
+#: finding's: a scripted run shows the model reports them as failures, not as the
+#: finding (the evacuation clean-up's recorded cause says the evacuation had ended, not
+#: that it was under way).
 #: fault -> (lifecycle, the outcome injected into ``evacuate.<step>``)
-BY_SCRIPT: dict[str, tuple[Callable[[], type[ClusterMachine]], str, str]] = {
+FINDING_SYMPTOM: dict[str, tuple[Callable[[], type[ClusterMachine]], str, str]] = {
     "a failed evacuation leaves its migration accepted":
         (failed_evacuation_stays_accepted, "schedule", "no_valid_host"),
     "a failed rebuild leaves the evacuation pre-migrating":
@@ -438,9 +494,9 @@ def test_a_guard_that_allows_too_little_shows_in_coverage(name):
     assert item in report.coverage["missing"], report.coverage
 
 
-@pytest.mark.parametrize("name", sorted(BY_SCRIPT))
+@pytest.mark.parametrize("name", sorted(FINDING_SYMPTOM))
 def test_a_fault_with_a_findings_symptom_is_not_explained_by_it(name):
-    machine, step, outcome = BY_SCRIPT[name]
+    machine, step, outcome = FINDING_SYMPTOM[name]
     cluster = Cluster(small_config(hosts=2), lifecycle=machine().lifecycle, seed=1)
     try:
         uuid = boot(cluster, SMALL)
@@ -466,8 +522,10 @@ def test_the_faults_cover_every_kind_the_search_must_catch():
     assert {"forgotten release", "doubled claim", "guard allows too much",
             "guard allows too little", "step forgets a migration",
             "scheduler ignores a group", "filter lets a host through",
-            "failure path leaves state", "restart loses track"} <= kinds
-    assert len(FAULTS) + len(TOO_STRICT) >= 12
+            "failure path leaves state", "restart loses track",
+            "forced move skips a claim", "one-step chain failure leaves state"} <= kinds
+    assert len(FAULTS) + len(TOO_STRICT) >= 15
+
 
 
 def test_the_full_hosts_cluster_is_sound_without_the_fault():
