@@ -1165,6 +1165,9 @@ class Cluster:
                 tracker = tracker.build_failed()
             elif call is Track.BUILD_SUCCEEDED:
                 tracker = tracker.build_succeeded()
+            elif call is Track.AUDIT:
+                self.update_available_resource(host)
+                continue
             elif mig is None:
                 continue
             elif call is Track.MOVE_CLAIM:
@@ -1581,6 +1584,9 @@ class Cluster:
         if was_up:
             return Result(True, None, f"{host} already up")
         from model.catalogue import INIT_INSTANCE
+        # A compute that starts has a new ResourceTracker (ComputeManager.__init__):
+        # its Stats, the failed-build count with them, start empty.
+        self.trackers[host] = self.trackers[host].started()
         before = {u: _vm_of(i) for u, i in self.instances.items() if i.host == host}
         done = init_host(self, host)
         # (Service.start: ComputeManager.pre_start_hook runs the resource audit once

@@ -124,6 +124,8 @@ class Track(StrEnum):
     UPDATE_USAGE = "RT.update_usage: re-read the instance (dropped once deleted or offloaded)"
     BUILD_FAILED = "RT.build_failed: one more consecutive failed build"
     BUILD_SUCCEEDED = "RT.build_succeeded: the failed-build count back to 0"
+    AUDIT = ("CM.update_available_resource: the tracker counts again at once, as the "
+             "periodic audit does")
 
 
 class HostEffect(StrEnum):

@@ -189,15 +189,16 @@ class _Armed:
         exc_cls = _resolve(fault["raises"])
         kwargs = dict(fault.get("kwargs") or {})
         wraps = fault.get("wraps")
-        guest_off = fault.get("guest_off", False)
+        guest = (power_state.SHUTDOWN if fault.get("guest_off", False) else
+                 power_state.RUNNING if fault.get("guest_on", False) else None)
         original = getattr(self.owner, self.attr)
 
         def replacement(*args, **kw):
             if self.remaining > 0:
                 self.remaining -= 1
                 self.fired += 1
-                if guest_off:
-                    _shut_guest_off(args, kw)
+                if guest is not None:
+                    _set_guest(args, kw, guest)
                 if wraps:
                     raise exc_cls(inner_exception=_resolve(wraps)(), **kwargs)
                 raise exc_cls(**kwargs)
@@ -209,14 +210,15 @@ class _Armed:
         setattr(self.owner, self.attr, self.original)
 
 
-def _shut_guest_off(args, kwargs) -> None:
-    """The fake guest of the call's instance is shut off (the driver is ``args[0]``)."""
+def _set_guest(args, kwargs, state) -> None:
+    """The fake guest of the call's instance is left in power ``state`` (the driver is
+    ``args[0]``)."""
     driver = args[0] if args else None
     for value in (*args[1:], *kwargs.values()):
         uuid = getattr(value, "uuid", None)
         guests = getattr(driver, "instances", {})
         if uuid in guests:
-            guests[uuid].state = power_state.SHUTDOWN
+            guests[uuid].state = state
 
 
 class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):

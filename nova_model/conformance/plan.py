@@ -330,5 +330,6 @@ def _arm_faults(deliveries, requests: dict[str, dict[str, Any]],
         request["faults"].append({"key": f"{operation}.{step} {outcome}",
                                   "target": fault.target, "raises": fault.raises,
                                   "kwargs": dict(fault.kwargs), "wraps": fault.wraps,
-                                  "times": fault.times, "guest_off": fault.guest_off})
+                                  "times": fault.times, "guest_off": fault.guest_off,
+                                  "guest_on": fault.guest_on})
     return None
