@@ -778,9 +778,17 @@ _OFFLOAD = Step("offload", Where.HOST, _states(T.SHELVING, T.SHELVING_OFFLOADING
 
 SHELVE = Operation(
     name="shelve", kind=Kind.API, api_method="API.shelve",
-    summary="Snapshot and power off the instance; offload it from its host when configured.",
+    summary="Snapshot and power off the instance; offload it from its host when configured "
+            "(a volume-backed instance: offload at once, no snapshot).",
     guard=guard([V.ACTIVE, V.STOPPED, V.PAUSED, V.SUSPENDED]),
-    api=api_step(T.SHELVING, then="shelving_image_pending_upload", nova="API.shelve"),
+    # API.shelve casts shelve_instance (snapshot first) for an image-backed instance and
+    # shelve_offload_instance for a volume-backed one, whatever shelved_offload_time says
+    # (compute_utils.is_volume_backed_instance).
+    api=api_branches(
+        Branch(when=(When.VOLUME_BACKED,), task=T.SHELVING, then="offload"),
+        Branch(when=(When.NOT_VOLUME_BACKED,), task=T.SHELVING,
+               then="shelving_image_pending_upload"),
+        nova="API.shelve"),
     steps=(
         task_step("shelving_image_pending_upload", Where.HOST, T.SHELVING,
                   T.SHELVING_IMAGE_PENDING_UPLOAD, "shelving_image_uploading",

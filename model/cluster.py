@@ -466,6 +466,11 @@ class Cluster:
                 ResourceClass(rc): n for rc, n in placement_resources(spec).items()})
         return dict(cached[1])
 
+    def is_volume_backed(self, image: str | None) -> bool:
+        """Whether an instance of ``image`` boots from a volume (the world's answer to
+        the lifecycle's ``When.VOLUME_BACKED``)."""
+        return self._volume_backed(image)
+
     def _volume_backed(self, image: str | None) -> bool:
         if image is None:
             return False

@@ -4,7 +4,8 @@ The explorer drives a ``Lifecycle`` with every API request (as an admin, so that
 admin-only operations are explored too), every pending step with every outcome
 the catalogue declares for it, and the world's moves (either of two hosts going
 down or coming back). Each configuration of the world that changes a branch
-(``shelved_offload_time`` 0 or not) is explored and the graphs are merged.
+(``WORLDS``: ``shelved_offload_time`` 0 or not for an instance booted from an image,
+and an instance booted from a volume) is explored and the graphs are merged.
 
 A node of the *full* graph is everything that decides the instance's future:
 its state variables plus the work pending for it. The *projected* graph has one
@@ -29,6 +30,20 @@ from model.states import MIGRATION_FINAL, PowerState, Task, VmState
 
 HOSTS = ("A", "B")
 Combo = tuple[VmState, Task, PowerState]
+
+
+@dataclass(frozen=True, order=True)
+class WorldVariant:
+    """A configuration of the world that changes a branch of the catalogue."""
+
+    shelved_offload_time: int
+    volume_backed: bool = False
+
+
+#: The worlds explored: an image-backed instance with ``shelved_offload_time`` 0 and
+#: -1, and a volume-backed one (whose shelve offloads at once whatever the option says,
+#: so one value of it is enough).
+WORLDS = (WorldVariant(0), WorldVariant(-1), WorldVariant(0, volume_backed=True))
 
 
 @dataclass(frozen=True, order=True)
@@ -77,10 +92,11 @@ def combo_label(combo: Combo) -> str:
 
 
 class _Explorer:
-    def __init__(self, lifecycle: Lifecycle, shelved_offload_time: int, concurrency: int):
+    def __init__(self, lifecycle: Lifecycle, variant: WorldVariant, concurrency: int):
         self.concurrency = concurrency
         self.lc = lifecycle
-        self.world = SimpleWorld(shelved_offload_time=shelved_offload_time)
+        self.world = SimpleWorld(shelved_offload_time=variant.shelved_offload_time,
+                                 volume_backed=variant.volume_backed)
         self.instance = lifecycle.new_instance("explored", self.world)
         # Every step declares an unconditional fallback branch, so a step can fire
         # exactly when some transition of it leaves the current machine state.
@@ -268,27 +284,28 @@ def _preempts(op) -> bool:
 
 
 def explore(lifecycle: Lifecycle | None = None,
-            shelved_offload_times: Iterable[int] = (0, -1), concurrency: int = 1
+            worlds: Iterable[WorldVariant] = WORLDS, concurrency: int = 1
             ) -> Exploration:
-    """Explore every configuration reachable from a boot; merge the world variants."""
+    """Explore every configuration reachable from a boot; merge the world variants.
+    A node of the full graph is ``(world variant, Node)``."""
     lifecycle = lifecycle or Lifecycle()
     full = nx.DiGraph()
     projected = nx.MultiDiGraph()
     result = Exploration(full, projected)
-    for offload_time in shelved_offload_times:
-        explorer = _Explorer(lifecycle, offload_time, concurrency)
+    for variant in worlds:
+        explorer = _Explorer(lifecycle, variant, concurrency)
         try:
             start = explorer.snapshot(())
             explorer.restore(start)
-            root = ("root", offload_time)
+            root = ("root", variant)
             full.add_node(root)
             queue = deque([start])
             seen = {start}
-            full.add_edge(root, (offload_time, start), label="start")
+            full.add_edge(root, (variant, start), label="start")
             while queue:
                 node = queue.popleft()
                 for label, nxt in explorer.successors(node):
-                    full.add_edge((offload_time, node), (offload_time, nxt), label=label)
+                    full.add_edge((variant, node), (variant, nxt), label=label)
                     if label.count(".") == 2:
                         result.fired.add(label)
                         if label.endswith(".api.ok"):

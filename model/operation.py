@@ -66,6 +66,8 @@ class When(StrEnum):
     HOST_UP = "instance.host's compute service is up"
     HOST_DOWN = "instance.host's compute service is down"
     OFFLOAD_NOW = "shelved_offload_time == 0"
+    VOLUME_BACKED = "the instance boots from a volume (compute_utils.is_volume_backed_instance)"
+    NOT_VOLUME_BACKED = "the instance boots from an image"
     NOT_OFFLOAD_NOW = "shelved_offload_time != 0"
     MIGRATION_CONFIRMED = "the instance's migration is already confirmed"
     POWER_RUNNING = "power_state is running"
