@@ -116,12 +116,15 @@ _BUILD_STEPS = (
         done(task=None, host=HostEffect.SET_DEST, tracker=(Track.INSTANCE_CLAIM,),
              then="networking"),
         # The alternates were chosen when the first host was; by the time one is used
-        # another member of a hard group may have landed there.
+        # another member of a hard group may have landed there. A reschedule by policy
+        # is not a failed build: CM._do_build_and_run_instance answers
+        # RESCHEDULED_BY_POLICY and CM.build_and_run_instance calls neither
+        # CM._build_failed nor CM._build_succeeded for it.
         Outcome("group_policy_violation", ENV, (Branch(
             task=T.SCHEDULING, host=HostEffect.CLEAR, alloc=(Alloc.DELETE_INSTANCE,),
-            tracker=(Track.INSTANCE_CLAIM,) + _BUILD_FAILED, then="reschedule"),),
+            tracker=(Track.INSTANCE_CLAIM, Track.ABORT_INSTANCE_CLAIM), then="reschedule"),),
             "CM._validate_instance_group_policy (inside RT.instance_claim) raises "
-            "RescheduledException"),
+            "GroupAffinityViolation -> RescheduledByPolicyException"),
     ), "CM._do_build_and_run_instance", late_group_check="group_policy_violation"),
     # CM._build_resources turns a failure to allocate the network or to prepare the
     # block devices into BuildAbortException: no reschedule.
@@ -616,9 +619,12 @@ LIVE_MIGRATE = Operation(
                  then="post_live_migration"),
             _LIVE_MIGRATION_ROLLBACK,
         ), "CM._do_live_migration"),
+        # The source's tracker counts again once the destination has the instance
+        # (CM._post_live_migration calls CM.update_available_resource); the
+        # destination's counts it only at its next audit.
         Step("post_live_migration", Where.SOURCE, _states(T.MIGRATING), (
             done(task=None, host=HostEffect.SET_DEST, alloc=(Alloc.DELETE_MIGRATION,),
-                 migration=Migration(MS.COMPLETED),
+                 migration=Migration(MS.COMPLETED), tracker=(Track.AUDIT,),
                  nova="CM._post_live_migration; CM._delete_allocation_after_move"),
             _LIVE_MIGRATION_ROLLBACK,
             # CM._do_live_migration's except only errors the migration and the instance:
@@ -772,9 +778,17 @@ _OFFLOAD = Step("offload", Where.HOST, _states(T.SHELVING, T.SHELVING_OFFLOADING
 
 SHELVE = Operation(
     name="shelve", kind=Kind.API, api_method="API.shelve",
-    summary="Snapshot and power off the instance; offload it from its host when configured.",
+    summary="Snapshot and power off the instance; offload it from its host when configured "
+            "(a volume-backed instance: offload at once, no snapshot).",
     guard=guard([V.ACTIVE, V.STOPPED, V.PAUSED, V.SUSPENDED]),
-    api=api_step(T.SHELVING, then="shelving_image_pending_upload", nova="API.shelve"),
+    # API.shelve casts shelve_instance (snapshot first) for an image-backed instance and
+    # shelve_offload_instance for a volume-backed one, whatever shelved_offload_time says
+    # (compute_utils.is_volume_backed_instance).
+    api=api_branches(
+        Branch(when=(When.VOLUME_BACKED,), task=T.SHELVING, then="offload"),
+        Branch(when=(When.NOT_VOLUME_BACKED,), task=T.SHELVING,
+               then="shelving_image_pending_upload"),
+        nova="API.shelve"),
     steps=(
         task_step("shelving_image_pending_upload", Where.HOST, T.SHELVING,
                   T.SHELVING_IMAGE_PENDING_UPLOAD, "shelving_image_uploading",

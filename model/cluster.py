@@ -463,6 +463,11 @@ class Cluster:
                 ResourceClass(rc): n for rc, n in placement_resources(spec).items()})
         return dict(cached[1])
 
+    def is_volume_backed(self, image: str | None) -> bool:
+        """Whether an instance of ``image`` boots from a volume (the world's answer to
+        the lifecycle's ``When.VOLUME_BACKED``)."""
+        return self._volume_backed(image)
+
     def _volume_backed(self, image: str | None) -> bool:
         if image is None:
             return False
@@ -1204,6 +1209,9 @@ class Cluster:
                 tracker = tracker.build_failed()
             elif call is Track.BUILD_SUCCEEDED:
                 tracker = tracker.build_succeeded()
+            elif call is Track.AUDIT:
+                self.update_available_resource(host)
+                continue
             elif mig is None:
                 continue
             elif call is Track.MOVE_CLAIM:
@@ -1625,6 +1633,9 @@ class Cluster:
         if was_up:
             return Result(True, None, f"{host} already up")
         from model.catalogue import INIT_INSTANCE
+        # A compute that starts has a new ResourceTracker (ComputeManager.__init__):
+        # its Stats, the failed-build count with them, start empty.
+        self.trackers[host] = self.trackers[host].started()
         before = {u: _vm_of(i) for u, i in self.instances.items() if i.host == host}
         done = init_host(self, host, self._apply_recovery)
         # (Service.start: ComputeManager.pre_start_hook runs the resource audit once

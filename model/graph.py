@@ -4,7 +4,8 @@ The explorer drives a ``Lifecycle`` with every API request (as an admin, so that
 admin-only operations are explored too), every pending step with every outcome
 the catalogue declares for it, and the world's moves (either of two hosts going
 down or coming back). Each configuration of the world that changes a branch
-(``shelved_offload_time`` 0 or not) is explored and the graphs are merged.
+(``WORLDS``: ``shelved_offload_time`` 0 or not for an instance booted from an image,
+and an instance booted from a volume) is explored and the graphs are merged.
 
 A node of the *full* graph is everything that decides the instance's future:
 its state variables plus the work pending for it. The *projected* graph has one
@@ -37,6 +38,20 @@ from model.states import MIGRATION_FINAL, PowerState, Task, VmState
 HOSTS = ("A", "B")
 Combo = tuple[VmState, Task, PowerState]
 _new_node = tuple.__new__  # a Node from its fields in order, without NamedTuple's checks
+
+
+@dataclass(frozen=True, order=True)
+class WorldVariant:
+    """A configuration of the world that changes a branch of the catalogue."""
+
+    shelved_offload_time: int
+    volume_backed: bool = False
+
+
+#: The worlds explored: an image-backed instance with ``shelved_offload_time`` 0 and
+#: -1, and a volume-backed one (whose shelve offloads at once whatever the option says,
+#: so one value of it is enough).
+WORLDS = (WorldVariant(0), WorldVariant(-1), WorldVariant(0, volume_backed=True))
 
 
 class Pending(NamedTuple):
@@ -223,22 +238,25 @@ def combo_label(combo: Combo) -> str:
 #: the (vm_state, task_state, power_state) after it).
 Moved = tuple[str, Core, "Pending | None", Combo]
 
-_OFFLOAD = frozenset({When.OFFLOAD_NOW, When.NOT_OFFLOAD_NOW})
+#: The conditions that read the world variant rather than the instance.
+_WORLD_CONDITIONS = frozenset({When.OFFLOAD_NOW, When.NOT_OFFLOAD_NOW,
+                               When.VOLUME_BACKED, When.NOT_VOLUME_BACKED})
 
 
 class _Memo:
     """What the explorers of one lifecycle learn about cores, shared between the world
-    variants: a move whose transitions do not read ``shelved_offload_time`` does the
-    same in both, so its answer is kept here; the others stay with their explorer."""
+    variants: a move whose transitions read no world condition (``shelved_offload_time``,
+    a volume-backed root disk) does the same in all of them, so its answer is kept here;
+    the others stay with their explorer."""
 
     def __init__(self, lifecycle: Lifecycle):
         self.machine = lifecycle.compiled
         # Every step declares an unconditional fallback branch, so a step can fire
         # exactly when some transition of it leaves the current machine state.
         self.fireable = {(s.operation, s.step, s.source) for s in lifecycle.specs}
-        #: (machine state, trigger) pairs with a transition reading shelved_offload_time
-        self.reads_offload = {(s.source, s.trigger) for s in lifecycle.specs
-                              if _OFFLOAD & set(s.conditions)}
+        #: (machine state, trigger) pairs with a transition reading a world condition
+        self.reads_world = {(s.source, s.trigger) for s in lifecycle.specs
+                            if _WORLD_CONDITIONS & set(s.conditions)}
         self.requested: dict[tuple[Core, int], tuple[Moved, ...]] = {}
         self.delivered: dict[tuple[Core, Pending], tuple[Moved, ...]] = {}
         self.host_moves: dict[Core, tuple[tuple[str, Core], ...]] = {}
@@ -250,11 +268,12 @@ class _Memo:
 
 
 class _Explorer:
-    def __init__(self, lifecycle: Lifecycle, shelved_offload_time: int, concurrency: int,
+    def __init__(self, lifecycle: Lifecycle, variant: WorldVariant, concurrency: int,
                  memo: _Memo | None = None):
         self.concurrency = concurrency
         self.lc = lifecycle
-        self.world = SimpleWorld(shelved_offload_time=shelved_offload_time)
+        self.world = SimpleWorld(shelved_offload_time=variant.shelved_offload_time,
+                                 volume_backed=variant.volume_backed)
         self.instance = lifecycle.new_instance("explored", self.world)
         self.memo = memo or _Memo(lifecycle)
         self.machine = self.memo.machine
@@ -273,7 +292,7 @@ class _Explorer:
                 if level == 0 or (level == 1 and _preempts(op)):
                     requests[level].extend(moves)
         self.requests = tuple(tuple(r) for r in requests)
-        # The answers that read shelved_offload_time: this variant's own.
+        # The answers that read a world condition: this variant's own.
         self._requested: dict[tuple[Core, int], tuple[Moved, ...]] = {}
         self._delivered: dict[tuple[Core, Pending], tuple[Moved, ...]] = {}
 
@@ -361,7 +380,7 @@ class _Explorer:
             admitted = self._admitted(core, level)
             requested = tuple(moved for move in admitted for moved in self._moves(
                 core, move, Pending(move[1], "api", None)))
-            reads = self.memo.reads_offload
+            reads = self.memo.reads_world
             own = any((core[0], f"{move[1]}.api.ok") in reads for move in admitted)
             (self._requested if own else self.memo.requested)[key] = requested
         pending = node.pending
@@ -374,7 +393,7 @@ class _Explorer:
                 delivered = self._delivered.get(key)
             if delivered is None:
                 delivered = self._deliveries(node, item)
-                reads = self.memo.reads_offload
+                reads = self.memo.reads_world
                 own = any((core[0], f"{item.operation}.{item.step}.{outcome.name}") in reads
                           for outcome in self.lc.operation(item.operation).step(
                               item.step).outcomes)
@@ -547,21 +566,22 @@ def _preempts(op) -> bool:
 
 
 def explore(lifecycle: Lifecycle | None = None,
-            shelved_offload_times: Iterable[int] = (0, -1), concurrency: int = 1
+            worlds: Iterable[WorldVariant] = WORLDS, concurrency: int = 1
             ) -> Exploration:
-    """Explore every configuration reachable from a boot; merge the world variants."""
+    """Explore every configuration reachable from a boot; merge the world variants.
+    A node of the full graph is ``(world variant, Node)``."""
     lifecycle = lifecycle or Lifecycle()
     full = Configurations()
     projected = nx.MultiDiGraph()
     result = Exploration(full, projected)
     projected_edges: set[tuple[Combo, Combo, str]] = set()
     memo = _Memo(lifecycle)
-    for offload_time in shelved_offload_times:
-        explorer = _Explorer(lifecycle, offload_time, concurrency, memo)
+    for variant in worlds:
+        explorer = _Explorer(lifecycle, variant, concurrency, memo)
         try:
             start = explorer.start()
-            root = full.append(("root", offload_time))
-            ids = {start: full.append((offload_time, start))}
+            root = full.append(("root", variant))
+            ids = {start: full.append((variant, start))}
             full.add_edge_ids(root, ids[start], "start")
             queue = deque([start])
             label_ids = full.label_ids
@@ -574,7 +594,7 @@ def explore(lifecycle: Lifecycle | None = None,
                 for label, nxt, to in explorer.successors(node):
                     vid = ids.get(nxt)
                     if vid is None:
-                        vid = ids[nxt] = full.append((offload_time, nxt))
+                        vid = ids[nxt] = full.append((variant, nxt))
                         queue.append(nxt)
                     lid = label_ids.get(label)
                     if lid is None:

@@ -83,16 +83,23 @@ class World(Protocol):
     @property
     def shelved_offload_time(self) -> int: ...
 
+    def is_volume_backed(self, image: str | None) -> bool: ...
+
 
 @dataclass
 class SimpleWorld:
-    """A world of named hosts whose services are up unless listed as down."""
+    """A world of named hosts whose services are up unless listed as down, whose
+    instances all boot from images, or all from volumes."""
 
     down: set[str] = field(default_factory=set)
     shelved_offload_time: int = 0
+    volume_backed: bool = False
 
     def service_is_up(self, host: str) -> bool:
         return host not in self.down
+
+    def is_volume_backed(self, image: str | None) -> bool:
+        return self.volume_backed
 
 
 class Instance:
@@ -196,6 +203,8 @@ DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
     When.HOST_DOWN: lambda i: i.host is not None and not i.world.service_is_up(i.host),
     When.OFFLOAD_NOW: lambda i: i.world.shelved_offload_time == 0,
     When.NOT_OFFLOAD_NOW: lambda i: i.world.shelved_offload_time != 0,
+    When.VOLUME_BACKED: lambda i: i.world.is_volume_backed(i.image),
+    When.NOT_VOLUME_BACKED: lambda i: not i.world.is_volume_backed(i.image),
     When.MIGRATION_CONFIRMED: lambda i: (i.migration is not None
                                          and i.migration.status is MigrationStatus.CONFIRMED),
     When.POWER_RUNNING: lambda i: i.power_state is PowerState.RUNNING,

@@ -66,6 +66,8 @@ class When(StrEnum):
     HOST_UP = "instance.host's compute service is up"
     HOST_DOWN = "instance.host's compute service is down"
     OFFLOAD_NOW = "shelved_offload_time == 0"
+    VOLUME_BACKED = "the instance boots from a volume (compute_utils.is_volume_backed_instance)"
+    NOT_VOLUME_BACKED = "the instance boots from an image"
     NOT_OFFLOAD_NOW = "shelved_offload_time != 0"
     MIGRATION_CONFIRMED = "the instance's migration is already confirmed"
     POWER_RUNNING = "power_state is running"
@@ -143,6 +145,8 @@ class Track(StrEnum):
     UPDATE_USAGE = "RT.update_usage: re-read the instance (dropped once deleted or offloaded)"
     BUILD_FAILED = "RT.build_failed: one more consecutive failed build"
     BUILD_SUCCEEDED = "RT.build_succeeded: the failed-build count back to 0"
+    AUDIT = ("CM.update_available_resource: the tracker counts again at once, as the "
+             "periodic audit does")
 
 
 class HostEffect(StrEnum):

@@ -207,6 +207,12 @@ class Tracker:
     def build_succeeded(self) -> Tracker:
         return dataclasses.replace(self, failed_builds=0)
 
+    def started(self) -> Tracker:
+        """The compute service starts again: its new ``ResourceTracker`` has new
+        ``Stats``, so the failed-build count is 0 until a build fails there; the
+        record shows it at the next save (the start's own audit)."""
+        return dataclasses.replace(self, failed_builds=0)
+
     def audit(self, reserved: Usage, instances: Iterable[TrackedInstance],
               migrations: Iterable[TrackedMigration]) -> Tracker:
         """``ResourceTracker._update_available_resource``: start again from the

@@ -25,7 +25,10 @@ class Fault:
     class to construct first and pass as ``inner_exception`` (InstanceFaultRollback).
     ``nova`` cites the Nova function whose handling gives the declared outcome.
     ``guest_off`` also shuts the fake guest off before raising: a driver that fails and
-    leaves the guest down (the fake driver's failures leave it as it was).
+    leaves the guest down (the fake driver's failures leave it as it was). ``guest_on``
+    starts the fake guest before raising: a driver that fails and leaves the guest
+    running, whatever it was before (an earlier suspend, or a reset-state, can leave
+    the fake guest off while the instance's record says otherwise).
     """
 
     target: str
@@ -36,6 +39,7 @@ class Fault:
     times: int = 1
     note: str = ""
     guest_off: bool = False
+    guest_on: bool = False
 
 
 @dataclass(frozen=True)

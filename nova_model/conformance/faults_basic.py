@@ -30,7 +30,9 @@ def _build_resources_fails(method: str, what: str, note: str) -> Fault:
 _REBOOT_NOTE = ("CM._reboot_instance asks the driver for the power state after the failure: "
                 "running gives guest_running (vm active, fault recorded), anything else gives "
                 "driver_error (vm error). The fake driver's failed reboot leaves the guest as it "
-                "was, so driver_error also shuts the guest off (guest_off).")
+                "was, so driver_error also shuts the guest off (guest_off) and guest_running "
+                "starts it (guest_on: a guest left suspended under a reset-state would "
+                "otherwise give driver_error).")
 
 FAULTS: dict[tuple[str, str, str], Fault | NotInjectable] = {
     # --- create ------------------------------------------------------------------------
@@ -78,13 +80,13 @@ FAULTS: dict[tuple[str, str, str], Fault | NotInjectable] = {
         note="the sync first writes the hypervisor's power state (shutdown) to the DB"),
     ("reboot_soft", "rebooted", "guest_running"): _driver(
         "reboot", "CM._reboot_instance: reboot failed but the instance is running",
-        note=_REBOOT_NOTE),
+        note=_REBOOT_NOTE, guest_on=True),
     ("reboot_soft", "rebooted", "driver_error"): _driver(
         "reboot", "CM._reboot_instance -> CM._set_instance_obj_error_state; "
                   "CM.reboot_instance (reverts_task_state)", note=_REBOOT_NOTE, guest_off=True),
     ("reboot_hard", "rebooted", "guest_running"): _driver(
         "reboot", "CM._reboot_instance: reboot failed but the instance is running",
-        note=_REBOOT_NOTE),
+        note=_REBOOT_NOTE, guest_on=True),
     ("reboot_hard", "rebooted", "driver_error"): _driver(
         "reboot", "CM._reboot_instance -> CM._set_instance_obj_error_state; "
                   "CM.reboot_instance (reverts_task_state)", note=_REBOOT_NOTE, guest_off=True),

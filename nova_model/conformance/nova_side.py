@@ -45,6 +45,9 @@ from nova.virt import fake  # noqa: E402
 #: before evacuate's target_state stopped (2.95), which a request asks for by stating
 #: its microversion.
 MICROVERSION = "2.94"
+#: the size of a boot volume the harness makes for a volume-backed server (GB): the
+#: volume, not the flavor, is the root disk, so any size the image fits in will do
+_BOOT_VOLUME_GB = 10
 FORCE_MICROVERSION = "2.67"
 #: Migration statuses during which Nova is still working on a move.
 TRANSIENT_MIGRATION = frozenset({
@@ -189,15 +192,16 @@ class _Armed:
         exc_cls = _resolve(fault["raises"])
         kwargs = dict(fault.get("kwargs") or {})
         wraps = fault.get("wraps")
-        guest_off = fault.get("guest_off", False)
+        guest = (power_state.SHUTDOWN if fault.get("guest_off", False) else
+                 power_state.RUNNING if fault.get("guest_on", False) else None)
         original = getattr(self.owner, self.attr)
 
         def replacement(*args, **kw):
             if self.remaining > 0:
                 self.remaining -= 1
                 self.fired += 1
-                if guest_off:
-                    _shut_guest_off(args, kw)
+                if guest is not None:
+                    _set_guest(args, kw, guest)
                 if wraps:
                     raise exc_cls(inner_exception=_resolve(wraps)(), **kwargs)
                 raise exc_cls(**kwargs)
@@ -209,14 +213,15 @@ class _Armed:
         setattr(self.owner, self.attr, self.original)
 
 
-def _shut_guest_off(args, kwargs) -> None:
-    """The fake guest of the call's instance is shut off (the driver is ``args[0]``)."""
+def _set_guest(args, kwargs, state) -> None:
+    """The fake guest of the call's instance is left in power ``state`` (the driver is
+    ``args[0]``)."""
     driver = args[0] if args else None
     for value in (*args[1:], *kwargs.values()):
         uuid = getattr(value, "uuid", None)
         guests = getattr(driver, "instances", {})
         if uuid in guests:
-            guests[uuid].state = power_state.SHUTDOWN
+            guests[uuid].state = state
 
 
 class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
@@ -231,6 +236,8 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         super().__init__("runTest")
         self.cluster, self.plan, self.emit = cluster, plan, emit
         self.names: dict[str, str] = {}      # vmN -> server uuid
+        self.volumes: dict[str, str] = {}    # boot volume id -> the image it was made from
+        self.booted_from_volume: dict[str, str] = {}   # server uuid -> that image
         self.armed: list[_Armed] = []
         self.held: set[str] = set()          # servers whose live migration is held
 
@@ -306,6 +313,7 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                     "properties": dict(image["properties"])}
             self.images[image["name"]] = self.glance.create(None, meta)["id"]
         self.image_names = {v: k for k, v in self.images.items()}
+        self._describe_boot_volumes()
         self.groups = {}
         for g in c["server_groups"]:
             body = {"name": g["name"], "policy": g["policy"]}
@@ -319,6 +327,32 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                 self._host_event("disable", h["name"])
             if not h["service_up"]:
                 self._host_event("service_down", h["name"])
+
+    def _describe_boot_volumes(self) -> None:
+        """The boot volume of a volume-backed server is made from a cluster image.
+
+        Nova's Cinder fixture answers any volume id with a small volume and no image
+        metadata; a boot volume the harness made also says it is bootable and carries
+        its image's properties (``volume_image_metadata``), which the API reads as the
+        server's image (``utils.get_image_metadata_from_volume``) for the scheduler's
+        filters, as Cinder does for a volume created from an image.
+        """
+        from nova.volume import cinder
+        fixture_get = cinder.API.get
+        images = {i["name"]: i for i in self.cluster["images"]}
+
+        def get(context, volume_id, microversion=None):
+            volume = fixture_get(context, volume_id, microversion=microversion)
+            image = self.volumes.get(volume_id)
+            if image is not None:
+                volume = dict(volume, bootable=True, size=_BOOT_VOLUME_GB,
+                              volume_image_metadata={
+                                  "image_id": self.images[image], "image_name": image,
+                                  **{k: str(v) for k, v in
+                                     images[image]["properties"].items()}})
+            return volume
+
+        self.stub_out("nova.volume.cinder.API.get", staticmethod(get))
 
     def _pin_tie_break(self, hosts: list[str]) -> None:
         """Hosts of equal weight are tried in the cluster file's order.
@@ -435,6 +469,16 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         image = args.get("image") or self.cluster["default_image"]
         server = {"name": f"vm{len(self.names) + 1}", "flavorRef": self.flavors[flavor],
                   "imageRef": self.images[image], "networks": "none"}
+        volume = None
+        if next(i for i in self.cluster["images"] if i["name"] == image)["volume_backed"]:
+            # boot from a volume made from the image: no image, the volume is the root
+            # disk (Nova then claims no DISK_GB for it: RequestSpec.is_bfv)
+            volume = f"00000000-0000-4000-9000-{len(self.volumes) + 1:012d}"
+            self.volumes[volume] = image
+            server["imageRef"] = ""
+            server["block_device_mapping_v2"] = [{
+                "boot_index": 0, "uuid": volume, "source_type": "volume",
+                "destination_type": "volume", "delete_on_termination": False}]
         if args.get("availability_zone"):
             server["availability_zone"] = args["availability_zone"]
         body: dict[str, Any] = {"server": server}
@@ -446,7 +490,10 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         response = client.api_request("/servers", method="POST", body=json.dumps(body))
         verdict = _verdict(response)
         if verdict["accepted"]:
-            self.names[f"vm{len(self.names) + 1}"] = response.json()["server"]["id"]
+            uuid = response.json()["server"]["id"]
+            self.names[f"vm{len(self.names) + 1}"] = uuid
+            if volume is not None:
+                self.booted_from_volume[uuid] = image
         return verdict
 
     def _service(self, host: str) -> dict:
@@ -565,7 +612,10 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                 "power_state": s["OS-EXT-STS:power_state"],
                 "host": s["OS-EXT-SRV-ATTR:host"],
                 "flavor": s["flavor"]["original_name"],
-                "image": self.image_names.get((s.get("image") or {}).get("id")),
+                # (a volume-backed server has no image: it is named by the image its
+                # boot volume was made from)
+                "image": self.booted_from_volume.get(uuid) or self.image_names.get(
+                    (s.get("image") or {}).get("id")),
                 "locked": s["locked"],
             }
         migrations = {}

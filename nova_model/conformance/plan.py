@@ -15,7 +15,7 @@ why ("not reproducible in Nova"); it never counts it as agreement.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from model.catalogue import CATALOGUE
 from model.config import ClusterConfig
@@ -92,7 +92,8 @@ def cluster_document(config: ClusterConfig) -> dict[str, Any]:
         "flavors": [{"name": f.name, "vcpus": f.vcpus, "memory_mb": f.memory_mb,
                      "root_gb": f.root_gb, "ephemeral_gb": f.ephemeral_gb, "swap": f.swap,
                      "extra_specs": dict(f.extra_specs)} for f in config.flavors],
-        "images": [{"name": i.name, "properties": dict(i.properties)} for i in config.images],
+        "images": [{"name": i.name, "properties": dict(i.properties),
+                    "volume_backed": i.volume_backed} for i in config.images],
         "default_image": config.images[0].name if config.images else None,
         "server_groups": [{"name": g.name, "policy": g.policy, "rules": dict(g.rules)}
                           for g in config.server_groups],
@@ -114,7 +115,7 @@ def unsupported_config(config: ClusterConfig) -> str | None:
     if config.scheduler.mode != "placement":
         return (f"scheduler mode {config.scheduler.mode!r}: Nova 34 has no RamFilter, "
                 "DiskFilter or CoreFilter (Placement decides capacity)")
-    # (a volume-backed image is refused only by a request that uses it: see refusal)
+    # (a rebuild of a volume-backed server is refused only when asked: see refusal)
     return None
 
 
@@ -175,6 +176,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
     run = scenarios.run(scenario, config, lifecycle=lifecycle, observer=recorder)
     try:
         requests: dict[str, dict[str, Any]] = {}   # instance -> its latest request action
+        images: dict[str, str | None] = {}          # instance -> the image it boots from
         in_flight: list[tuple[str, str]] = []
         for result, step in zip(run.results, scenario.steps):
             data = step.data
@@ -186,13 +188,16 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                     "is still to run; Nova runs a request's chain without pausing")
                 plan.stopped_at = step.path
                 break
-            refused = refusal(step, config)
+            refused = refusal(step, config, images)
             if refused:
                 plan.not_reproducible, plan.stopped_at = refused, step.path
                 break
             action = _action(step, config)
             if action["kind"] == "api" and data.get("api") == "create" and result.accepted:
-                requests[result.detail.rsplit(" ", 1)[-1]] = action
+                created = result.detail.rsplit(" ", 1)[-1]
+                requests[created] = action
+                images[created] = (data.get("args") or {}).get("image") or (
+                    config.images[0].name if config.images else None)
             elif action["kind"] == "api" and data.get("instance"):
                 requests[data["instance"]] = action
             elif action["kind"] == "instance_event":
@@ -267,17 +272,23 @@ def _racing(step: scenarios.ScenarioStep, in_flight: list[tuple[str, str]],
     return [words for _, words in in_flight]
 
 
-def refusal(step: scenarios.ScenarioStep, config: ClusterConfig) -> str | None:
-    """Why the harness cannot perform this step in Nova, or None."""
+def refusal(step: scenarios.ScenarioStep, config: ClusterConfig,
+            images: Mapping[str, str | None] | None = None) -> str | None:
+    """Why the harness cannot perform this step in Nova, or None. ``images`` names the
+    image each instance created so far boots from."""
     d = step.data
     if step.verb == "api":
         op, args = d["api"], d.get("args") or {}
-        image = args.get("image") if op in ("create", "rebuild") else None
-        if op == "create" and image is None and config.images:
-            image = config.images[0].name
-        if image is not None and config.image(image).volume_backed:
-            return (f"{step.path}: image {image!r} is volume-backed; the harness boots "
-                    "only image-backed servers")
+        # A volume-backed server boots from a volume the harness makes from the image
+        # (Nova's Cinder fixture); rebuilding it re-images that volume through Cinder
+        # (API.rebuild with reimage_boot_volume), which the fixture does not do.
+        booted = (images or {}).get(d.get("instance")) if op == "rebuild" else None
+        image = args.get("image") if op == "rebuild" else None
+        for name in (booted, image):
+            if name is not None and config.image(name).volume_backed:
+                return (f"{step.path}: a rebuild of a volume-backed server (image "
+                        f"{name!r}) re-images its boot volume through Cinder, which the "
+                        "harness's Cinder fixture does not do")
         interval = config.options.reclaim_instance_interval
         if op == "soft_delete" and interval <= 0:
             return (f"{step.path}: soft_delete needs reclaim_instance_interval > 0 "
@@ -330,5 +341,6 @@ def _arm_faults(deliveries, requests: dict[str, dict[str, Any]],
         request["faults"].append({"key": f"{operation}.{step} {outcome}",
                                   "target": fault.target, "raises": fault.raises,
                                   "kwargs": dict(fault.kwargs), "wraps": fault.wraps,
-                                  "times": fault.times, "guest_off": fault.guest_off})
+                                  "times": fault.times, "guest_off": fault.guest_off,
+                                  "guest_on": fault.guest_on})
     return None

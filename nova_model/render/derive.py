@@ -23,7 +23,9 @@ from typing import Iterator
 
 from model.catalogue import OPERATIONS
 from model.errors import NovaModelError
-from model.graph import HOSTS, Exploration, Node as GraphNode, explore, restore_node
+from model.graph import (
+    HOSTS, Exploration, Node as GraphNode, WorldVariant, explore, restore_node,
+)
 from model.lifecycle import ADMIN, Lifecycle, MigrationRecord, SimpleWorld, STATE_PAIRS
 from model.operation import (
     Branch, Check, HostEffect, Kind, Operation, OutcomeKind, Rule, When, Where,
@@ -61,6 +63,7 @@ class RunEdge:
 
 _OLD = frozenset({When.WAS_STOPPED, When.NOT_WAS_STOPPED, When.WAS_ERROR, When.NOT_WAS_ERROR})
 _OFFLOAD = frozenset({When.OFFLOAD_NOW, When.NOT_OFFLOAD_NOW})
+_VOLUME = frozenset({When.VOLUME_BACKED, When.NOT_VOLUME_BACKED})
 _MIGRATION_CHECKS = frozenset({Check.SOURCE_COMPUTE_UP, Check.MIGRATION_RUNNING,
                                Check.MIGRATION_ABORTABLE})
 
@@ -77,6 +80,7 @@ class _Reads:
 
     old_vm_state: bool
     offload: bool
+    volume_backed: bool
     migration: bool
 
     @classmethod
@@ -87,6 +91,7 @@ class _Reads:
         sets_source = any(b.host is HostEffect.SET_SOURCE for b in _branches(op))
         return cls(old_vm_state=bool(whens & _OLD or saved) and not op.remembers_vm_state,
                    offload=bool(whens & _OFFLOAD),
+                   volume_backed=bool(whens & _VOLUME),
                    migration=bool(checks & _MIGRATION_CHECKS) or sets_source)
 
 
@@ -103,9 +108,10 @@ class Replayer:
 
     # -- configuration --
 
-    def restore(self, offload: int, node: GraphNode) -> None:
+    def restore(self, variant: WorldVariant, node: GraphNode) -> None:
         restore_node(self.instance, self.world, node)
-        self.world.shelved_offload_time = offload
+        self.world.shelved_offload_time = variant.shelved_offload_time
+        self.world.volume_backed = variant.volume_backed
 
     def save(self) -> tuple:
         i = self.instance
@@ -215,14 +221,16 @@ class Replayer:
         self.load(here)
 
 
-def _config_key(op: Operation, reads: _Reads, offload: int, node: GraphNode) -> tuple:
+def _config_key(op: Operation, reads: _Reads, variant: WorldVariant, node: GraphNode
+                ) -> tuple:
     host = node.host
     m = node.migration
     return (
         node.state, node.power, host is None, host in node.down if host else False,
         node.launched,
         node.old_vm_state if reads.old_vm_state else None,
-        offload if reads.offload else None,
+        variant.shelved_offload_time if reads.offload else None,
+        variant.volume_backed if reads.volume_backed else None,
         (m[0], m[1] == host, m[1] in node.down) if (reads.migration and m) else None,
     )
 
@@ -268,12 +276,12 @@ class ModelView:
 
     # -- runs --
 
-    def _configurations(self) -> list[tuple[int, GraphNode]]:
+    def _configurations(self) -> list[tuple[WorldVariant, GraphNode]]:
         out = []
         for key in self.exploration.full.nodes:
-            offload, node = key
+            variant, node = key
             if isinstance(node, GraphNode):
-                out.append((offload, node))
+                out.append((variant, node))
         return out
 
     @cached_property
@@ -287,16 +295,16 @@ class ModelView:
             for op in self.operations:
                 reads = _Reads.of(op)
                 done: set[tuple] = set()
-                for offload, node in configurations:
+                for variant, node in configurations:
                     if node.state == "new" and not op.creates_instance:
                         continue
                     if node.state != "new" and op.creates_instance:
                         continue
-                    key = _config_key(op, reads, offload, node)
+                    key = _config_key(op, reads, variant, node)
                     if key in done:
                         continue
                     done.add(key)
-                    replay.restore(offload, node)
+                    replay.restore(variant, node)
                     ends = replay.run(op)
                     if ends is None:
                         continue

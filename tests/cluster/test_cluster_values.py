@@ -227,3 +227,33 @@ def test_volume_backed_image_claims_no_disk():
     (host_allocs,) = c.ledger.allocations_of(uuid).values()
     assert "DISK_GB" not in host_allocs and host_allocs["VCPU"] == 1
     c.close()
+
+
+@pytest.mark.parametrize("offload_time", [0, -1, 3600])
+def test_a_volume_backed_shelve_offloads_at_once_whatever_shelved_offload_time(offload_time):
+    """API.shelve casts shelve_offload_instance for a volume-backed instance: no
+    snapshot steps, offloaded, its allocation deleted; an image-backed one beside it
+    waits for shelved_offload_time."""
+    from model.config import ImageConfig
+    config = small_config(shelved_offload_time=offload_time)
+    config = config.replace(images=config.images + (ImageConfig("vol", volume_backed=True),))
+    c = Cluster(config, LC)
+    volume = boot(c, image="vol")
+    image = boot(c, image="cirros")
+    for uuid in (volume, image):
+        assert c.request("shelve", uuid).accepted
+    steps = {w.instance: w.step for w in c.pending()}
+    assert steps == {volume: "offload", image: "shelving_image_pending_upload"}
+    c.settle()
+    assert c.instances[volume].vm_state is V.SHELVED_OFFLOADED
+    assert c.instances[volume].host is None
+    assert volume not in c.ledger.consumers()
+    assert c.instances[image].vm_state is (
+        V.SHELVED_OFFLOADED if offload_time == 0 else V.SHELVED)
+    # unshelve schedules it again, without root disk
+    assert c.request("unshelve", volume).accepted
+    c.settle()
+    assert c.instances[volume].vm_state is V.ACTIVE
+    (host_allocs,) = c.ledger.allocations_of(volume).values()
+    assert "DISK_GB" not in host_allocs
+    c.close()

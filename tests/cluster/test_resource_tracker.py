@@ -220,12 +220,14 @@ def test_a_live_migration_reaches_the_destinations_tracker_only_at_its_audit():
     dest = cluster.instances[uuid].host
     assert dest != source
     assert not cluster.trackers[dest].tracks(uuid)
-    assert cluster.trackers[source].tracks(uuid)  # (until the source's audit)
-    # the scheduler's own consumption of the destination stands in until then
+    # the source counts again at once (CM._post_live_migration runs its audit), and the
+    # scheduler reads the source's new record
+    assert not cluster.trackers[source].tracks(uuid)
+    assert _state(cluster, source).free_ram_mb == before[source] + SMALL.memory_mb
+    # the scheduler's own consumption of the destination stands in until its audit
     free = _state(cluster, dest).free_ram_mb
     assert free == before[dest] - SMALL.memory_mb
     cluster.update_available_resource(dest)
-    cluster.update_available_resource(source)
     assert cluster.trackers[dest].tracks(uuid) and not cluster.trackers[source].tracks(uuid)
     assert _state(cluster, dest).free_ram_mb == free
 
@@ -249,6 +251,37 @@ def test_a_failed_build_shows_at_the_next_save_of_the_record():
     assert _state(cluster, host).failed_builds == 1  # saved with the next claim
     cluster.update_available_resource(host)
     assert _state(cluster, host).failed_builds == 0  # the build succeeded since
+
+
+def test_a_compute_that_starts_again_has_no_failed_build():
+    """A new ResourceTracker has new Stats: the restarted compute's own audit saves a
+    record with no failed build, and the scheduler weighs the host as any other."""
+    cluster = Cluster(small_config(hosts=1), seed=1)
+    assert cluster.request("create", None, flavor=SMALL.name).accepted
+    cluster.settle(create__spawned="build_abort")
+    host = sorted(cluster.hosts)[0]
+    assert cluster.trackers[host].failed_builds == 1
+    cluster.update_available_resource(host)
+    assert _state(cluster, host).failed_builds == 1
+    assert cluster.restart(host).accepted
+    assert cluster.trackers[host].failed_builds == 0
+    assert _state(cluster, host).failed_builds == 0
+
+
+def test_a_reschedule_by_group_policy_is_not_a_failed_build():
+    """CM._do_build_and_run_instance answers RESCHEDULED_BY_POLICY for the late group
+    check's GroupAffinityViolation, and CM.build_and_run_instance then counts no failed
+    build (the BuildFailureWeigher does not push the host away)."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    assert cluster.request("create", None, flavor=SMALL.name).accepted
+    first = next(w for w in cluster.pending() if w.operation == "create")
+    cluster.settle(create__build="group_policy_violation")
+    uuid = first.instance
+    assert cluster.instances[uuid].vm_state is VmState.ACTIVE
+    assert all(t.failed_builds == 0 for t in cluster.trackers.values())
+    for host in cluster.hosts:
+        cluster.update_available_resource(host)
+        assert _state(cluster, host).failed_builds == 0
 
 
 def test_a_queued_confirm_after_a_delete_confirmed_the_resize_changes_nothing():

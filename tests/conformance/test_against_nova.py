@@ -120,3 +120,24 @@ def test_a_model_that_disagrees_with_nova_is_caught():
     assert not report.agrees
     assert [d for _, d in report.differences] == [
         "instances.vm1.vm_state: model 'active', Nova 'stopped'"]
+
+
+def test_a_volume_backed_shelve_offloads_at_once_in_nova():
+    """With shelved_offload_time -1 the image-backed server stays shelved and the
+    volume-backed one is offloaded at once (API.shelve casts shelve_offload_instance
+    for it), on the model and in Nova 34 (the harness boots it from a volume made from
+    the image, through Nova's Cinder fixture)."""
+    config = CONFIG.replace(options=dataclasses.replace(CONFIG.options,
+                                                        shelved_offload_time=-1))
+    scenario = scenarios.load(ROOT / "scenarios" / "shelve_volume_backed.json")
+    run = scenarios.run(scenario, config)
+    try:
+        assert run.cluster.instances["vm2"].vm_state is VmState.SHELVED
+        shelves = [r.detail for r in run.results if r.input.get("api") == "shelve"]
+        assert shelves[:2] == ["shelve accepted -> offload",
+                               "shelve accepted -> shelving_image_pending_upload"]
+    finally:
+        run.close()
+    [report] = conform([("shelve_volume_backed.json", scenario)], config)
+    _assert_agree([report])
+    assert report.not_reproducible is None and len(report.steps) == len(scenario.steps)

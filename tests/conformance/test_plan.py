@@ -104,7 +104,7 @@ def test_a_fault_is_armed_on_the_request_whose_chain_meets_it():
                                "target": "nova.virt.fake.FakeDriver.power_off",
                                "raises": fault_map()[("stop", "power_off", "driver_error")].raises,
                                "kwargs": {}, "wraps": None, "times": 1,
-                               "guest_off": False}]
+                               "guest_off": False, "guest_on": False}]
     assert p.steps[3].model["instances"]["vm1"]["vm_state"] == "active"
 
 

@@ -51,9 +51,13 @@ from model.states import PowerState, TaskState, VmState
 #: running live migration only signals the driver, whose rollback is a step of its own
 #: (CM.live_migration_abort), and a restart clears an interrupted move's task without
 #: touching its migration (CM._init_instance).
+#: Then 3476 -> 3490 transitions and 126877 -> 186222 configurations: a volume-backed
+#: instance is explored too (a third world), whose shelve goes straight to the offload
+#: (API.shelve casts shelve_offload_instance): shelving to shelved_offloaded from
+#: active, stopped, paused and suspended, and its failure back.
 PROJECTED_STATES = 260        # distinct (vm_state, task_state, power_state)
-PROJECTED_TRANSITIONS = 3476  # distinct labelled edges between them
-CONFIGURATIONS = 126877       # full-graph nodes (state + pending work + world)
+PROJECTED_TRANSITIONS = 3490  # distinct labelled edges between them
+CONFIGURATIONS = 186222       # full-graph nodes (state + pending work + world)
 
 CHECK_NAMES = [
     "every reachable state can reach a state with no task in progress",
@@ -97,6 +101,16 @@ def test_pinned_counts(exploration):
 
 def test_reached_combinations_are_legal(exploration, graph_lc):
     assert exploration.combos <= graph_lc.legal
+
+
+def test_a_volume_backed_shelve_goes_straight_to_the_offload(exploration):
+    """Only the volume-backed world's shelve moves from shelving to shelved_offloaded in
+    one step (API.shelve casts shelve_offload_instance); an image-backed one snapshots
+    first."""
+    edges = {(u[0], u[1], v[0], v[1]) for u, v, label in
+             exploration.projected.edges(keys=True) if label == "shelve.offload.ok"}
+    assert (VmState.ACTIVE, TaskState.SHELVING, VmState.SHELVED_OFFLOADED, None) in edges
+    assert (VmState.STOPPED, TaskState.SHELVING, VmState.SHELVED_OFFLOADED, None) in edges
 
 
 def test_reverting_a_stopped_resize_passes_resized_powering_off(exploration):
