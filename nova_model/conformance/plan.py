@@ -176,6 +176,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
     try:
         requests: dict[str, dict[str, Any]] = {}   # instance -> its latest request action
         in_flight: list[tuple[str, str]] = []
+        known: set[str] = set()  # the instances made so far
         for result, step in zip(run.results, scenario.steps):
             data = step.data
             state, quiescent, ready = recorder.after[result.index]
@@ -192,7 +193,9 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 break
             action = _action(step, config)
             if action["kind"] == "api" and data.get("api") == "create" and result.accepted:
-                requests[result.detail.rsplit(" ", 1)[-1]] = action
+                # (a multi-create's instances all belong to its one request)
+                for made in set(state["instances"]) - known:
+                    requests[made] = action
             elif action["kind"] == "api" and data.get("instance"):
                 requests[data["instance"]] = action
             elif action["kind"] == "instance_event":
@@ -211,6 +214,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 (result.accepted and result.error is None) if step.verb == "api" else None,
                 error))
             in_flight = ready
+            known = set(state["instances"])
     finally:
         run.close()
     _answer_waited_requests(plan, lifecycle)

@@ -14,6 +14,12 @@ from model.lifecycle import STATE_PAIRS
 from model.placement import ResourceClass
 from model.states import MigrationStatus, MigrationType, VmState
 
+#: A multi-create (``min_count`` / ``max_count``): accepted, placed by one scheduling
+#: decision, and failed for all its instances (NoValidHost) in one step.
+MULTI_CREATE_ACCEPTED = "multi-create accepted"
+MULTI_CREATE_PLACED = "multi-create placed by one decision"
+MULTI_CREATE_FAILED = "multi-create failed for all its instances"
+
 #: How full a host must get to count as "at or near capacity".
 NEAR_CAPACITY = 0.9
 
@@ -93,7 +99,8 @@ class Coverage:
     # -- the requirements ------------------------------------------------------------------
 
     REQUIRED_EVENTS = ("a host at or near capacity", "resize confirmed", "resize reverted",
-                       "evacuation", "unshelve onto another host")
+                       "evacuation", "unshelve onto another host", MULTI_CREATE_ACCEPTED,
+                       MULTI_CREATE_PLACED, MULTI_CREATE_FAILED)
 
     def missing(self) -> list[str]:
         out = [f"vm_state {vm.value}" for vm in VmState if vm not in self.vm_states]

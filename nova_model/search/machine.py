@@ -38,7 +38,9 @@ from model.operation import Check, OutcomeKind
 from model.states import VmState
 from nova_model.promises import unexplained_violations
 from nova_model.scenario import specification
-from nova_model.search.coverage import Coverage
+from nova_model.search.coverage import (
+    MULTI_CREATE_ACCEPTED, MULTI_CREATE_FAILED, MULTI_CREATE_PLACED, Coverage,
+)
 from nova_model.search.memo import (
     ROOT, MachineState, Saved, StateMemo, resumable, state_differences,
 )
@@ -234,9 +236,13 @@ class ClusterMachine(RuleBasedStateMachine):
     @resumable
     def boot(self, flavor: str, group: str | None, choice: int):
         """A multiple-instance boot: one to three creates in one go, scheduled separately
-        afterwards, so the members race each other to their hosts."""
+        afterwards, so the members race each other to their hosts; or (half the time
+        when there are two or three) one request for all of them with ``min_count`` /
+        ``max_count``, which one scheduling decision places together."""
         c = Choices(choice)
         admin, count = c.take(2) == 1, 1 + c.take(3)
+        if count > 1 and c.take(2) == 1:
+            return multiple(*self._boot_many(flavor, group, admin, 1 + c.take(count), count))
         return multiple(*(self._boot(flavor, group, admin) for _ in range(count)))
 
     @precondition(lambda self: self._any_live())
@@ -526,6 +532,19 @@ class ClusterMachine(RuleBasedStateMachine):
         args = {"flavor": flavor} | ({"group": group} if group else {})
         return self._request("create", None, ADMIN if admin else USER, args).instance
 
+    def _boot_many(self, flavor: str, group: str | None, admin: bool, low: int,
+                   high: int) -> list[str]:
+        """A multi-create: one request for ``low`` to ``high`` instances; their uuids."""
+        args = {"flavor": flavor, "min_count": low, "max_count": high}
+        if group:
+            args["group"] = group
+        before = self.cluster.counters["vm"]
+        result = self._request("create", None, ADMIN if admin else USER, args)
+        if not result.accepted:
+            return []
+        type(self).coverage.events.add(MULTI_CREATE_ACCEPTED)
+        return [f"vm{n}" for n in range(before + 1, self.cluster.counters["vm"] + 1)]
+
     def _api(self, instance: str, admin: bool, bias: int, choices: "Choices",
              flavor: str, mid_flight: tuple[str, ...] = ()) -> bool:
         ctx = ADMIN if admin else USER
@@ -601,6 +620,10 @@ class ClusterMachine(RuleBasedStateMachine):
         if outcome != "ok" and step.outcome(outcome).kind is OutcomeKind.FAULT:
             self.faults += 1
         result = self.cluster.deliver(work.id, outcome)
+        if work.get("batch") and result.accepted:
+            type(self).coverage.events.add(
+                MULTI_CREATE_FAILED if "no_valid_host" in result.detail
+                else MULTI_CREATE_PLACED)
         record = {"deliver": {"operation": work.operation, "step": work.step,
                               "instance": work.instance, "work": work.id}}
         if outcome != "ok":
