@@ -602,6 +602,9 @@ class Cluster:
             made.append((inst, branch))
         uuids = tuple(inst.uuid for inst, _ in made)
         head, head_branch = made[0]
+        if count > 1 and head_branch.then is not None and not self.lc.operation(
+                "create").step(head_branch.then).schedules_batch:
+            raise AssertionError(f"create.{head_branch.then} does not schedule a batch")
         for index, (inst, branch) in enumerate(made):
             # (one cast for the whole request: the first instance's work carries the batch)
             context = _freeze_context({"batch": uuids}) if count > 1 else ()
