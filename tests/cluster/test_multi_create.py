@@ -218,3 +218,41 @@ def test_a_scenario_names_every_instance_a_multi_create_made():
     assert len(loads(json.dumps(steps)).steps) == 2
     with pytest.raises(ScenarioError, match="no instance 'vm4'"):
         loads(json.dumps(steps + [{"api": "delete", "instance": "vm4"}]))
+
+
+def test_the_minimizer_removes_a_member_by_asking_the_request_for_one_fewer():
+    from nova_model.search.minimize import _without_each_instance
+    many = {"api": "create", "args": {"flavor": "m1.small", "min_count": 2, "max_count": 3}}
+    steps = [many, {"api": "delete", "instance": "vm3"},
+             {"api": "create", "args": {"flavor": "m1.small"}},
+             {"api": "stop", "instance": "vm4"}]
+    without = _without_each_instance(steps)
+    assert len(without) == 4  # vm4, vm3, vm2, vm1: latest first
+    assert without[0] == steps[:2]
+    fewer = {"api": "create", "args": {"flavor": "m1.small", "min_count": 2, "max_count": 2}}
+    assert without[1] == [fewer, steps[2], {"api": "stop", "instance": "vm3"}]
+    assert without[2] == [fewer, {"api": "delete", "instance": "vm2"}, steps[2],
+                          {"api": "stop", "instance": "vm3"}]
+    two = {"api": "create", "args": {"max_count": 2}}
+    assert _without_each_instance([two])[0] == [{"api": "create", "args": {}}]
+
+
+def test_the_soft_anti_affinity_weigher_counts_earlier_members_of_the_request():
+    """ServerGroupSoftAntiAffinityWeigher reads the members on each host, the request's
+    earlier ones included (the stub ``_consume_selected_host`` adds): with weighers
+    otherwise set to stack, a soft-anti-affinity request still spreads."""
+    from model.config import ServerGroupConfig
+    config = small_config(hosts=3)
+    stacking = dict(ram_weight_multiplier=-1.0, cpu_weight_multiplier=-1.0,
+                    disk_weight_multiplier=-1.0, io_ops_weight_multiplier=1.0,
+                    num_instances_weight_multiplier=1.0)
+    config = dataclasses.replace(
+        config, server_groups=(*config.server_groups,
+                               ServerGroupConfig("soft", "soft-anti-affinity")),
+        scheduler=dataclasses.replace(config.scheduler, soft_anti_affinity_weight_multiplier=1000.0,
+                                      **stacking))
+    c = Cluster(config, seed=1)
+    c.request("create", flavor="small", group="soft", max_count=3)
+    c.settle()
+    assert len({i.host for i in c.instances.values()}) == 3
+    assert invariants.violations(c) == {}
