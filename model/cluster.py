@@ -1174,8 +1174,13 @@ class Cluster:
         self._track(inst, branch, work.target or before_host, before_host,
                     (work.operation, work.step))
         if (inst.host is not None and inst.host != before_host and inst.host in self.trackers
-                and self.trackers[inst.host].never_counted(inst.uuid)):
-            self.uncounted_arrivals[inst.uuid] = (inst.host, work.operation)
+                and not self._counts(self.trackers[inst.host], inst.uuid)):
+            # (also an instance this tracker let go earlier and that comes back uncounted:
+            # a move away from it, then a live migration back before its audit; one that
+            # returns to the host it first arrived at uncounted keeps that first arrival)
+            first = self.uncounted_arrivals.get(inst.uuid)
+            if first is None or first[0] != inst.host:
+                self.uncounted_arrivals[inst.uuid] = (inst.host, work.operation)
         self._apply_flavor(inst, branch)
         if inst.host is not None and inst.host != before_host:
             self.arrivals[inst.uuid] = work.operation
@@ -1364,8 +1369,10 @@ class Cluster:
             if host not in self.trackers or not self.service_is_up(host):
                 continue
             tracker = self.trackers[host]
-            if call in _DROPS and tracker.never_counted(inst.uuid):
-                arrival = self.uncounted_arrivals.get(inst.uuid)
+            arrival = self.uncounted_arrivals.get(inst.uuid)
+            if call in _DROPS and (tracker.never_counted(inst.uuid) or (
+                    arrival is not None and arrival[0] == host
+                    and not self._counts(tracker, inst.uuid))):
                 self.uncounted_drops[host] = UncountedDrop(
                     inst.uuid, operation, step,
                     arrival[1] if arrival is not None and arrival[0] == host else None)
@@ -1394,6 +1401,11 @@ class Cluster:
                 tracker = tracker.drop_move_claim(inst.uuid, self.tracker_usage(
                     mig.new_flavor or inst.flavor, inst))
             self.trackers[host] = tracker
+
+    @staticmethod
+    def _counts(tracker: Tracker, uuid: str) -> bool:
+        """Whether the tracker counts the instance or its move now."""
+        return tracker.tracks(uuid) or tracker.tracks_move_of(uuid)
 
     def audit_tracker(self, host: str) -> None:
         """``RT._update_available_resource``: the tracker counts again."""

@@ -179,7 +179,7 @@ def request_spec_loses_the_group():
 def multi_create_forgets_earlier_members():
     """The unmodified model, searched while the scheduler is blind to the members a
     multi-create placed earlier in the same request (``_forgetful_consume``)."""
-    return _machine("MultiCreateForgetsEarlierMembers")
+    return machine_for(name="MultiCreateForgetsEarlierMembers", multi_create=True)
 
 
 def _forgetful_consume():
