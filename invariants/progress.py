@@ -15,7 +15,7 @@ _UUID = itemgetter(0)
 def busy_instances(cluster) -> set[str]:
     """The instances some pending work is for (the invariants only ask "is any work
     queued for this instance", so the pending items are not listed in order)."""
-    return {w.instance for w in cluster.queued_work()}
+    return {u for w in cluster.queued_work() for u in w.instances}
 
 
 def created_instances(cluster) -> list[tuple]:

@@ -109,7 +109,14 @@ _BUILD_STEPS = (
              then="build", nova="COND.schedule_and_build_instances"),
         Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
                 "COND._bury_in_cell0"),
-    ), "COND.schedule_and_build_instances", schedules=True),
+    ), "COND.schedule_and_build_instances", schedules=True,
+        schedules_batch="multi-create (min_count / max_count): one select_destinations for "
+                        "all the instances, placed one after another, each chosen host "
+                        "consumed and added to the group's hosts before the next "
+                        "(SchedulerManager._consume_selected_host); a claim per instance; "
+                        "fewer hosts than instances: NoValidHost for all and the claims "
+                        "removed (_ensure_sufficient_hosts); then each instance builds "
+                        "on its own host"),
     # The compute puts the instance on its host (RT.instance_claim), after the late
     # group check; until then the claimed host is only the scheduler's choice.
     Step("build", Where.DEST, _states(T.SCHEDULING, None), (

@@ -96,13 +96,46 @@ SCHEDULING_ALLOCS = frozenset({Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST,
                                Alloc.CLAIM_DEST_DOUBLED})
 
 #: The arguments each API request takes (REST body fields); the others take none.
+#: A create's ``min_count`` / ``max_count`` ask for several instances from one request
+#: (a multi-create: see ``Cluster._create`` and ``create_counts``).
 REQUEST_ARGS: dict[str, frozenset[str]] = {
-    "create": frozenset({"flavor", "image", "group", "availability_zone", "hints"}),
+    "create": frozenset({"flavor", "image", "group", "availability_zone", "hints",
+                         "min_count", "max_count"}),
     "resize": frozenset({"flavor"}), "migrate": frozenset({"host"}),
     "live_migrate": frozenset({"host", "force"}),
     "evacuate": frozenset({"host", "force", "microversion"}),
     "rebuild": frozenset({"image"}),
 }
+
+#: The most instances the model creates from one request. Nova's own bound is the
+#: project's instance quota (``compute_utils.check_num_instances_quota``), which the
+#: model does not have; this keeps a mistyped count from creating millions.
+MAX_INSTANCES_PER_REQUEST = 100
+
+
+def create_counts(min_count: Any = None, max_count: Any = None) -> tuple[int, int]:
+    """A create's ``(min_count, max_count)`` as ``ServersController.create`` reads them:
+    positive integers (the schema's ``positive_integer``), ``min_count`` 1 when absent,
+    ``max_count`` ``min_count`` when absent, and ``min_count <= max_count``
+    ("min_count must be <= max_count"). Raises InvalidRequest (400)."""
+    for name, value in (("min_count", min_count), ("max_count", max_count)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise errors.InvalidRequest(f"{name} must be an integer, got {value!r}")
+        if value < 1:
+            raise errors.InvalidRequest(f"{name} must be at least 1, got {value}")
+        if value > MAX_INSTANCES_PER_REQUEST:
+            raise errors.InvalidRequest(
+                f"{name} {value} is more than the model creates from one request "
+                f"({MAX_INSTANCES_PER_REQUEST}; Nova's bound is the project's quota)")
+    low = 1 if min_count is None else min_count
+    high = low if max_count is None else max_count
+    if low > high:
+        raise errors.InvalidRequest(f"min_count must be <= max_count (min_count {low} > "
+                                    f"max_count {high})")
+    return low, high
+
 
 def _microversion(text: Any) -> tuple[int, int]:
     try:
@@ -145,6 +178,12 @@ class Work:
             if k == key:
                 return v
         return default
+
+    @property
+    def instances(self) -> tuple[str, ...]:
+        """The instances this item is for: a multi-create's schedule step is for every
+        instance of its request (``batch``), any other item for its own instance."""
+        return self.get("batch") or (self.instance,)
 
     def with_context(self, **changes: Any) -> tuple[tuple[str, Any], ...]:
         merged = dict(self.context)
@@ -514,7 +553,24 @@ class Cluster:
 
     def _create(self, ctx: Context, flavor: str = "m1.small", image: str | None = None,
                 group: str | None = None, availability_zone: str | None = None,
-                hints: Mapping[str, Iterable[str]] | None = None) -> Result:
+                hints: Mapping[str, Iterable[str]] | None = None,
+                min_count: int | None = None, max_count: int | None = None) -> Result:
+        """``API.create`` -> ``API._create_instance`` -> ``API._provision_instances``.
+
+        A multi-create (``max_count`` > 1) makes its instances at once, each with its
+        own uuid, in order (``vm3``, ``vm4``, ... here; Nova suffixes the display names
+        ``-1``, ``-2``, ... in ``API._populate_instance_names``), all members of the
+        group before anything is scheduled, and casts one
+        ``schedule_and_build_instances`` for all of them: one work item carrying the
+        batch (``batch`` in its context), delivered as one scheduling decision
+        (``_deliver_batch``). The model has no quota, so
+        ``compute_utils.check_num_instances_quota`` allows ``max_count`` and
+        ``min_count`` changes nothing but what is checked: the scheduler must place
+        all ``max_count`` (``RequestSpec.num_instances``) or none. The answer names
+        the first instance (``ServersController.create`` returns ``instances[0]``, or
+        the reservation id with ``return_reservation_id``).
+        """
+        _, count = create_counts(min_count, max_count)
         if flavor not in self.flavors:
             raise errors.InvalidRequest(f"unknown flavor {flavor!r}")
         if image is None:
@@ -528,23 +584,35 @@ class Cluster:
             raise errors.InvalidRequest(
                 f"The requested availability zone is not available: {availability_zone!r} "
                 f"(available: {', '.join(sorted(self.available_zones()))})")
-        uuid = f"vm{self.counters['vm'] + 1}"
-        inst = self.lc.new_instance(uuid, self, flavor=flavor, image=image)
-        try:
-            branch = self.lc.request("create", inst, ctx)
-        except errors.NovaModelError:
-            self.lc.forget(inst)
-            raise
-        self.counters["vm"] += 1
-        self.instances[uuid] = inst
-        self.info[uuid] = InstanceInfo(
-            group, availability_zone,
-            tuple(sorted((k, tuple(v)) for k, v in (hints or {}).items())),
-            self._min_disk(flavor, image))
-        if group is not None:
-            self.groups.setdefault(group, []).append(uuid)
-        self._after_api("create", inst, branch, (), ctx, None)
-        return Result(True, None, f"create accepted: {uuid}", uuid, branch)
+        made: list[tuple[Instance, Branch]] = []
+        for index in range(count):
+            uuid = f"vm{self.counters['vm'] + 1}"
+            inst = self.lc.new_instance(uuid, self, flavor=flavor, image=image)
+            try:
+                branch = self.lc.request("create", inst, ctx)
+            except errors.NovaModelError:  # pragma: no cover - create has no guard
+                self.lc.forget(inst)
+                raise
+            self.counters["vm"] += 1
+            self.instances[uuid] = inst
+            self.info[uuid] = InstanceInfo(
+                group, availability_zone,
+                tuple(sorted((k, tuple(v)) for k, v in (hints or {}).items())),
+                self._min_disk(flavor, image))
+            if group is not None:
+                self.groups.setdefault(group, []).append(uuid)
+            made.append((inst, branch))
+        uuids = tuple(inst.uuid for inst, _ in made)
+        head, head_branch = made[0]
+        if count > 1 and head_branch.then is not None and not self.lc.operation(
+                "create").step(head_branch.then).schedules_batch:
+            raise AssertionError(f"create.{head_branch.then} does not schedule a batch")
+        for index, (inst, branch) in enumerate(made):
+            # (one cast for the whole request: the first instance's work carries the batch)
+            context = _freeze_context({"batch": uuids}) if count > 1 else ()
+            self._after_api("create", inst, branch, context, ctx, None, enqueue=index == 0)
+        words = ", ".join(uuids) if count <= 3 else f"{uuids[0]} .. {uuids[-1]}"
+        return Result(True, None, f"create accepted: {words}", head.uuid, head_branch)
 
     def _min_disk(self, flavor: str, image: str | None) -> int:
         properties = self.images.get(image) or {}
@@ -603,7 +671,8 @@ class Cluster:
 
     def _after_api(self, op: str, inst: Instance, branch: Branch,
                    context: tuple[tuple[str, Any], ...], ctx: Context,
-                   before_host: str | None) -> errors.NovaModelError | None:
+                   before_host: str | None, enqueue: bool = True
+                   ) -> errors.NovaModelError | None:
         """The API step's effects beyond the instance: allocations, migration, next step.
 
         Returns the error the API answers with after its writes, if any: a next step
@@ -631,7 +700,7 @@ class Cluster:
             self.info[inst.uuid] = dataclasses.replace(
                 self.info[inst.uuid], min_disk=self._min_disk(inst.flavor, inst.image),
                 **changes)
-        if branch.then is not None:
+        if branch.then is not None and enqueue:
             if self.lc.operation(op).step(branch.then).where is Where.HOST and inst.host is None:
                 return errors.NoHostForInstance(
                     f"NovaException: Unable to find host for Instance {inst.uuid}: the "
@@ -729,8 +798,8 @@ class Cluster:
 
     def next_deliverable(self, instance: str) -> Work | None:
         """The instance's first item of ``deliverable()`` (None if it has none)."""
-        return next((w for w in self.queued_work(deliverable=True) if w.instance == instance),
-                    None)
+        return next((w for w in self.queued_work(deliverable=True)
+                     if instance in w.instances), None)
 
     def settle(self, limit: int | None = None, **outcomes: str) -> list[Result]:
         """Deliver deliverable work, oldest first, until none is left.
@@ -758,7 +827,7 @@ class Cluster:
         every chain of steps ends, so reaching it is a bug in the model.
         """
         def wanted(work: Work | None) -> bool:
-            return work is not None and (instance is None or work.instance == instance) and (
+            return work is not None and (instance is None or instance in work.instances) and (
                 work.target is None or self.service_is_up(work.target))
 
         heap = [(_num(w.id)[1], w.id) for w in self.queued_work(deliverable=True)
@@ -824,6 +893,8 @@ class Cluster:
             return Result(False, errors.InvalidRequest(
                 f"{work.operation}.{work.step} has no outcome {outcome!r}"),
                 f"unknown outcome {outcome!r}", work.instance)
+        if work.get("batch"):
+            return self._deliver_batch(work, outcome)
         inst = self.instances[work.instance]
         kw = self._kwargs(inst, work)
         if not self.lc.may(work.operation, work.step, outcome, inst, **kw):
@@ -879,6 +950,152 @@ class Cluster:
                 return dataclasses.replace(result, detail=f"no_valid_host: {exc.reason}")
             kw = self._kwargs(inst, work)
         return self._fire(work, outcome, inst, before_host, migration_uuid, trigger)
+
+    def _deliver_batch(self, work: Work, outcome: str) -> Result:
+        """A multi-create's ``COND.schedule_and_build_instances``: one scheduling
+        decision for all the instances of the request (``_schedule_instances`` with
+        every instance uuid), then each instance goes on alone: the conductor casts
+        one ``build_and_run_instance`` per instance to its own host with its own
+        alternates, and from there each build (its reschedules, its faults) is its
+        own chain of steps. On NoValidHost every instance is buried in error with no
+        host (``COND._bury_in_cell0``) and holds nothing: the scheduler has removed
+        the claims it made for the earlier ones
+        (``SchedulerManager._ensure_sufficient_hosts`` -> ``_cleanup_allocations``).
+
+        An instance deleted while the request waited is left out (Nova schedules it
+        too, then finds its build request gone and deletes its allocation: the same
+        end); if all were, the item is dropped like any step whose task_state is gone.
+        """
+        step = self.lc.operation(work.operation).step(work.step)
+        members = [self.instances[u] for u in work.get("batch")]
+        live = [i for i in members
+                if self.lc.may(work.operation, work.step, outcome, i, **self._kwargs(i, work))]
+        self._dequeue(work)
+        for inst in members:
+            if inst not in live:
+                self._note_dropped(inst, work, outcome)
+        if not live:
+            err = errors.UnexpectedTaskStateError(
+                f"{work.operation}.{work.step}: {outcome} not possible for "
+                f"{', '.join(work.get('batch'))}; work dropped")
+            return Result(False, err, err.message, work.instance)
+        base = {k: v for k, v in work.context if k != "batch"}
+        branch = self.predict(step, outcome, live[0])
+        trigger, reason = "injected", None
+        placed: list[dict[str, Any]] = [{} for _ in live]
+        ledger_before = self.ledger.copy()
+        if outcome == "ok" and SCHEDULING_ALLOCS & set(branch.alloc):
+            counters_before = dict(self.counters)
+            try:
+                placed = self._schedule_batch(live, work, branch)
+            except NoValidHost as exc:
+                self.ledger = ledger_before
+                self.counters = counters_before
+                outcome, trigger, reason = "no_valid_host", "scheduler", exc.reason
+        results = []
+        for inst, changes in zip(live, placed):
+            item = self._enqueue(Work("", inst.uuid, work.operation, work.step, None,
+                                      _freeze_context({**base, **changes}), work.caller))
+            if changes:
+                self._note_scheduled(inst, item, branch, None, ledger_before)
+            results.append(self._fire(item, outcome, inst, inst.host, None, trigger))
+        uuids = ", ".join(i.uuid for i in live)
+        detail = (f"no_valid_host for {uuids}: {reason}" if reason is not None
+                  else f"{work.operation}.{work.step}.{outcome} for {uuids}: "
+                       + "; ".join(r.detail for r in results))
+        return Result(all(r.accepted for r in results), None, detail, live[0].uuid,
+                      results[0].branch)
+
+    def _schedule_batch(self, live: list[Instance], work: Work, branch: Branch
+                        ) -> list[dict[str, Any]]:
+        """One ``select_destinations`` for the instances of a multi-create; returns
+        each one's ``dest`` (and ``alternates``). Placement claims are per instance
+        (``SchedulerManager._claim_resources`` inside the loop of ``_schedule``); the
+        caller restores the ledger on NoValidHost."""
+        op = work.operation
+        head = live[0]
+        flavor = self.flavors[head.flavor]
+        uuids = tuple(i.uuid for i in live)
+        spec = dataclasses.replace(self.request_spec(head, work), instance_uuids=uuids,
+                                   num_instances=len(live))
+        legacy = self.scheduler_config.mode != "placement"
+        hosts = self.host_states()
+        #: per instance: Placement as its claims saw it, and the hosts that refused it
+        seen: dict[int, tuple[Ledger, list[str]]] = {}
+        chosen: list[str] = []
+
+        def candidates(s: RequestSpec):
+            wanted = {ResourceClass(rc): n for rc, n in placement_resources(s).items()}
+            return list(self.ledger.candidates(wanted))
+
+        def claim(host_state: HostState, s: RequestSpec, index: int) -> bool:
+            ledger, refused = seen.setdefault(index, (self.ledger.copy(), []))
+            if self._claim_effects(live[index], branch, host_state.host, flavor, None):
+                return True
+            refused.append(host_state.host)
+            return False
+
+        try:
+            selections = select_destinations(
+                hosts, spec, self.scheduler_config, rng=self.rng,
+                placement_candidates=candidates, claim=claim,
+                return_alternates=self._reschedules(op),
+                on_choice=lambda index, host_state: chosen.append(host_state.host))
+        except NoValidHost as exc:
+            self._decided_batch(live, work, spec, hosts, chosen, seen, branch, exc.reason)
+            raise
+        if legacy:  # the legacy scheduler chose them all; now each is claimed in turn
+            for index, host in enumerate(chosen):
+                seen[index] = (self.ledger.copy(), [])
+                if not self._claim_effects(live[index], branch, host, flavor, None):
+                    seen[index][1].append(host)
+                    reason = f"claim on {host} failed"
+                    self._decided_batch(live, work, spec, hosts, chosen[:index + 1], seen,
+                                        branch, reason, claim_failed=True)
+                    raise NoValidHost(reason)
+        self._decided_batch(live, work, spec, hosts, chosen, seen, branch, None)
+        out = []
+        for selection in selections:
+            self._consumed(selection.service_host, flavor)
+            changes: dict[str, Any] = {"dest": selection.service_host}
+            if self._reschedules(op):
+                changes["alternates"] = tuple(a.host for a in selection.alternates)
+            out.append(changes)
+        return out
+
+    def _decided_batch(self, live: list[Instance], work: Work, spec: RequestSpec,
+                       hosts: list[HostState], chosen: list[str],
+                       seen: Mapping[int, tuple[Ledger, list[str]]], branch: Branch,
+                       reason: str | None, claim_failed: bool = False) -> None:
+        """Write down a multi-create's decision as one decision per instance placed
+        (and one for the instance no host was found for): each as the world stood for
+        that instance, with the members placed before it in the same request counted
+        as ``SchedulerManager._consume_selected_host`` counts them (the chosen host's
+        state consumed and holding the member, the group's hosts with its host).
+        Worked out here from the hosts chosen, not taken from the scheduler, so that
+        a scheduler that forgets the earlier members is judged against them."""
+        states = {h.host: h for h in hosts}
+        order = [h.host for h in hosts]
+        spec_i = spec
+        now = self.ledger.copy()  # Placement once the earlier members were claimed
+        last = len(chosen) if reason is None or claim_failed else len(chosen) + 1
+        for index, inst in enumerate(live[:last]):
+            spec_i = dataclasses.replace(spec_i, instance_uuid=inst.uuid)
+            ledger, refused = seen.get(index, (now, []))
+            shown = [states[h] for h in order]
+            if index < len(chosen):
+                host = chosen[index]
+                failed = reason if claim_failed and index == len(chosen) - 1 else None
+                self._decided(FILTER, inst, work, host, failed, spec_i, shown, ledger,
+                              branch, refused)
+                states[host] = states[host].consume_from_request(spec_i, inst.uuid)
+                group = spec_i.instance_group
+                if group is not None:
+                    spec_i = dataclasses.replace(spec_i, instance_group=dataclasses.replace(
+                        group, hosts=(*group.hosts, host)))
+            else:
+                self._decided(FILTER, inst, work, None, reason, spec_i, shown, ledger,
+                              branch, refused)
 
     def _preempted(self, step: Step, inst: Instance, work: Work) -> str:
         """A step whose compare-and-swap fails raises UnexpectedTaskStateError inside
@@ -980,11 +1197,12 @@ class Cluster:
         self._track(inst, branch, work.target or before_host, before_host,
                     (work.operation, work.step))
         if (inst.host is not None and inst.host != before_host and inst.host in self.trackers
-                and self.trackers[inst.host].never_counted(inst.uuid)):
-            known = self.uncounted_arrivals.get(inst.uuid)
-            # (back on a host that has not counted it since it first came there
-            # unclaimed, by a revert say: that first arrival is still the cause)
-            if known is None or known[0] != inst.host:
+                and not self._counts(self.trackers[inst.host], inst.uuid)):
+            # (also an instance this tracker let go earlier and that comes back uncounted:
+            # a move away from it, then a live migration back before its audit; one that
+            # returns to the host it first arrived at uncounted keeps that first arrival)
+            first = self.uncounted_arrivals.get(inst.uuid)
+            if first is None or first[0] != inst.host:
                 self.uncounted_arrivals[inst.uuid] = (inst.host, work.operation)
         self._apply_flavor(inst, branch)
         if inst.host is not None and inst.host != before_host:
@@ -1191,8 +1409,10 @@ class Cluster:
             if host not in self.trackers or not self.service_is_up(host):
                 continue
             tracker = self.trackers[host]
-            if call in _DROPS and tracker.never_counted(inst.uuid):
-                arrival = self.uncounted_arrivals.get(inst.uuid)
+            arrival = self.uncounted_arrivals.get(inst.uuid)
+            if call in _DROPS and (tracker.never_counted(inst.uuid) or (
+                    arrival is not None and arrival[0] == host
+                    and not self._counts(tracker, inst.uuid))):
                 self.uncounted_drops[host] = UncountedDrop(
                     inst.uuid, operation, step,
                     arrival[1] if arrival is not None and arrival[0] == host else None)
@@ -1227,6 +1447,11 @@ class Cluster:
                     and min(_below_reserved(tracker, self.reserved_usage(host))) < 0):
                 self.negative_drops[host] = UncountedDrop(inst.uuid, operation, step, None)
             self.trackers[host] = tracker
+
+    @staticmethod
+    def _counts(tracker: Tracker, uuid: str) -> bool:
+        """Whether the tracker counts the instance or its move now."""
+        return tracker.tracks(uuid) or tracker.tracks_move_of(uuid)
 
     def audit_tracker(self, host: str) -> None:
         """``RT._update_available_resource``: the tracker counts again."""

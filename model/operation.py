@@ -245,6 +245,12 @@ class Step:
     #: (``LiveMigrationTask._check_compatible_with_source_hypervisor`` in
     #: ``_find_destination``; a forced destination fails the move)
     same_or_newer_hypervisor: bool = False
+    #: a multi-create (a create's ``min_count`` / ``max_count``) is scheduled here for all
+    #: its instances at once, in the words given: one decision that places them one
+    #: after another, each chosen host consumed and counted by the group filters before
+    #: the next; NoValidHost for all when fewer are placed; then each instance goes on
+    #: alone (``COND.schedule_and_build_instances``)
+    schedules_batch: str | None = None
 
     def outcome(self, name: str) -> Outcome:
         for outcome in self.outcomes:

@@ -7,7 +7,9 @@ Each step is an object with exactly one verb (plus an optional ``"note"``):
 ``{"api": "resize", "instance": "vm1", "as": "owner", "args": {"flavor": "m1.large"}}``
     An API request; ``as`` is ``owner`` (default) or ``admin``. ``create`` takes no
     instance; its ``args`` are ``flavor``, ``image``, ``group``, ``availability_zone``,
-    ``hints``. Instances are named by the cluster, in creation order: vm1, vm2, ...
+    ``hints``, ``min_count``, ``max_count`` (a multi-create: positive integers, min at
+    most max; it makes ``max_count`` instances). Instances are named by the cluster, in
+    creation order: vm1, vm2, ...
 ``{"deliver": "next"}`` / ``{"deliver": "w7"}`` / ``{"deliver": {"operation": "resize",
 "step": "prep_resize", "instance": "vm1"}, "outcome": "claim_failed"}``
     Run one pending step: the oldest deliverable one, a work item by id, or the oldest
@@ -52,7 +54,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from model import documents, errors
 from model.catalogue import CATALOGUE, INIT_INSTANCE
-from model.cluster import REQUEST_ARGS, Cluster, Result, Work
+from model.cluster import REQUEST_ARGS, Cluster, Result, Work, create_counts
 from model.cluster_records import name_order
 from model.config import ClusterConfig
 from model.lifecycle import ADMIN, USER, Lifecycle
@@ -318,8 +320,18 @@ def _check_api(item: Mapping, where: str) -> None:
                     for v in value.values()):
                 raise ScenarioError(f"{where}.args.hints: expected an object of lists of "
                                     f"names, got {_kind(value)}")
+        elif key in ("min_count", "max_count"):
+            if not _is_int(value):
+                raise ScenarioError(f"{where}.args.{key}: expected a positive integer, "
+                                    f"got {_shown(value)}")
         elif not isinstance(value, str) or not value:
             raise ScenarioError(f"{where}.args.{key}: expected a name, got {_kind(value)}")
+    if op == "create":
+        try:
+            create_counts(args.get("min_count"), args.get("max_count"))
+        except errors.InvalidRequest as exc:
+            field = "min_count" if "min_count" in exc.message.split(" ")[0] else "max_count"
+            raise ScenarioError(f"{where}.args.{field}: {exc.message}") from None
     if op == "resize" and "flavor" not in args:
         raise ScenarioError(f"{where}.args.flavor: resize needs a flavor")
     if args.get("force") and "host" not in args:
@@ -467,7 +479,8 @@ def _check_instances(step: ScenarioStep, where: str, created: int) -> int:
                        else f"vm1 .. vm{created}")) if created else "none created so far"
             raise ScenarioError(f"{where}.{fld}: no instance {name!r} at this point ({made})")
     if step.verb == "api" and step.data["api"] == "create":
-        created += 1
+        args = step.data.get("args", {})
+        created += create_counts(args.get("min_count"), args.get("max_count"))[1]
     return created
 
 
@@ -827,6 +840,12 @@ def _request_words(op: str, instance: str | None, args: Mapping[str, Any], who: 
                  f"zone {args['availability_zone']}" if "availability_zone" in args else "",
                  " ".join(f"hint {k} {', '.join(v)}" for k, v in args.get("hints", {}).items())]
         extra = [e for e in extra if e]
+        count = create_counts(args.get("min_count"), args.get("max_count"))
+        if count != (1, 1):
+            many = (f"{count[1]}" if count[0] == count[1]
+                    else f"{count[0]} to {count[1]}")
+            return (f"create {many} {args.get('flavor', 'm1.small')} servers in one request"
+                    + (f" ({', '.join(extra)})" if extra else "") + caller)
         return (f"create a {args.get('flavor', 'm1.small')} server"
                 + (f" ({', '.join(extra)})" if extra else "") + caller)
     words = f"{op} {instance}"

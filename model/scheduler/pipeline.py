@@ -19,7 +19,7 @@ Steps (nova/scheduler/manager.py, host_manager.py):
    legacy mode: take the chosen host (the seeds-era scheduler did not claim;
    the compute's resource tracker did, using `Selection.limits`);
 5. consume the request on the chosen host so the next instance sees it, and
-   add the host to the server group's hosts;
+   add the host to the server group's hosts (`_consume_selected_host`);
 6. fewer hosts than instances -> release the claims made and NoValidHost;
 7. alternates: up to max_attempts - 1 other hosts of the same cell.
 """
@@ -305,6 +305,7 @@ def select_destinations(
     claim: ClaimFn | None = None,
     release: ReleaseFn | None = None,
     return_alternates: bool = False,
+    on_choice: Callable[[int, HostState], None] | None = None,
 ) -> list[Selection]:
     """Choose a host for each instance of `spec`; one Selection per instance.
 
@@ -315,7 +316,17 @@ def select_destinations(
     rebuild, as in Nova.  When the request cannot be fulfilled after some
     claims succeeded, `release(host, spec, index)` is called for each of
     them (Nova's `_cleanup_allocations`); without `release` undoing them is
-    the caller's duty.  Raises NoValidHost.
+    the caller's duty.  `on_choice(index, host)` is told each host chosen, in
+    order, also when the request then fails (a multi-create's earlier
+    members).  Raises NoValidHost.
+
+    A multi-create (`spec.instance_uuids`) is one decision: each instance is
+    placed in turn on the hosts left by the previous one, and the chosen host
+    is consumed and added to the group's hosts before the next
+    (`SchedulerManager._consume_selected_host`), so the group filters and
+    weighers count the members placed earlier in the same request; fewer
+    hosts than instances is NoValidHost for all
+    (`SchedulerManager._ensure_sufficient_hosts`).
     """
     _check_unique(hosts)
     filters = make_filters(config)
@@ -355,8 +366,9 @@ def select_destinations(
         limits.append(_limits_for(chosen, spec_i, filters, rebuild))
         if use_placement:
             claims.append((chosen, spec_i, index))
-        current[pos] = chosen.consume_from_request(spec_i, instance_uuid)
-        spec_i = _with_group_host(spec_i, chosen.host)
+        if on_choice is not None:
+            on_choice(index, chosen)
+        current[pos], spec_i = _consume_selected_host(chosen, spec_i, instance_uuid)
 
     if len(chosen_states) != len(uuids):
         if release is not None:
@@ -410,6 +422,17 @@ def _limits_for(
     if rebuild or forced:
         return {}
     return legacy_limits(host, filters)
+
+
+def _consume_selected_host(
+    chosen: HostState, spec: RequestSpec, instance_uuid: str | None
+) -> tuple[HostState, RequestSpec]:
+    """`SchedulerManager._consume_selected_host`: the chosen host's state after
+    this instance (its resources consumed and, in a server group, a stub of the
+    instance among its instances, which ServerGroupAntiAffinityFilter and the
+    soft-affinity weighers read) and the spec whose group's hosts include it
+    (ServerGroupAffinityFilter), for the next instance of the same request."""
+    return chosen.consume_from_request(spec, instance_uuid), _with_group_host(spec, chosen.host)
 
 
 def _with_group_host(spec: RequestSpec, host: str) -> RequestSpec:

@@ -465,6 +465,11 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         return _verdict(response)
 
     def _create(self, client, args: dict) -> dict:
+        """``POST /servers`` (microversion 2.94). A multi-create sends ``min_count``,
+        ``max_count`` and ``return_reservation_id`` (all in the 2.1 base schema), then
+        lists the request's servers by ``reservation_id``; Nova names them
+        ``vmN-1``, ``vmN-2``, ... in creation order (``API._populate_instance_names``),
+        which gives the model's names vmN, vmN+1, ..."""
         flavor = args.get("flavor", "m1.small")
         image = args.get("image") or self.cluster["default_image"]
         server = {"name": f"vm{len(self.names) + 1}", "flavorRef": self.flavors[flavor],
@@ -479,6 +484,9 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             server["block_device_mapping_v2"] = [{
                 "boot_index": 0, "uuid": volume, "source_type": "volume",
                 "destination_type": "volume", "delete_on_termination": False}]
+        counts = {k: args[k] for k in ("min_count", "max_count") if k in args}
+        if counts:
+            server.update(counts, return_reservation_id=True)
         if args.get("availability_zone"):
             server["availability_zone"] = args["availability_zone"]
         body: dict[str, Any] = {"server": server}
@@ -489,12 +497,29 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             body["os:scheduler_hints"] = hints
         response = client.api_request("/servers", method="POST", body=json.dumps(body))
         verdict = _verdict(response)
-        if verdict["accepted"]:
+        if verdict["accepted"] and counts:
+            count = counts.get("max_count", counts.get("min_count"))
+            for uuid in self._reserved(client, response.json()["reservation_id"], count):
+                self.names[f"vm{len(self.names) + 1}"] = uuid
+        elif verdict["accepted"]:
             uuid = response.json()["server"]["id"]
             self.names[f"vm{len(self.names) + 1}"] = uuid
             if volume is not None:
                 self.booted_from_volume[uuid] = image
         return verdict
+
+    @staticmethod
+    def _reserved(client, reservation: str, count: int) -> list[str]:
+        """The servers of one multi-create, in creation order (by their name's index)."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while True:
+            servers = client.api_request(
+                f"/servers?reservation_id={reservation}").json()["servers"]
+            if len(servers) >= count or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        ordered = sorted(servers, key=lambda s: int(s["name"].rsplit("-", 1)[1]))
+        return [s["id"] for s in ordered]
 
     def _service(self, host: str) -> dict:
         return self.admin_api.get_services(binary="nova-compute", host=host)[0]

@@ -178,6 +178,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
         requests: dict[str, dict[str, Any]] = {}   # instance -> its latest request action
         images: dict[str, str | None] = {}          # instance -> the image it boots from
         in_flight: list[tuple[str, str]] = []
+        known: set[str] = set()  # the instances made so far
         for result, step in zip(run.results, scenario.steps):
             data = step.data
             state, quiescent, ready = recorder.after[result.index]
@@ -194,10 +195,12 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 break
             action = _action(step, config)
             if action["kind"] == "api" and data.get("api") == "create" and result.accepted:
-                created = result.detail.rsplit(" ", 1)[-1]
-                requests[created] = action
-                images[created] = (data.get("args") or {}).get("image") or (
+                # (a multi-create's instances all belong to its one request)
+                image = (data.get("args") or {}).get("image") or (
                     config.images[0].name if config.images else None)
+                for made in set(state["instances"]) - known:
+                    requests[made] = action
+                    images[made] = image
             elif action["kind"] == "api" and data.get("instance"):
                 requests[data["instance"]] = action
             elif action["kind"] == "instance_event":
@@ -216,6 +219,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 (result.accepted and result.error is None) if step.verb == "api" else None,
                 error))
             in_flight = ready
+            known = set(state["instances"])
     finally:
         run.close()
     _answer_waited_requests(plan, lifecycle)

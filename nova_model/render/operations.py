@@ -156,6 +156,10 @@ def build(op: Operation) -> Diagram:
                                   Shape.HEXAGON, Look.SCHEDULER))
             uses_scheduler = True
             edges.append(Edge(step_id(step), scheduler, "", Line.DOTTED, Look.SCHEDULER))
+        if step.schedules_batch:
+            batch = ident("batch", step.name)
+            nodes.append(Node(batch, wrap(step.schedules_batch, 44), Shape.NOTE, Look.SCHEDULER))
+            edges.append(Edge(batch, step_id(step), "", Line.DOTTED, Look.SCHEDULER))
         for outcome in step.outcomes:
             for index, b in enumerate(outcome.branches, 1):
                 label = _branch_label(outcome, b, index)

@@ -183,7 +183,8 @@ def _operations(doc: Document, view: ModelView, diagram_href) -> None:
                        else "expects " + _tasks(step.expects))
             head = (f"`{step.name}` @ {step.where.value}, {expects}"
                     + (", consults the scheduler" if step.schedules else "")
-                    + f" (`{step.nova}`)")
+                    + f" (`{step.nova}`)"
+                    + (f"; {step.schedules_batch}" if step.schedules_batch else ""))
             outs = []
             for outcome in step.outcomes:
                 for i, b in enumerate(outcome.branches, 1):

@@ -360,7 +360,8 @@ class Recorder:
         over that host is the next step."""
         new = sorted((w for w in cluster.pending() if w.id not in self._pending),
                      key=lambda w: name_order(w.id))
-        return [Message(sender, self._at(w.target), f"{w.id} {w.operation}.{w.step} {w.instance}",
+        return [Message(sender, self._at(w.target),
+                        f"{w.id} {w.operation}.{w.step} {', '.join(w.instances)}",
                         "-)") for w in new if self._at(w.target) != sender]
 
     def _effects(self, cluster: Cluster, actor: str) -> list[Item]:
@@ -375,7 +376,7 @@ class Recorder:
         assert work is not None and isinstance(result, Result)
         where = self._at(work.target)
         number = f"{seen.index}. " if seen.step.verb == "deliver" else ""
-        head = f"{number}{work.id} {work.operation}.{work.step} {work.instance}"
+        head = f"{number}{work.id} {work.operation}.{work.step} {', '.join(work.instances)}"
         taken = _outcome_taken(work, seen.outcome or "ok", result)
         if not result.accepted:
             ran = f"{head} not run\n{_error(result.error, result.detail)}"
@@ -400,8 +401,10 @@ class Recorder:
         if not step.schedules:
             return None
         reason = _no_valid_host(taken, result)
+        # (a multi-create's one decision places every instance of the request)
         chosen = [w for w in cluster.pending()
-                  if w.id not in self._pending and w.instance == work.instance and w.get("dest")]
+                  if w.id not in self._pending and w.instance in work.instances
+                  and w.get("dest")]
         if reason is None and not chosen:
             return None  # e.g. a rebuild on its own host: nothing was chosen
         changes = self._changes(cluster)
@@ -415,17 +418,20 @@ class Recorder:
         flavor = work.get("flavor") or inst.flavor
         items: list[Item] = [Message(where, PLACEMENT, c.text) for c in changes
                              if c.kind == "move"]
-        items.append(Message(where, SCHEDULER, f"select_destinations {work.instance} {flavor}"))
+        items.append(Message(where, SCHEDULER,
+                             f"select_destinations {', '.join(work.instances)} {flavor}"))
         items += [Message(SCHEDULER, PLACEMENT, c.text) for c in changes if c.kind != "move"]
         if reason is not None:
             items.append(Message(SCHEDULER, where, "NoValidHost", "--x"))
             if reason:
                 items.append(Note((SCHEDULER,), reason))
         else:
-            dest = chosen[0].get("dest")
-            alternates = tuple(chosen[0].get("alternates", ()))
-            extra = f" (alternates {', '.join(alternates)})" if alternates else ""
-            items.append(Message(SCHEDULER, where, f"{dest}{extra}", "-->>"))
+            for placed in chosen:
+                dest = placed.get("dest")
+                alternates = tuple(placed.get("alternates", ()))
+                extra = f" (alternates {', '.join(alternates)})" if alternates else ""
+                who = f"{placed.instance}: " if len(work.instances) > 1 else ""
+                items.append(Message(SCHEDULER, where, f"{who}{dest}{extra}", "-->>"))
         return items + casts
 
     # -- the step, once done

@@ -31,6 +31,12 @@ from nova_model.search.targets import (
     RESTART_MID_CHAIN, guest_stopped_on,
 )
 
+#: A multi-create (``min_count`` / ``max_count``): accepted, placed by one scheduling
+#: decision, and failed for all its instances (NoValidHost) in one step.
+MULTI_CREATE_ACCEPTED = "multi-create accepted"
+MULTI_CREATE_PLACED = "multi-create placed by one decision"
+MULTI_CREATE_FAILED = "multi-create failed for all its instances"
+
 #: How full a host must get to count as "at or near capacity".
 NEAR_CAPACITY = 0.9
 
@@ -234,6 +240,8 @@ class Coverage:
 
     REQUIRED_EVENTS = ("a host at or near capacity", "resize confirmed", "resize reverted",
                        "evacuation", "unshelve onto another host", "resize onto the same host")
+    #: what a search that draws multi-creates (``ClusterMachine.multi_create``) must reach
+    MULTI_CREATE_EVENTS = (MULTI_CREATE_ACCEPTED, MULTI_CREATE_PLACED, MULTI_CREATE_FAILED)
 
     def missing(self) -> list[str]:
         out = [f"vm_state {vm.value}" for vm in VmState if vm not in self.vm_states]

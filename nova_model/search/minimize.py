@@ -26,7 +26,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
-from model.cluster import Cluster
+from model import errors
+from model.cluster import Cluster, create_counts
 from model.cluster_records import name_order
 from model.config import ClusterConfig
 from model.lifecycle import Lifecycle
@@ -188,15 +189,45 @@ _VM = re.compile(r"vm(\d+)")
 
 
 def _without_each_instance(steps: list[dict]) -> list[list[dict]]:
-    """For each created instance, latest first: the steps without it, later ones renamed."""
-    creates = [i for i, s in enumerate(steps) if s.get("api") == "create"]
+    """For each created instance, latest first: the steps without it, later ones renamed.
+    An instance of a multi-create is removed by asking that request for one fewer."""
+    owners: list[int] = []  # per instance vm1, vm2, ...: the index of its create step
+    for i, s in enumerate(steps):
+        if s.get("api") == "create":
+            owners += [i] * _count(s)
     out = []
-    for number in range(len(creates), 0, -1):
+    for number in range(len(owners), 0, -1):
         name = f"vm{number}"
-        kept = [s for i, s in enumerate(steps) if i != creates[number - 1]
-                and name not in {n for _, n in scenarios.instance_refs(s)}]
+        at = owners[number - 1]
+        kept = []
+        for i, s in enumerate(steps):
+            if i == at:
+                if _count(s) > 1:
+                    kept.append(_one_fewer(s))
+            elif name not in {n for _, n in scenarios.instance_refs(s)}:
+                kept.append(s)
         out.append([_renamed(s, number) for s in kept])
     return out
+
+
+def _count(create: Mapping[str, Any]) -> int:
+    """How many instances a create step makes (its max_count)."""
+    args = create.get("args") or {}
+    try:
+        return create_counts(args.get("min_count"), args.get("max_count"))[1]
+    except errors.InvalidRequest:
+        return 0  # refused: it makes none
+
+
+def _one_fewer(create: dict) -> dict:
+    """A multi-create step asking for one instance fewer."""
+    args = dict(create.get("args") or {})
+    low, high = create_counts(args.pop("min_count", None), args.pop("max_count", None))
+    if high - 1 > 1:
+        args["max_count"] = high - 1
+        if min(low, high - 1) > 1:
+            args["min_count"] = min(low, high - 1)
+    return {**create, "args": args}
 
 
 def _renamed(step: dict, removed: int) -> dict:

@@ -354,6 +354,40 @@ def test_the_finding_is_reproduced_and_explained(finding):
         cluster.close()
 
 
+def _live_migrate_to(cluster, uuid: str, host: str) -> None:
+    assert cluster.request("live_migrate", uuid, ADMIN, host=host).accepted
+    cluster.settle()
+    assert cluster.instances[uuid].host == host
+
+
+def test_the_uncounted_arrival_is_named_when_the_instance_comes_back_to_a_host():
+    """The live migration's destination finding, by a longer path the search met: the
+    instance was resized away from a host (whose tracker let it go since its last
+    audit), comes back by live migration and moves away again. The drop is of an
+    instance the tracker does not count, and that live migration is its cause."""
+    cluster = Cluster(small_config(hosts=3), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        home = cluster.instances[uuid].host
+        assert cluster.request("resize", uuid, ADMIN, flavor="large").accepted
+        cluster.settle()
+        assert cluster.request("confirm_resize", uuid).accepted
+        cluster.settle()
+        _live_migrate_to(cluster, uuid, home)
+        assert cluster.request("migrate", uuid, ADMIN).accepted
+        cluster.settle()
+        assert cluster.request("confirm_resize", uuid).accepted
+        cluster.settle()
+        found = invariants.violations(cluster)
+        assert "tracker_usage_never_negative" in found, found
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == {}, unexplained
+        assert {f.name for f, _ in explained} == {
+            "a live migration's destination counts the instance only at its resource audit"}
+    finally:
+        cluster.close()
+
+
 def test_the_late_check_then_fails_the_arriving_evacuation():
     cluster = Cluster(small_config(hosts=2), seed=1)
     try:
