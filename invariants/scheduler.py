@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 
 from model.operation import Alloc
-from model.scheduler.decision import FILTER, SchedulingDecision
+from model.placement import Ledger
+from model.scheduler.decision import ALLOCATION_MOVE, FILTER, SchedulingDecision
 from model.scheduler.filters import FILTERS, FilterError
 
 _MEMO = "scheduler_decisions_sound"
@@ -60,6 +61,11 @@ def scheduler_decisions_sound(cluster) -> list[str]:
     returned, without filtering again) and a rebuild's check of a new image on the
     instance's own host (``_nova_check_type=['rebuild']``: no Placement, only the
     filters that run on rebuild, so "every enabled filter" is not the promise there).
+    A move's hand-over of its source allocation to the migration (one POST
+    /allocations, ``SchedulerReportClient.move_allocations``) that Placement refused is
+    judged too: the batch's cumulative effect never adds usage to a provider, so
+    Placement's rule (old allocations of every consumer in the batch removed first;
+    a write that leaves usage no higher is accepted) does not refuse it for capacity.
     Each verdict is computed once per decision (kept in the decision's memo).
     """
     decisions = cluster.decisions
@@ -67,11 +73,11 @@ def scheduler_decisions_sound(cluster) -> list[str]:
         return []
     out: list[str] = []
     for decision in decisions:
-        if decision.kind != FILTER:
+        if decision.kind not in _JUDGES:
             continue
         verdict = decision.memo.get(_MEMO)
         if verdict is None:
-            verdict = decision.memo[_MEMO] = tuple(_judge(decision))
+            verdict = decision.memo[_MEMO] = tuple(_JUDGES[decision.kind](decision))
         out.extend(verdict)
     return out
 
@@ -132,6 +138,17 @@ def _judge(d: SchedulingDecision) -> list[str]:
             out.append(f"{what}: the claim on {name} was refused although Placement "
                        f"could fit it")
     return out
+
+
+def _judge_allocation_move(d: SchedulingDecision) -> list[str]:
+    if Ledger.why_not_post(d.ledger, dict(d.batch)) is not None:
+        return []
+    return [f"{d.operation}.{d.step} for {d.consumer}: Placement refused to move the source "
+            "allocation to the migration, though the batch fits by Placement's rule "
+            "(POST /allocations checks the batch's cumulative effect)"]
+
+
+_JUDGES = {FILTER: _judge, ALLOCATION_MOVE: _judge_allocation_move}
 
 
 def _placement_reasons(host, spec) -> list[str]:

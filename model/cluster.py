@@ -74,7 +74,7 @@ from model.scheduler import (
     select_destinations,
 )
 from model.scheduler.decision import (
-    ALTERNATE, FILTER, FORCED, REBUILD, SchedulingDecision,
+    ALLOCATION_MOVE, ALTERNATE, FILTER, FORCED, REBUILD, SchedulingDecision,
 )
 from model.scheduler.filters import FilterError, SimpleCIDRAffinityFilter
 from model.scheduler.pipeline import placement_resources
@@ -1743,10 +1743,17 @@ class Cluster:
             assert mover is not None
             # one POST /allocations (model.operation.BATCHED_WRITES)
             if not self.ledger.move_allocations(inst.uuid, mover):
-                # Placement re-checks capacity on the move (an operator may have
-                # lowered it): AllocationMoveFailed aborts the move like no host.
-                raise NoValidHost("AllocationMoveFailed: Placement refused to move the "
-                                  "source allocation to the migration")
+                # AllocationMoveFailed aborts the move like no host; written down so
+                # that the refusal can be judged against Placement's rule (a refused
+                # batch writes nothing: the ledger is still as it was before it)
+                before = self.ledger.copy()
+                reason = ("AllocationMoveFailed: Placement refused to move the source "
+                          "allocation to the migration")
+                batch = ((inst.uuid, {}), (mover, before.allocations_view(inst.uuid)))
+                self.decisions.append(SchedulingDecision(
+                    ALLOCATION_MOVE, work.operation, work.step, inst.uuid,
+                    self.scheduler_config, None, reason, ledger=before, batch=batch))
+                raise NoValidHost(reason)
         if self.lc.operation(op).step(work.step).claims_alternate:
             # claim the next alternate the scheduler returned
             alternates = list(work.get("alternates", ()))

@@ -18,10 +18,11 @@ The kinds are the different paths of Nova's conductor:
   claims the next alternate the first decision returned, without filtering again;
 * ``REBUILD``: ``ComputeTaskManager.rebuild_instance`` asks the scheduler whether a
   new image may run on the instance's own host (``_nova_check_type=['rebuild']``:
-  no Placement, only the filters that run on rebuild).
-
-A move whose source allocation Placement refuses to hand to the migration
-(AllocationMoveFailed) ends before the scheduler is asked: no decision is recorded.
+  no Placement, only the filters that run on rebuild);
+* ``ALLOCATION_MOVE``: the conductor's hand-over of a move's source allocation to the
+  migration (``replace_allocation_with_migration``: one POST /allocations, ``batch``),
+  recorded only when Placement refused it (AllocationMoveFailed, which ends the move
+  before the scheduler is asked), with the ledger as it stood before the write.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ FILTER = "filter"
 FORCED = "forced"
 ALTERNATE = "alternate"
 REBUILD = "rebuild"
-KINDS = (FILTER, FORCED, ALTERNATE, REBUILD)
+ALLOCATION_MOVE = "allocation_move"
+KINDS = (FILTER, FORCED, ALTERNATE, REBUILD, ALLOCATION_MOVE)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -72,6 +74,8 @@ class SchedulingDecision:
     ledger: "Ledger | None" = None
     claims: tuple[Any, ...] = ()
     claim_failed: tuple[str, ...] = ()
+    #: the write refused, for ALLOCATION_MOVE: (consumer, its new allocations) pairs
+    batch: tuple[tuple[str, Any], ...] = ()
     memo: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
