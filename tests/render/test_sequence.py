@@ -312,6 +312,8 @@ def test_check_prints_the_picture_path(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(check, "run_search", lambda *a, **k: SimpleNamespace(
         **vars(report), examples=1, steps=2, memo={}, seconds=0.1, steps_per_second=20.0,
         findings=[], coverage={"vm_states reached": [], "operations accepted": [],
+                               "arguments reached": [], "outcomes delivered": [],
+                               "outcomes declared": 0,
                                "events": [], "missing": []},
         as_json=lambda: {}))
     code = cli.main(["check", "--skip-graph", "--out", str(tmp_path)])
