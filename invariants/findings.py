@@ -334,7 +334,10 @@ UPSTREAM: tuple[Finding, ...] = (
     ),
     Finding(
         name="a failed rebuild frees the instance's allocation on the host it stays on",
-        invariant="instances_hold_what_their_state_implies",
+        # (the compute's own count still has it: once the instance is being deleted,
+        # and so holds nothing by its state, the audit is where the difference shows)
+        invariant=("instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
         cause=cause("unmatched_allocations", operation="rebuild", step={"spawned", "power_off"}),
         summary=("ComputeManager.rebuild_instance sets scheduled_node to the instance's "
                  "own node when no node was scheduled (a plain rebuild on the same host), "
@@ -354,7 +357,8 @@ UPSTREAM: tuple[Finding, ...] = (
     ),
     Finding(
         name="a live migration whose driver fails leaks both allocations",
-        invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
+        invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
         cause=cause("migration_errors", operation="live_migrate", step=_LIVE_DRIVER_FAILED,
               outcome="driver_error"),
         summary=("When driver.live_migration raises, ComputeManager._do_live_migration's "
@@ -369,7 +373,8 @@ UPSTREAM: tuple[Finding, ...] = (
     ),
     Finding(
         name="a resize whose finish_migration fails keeps the new flavor's claim",
-        invariant=("instances_hold_what_their_state_implies", "tracker_usage_never_negative"),
+        invariant=("instances_hold_what_their_state_implies", "tracker_usage_never_negative",
+                   "tracker_audit_agrees_with_placement"),
         cause=cause("unmatched_allocations", operation={"resize", "migrate"}, step=_FINISH_RESIZE),
         summary=("ComputeManager._finish_resize puts the new flavor on the instance, then "
                  "calls driver.finish_migration; if that fails, its except block puts the "
@@ -389,7 +394,8 @@ UPSTREAM: tuple[Finding, ...] = (
     ),
     Finding(
         name="a compute restart during a running live migration leaks both allocations",
-        invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
+        invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
         cause=cause("migration_errors", operation=INIT_INSTANCE),
         summary=("When the source's nova-compute starts with an instance in task_state "
                  "migrating, ComputeManager._init_instance calls _reset_live_migration: "

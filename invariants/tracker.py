@@ -68,11 +68,29 @@ def tracker_audit_agrees_with_placement(cluster) -> list[str]:
             if held:
                 for i, rc in enumerate(RESOURCE_CLASSES):
                     placed[i] += held.get(rc, 0)
-        counted = _counted(cluster.audited_tracker(host), cluster.reserved_usage(host))
+        audited = cluster.audited_tracker(host)
+        counted = _counted(audited, cluster.reserved_usage(host))
+        subjects = None
         for rc, tracked, allocated in zip(RESOURCE_CLASSES, counted, placed):
             if tracked != allocated:
+                if subjects is None:
+                    subjects = (host, *_disagreeing(cluster, audited, host, live))
                 out.append(Violation(
                     f"{host}'s resource audit counts {tracked} {rc} but "
-                    f"Placement's allocations there add up to {allocated}", (host,)))
+                    f"Placement's allocations there add up to {allocated}", subjects))
     return out
 
+
+def _disagreeing(cluster, audited, host: str, live) -> tuple[str, ...]:
+    """The instances and migrations either side counts on the host (the audit's
+    tracked instances and moves, Placement's consumers there), with each such
+    instance's migration: the subjects a recorded cause can name. The sides keep totals
+    only, so which of them differs is not known."""
+    counted = set(audited.instances) | {m for _, m in audited.migrations}
+    holding = {c for c in live if cluster.ledger.allocations_view(c).get(host)}
+    subjects = counted | holding
+    for uuid in tuple(subjects):
+        inst = cluster.instances.get(uuid)
+        if inst is not None and inst.migration is not None:
+            subjects.add(inst.migration.uuid)
+    return tuple(sorted(subjects))

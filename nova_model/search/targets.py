@@ -129,6 +129,12 @@ def planner(lifecycle) -> Planner:
     return Planner(lifecycle, frozenset(op.name for op in API_OPERATIONS))
 
 
+#: Branch conditions the planner does not arrange: a route or a chain's end through
+#: them is left out (it prepares whatever instance it has, not one booted from a
+#: volume; those branches are reached when ``boot`` draws a volume-backed image).
+_NOT_ARRANGED = frozenset({When.VOLUME_BACKED})
+
+
 def route(op, step: str) -> tuple[tuple[tuple[str, str], ...], frozenset[When]]:
     """The (step, outcome) pairs to deliver from ``op``'s request to ``step`` (``ok``
     first where both lead there), and the branch conditions on the way."""
@@ -142,6 +148,8 @@ def route(op, step: str) -> tuple[tuple[tuple[str, str], ...], frozenset[When]]:
         outcomes = sorted(op.step(here).outcomes, key=lambda o: o.kind is not OutcomeKind.OK)
         for outcome in outcomes:
             for branch in outcome.branches:
+                if _NOT_ARRANGED & set(branch.when):
+                    continue
                 if branch.then is not None and branch.then not in came:
                     came[branch.then] = (here, outcome.name, branch.when)
                     todo.append(branch.then)
@@ -187,7 +195,7 @@ def ends(op, offload_now: bool) -> frozenset:
                 if (When.OFFLOAD_NOW in branch.when and not offload_now) or (
                         When.NOT_OFFLOAD_NOW in branch.when and offload_now):
                     continue
-                if When.WAS_STOPPED in branch.when:
+                if When.WAS_STOPPED in branch.when or _NOT_ARRANGED & set(branch.when):
                     continue  # (it ends stopped only if it started stopped)
                 if branch.then is None:
                     out.add(branch.vm if isinstance(branch.vm, VmState) else Rule.KEEP)

@@ -599,3 +599,28 @@ def test_a_failed_finish_migration_later_drops_the_old_flavor_where_the_new_was_
         assert "tracker_usage_never_negative" not in invariants.violations(cluster)
     finally:
         cluster.close()
+
+
+@pytest.mark.parametrize("script", [
+    rebuild_fails_after_its_spawn, resize_fails_in_finish_migration,
+    live_migration_driver_fails, restart_during_a_running_live_migration,
+], ids=lambda s: s.__name__)
+def test_once_the_instance_is_deleting_the_audit_shows_the_same_finding(script):
+    """The findings that leave Placement apart from the instance's state, then a delete
+    racing a soft delete (the instance stuck in deleting, which holds nothing by its
+    state): the difference now shows only in the compute's resource audit, whose
+    violation names the instances and migrations counted on the host, so the recorded
+    cause still explains it."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid = script(cluster)
+        for op in ("soft_delete", "delete"):
+            assert cluster.request(op, uuid, ADMIN).accepted
+        assert not _run_work(cluster, uuid, "soft_delete", "soft_delete").accepted
+        found = invariants.violations(cluster)
+        assert "tracker_audit_agrees_with_placement" in found, found
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == {}, unexplained
+        assert explained
+    finally:
+        cluster.close()
