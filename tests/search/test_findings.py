@@ -473,6 +473,64 @@ def test_a_soft_delete_that_preempts_finish_resize_is_the_same_finding():
         cluster.close()
 
 
+def _cold_migration_past_the_source(cluster, steps: tuple[str, ...]):
+    """An instance whose cold migration ran ``steps`` after its schedule; its
+    destination and the migration's source."""
+    uuid = boot(cluster, SMALL)
+    assert cluster.request("migrate", uuid, ADMIN).accepted
+    for step in ("schedule", *steps):
+        assert _run_work(cluster, uuid, "migrate", step).accepted
+    (mig,) = cluster.migrations.values()
+    return uuid, mig
+
+
+def test_a_soft_delete_while_the_migration_destination_is_down_is_the_same_finding():
+    """The migration has left the source (resize_migrated: instance.host is already the
+    destination) and the destination's compute service is down: API._delete turns the
+    soft delete into a local delete (API._local_delete deletes the instance consumer's
+    allocation only), and the instance is not resized, so nothing confirms first. The
+    migration keeps the source (scenarios/soft_delete_during_migration_destination_down.json)."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid, mig = _cold_migration_past_the_source(
+            cluster, ("prep_resize", "resize_migrating", "resize_migrated"))
+        assert cluster.instances[uuid].host == mig.dest != mig.source
+        cluster.service_down(mig.dest)
+        assert cluster.request("soft_delete", uuid).accepted
+        assert cluster.instances[uuid].vm_state is VmState.DELETED  # destroyed locally
+        assert mig.source in cluster.ledger.allocations_of(mig.uuid)
+        assert cluster.ledger.allocations_of(uuid) == {}
+        found = invariants.violations(cluster)
+        assert set(found) == {"allocations_have_live_consumers"}, found
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == {}, unexplained
+        assert {f.name for f, _ in explained} == {
+            "deleting an instance during a move leaks the migration's allocation"}
+    finally:
+        cluster.close()
+
+
+def test_a_soft_delete_of_a_resized_instance_whose_destination_is_down_leaks_nothing():
+    """Finished on the destination (resized): API._delete confirms first
+    (API._confirm_resize_on_deleting calls the source's confirm_resize, which frees the
+    migration's allocation), then deletes locally: nothing is left."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid, mig = _cold_migration_past_the_source(
+            cluster, ("prep_resize", "resize_migrating", "resize_migrated",
+                      "resize_finish", "finished"))
+        assert cluster.instances[uuid].vm_state is VmState.RESIZED
+        cluster.service_down(mig.dest)
+        assert cluster.request("soft_delete", uuid).accepted
+        assert cluster.instances[uuid].vm_state is VmState.DELETED
+        assert mig.status is MigrationStatus.CONFIRMED
+        assert cluster.ledger.allocations_of(mig.uuid) == {}
+        assert cluster.ledger.allocations_of(uuid) == {}
+        assert invariants.violations(cluster) == {}
+    finally:
+        cluster.close()
+
+
 def test_a_finding_does_not_explain_a_message_without_its_cause():
     """The text of a finding's violation, even with its subjects, explains nothing when
     the cluster recorded no cause for them."""
