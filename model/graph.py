@@ -358,6 +358,26 @@ class _Explorer:
 
     # -- moves --
 
+    def _recall(self, shared: dict, own: dict, key: tuple, compute) -> tuple:
+        """The moves for ``key`` (a core and a request level or a pending step), computed
+        once: ``compute`` gives them and the triggers they may fire; they are shared
+        between the world variants unless one of those triggers reads a world condition
+        in the core's machine state, and then kept with this variant (``own``)."""
+        answer = shared.get(key)
+        if answer is None:
+            answer = own.get(key)
+        if answer is None:
+            answer, triggers = compute()
+            state, reads = key[0][0], self.memo.reads_world
+            (own if any((state, t) in reads for t in triggers) else shared)[key] = answer
+        return answer
+
+    def _requests(self, core: Core, level: int) -> tuple[tuple, tuple[str, ...]]:
+        admitted = self._admitted(core, level)
+        moves = tuple(moved for move in admitted for moved in self._moves(
+            core, move, Pending(move[1], "api", None)))
+        return moves, tuple(f"{move[1]}.api.ok" for move in admitted)
+
     def successors(self, node: Node) -> Iterator[tuple[str, Node, Combo]]:
         """Every move from a configuration: its label, the configuration it leads to, and
         that configuration's (vm_state, task_state, power_state)."""
@@ -372,32 +392,17 @@ class _Explorer:
         # whose guard admits a task in progress (those that preempt or cancel one).
         busy = len(node.pending)
         level = 0 if busy < self.concurrency else 1 if busy == self.concurrency else 2
-        key = (core, level)
-        requested = self.memo.requested.get(key)
-        if requested is None:
-            requested = self._requested.get(key)
-        if requested is None:
-            admitted = self._admitted(core, level)
-            requested = tuple(moved for move in admitted for moved in self._moves(
-                core, move, Pending(move[1], "api", None)))
-            reads = self.memo.reads_world
-            own = any((core[0], f"{move[1]}.api.ok") in reads for move in admitted)
-            (self._requested if own else self.memo.requested)[key] = requested
+        requested = self._recall(self.memo.requested, self._requested, (core, level),
+                                 lambda: self._requests(core, level))
         pending = node.pending
         for label, after, then, combo in requested:
             yield label, self._node(after, pending if then is None else pending | {then}), combo
         for item in sorted(pending):
-            key = (core, item)
-            delivered = self.memo.delivered.get(key)
-            if delivered is None:
-                delivered = self._delivered.get(key)
-            if delivered is None:
-                delivered = self._deliveries(node, item)
-                reads = self.memo.reads_world
-                own = any((core[0], f"{item.operation}.{item.step}.{outcome.name}") in reads
-                          for outcome in self.lc.operation(item.operation).step(
-                              item.step).outcomes)
-                (self._delivered if own else self.memo.delivered)[key] = delivered
+            delivered = self._recall(self.memo.delivered, self._delivered, (core, item),
+                                     lambda: (self._deliveries(node, item), tuple(
+                                         f"{item.operation}.{item.step}.{outcome.name}"
+                                         for outcome in self.lc.operation(
+                                             item.operation).step(item.step).outcomes)))
             if delivered:
                 rest = pending - {item}
                 for label, after, then, combo in delivered:
