@@ -52,12 +52,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from model import documents, errors
+from model import actions, documents, errors
+from model.actions import Action
 from model.catalogue import CATALOGUE, INIT_INSTANCE
 from model.cluster import REQUEST_ARGS, Cluster, Result, Work, create_counts
 from model.cluster_records import name_order
 from model.config import ClusterConfig
-from model.lifecycle import ADMIN, USER, Lifecycle
+from model.lifecycle import Lifecycle
 from model.operation import Kind
 from model.placement import ResourceClass
 from model.states import task_label
@@ -73,11 +74,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "operator": ("host", "resource_class", "value"),
     "seed": (),
 }
-PERIODIC = ("update_available_resource", "poll_unconfirmed_resizes", "poll_shelved_instances",
-            "reclaim_queued_deletes", "sync_power_states")
-HOST_EVENTS = ("service_down", "service_up", "restart", "disable", "enable")
-OPERATOR_ACTIONS = ("set_allocation_ratio", "set_reserved")
-CALLERS = {"owner": USER, "admin": ADMIN}
+PERIODIC = actions.PERIODIC
+HOST_EVENTS = actions.HOST_EVENTS
+OPERATOR_ACTIONS = tuple(actions.OPERATOR_FIELDS)
+CALLERS = actions.CALLERS
 RESOURCE_CLASSES = tuple(rc.value for rc in ResourceClass)
 TOP_KEYS = ("seed", "config", "description", "steps")
 #: The most steps one scenario may have (a settle counts as one).
@@ -105,11 +105,17 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class ScenarioStep:
-    """One step: where it is in the file, its verb, and its fields as written."""
+    """One step: where it is in the file, its verb, its fields as written, and the
+    cluster action it asks for (``model.actions``; None for a ``seed`` step)."""
 
     path: str
     verb: str
     data: Mapping[str, Any]
+    action: Action | None = None
+
+    def __post_init__(self) -> None:
+        if self.action is None and self.verb != "seed":
+            object.__setattr__(self, "action", actions.from_json(self.data))
 
 
 @dataclass(frozen=True)
@@ -688,10 +694,6 @@ def run(scenario: Scenario, config: ClusterConfig | None = None, *,
     return Run(scenario, cluster, results)
 
 
-def _outcome_words(outcome: str) -> str:
-    return "" if outcome == "ok" else f" fails: {outcome}"
-
-
 class _Runner:
     def __init__(self, cluster: Cluster, observer: Observer | None = None):
         self.c = cluster
@@ -699,11 +701,23 @@ class _Runner:
         self.at: tuple[int, ScenarioStep] | None = None  # the step being run, for observing
 
     def step(self, index: int, step: ScenarioStep) -> StepResult:
+        """Run one step: its action, applied to the cluster (each delivery observed)."""
         self.at = (index, step)
         self._observe("step")
-        words, result, subs = getattr(self, f"_{step.verb}")(step.data)
-        if result is None:
-            result = Result(True, None, "")
+        action = step.action
+        ran: list[Work] = []
+
+        def deliver(work: Work, outcome: str) -> Result:
+            ran.append(work)
+            self._observe("deliver", work=work, outcome=outcome)
+            result = self.c.deliver(work.id, outcome)
+            self._observe("delivered", work=work, outcome=outcome, result=result)
+            return result
+
+        result = actions.apply(self.c, action, deliver)
+        words = actions.describe(action, ran[0] if isinstance(action, actions.Deliver)
+                                 and ran else None)
+        subs = list(result.notes) if isinstance(result, actions.Batch) else []
         done = StepResult(index, step.path, words, result.accepted, result.error,
                           result.detail, step.data, subs)
         self._observe("done", result=done)
@@ -712,150 +726,6 @@ class _Runner:
     def _observe(self, kind: str, **fields: Any) -> None:
         if self.observer is not None and self.at is not None:
             self.observer(Observation(kind, self.c, *self.at, **fields))
-
-    # -- verbs: each returns (words, Result, sub-results) --
-
-    def _api(self, d: Mapping) -> tuple[str, Result, list[str]]:
-        op, who, args = d["api"], d.get("as", "owner"), dict(d.get("args", {}))
-        ctx = CALLERS[who]
-        words = _request_words(op, d.get("instance"), args, who)
-        return words, self.c.request(op, d.get("instance"), ctx, **args), []
-
-    def _deliver(self, d: Mapping) -> tuple[str, Result, list[str]]:
-        what, outcome = d["deliver"], d.get("outcome", "ok")
-        work: Work | None
-        if what == "next":
-            ready = self.c.deliverable()
-            if not ready:
-                return ("deliver the next pending step", Result(
-                    False, errors.InvalidRequest("no pending work can be delivered"),
-                    "nothing to deliver"), [])
-            work = min(ready, key=lambda w: name_order(w.id))
-        elif isinstance(what, str):
-            work = self.c.work.get(what)
-            if work is None:
-                return (f"deliver {what}{_outcome_words(outcome)}", Result(
-                    False, errors.InvalidRequest(f"no pending work {what}"),
-                    f"no pending work {what}"), [])
-        else:
-            op, step, inst = what["operation"], what["step"], what["instance"]
-            pinned = what.get("work")
-            matching = [w for w in self.c.pending()
-                        if (w.operation, w.step, w.instance) == (op, step, inst)
-                        and (pinned is None or w.id == pinned)]
-            if not matching:
-                return (f"{op}.{step} of {inst}{_outcome_words(outcome)}", Result(
-                    False, errors.InvalidRequest(
-                        f"no pending {op}.{step} for {inst}"
-                        + (f" with id {pinned}" if pinned else "")),
-                    f"no pending {op}.{step} for {inst}", inst), [])
-            ready = [w for w in matching
-                     if w.target is None or self.c.service_is_up(w.target)]
-            work = min(ready or matching, key=lambda w: name_order(w.id))
-        return self._deliver_work(work, outcome)
-
-    def _deliver_work(self, work: Work, outcome: str) -> tuple[str, Result, list[str]]:
-        where = f" on {work.target}" if work.target else " in the conductor"
-        words = (f"{work.operation}.{work.step} of {work.instance}{where}"
-                 f"{_outcome_words(outcome)}")
-        self._observe("deliver", work=work, outcome=outcome)
-        result = self.c.deliver(work.id, outcome)
-        self._observe("delivered", work=work, outcome=outcome, result=result)
-        return words, result, []
-
-    def _settle(self, d: Mapping) -> tuple[str, Result, list[str]]:
-        pending_outcomes = {k: v for k, v in d.get("outcomes", {}).items()}
-        only = d.get("instance")
-        subs: list[str] = []
-        delivered = 0
-        for work in self.c.deliveries(only):
-            outcome = pending_outcomes.pop(f"{work.operation}.{work.step}", "ok")
-            words, result, _ = self._deliver_work(work, outcome)
-            delivered += 1
-            if result.accepted:
-                subs.append(f"{work.id} {words}: {result.detail}")
-            else:
-                error = result.error
-                subs.append(f"{work.id} {words}: rejected: "
-                            + (f"{type(error).__name__}: {error.message}" if error is not None
-                               else result.detail))
-        unused = sorted(pending_outcomes)
-        words = "settle" + (f" {only}" if only else "") + ": deliver everything deliverable"
-        if d.get("outcomes"):
-            words += " (" + ", ".join(f"{k} {v}" for k, v in d["outcomes"].items()) + ")"
-        left = len([w for w in self.c.pending() if only is None or w.instance == only])
-        detail = f"{delivered} step{'s' if delivered != 1 else ''} delivered"
-        if left:
-            detail += f", {left} still queued at a host that is down"
-        if unused:
-            detail += f"; never delivered: {', '.join(unused)}"
-        return words, Result(True, None, detail), subs
-
-    def _periodic(self, d: Mapping) -> tuple[str, Result, list[str]]:
-        name = d["periodic"]
-        if name == "update_available_resource":
-            host = d["host"]
-            freed = self.c.update_available_resource(host)
-            detail = (f"freed the allocations of {', '.join(freed)}" if freed
-                      else "nothing to free")
-            return f"resource audit (update_available_resource) on {host}", \
-                Result(True, None, detail), []
-        results = getattr(self.c, name)()
-        subs = [(f"{r.instance}: {r.detail}" if r.accepted else
-                 f"{r.instance}: rejected: {type(r.error).__name__}: {r.error.message}"
-                 if r.error is not None else f"{r.instance}: rejected: {r.detail}")
-                for r in results]
-        detail = "; ".join(subs) if subs else "nothing to do"
-        return f"periodic task {name}", Result(True, None, detail), subs
-
-    def _event(self, d: Mapping) -> tuple[str, Result, list[str]]:
-        name = d["event"]
-        if name in HOST_EVENTS:
-            host = d["host"]
-            words = {"service_down": f"nova-compute on {host} goes down",
-                     "service_up": f"nova-compute on {host} comes back up",
-                     "restart": f"nova-compute on {host} restarts",
-                     "disable": f"operator disables compute service {host}",
-                     "enable": f"operator enables compute service {host}"}[name]
-            return words, getattr(self.c, name)(host), []
-        inst = d["instance"]
-        return f"hypervisor event {name} for {inst}", self.c.event(name, inst), []
-
-    def _operator(self, d: Mapping) -> tuple[str, Result, list[str]]:
-        action, host, rc, value = d["operator"], d["host"], d["resource_class"], d["value"]
-        field_name = "allocation_ratio" if action == "set_allocation_ratio" else "reserved"
-        words = f"operator sets {rc} {field_name} of {host} to {value}"
-        if action == "set_allocation_ratio":
-            result = self.c.set_allocation_ratio(host, rc, float(value))
-        else:
-            result = self.c.set_reserved(host, rc, int(value))
-        return words, result, []
-
-
-def _request_words(op: str, instance: str | None, args: Mapping[str, Any], who: str) -> str:
-    caller = " (as admin)" if who == "admin" else ""
-    if op == "create":
-        extra = [f"image {args['image']}" if "image" in args else "",
-                 f"group {args['group']}" if "group" in args else "",
-                 f"zone {args['availability_zone']}" if "availability_zone" in args else "",
-                 " ".join(f"hint {k} {', '.join(v)}" for k, v in args.get("hints", {}).items())]
-        extra = [e for e in extra if e]
-        count = create_counts(args.get("min_count"), args.get("max_count"))
-        if count != (1, 1):
-            many = (f"{count[1]}" if count[0] == count[1]
-                    else f"{count[0]} to {count[1]}")
-            return (f"create {many} {args.get('flavor', 'm1.small')} servers in one request"
-                    + (f" ({', '.join(extra)})" if extra else "") + caller)
-        return (f"create a {args.get('flavor', 'm1.small')} server"
-                + (f" ({', '.join(extra)})" if extra else "") + caller)
-    words = f"{op} {instance}"
-    if "flavor" in args:
-        words += f" to {args['flavor']}"
-    if "host" in args:
-        words += f" to {args['host']}" + (" (forced)" if args.get("force") else "")
-    if "image" in args:
-        words += f" with image {args['image']}"
-    return words + caller
 
 
 # ---------------------------------------------------------------------------- traces
