@@ -32,7 +32,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from model import errors
+from model import actions, errors
 from model.cluster import Cluster, Result, Work
 from model.cluster_records import RESOURCE_CLASSES, name_order
 from model.config import ClusterConfig
@@ -375,7 +375,7 @@ class Recorder:
         cluster, work, result = seen.cluster, seen.work, seen.result
         assert work is not None and isinstance(result, Result)
         where = self._at(work.target)
-        number = f"{seen.index}. " if seen.step.verb == "deliver" else ""
+        number = f"{seen.index}. " if isinstance(seen.step.action, actions.Deliver) else ""
         head = f"{number}{work.id} {work.operation}.{work.step} {', '.join(work.instances)}"
         taken = _outcome_taken(work, seen.outcome or "ok", result)
         if not result.accepted:
@@ -439,7 +439,11 @@ class Recorder:
     def _done(self, seen: scenarios.Observation) -> None:
         result = seen.result
         assert isinstance(result, scenarios.StepResult)
-        items = getattr(self, f"_after_{seen.step.verb}")(seen, result)
+        after = {actions.Request: self._after_api, actions.Deliver: self._after_deliver,
+                 actions.Settle: self._after_settle, actions.HostEvent: self._after_event,
+                 actions.GuestEvent: self._after_event, actions.Periodic: self._after_periodic,
+                 actions.OperatorChange: self._after_operator}[type(seen.step.action)]
+        items = after(seen, result)
         if seen.step.data.get("note"):
             items.append(Note((USER,), seen.step.data["note"]))
         self.items += items
@@ -450,7 +454,7 @@ class Recorder:
         cluster = seen.cluster
         items: list[Item] = [Message(USER, API, f"{r.index}. {r.words}")]
         if r.accepted:
-            uuid = seen.step.data.get("instance")
+            uuid = seen.step.action.instance
             if uuid is None:  # create: the cluster named the new instance, the latest one
                 uuid = max(cluster.instances, key=name_order)
             items.append(Message(API, USER, f"accepted, {uuid} {_state(cluster, uuid)}", "-->>"))
@@ -474,10 +478,9 @@ class Recorder:
         return items + [End()]
 
     def _after_event(self, seen: scenarios.Observation, r: scenarios.StepResult) -> list[Item]:
-        cluster, data = seen.cluster, seen.step.data
-        name = data["event"]
-        if name in scenarios.HOST_EVENTS:
-            host = self.hosts[data["host"]]
+        cluster, action = seen.cluster, seen.step.action
+        if isinstance(action, actions.HostEvent):
+            name, host = action.kind, self.hosts[action.host]
             if name in ("disable", "enable"):
                 # os-services: the API updates the service record; nova-compute is not told
                 items: list[Item] = [Message(USER, API, f"{r.index}. {r.words}"),
@@ -488,17 +491,17 @@ class Recorder:
                 _, _, recovered = r.detail.partition("; ")
                 items = [Note((host,), f"{r.index}. {r.words}\n{recovered}".strip())]
             return items + self._effects(cluster, host)
-        inst = cluster.instances.get(data["instance"])
+        inst = cluster.instances.get(action.instance)
         where = self.hosts.get(inst.host, API) if inst is not None and inst.host else API
-        said = (f"→ {_state(cluster, data['instance'])}" if r.accepted
+        said = (f"→ {_state(cluster, action.instance)}" if r.accepted
                 else f"rejected {_error(r.error, r.detail)}")
         return [Note((where,), f"{r.index}. {r.words}\n{said}")] + self._effects(cluster, where)
 
     def _after_periodic(self, seen: scenarios.Observation, r: scenarios.StepResult
                         ) -> list[Item]:
-        data = seen.step.data
-        if "host" in data:
-            over: tuple[str, ...] = (self.hosts[data["host"]],)
+        host = seen.step.action.host
+        if host is not None:
+            over: tuple[str, ...] = (self.hosts[host],)
             actor = over[0]
         else:
             # every compute runs it; what it changes goes through the compute API
@@ -509,12 +512,12 @@ class Recorder:
 
     def _after_operator(self, seen: scenarios.Observation, r: scenarios.StepResult
                         ) -> list[Item]:
-        data = seen.step.data
+        action = seen.step.action
         items: list[Item] = [Message(USER, PLACEMENT, f"{r.index}. {r.words}")]
         if not r.accepted:
             return items + [Message(PLACEMENT, USER, "rejected", "--x"),
                             Note((PLACEMENT,), _error(r.error, r.detail))]
-        host, rc = data["host"], data["resource_class"]
+        host, rc = action.host, action.resource_class
         was = _number(self._usage[host].capacity[rc])
         now = _number(host_usage(seen.cluster)[host].capacity[rc])
         return items + [Note((PLACEMENT,), f"{host} {rc} capacity {was} → {now}")]
