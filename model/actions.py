@@ -67,7 +67,12 @@ class Request:
 
     @property
     def kwargs(self) -> dict[str, Any]:
+        """The arguments as the cluster and the scenario file take them."""
         return _thawed_args(self.args) if self.args else {}
+
+    def with_kwargs(self, args: Mapping[str, Any]) -> "Request":
+        """The same request with these arguments (written, even if there are none)."""
+        return replace(self, args=_frozen(args))
 
 
 @dataclass(frozen=True, slots=True)

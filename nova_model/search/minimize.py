@@ -21,12 +21,15 @@ that was reset, then the same step of the next move), which keeps its id.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from model import errors
+from model import actions, errors
+from model.actions import Action, Deliver, Request
+from model.catalogue import CATALOGUE
 from model.cluster import Cluster, create_counts
 from model.cluster_records import name_order
 from model.config import ClusterConfig
@@ -46,6 +49,7 @@ class Replay:
     lines: list[str]              # each step in operator language
     found: dict[str, list[str]]   # every unexplained violation at that point
     table: str                    # the cluster at that point
+    actions: list[Action] = field(default_factory=list)  # the steps' actions
 
 
 class _Stop(Exception):
@@ -66,20 +70,36 @@ def replay(steps: Sequence[Mapping[str, Any]], *, seed: int | None, config: Clus
                                  if seed is not None else [dict(s) for s in steps])
     except scenarios.ScenarioError:
         return None
+    return _replay(parsed, config, lifecycle, cluster_class, check, target)
+
+
+def _replay_actions(steps: Sequence[Action], seed: int | None, config: ClusterConfig,
+                    lifecycle: Lifecycle, cluster_class: type[Cluster], check: Check,
+                    target: str | None) -> Replay | None:
+    """``replay`` of a run's actions."""
+    return replay([actions.to_json(a) for a in steps], seed=seed, config=config,
+                  lifecycle=lifecycle, cluster_class=cluster_class, check=check,
+                  target=target)
+
+
+def _replay(parsed: scenarios.Scenario, config: ClusterConfig, lifecycle: Lifecycle,
+            cluster_class: type[Cluster], check: Check, target: str | None
+            ) -> Replay | None:
     state: dict[str, Any] = {"lines": [], "before": None, "cluster": None, "hit": None}
 
     def observe(seen: scenarios.Observation) -> None:
         state["cluster"] = seen.cluster
-        if seen.kind == "step" and seen.step.verb == "api":
+        request = seen.step.action if isinstance(seen.step.action, Request) else None
+        if seen.kind == "step" and request is not None:
             state["before"] = seen.cluster.witness()
         if seen.kind != "done":
             return
         result = seen.result
         state["lines"].append(result.line().split(". ", 1)[1])
         found = dict(check(seen.cluster))
-        if (seen.step.verb == "api" and not result.accepted
+        if (request is not None and not result.accepted
                 and seen.cluster.witness() != state["before"]):
-            found[REJECTION] = [f"rejected {seen.step.data['api']} changed the cluster"]
+            found[REJECTION] = [f"rejected {request.operation} changed the cluster"]
         if found and (target is None or target in found):
             state["hit"] = (seen.index, found, seen.cluster.table())
             raise _Stop
@@ -90,7 +110,9 @@ def replay(steps: Sequence[Mapping[str, Any]], *, seed: int | None, config: Clus
         return None
     except _Stop:
         index, found, table = state["hit"]
-        return Replay([dict(s) for s in steps[:index]], state["lines"], found, table)
+        ran = parsed.steps[:index]
+        return Replay([dict(s.data) for s in ran], state["lines"], found, table,
+                      [s.action for s in ran])
     except scenarios.ScenarioError:
         return None
     finally:
@@ -102,14 +124,20 @@ def minimize(records: Sequence[Mapping[str, Any]], *, config: ClusterConfig,
              lifecycle: Lifecycle, cluster_class: type[Cluster], check: Check,
              target: str | None = None, seconds: float = 60.0) -> Replay | None:
     """The shortest failing trace found within ``seconds``; None if the run does not
-    fail when replayed (then the caller keeps what the search printed)."""
+    fail when replayed (then the caller keeps what the search printed). ``records``
+    are the run's scenario steps (a ``{"seed": N}`` among them sets the seed); the
+    deletions work on their actions."""
     seed = next((r["seed"] for r in records if "seed" in r), None)
-    steps = _unpinned_where_unambiguous([r for r in records if "seed" not in r], seed,
-                                        config, lifecycle, cluster_class)
+    try:
+        recorded = [step.action for step in scenarios.parse(
+            [dict(r) for r in records if "seed" not in r]).steps]
+    except scenarios.ScenarioError:
+        return None
+    steps = _unpinned_where_unambiguous(recorded, seed, config, lifecycle, cluster_class)
 
-    def attempt(candidate: list[dict]) -> Replay | None:
-        return replay(candidate, seed=seed, config=config, lifecycle=lifecycle,
-                      cluster_class=cluster_class, check=check, target=target)
+    def attempt(candidate: list[Action]) -> Replay | None:
+        return _replay_actions(candidate, seed, config, lifecycle, cluster_class, check,
+                               target)
 
     best = attempt(steps)
     if best is None:
@@ -119,22 +147,22 @@ def minimize(records: Sequence[Mapping[str, Any]], *, config: ClusterConfig,
     progress = True
     while progress and time.perf_counter() < deadline:
         progress = False
-        for candidate in _without_each_instance(best.steps):
+        for candidate in _without_each_instance(best.actions):
             if time.perf_counter() > deadline:
                 break
             found = attempt(candidate)
-            if found is not None and len(found.steps) < len(best.steps):
+            if found is not None and len(found.actions) < len(best.actions):
                 best, progress = found, True
                 break
         if progress:
             continue
-        chunk = max(1, len(best.steps) // 2)
+        chunk = max(1, len(best.actions) // 2)
         while chunk >= 1 and time.perf_counter() < deadline:
             start, shrunk = 0, False
-            while start < len(best.steps) and time.perf_counter() < deadline:
-                candidate = best.steps[:start] + best.steps[start + chunk:]
+            while start < len(best.actions) and time.perf_counter() < deadline:
+                candidate = best.actions[:start] + best.actions[start + chunk:]
                 found = attempt(candidate)
-                if found is not None and len(found.steps) < len(best.steps):
+                if found is not None and len(found.actions) < len(best.actions):
                     best, shrunk, progress = found, True, True
                 else:
                     start += chunk
@@ -144,105 +172,101 @@ def minimize(records: Sequence[Mapping[str, Any]], *, config: ClusterConfig,
     return best
 
 
-def _unpinned_where_unambiguous(steps: Sequence[Mapping[str, Any]], seed: int | None,
+def _unpinned_where_unambiguous(steps: Sequence[Action], seed: int | None,
                                 config: ClusterConfig, lifecycle: Lifecycle,
-                                cluster_class: type[Cluster]) -> list[dict[str, Any]]:
+                                cluster_class: type[Cluster]) -> list[Action]:
     """``steps`` with each delivery unpinned (``_unpinned``) where the replay would
     still deliver the same work: the oldest pending of its operation, step and
     instance, as the scenario runner picks it."""
     pinned: set[int] = set()
 
     def observe(seen: scenarios.Observation) -> None:
-        if seen.kind != "step" or seen.step.verb != "deliver":
+        what = seen.step.action
+        if seen.kind != "step" or not isinstance(what, Deliver):
             return
-        what = seen.step.data["deliver"]
-        if not isinstance(what, Mapping) or "work" not in what:
+        if not what.by_step or what.work is None:
             return
         c = seen.cluster
         matching = [w for w in c.pending() if (w.operation, w.step, w.instance)
-                    == (what["operation"], what["step"], what["instance"])]
+                    == (what.operation, what.step, what.instance)]
         ready = [w for w in matching if w.target is None or c.service_is_up(w.target)]
         oldest = min(ready or matching, key=lambda w: name_order(w.id), default=None)
-        if oldest is None or oldest.id != what["work"]:
+        if oldest is None or oldest.id != what.work:
             pinned.add(seen.index)
 
     try:
-        parsed = scenarios.parse({"seed": seed, "steps": [dict(s) for s in steps]}
-                                 if seed is not None else [dict(s) for s in steps])
+        document = [actions.to_json(a) for a in steps]
+        parsed = scenarios.parse({"seed": seed, "steps": document}
+                                 if seed is not None else document)
         scenarios.run(parsed, config, lifecycle=lifecycle, cluster_class=cluster_class,
                       observer=observe).close()
     except scenarios.ScenarioError:
         pinned.clear()
-    return [dict(s) if index in pinned else _unpinned(s)
-            for index, s in enumerate(steps, 1)]
+    return [a if index in pinned else _unpinned(a) for index, a in enumerate(steps, 1)]
 
 
-def _unpinned(record: Mapping[str, Any]) -> dict[str, Any]:
+def _unpinned(action: Action) -> Action:
     """A delivery by operation, step and instance: the oldest such pending work item."""
-    out = dict(record)
-    if isinstance(out.get("deliver"), Mapping):
-        out["deliver"] = {k: v for k, v in out["deliver"].items() if k != "work"}
-    return out
+    if isinstance(action, Deliver) and action.by_step:
+        return dataclasses.replace(action, work=None)
+    return action
 
 
 _VM = re.compile(r"vm(\d+)")
 
 
-def _without_each_instance(steps: list[dict]) -> list[list[dict]]:
+def _creates(action: Action) -> bool:
+    return (isinstance(action, Request) and action.operation in CATALOGUE
+            and CATALOGUE[action.operation].creates_instance)
+
+
+def _without_each_instance(steps: list[Action]) -> list[list[Action]]:
     """For each created instance, latest first: the steps without it, later ones renamed.
     An instance of a multi-create is removed by asking that request for one fewer."""
     owners: list[int] = []  # per instance vm1, vm2, ...: the index of its create step
-    for i, s in enumerate(steps):
-        if s.get("api") == "create":
-            owners += [i] * _count(s)
+    for i, a in enumerate(steps):
+        if _creates(a):
+            owners += [i] * _count(a)
     out = []
     for number in range(len(owners), 0, -1):
         name = f"vm{number}"
         at = owners[number - 1]
         kept = []
-        for i, s in enumerate(steps):
+        for i, a in enumerate(steps):
             if i == at:
-                if _count(s) > 1:
-                    kept.append(_one_fewer(s))
-            elif name not in {n for _, n in scenarios.instance_refs(s)}:
-                kept.append(s)
-        out.append([_renamed(s, number) for s in kept])
+                if _count(a) > 1:
+                    kept.append(_one_fewer(a))
+            elif name not in actions.instances_named(a):
+                kept.append(a)
+        out.append([_renamed(a, number) for a in kept])
     return out
 
 
-def _count(create: Mapping[str, Any]) -> int:
+def _count(create: Request) -> int:
     """How many instances a create step makes (its max_count)."""
-    args = create.get("args") or {}
+    args = create.kwargs
     try:
         return create_counts(args.get("min_count"), args.get("max_count"))[1]
     except errors.InvalidRequest:
         return 0  # refused: it makes none
 
 
-def _one_fewer(create: dict) -> dict:
+def _one_fewer(create: Request) -> Request:
     """A multi-create step asking for one instance fewer."""
-    args = dict(create.get("args") or {})
+    args = create.kwargs
     low, high = create_counts(args.pop("min_count", None), args.pop("max_count", None))
     if high - 1 > 1:
         args["max_count"] = high - 1
         if min(low, high - 1) > 1:
             args["min_count"] = min(low, high - 1)
-    return {**create, "args": args}
+    return create.with_kwargs(args)
 
 
-def _renamed(step: dict, removed: int) -> dict:
+def _renamed(action: Action, removed: int) -> Action:
     def rename(name: str) -> str:
         match = _VM.fullmatch(name)
         if match and int(match.group(1)) > removed:
             return f"vm{int(match.group(1)) - 1}"
         return name
 
-    out = dict(step)
-    if isinstance(out.get("instance"), str):
-        out["instance"] = rename(out["instance"])
-    if isinstance(out.get("deliver"), Mapping):
-        deliver = dict(out["deliver"])
-        if isinstance(deliver.get("instance"), str):
-            deliver["instance"] = rename(deliver["instance"])
-        out["deliver"] = deliver
-    return out
+    return actions.renamed(action, rename)
