@@ -32,6 +32,7 @@ from hypothesis.stateful import (
 )
 
 import invariants
+from model import actions
 from model.catalogue import API_OPERATIONS
 from model.cluster import Cluster
 from model.config import ClusterConfig
@@ -685,37 +686,30 @@ class ClusterMachine(RuleBasedStateMachine):
 
     def _host_event(self, event: str, host: str) -> None:
         type(self).coverage.host_event(self.cluster, event, host)
-        result = getattr(self.cluster, event)(host)
-        self._record({"event": event, "host": host}, f"{event} {host}", result)
+        self._apply(actions.HostEvent(event, host))
 
     def _instance_event(self, name: str, uuid: str) -> bool:
         inst = self.cluster.instances[uuid]
         vm, busy = inst.vm_state, inst.task_state is not None
-        result = self.cluster.event(name, uuid)
-        self._record({"event": name, "instance": uuid}, f"{name} on {uuid}", result)
+        result = self._apply(actions.GuestEvent(name, uuid))
         if result.accepted and name == "guest_stopped":
             type(self).coverage.interleavings.add(guest_stopped_on(vm, busy))
         return result.accepted
 
     def _periodic(self, event: str, host: str) -> bool:
         type(self).coverage.periodic(self.cluster, event, host)
-        if event == "update_available_resource":  # the resource audit runs per host
+        if event == actions.AUDIT:  # the resource audit runs per host
             counted = self.cluster.trackers.get(host)
-            removed = self.cluster.update_available_resource(host)
-            self._record({"periodic": event, "host": host}, f"resource audit on {host}", None)
-            return bool(removed) or self.cluster.trackers.get(host) != counted
-        results = getattr(self.cluster, event)()
-        self._record({"periodic": event}, f"periodic task {event}", None)
+            freed = self._apply(actions.Periodic(event, host)).parts
+            return bool(freed) or self.cluster.trackers.get(host) != counted
+        results = self._apply(actions.Periodic(event)).parts
         # a periodic task that requested nothing (or only had requests refused,
         # which change nothing) left the cluster as it was
         return any(r.accepted for r in results)
 
     def _ratio(self, host: str, rc: str, ratio: float) -> None:
         type(self).coverage.periodic(self.cluster, "set_allocation_ratio", host)
-        result = self.cluster.set_allocation_ratio(host, rc, ratio)
-        self._record({"operator": "set_allocation_ratio", "host": host,
-                      "resource_class": rc, "value": ratio},
-                     f"operator sets {rc} allocation_ratio of {host} to {ratio}", result)
+        self._apply(actions.OperatorChange("set_allocation_ratio", host, rc, ratio))
 
 
     # -- the world ------------------------------------------------------------------------------
@@ -1011,16 +1005,7 @@ class ClusterMachine(RuleBasedStateMachine):
     def _request(self, op: str, instance: str | None, ctx: Context, args: dict):
         # (the image before the request: a rebuild's shape is whether it changed it)
         image = None if instance is None else self.cluster.instances[instance].image
-        result = self.cluster.request(op, instance, ctx, **args)
-        step = {"api": op, "as": "admin" if ctx.is_admin else "owner"}
-        if instance is not None:
-            step["instance"] = instance
-        if args:
-            step["args"] = dict(args)
-        words = " ".join(w for w in (_words(k, v) for k, v in args.items()) if w)
-        who = result.instance if op == "create" else instance
-        self._record(step, f"{op} {who or ''}{' ' + words if words else ''}"
-                           f"{' (as admin)' if ctx.is_admin else ''}", result)
+        result = self._apply(actions.Request.of(op, instance, ctx.is_admin, args))
         if result.accepted:
             type(self).coverage.accepted(op, arguments.shapes_of(op, args, image))
         return result
@@ -1038,7 +1023,9 @@ class ClusterMachine(RuleBasedStateMachine):
         step = self.cluster.lc.operation(work.operation).step(work.step)
         if outcome != "ok" and step.outcome(outcome).kind is OutcomeKind.FAULT:
             self.faults += 1
-        result = self.cluster.deliver(work.id, outcome)
+        action = actions.Deliver(work.operation, work.step, work.instance, work.id,
+                                 None if outcome == "ok" else outcome)
+        result = self._apply(action, work)
         if result.accepted and result.branch is not None:
             # the outcome that fired, which the cluster may have chosen instead of the
             # one asked for (no valid host, a late group check)
@@ -1051,17 +1038,14 @@ class ClusterMachine(RuleBasedStateMachine):
             type(self).coverage.events.add(
                 MULTI_CREATE_FAILED if "no_valid_host" in result.detail
                 else MULTI_CREATE_PLACED)
-        record = {"deliver": {"operation": work.operation, "step": work.step,
-                              "instance": work.instance, "work": work.id}}
-        if outcome != "ok":
-            record["outcome"] = outcome
-        where = f" on {work.target}" if work.target else " in the conductor"
-        self._record(record, f"{work.operation}.{work.step} of {work.instance}{where}"
-                             f"{'' if outcome == 'ok' else ' fails: ' + outcome}", result)
 
-    def _record(self, step: dict, words: str, result) -> None:
-        self._steps.append(step)
-        self._lines.append((words, result))  # put into words only for a report
+    def _apply(self, action: actions.Action, work=None):
+        """Apply one action to the cluster and record it: as the scenario step that
+        replays it, and in words (``work``: the item a delivery runs); its result."""
+        result = actions.apply(self.cluster, action)
+        self._steps.append(actions.to_json(action))
+        self._lines.append((actions.describe(action, work), result))
+        return result
 
     def trace(self) -> list[str]:
         """Each step so far as an operator would describe it, with its verdict."""
@@ -1097,17 +1081,6 @@ def machine_for(*, lifecycle: Lifecycle | None = None, cluster_class: type[Clust
     if hold_ratios:
         attrs["world_events"] = tuple(e for e in WORLD if not e.startswith("set_allocation_ratio"))
     return type(name, (ClusterMachine,), attrs)
-
-
-def _words(key: str, value) -> str:
-    """An argument as the trace shows it (a flavor, host or image by its name)."""
-    if key == "force":
-        return "forced" if value else ""
-    if key == "hints":
-        return " ".join(f"{k}={','.join(v)}" for k, v in value.items())
-    if key in ("flavor", "image", "host"):
-        return f"{value}"
-    return f"{key} {value}"
 
 
 def _moves_finished(migrations) -> int:
