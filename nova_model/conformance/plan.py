@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from model import actions
 from model.catalogue import CATALOGUE
 from model.config import ClusterConfig
 from model.lifecycle import Lifecycle
@@ -26,7 +27,7 @@ from nova_model import scenario as scenarios
 from nova_model.conformance.faults import Fault, NotInjectable, fault_map
 
 #: Scenario verbs that only deliver queued work: in Nova the chain runs by itself.
-_DELIVERING = ("deliver", "settle")
+_DELIVERING = (actions.Deliver, actions.Settle)
 
 
 @dataclass
@@ -180,7 +181,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
         in_flight: list[tuple[str, str]] = []
         known: set[str] = set()  # the instances made so far
         for result, step in zip(run.results, scenario.steps):
-            data = step.data
+            request = step.action if isinstance(step.action, actions.Request) else None
             state, quiescent, ready = recorder.after[result.index]
             racing = _racing(step, in_flight, requests)
             if racing:
@@ -194,17 +195,18 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 plan.not_reproducible, plan.stopped_at = refused, step.path
                 break
             action = _action(step, config)
-            if action["kind"] == "api" and data.get("api") == "create" and result.accepted:
+            if (request is not None and request.instance is None
+                    and CATALOGUE[request.operation].creates_instance and result.accepted):
                 # (a multi-create's instances all belong to its one request)
-                image = (data.get("args") or {}).get("image") or (
+                image = request.kwargs.get("image") or (
                     config.images[0].name if config.images else None)
                 for made in set(state["instances"]) - known:
                     requests[made] = action
                     images[made] = image
-            elif action["kind"] == "api" and data.get("instance"):
-                requests[data["instance"]] = action
-            elif action["kind"] == "instance_event":
-                requests[data["instance"]] = action  # its power-state sync's chain
+            elif request is not None and request.instance:
+                requests[request.instance] = action
+            elif isinstance(step.action, actions.GuestEvent):
+                requests[step.action.instance] = action  # its power-state sync's chain
             problem = _arm_faults(recorder.deliveries.get(result.index, ()), requests, action)
             if problem:
                 plan.not_reproducible, plan.stopped_at = problem, step.path
@@ -216,7 +218,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 result.index, step.path, result.words, action,
                 model_view(state) if quiescent else None,
                 # (an accepted request can still answer with an error after its writes)
-                (result.accepted and result.error is None) if step.verb == "api" else None,
+                (result.accepted and result.error is None) if request is not None else None,
                 error))
             in_flight = ready
             known = set(state["instances"])
@@ -249,9 +251,12 @@ def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[tuple[st
                           requests: dict[str, dict[str, Any]]) -> bool:
     """The step acts on a live migration whose driver call alone is still to run: the
     request that started it is marked for the driver to hold it running."""
-    instance = step.data.get("instance")
+    action = step.action
+    if not isinstance(action, actions.Request):
+        return False
+    instance = action.instance
     started = requests.get(instance)
-    if (step.verb != "api" or step.data.get("api") not in _ON_RUNNING_LIVE_MIGRATION
+    if (action.operation not in _ON_RUNNING_LIVE_MIGRATION
             or started is None or started["operation"] != "live_migrate"):
         return False
     if in_flight != [(instance, f"live_migrate.post_live_migration of {instance}")]:
@@ -271,7 +276,7 @@ def _racing(step: scenarios.ScenarioStep, in_flight: list[tuple[str, str]],
     by Nova (both see the hosts before either claim is counted), while the model
     schedules them one after the other.
     """
-    if step.verb in _DELIVERING or _holds_live_migration(step, in_flight, requests):
+    if isinstance(step.action, _DELIVERING) or _holds_live_migration(step, in_flight, requests):
         return []
     return [words for _, words in in_flight]
 
@@ -280,13 +285,13 @@ def refusal(step: scenarios.ScenarioStep, config: ClusterConfig,
             images: Mapping[str, str | None] | None = None) -> str | None:
     """Why the harness cannot perform this step in Nova, or None. ``images`` names the
     image each instance created so far boots from."""
-    d = step.data
-    if step.verb == "api":
-        op, args = d["api"], d.get("args") or {}
+    a = step.action
+    if isinstance(a, actions.Request):
+        op, args = a.operation, a.kwargs
         # A volume-backed server boots from a volume the harness makes from the image
         # (Nova's Cinder fixture); rebuilding it re-images that volume through Cinder
         # (API.rebuild with reimage_boot_volume), which the fixture does not do.
-        booted = (images or {}).get(d.get("instance")) if op == "rebuild" else None
+        booted = (images or {}).get(a.instance) if op == "rebuild" else None
         image = args.get("image") if op == "rebuild" else None
         for name in (booted, image):
             if name is not None and config.image(name).volume_backed:
@@ -304,26 +309,24 @@ def refusal(step: scenarios.ScenarioStep, config: ClusterConfig,
 
 
 def _action(step: scenarios.ScenarioStep, config: ClusterConfig) -> dict[str, Any]:
-    d = step.data
-    if step.verb == "api":
-        return {"kind": "api", "operation": d["api"], "instance": d.get("instance"),
-                "as": d.get("as", "owner"), "args": dict(d.get("args") or {}), "faults": []}
-    if step.verb in _DELIVERING:
-        return {"kind": "wait"}
-    if step.verb == "periodic":
-        return {"kind": "periodic", "task": d["periodic"], "host": d.get("host")}
-    if step.verb == "event":
-        if d["event"] in scenarios.HOST_EVENTS:
-            return {"kind": "host_event", "event": d["event"], "host": d["host"]}
-        return {"kind": "instance_event", "event": d["event"], "instance": d["instance"],
-                "operation": None, "faults": []}
-    if step.verb == "operator":
-        rc = ResourceClass(d["resource_class"]).value
-        field_name = "allocation_ratio" if d["operator"] == "set_allocation_ratio" else "reserved"
-        value = float(d["value"]) if field_name == "allocation_ratio" else int(d["value"])
-        return {"kind": "operator", "host": d["host"], "resource_class": rc,
-                "field": field_name, "value": value}
-    return {"kind": "wait"}
+    match step.action:
+        case actions.Request() as a:
+            return {"kind": "api", "operation": a.operation, "instance": a.instance,
+                    "as": a.caller or "owner", "args": a.kwargs, "faults": []}
+        case actions.Periodic() as a:
+            return {"kind": "periodic", "task": a.task, "host": a.host}
+        case actions.HostEvent() as a:
+            return {"kind": "host_event", "event": a.kind, "host": a.host}
+        case actions.GuestEvent() as a:
+            return {"kind": "instance_event", "event": a.event, "instance": a.instance,
+                    "operation": None, "faults": []}
+        case actions.OperatorChange() as a:
+            field_name = actions.OPERATOR_FIELDS[a.change]
+            value = float(a.value) if field_name == "allocation_ratio" else int(a.value)
+            return {"kind": "operator", "host": a.host,
+                    "resource_class": ResourceClass(a.resource_class).value,
+                    "field": field_name, "value": value}
+    return {"kind": "wait"}  # a delivery or a settle: the model's work, Nova's own
 
 
 def _arm_faults(deliveries, requests: dict[str, dict[str, Any]],
