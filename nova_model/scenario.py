@@ -35,6 +35,12 @@ input error: ``ScenarioError``, one line naming the file, the step (``steps[i]``
 indexed from 0 as written in the file) and the field. A request the model refuses is
 a result, not an error.
 
+Each step is read as one of the cluster's actions (``model.actions``: a ``Request``,
+``Deliver``, ``Settle``, ``Periodic``, ``HostEvent``, ``GuestEvent`` or
+``OperatorChange``), which the runner applies with ``model.actions.apply``, as the
+search's rules do; ``ScenarioStep.action`` holds it, and ``model.actions.to_json``
+writes it back as the step was written (its ``note`` aside).
+
 The run is deterministic: the same scenario, seed, configuration and catalogue give
 the same steps, results and final cluster. ``scenario_from_trace`` turns the step
 records of a run (the same dicts) back into a scenario document, so a search can save
