@@ -11,8 +11,11 @@ change allocation ratios; ``pursue`` (in the runs that aim: ``AIMED``) draws a t
 a declared step outcome or an interleaving (``targets``), and steers towards it. After every rule the ``invariants`` package is asked for
 violations, and a rejected request must leave the cluster unchanged.
 
-Every run is also a scenario: ``steps`` holds each rule as the JSON step that
-``nova-model simulate`` replays, and ``lines`` the same in operator language.
+The rules speak the cluster's actions (``model.actions``), as scenarios do: each
+request, delivery, host or hypervisor event, periodic task and operator change is an
+action applied with ``model.actions.apply``. Every run is also a scenario: ``steps``
+holds each action as the JSON step that ``nova-model simulate`` replays, and ``lines``
+the same in operator language (``model.actions.describe``).
 
 A search given a ``StateMemo`` (``run_search`` gives each search its own) saves the
 state after every checked step; a run that repeats the calls of an earlier run
