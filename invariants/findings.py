@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from model.catalogue import CATALOGUE, INIT_INSTANCE
-from model.cluster import FORCED_PAST_THE_FILTERS, MOVES_AND_UNSHELVE
-from model.operation import Where
+from model.cluster import FORCED_PAST_THE_FILTERS
+from model.operation import HostChange, Where
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,9 @@ _DELETES = {"delete", "force_delete"}
 _MOVE_OPERATIONS = {"resize", "migrate", "live_migrate"}
 _MOVES = {"resize", "migration", "live-migration"}
 _FINISH_RESIZE = "finished"
+#: the operations a member may be on its way to a host in: a move, an unshelve, a build
+_ARRIVING = {op.name for op in CATALOGUE.values()
+             if op.host_change is not HostChange.NONE or op.creates_instance}
 
 UPSTREAM: tuple[Finding, ...] = (
     Finding(
@@ -153,7 +156,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="the scheduler does not count group members that are still arriving",
         invariant="server_group_policies",
-        cause=cause("group_races", moving=set(MOVES_AND_UNSHELVE) | {"create"}),
+        cause=cause("group_races", moving=_ARRIVING),
         summary=("ServerGroupAntiAffinityFilter reads the group's hosts from the members' "
                  "instance.host. A member being evacuated or migrated keeps its source host "
                  "until the move finishes, so another member can be scheduled onto its "

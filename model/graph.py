@@ -32,7 +32,7 @@ import networkx as nx
 from model.lifecycle import (
     ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER, guard_failure,
 )
-from model.operation import Branch, Kind, When, Where
+from model.operation import Branch, Kind, When, Where, the_operation
 from model.states import MIGRATION_FINAL, PowerState, Task, VmState
 
 HOSTS = ("A", "B")
@@ -280,12 +280,18 @@ class _Explorer:
         self.fireable = self.memo.fireable
         # The requests explored at each level of pending work (see ``successors``).
         requests: list[list[tuple]] = [[], [], []]
+        self.create = the_operation(
+            lifecycle.operations, lambda op: op.kind is Kind.API and op.creates_instance,
+            "create an instance").name
         for op in lifecycle.operations:
             if op.kind is Kind.API and op.creates_instance:
                 continue
             if op.kind is Kind.API:
+                # a request that takes the lock records whose it is (an admin's lock is
+                # lifted only by an admin): explored as admin and as owner
+                takes_lock = any(b.lock for o in op.api.outcomes for b in o.branches)
                 moves = [("request", op.name, ctx)
-                         for ctx in ((ADMIN, USER) if op.name == "lock" else (ADMIN,))]
+                         for ctx in ((ADMIN, USER) if takes_lock else (ADMIN,))]
             else:
                 moves = [("periodic", op.name, ADMIN)]
             for level in range(3):
@@ -383,7 +389,7 @@ class _Explorer:
         that configuration's (vm_state, task_state, power_state)."""
         core = node.core
         if node.state == NEW:
-            for label, after, then, combo in self._moves(core, ("create", "create", ADMIN),
+            for label, after, then, combo in self._moves(core, ("build", self.create, ADMIN),
                                                          None):
                 yield label, self._node(after, _with(frozenset(), then)), combo
             return
@@ -464,7 +470,7 @@ class _Explorer:
             kwargs = {"dest": arg.target, "source": self._source()}
         elif kind == "request":
             kwargs = {"ctx": arg, "dest": self._other(), "source": None}
-        elif kind == "create":
+        elif kind == "build":
             kwargs = {"ctx": USER}
         else:  # a periodic task: delivered as its own step, as Lifecycle.deliver does
             kwargs = {}

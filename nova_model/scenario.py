@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from model import documents, errors
-from model.catalogue import CATALOGUE, INIT_INSTANCE
-from model.cluster import REQUEST_ARGS, Cluster, Result, Work, create_counts
+from model.catalogue import CATALOGUE, INIT_INSTANCE, REQUEST_ARGS
+from model.cluster import Cluster, Result, Work, create_counts
 from model.cluster_records import name_order
 from model.config import ClusterConfig
 from model.lifecycle import ADMIN, USER, Lifecycle
