@@ -59,19 +59,7 @@ DEFAULT_PLACEMENT_FILTERS: tuple[str, ...] = (
 )
 
 # Nova's default is all_weighers(); these are all the weighers modelled here.
-DEFAULT_WEIGHT_CLASSES: tuple[str, ...] = (
-    "RAMWeigher",
-    "CPUWeigher",
-    "DiskWeigher",
-    "IoOpsWeigher",
-    "NumInstancesWeigher",
-    "HypervisorVersionWeigher",
-    "BuildFailureWeigher",
-    "ServerGroupSoftAffinityWeigher",
-    "ServerGroupSoftAntiAffinityWeigher",
-    "ImagePropertiesWeigher",
-    "MetricsWeigher",
-)
+DEFAULT_WEIGHT_CLASSES: tuple[str, ...] = WEIGHER_NAMES
 
 # nova/objects/fields.py: Architecture.ALL (choices of
 # image_properties_default_architecture).
