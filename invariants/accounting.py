@@ -6,7 +6,7 @@ from invariants.progress import busy_instances, created_instances
 from model.catalogue import CATALOGUE, INIT_INSTANCE
 from model.cluster_records import name_order
 from model.cluster_recovery import EVACUATION_CLEANUP
-from model.operation import Where
+from model.operation import Where, the_operation
 from model.states import MigrationStatus, MigrationType, VmState
 from invariants.subjects import Violation, of_instance
 
@@ -19,15 +19,20 @@ _MOVING = (MigrationStatus.FINISHED, MigrationStatus.CONFIRMING)
 _COLD = (MigrationType.RESIZE, MigrationType.MIGRATION)
 _MOVES = _COLD + (MigrationType.LIVE_MIGRATION,)
 #: how a migration came to error (``Cluster.migration_errors``), read off the catalogue:
-#: the revert's step on the destination, and the outcome its move back takes when
-#: Placement refuses it
-_REVERT = CATALOGUE["revert_resize"]
-_REVERT_ON_DEST = next(s.name for s in _REVERT.steps if s.where is Where.DEST)
-_REFUSED = next(s.move_refused for s in _REVERT.steps if s.move_refused)
-#: the live migration's driver failure, which gives nothing back
-_LIVE = CATALOGUE["live_migrate"]
-_LIVE_DRIVER_FAILED = next((_LIVE.name, s.name, o.name) for s in _LIVE.steps
-                           for o in s.outcomes if o.name == "driver_error")
+#: the revert (the operation whose move back to the instance Placement may refuse,
+#: ``CM._revert_allocation``), its step on the destination, and the outcome its move
+#: back takes when Placement refuses it
+REVERT = the_operation(CATALOGUE.values(), lambda op: any(s.move_refused for s in op.steps),
+                       "whose move back Placement may refuse")
+REVERT_ON_DEST = next(s.name for s in REVERT.steps if s.where is Where.DEST)
+MOVE_BACK_REFUSED = next(s.move_refused for s in REVERT.steps if s.move_refused)
+#: the live migration (the operation that creates live-migration records) and its
+#: driver failure, which gives nothing back: (operation, step, outcome)
+LIVE_MIGRATION = the_operation(
+    CATALOGUE.values(), lambda op: MigrationType.LIVE_MIGRATION in op.migration_types,
+    "creating live-migration records")
+LIVE_DRIVER_FAILED = next((LIVE_MIGRATION.name, s.name, o.name) for s in LIVE_MIGRATION.steps
+                          for o in s.outcomes if o.name == "driver_error")
 
 
 def usage_equals_allocations(cluster) -> list[str]:
@@ -79,7 +84,7 @@ def allocations_have_live_consumers(cluster) -> list[str]:
                 why = ""
                 cause = cluster.migration_errors.get(consumer)
                 if (failed and owner.host == m.dest and cause is not None
-                        and (cause.operation, cause.step) == (_REVERT.name, _REVERT_ON_DEST)):
+                        and (cause.operation, cause.step) == (REVERT.name, REVERT_ON_DEST)):
                     why = " (it failed with the instance on its destination)"
                 elif failed and _refused(cluster, consumer):
                     why = " (the revert could not move it back: Placement refused)"
@@ -342,7 +347,7 @@ def _refused_revert(cluster, uuid: str, host: str) -> str:
 
 def _live_driver_failed(cluster, migration: str) -> bool:
     cause = cluster.migration_errors.get(migration)
-    return cause is not None and tuple(cause) == _LIVE_DRIVER_FAILED
+    return cause is not None and tuple(cause) == LIVE_DRIVER_FAILED
 
 
 def _errored_live_migration(cluster, uuid: str, host: str, held, errored_by):
@@ -383,7 +388,7 @@ def _restarted_live_migration(cluster, uuid: str, host: str, held) -> str:
 def _refused(cluster, migration: str) -> bool:
     """Whether Placement refused to move the migration's allocation back."""
     cause = cluster.migration_errors.get(migration)
-    return cause is not None and cause.outcome == _REFUSED
+    return cause is not None and cause.outcome == MOVE_BACK_REFUSED
 
 
 def _norm(allocs) -> dict:

@@ -28,9 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from invariants.accounting import LIVE_DRIVER_FAILED, MOVE_BACK_REFUSED, REVERT, REVERT_ON_DEST
 from model.catalogue import CATALOGUE, INIT_INSTANCE
-from model.cluster import FORCED_PAST_THE_FILTERS, MOVES_AND_UNSHELVE
-from model.operation import Where
+from model.cluster import FORCED_PAST_THE_FILTERS
+from model.operation import HostChange
 
 
 @dataclass(frozen=True)
@@ -103,17 +104,16 @@ class Finding:
                 and all(c.matches(cluster, subjects) for c in self.causes))
 
 
-#: the outcomes and steps the causes name, read off the catalogue
-_REVERT = CATALOGUE["revert_resize"]
-_REVERT_ON_DEST = next(s.name for s in _REVERT.steps if s.where is Where.DEST)
-_REFUSED = next(s.move_refused for s in _REVERT.steps if s.move_refused)
-_LIVE = CATALOGUE["live_migrate"]
-_LIVE_DRIVER_FAILED = next(s.name for s in _LIVE.steps
-                           for o in s.outcomes if o.name == "driver_error")
+#: the operations, outcomes and steps the causes name (those read off the catalogue:
+#: ``invariants.accounting``)
+_LIVE_MIGRATION, _LIVE_DRIVER_FAILED, _ = LIVE_DRIVER_FAILED
 _DELETES = {"delete", "force_delete"}
 _MOVE_OPERATIONS = {"resize", "migrate", "live_migrate"}
 _MOVES = {"resize", "migration", "live-migration"}
 _FINISH_RESIZE = "finished"
+#: the operations a member may be on its way to a host in: a move, an unshelve, a build
+_ARRIVING = {op.name for op in CATALOGUE.values()
+             if op.host_change is not HostChange.NONE or op.creates_instance}
 
 UPSTREAM: tuple[Finding, ...] = (
     Finding(
@@ -153,7 +153,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="the scheduler does not count group members that are still arriving",
         invariant="server_group_policies",
-        cause=cause("group_races", moving=set(MOVES_AND_UNSHELVE) | {"create"}),
+        cause=cause("group_races", moving=_ARRIVING),
         summary=("ServerGroupAntiAffinityFilter reads the group's hosts from the members' "
                  "instance.host. A member being evacuated or migrated keeps its source host "
                  "until the move finishes, so another member can be scheduled onto its "
@@ -273,7 +273,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a revert that fails on the destination leaves the source with the migration",
         invariant="allocations_have_live_consumers",
-        cause=cause("migration_errors", operation="revert_resize", step=_REVERT_ON_DEST),
+        cause=cause("migration_errors", operation=REVERT.name, step=REVERT_ON_DEST),
         summary=("ComputeManager.revert_resize runs on the destination before "
                  "finish_revert_resize gives the source allocation back to the instance "
                  "(ComputeManager._finish_revert_resize -> _revert_allocation). If it "
@@ -289,7 +289,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a revert whose move back Placement fails leaks the migration's allocation",
         invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
-        cause=cause("migration_errors", operation="revert_resize", outcome=_REFUSED),
+        cause=cause("migration_errors", operation=REVERT.name, outcome=MOVE_BACK_REFUSED),
         summary=("ComputeManager._finish_revert_resize saves the instance on the source "
                  "with its old flavor, then _revert_allocation moves the migration "
                  "consumer's source allocation back to the instance. If Placement fails "
@@ -359,7 +359,7 @@ UPSTREAM: tuple[Finding, ...] = (
         name="a live migration whose driver fails leaks both allocations",
         invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies",
                    "tracker_audit_agrees_with_placement"),
-        cause=cause("migration_errors", operation="live_migrate", step=_LIVE_DRIVER_FAILED,
+        cause=cause("migration_errors", operation=_LIVE_MIGRATION, step=_LIVE_DRIVER_FAILED,
               outcome="driver_error"),
         summary=("When driver.live_migration raises, ComputeManager._do_live_migration's "
                  "except block sets the migration to error and the instance to error "

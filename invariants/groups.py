@@ -6,6 +6,7 @@ from collections import Counter
 
 from model.cluster_compat import group_policy
 from model.lifecycle import STATE_PAIRS
+from model.operation import HostChange
 from model.states import MigrationStatus, VmState
 from invariants.subjects import Violation, of_instances
 
@@ -57,8 +58,10 @@ def _how_they_met(cluster, members: list[str], host: str) -> str:
             if m.dest == host and m.status is not MigrationStatus.REVERTED:
                 return f", {uuid} arrived by {m.migration_type.value} {m.uuid}"
     for uuid in members:  # (an unshelve creates no migration record)
-        if cluster.instances[uuid].host == host and cluster.arrivals.get(uuid) == "unshelve":
-            return f", {uuid} arrived by unshelve"
+        how = cluster.arrivals.get(uuid)
+        if (cluster.instances[uuid].host == host and how is not None
+                and cluster.lc.operation(how).host_change is HostChange.ARRIVES):
+            return f", {uuid} arrived by {how}"
     return ""
 
 

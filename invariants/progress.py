@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from operator import itemgetter
 
+from model.catalogue import CATALOGUE
 from model.lifecycle import STATE_PAIRS
-from model.operation import OutcomeKind
+from model.operation import Kind, OutcomeKind
 from model.states import VmState, task_label
 from invariants.subjects import Violation, of_instance
 
@@ -66,9 +67,11 @@ def nothing_stuck(cluster) -> list[str]:
     return in_uuid_order(found)
 
 
-#: Operations whose purpose is to set error: an operator's ``os-resetState``
-#: (``AdminActionsController._reset_state``) writes vm_state error on request.
-OPERATOR_SETS_ERROR = frozenset({"reset_state_error"})
+#: Operations whose purpose is to set error: requests whose API step itself writes
+#: vm_state error, an operator's ``os-resetState`` (``AdminActionsController._reset_state``).
+OPERATOR_SETS_ERROR = frozenset(
+    op.name for op in CATALOGUE.values() if op.kind is Kind.API
+    and any(b.vm is VmState.ERROR for o in op.api.outcomes for b in o.branches))
 
 #: What fires a transition without a delivery choosing its outcome: the world, not
 #: the step. ``event``: a hypervisor event; ``late_group_check``: the compute's

@@ -21,8 +21,9 @@ import dataclasses
 from types import MappingProxyType
 
 from model.operation import (
-    Alloc, Branch, Check, Guard, HostEffect, KEEP, Kind, Migration, Operation, Outcome,
-    OutcomeKind, Rule, SchedulerUse, Step, Track, When, Where,
+    Alloc, Branch, Check, Guard, HostChange, HostEffect, IgnoreHosts, KEEP, Kind, Migration,
+    Operation, Outcome, OutcomeKind, PeriodicTask, Rule, SchedulerUse, Step, Track, When,
+    Where,
 )
 from model.states import (
     ALLOW_HARD_REBOOT, ALLOW_REBOOT, ALLOW_SOFT_REBOOT, ALLOW_TRIGGER_CRASH_DUMP,
@@ -166,6 +167,11 @@ CREATE = Operation(
     name="create", kind=Kind.API, api_method="API.create",
     summary="Boot a new instance: schedule, claim, build and spawn it.",
     guard=None, creates_instance=True,
+    # ServersController.create: flavorRef, imageRef, availability_zone, min_count and
+    # max_count (a multi-create: Cluster._create, create_counts), os:scheduler_hints
+    # (group and the filters' hints)
+    request_args=frozenset({"flavor", "image", "group", "availability_zone", "hints",
+                            "min_count", "max_count"}),
     api=api_step(T.SCHEDULING, expects=ANY, vm=V.BUILDING, power=P.PENDING,
                  then="schedule", nova="API._provision_instances"),
     steps=_BUILD_STEPS, scheduler=SchedulerUse.ALWAYS,
@@ -339,6 +345,8 @@ REBUILD = Operation(
     name="rebuild", kind=Kind.API, api_method="API.rebuild",
     summary="Re-create the instance's disk from an image, on the same host.",
     guard=guard([V.ACTIVE, V.STOPPED, V.ERROR]), remembers_vm_state=True,
+    # ServersController._action_rebuild: imageRef
+    request_args=frozenset({"image"}), replaces_image=True,
     api=api_step(T.REBUILDING, then="check_image", nova="API.rebuild"),
     steps=(
         Step("check_image", Where.CONDUCTOR, _states(T.REBUILDING), (
@@ -484,6 +492,9 @@ RESIZE = Operation(
     guard=guard([V.ACTIVE, V.STOPPED], host=True, is_up=True,
                 checks=(Check.LOCK, Check.STATE, Check.HOST)),
     remembers_vm_state=True,
+    # ServersController._action_resize: flavorRef
+    request_args=frozenset({"flavor"}), changes_flavor=True,
+    ignore_hosts=IgnoreHosts.SOURCE_UNLESS_RESIZE_TO_SAME_HOST, host_change=HostChange.LEAVES,
     api=api_step(T.RESIZE_PREP, then="schedule", nova="API.resize"),
     steps=_resize_steps(MigrationType.RESIZE), scheduler=SchedulerUse.ALWAYS,
     resources="source -> migration consumer; destination claimed for the instance "
@@ -495,6 +506,9 @@ MIGRATE = Operation(
     name="migrate", kind=Kind.API, api_method="API.resize (flavor_id=None)",
     summary="Cold-migrate the instance to another host, same flavor.",
     guard=RESIZE.guard, remembers_vm_state=True, admin_only=True,
+    # MigrateServerController._migrate: host (2.56)
+    request_args=frozenset({"host"}),
+    ignore_hosts=IgnoreHosts.SOURCE, host_change=HostChange.LEAVES,
     api=api_step(T.RESIZE_PREP, then="schedule", nova="API.resize"),
     steps=_resize_steps(MigrationType.MIGRATION), scheduler=SchedulerUse.ALWAYS,
     resources=RESIZE.resources.replace(" with the new flavor", ""),
@@ -506,6 +520,7 @@ CONFIRM_RESIZE = Operation(
     summary="Accept a finished resize or migration and free the source host.",
     guard=guard([V.RESIZED], checks=(Check.LOCK, Check.STATE, Check.MIGRATION_FINISHED,
                                      Check.SOURCE_COMPUTE_UP)),
+    requested_by=PeriodicTask.POLL_UNCONFIRMED_RESIZES,
     api=api_step(None, then="confirm", nova="API.confirm_resize",
                  migration=Migration(MS.CONFIRMING)),
     steps=(Step("confirm", Where.SOURCE, _states(None, T.DELETING, T.SOFT_DELETING), (
@@ -596,6 +611,9 @@ LIVE_MIGRATE = Operation(
     name="live_migrate", kind=Kind.API, api_method="API.live_migrate",
     summary="Move a running (or paused) instance to another host without stopping it.",
     guard=guard([V.ACTIVE, V.PAUSED]), admin_only=True,
+    # MigrateServerController._migrate_live: host, force (2.30 to 2.67)
+    request_args=frozenset({"host", "force"}),
+    ignore_hosts=IgnoreHosts.SOURCE, host_change=HostChange.LEAVES,
     api=api_step(T.MIGRATING, then="schedule", nova="API.live_migrate"),
     steps=(
         Step("schedule", Where.CONDUCTOR, _states(T.MIGRATING), (
@@ -699,6 +717,13 @@ EVACUATE = Operation(
     guard=guard([V.ACTIVE, V.STOPPED, V.ERROR], ANY, lock=False,
                 checks=(Check.POLICY, Check.STATE, Check.SOURCE_HOST_DOWN)),
     admin_only=True, remembers_vm_state=True,
+    # EvacuateController._evacuate: host, force (2.29 to 2.67), and the request's
+    # microversion, which decides target_state: from 2.95 the evacuated instance ends
+    # stopped (CM._do_rebuild_instance replaces orig_vm_state with it unless the
+    # instance is in error)
+    request_args=frozenset({"host", "force", "microversion"}),
+    stopped_from_microversion=(2, 95),
+    ignore_hosts=IgnoreHosts.SOURCE, host_change=HostChange.LEAVES,
     api=api_step(T.REBUILDING, expects=ANY, then="schedule", nova="API.evacuate",
                  migration=Migration(MS.ACCEPTED, create=MigrationType.EVACUATION,
                                      records_dest=True)),
@@ -769,11 +794,6 @@ EVACUATE = Operation(
            "the instance and fails the migration)."),
 )
 
-#: Evacuate's request microversion from which the evacuated instance ends stopped
-#: (``Evacuate._evacuate`` -> target_state; ``CM._do_rebuild_instance`` replaces
-#: orig_vm_state with it unless the instance is in error).
-EVACUATE_TARGET_STOPPED_FROM = (2, 95)
-
 # --- shelve ---------------------------------------------------------------------------
 
 _OFFLOAD = Step("offload", Where.HOST, _states(T.SHELVING, T.SHELVING_OFFLOADING), (
@@ -819,6 +839,7 @@ SHELVE_OFFLOAD = Operation(
     summary="Remove a shelved instance from its host, freeing its resources.",
     guard=guard([V.SHELVED]),
     api=api_step(T.SHELVING_OFFLOADING, then="offload", nova="API.shelve_offload"),
+    requested_by=PeriodicTask.POLL_SHELVED_INSTANCES,
     steps=(_OFFLOAD,),
     resources="the instance's allocation is deleted and its host cleared",
 )
@@ -827,6 +848,7 @@ UNSHELVE = Operation(
     name="unshelve", kind=Kind.API, api_method="API.unshelve",
     summary="Bring a shelved instance back: power on, or schedule and spawn if offloaded.",
     guard=guard([V.SHELVED, V.SHELVED_OFFLOADED]),
+    host_change=HostChange.ARRIVES,
     api=api_step(T.UNSHELVING, then="unshelve", nova="API.unshelve"),
     steps=(
         Step("unshelve", Where.CONDUCTOR, _states(T.UNSHELVING), (
@@ -920,6 +942,8 @@ DELETE = Operation(
     summary="Delete the instance and free everything it holds.",
     guard=guard(ANY, ANY, launched=False),
     api=_delete_api("API.delete"), steps=(_TERMINATE,),
+    # (Nova's reclaim runs CM._delete_instance in the compute: here a delete as admin)
+    requested_by=PeriodicTask.RECLAIM_QUEUED_DELETES,
     resources="the instance's allocation is deleted",
     notes=_DELETE_NOTES,
 )
@@ -1024,6 +1048,7 @@ RESET_STATE_ACTIVE = _reset_state(V.ACTIVE)
 
 SYNC_POWER_STATE = Operation(
     name="sync_power_state", kind=Kind.PERIODIC,
+    requested_by=PeriodicTask.SYNC_POWER_STATES,
     api_method="CM._sync_instance_power_state",
     summary="Reconcile vm_state with the power state the hypervisor reports.",
     # CM._sync_instance_power_state calls stop/force_stop only for an active or paused
@@ -1139,6 +1164,11 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 CATALOGUE: MappingProxyType[str, Operation] = MappingProxyType({op.name: op for op in OPERATIONS})
+
+#: The arguments each request takes, read off the records (the operations that take none
+#: are left out).
+REQUEST_ARGS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
+    {op.name: op.request_args for op in OPERATIONS if op.request_args})
 
 #: The operations a user or admin can request (the guard table's rows).
 API_OPERATIONS = tuple(op for op in OPERATIONS if op.kind is Kind.API)

@@ -56,7 +56,6 @@ from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from model import errors
-from model.catalogue import EVACUATE_TARGET_STOPPED_FROM
 from model.cluster_records import RESOURCE_CLASSES, HostEvent, name_order as _num
 from model.cluster_compat import (
     ClusterConfig, Inventory, Ledger, PlacementError, ResourceClass, aggregates_of, flavors_of, group_policy, has_group,
@@ -68,7 +67,10 @@ from model.lifecycle import (
     ADMIN, DYNAMIC_CONDITIONS, STATIC_CONDITIONS, USER, Context, Instance,
     Lifecycle, MigrationRecord,
 )
-from model.operation import Alloc, Branch, HostEffect, Migration, OutcomeKind, Step, Track, Where
+from model.operation import (
+    Alloc, Branch, HostChange, HostEffect, IgnoreHosts, Migration, Operation, OutcomeKind,
+    PeriodicTask, SchedulerUse, Step, Track, Where, the_operation,
+)
 from model.scheduler import (
     Destination, Flavor, HostState, InstanceGroup, NoValidHost, RequestSpec,
     select_destinations,
@@ -94,18 +96,6 @@ _NO_INVENTORY = Inventory(total=0)
 #: Alloc effects done while scheduling (inside the claim), not after the transition.
 SCHEDULING_ALLOCS = frozenset({Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST,
                                Alloc.CLAIM_DEST_DOUBLED})
-
-#: The arguments each API request takes (REST body fields); the others take none.
-#: A create's ``min_count`` / ``max_count`` ask for several instances from one request
-#: (a multi-create: see ``Cluster._create`` and ``create_counts``).
-REQUEST_ARGS: dict[str, frozenset[str]] = {
-    "create": frozenset({"flavor", "image", "group", "availability_zone", "hints",
-                         "min_count", "max_count"}),
-    "resize": frozenset({"flavor"}), "migrate": frozenset({"host"}),
-    "live_migrate": frozenset({"host", "force"}),
-    "evacuate": frozenset({"host", "force", "microversion"}),
-    "rebuild": frozenset({"image"}),
-}
 
 #: The most instances the model creates from one request. Nova's own bound is the
 #: project's instance quota (``compute_utils.check_num_instances_quota``), which the
@@ -145,12 +135,6 @@ def _microversion(text: Any) -> tuple[int, int]:
     return major, minor
 
 
-#: Operations whose scheduling must not pick the instance's current host.
-_MOVES_AWAY = frozenset({"migrate", "live_migrate", "evacuate", "resize"})
-#: Operations that bring an instance onto a host the group filters cannot see yet.
-_ARRIVING = _MOVES_AWAY | {"unshelve"}
-#: the operations a member may be on its way in (``GroupRace.moving``)
-MOVES_AND_UNSHELVE = _ARRIVING
 #: ``GroupRace.moving`` of a member's own move forced onto a host (the scheduler's
 #: group filters never saw it)
 FORCED_PAST_THE_FILTERS = "forced past the group filters"
@@ -525,19 +509,21 @@ class Cluster:
                 **args: Any) -> Result:
         """An API call. A rejected request changes nothing."""
         self.decisions = []
+        operation = self.lc.catalogue.get(op)
         try:
-            if op == "create":
-                return self._create(ctx, **args)
+            if operation is not None and operation.creates_instance:
+                return self._create(operation, ctx, **args)
             inst = self.instance(instance_uuid)  # type: ignore[arg-type]
-            context = self._validate(op, inst, args)
+            context = self._validate(op, operation, inst, args)
             before_host, before_vm = inst.host, _vm_of(inst)
             branch = self.lc.request(op, inst, ctx)
         except errors.NovaModelError as exc:
             return Result(False, _detached(exc), f"{op} rejected: {exc.message}",
                           instance_uuid)
         self._note_vm_change(inst, before_vm, op, "api", "ok", "api")
-        if (op == "evacuate" and "microversion" in args
-                and _microversion(args["microversion"]) >= EVACUATE_TARGET_STOPPED_FROM
+        stopped_from = operation.stopped_from_microversion if operation else None
+        if (stopped_from is not None and "microversion" in args
+                and _microversion(args["microversion"]) >= stopped_from
                 and inst.old_vm_state is not VmState.ERROR):
             # target_state stopped: the destination rebuilds it as a stopped instance
             inst.old_vm_state = VmState.STOPPED
@@ -551,8 +537,9 @@ class Cluster:
         return Result(True, None, f"{op} accepted" + (f" -> {branch.then}" if branch.then
                                                         else ""), inst.uuid, branch)
 
-    def _create(self, ctx: Context, flavor: str = "m1.small", image: str | None = None,
-                group: str | None = None, availability_zone: str | None = None,
+    def _create(self, operation: Operation, ctx: Context, flavor: str = "m1.small",
+                image: str | None = None, group: str | None = None,
+                availability_zone: str | None = None,
                 hints: Mapping[str, Iterable[str]] | None = None,
                 min_count: int | None = None, max_count: int | None = None) -> Result:
         """``API.create`` -> ``API._create_instance`` -> ``API._provision_instances``.
@@ -589,7 +576,7 @@ class Cluster:
             uuid = f"vm{self.counters['vm'] + 1}"
             inst = self.lc.new_instance(uuid, self, flavor=flavor, image=image)
             try:
-                branch = self.lc.request("create", inst, ctx)
+                branch = self.lc.request(operation.name, inst, ctx)
             except errors.NovaModelError:  # pragma: no cover - create has no guard
                 self.lc.forget(inst)
                 raise
@@ -604,24 +591,29 @@ class Cluster:
             made.append((inst, branch))
         uuids = tuple(inst.uuid for inst, _ in made)
         head, head_branch = made[0]
-        if count > 1 and head_branch.then is not None and not self.lc.operation(
-                "create").step(head_branch.then).schedules_batch:
-            raise AssertionError(f"create.{head_branch.then} does not schedule a batch")
+        if (count > 1 and head_branch.then is not None
+                and not operation.step(head_branch.then).schedules_batch):
+            raise AssertionError(f"{operation.name}.{head_branch.then} does not schedule "
+                                 f"a batch")
         for index, (inst, branch) in enumerate(made):
             # (one cast for the whole request: the first instance's work carries the batch)
             context = _freeze_context({"batch": uuids}) if count > 1 else ()
-            self._after_api("create", inst, branch, context, ctx, None, enqueue=index == 0)
+            self._after_api(operation.name, inst, branch, context, ctx, None,
+                            enqueue=index == 0)
         words = ", ".join(uuids) if count <= 3 else f"{uuids[0]} .. {uuids[-1]}"
-        return Result(True, None, f"create accepted: {words}", head.uuid, head_branch)
+        return Result(True, None, f"{operation.name} accepted: {words}", head.uuid,
+                      head_branch)
 
     def _min_disk(self, flavor: str, image: str | None) -> int:
         properties = self.images.get(image) or {}
         return max(int(properties.get("min_disk", 0) or 0), self.flavors[flavor].root_gb)
 
-    def _validate(self, op: str, inst: Instance, args: Mapping[str, Any]
-                  ) -> tuple[tuple[str, Any], ...]:
-        """Check the request's arguments (REST-layer checks); return the work context."""
-        allowed = REQUEST_ARGS.get(op, frozenset())
+    def _validate(self, op: str, operation: Operation | None, inst: Instance,
+                  args: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+        """Check the request's arguments (REST-layer checks, each operation's
+        ``request_args``); return the work context. ``operation`` is None for a name the
+        catalogue does not have (the lifecycle refuses it next)."""
+        allowed = operation.request_args if operation is not None else frozenset()
         unknown = set(args) - allowed
         if unknown:
             raise errors.InvalidRequest(f"{op} takes no argument(s) {sorted(unknown)}")
@@ -633,7 +625,7 @@ class Cluster:
                 raise errors.InvalidRequest(f"{op}: the instance is already on {host}")
         if args.get("force") and host is None:
             raise errors.InvalidRequest(f"{op}: force needs a host")
-        if op == "resize":
+        if operation is not None and operation.changes_flavor:
             new = args.get("flavor")
             if new not in self.flavors:
                 raise errors.InvalidRequest(f"unknown flavor {new!r}")
@@ -650,7 +642,7 @@ class Cluster:
             version = _microversion(args["microversion"])
             if args.get("force") and version > (2, 67):
                 raise errors.InvalidRequest(f"{op}: force is gone after microversion 2.67")
-        if op == "rebuild":
+        if operation is not None and operation.replaces_image:
             image = args.get("image", inst.image)
             if image not in self.images:
                 raise errors.InvalidRequest(f"unknown image {image!r}")
@@ -687,7 +679,7 @@ class Cluster:
         self._track(inst, branch, before_host, before_host, (op, "api"))
         if branch.migration is not None and branch.migration.create is None:
             self._set_migration_status(inst, branch.migration.status, op, "api", "ok")
-        if op == "rebuild":
+        if self.lc.operation(op).replaces_image:
             context = _freeze_context({**dict(context), "old_image": inst.image})
             new_image = dict(context).get("image")
             changes: dict[str, Any] = {}
@@ -924,7 +916,8 @@ class Cluster:
         before_host = inst.host
         migration_uuid: str | None = None
         if step.schedules and outcome == "ok" and (
-                SCHEDULING_ALLOCS & set(branch.alloc) or work.operation == "rebuild"):
+                SCHEDULING_ALLOCS & set(branch.alloc) or self.lc.operation(
+                    work.operation).scheduler is SchedulerUse.CHECK_IF_NEW_IMAGE):
             ledger_before = self.ledger.copy()  # restored on NoValidHost
             counters_before = dict(self.counters)
             try:
@@ -1277,10 +1270,11 @@ class Cluster:
         # a member still being built has no instance.host for the group filters (nor,
         # for an alternate, is the move filtered again): a move scheduled meanwhile may
         # go where that member's build then breaks the policy
-        moving = work.operation in _MOVES_AWAY
+        moving = self.lc.operation(work.operation).host_change is HostChange.LEAVES
         for w in self.work.values():
-            if w.instance in members and (w.operation in _ARRIVING
-                                          or (moving and w.operation == "create")):
+            other_op = self.lc.operation(w.operation)
+            if w.instance in members and (other_op.host_change is not HostChange.NONE
+                                          or (moving and other_op.creates_instance)):
                 for uuid, other in ((inst.uuid, w.instance), (w.instance, inst.uuid)):
                     race = GroupRace(work.operation, work.step, work.get("dest") or "",
                                      other, w.operation)
@@ -1635,23 +1629,27 @@ class Cluster:
 
     def request_spec(self, inst: Instance, work: Work) -> RequestSpec:
         op = work.operation
-        if (self.lc.operation(op).step(work.step).source_must_be_up
+        operation = self.lc.operation(op)
+        if (operation.step(work.step).source_must_be_up
                 and inst.host is not None and not self.service_is_up(inst.host)):
             raise NoValidHost(f"the source {inst.host}'s compute service is down")
         flavor = self.flavors[work.get("flavor") or inst.flavor]
         info = self.info[inst.uuid]
         ignore: tuple[str, ...] = ()
-        if op in _MOVES_AWAY and inst.host is not None:
-            same_host_ok = op == "resize" and self._option("allow_resize_to_same_host", False)
+        if operation.ignore_hosts is not IgnoreHosts.NONE and inst.host is not None:
+            same_host_ok = (operation.ignore_hosts
+                            is IgnoreHosts.SOURCE_UNLESS_RESIZE_TO_SAME_HOST
+                            and self._option("allow_resize_to_same_host", False))
             if not same_host_ok:
                 ignore = (inst.host,)
-        if self.lc.operation(op).step(work.step).same_or_newer_hypervisor:
+        if operation.step(work.step).same_or_newer_hypervisor:
             # (skipping each incompatible choice and asking again ends where leaving
             # them all out does)
             ignore += tuple(h for h in sorted(self.hosts)
                             if h not in ignore and self._older_hypervisor(inst.host, h))
         host = work.get("host")
-        rebuild = op == "rebuild"
+        # a rebuild's check of a new image asks for the instance's own host
+        rebuild = operation.scheduler is SchedulerUse.CHECK_IF_NEW_IMAGE
         destination = None
         if rebuild and inst.host is not None:
             destination = Destination(inst.host)
@@ -1719,8 +1717,8 @@ class Cluster:
         """
         op = work.operation
         flavor = self.flavors[work.get("flavor") or inst.flavor]
-        if op == "rebuild":
-            # CHECK_IF_NEW_IMAGE: only a new image is checked, on the instance's own host.
+        if self.lc.operation(op).scheduler is SchedulerUse.CHECK_IF_NEW_IMAGE:
+            # only a new image is checked, on the instance's own host
             if work.get("image") and work.get("image") != work.get("old_image"):
                 spec = self.request_spec(inst, work)
                 hosts = self.host_states()
@@ -1977,14 +1975,17 @@ class Cluster:
             inst = self.instances.get(mig.instance_uuid)
             if (mig.status is MS.FINISHED and inst is not None and inst.migration is mig
                     and inst.vm_state is VmState.RESIZED and inst.task_state is None):
-                out.append(self.request("confirm_resize", inst.uuid, ADMIN))
+                out.append(self.request(
+                    self._requested_by(PeriodicTask.POLL_UNCONFIRMED_RESIZES),
+                    inst.uuid, ADMIN))
         return out
 
     def poll_shelved_instances(self) -> list[Result]:
         """``CM._poll_shelved_instances``: offload when shelved_offload_time > 0."""
         if self.shelved_offload_time <= 0:
             return []
-        return [self.request("shelve_offload", uuid, ADMIN)
+        offload = self._requested_by(PeriodicTask.POLL_SHELVED_INSTANCES)
+        return [self.request(offload, uuid, ADMIN)
                 for uuid, inst in self._live()
                 if inst.vm_state is VmState.SHELVED and inst.task_state is None]
 
@@ -1996,7 +1997,8 @@ class Cluster:
         """
         if self._option("reclaim_instance_interval", 0) <= 0:
             return []
-        return [self.request("delete", uuid, ADMIN) for uuid, inst in self._live()
+        delete = self._requested_by(PeriodicTask.RECLAIM_QUEUED_DELETES)
+        return [self.request(delete, uuid, ADMIN) for uuid, inst in self._live()
                 if inst.vm_state is VmState.SOFT_DELETED and inst.task_state is None]
 
     def sync_power_states(self) -> list[Result]:
@@ -2018,15 +2020,21 @@ class Cluster:
             return None
         if not self.service_is_up(inst.host):
             return None
-        if self.lc.guard_failure_for("sync_power_state", inst) is not None:
+        sync = self._requested_by(PeriodicTask.SYNC_POWER_STATES)
+        if self.lc.guard_failure_for(sync, inst) is not None:
             return None
-        if not self.lc.may("sync_power_state", "api", "ok", inst):
+        if not self.lc.may(sync, "api", "ok", inst):
             return None
         before_vm = _vm_of(inst)
-        branch = self.lc.deliver("sync_power_state", "api", "ok", inst)
-        self._note_vm_change(inst, before_vm, "sync_power_state", "api", "ok", "periodic")
-        self._after_api("sync_power_state", inst, branch, (), ADMIN, inst.host)
-        return Result(True, None, f"sync_power_state {uuid}", uuid, branch)
+        branch = self.lc.deliver(sync, "api", "ok", inst)
+        self._note_vm_change(inst, before_vm, sync, "api", "ok", "periodic")
+        self._after_api(sync, inst, branch, (), ADMIN, inst.host)
+        return Result(True, None, f"{sync} {uuid}", uuid, branch)
+
+    def _requested_by(self, task: PeriodicTask) -> str:
+        """The operation the periodic task requests, as this cluster's catalogue says."""
+        return the_operation(self.lc.operations, lambda op: op.requested_by is task,
+                             f"requested by {task.value}").name
 
     def _live(self) -> list[tuple[str, Instance]]:
         return [(u, i) for u, i in sorted(self.instances.items(), key=lambda kv: _num(kv[0]))

@@ -59,11 +59,15 @@ def destroy_evacuated_instances(cluster: "Cluster", host: str) -> set[str]:
 
 def _evacuation_progress(cluster: "Cluster", mig) -> str:
     """Where the evacuation stood when its source came back (see ``HostEvent``)."""
-    if any(w.instance == mig.instance_uuid and w.operation == "evacuate"
+
+    def evacuates(operation: str) -> bool:  # (the operation that creates the record)
+        return mig.migration_type in cluster.lc.operation(operation).migration_types
+
+    if any(w.instance == mig.instance_uuid and evacuates(w.operation)
            and w.get("migration") == mig.uuid for w in cluster.work.values()):
         return "in flight"
     dropped = cluster.dropped_steps.get(mig.instance_uuid, ())
-    if dropped and dropped[-1].operation == "evacuate" and mig.status is not MS.DONE:
+    if dropped and evacuates(dropped[-1].operation) and mig.status is not MS.DONE:
         return "preempted"
     return "ended"
 

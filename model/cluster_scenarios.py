@@ -6,6 +6,7 @@ from typing import Any
 
 from model.config import AllocationRatios, ClusterConfig, HostConfig, ImageConfig, Options, \
     ServerGroupConfig
+from model.operation import the_operation
 from model.scheduler.request import Flavor
 
 SMALL = Flavor("small", vcpus=1, memory_mb=2048, root_gb=20)
@@ -57,7 +58,9 @@ def assert_usage_consistent(cluster) -> None:
 
 def boot(cluster, flavor: Flavor = SMALL, **kw: Any) -> str:
     """Create an instance and deliver everything until it is active; its uuid."""
-    r = cluster.request("create", flavor=flavor.name, **kw)
+    create = the_operation(cluster.lc.operations, lambda op: op.creates_instance,
+                           "create an instance").name
+    r = cluster.request(create, flavor=flavor.name, **kw)
     assert r.accepted, r
     cluster.settle()
     inst = cluster.instances[r.instance]

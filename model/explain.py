@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from model.operation import Branch, Operation, Rule, Step
+from model.operation import Branch, HostChange, IgnoreHosts, Operation, Rule, Step
 from model.states import task_label
 
 
@@ -62,6 +62,21 @@ def explain(op: Operation) -> str:
     if op.admin_only:
         lines.append("  policy: admin only by default")
     lines.append(f"  scheduler: {op.scheduler.value}")
+    if op.request_args:
+        lines.append(f"  request arguments: {', '.join(sorted(op.request_args))}")
+    if op.changes_flavor:
+        lines.append("  the request names a new flavor")
+    if op.replaces_image:
+        lines.append("  the request's image becomes the instance's")
+    if op.ignore_hosts is not IgnoreHosts.NONE:
+        lines.append(f"  scheduling ignores: {op.ignore_hosts.value}")
+    if op.host_change is not HostChange.NONE:
+        lines.append(f"  host: {op.host_change.value}")
+    if op.stopped_from_microversion is not None:
+        lines.append("  ends stopped from microversion "
+                     + ".".join(map(str, op.stopped_from_microversion)))
+    if op.requested_by is not None:
+        lines.append(f"  requested by the periodic task {op.requested_by.value}")
     lines.append(f"  resources: {op.resources}")
     for step in op.all_steps.values():
         lines.append(f"  step {step.name} @ {step.where.value}  expects {_expects(step)}"

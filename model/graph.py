@@ -32,7 +32,7 @@ import networkx as nx
 from model.lifecycle import (
     ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER, guard_failure,
 )
-from model.operation import Branch, Kind, When, Where
+from model.operation import Branch, Kind, Operation, When, Where, the_operation
 from model.states import MIGRATION_FINAL, PowerState, Task, VmState
 
 HOSTS = ("A", "B")
@@ -280,12 +280,18 @@ class _Explorer:
         self.fireable = self.memo.fireable
         # The requests explored at each level of pending work (see ``successors``).
         requests: list[list[tuple]] = [[], [], []]
+        self.create = the_operation(
+            lifecycle.operations, lambda op: op.kind is Kind.API and op.creates_instance,
+            "create an instance").name
         for op in lifecycle.operations:
             if op.kind is Kind.API and op.creates_instance:
                 continue
             if op.kind is Kind.API:
+                # a request that takes the lock records whose it is (an admin's lock is
+                # lifted only by an admin): explored as admin and as owner
+                takes_lock = any(b.lock for o in op.api.outcomes for b in o.branches)
                 moves = [("request", op.name, ctx)
-                         for ctx in ((ADMIN, USER) if op.name == "lock" else (ADMIN,))]
+                         for ctx in ((ADMIN, USER) if takes_lock else (ADMIN,))]
             else:
                 moves = [("periodic", op.name, ADMIN)]
             for level in range(3):
@@ -383,7 +389,7 @@ class _Explorer:
         that configuration's (vm_state, task_state, power_state)."""
         core = node.core
         if node.state == NEW:
-            for label, after, then, combo in self._moves(core, ("create", "create", ADMIN),
+            for label, after, then, combo in self._moves(core, ("build", self.create, ADMIN),
                                                          None):
                 yield label, self._node(after, _with(frozenset(), then)), combo
             return
@@ -463,8 +469,8 @@ class _Explorer:
         if kind == "deliver":
             kwargs = {"dest": arg.target, "source": self._source()}
         elif kind == "request":
-            kwargs = {"ctx": arg, "dest": self._other(), "source": None}
-        elif kind == "create":
+            kwargs = {"ctx": arg, "dest": other_host(i, self.world.down), "source": None}
+        elif kind == "build":
             kwargs = {"ctx": USER}
         else:  # a periodic task: delivered as its own step, as Lifecycle.deliver does
             kwargs = {}
@@ -472,26 +478,12 @@ class _Explorer:
         if not self.machine.fire(i, trigger, kwargs):
             return ()
         branch = i.last_branch
-        target = origin.target if origin is not None else None
-        then = None
-        if branch.then is not None:
-            if target is None:
-                target = i.host if i.host != before_host else None
-            if target is None and self.lc.operation(operation).step(
-                    branch.then).where in (Where.DEST, Where.CONDUCTOR):
-                target = self._other()
-            then = Pending(operation, branch.then, target)
-        self._apply_migration(branch, before_host, target)
+        target = bound_target(self.lc.operation(operation), i, self.world.down, branch,
+                              before_host, origin.target if origin is not None else None)
+        then = None if branch.then is None else Pending(operation, branch.then, target)
+        apply_migration(i, branch, before_host, target)
         vm, task = STATE_PAIRS.get(i.state, (VmState.BUILDING, None))
         return ((trigger, self._read_core(), then, (vm, task, i.power_state)),)
-
-    def _other(self) -> str:
-        """A destination: a host other than the instance's, preferring one that is up."""
-        current = self.instance.host
-        for host in HOSTS:
-            if host != current and host not in self.world.down:
-                return host
-        return next(h for h in HOSTS if h != current)
 
     def _source(self) -> str | None:
         m = self.instance.migration
@@ -507,16 +499,45 @@ class _Explorer:
         }[step.where]
         return where is None or where not in node.down
 
-    def _apply_migration(self, branch: Branch, source: str | None, dest: str | None) -> None:
-        change = branch.migration
-        if change is None:
-            return
-        i = self.instance
-        if change.create is not None:
-            i.migration = MigrationRecord("m", i.uuid, change.create, change.status,
-                                          source, dest)
-        elif i.migration is not None:
-            i.migration.status = change.status
+
+# --- a branch's effects on the two-host world (the exploration's and the diagrams') ---
+
+
+def other_host(instance, down: Iterable[str]) -> str:
+    """A destination: a host other than the instance's, preferring one that is up."""
+    current = instance.host
+    for host in HOSTS:
+        if host != current and host not in down:
+            return host
+    return next(h for h in HOSTS if h != current)
+
+
+def bound_target(op: Operation, instance, down: Iterable[str], branch: Branch,
+                 before_host: str | None, target: str | None) -> str | None:
+    """The host the branch's next step is bound to: the one its chain is bound to
+    already, else the host the instance just came onto, else another host for a step on
+    a destination or in the conductor (the scheduler's choice, abstracted), else none."""
+    if branch.then is None or target is not None:
+        return target
+    if instance.host != before_host and instance.host is not None:
+        return instance.host
+    if op.step(branch.then).where in (Where.DEST, Where.CONDUCTOR):
+        return other_host(instance, down)
+    return None
+
+
+def apply_migration(instance, branch: Branch, source: str | None, dest: str | None) -> None:
+    """A branch's change to the instance's migration record: a new record from
+    ``source`` to ``dest``, or the status of the one it has. (The cluster keeps the
+    record's uuid, flavor and audit as well: ``Cluster._create_migration``.)"""
+    change = branch.migration
+    if change is None:
+        return
+    if change.create is not None:
+        instance.migration = MigrationRecord("m", instance.uuid, change.create,
+                                             change.status, source, dest)
+    elif instance.migration is not None:
+        instance.migration.status = change.status
 
 
 def _with(pending: frozenset[Pending], then: Pending | None) -> frozenset[Pending]:

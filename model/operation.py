@@ -10,6 +10,7 @@ Hypothesis rules and every diagram are derived from these records.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -164,6 +165,41 @@ class SchedulerUse(StrEnum):
     CHECK_IF_NEW_IMAGE = "check only, when the image changes"
 
 
+class IgnoreHosts(StrEnum):
+    """The host a move's scheduling leaves out (``RequestSpec.ignore_hosts``)."""
+
+    NONE = "none"
+    #: ``MigrationTask._execute`` (cold migration), ``LiveMigrationTask._find_destination``
+    #: and ``COND.rebuild_instance`` (evacuate) put the source in ``ignore_hosts``
+    SOURCE = "the instance's own host"
+    #: ``API.resize`` with a new flavor ignores the source only when
+    #: ``allow_resize_to_same_host`` is off
+    SOURCE_UNLESS_RESIZE_TO_SAME_HOST = ("the instance's own host, unless "
+                                         "allow_resize_to_same_host")
+
+
+class HostChange(StrEnum):
+    """How an existing instance comes onto another host, as the group filters see it
+    (``ServerGroupAntiAffinityFilter`` and ``ServerGroupAffinityFilter`` read the members'
+    ``instance.host``, ``InstanceGroup.get_hosts``)."""
+
+    NONE = "stays on its host"
+    #: a move: ``instance.host`` stays the source until the destination takes it
+    LEAVES = "leaves its host for another one"
+    #: unshelve from shelved_offloaded: ``instance.host`` is None until the compute's
+    #: claim (``CM._unshelve_instance``) sets it
+    ARRIVES = "comes onto a host from none"
+
+
+class PeriodicTask(StrEnum):
+    """The compute's periodic tasks that request an operation for each instance they find."""
+
+    POLL_UNCONFIRMED_RESIZES = "CM._poll_unconfirmed_resizes"
+    POLL_SHELVED_INSTANCES = "CM._poll_shelved_instances"
+    RECLAIM_QUEUED_DELETES = "CM._reclaim_queued_deletes"
+    SYNC_POWER_STATES = "CM._sync_power_states"
+
+
 class OutcomeKind(StrEnum):
     OK = "ok"          # the step did its job
     ENV = "env"        # the world decided (no valid host, no alternates left)
@@ -309,6 +345,27 @@ class Operation:
     #: the API calls the compute and waits (an RPC call, not a cast): a failure of the
     #: compute step is the request's own answer (an error response), not a later state
     api_waits: bool = False
+    #: the request's arguments (the REST body fields the API method reads); a request
+    #: naming any other is refused
+    request_args: frozenset[str] = frozenset()
+    #: the request names a new flavor for the instance (``API.resize`` with a
+    #: ``flavor_id``): it must exist, differ from the current one
+    #: (CannotResizeToSameFlavor) and fit the image's min_disk
+    #: (``_validate_flavor_image_nostatus``)
+    changes_flavor: bool = False
+    #: the request's image becomes the instance's (``API.rebuild``: ``image_ref``,
+    #: ``_reset_image_metadata``); the request spec's image changes only when the image
+    #: does, which is when the scheduler checks it (``SchedulerUse.CHECK_IF_NEW_IMAGE``)
+    replaces_image: bool = False
+    #: the host the scheduling leaves out
+    ignore_hosts: IgnoreHosts = IgnoreHosts.NONE
+    #: how the instance comes onto another host, as the group filters see it
+    host_change: HostChange = HostChange.NONE
+    #: the request microversion from which the instance ends stopped whatever it was
+    #: (unless in error): the API's ``target_state``, if the operation has one
+    stopped_from_microversion: tuple[int, int] | None = None
+    #: the periodic task that requests this operation, if any
+    requested_by: PeriodicTask | None = None
     notes: tuple[str, ...] = ()
     all_steps: dict[str, Step] = field(init=False, repr=False, compare=False)
 
@@ -337,8 +394,26 @@ class Operation:
         return self.all_steps[name]
 
     @property
+    def migration_types(self) -> frozenset[MigrationType]:
+        """The kinds of migration record this operation creates."""
+        return frozenset(
+            b.migration.create for s in self.all_steps.values() for o in s.outcomes
+            for b in o.branches if b.migration is not None and b.migration.create is not None)
+
+    @property
     def task_states_written(self) -> frozenset[TaskState]:
         """Every task_state this operation can write, API and compute side."""
         return frozenset(
             b.task for s in self.all_steps.values() for o in s.outcomes for b in o.branches
             if isinstance(b.task, TaskState))
+
+
+def the_operation(operations: Iterable[Operation], test: Callable[[Operation], bool],
+                  what: str) -> Operation:
+    """The one operation of ``operations`` that passes ``test`` (``what`` names it in
+    the error when there is not exactly one)."""
+    found = [op for op in operations if test(op)]
+    if len(found) != 1:
+        raise AssertionError(f"{len(found)} operations {what}: "
+                             f"{sorted(op.name for op in found)}")
+    return found[0]

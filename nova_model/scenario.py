@@ -60,8 +60,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from model import actions, documents, errors
 from model.actions import Action
-from model.catalogue import CATALOGUE, INIT_INSTANCE
-from model.cluster import REQUEST_ARGS, Cluster, Result, Work, create_counts
+from model.catalogue import CATALOGUE, INIT_INSTANCE, REQUEST_ARGS
+from model.cluster import Cluster, Result, Work, create_counts
 from model.cluster_records import name_order
 from model.config import ClusterConfig
 from model.lifecycle import Lifecycle

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
+from model.scheduler.plugin_names import FILTER_NAMES, WEIGHER_NAMES
+
 __all__ = [
     "WEIGHT_MULTIPLIERS",
     "ALL_ARCHITECTURES",
@@ -57,19 +59,7 @@ DEFAULT_PLACEMENT_FILTERS: tuple[str, ...] = (
 )
 
 # Nova's default is all_weighers(); these are all the weighers modelled here.
-DEFAULT_WEIGHT_CLASSES: tuple[str, ...] = (
-    "RAMWeigher",
-    "CPUWeigher",
-    "DiskWeigher",
-    "IoOpsWeigher",
-    "NumInstancesWeigher",
-    "HypervisorVersionWeigher",
-    "BuildFailureWeigher",
-    "ServerGroupSoftAffinityWeigher",
-    "ServerGroupSoftAntiAffinityWeigher",
-    "ImagePropertiesWeigher",
-    "MetricsWeigher",
-)
+DEFAULT_WEIGHT_CLASSES: tuple[str, ...] = WEIGHER_NAMES
 
 # nova/objects/fields.py: Architecture.ALL (choices of
 # image_properties_default_architecture).
@@ -213,14 +203,10 @@ class SchedulerConfig:
 
     def validate(self) -> None:
         """Raise SchedulerConfigError naming the first bad field."""
-        # Imported here: filters/weighers import this module for typing.
-        from model.scheduler.filters import FILTERS
-        from model.scheduler.weighers import WEIGHERS
-
         if self.mode not in ("legacy", "placement"):
             _fail("mode", self.mode, "must be 'legacy' or 'placement'")
-        _check_names("enabled_filters", self.enabled_filters, FILTERS)
-        _check_names("weight_classes", self.weight_classes, WEIGHERS)
+        _check_names("enabled_filters", self.enabled_filters, FILTER_NAMES)
+        _check_names("weight_classes", self.weight_classes, WEIGHER_NAMES)
         for name in _INT_FIELDS:
             value = getattr(self, name)
             if not _is_int(value):
@@ -345,7 +331,7 @@ def parse_weight_setting(field_name: str, entries: tuple[str, ...]) -> tuple[tup
 
 
 def _check_names(
-    field_name: str, names: tuple[str, ...] | None, registry: Mapping[str, type]
+    field_name: str, names: tuple[str, ...] | None, registry: tuple[str, ...]
 ) -> None:
     if not isinstance(names, tuple):
         _fail(field_name, names, "must be a tuple of names")

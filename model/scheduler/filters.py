@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from model.scheduler.config import SchedulerConfig, SchedulerPlugin
+from model.scheduler.plugin_names import FILTER_NAMES, registry
 from model.scheduler.host_state import (
     NOVA_HOST_STATE_ATTRIBUTES,
     NOVA_HOST_STATE_OPAQUE_ATTRIBUTES,
@@ -871,37 +872,8 @@ class AggregateDiskFilter(DiskFilter):
 # registry
 # ---------------------------------------------------------------------------
 
-FILTERS: dict[str, type[BaseHostFilter]] = {
-    cls.__name__: cls
-    for cls in (
-        AllHostsFilter,
-        ComputeFilter,
-        ComputeCapabilitiesFilter,
-        ImagePropertiesFilter,
-        ServerGroupAntiAffinityFilter,
-        ServerGroupAffinityFilter,
-        DifferentHostFilter,
-        SameHostFilter,
-        AggregateInstanceExtraSpecsFilter,
-        NumInstancesFilter,
-        AggregateNumInstancesFilter,
-        IoOpsFilter,
-        AggregateIoOpsFilter,
-        AggregateTypeAffinityFilter,
-        AggregateMultiTenancyIsolation,
-        AggregateImagePropertiesIsolation,
-        IsolatedHostsFilter,
-        SimpleCIDRAffinityFilter,
-        RetryFilter,
-        AvailabilityZoneFilter,
-        RamFilter,
-        AggregateRamFilter,
-        CoreFilter,
-        AggregateCoreFilter,
-        DiskFilter,
-        AggregateDiskFilter,
-    )
-}
+#: every filter by name (``plugin_names.FILTER_NAMES``, which the configuration checks)
+FILTERS: dict[str, type[BaseHostFilter]] = registry(FILTER_NAMES, globals(), BaseHostFilter)
 
 NOVA_34_FILTERS: frozenset[str] = frozenset(
     name for name, cls in FILTERS.items() if cls.IN_NOVA_34

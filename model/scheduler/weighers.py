@@ -16,6 +16,7 @@ from typing import ClassVar
 from model.scheduler.config import SchedulerConfig, SchedulerPlugin, parse_weight_setting
 from model.scheduler.filters import validate_num_values
 from model.scheduler.host_state import HostState, aggregate_values_from_key
+from model.scheduler.plugin_names import WEIGHER_NAMES, registry
 from model.scheduler.request import RequestSpec
 
 __all__ = [
@@ -290,22 +291,9 @@ def get_weighed_objects(
     return [WeighedHost(hosts[i], totals[i]) for i in order]
 
 
-WEIGHERS: dict[str, type[BaseHostWeigher]] = {
-    cls.__name__: cls
-    for cls in (
-        RAMWeigher,
-        CPUWeigher,
-        DiskWeigher,
-        IoOpsWeigher,
-        NumInstancesWeigher,
-        HypervisorVersionWeigher,
-        BuildFailureWeigher,
-        ServerGroupSoftAffinityWeigher,
-        ServerGroupSoftAntiAffinityWeigher,
-        ImagePropertiesWeigher,
-        MetricsWeigher,
-    )
-}
+#: every weigher by name (``plugin_names.WEIGHER_NAMES``, which the configuration checks)
+WEIGHERS: dict[str, type[BaseHostWeigher]] = registry(WEIGHER_NAMES, globals(),
+                                                      BaseHostWeigher)
 
 NOVA_34_WEIGHERS: frozenset[str] = frozenset(
     name for name, cls in WEIGHERS.items() if cls.IN_NOVA_34

@@ -24,11 +24,12 @@ from typing import Iterator
 from model.catalogue import OPERATIONS
 from model.errors import NovaModelError
 from model.graph import (
-    HOSTS, Exploration, Node as GraphNode, WorldVariant, explore, restore_node,
+    Exploration, Node as GraphNode, WorldVariant, apply_migration, bound_target, explore,
+    other_host, restore_node,
 )
 from model.lifecycle import ADMIN, Lifecycle, MigrationRecord, SimpleWorld, STATE_PAIRS
 from model.operation import (
-    Branch, Check, HostEffect, Kind, Operation, OutcomeKind, Rule, When, Where,
+    Branch, Check, HostEffect, Kind, Operation, OutcomeKind, Rule, When,
 )
 from model.states import Task, TaskState, VmState
 
@@ -124,33 +125,10 @@ class Replayer:
         i.state, i.power_state, i.host, i.launched, i.old_vm_state, m = saved
         i.migration = None if m is None else MigrationRecord("m", i.uuid, *m)
 
-    def _other(self) -> str:
-        current = self.instance.host
-        for host in HOSTS:
-            if host != current and host not in self.world.down:
-                return host
-        return next(h for h in HOSTS if h != current)
-
     def _target(self, op: Operation, branch: Branch, before: str | None,
                 target: str | None) -> str | None:
-        """The destination a queued step is bound to (as the explorer binds it)."""
-        if branch.then is None or target is not None:
-            return target
-        if self.instance.host != before:
-            return self.instance.host
-        if op.step(branch.then).where in (Where.DEST, Where.CONDUCTOR):
-            return self._other()
-        return None
-
-    def _migrate(self, branch: Branch, source: str | None, dest: str | None) -> None:
-        change = branch.migration
-        i = self.instance
-        if change is None:
-            return
-        if change.create is not None:
-            i.migration = MigrationRecord("m", i.uuid, change.create, change.status, source, dest)
-        elif i.migration is not None:
-            i.migration.status = change.status
+        """The host a queued step is bound to (as the explorer binds it)."""
+        return bound_target(op, self.instance, self.world.down, branch, before, target)
 
     # -- runs --
 
@@ -159,7 +137,8 @@ class Replayer:
         i = self.instance
         try:
             if op.kind is Kind.API:
-                return self.lc.request(op.name, i, ADMIN, dest=self._other(), source=None)
+                return self.lc.request(op.name, i, ADMIN, dest=other_host(i, self.world.down),
+                                       source=None)
             if self.lc.guard_failure_for(op.name, i) is not None:
                 return None
             return self.lc.deliver(op.name, "api", "ok", i)
@@ -173,7 +152,7 @@ class Replayer:
         if branch is None:
             return None
         target = self._target(op, branch, before, None)
-        self._migrate(branch, before, target)
+        apply_migration(self.instance, branch, before, target)
         return branch, target
 
     def fire(self, op: Operation, step_name: str, outcome: str, target: str | None
@@ -187,7 +166,7 @@ class Replayer:
         except NovaModelError:
             return None
         nxt = self._target(op, branch, before, target)
-        self._migrate(branch, before, nxt)
+        apply_migration(self.instance, branch, before, nxt)
         return branch, nxt
 
     def run(self, op: Operation) -> set[tuple[VmState, bool]] | None:

@@ -1,11 +1,12 @@
 """The arguments the search sends with its requests, drawn from the cluster's configuration.
 
-Which arguments a request takes is the cluster's ``REQUEST_ARGS``; the values come from
-the configuration searched (its hosts, images, availability zones and server groups),
-so that a user's cluster file is searched with its own. Each accepted request counts
-under its *shapes*: what was given, not the values (a move to a named host, forced; a
-rebuild with a new image; a create in an availability zone). ``shapes(config)`` is
-every shape the configuration makes possible: the coverage a search must reach.
+Which arguments a request takes is each operation's ``request_args`` in the catalogue
+(``REQUEST_ARGS``); the values come from the configuration searched (its hosts, images,
+availability zones and server groups), so that a user's cluster file is searched with
+its own. Each accepted request counts under its *shapes*: what was given, not the
+values (a move to a named host, forced; a rebuild with a new image; a create in an
+availability zone). ``shapes(config)`` is every shape the configuration makes possible:
+the coverage a search must reach.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from model.cluster import REQUEST_ARGS
+from model.catalogue import REQUEST_ARGS
 from model.config import ClusterConfig
 
 #: The scheduler hints the model's filters read (SameHostFilter, DifferentHostFilter):
