@@ -456,6 +456,28 @@ UPSTREAM: tuple[Finding, ...] = (
              "nova/compute/resource_tracker.py: ResourceTracker.drop_move_claim_at_source, "
              "ResourceTracker._drop_move_claim",
     ),
+    Finding(
+        name="a rebuild or snapshot of an instance whose guest is gone stays in its task",
+        invariant="nothing_stuck",
+        cause=cause("vanished_guests"),
+        summary=("A rebuild whose spawn fails has already destroyed the guest "
+                 "(ComputeManager._rebuild_default_impl calls driver.destroy before "
+                 "driver.spawn), and a cold move whose finish fails on the destination "
+                 "leaves no guest there; the instance stays active, stopped or in error "
+                 "on that host. A later rebuild powers the missing guest off, and the "
+                 "driver's InstanceNotFound is taken by rebuild_instance for an instance "
+                 "deleted while rebuilding; a later snapshot or backup gets "
+                 "InstanceNotRunning from driver.snapshot, which _snapshot_instance takes "
+                 "for an instance that disappeared. Both return without clearing the "
+                 "task_state (reverts_task_state sees no exception), with power_state "
+                 "NOSTATE saved: the server stays in rebuilding or image_snapshot until an "
+                 "admin resets its state. Replayed on Nova 34 by nova-model conform "
+                 "(scenarios/rebuild_after_failed_rebuild_stays_rebuilding.json, "
+                 "scenarios/snapshot_after_failed_rebuild_stays_in_image_snapshot.json)."),
+        nova="nova/compute/manager.py: ComputeManager._rebuild_default_impl, "
+             "ComputeManager.rebuild_instance (except InstanceNotFound), "
+             "ComputeManager._snapshot_instance (except InstanceNotRunning)",
+    ),
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from operator import itemgetter
 
 from model.catalogue import CATALOGUE
+from model.cluster import MISSING_GUEST
 from model.lifecycle import STATE_PAIRS
 from model.operation import Kind, OutcomeKind
 from model.states import VmState, task_label
@@ -76,9 +77,10 @@ OPERATOR_SETS_ERROR = frozenset(
 #: What fires a transition without a delivery choosing its outcome: the world, not
 #: the step. ``event``: a hypervisor event; ``late_group_check``: the compute's
 #: re-check of a hard server-group policy (``CM._validate_instance_group_policy``)
-#: found another member already there. (``recovery`` counts too, for an instance
-#: caught in the middle of a task: see ``error_only_from_failures``.)
-WORLD_TRIGGERS = frozenset({"event", "late_group_check"})
+#: found another member already there; ``missing_guest``: the hypervisor had no guest
+#: (an earlier failure destroyed it: ``Instance.guest``). (``recovery`` counts too, for
+#: an instance caught in the middle of a task: see ``error_only_from_failures``.)
+WORLD_TRIGGERS = frozenset({"event", "late_group_check", MISSING_GUEST})
 
 
 def error_only_from_failures(cluster) -> list[str]:

@@ -57,6 +57,13 @@ REVERT_TASK = Outcome("driver_error", FAULT, (Branch(task=None, tracker=(Track.U
 #: ``_error_out_instance_on_exception``: any unexpected error puts the instance in error.
 ERROR_OUT = Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
                     "_error_out_instance_on_exception")
+#: ``reverts_task_state`` after the driver found no guest: its power-off or power-on
+#: (``CM._power_off_instance``, ``CM._power_on``) raises InstanceNotFound before the
+#: step saves anything (the guest a failed rebuild or move destroyed).
+NO_GUEST_REVERTS = Branch(when=(When.NO_GUEST,), task=None,
+                          note="the driver has no guest: InstanceNotFound; "
+                               "reverts_task_state")
+
 #: ``_error_out_instance_on_exception`` with InstanceFaultRollback/NotImplementedError.
 ROLLBACK = Outcome("rollback", FAULT, (Branch(task=None, tracker=(Track.UPDATE_USAGE,)),),
                    "_error_out_instance_on_exception (InstanceFaultRollback) "
@@ -189,7 +196,7 @@ START = Operation(
     guard=guard([V.STOPPED], host=True),
     api=api_step(T.POWERING_ON, then="power_on", nova="API.start"),
     steps=(Step("power_on", Where.HOST, _states(T.POWERING_ON), (
-        done(vm=V.ACTIVE, task=None, power=P.RUNNING), REVERT_TASK,
+        ok(NO_GUEST_REVERTS, Branch(vm=V.ACTIVE, task=None, power=P.RUNNING)), REVERT_TASK,
     ), "CM.start_instance -> CM._power_on"),),
 )
 
@@ -199,7 +206,7 @@ STOP = Operation(
     guard=guard([V.ACTIVE, V.ERROR], host=True),
     api=api_step(T.POWERING_OFF, then="power_off", nova="API.force_stop"),
     steps=(Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
-        done(vm=V.STOPPED, task=None, power=P.SHUTDOWN), REVERT_TASK,
+        ok(NO_GUEST_REVERTS, Branch(vm=V.STOPPED, task=None, power=P.SHUTDOWN)), REVERT_TASK,
     ), "CM.stop_instance -> CM._power_off_instance"),),
     notes=("An instance in error that is stopped ends stopped.",),
 )
@@ -225,8 +232,12 @@ def _reboot(name: str, vm_states, task_states, api_task: T, pending: T, started:
                 Outcome("guest_running", FAULT, (Branch(vm=V.ACTIVE, task=None,
                                                         power=P.RUNNING),),
                         "CM.reboot_instance: driver failed but the guest runs"),
-                Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
-                        "CM._set_instance_obj_error_state"),
+                # CM._reboot_instance re-raises before it saves the power state: the
+                # record keeps what it had, the guest is not running (shut off)
+                Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None,
+                                                       guest=P.SHUTDOWN),),
+                        "CM._reboot_instance: the guest not running after the failure "
+                        "-> CM._set_instance_obj_error_state"),
             ), "driver.reboot"),
         ),
     )
@@ -244,14 +255,16 @@ REBOOT_HARD = _reboot("reboot_hard", ALLOW_HARD_REBOOT, ALLOW_REBOOT, T.REBOOTIN
 def _simple(name: str, method: str, vm_states, api_task: T, result: V | Rule,
             power: P, compute: str, summary: str,
             faults: tuple[Outcome, ...] = (REVERT_TASK,),
-            remembers: bool = False, launched: bool = False, **extra) -> Operation:
-    """An operation with one compute step that ends it."""
+            remembers: bool = False, launched: bool = False,
+            first: tuple[Branch, ...] = (), **extra) -> Operation:
+    """An operation with one compute step that ends it (``first``: branches of its
+    ``ok`` tried before the success)."""
     return Operation(
         name=name, kind=Kind.API, api_method=method, summary=summary,
         guard=guard(vm_states), remembers_vm_state=remembers,
         api=api_step(api_task, then=name, nova=method),
         steps=(Step(name, Where.HOST, _states(api_task), (
-            done(vm=result, task=None, power=power, launched=launched),
+            ok(*first, Branch(vm=result, task=None, power=power, launched=launched)),
         ) + faults, compute),),
         **extra,
     )
@@ -269,9 +282,21 @@ RESUME = _simple("resume", "API.resume", [V.SUSPENDED], T.RESUMING, Rule.SAVED_V
                  P.RUNNING, "CM.resume_instance",
                  "Restore a suspended guest to the vm_state it had before suspend.",
                  faults=(ERROR_OUT,))
+# CM.rescue_instance powers the guest off (CM._power_off_instance) inside the try whose
+# except errors the instance out: a driver that then fails leaves the guest off and the
+# record as it was; with no guest, the power-off itself fails the same way.
 RESCUE = _simple("rescue", "API.rescue", [V.ACTIVE, V.STOPPED, V.ERROR], T.RESCUING,
                  V.RESCUED, P.RUNNING, "CM.rescue_instance",
-                 "Boot the instance from a rescue image.", faults=(ERROR_OUT,), launched=True)
+                 "Boot the instance from a rescue image.",
+                 faults=(dataclasses.replace(ERROR_OUT, branches=(
+                     Branch(when=(When.NO_GUEST,), vm=V.ERROR, task=None),
+                     Branch(vm=V.ERROR, task=None, guest=P.SHUTDOWN)),
+                     nova="CM.rescue_instance: CM._power_off_instance, then the driver "
+                          "fails -> _set_instance_obj_error_state"),),
+                 first=(Branch(when=(When.NO_GUEST,), vm=V.ERROR, task=None,
+                               note="CM._power_off_instance raises InstanceNotFound: "
+                                    "_set_instance_obj_error_state"),),
+                 launched=True)
 UNRESCUE = _simple("unrescue", "API.unrescue", [V.RESCUED], T.UNRESCUING, V.ACTIVE,
                    P.RUNNING, "CM.unrescue_instance",
                    "Leave rescue mode; always ends active, whatever the state before rescue.",
@@ -298,6 +323,20 @@ _UPLOAD = (
 )
 
 
+def _snapshot_step(name: str, expects: T, sets: T, nova: str) -> Step:
+    """CM._snapshot_instance's start: the record reads the guest's power state; with no
+    guest driver.snapshot raises InstanceNotRunning, which CM._snapshot_instance takes
+    for an instance that disappeared: it returns, the task left set (Nova 34, seen by
+    conformance)."""
+    return Step(name, Where.HOST, _states(expects), (ok(
+        Branch(task=sets, power=Rule.GUEST, when=(When.HAS_GUEST,),
+               then="image_pending_upload"),
+        Branch(task=sets, power=Rule.GUEST, when=(When.NO_GUEST,),
+               note="InstanceNotRunning: 'Instance disappeared during snapshot'; "
+                    "the task is not cleared"),
+        nova="CM._snapshot_instance: instance.power_state = CM._get_power_state"),), nova)
+
+
 def _image_op(name: str, method: str, api_task: T, first: Step, summary: str) -> Operation:
     # The first upload step expects whatever task the operation's first step wrote.
     upload = (Step(_UPLOAD[0].name, Where.HOST, _states(first.outcomes[0].branches[0].task),
@@ -313,13 +352,12 @@ def _image_op(name: str, method: str, api_task: T, first: Step, summary: str) ->
 
 SNAPSHOT = _image_op(
     "snapshot", "API.snapshot", T.IMAGE_SNAPSHOT_PENDING,
-    task_step("image_snapshot", Where.HOST, T.IMAGE_SNAPSHOT_PENDING, T.IMAGE_SNAPSHOT,
-              "image_pending_upload", "CM.snapshot_instance"),
+    _snapshot_step("image_snapshot", T.IMAGE_SNAPSHOT_PENDING, T.IMAGE_SNAPSHOT,
+                   "CM.snapshot_instance"),
     "Create an image of the instance's disk.")
 BACKUP = _image_op(
     "backup", "API.backup", T.IMAGE_BACKUP,
-    Step("image_backup", Where.HOST, _states(T.IMAGE_BACKUP),
-         (done(task=T.IMAGE_BACKUP, then="image_pending_upload"),), "CM.backup_instance"),
+    _snapshot_step("image_backup", T.IMAGE_BACKUP, T.IMAGE_BACKUP, "CM.backup_instance"),
     "Create a rotated backup image of the instance's disk.")
 
 # --- rebuild, and the power-off tail shared with revert/evacuate ---------------------
@@ -329,13 +367,14 @@ _POWER_OFF_TAIL = Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
 ), "CM.stop_instance")
 
 
-def _rebuild_failed(outcome: Outcome) -> Outcome:
+def _rebuild_failed(outcome: Outcome, **guest) -> Outcome:
     """A failure inside CM.rebuild_instance: its ``except Exception`` sets scheduled_node
     to the instance's own node for a plain rebuild and so removes that node from the
     instance's allocation (RT.delete_allocation_for_evacuated_instance) before
-    _error_out_instance_on_exception decides the vm_state. Nova 34, seen by conformance."""
+    _error_out_instance_on_exception decides the vm_state. Nova 34, seen by conformance.
+    ``guest``: what the failure leaves on the hypervisor, if not what the record says."""
     return dataclasses.replace(outcome, branches=tuple(
-        dataclasses.replace(b, alloc=(*b.alloc, Alloc.REMOVE_HOST_FROM_INSTANCE))
+        dataclasses.replace(b, alloc=(*b.alloc, Alloc.REMOVE_HOST_FROM_INSTANCE), **guest)
         for b in outcome.branches),
         nova=f"{outcome.nova}; CM.rebuild_instance -> "
              "RT.delete_allocation_for_evacuated_instance(instance.node)")
@@ -354,8 +393,18 @@ REBUILD = Operation(
             Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
                     "COND.rebuild_instance: the scheduler check of a new image failed"),
         ), "COND.rebuild_instance", schedules=True),
-        task_step("rebuilding", Where.HOST, T.REBUILDING, T.REBUILDING,
-                  "rebuild_block_device_mapping", "CM._do_rebuild_instance"),
+        # CM._do_rebuild_instance saves the guest's power state; CM._rebuild_default_impl
+        # then powers the guest off, and with no guest driver.power_off raises
+        # InstanceNotFound, which CM.rebuild_instance takes for an instance deleted while
+        # rebuilding: it returns with the task left set (Nova 34, seen by conformance).
+        Step("rebuilding", Where.HOST, _states(T.REBUILDING), (ok(
+            Branch(when=(When.HAS_GUEST,), task=T.REBUILDING, power=Rule.GUEST,
+                   then="rebuild_block_device_mapping"),
+            Branch(when=(When.NO_GUEST,), task=T.REBUILDING, power=Rule.GUEST,
+                   note="InstanceNotFound: 'Instance was deleted while rebuilding'; "
+                        "the task is not cleared"),
+            nova="CM._do_rebuild_instance: instance.power_state = CM._get_power_state"),),
+            "CM._do_rebuild_instance"),
         task_step("rebuild_block_device_mapping", Where.HOST, T.REBUILDING,
                   T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
                   "CM._rebuild_default_impl"),
@@ -366,7 +415,9 @@ REBUILD = Operation(
                       power=P.RUNNING, then="power_off", launched=True),
                Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True),
                nova="CM._update_instance_after_spawn"),
-            _rebuild_failed(ROLLBACK), _rebuild_failed(ERROR_OUT),
+            # CM._rebuild_default_impl destroyed the guest before driver.spawn failed
+            _rebuild_failed(ROLLBACK, guest=P.PENDING),
+            _rebuild_failed(ERROR_OUT, guest=P.PENDING),
         ), "driver.spawn"),
         # CM._do_rebuild_instance powers a stopped instance off inline (CM.stop_instance):
         # its failure reaches CM.rebuild_instance's handlers like a failed spawn.
@@ -390,9 +441,11 @@ _RESIZE_SOURCE_FAILED = Outcome("driver_error", FAULT, (Branch(
     migration=Migration(MS.ERROR)),),
     "CM.resize_instance failed: CM._revert_allocation")
 #: CM.finish_resize: a failure on the destination keeps it and frees the source.
+#: The instance is already on the destination, whose hypervisor has no guest for it yet
+#: (driver.finish_migration makes it).
 _RESIZE_DEST_FAILED = Outcome("driver_error", FAULT, (Branch(
     vm=V.ERROR, task=None, alloc=(Alloc.DELETE_MIGRATION,),
-    migration=Migration(MS.ERROR)),),
+    migration=Migration(MS.ERROR), guest=P.PENDING),),
     "CM.finish_resize failed: CM._delete_allocation_after_move keeps the dest")
 #: driver.finish_migration failing: CM._finish_resize's except puts the old flavor back
 #: on the instance (it keeps the destination's new-flavor allocation) (Nova 34,
@@ -744,7 +797,7 @@ EVACUATE = Operation(
                  nova="RT.rebuild_claim -> CM._do_rebuild_instance"),
             Outcome("claim_failed", FAULT, (Branch(
                 task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
-                migration=Migration(MS.FAILED, records_dest=True)),),
+                migration=Migration(MS.FAILED, records_dest=True), guest=KEEP),),
                 "ComputeResourcesUnavailable or the late anti-affinity check "
                 "-> InstanceFaultRollback"),
         ), "CM.rebuild_instance", late_group_check="claim_failed"),
@@ -762,9 +815,10 @@ EVACUATE = Operation(
                Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, host=HostEffect.SET_DEST,
                       launched=True, migration=Migration(MS.DONE)),
                nova="CM._do_rebuild_instance; RT.finish_evacuation"),
-            # (the guest never ran on the destination: Nova then reads NOSTATE there)
+            # (the guest never ran on the destination: Nova then reads NOSTATE there;
+            # the source's guest, where the instance stays, is untouched)
             Outcome("driver_error", FAULT, (Branch(
-                vm=V.ERROR, task=None, power=P.PENDING,
+                vm=V.ERROR, task=None, power=P.PENDING, guest=KEEP,
                 alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,), tracker=(Track.DROP_MOVE_CLAIM,),
                 migration=_EVACUATE_FAILED),),
                 "_error_out_instance_on_exception; the move claim's abort"),
@@ -778,7 +832,7 @@ EVACUATE = Operation(
             # _error_out_instance_on_exception puts it in error on the source.
             Outcome("driver_error", FAULT, (Branch(
                 vm=V.ERROR, task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
-                tracker=(Track.DROP_MOVE_CLAIM,), migration=_EVACUATE_FAILED),),
+                tracker=(Track.DROP_MOVE_CLAIM,), migration=_EVACUATE_FAILED, guest=KEEP),),
                 "CM.rebuild_instance: except Exception (the move claim's abort); "
                 "_error_out_instance_on_exception"),
         ), "CM.stop_instance, called by CM._do_rebuild_instance"),
@@ -796,10 +850,14 @@ EVACUATE = Operation(
 
 # --- shelve ---------------------------------------------------------------------------
 
+# CM._shelve_offload_instance powers the guest off first, then destroys it (the record
+# keeps the power state it read in between).
 _OFFLOAD = Step("offload", Where.HOST, _states(T.SHELVING, T.SHELVING_OFFLOADING), (
-    done(vm=V.SHELVED_OFFLOADED, task=None, power=P.SHUTDOWN, host=HostEffect.CLEAR,
-         alloc=(Alloc.DELETE_INSTANCE,), tracker=(Track.UPDATE_USAGE,),
-         nova="CM._shelve_offload_instance; RT.delete_allocation_for_shelve_offloaded_instance"),
+    ok(NO_GUEST_REVERTS,
+       Branch(vm=V.SHELVED_OFFLOADED, task=None, power=P.SHUTDOWN, guest=P.PENDING,
+              host=HostEffect.CLEAR, alloc=(Alloc.DELETE_INSTANCE,),
+              tracker=(Track.UPDATE_USAGE,)),
+       nova="CM._shelve_offload_instance; RT.delete_allocation_for_shelve_offloaded_instance"),
     REVERT_TASK,
 ), "CM.shelve_offload_instance")
 
@@ -817,9 +875,11 @@ SHELVE = Operation(
                then="shelving_image_pending_upload"),
         nova="API.shelve"),
     steps=(
-        task_step("shelving_image_pending_upload", Where.HOST, T.SHELVING,
-                  T.SHELVING_IMAGE_PENDING_UPLOAD, "shelving_image_uploading",
-                  "CM._shelve_instance -> driver.snapshot"),
+        # CM._shelve_instance powers the guest off before its snapshot
+        Step("shelving_image_pending_upload", Where.HOST, _states(T.SHELVING), (ok(
+            NO_GUEST_REVERTS,
+            Branch(task=T.SHELVING_IMAGE_PENDING_UPLOAD, then="shelving_image_uploading")),),
+            "CM._shelve_instance -> CM._power_off_instance, driver.snapshot"),
         task_step("shelving_image_uploading", Where.HOST, T.SHELVING_IMAGE_PENDING_UPLOAD,
                   T.SHELVING_IMAGE_UPLOADING, "shelved", "driver.snapshot"),
         Step("shelved", Where.HOST, _states(T.SHELVING_IMAGE_UPLOADING), (
@@ -1059,8 +1119,10 @@ SYNC_POWER_STATE = Operation(
                 must_have_launched=False, check_instance_lock=False,
                 checks=(Check.STATE,)),
     api=api_branches(
-        Branch(when=(When.POWERED_OFF,), task=T.POWERING_OFF, then="power_off",
-               note="active or paused + shutdown/crashed: API.force_stop"),
+        Branch(when=(When.GUEST_OFF,), task=T.POWERING_OFF, power=Rule.GUEST,
+               then="power_off",
+               note="active or paused, the guest shut off: the record takes the guest's "
+                    "power state, then API.force_stop"),
         expects=NO_TASK, nova="CM._sync_instance_power_state"),
     steps=(_POWER_OFF_TAIL,),
     notes=("Skipped while a task is in progress. Here only the active-but-shut-off case "
@@ -1069,10 +1131,13 @@ SYNC_POWER_STATE = Operation(
 
 GUEST_STOPPED = Operation(
     name="guest_stopped", kind=Kind.EVENT, api_method="hypervisor lifecycle event",
-    summary="The guest shuts itself off or crashes (power_state shutdown).",
+    summary="The guest shuts itself off or crashes; the lifecycle event's power state "
+            "(shutdown) is saved (CM.handle_lifecycle_event -> "
+            "CM._sync_instance_power_state).",
     guard=Guard(vm_states=frozenset({V.ACTIVE}), task_states=None, must_have_launched=True,
                 check_instance_lock=False, checks=(Check.STATE,)),
-    api=api_step(KEEP, expects=ANY, power=P.SHUTDOWN, nova="driver power state"),
+    api=api_step(KEEP, expects=ANY, guest=P.SHUTDOWN, power=Rule.GUEST,
+                 nova="driver power state"),
 )
 
 # --- compute-start recovery ----------------------------------------------------------

@@ -40,7 +40,7 @@ there (``error_causes``) and how many faults deliveries injected (``injected_fau
 The causes the upstream findings are keyed on are recorded the same way, per instance or
 migration, beside the state the invariants compare: ``migration_errors``,
 ``unmatched_allocations``, ``dropped_steps``, ``overlaps``, ``host_events``,
-``carried_allocations``, ``group_races`` and ``arrivals``.
+``carried_allocations``, ``group_races``, ``arrivals`` and ``vanished_guests``.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ from model.lifecycle import (
 )
 from model.operation import (
     Alloc, Branch, HostChange, HostEffect, IgnoreHosts, Migration, Operation, OutcomeKind,
-    PeriodicTask, SchedulerUse, Step, Track, Where, the_operation,
+    PeriodicTask, SchedulerUse, Step, Track, When, Where, the_operation,
 )
 from model.scheduler import (
     Destination, Flavor, HostState, InstanceGroup, NoValidHost, RequestSpec,
@@ -230,6 +230,21 @@ class DroppedStep(NamedTuple):
     step: str
     outcome: str
     task: str | None
+
+
+#: The trigger recorded for a step outcome whose branch was taken because the
+#: hypervisor had no guest for the instance (``When.NO_GUEST``).
+MISSING_GUEST = "missing_guest"
+
+
+class VanishedGuest(NamedTuple):
+    """A step that found no guest on the hypervisor and returned with its task still
+    set (``Cluster.vanished_guests``: Nova takes the driver's InstanceNotFound or
+    InstanceNotRunning for an instance deleted meanwhile), and the task it left."""
+
+    operation: str
+    step: str
+    task: str
 
 
 class Overlap(NamedTuple):
@@ -416,6 +431,9 @@ class Cluster:
         #: per instance, the steps dropped by their compare-and-swap on task_state (each
         #: once, the latest last)
         self.dropped_steps: dict[str, tuple[DroppedStep, ...]] = {}
+        #: per instance, the steps that found no guest and left their task set (each
+        #: once, the latest last)
+        self.vanished_guests: dict[str, tuple[VanishedGuest, ...]] = {}
         #: per migration, the steps of other requests that ran while its chain was queued
         self.overlaps: dict[str, tuple[Overlap, ...]] = {}
         #: per migration, the host events that acted on it (the evacuation clean-up)
@@ -1168,8 +1186,11 @@ class Cluster:
             return Result(False, _detached(exc), exc.message, inst.uuid)
         self._dequeue(work)
         self._note_overlap(inst, work.operation, work.step, outcome, work.get("migration"))
+        # (a branch taken because the hypervisor has no guest: the world decided, as the
+        # earlier failure that destroyed the guest left it)
         kind = self._note_vm_change(inst, before_vm, work.operation, work.step, outcome,
-                                    trigger)
+                                    MISSING_GUEST if When.NO_GUEST in branch.when
+                                    else trigger)
         if trigger == "injected" and kind is OutcomeKind.FAULT:
             self.injected_faults += 1
         change = branch.migration
@@ -1201,6 +1222,10 @@ class Cluster:
         if inst.host is not None and inst.host != before_host:
             self.arrivals[inst.uuid] = work.operation
         self._note_unmatched(inst, branch, work, outcome)
+        if When.NO_GUEST in branch.when and branch.then is None and inst.task_state:
+            gone = VanishedGuest(work.operation, work.step, inst.task_state.value)
+            self.vanished_guests[inst.uuid] = tuple(
+                g for g in self.vanished_guests.get(inst.uuid, ()) if g != gone) + (gone,)
         if branch.then is not None:
             self._enqueue(Work(work.id, work.instance, work.operation, branch.then,
                                work.target, context, work.caller))
@@ -2052,7 +2077,8 @@ class Cluster:
             tuple(self.conductor),
             tuple((w.id, w.instance, w.operation, w.step, w.target, w.context,
                    w.caller.is_admin) for w in self.work.values()),
-            tuple((i.uuid, i.state, int(i.power_state), i.host, i.launched, i.locked,
+            tuple((i.uuid, i.state, int(i.power_state), int(i.guest), i.host, i.launched,
+                   i.locked,
                    i.locked_by, None if i.old_vm_state is None else i.old_vm_state.value,
                    None if i.migration is None else i.migration.uuid, i.flavor, i.image)
                   for i in self.instances.values()),
@@ -2080,6 +2106,7 @@ class Cluster:
             tuple((m, tuple(c)) for m, c in self.carried_allocations.items()),
             tuple((u, tuple(map(tuple, cs))) for u, cs in self.group_races.items()),
             tuple((h, tuple(d)) for h, d in self.negative_drops.items()),
+            tuple((u, tuple(map(tuple, gs))) for u, gs in self.vanished_guests.items()),
         )
 
     def _set_rows(self, rows: tuple) -> None:
@@ -2088,7 +2115,7 @@ class Cluster:
          inventory_changes, injected_faults, arrivals, migration_errors,
          error_causes, unmatched_allocations, trackers, scheduler_consumed,
          uncounted_drops, uncounted_arrivals, dropped_steps, overlaps, host_events,
-         carried_allocations, group_races, negative_drops) = rows
+         carried_allocations, group_races, negative_drops, vanished_guests) = rows
         self.hosts = {name: HostRecord(name, up, enabled, list(queue))
                       for name, up, enabled, queue in hosts}
         self.conductor = list(conductor)
@@ -2101,10 +2128,11 @@ class Cluster:
         self.instances = {}
         self._placed = None  # (the hosts below are written directly, not by transitions)
         new_instance = self.lc.new_instance
-        for (uuid, state, power, host, launched, locked, locked_by, old_vm, mig, flavor,
-             image) in instances:
+        for (uuid, state, power, guest, host, launched, locked, locked_by, old_vm, mig,
+             flavor, image) in instances:
             inst = new_instance(uuid, self, flavor=flavor, image=image)
             inst.state, inst.power_state, inst.host = state, PowerState(power), host
+            inst.guest = PowerState(guest)
             inst.launched, inst.locked, inst.locked_by = launched, locked, locked_by
             inst.old_vm_state = None if old_vm is None else VmState(old_vm)
             inst.migration = None if mig is None else self.migrations[mig]
@@ -2128,6 +2156,8 @@ class Cluster:
         self.uncounted_arrivals = dict(uncounted_arrivals)
         self.negative_drops = {h: UncountedDrop(*d) for h, d in negative_drops}
         self.dropped_steps = {u: tuple(DroppedStep(*c) for c in cs) for u, cs in dropped_steps}
+        self.vanished_guests = {u: tuple(VanishedGuest(*g) for g in gs)
+                                for u, gs in vanished_guests}
         self.overlaps = {m: tuple(Overlap(*c) for c in cs) for m, cs in overlaps}
         self.host_events = {m: tuple(HostEvent(*c) for c in cs) for m, cs in host_events}
         self.carried_allocations = {m: AllocationCause(*c) for m, c in carried_allocations}
@@ -2237,7 +2267,7 @@ _ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "group
          "counters", "inventory_changes", "injected_faults", "arrivals", "migration_errors",
          "error_causes", "unmatched_allocations", "trackers", "scheduler_consumed",
          "uncounted_drops", "uncounted_arrivals", "dropped_steps", "overlaps", "host_events",
-         "carried_allocations", "group_races", "negative_drops")
+         "carried_allocations", "group_races", "negative_drops", "vanished_guests")
 _KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
 #: The state variables ``freeze`` copies (``Cluster.__init__`` lists them), and the index
 #: of placed instances, which ``_set_rows`` marks for rebuilding.

@@ -70,6 +70,7 @@ class Node(NamedTuple):
 
     state: str
     power: PowerState
+    guest: PowerState  # what the hypervisor has (``Instance.guest``)
     host: str | None
     launched: bool
     old_vm_state: VmState | None
@@ -85,11 +86,11 @@ class Node(NamedTuple):
     @property
     def core(self) -> Core:
         """Everything but the pending work: what a move's outcome depends on."""
-        return (self.state, self.power, self.host, self.launched, self.old_vm_state,
+        return (self.state, self.power, self.guest, self.host, self.launched, self.old_vm_state,
                 self.migration, self.down)
 
 
-#: A node without its pending work: (state, power, host, launched, old_vm_state,
+#: A node without its pending work: (state, power, guest, host, launched, old_vm_state,
 #: migration, down), the node's fields in order.
 Core = tuple
 
@@ -319,10 +320,10 @@ class _Explorer:
             state = core[0]
             live = self.memo.live[key] = frozenset(
                 p for p in pending if (p.operation, p.step, state) in self.fireable)
-        if core[2] == "B":
+        if core[3] == "B":
             core = self._swap(core)
             live = self._swap(live)
-        return _new_node(Node, (*core[:6], live, core[6]))
+        return _new_node(Node, (*core[:7], live, core[7]))
 
     def _swap(self, value):
         found = self.memo.swapped.get(value)
@@ -348,12 +349,12 @@ class _Explorer:
             migration = parts.setdefault(migration, migration)
         down = tuple(sorted(self.world.down))
         down = parts.get(down) or parts.setdefault(down, frozenset(down))
-        core = (i.state, i.power_state, i.host, i.launched, old, migration, down)
+        core = (i.state, i.power_state, i.guest, i.host, i.launched, old, migration, down)
         return self.memo.cores.setdefault(core, core)
 
     def _restore(self, core: Core) -> None:
         i = self.instance
-        (i.state, i.power_state, i.host, i.launched, i.old_vm_state, migration,
+        (i.state, i.power_state, i.guest, i.host, i.launched, i.old_vm_state, migration,
          down) = core
         # Requests are made as an admin, whom locks do not stop: the lock is not explored.
         i.locked, i.locked_by = False, None
@@ -439,7 +440,7 @@ class _Explorer:
         host and that host's service is up, and the migration's status and whether its
         source's service is up (``lifecycle.guard_failure``): its answers are
         remembered per those, not per core."""
-        state, _, host, launched, _, migration, down = core
+        state, _, _, host, launched, _, migration, down = core
         key = (level, state, launched, host is None, host in down,
                None if migration is None else (migration[0], migration[1] in down))
         admitted = self.memo.guards.get(key)
@@ -546,13 +547,13 @@ def _with(pending: frozenset[Pending], then: Pending | None) -> frozenset[Pendin
 
 def _host_moves(core: Core, cores: dict[Core, Core]) -> tuple[tuple[str, Core], ...]:
     """Either host's service stops while both are up, or comes back."""
-    down = core[6]
+    down = core[7]
     out = []
     for host in HOSTS:
         if host in down:
-            after = (*core[:6], frozenset())
+            after = (*core[:7], frozenset())
         elif not down:
-            after = (*core[:6], frozenset({host}))
+            after = (*core[:7], frozenset({host}))
         else:
             continue
         after = cores.setdefault(after, after)
@@ -562,8 +563,8 @@ def _host_moves(core: Core, cores: dict[Core, Core]) -> tuple[tuple[str, Core], 
 
 def restore_node(i, world: SimpleWorld, node: Node) -> None:
     """Put an instance and its two-host world back into an explored configuration."""
-    i.state, i.power_state, i.host, i.launched = (node.state, node.power, node.host,
-                                                  node.launched)
+    i.state, i.power_state, i.guest, i.host, i.launched = (
+        node.state, node.power, node.guest, node.host, node.launched)
     # Requests are made as an admin, whom locks do not stop: the lock is not explored.
     i.locked, i.locked_by = False, None
     i.old_vm_state = node.old_vm_state
@@ -581,8 +582,8 @@ def _swap_value(value):
     """The same core, or pending set, with the two hosts' names exchanged."""
     if isinstance(value, frozenset):
         return frozenset(Pending(p.operation, p.step, _SWAP[p.target]) for p in value)
-    state, power, host, launched, old, m, down = value
-    return (state, power, _SWAP[host], launched, old,
+    state, power, guest, host, launched, old, m, down = value
+    return (state, power, guest, _SWAP[host], launched, old,
             None if m is None else (m[0], _SWAP[m[1]], _SWAP[m[2]]),
             frozenset(_SWAP[h] for h in down))
 

@@ -114,6 +114,12 @@ class Instance:
         self.world = world
         self.state = NEW
         self.power_state = PowerState.PENDING
+        #: the guest: the power state the hypervisor of ``host`` reports for it, Nova's
+        #: NOSTATE (``PowerState.PENDING``) when it has none (``CM._get_power_state``
+        #: returns NOSTATE when the driver raises InstanceNotFound). The record's
+        #: ``power_state`` is what Nova last saved of it; the two part where a failure
+        #: leaves the guest other than the record says (``Branch.guest``).
+        self.guest = PowerState.PENDING
         self.host: str | None = None
         self.launched = False
         self.locked = False
@@ -211,6 +217,9 @@ DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
     When.POWER_PAUSED: lambda i: i.power_state is PowerState.PAUSED,
     When.MIGRATION_RUNNING: lambda i: _migration_status(i) is MigrationStatus.RUNNING,
     When.NOT_MIGRATION_RUNNING: lambda i: _migration_status(i) is not MigrationStatus.RUNNING,
+    When.NO_GUEST: lambda i: i.guest is PowerState.PENDING,
+    When.HAS_GUEST: lambda i: i.guest is not PowerState.PENDING,
+    When.GUEST_OFF: lambda i: i.guest is PowerState.SHUTDOWN,
 }
 assert set(STATIC_CONDITIONS) | set(DYNAMIC_CONDITIONS) == set(When)
 
@@ -220,6 +229,14 @@ POWER_CONDITIONS: dict[When, Callable[[PowerState], bool]] = {
     When.NOT_POWERED_OFF: lambda p: p is not PowerState.SHUTDOWN,
     When.POWER_RUNNING: lambda p: p is PowerState.RUNNING,
     When.POWER_PAUSED: lambda p: p is PowerState.PAUSED,
+}
+
+
+#: Conditions on the guest, used by the static legal-set computation.
+GUEST_CONDITIONS: dict[When, Callable[[PowerState], bool]] = {
+    When.NO_GUEST: lambda g: g is PowerState.PENDING,
+    When.HAS_GUEST: lambda g: g is not PowerState.PENDING,
+    When.GUEST_OFF: lambda g: g is PowerState.SHUTDOWN,
 }
 
 
@@ -316,8 +333,22 @@ def _task_target(branch: Branch, task: Task) -> Task:
     return task if branch.task is Rule.KEEP else branch.task
 
 
-def _power_target(branch: Branch, power: PowerState) -> PowerState:
-    return power if branch.power is Rule.KEEP else branch.power
+def _guest_target(branch: Branch, guest: PowerState) -> PowerState:
+    """The guest after the branch: declared, or as the record's new power_state."""
+    if isinstance(branch.guest, PowerState):
+        return branch.guest
+    if branch.guest is Rule.FOLLOW and isinstance(branch.power, PowerState):
+        return branch.power
+    return guest
+
+
+def _power_target(branch: Branch, power: PowerState, guest: PowerState) -> PowerState:
+    """The record's power_state after the branch (``guest``: the guest after it)."""
+    if branch.power is Rule.KEEP:
+        return power
+    if branch.power is Rule.GUEST:
+        return guest
+    return branch.power
 
 
 def remembered_vm_states(operations: Iterable[Operation]) -> frozenset[VmState]:
@@ -362,14 +393,17 @@ def legal_combinations(operations: Iterable[Operation]
     operations = tuple(operations)
     saved = remembered_vm_states(operations)
     creates = [op for op in operations if op.creates_instance]
-    frontier: set[tuple[VmState, Task, PowerState]] = set()
+    # (the fixpoint runs over (vm, task, power, guest): a branch may read the guest)
+    frontier: set[tuple[VmState, Task, PowerState, PowerState]] = set()
     for op in creates:
         for b in op.api.outcomes[0].branches:
-            frontier.add((b.vm, b.task, b.power))  # type: ignore[arg-type]
+            guest = _guest_target(b, PowerState.PENDING)
+            frontier.add((b.vm, b.task, _power_target(b, PowerState.PENDING, guest),  # type: ignore[arg-type]
+                          guest))
     seen = set(frontier)
     while frontier:
-        nxt: set[tuple[VmState, Task, PowerState]] = set()
-        for (vm, task, power) in frontier:
+        nxt: set[tuple[VmState, Task, PowerState, PowerState]] = set()
+        for (vm, task, power, guest) in frontier:
             for op in operations:
                 for step in op.all_steps.values():
                     if not _step_accepts(step, op, vm, task):
@@ -381,13 +415,18 @@ def legal_combinations(operations: Iterable[Operation]
                             if not all(POWER_CONDITIONS[w](power) for w in b.when
                                        if w in POWER_CONDITIONS):
                                 continue
+                            if not all(GUEST_CONDITIONS[w](guest) for w in b.when
+                                       if w in GUEST_CONDITIONS):
+                                continue
+                            guest2 = _guest_target(b, guest)
                             for vm2 in _vm_target(b, vm, saved):
-                                combo = (vm2, _task_target(b, task), _power_target(b, power))
+                                combo = (vm2, _task_target(b, task),
+                                         _power_target(b, power, guest2), guest2)
                                 if combo not in seen:
                                     seen.add(combo)
                                     nxt.add(combo)
         frontier = nxt
-    return frozenset(seen)
+    return frozenset((vm, task, power) for vm, task, power, _ in seen)
 
 
 # --- the machine --------------------------------------------------------------------
@@ -725,7 +764,11 @@ def _effect(op: Operation, b: Branch) -> Callable:
         kw = ev.kwargs
         if remembers:
             i.old_vm_state = STATE_PAIRS[ev.transition.source][0]
-        if b.power is not Rule.KEEP:
+        if b.guest is not Rule.KEEP:
+            i.guest = _guest_target(b, i.guest)
+        if b.power is Rule.GUEST:
+            i.power_state = i.guest
+        elif b.power is not Rule.KEEP:
             i.power_state = b.power
         if b.host is HostEffect.SET_DEST or b.host is HostEffect.SET_SOURCE:
             i.host = kw.get("dest" if b.host is HostEffect.SET_DEST else "source")

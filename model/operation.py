@@ -40,6 +40,12 @@ class Rule(StrEnum):
 
     KEEP = "unchanged"
     SAVED_VM_STATE = "old_vm_state (default active)"
+    #: a guest effect: the guest is left as the branch leaves the record's power_state
+    #: (the driver did what the step asked of it)
+    FOLLOW = "as the power_state the branch sets"
+    #: a power_state effect: the record reads the hypervisor (``CM._get_power_state``:
+    #: the guest's power state, NOSTATE when the driver has no guest)
+    GUEST = "the guest's power state (CM._get_power_state)"
 
 
 KEEP = Rule.KEEP
@@ -74,6 +80,10 @@ class When(StrEnum):
     POWER_RUNNING = "power_state is running"
     POWER_PAUSED = "power_state is paused"
     MIGRATION_RUNNING = "the instance's migration is running"
+    # The guest: what the hypervisor has for the instance (``Instance.guest``).
+    NO_GUEST = "the hypervisor has no guest (the driver raises InstanceNotFound)"
+    HAS_GUEST = "the hypervisor has a guest"
+    GUEST_OFF = "the hypervisor reports the guest shut off"
     NOT_MIGRATION_RUNNING = "the instance's migration is not running"
     # Compute-start recovery (CM._init_instance): the task_state groups it tests, in
     # its order. INIT_PROCEEDS is its early return turned around.
@@ -226,6 +236,9 @@ class Branch:
     vm: VmState | Rule = KEEP
     task: Task | Rule = None
     power: PowerState | Rule = KEEP
+    #: what the branch leaves on the hypervisor (``Instance.guest``): by default what
+    #: the record says (``FOLLOW``); declared where Nova's code leaves them apart
+    guest: PowerState | Rule = Rule.FOLLOW
     host: HostEffect = HostEffect.KEEP
     then: str | None = None  # the next step of the same operation
     alloc: tuple[Alloc, ...] = ()

@@ -21,6 +21,7 @@ from model import actions
 from model.catalogue import CATALOGUE
 from model.config import ClusterConfig
 from model.lifecycle import Lifecycle
+from model.operation import When
 from model.placement import ResourceClass
 from model.scheduler.config import WEIGHT_MULTIPLIERS
 from nova_model import scenario as scenarios
@@ -158,6 +159,14 @@ class _Recorder:
             w = obs.work
             self.deliveries.setdefault(obs.index, []).append(
                 (w.instance, w.operation, w.step, obs.outcome))
+        elif obs.kind == "delivered":
+            branch = getattr(obs.result, "branch", None)
+            if branch is not None and When.NO_GUEST in branch.when and obs.outcome != "ok":
+                # The hypervisor had no guest: Nova's step fails on it (InstanceNotFound)
+                # before the call the fault stands for, which is then not armed.
+                w = obs.work
+                self.deliveries[obs.index].remove(
+                    (w.instance, w.operation, w.step, obs.outcome))
         elif obs.kind == "done":
             cluster = obs.cluster
             ready = [(w.instance, f"{w.operation}.{w.step} of {w.instance}")

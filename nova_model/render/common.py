@@ -90,6 +90,18 @@ def task_text(value: Task | Rule) -> str:
 
 
 def power_text(value: PowerState | Rule) -> str:
+    if value is Rule.GUEST:
+        return "the guest's"
+    return value.label if isinstance(value, PowerState) else "unchanged"
+
+
+def guest_text(value: PowerState | Rule) -> str:
+    """What a branch leaves on the hypervisor: no guest (NOSTATE), a power state, or as
+    before."""
+    if value is PowerState.PENDING:
+        return "none"
+    if value is Rule.FOLLOW:
+        return "as power_state"
     return value.label if isinstance(value, PowerState) else "unchanged"
 
 
@@ -102,6 +114,8 @@ def branch_writes(b: Branch) -> list[str]:
         lines.append(f"vm_state → {vm_text(b.vm)}")
     if b.power is not Rule.KEEP:
         lines.append(f"power_state → {power_text(b.power)}")
+    if b.guest is not Rule.FOLLOW:
+        lines.append(f"guest → {guest_text(b.guest)}")
     if b.host is not HostEffect.KEEP:
         lines.append(b.host.value)
     if b.migration is not None:

@@ -205,7 +205,8 @@ def _config_key(op: Operation, reads: _Reads, variant: WorldVariant, node: Graph
     host = node.host
     m = node.migration
     return (
-        node.state, node.power, host is None, host in node.down if host else False,
+        node.state, node.power, node.guest, host is None,
+        host in node.down if host else False,
         node.launched,
         node.old_vm_state if reads.old_vm_state else None,
         variant.shelved_offload_time if reads.offload else None,

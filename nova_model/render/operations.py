@@ -13,7 +13,9 @@ from model.operation import (
     Alloc, Branch, Check, Guard, Kind, Operation, Outcome, OutcomeKind, Rule, Step, Where,
 )
 from model.states import TaskState, VmState, task_label
-from nova_model.render.common import branch_writes, power_text, task_text, vm_text
+from nova_model.render.common import (
+    branch_writes, guest_text, power_text, task_text, vm_text,
+)
 from nova_model.render.ir import (
     Diagram, Edge, Layout, Line, Look, Node, Shape, ident, wrap,
 )
@@ -86,13 +88,16 @@ def step_id(step: Step) -> str:
 
 
 def _end_key(b: Branch, kind: OutcomeKind) -> tuple:
-    return (vm_text(b.vm), task_text(b.task), power_text(b.power), kind.value)
+    return (vm_text(b.vm), task_text(b.task), power_text(b.power), guest_text(b.guest),
+            kind.value)
 
 
 def _end_label(b: Branch, kind: OutcomeKind) -> str:
     lines = [KIND_WORD[kind], f"vm_state: {vm_text(b.vm)}", f"task_state: {task_text(b.task)}"]
     if b.power is not Rule.KEEP:
         lines.append(f"power_state: {power_text(b.power)}")
+    if b.guest is not Rule.FOLLOW:
+        lines.append(f"guest: {guest_text(b.guest)}")
     return "\n".join(lines)
 
 

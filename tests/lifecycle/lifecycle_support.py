@@ -41,13 +41,16 @@ def make_instance(lc: Lifecycle, vm: VmState | str, task: Task | str = None, *,
                   host: str | None = _DEFAULT, launched: bool = True,
                   locked: bool = False, locked_by: str | None = None,
                   old_vm_state: VmState | None = None,
-                  migration: MigrationRecord | None = _DEFAULT) -> Instance:
+                  migration: MigrationRecord | None = _DEFAULT,
+                  guest: PowerState | None = None) -> Instance:
     vm = VmState(vm)
     task = None if task is None else TaskState(task)
     world = world if world is not None else SimpleWorld()
     inst = lc.new_instance(f"inst-{next(_ids)}", world)
     inst.state = state_name(vm, task)
     inst.power_state = power if power is not None else POWER_OF[vm.value]
+    # (the hypervisor agrees with the record unless told otherwise)
+    inst.guest = guest if guest is not None else inst.power_state
     if host is _DEFAULT:
         host = None if vm in (VmState.SHELVED_OFFLOADED, VmState.DELETED) else A
     inst.host = host

@@ -4,7 +4,7 @@
 ``model.graph`` fires directly (and ``Lifecycle.may`` asks). For every machine state
 and every trigger, the table lists the machine's transitions in the machine's order,
 and firing through either one, from the same instance variables, does the same:
-the same refusal, or the same state, power state, host, launch, lock, remembered
+the same refusal, or the same state, power state, guest, host, launch, lock, remembered
 vm_state and branch taken.
 """
 
@@ -23,22 +23,25 @@ from model.states import MigrationStatus, PowerState, VmState
 
 #: The instance variables the machine's conditions read, in the combinations tried.
 POWERS = (PowerState.RUNNING, PowerState.SHUTDOWN, PowerState.PAUSED)
+#: the guest: as the power state says (None), or none on the hypervisor
+GUESTS = (None, PowerState.PENDING)
 OLD_VM_STATES = (None, VmState.ACTIVE, VmState.STOPPED, VmState.ERROR)
 HOSTS = ((None, ()), ("A", ()), ("A", ("A",)))  # (instance.host, services down)
 MIGRATIONS = (None, MigrationStatus.RUNNING, MigrationStatus.CONFIRMED)
 OFFLOAD_TIMES = (0, -1)
 #: every combination, for the (state, trigger) pairs with a conditional transition
 SETTINGS = tuple(itertools.product(POWERS, OLD_VM_STATES, HOSTS, MIGRATIONS,
-                                   OFFLOAD_TIMES))
+                                   OFFLOAD_TIMES, GUESTS))
 #: a few, for the pairs whose transitions have no condition (and those with none)
 FEW = tuple(itertools.product(POWERS[:2], OLD_VM_STATES[:1], HOSTS, MIGRATIONS[:2],
-                              OFFLOAD_TIMES[:1]))
+                              OFFLOAD_TIMES[:1], GUESTS[:1]))
 
 
 def _place(inst, state, setting, *, locked) -> None:
-    power, old, (host, down), migration, offload = setting
+    power, old, (host, down), migration, offload, guest = setting
     inst.world.down, inst.world.shelved_offload_time = set(down), offload
     inst.state, inst.power_state, inst.old_vm_state, inst.host = state, power, old, host
+    inst.guest = power if guest is None else guest
     inst.launched = host is not None
     inst.locked, inst.locked_by = locked, ("owner" if locked else None)
     inst.migration = None
@@ -49,7 +52,7 @@ def _place(inst, state, setting, *, locked) -> None:
 
 def _variables(inst) -> tuple:
     m = inst.migration
-    return (inst.state, inst.power_state, inst.host, inst.launched, inst.locked,
+    return (inst.state, inst.power_state, inst.guest, inst.host, inst.launched, inst.locked,
             inst.locked_by, inst.old_vm_state, inst.last_branch,
             None if m is None else m.status)
 
