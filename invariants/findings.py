@@ -114,6 +114,10 @@ _DELETES = {"delete", "force_delete"}
 _MOVE_OPERATIONS = {"resize", "migrate", "live_migrate"}
 _MOVES = {"resize", "migration", "live-migration"}
 _FINISH_RESIZE = "finished"
+#: the task_states a cold or live move's chain writes (a step of one move that finds
+#: one of them was overtaken by another move)
+_MOVE_TASKS = frozenset(t.value for op in _MOVE_OPERATIONS
+                        for t in CATALOGUE[op].task_states_written if t is not None)
 
 UPSTREAM: tuple[Finding, ...] = (
     Finding(
@@ -433,6 +437,31 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager._resize_instance, ComputeManager._revert_allocation; "
              "nova/conductor/tasks/migrate.py: replace_allocation_with_migration; "
              "nova/scheduler/client/report.py: SchedulerReportClient.claim_resources",
+    ),
+    Finding(
+        name="a queued move overtaken by a second move takes its allocations back",
+        invariant="instances_hold_what_their_state_implies",
+        cause=(cause("overlaps", operation=_MOVE_OPERATIONS, move=_MOVES),
+               cause("dropped_steps", operation=_MOVE_OPERATIONS, task=_MOVE_TASKS)),
+        summary=("The same opening as the finding above (a compute restart, "
+                 "ComputeManager._init_instance, or a failed request's reverts_task_state "
+                 "clears a queued move's task_state, and API.resize or API.live_migrate "
+                 "accepts a second move while the first one's chain is still queued), "
+                 "with the first move losing: its next step finds the second move's task "
+                 "and fails, and its failure path's clean-up "
+                 "(ComputeManager._revert_allocation, _rollback_live_migration) moves what "
+                 "its migration holds, the source, back to the instance, replacing the "
+                 "instance's allocations, the second move's destination claim among them; "
+                 "the second move then goes on with its migration holding nothing. (For a "
+                 "live migration whose source restarted, Nova's own source thread "
+                 "(ComputeManager._do_live_migration) ends with the restart and nothing is "
+                 "rolled back: the first migration keeps the source and the instance both "
+                 "destinations, which breaks the same promise; the model keeps the queued "
+                 "step and drops it on its task_state check.)"),
+        nova="nova/compute/api.py: API.resize, API.live_migrate; nova/compute/manager.py: "
+             "ComputeManager._init_instance, reverts_task_state, "
+             "ComputeManager._revert_allocation, ComputeManager._rollback_live_migration; "
+             "nova/scheduler/client/report.py: SchedulerReportClient.move_allocations",
     ),
     Finding(
         name="a live migration's destination counts the instance only at its resource audit",

@@ -262,6 +262,29 @@ def second_resize_while_the_first_is_queued(cluster):
     return uuid
 
 
+def queued_live_migration_overtaken_by_a_migrate(cluster):
+    """A restart of the source clears a live migration queued past its pre-check; a cold
+    migration is accepted and scheduled; the live migration's next step then finds the
+    cold migration's task and its rollback takes the source back to the instance."""
+    uuid = boot(cluster, SMALL)
+    source = cluster.instances[uuid].host
+    assert cluster.request("live_migrate", uuid, ADMIN).accepted
+    assert _run_work(cluster, uuid, "live_migrate", "schedule").accepted
+    assert _run_work(cluster, uuid, "live_migrate", "pre_live_migration").accepted
+    assert cluster.restart(source).accepted
+    assert cluster.instances[uuid].task_state is None
+    assert cluster.request("migrate", uuid, ADMIN).accepted
+    assert _run_work(cluster, uuid, "migrate", "schedule").accepted
+    assert _run_work(cluster, uuid, "migrate", "prep_resize").accepted
+    assert not _run_work(cluster, uuid, "live_migrate", "live_migration").accepted
+    assert cluster.ledger.allocations_of(uuid).keys() == {source}  # the claims replaced
+    cluster.settle()
+    inst = cluster.instances[uuid]
+    assert inst.vm_state is VmState.RESIZED and inst.host != source
+    assert cluster.ledger.allocations_of(inst.migration.uuid) == {}
+    return uuid
+
+
 def cold_move_away_from_a_live_migration_destination(cluster):
     """(An audit of the destination between the two moves would have counted the
     instance, and the confirm's drop would then be right.)"""
@@ -296,7 +319,8 @@ def forced_move_of_a_group_member(cluster):
 #: hosts a script needs, where the default two are too few
 HOSTS = {"a move that starts before an evacuated host comes back keeps its allocation": 3,
          "a live migration's destination counts the instance only at its resource audit": 3,
-         "a second move while the first is still queued leaks its destination claim": 3}
+         "a second move while the first is still queued leaks its destination claim": 3,
+         "a queued move overtaken by a second move takes its allocations back": 3}
 
 SCRIPTS = {
     "a move forced onto a host skips the group filters until the late check":
@@ -333,6 +357,8 @@ SCRIPTS = {
         member_arriving_while_another_is_scheduled,
     "a live migration's destination counts the instance only at its resource audit":
         cold_move_away_from_a_live_migration_destination,
+    "a queued move overtaken by a second move takes its allocations back":
+        queued_live_migration_overtaken_by_a_migrate,
 }
 
 
