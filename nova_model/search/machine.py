@@ -399,10 +399,12 @@ class ClusterMachine(RuleBasedStateMachine):
         """Aim at one target drawn from the data (``targets``): a declared step outcome
         (an instance is brought to where its operation is allowed, the operation is
         requested, its steps are delivered ``ok`` up to the target step, and that step
-        is delivered with the target outcome) or an interleaving (a host event, a
-        periodic task or an operator's change placed inside or after a move). What
-        follows the target is drawn too: the rest of the chain, nothing, or the hosts
-        that went down coming back."""
+        is delivered with the target outcome), the acceptance of a request with no
+        steps that only a task in progress admits (``Planner.acceptances``), a
+        multi-create (``MULTI_CREATE_TARGETS``, in a search that draws them) or an
+        interleaving (a host event, a periodic task or an operator's change placed
+        inside or after a move). What follows the target is drawn too: the rest of the
+        chain, nothing, or the hosts that went down coming back."""
         c = Choices(choice)
         p = planner(type(self).lifecycle)
         outcomes = p.feasible(self.run_config.options.shelved_offload_time == 0)
