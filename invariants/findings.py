@@ -18,7 +18,9 @@ compute service), ``carried_allocations`` (a down host's allocation a move took
 over), ``group_races`` (a member scheduled while another was on its way),
 ``arrivals`` (the operation that last put an instance on a host) and
 ``uncounted_drops`` (a resource tracker's drop of an instance it never counted, with
-the operation that put the instance there unclaimed).
+the operation that put the instance there unclaimed), ``discarded_steps`` (a step
+that was to go on inside an RPC handler of a compute whose process stopped) and
+``handler_lost`` (the same, for the instance's current task).
 ``tests/search/test_findings.py`` reproduces each finding with a scripted run and
 checks that its cause explains exactly that run's violations.
 """
@@ -114,6 +116,7 @@ _DELETES = {"delete", "force_delete"}
 _MOVE_OPERATIONS = {"resize", "migrate", "live_migrate"}
 _MOVES = {"resize", "migration", "live-migration"}
 _FINISH_RESIZE = "finished"
+_RESIZE_MIGRATING = "resize_migrating"
 #: the task_states a cold or live move's chain writes (a step of one move that finds
 #: one of them was overtaken by another move)
 _MOVE_TASKS = frozenset(t.value for op in _MOVE_OPERATIONS
@@ -411,6 +414,46 @@ UPSTREAM: tuple[Finding, ...] = (
                  "consumers, and nothing moves the instance's claim back."),
         nova="nova/compute/manager.py: ComputeManager._init_instance (MIGRATING), "
              "ComputeManager._reset_live_migration",
+    ),
+    Finding(
+        name="a compute restart during a resize's migration leaks both allocations",
+        invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances",
+                   "allocations_have_live_consumers", "tracker_audit_agrees_with_placement"),
+        cause=cause("discarded_steps", operation={"resize", "migrate"},
+                    task=_RESIZE_MIGRATING),
+        summary=("ComputeManager._resize_instance runs on the source from resize_migrating "
+                 "to migrate_disk_and_power_off in one RPC handler; a restart of the "
+                 "source's nova-compute in between ends the handler, and no message is "
+                 "left for the rest. ComputeManager._init_instance then finds task_state "
+                 "resize_migrating, calls driver.finish_revert_migration and clears the "
+                 "task: the instance is idle on its source, but the migration stays "
+                 "'migrating' with the source's allocation and the instance keeps the "
+                 "destination's claim (and the destination's tracker its move claim). "
+                 "Nothing gives either back: the resource audit never removes migration "
+                 "consumers, and the migration in progress keeps counting."),
+        nova="nova/compute/manager.py: ComputeManager._init_instance (RESIZE_MIGRATING), "
+             "ComputeManager.resize_instance, ComputeManager._resize_instance",
+    ),
+    Finding(
+        name="a compute restart in the middle of a handler leaves the instance in its task",
+        invariant="nothing_stuck",
+        cause=cause("handler_lost"),
+        summary=("Several steps run one after another inside one RPC handler of a "
+                 "compute (a shelve's snapshot, upload and offload in "
+                 "ComputeManager.shelve_instance, a backup's upload in "
+                 "_snapshot_instance, a resize's finish_migration in finish_resize, an "
+                 "evacuation's rebuild on its destination in rebuild_instance, ...). A "
+                 "restart of nova-compute ends the handler, and no message is left for its "
+                 "remaining steps. ComputeManager._init_instance recovers only the "
+                 "task_states it knows (a build or a rebuild of an instance on this host "
+                 "errors, a snapshot's and a resize_prep's task is cleared, a reboot, "
+                 "stop or start is retried, resize_migrating reverted); it has no case for "
+                 "shelving, image_backup, resize_finish, and an evacuated instance is not "
+                 "on its destination's list until its rebuild finishes: the instance "
+                 "keeps its task with nothing left to run it, until an admin resets its "
+                 "state."),
+        nova="nova/compute/manager.py: ComputeManager.init_host, "
+             "ComputeManager._init_instance",
     ),
     Finding(
         name="a second move while the first is still queued leaks its destination claim",

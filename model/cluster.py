@@ -68,7 +68,9 @@ from model.lifecycle import (
     ADMIN, DYNAMIC_CONDITIONS, STATIC_CONDITIONS, USER, Context, Instance,
     Lifecycle, MigrationRecord,
 )
-from model.operation import Alloc, Branch, HostEffect, Migration, OutcomeKind, Step, Track, Where
+from model.operation import (
+    Alloc, Branch, Entered, HostEffect, Migration, OutcomeKind, Step, Track, Where,
+)
 from model.scheduler import (
     Destination, Flavor, HostState, InstanceGroup, NoValidHost, RequestSpec,
     select_destinations,
@@ -246,6 +248,19 @@ class DroppedStep(NamedTuple):
     step: str
     outcome: str
     task: str | None
+
+
+class DiscardedStep(NamedTuple):
+    """A step that was to go on inside an RPC handler of a compute whose process
+    stopped (``Cluster.discarded_steps``): no message was left for it, so it went with
+    the process. ``task`` is the task_state the instance was in then, ``handler`` the
+    Nova function it was to go on in."""
+
+    operation: str
+    step: str
+    host: str
+    task: str | None
+    handler: str
 
 
 class Overlap(NamedTuple):
@@ -434,6 +449,12 @@ class Cluster:
         self.dropped_steps: dict[str, tuple[DroppedStep, ...]] = {}
         #: per migration, the steps of other requests that ran while its chain was queued
         self.overlaps: dict[str, tuple[Overlap, ...]] = {}
+        #: per instance, the steps a stopped compute process took with it (each was to go
+        #: on inside an RPC handler), the latest last
+        self.discarded_steps: dict[str, tuple[DiscardedStep, ...]] = {}
+        #: per instance, the step of its current task a stopped compute process took
+        #: with it (forgotten at the instance's next accepted request)
+        self.handler_lost: dict[str, DiscardedStep] = {}
         #: per migration, the host events that acted on it (the evacuation clean-up)
         self.host_events: dict[str, tuple[HostEvent, ...]] = {}
         #: per migration, the allocation on a host whose compute service was down that
@@ -536,6 +557,7 @@ class Cluster:
             return Result(False, _detached(exc), f"{op} rejected: {exc.message}",
                           instance_uuid)
         self._note_vm_change(inst, before_vm, op, "api", "ok", "api")
+        self.handler_lost.pop(inst.uuid, None)  # (its task now is this request's)
         if (op == "evacuate" and "microversion" in args
                 and _microversion(args["microversion"]) >= EVACUATE_TARGET_STOPPED_FROM
                 and inst.old_vm_state is not VmState.ERROR):
@@ -1209,6 +1231,12 @@ class Cluster:
             self.arrivals[inst.uuid] = work.operation
         self._note_unmatched(inst, branch, work, outcome)
         if branch.then is not None:
+            # A step the same handler goes on with carries its handler: it dies with
+            # the compute process (``service_down``); a message does not.
+            entry = self.lc.operation(work.operation).step(branch.then).entry.after(work.step)
+            within = entry.handler if entry.kind is Entered.HANDLER else None
+            if within != work.get("within"):
+                context = _freeze_context({**dict(context), "within": within})
             self._enqueue(Work(work.id, work.instance, work.operation, branch.then,
                                work.target, context, work.caller))
         return Result(True, None, f"{work.operation}.{work.step}.{outcome}"
@@ -1853,8 +1881,29 @@ class Cluster:
     # ------------------------------------------------------------------ host events
 
     def service_down(self, host: str) -> Result:
-        self._host(host).up = False
-        return Result(True, None, f"{host} compute service down")
+        """nova-compute stops. The RPC messages sent to it wait in its queue; the steps
+        its handlers were to go on with (a work item carrying ``within``: no message
+        is left for them) go with the process, each written down in
+        ``discarded_steps``. ``CM.init_host`` recovers those instances from their
+        vm_state and task_state when the service starts again."""
+        record = self._host(host)
+        was_up, record.up = record.up, False
+        gone = [self.work[wid] for wid in record.queue if self.work[wid].get("within")]
+        for work in gone:
+            self._dequeue(work)
+            inst = self.instances[work.instance]
+            task = inst.task_state
+            discarded = DiscardedStep(work.operation, work.step, host,
+                                      None if task is None else task.value,
+                                      work.get("within"))
+            self.discarded_steps[inst.uuid] = self.discarded_steps.get(
+                inst.uuid, ()) + (discarded,)
+            self.handler_lost[inst.uuid] = discarded
+        detail = f"{host} compute service down" if was_up else f"{host} already down"
+        if gone:
+            detail += "; its handlers' next steps went with it: " + ", ".join(
+                f"{w.instance} {w.operation}.{w.step}" for w in gone)
+        return Result(True, None, detail)
 
     def service_up(self, host: str) -> Result:
         """nova-compute starts: ``CM.init_host`` (see model/cluster_recovery.py)."""
@@ -1893,8 +1942,13 @@ class Cluster:
         self._apply_flavor(inst, effects)
 
     def restart(self, host: str) -> Result:
-        self.service_down(host)
-        return self.service_up(host)
+        """nova-compute stops and starts again: ``service_down`` (its handlers' next
+        steps go with it), then ``service_up`` (``CM.init_host``)."""
+        down = self.service_down(host)
+        up = self.service_up(host)
+        if ";" not in down.detail:
+            return up
+        return dataclasses.replace(up, detail=f"{down.detail}; {up.detail}")
 
     def disable(self, host: str) -> Result:
         self._host(host).enabled = False
@@ -2068,6 +2122,8 @@ class Cluster:
             tuple(self.uncounted_arrivals.items()),
             tuple((u, tuple(map(tuple, cs))) for u, cs in self.dropped_steps.items()),
             tuple((m, tuple(map(tuple, cs))) for m, cs in self.overlaps.items()),
+            tuple((u, tuple(map(tuple, cs))) for u, cs in self.discarded_steps.items()),
+            tuple((u, tuple(c)) for u, c in self.handler_lost.items()),
             tuple((m, tuple(map(tuple, cs))) for m, cs in self.host_events.items()),
             tuple((m, tuple(c)) for m, c in self.carried_allocations.items()),
             tuple((u, tuple(map(tuple, cs))) for u, cs in self.group_races.items()),
@@ -2079,7 +2135,8 @@ class Cluster:
         (hosts, conductor, work, instances, info, migrations, groups, counters,
          inventory_changes, injected_faults, arrivals, migration_errors,
          error_causes, unmatched_allocations, trackers, scheduler_consumed,
-         uncounted_drops, uncounted_arrivals, dropped_steps, overlaps, host_events,
+         uncounted_drops, uncounted_arrivals, dropped_steps, overlaps, discarded_steps,
+         handler_lost, host_events,
          carried_allocations, group_races, negative_drops) = rows
         self.hosts = {name: HostRecord(name, up, enabled, list(queue))
                       for name, up, enabled, queue in hosts}
@@ -2121,6 +2178,9 @@ class Cluster:
         self.negative_drops = {h: UncountedDrop(*d) for h, d in negative_drops}
         self.dropped_steps = {u: tuple(DroppedStep(*c) for c in cs) for u, cs in dropped_steps}
         self.overlaps = {m: tuple(Overlap(*c) for c in cs) for m, cs in overlaps}
+        self.discarded_steps = {u: tuple(DiscardedStep(*c) for c in cs)
+                                for u, cs in discarded_steps}
+        self.handler_lost = {u: DiscardedStep(*c) for u, c in handler_lost}
         self.host_events = {m: tuple(HostEvent(*c) for c in cs) for m, cs in host_events}
         self.carried_allocations = {m: AllocationCause(*c) for m, c in carried_allocations}
         self.group_races = {u: tuple(GroupRace(*c) for c in cs) for u, cs in group_races}
@@ -2228,7 +2288,8 @@ class Cluster:
 _ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "groups",
          "counters", "inventory_changes", "injected_faults", "arrivals", "migration_errors",
          "error_causes", "unmatched_allocations", "trackers", "scheduler_consumed",
-         "uncounted_drops", "uncounted_arrivals", "dropped_steps", "overlaps", "host_events",
+         "uncounted_drops", "uncounted_arrivals", "dropped_steps", "overlaps",
+         "discarded_steps", "handler_lost", "host_events",
          "carried_allocations", "group_races", "negative_drops")
 _KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
 #: The state variables ``freeze`` copies (``Cluster.__init__`` lists them), and the index
