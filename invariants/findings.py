@@ -228,16 +228,23 @@ UPSTREAM: tuple[Finding, ...] = (
     ),
     Finding(
         name="a source host that comes back during an evacuation gives the instance up",
-        invariant="instances_hold_what_their_state_implies",
-        cause=cause("host_events", event="service_up", evacuation={"in flight", "preempted"},
-              removed=True),
+        # (an evacuation whose rebuild then stops with its destination's compute stays
+        # on its source's list: that host's resource audit counts what Placement no
+        # longer holds there)
+        invariant=("instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
+        cause=cause("host_events", event="service_up",
+                    evacuation={"in flight", "preempted", "stopped"}, removed=True),
         summary=("ComputeManager._destroy_evacuated_instances runs when a compute service "
                  "starts and treats evacuation migrations still 'accepted' or "
                  "'pre-migrating' like finished ones: it destroys the local guest and "
                  "removes the host from the instance's allocation. If the evacuation then "
                  "fails (no valid host, a failed rebuild) or another request preempts it "
                  "(a soft delete, say), the instance is left on its original host, which "
-                 "no longer has its guest or its allocation."),
+                 "no longer has its guest or its allocation. If the rebuild stops with "
+                 "its destination's compute process (an RPC handler goes with it), the "
+                 "instance stays on its original host's list, stuck in its task, and "
+                 "that host's resource audit counts what Placement no longer holds."),
         nova="nova/compute/manager.py: ComputeManager._destroy_evacuated_instances "
              "(status filter 'accepted', 'pre-migrating', 'done'); "
              "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance",

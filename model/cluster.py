@@ -453,7 +453,7 @@ class Cluster:
         #: on inside an RPC handler), the latest last
         self.discarded_steps: dict[str, tuple[DiscardedStep, ...]] = {}
         #: per instance, the step of its current task a stopped compute process took
-        #: with it (forgotten at the instance's next accepted request)
+        #: with it (forgotten once a request changes the instance's task_state)
         self.handler_lost: dict[str, DiscardedStep] = {}
         #: per migration, the host events that acted on it (the evacuation clean-up)
         self.host_events: dict[str, tuple[HostEvent, ...]] = {}
@@ -551,13 +551,14 @@ class Cluster:
                 return self._create(ctx, **args)
             inst = self.instance(instance_uuid)  # type: ignore[arg-type]
             context = self._validate(op, inst, args)
-            before_host, before_vm = inst.host, _vm_of(inst)
+            before_host, before_vm, before_task = inst.host, _vm_of(inst), inst.task_state
             branch = self.lc.request(op, inst, ctx)
         except errors.NovaModelError as exc:
             return Result(False, _detached(exc), f"{op} rejected: {exc.message}",
                           instance_uuid)
         self._note_vm_change(inst, before_vm, op, "api", "ok", "api")
-        self.handler_lost.pop(inst.uuid, None)  # (its task now is this request's)
+        if inst.task_state is not before_task:
+            self.handler_lost.pop(inst.uuid, None)  # (its task now is this request's)
         if (op == "evacuate" and "microversion" in args
                 and _microversion(args["microversion"]) >= EVACUATE_TARGET_STOPPED_FROM
                 and inst.old_vm_state is not VmState.ERROR):

@@ -65,6 +65,9 @@ def _evacuation_progress(cluster: "Cluster", mig) -> str:
     dropped = cluster.dropped_steps.get(mig.instance_uuid, ())
     if dropped and dropped[-1].operation == "evacuate" and mig.status is not MS.DONE:
         return "preempted"
+    lost = cluster.handler_lost.get(mig.instance_uuid)
+    if lost is not None and lost.operation == "evacuate" and mig.status is not MS.DONE:
+        return "stopped"
     return "ended"
 
 

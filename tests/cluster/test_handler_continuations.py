@@ -165,6 +165,8 @@ def test_a_new_request_forgets_the_lost_handler_but_not_the_history(cluster):
     assert unexplained == {}
     assert [f.name for f, _ in explained] == [
         "a compute restart in the middle of a handler leaves the instance in its task"]
+    assert cluster.request("lock", uuid).accepted  # (no task: still the lost one)
+    assert uuid in cluster.handler_lost
     assert cluster.request("reset_state_active", uuid, ADMIN).accepted
     assert uuid not in cluster.handler_lost
     assert [d.step for d in cluster.discarded_steps[uuid]] == ["shelving_image_uploading"]

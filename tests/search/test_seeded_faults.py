@@ -490,13 +490,7 @@ def _profile():
 
 #: Seeded faults the ``ci`` search does not find, each with the reason (a violation of
 #: the unmodified model the fault's search meets first: the fault is not what is missed)
-MISSED: dict[str, str] = {
-    "live_migrate admits a stopped instance": (
-        "its search meets a violation of the unmodified model first (run 352): a "
-        "restart during resize_migrating, a shelve and offload, then the resize's queued "
-        "resize_migrated step dropped with its clean-up, which gives the migration's "
-        "source back to the offloaded instance (README, Multi-create)"),
-}
+MISSED: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [
