@@ -1123,7 +1123,8 @@ _INIT = (When.INIT_PROCEEDS,)
 INIT_INSTANCE_OP = Operation(
     name=INIT_INSTANCE, kind=Kind.EVENT, api_method="CM.init_host -> CM._init_instance",
     summary="nova-compute starts: each instance of the host caught in the middle of a "
-            "task is recovered, retried or left to its queued step.",
+            "task is recovered, retried or left to its queued step (or to its task, when "
+            "the stopped process took the step with it).",
     # CM.init_host only looks at the instances whose host is this compute service.
     guard=Guard(vm_states=None, task_states=None, must_have_launched=False,
                 check_instance_lock=False, check_instance_host=True, checks=(Check.HOST,)),
@@ -1185,6 +1186,12 @@ INIT_INSTANCE_OP = Operation(
         "build task: error), soft-deleting, restoring, image_backup (not among the image "
         "tasks it clears), suspending, resuming, rescuing, unrescuing, updating_password, "
         "and pausing when the guest is not running.",
+        "A step queued as an RPC message (Step.entry) waits for the service and carries "
+        "on; a step the stopped process's handler was to go on with went with it (the "
+        "cluster's discarded_steps), so resize_finish, shelving_image_pending_upload, "
+        "shelving_image_uploading, a shelve's shelving_offloading and image_backup are "
+        "left in their task, and an evacuation stopped mid-rebuild is not on its "
+        "destination's list (its instance.host is still the source).",
         "Nova leaves the migration record and the Placement allocations of an interrupted "
         "resize_prep/resize_migrating as they are, and sets an interrupted live "
         "migration's record to error (only a running one) without moving its allocation "
