@@ -1888,8 +1888,15 @@ class Cluster:
         ``discarded_steps``. ``CM.init_host`` recovers those instances from their
         vm_state and task_state when the service starts again."""
         record = self._host(host)
-        was_up, record.up = record.up, False
-        gone = [self.work[wid] for wid in record.queue if self.work[wid].get("within")]
+        if not record.up:
+            return Result(True, None, f"{host} already down")
+        record.up = False
+        return Result(True, None, f"{host} compute service down" + _gone(self._stop(host)))
+
+    def _stop(self, host: str) -> list[Work]:
+        """Discard the host's queued steps that were to go on inside a handler."""
+        gone = [self.work[wid] for wid in self.hosts[host].queue
+                if self.work[wid].get("within")]
         for work in gone:
             self._dequeue(work)
             inst = self.instances[work.instance]
@@ -1897,14 +1904,11 @@ class Cluster:
             discarded = DiscardedStep(work.operation, work.step, host,
                                       None if task is None else task.value,
                                       work.get("within"))
-            self.discarded_steps[inst.uuid] = self.discarded_steps.get(
-                inst.uuid, ()) + (discarded,)
+            self.discarded_steps[inst.uuid] = tuple(
+                d for d in self.discarded_steps.get(inst.uuid, ()) if d != discarded
+            ) + (discarded,)
             self.handler_lost[inst.uuid] = discarded
-        detail = f"{host} compute service down" if was_up else f"{host} already down"
-        if gone:
-            detail += "; its handlers' next steps went with it: " + ", ".join(
-                f"{w.instance} {w.operation}.{w.step}" for w in gone)
-        return Result(True, None, detail)
+        return gone
 
     def service_up(self, host: str) -> Result:
         """nova-compute starts: ``CM.init_host`` (see model/cluster_recovery.py)."""
@@ -1945,11 +1949,11 @@ class Cluster:
     def restart(self, host: str) -> Result:
         """nova-compute stops and starts again: ``service_down`` (its handlers' next
         steps go with it), then ``service_up`` (``CM.init_host``)."""
-        down = self.service_down(host)
+        record = self._host(host)
+        gone = self._stop(host) if record.up else []
+        record.up = False
         up = self.service_up(host)
-        if ";" not in down.detail:
-            return up
-        return dataclasses.replace(up, detail=f"{down.detail}; {up.detail}")
+        return dataclasses.replace(up, detail=up.detail + _gone(gone)) if gone else up
 
     def disable(self, host: str) -> Result:
         self._host(host).enabled = False
@@ -2315,6 +2319,14 @@ class FrozenCluster(NamedTuple):
     plain: bytes               # ``Cluster._rows()``, ``marshal``-ed
     ledger: Ledger             # a private copy
     rng: tuple                 # (state, draws)
+
+
+def _gone(work: list[Work]) -> str:
+    """The words for the steps a stopped compute process took with it."""
+    if not work:
+        return ""
+    return "; its handlers' next steps went with it: " + ", ".join(
+        f"{w.instance} {w.operation}.{w.step}" for w in work)
 
 
 def _vm_of(inst: Instance) -> tuple[VmState, Any] | None:
