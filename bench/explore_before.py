@@ -33,7 +33,7 @@ from model.errors import NovaModelError
 from model.lifecycle import (
     ADMIN, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
 )
-from model.operation import Branch, Kind, Where
+from model.operation import Branch, Entered, Kind, Where
 from model.states import MIGRATION_FINAL, PowerState, Task, VmState
 
 HOSTS = ("A", "B")
@@ -45,6 +45,7 @@ class Pending:
     operation: str
     step: str
     target: str | None  # the destination host chosen for this operation, if any
+    within: bool = False  # its handler goes on with it: lost when its host goes down
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Node:
 
     state: str
     power: PowerState
+    guest: PowerState  # what the hypervisor has (Instance.guest)
     host: str | None
     launched: bool
     old_vm_state: VmState | None
@@ -119,7 +121,7 @@ class _Explorer:
         migration = None
         if m is not None and m.status not in MIGRATION_FINAL:
             migration = (m.status, m.source, m.dest)
-        node = Node(i.state, i.power_state, i.host, i.launched, old, migration, live,
+        node = Node(i.state, i.power_state, i.guest, i.host, i.launched, old, migration, live,
                     frozenset(self.world.down))
         return _swap_hosts(node) if i.host == "B" else node
 
@@ -183,7 +185,9 @@ class _Explorer:
                 yield f"service_up {host}", self.snapshot(node.pending)
             elif not self.world.down:
                 self.world.down.add(host)
-                yield f"service_down {host}", self.snapshot(node.pending)
+                left = frozenset(p for p in node.pending
+                                 if not (p.within and self._location(node, p) == host))
+                yield f"service_down {host}", self.snapshot(left)
 
     def _periodic(self, name: str) -> Branch:
         if self.lc.guard_failure_for(name, self.instance) is not None:
@@ -202,14 +206,17 @@ class _Explorer:
         m = self.instance.migration
         return m.source if m is not None else None
 
-    def _deliverable(self, node: Node, item: Pending) -> bool:
+    def _location(self, node: Node, item: Pending) -> str | None:
         step = self.lc.operation(item.operation).step(item.step)
-        where = {
+        return {
             Where.CONDUCTOR: None, Where.API: None,
             Where.HOST: node.host,
             Where.SOURCE: node.migration[1] if node.migration else node.host,
             Where.DEST: item.target,
         }[step.where]
+
+    def _deliverable(self, node: Node, item: Pending) -> bool:
+        where = self._location(node, item)
         return where is None or where not in node.down
 
     def _deliver(self, item: Pending, outcome: str) -> Branch:
@@ -233,7 +240,11 @@ class _Explorer:
             if target is None and self.lc.operation(label.split(".")[0]).step(
                     branch.then).where in (Where.DEST, Where.CONDUCTOR):
                 target = self._other()
-            pending.add(Pending(label.split(".")[0], branch.then, target))
+            operation = label.split(".")[0]
+            entry = self.lc.operation(operation).step(branch.then).entry.after(
+                origin.step if origin is not None else "api")
+            pending.add(Pending(operation, branch.then, target,
+                                entry.kind is Entered.HANDLER))
         self._apply_migration(branch, before_host, target)
         yield label, self.snapshot(pending)
 
@@ -251,8 +262,8 @@ class _Explorer:
 
 def restore_node(i, world: SimpleWorld, node: Node) -> None:
     """Put an instance and its two-host world back into an explored configuration."""
-    i.state, i.power_state, i.host, i.launched = (node.state, node.power, node.host,
-                                                  node.launched)
+    i.state, i.power_state, i.guest, i.host, i.launched = (
+        node.state, node.power, node.guest, node.host, node.launched)
     # Requests are made as an admin, whom locks do not stop: the lock is not explored.
     i.locked, i.locked_by = False, None
     i.old_vm_state = node.old_vm_state
@@ -266,9 +277,10 @@ def restore_node(i, world: SimpleWorld, node: Node) -> None:
 def _swap_hosts(node: Node) -> Node:
     swap = {"A": "B", "B": "A", None: None}
     m = node.migration
-    return Node(node.state, node.power, swap[node.host], node.launched, node.old_vm_state,
+    return Node(node.state, node.power, node.guest, swap[node.host], node.launched, node.old_vm_state,
                 None if m is None else (m[0], swap[m[1]], swap[m[2]]),
-                frozenset(Pending(p.operation, p.step, swap[p.target]) for p in node.pending),
+                frozenset(Pending(p.operation, p.step, swap[p.target], p.within)
+                          for p in node.pending),
                 frozenset(swap[h] for h in node.down))
 
 

@@ -18,7 +18,9 @@ compute service), ``carried_allocations`` (a down host's allocation a move took
 over), ``group_races`` (a member scheduled while another was on its way),
 ``arrivals`` (the operation that last put an instance on a host) and
 ``uncounted_drops`` (a resource tracker's drop of an instance it never counted, with
-the operation that put the instance there unclaimed).
+the operation that put the instance there unclaimed), ``discarded_steps`` (a step
+that was to go on inside an RPC handler of a compute whose process stopped) and
+``handler_lost`` (the same, for the instance's current task).
 ``tests/search/test_findings.py`` reproduces each finding with a scripted run and
 checks that its cause explains exactly that run's violations.
 """
@@ -114,6 +116,11 @@ _FINISH_RESIZE = "finished"
 #: the operations a member may be on its way to a host in: a move, an unshelve, a build
 _ARRIVING = {op.name for op in CATALOGUE.values()
              if op.host_change is not HostChange.NONE or op.creates_instance}
+_RESIZE_MIGRATING = "resize_migrating"
+#: the task_states a cold or live move's chain writes (a step of one move that finds
+#: one of them was overtaken by another move)
+_MOVE_TASKS = frozenset(t.value for op in _MOVE_OPERATIONS
+                        for t in CATALOGUE[op].task_states_written if t is not None)
 
 UPSTREAM: tuple[Finding, ...] = (
     Finding(
@@ -221,16 +228,23 @@ UPSTREAM: tuple[Finding, ...] = (
     ),
     Finding(
         name="a source host that comes back during an evacuation gives the instance up",
-        invariant="instances_hold_what_their_state_implies",
-        cause=cause("host_events", event="service_up", evacuation={"in flight", "preempted"},
-              removed=True),
+        # (an evacuation whose rebuild then stops with its destination's compute stays
+        # on its source's list: that host's resource audit counts what Placement no
+        # longer holds there)
+        invariant=("instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
+        cause=cause("host_events", event="service_up",
+                    evacuation={"in flight", "preempted", "stopped"}, removed=True),
         summary=("ComputeManager._destroy_evacuated_instances runs when a compute service "
                  "starts and treats evacuation migrations still 'accepted' or "
                  "'pre-migrating' like finished ones: it destroys the local guest and "
                  "removes the host from the instance's allocation. If the evacuation then "
                  "fails (no valid host, a failed rebuild) or another request preempts it "
                  "(a soft delete, say), the instance is left on its original host, which "
-                 "no longer has its guest or its allocation."),
+                 "no longer has its guest or its allocation. If the rebuild stops with "
+                 "its destination's compute process (an RPC handler goes with it), the "
+                 "instance stays on its original host's list, stuck in its task, and "
+                 "that host's resource audit counts what Placement no longer holds."),
         nova="nova/compute/manager.py: ComputeManager._destroy_evacuated_instances "
              "(status filter 'accepted', 'pre-migrating', 'done'); "
              "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance",
@@ -409,6 +423,46 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager._reset_live_migration",
     ),
     Finding(
+        name="a compute restart during a resize's migration leaks both allocations",
+        invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances",
+                   "allocations_have_live_consumers", "tracker_audit_agrees_with_placement"),
+        cause=cause("discarded_steps", operation={"resize", "migrate"},
+                    task=_RESIZE_MIGRATING),
+        summary=("ComputeManager._resize_instance runs on the source from resize_migrating "
+                 "to migrate_disk_and_power_off in one RPC handler; a restart of the "
+                 "source's nova-compute in between ends the handler, and no message is "
+                 "left for the rest. ComputeManager._init_instance then finds task_state "
+                 "resize_migrating, calls driver.finish_revert_migration and clears the "
+                 "task: the instance is idle on its source, but the migration stays "
+                 "'migrating' with the source's allocation and the instance keeps the "
+                 "destination's claim (and the destination's tracker its move claim). "
+                 "Nothing gives either back: the resource audit never removes migration "
+                 "consumers, and the migration in progress keeps counting."),
+        nova="nova/compute/manager.py: ComputeManager._init_instance (RESIZE_MIGRATING), "
+             "ComputeManager.resize_instance, ComputeManager._resize_instance",
+    ),
+    Finding(
+        name="a compute restart in the middle of a handler leaves the instance in its task",
+        invariant="nothing_stuck",
+        cause=cause("handler_lost"),
+        summary=("Several steps run one after another inside one RPC handler of a "
+                 "compute (a shelve's snapshot, upload and offload in "
+                 "ComputeManager.shelve_instance, a backup's upload in "
+                 "_snapshot_instance, a resize's finish_migration in finish_resize, an "
+                 "evacuation's rebuild on its destination in rebuild_instance, ...). A "
+                 "restart of nova-compute ends the handler, and no message is left for its "
+                 "remaining steps. ComputeManager._init_instance recovers only the "
+                 "task_states it knows (a build or a rebuild of an instance on this host "
+                 "errors, a snapshot's and a resize_prep's task is cleared, a reboot, "
+                 "stop or start is retried, resize_migrating reverted); it has no case for "
+                 "shelving, image_backup, resize_finish, and an evacuated instance is not "
+                 "on its destination's list until its rebuild finishes: the instance "
+                 "keeps its task with nothing left to run it, until an admin resets its "
+                 "state."),
+        nova="nova/compute/manager.py: ComputeManager.init_host, "
+             "ComputeManager._init_instance",
+    ),
+    Finding(
         name="a second move while the first is still queued leaks its destination claim",
         invariant="instances_hold_what_their_state_implies",
         cause=(cause("overlaps", operation=_MOVE_OPERATIONS, move=_MOVES), cause("migration_errors")),
@@ -433,6 +487,31 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager._resize_instance, ComputeManager._revert_allocation; "
              "nova/conductor/tasks/migrate.py: replace_allocation_with_migration; "
              "nova/scheduler/client/report.py: SchedulerReportClient.claim_resources",
+    ),
+    Finding(
+        name="a queued move overtaken by a second move takes its allocations back",
+        invariant="instances_hold_what_their_state_implies",
+        cause=(cause("overlaps", operation=_MOVE_OPERATIONS, move=_MOVES),
+               cause("dropped_steps", operation=_MOVE_OPERATIONS, task=_MOVE_TASKS)),
+        summary=("The same opening as the finding above (a compute restart, "
+                 "ComputeManager._init_instance, or a failed request's reverts_task_state "
+                 "clears a queued move's task_state, and API.resize or API.live_migrate "
+                 "accepts a second move while the first one's chain is still queued), "
+                 "with the first move losing: its next step finds the second move's task "
+                 "and fails, and its failure path's clean-up "
+                 "(ComputeManager._revert_allocation, _rollback_live_migration) moves what "
+                 "its migration holds, the source, back to the instance, replacing the "
+                 "instance's allocations, the second move's destination claim among them; "
+                 "the second move then goes on with its migration holding nothing. (For a "
+                 "live migration whose source restarted, Nova's own source thread "
+                 "(ComputeManager._do_live_migration) ends with the restart and nothing is "
+                 "rolled back: the first migration keeps the source and the instance both "
+                 "destinations, which breaks the same promise; the model keeps the queued "
+                 "step and drops it on its task_state check.)"),
+        nova="nova/compute/api.py: API.resize, API.live_migrate; nova/compute/manager.py: "
+             "ComputeManager._init_instance, reverts_task_state, "
+             "ComputeManager._revert_allocation, ComputeManager._rollback_live_migration; "
+             "nova/scheduler/client/report.py: SchedulerReportClient.move_allocations",
     ),
     Finding(
         name="a live migration's destination counts the instance only at its resource audit",

@@ -21,9 +21,9 @@ import dataclasses
 from types import MappingProxyType
 
 from model.operation import (
-    Alloc, Branch, Check, Guard, HostChange, HostEffect, IgnoreHosts, KEEP, Kind, Migration,
-    Operation, Outcome, OutcomeKind, PeriodicTask, Rule, SchedulerUse, Step, Track, When,
-    Where,
+    Alloc, Branch, Check, Entered, Entry, Guard, HostChange, HostEffect, IgnoreHosts, KEEP,
+    Kind, Migration, Operation, Outcome, OutcomeKind, PeriodicTask, Rule, SchedulerUse, Step,
+    Track, When, Where,
 )
 from model.states import (
     ALLOW_HARD_REBOOT, ALLOW_REBOOT, ALLOW_SOFT_REBOOT, ALLOW_TRIGGER_CRASH_DUMP,
@@ -70,20 +70,36 @@ ROLLBACK = Outcome("rollback", FAULT, (Branch(task=None, tracker=(Track.UPDATE_U
                    "-> CM._instance_update")
 
 
+# --- how a step is entered ----------------------------------------------------------
+
+def rpc(handler: str, *inline_after: tuple[str, str]) -> Entry:
+    """Entered by an RPC cast or call to ``handler`` (from the API, the conductor or
+    another compute): the message waits while its service is down."""
+    return Entry(Entered.RPC, handler, inline_after)
+
+
+def within(handler: str) -> Entry:
+    """Entered by ``handler`` going on from the step before, in the same compute
+    process: it dies with the process (``service_down``, ``restart``)."""
+    return Entry(Entered.HANDLER, handler)
+
+
 def api_step(task: Task | Rule, *, expects=NO_TASK, nova: str, **branch) -> Step:
     """The API's own write: one compare-and-swap of task_state, then the first step."""
-    return Step("api", Where.API, expects, (done(task=task, **branch),), nova)
+    return Step("api", Where.API, expects, (done(task=task, **branch),), nova,
+                entry=Entry(Entered.START, nova))
 
 
 def api_branches(*branches: Branch, expects=NO_TASK, nova: str) -> Step:
-    return Step("api", Where.API, expects, (ok(*branches),), nova)
+    return Step("api", Where.API, expects, (ok(*branches),), nova,
+                entry=Entry(Entered.START, nova))
 
 
 def task_step(name: str, where: Where, expects: Task | frozenset, sets: Task,
-              then: str | None, nova: str) -> Step:
+              then: str | None, nova: str, *, entry: Entry) -> Step:
     """A compute-side step that only advances task_state."""
     expected = expects if isinstance(expects, frozenset) else _states(expects)
-    return Step(name, where, expected, (done(task=sets, then=then),), nova)
+    return Step(name, where, expected, (done(task=sets, then=then),), nova, entry=entry)
 
 
 def guard(vm_states, task_states=NO_TASK, *, lock=True, host=False, is_up=False,
@@ -118,6 +134,8 @@ _BUILD_STEPS = (
         Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
                 "COND._bury_in_cell0"),
     ), "COND.schedule_and_build_instances", schedules=True,
+        entry=rpc("COND.schedule_and_build_instances (cast by "
+                  "ComputeTaskAPI.schedule_and_build_instances)"),
         schedules_batch="multi-create (min_count / max_count): one select_destinations for "
                         "all the instances, placed one after another, each chosen host "
                         "consumed and added to the group's hosts before the next "
@@ -140,19 +158,22 @@ _BUILD_STEPS = (
             tracker=(Track.INSTANCE_CLAIM, Track.ABORT_INSTANCE_CLAIM), then="reschedule"),),
             "CM._validate_instance_group_policy (inside RT.instance_claim) raises "
             "GroupAffinityViolation -> RescheduledByPolicyException"),
-    ), "CM._do_build_and_run_instance", late_group_check="group_policy_violation"),
+    ), "CM._do_build_and_run_instance", late_group_check="group_policy_violation",
+        entry=rpc("CM.build_and_run_instance (cast by the conductor)")),
     # CM._build_resources turns a failure to allocate the network or to prepare the
     # block devices into BuildAbortException: no reschedule.
     Step("networking", Where.HOST, _states(None), (
         done(task=T.NETWORKING, then="block_device_mapping"),
         _BUILD_ABORT,
-    ), "CM._build_resources -> CM._build_networks_for_instance"),
+    ), "CM._build_resources -> CM._build_networks_for_instance",
+        entry=within("CM._do_build_and_run_instance")),
     Step("block_device_mapping", Where.HOST, _states(T.NETWORKING), (
         done(task=T.BLOCK_DEVICE_MAPPING, then="spawning"),
         _BUILD_ABORT,
-    ), "CM._build_resources -> CM._prep_block_device"),
+    ), "CM._build_resources -> CM._prep_block_device",
+        entry=within("CM._do_build_and_run_instance")),
     task_step("spawning", Where.HOST, T.BLOCK_DEVICE_MAPPING, T.SPAWNING, "spawned",
-              "CM._build_and_run_instance"),
+              "CM._build_and_run_instance", entry=within("CM._do_build_and_run_instance")),
     Step("spawned", Where.HOST, _states(T.SPAWNING), (
         done(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True,
              tracker=(Track.BUILD_SUCCEEDED,), nova="CM._update_instance_after_spawn"),
@@ -161,13 +182,15 @@ _BUILD_STEPS = (
                                              tracker=_BUILD_FAILED, then="reschedule"),),
                 "CM._do_build_and_run_instance (RescheduledException)"),
         _BUILD_ABORT,
-    ), "driver.spawn"),
+    ), "driver.spawn", entry=within("CM._do_build_and_run_instance")),
     Step("reschedule", Where.CONDUCTOR, _states(T.SCHEDULING), (
         done(task=T.SCHEDULING, alloc=(Alloc.CLAIM_DEST,),
              then="build", nova="COND.build_instances claims an alternate"),
         Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
                 "COND._cleanup_when_reschedule_fails (MaxRetriesExceeded)"),
-    ), "COND.build_instances", schedules=True, claims_alternate=True),
+    ), "COND.build_instances", schedules=True, claims_alternate=True,
+        entry=rpc("COND.build_instances (cast by CM._reschedule_or_error's "
+                  "ComputeTaskAPI.build_instances)")),
 )
 
 CREATE = Operation(
@@ -197,7 +220,7 @@ START = Operation(
     api=api_step(T.POWERING_ON, then="power_on", nova="API.start"),
     steps=(Step("power_on", Where.HOST, _states(T.POWERING_ON), (
         ok(NO_GUEST_REVERTS, Branch(vm=V.ACTIVE, task=None, power=P.RUNNING)), REVERT_TASK,
-    ), "CM.start_instance -> CM._power_on"),),
+    ), "CM.start_instance -> CM._power_on", entry=rpc("CM.start_instance")),),
 )
 
 STOP = Operation(
@@ -207,7 +230,7 @@ STOP = Operation(
     api=api_step(T.POWERING_OFF, then="power_off", nova="API.force_stop"),
     steps=(Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
         ok(NO_GUEST_REVERTS, Branch(vm=V.STOPPED, task=None, power=P.SHUTDOWN)), REVERT_TASK,
-    ), "CM.stop_instance -> CM._power_off_instance"),),
+    ), "CM.stop_instance -> CM._power_off_instance", entry=rpc("CM.stop_instance")),),
     notes=("An instance in error that is stopped ends stopped.",),
 )
 
@@ -224,9 +247,9 @@ def _reboot(name: str, vm_states, task_states, api_task: T, pending: T, started:
         steps=(
             # CM.reboot_instance checks against the whole soft or hard group.
             task_step(pending.value, Where.HOST, expects_pending, pending, started.value,
-                      "CM.reboot_instance"),
+                      "CM.reboot_instance", entry=rpc("CM.reboot_instance")),
             task_step(started.value, Where.HOST, pending, started, "rebooted",
-                      "CM._reboot_instance"),
+                      "CM._reboot_instance", entry=within("CM.reboot_instance")),
             Step("rebooted", Where.HOST, _states(started), (
                 done(vm=V.ACTIVE, task=None, power=P.RUNNING),
                 Outcome("guest_running", FAULT, (Branch(vm=V.ACTIVE, task=None,
@@ -238,7 +261,7 @@ def _reboot(name: str, vm_states, task_states, api_task: T, pending: T, started:
                                                        guest=P.SHUTDOWN),),
                         "CM._reboot_instance: the guest not running after the failure "
                         "-> CM._set_instance_obj_error_state"),
-            ), "driver.reboot"),
+            ), "driver.reboot", entry=within("CM.reboot_instance")),
         ),
     )
 
@@ -265,7 +288,7 @@ def _simple(name: str, method: str, vm_states, api_task: T, result: V | Rule,
         api=api_step(api_task, then=name, nova=method),
         steps=(Step(name, Where.HOST, _states(api_task), (
             ok(*first, Branch(vm=result, task=None, power=power, launched=launched)),
-        ) + faults, compute),),
+        ) + faults, compute, entry=rpc(compute)),),
         **extra,
     )
 
@@ -315,15 +338,18 @@ SET_ADMIN_PASSWORD = _simple(
 _IMAGE_VM_STATES = [V.ACTIVE, V.STOPPED, V.PAUSED, V.SUSPENDED]
 _UPLOAD = (
     task_step("image_pending_upload", Where.HOST, None, T.IMAGE_PENDING_UPLOAD,
-              "image_uploading", "driver.snapshot update_task_state"),
+              "image_uploading", "driver.snapshot update_task_state",
+              entry=within("CM._snapshot_instance")),
     task_step("image_uploading", Where.HOST, T.IMAGE_PENDING_UPLOAD, T.IMAGE_UPLOADING,
-              "uploaded", "driver.snapshot update_task_state"),
+              "uploaded", "driver.snapshot update_task_state",
+              entry=within("CM._snapshot_instance")),
     Step("uploaded", Where.HOST, _states(T.IMAGE_UPLOADING),
-         (done(task=None), REVERT_TASK), "CM._snapshot_instance"),
+         (done(task=None), REVERT_TASK), "CM._snapshot_instance",
+         entry=within("CM._snapshot_instance")),
 )
 
 
-def _snapshot_step(name: str, expects: T, sets: T, nova: str) -> Step:
+def _snapshot_step(name: str, expects: T, sets: T, nova: str, *, entry: Entry) -> Step:
     """CM._snapshot_instance's start: the record reads the guest's power state; with no
     guest driver.snapshot raises InstanceNotRunning, which CM._snapshot_instance takes
     for an instance that disappeared: it returns, the task left set (Nova 34, seen by
@@ -334,13 +360,14 @@ def _snapshot_step(name: str, expects: T, sets: T, nova: str) -> Step:
         Branch(task=sets, power=Rule.GUEST, when=(When.NO_GUEST,),
                note="InstanceNotRunning: 'Instance disappeared during snapshot'; "
                     "the task is not cleared"),
-        nova="CM._snapshot_instance: instance.power_state = CM._get_power_state"),), nova)
+        nova="CM._snapshot_instance: instance.power_state = CM._get_power_state"),), nova,
+        entry=entry)
 
 
 def _image_op(name: str, method: str, api_task: T, first: Step, summary: str) -> Operation:
     # The first upload step expects whatever task the operation's first step wrote.
     upload = (Step(_UPLOAD[0].name, Where.HOST, _states(first.outcomes[0].branches[0].task),
-                   _UPLOAD[0].outcomes, _UPLOAD[0].nova),) + _UPLOAD[1:]
+                   _UPLOAD[0].outcomes, _UPLOAD[0].nova, entry=_UPLOAD[0].entry),) + _UPLOAD[1:]
     return Operation(
         name=name, kind=Kind.API, api_method=method, summary=summary,
         guard=guard(_IMAGE_VM_STATES, lock=False),
@@ -353,18 +380,20 @@ def _image_op(name: str, method: str, api_task: T, first: Step, summary: str) ->
 SNAPSHOT = _image_op(
     "snapshot", "API.snapshot", T.IMAGE_SNAPSHOT_PENDING,
     _snapshot_step("image_snapshot", T.IMAGE_SNAPSHOT_PENDING, T.IMAGE_SNAPSHOT,
-                   "CM.snapshot_instance"),
+                   "CM.snapshot_instance",
+                   entry=rpc("CM.snapshot_instance")),
     "Create an image of the instance's disk.")
 BACKUP = _image_op(
     "backup", "API.backup", T.IMAGE_BACKUP,
-    _snapshot_step("image_backup", T.IMAGE_BACKUP, T.IMAGE_BACKUP, "CM.backup_instance"),
+    _snapshot_step("image_backup", T.IMAGE_BACKUP, T.IMAGE_BACKUP, "CM.backup_instance",
+                   entry=rpc("CM.backup_instance")),
     "Create a rotated backup image of the instance's disk.")
 
 # --- rebuild, and the power-off tail shared with revert/evacuate ---------------------
 
 _POWER_OFF_TAIL = Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
     done(vm=V.STOPPED, task=None, power=P.SHUTDOWN), REVERT_TASK,
-), "CM.stop_instance")
+), "CM.stop_instance", entry=rpc("CM.stop_instance (cast by API.force_stop)"))
 
 
 def _rebuild_failed(outcome: Outcome, **guest) -> Outcome:
@@ -392,7 +421,8 @@ REBUILD = Operation(
             done(task=T.REBUILDING, then="rebuilding"),
             Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
                     "COND.rebuild_instance: the scheduler check of a new image failed"),
-        ), "COND.rebuild_instance", schedules=True),
+        ), "COND.rebuild_instance", schedules=True,
+            entry=rpc("COND.rebuild_instance (cast by ComputeTaskAPI.rebuild_instance)")),
         # CM._do_rebuild_instance saves the guest's power state; CM._rebuild_default_impl
         # then powers the guest off, and with no guest driver.power_off raises
         # InstanceNotFound, which CM.rebuild_instance takes for an instance deleted while
@@ -404,12 +434,13 @@ REBUILD = Operation(
                    note="InstanceNotFound: 'Instance was deleted while rebuilding'; "
                         "the task is not cleared"),
             nova="CM._do_rebuild_instance: instance.power_state = CM._get_power_state"),),
-            "CM._do_rebuild_instance"),
+            "CM._do_rebuild_instance", entry=rpc("CM.rebuild_instance (cast by the conductor)")),
         task_step("rebuild_block_device_mapping", Where.HOST, T.REBUILDING,
                   T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
-                  "CM._rebuild_default_impl"),
+                  "CM._rebuild_default_impl", entry=within("CM.rebuild_instance")),
         task_step("rebuild_spawning", Where.HOST, T.REBUILD_BLOCK_DEVICE_MAPPING,
-                  T.REBUILD_SPAWNING, "spawned", "CM._rebuild_default_impl"),
+                  T.REBUILD_SPAWNING, "spawned", "CM._rebuild_default_impl",
+                  entry=within("CM.rebuild_instance")),
         Step("spawned", Where.HOST, _states(T.REBUILD_SPAWNING), (
             ok(Branch(when=(When.WAS_STOPPED,), vm=V.ACTIVE, task=T.POWERING_OFF,
                       power=P.RUNNING, then="power_off", launched=True),
@@ -418,12 +449,13 @@ REBUILD = Operation(
             # CM._rebuild_default_impl destroyed the guest before driver.spawn failed
             _rebuild_failed(ROLLBACK, guest=P.PENDING),
             _rebuild_failed(ERROR_OUT, guest=P.PENDING),
-        ), "driver.spawn"),
+        ), "driver.spawn", entry=within("CM.rebuild_instance")),
         # CM._do_rebuild_instance powers a stopped instance off inline (CM.stop_instance):
         # its failure reaches CM.rebuild_instance's handlers like a failed spawn.
         Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
             _POWER_OFF_TAIL.outcomes[0], _rebuild_failed(ERROR_OUT),
-        ), "CM.stop_instance, called by CM._do_rebuild_instance"),
+        ), "CM.stop_instance, called by CM._do_rebuild_instance",
+            entry=within("CM.rebuild_instance")),
     ),
     scheduler=SchedulerUse.CHECK_IF_NEW_IMAGE,
     resources="unchanged: a rebuild claims nothing (SU.claim_resources skips rebuilds)",
@@ -467,7 +499,9 @@ def _move_reschedule(name: str, exhausted_vm, exhausted_nova: str) -> Step:
             vm=exhausted_vm, task=None, migration=Migration(MS.ERROR)),),
             "MigrationTask._reschedule: MaxRetriesExceeded; MigrationTask.rollback; "
             "CM._reschedule_resize_or_reraise re-raises; " + exhausted_nova),
-    ), "COND.migrate_server (host_list)", schedules=True, claims_alternate=True)
+    ), "COND.migrate_server (host_list)", schedules=True, claims_alternate=True,
+        entry=rpc("COND.migrate_server (called by CM._reschedule_resize_or_reraise's "
+                  "ComputeTaskAPI.resize_instance)"))
 
 
 def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
@@ -481,7 +515,8 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
             Outcome("no_valid_host", ENV, (Branch(task=None, migration=Migration(
                 MS.ERROR, create=migration_type)),),
                 "COND._cold_migrate; MigrationTask.rollback"),
-        ), "COND.migrate_server -> COND._cold_migrate", schedules=True),
+        ), "COND.migrate_server -> COND._cold_migrate", schedules=True,
+            entry=rpc("COND.migrate_server (called by API.resize)")),
         # Either failure gives the destination back (CM._revert_allocation) and goes to
         # the conductor for the next alternate (CM._reschedule_resize_or_reraise); the
         # group check runs before the claim, so only a failed claim has written the
@@ -503,7 +538,8 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
                     "CM._validate_instance_group_policy: InstanceFaultRollback; "
                     "CM._do_prep_resize -> CM._revert_allocation, "
                     "CM._reschedule_resize_or_reraise"),
-        ), "CM.prep_resize", late_group_check="group_policy_violation"),
+        ), "CM.prep_resize", late_group_check="group_policy_violation",
+            entry=rpc("CM.prep_resize (cast by MigrationTask._execute)")),
         # With no alternate left the conductor's MaxRetriesExceeded comes back to the
         # compute, which re-raises the original failure: a failed claim errors the
         # instance, a failed group check (InstanceFaultRollback) keeps its vm_state
@@ -515,16 +551,18 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
             done(task=T.RESIZE_MIGRATING, then="resize_migrated",
                  migration=Migration(MS.MIGRATING)),
             _RESIZE_SOURCE_FAILED,
-        ), "CM.resize_instance -> CM._resize_instance"),
+        ), "CM.resize_instance -> CM._resize_instance",
+            entry=rpc("CM.resize_instance (cast by CM._prep_resize, also to its own host)")),
         Step("resize_migrated", Where.SOURCE, _states(T.RESIZE_MIGRATING), (
             done(task=T.RESIZE_MIGRATED, host=HostEffect.SET_DEST, then="resize_finish",
                  migration=Migration(MS.POST_MIGRATING)),
             _RESIZE_SOURCE_FAILED,
-        ), "driver.migrate_disk_and_power_off"),
+        ), "driver.migrate_disk_and_power_off", entry=within("CM._resize_instance")),
         Step("resize_finish", Where.DEST, _states(T.RESIZE_MIGRATED), (
             done(task=T.RESIZE_FINISH, then="finished"),
             _RESIZE_DEST_FAILED,
-        ), "CM.finish_resize -> CM._finish_resize"),
+        ), "CM.finish_resize -> CM._finish_resize",
+            entry=rpc("CM.finish_resize (cast by CM._resize_instance)")),
         Step("finished", Where.DEST, _states(T.RESIZE_FINISH), (
             ok(Branch(when=(When.WAS_STOPPED,), vm=V.RESIZED, task=None, power=P.SHUTDOWN,
                       launched=True, migration=Migration(MS.FINISHED)),
@@ -532,7 +570,7 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
                       migration=Migration(MS.FINISHED)),
                nova="CM._finish_resize: power_on = old_vm_state != stopped"),
             _RESIZE_FINISH_MIGRATION_FAILED,
-        ), "driver.finish_migration"),
+        ), "driver.finish_migration", entry=within("CM.finish_resize")),
     )
 
 
@@ -592,7 +630,7 @@ CONFIRM_RESIZE = Operation(
                                                alloc=(Alloc.DELETE_MIGRATION,),
                                                migration=Migration(MS.ERROR)),),
                 "_error_out_instance_on_exception; allocation deleted in finally"),
-    ), "CM.confirm_resize"),),
+    ), "CM.confirm_resize", entry=rpc("CM.confirm_resize (cast by API.confirm_resize)")),),
     resources="the migration's (source) allocation is deleted",
     notes=("The API writes no task_state; the source compute service must be up.",
            "Only a migration in status finished can be confirmed (MigrationNotFoundByStatus "
@@ -613,7 +651,7 @@ REVERT_RESIZE = Operation(
             Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None,
                                                    migration=Migration(MS.ERROR)),),
                     "_error_out_instance_on_exception; errors_out_migration"),
-        ), "CM.revert_resize"),
+        ), "CM.revert_resize", entry=rpc("CM.revert_resize (cast by API.revert_resize)")),
         Step("finish_revert_resize", Where.SOURCE, _states(T.RESIZE_REVERTING), (
             ok(Branch(when=(When.WAS_STOPPED,), task=T.POWERING_OFF, power=P.SHUTDOWN,
                       host=HostEffect.SET_SOURCE, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
@@ -637,7 +675,8 @@ REVERT_RESIZE = Operation(
                 migration=Migration(MS.ERROR)),),
                 "CM._revert_allocation: AllocationMoveFailed; "
                 "_error_out_instance_on_exception; errors_out_migration"),
-        ), "CM.finish_revert_resize", move_refused="allocation_move_failed"),
+        ), "CM.finish_revert_resize", move_refused="allocation_move_failed",
+            entry=rpc("CM.finish_revert_resize (cast by CM.revert_resize)")),
         # CM._finish_revert_resize calls CM.stop_instance itself: a failed power-off
         # reaches its _error_out_instance_on_exception and errors_out_migration
         # (Nova 34, seen by conformance).
@@ -646,7 +685,8 @@ REVERT_RESIZE = Operation(
             Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None,
                                                    migration=Migration(MS.ERROR)),),
                     "_error_out_instance_on_exception; errors_out_migration"),
-        ), "CM.stop_instance, called by CM._finish_revert_resize"),
+        ), "CM.stop_instance, called by CM._finish_revert_resize",
+            entry=within("CM.finish_revert_resize")),
     ),
     resources="the migration's allocation is moved back to the instance; the destination is freed",
     notes=("A resize of a stopped instance reverts to stopped (resized/powering-off first).",
@@ -681,7 +721,8 @@ LIVE_MIGRATE = Operation(
         ), "COND.live_migrate_instance", schedules=True,
             # LiveMigrationTask._execute -> _check_host_is_up(source):
             # ComputeServiceUnavailable after the API accepted (Nova 34, conformance)
-            source_must_be_up=True, same_or_newer_hypervisor=True),
+            source_must_be_up=True, same_or_newer_hypervisor=True,
+            entry=rpc("COND.live_migrate_instance (called by API.live_migrate)")),
         Step("pre_live_migration", Where.DEST, _states(T.MIGRATING), (
             done(task=T.MIGRATING, migration=Migration(MS.PREPARING),
                  then="live_migration"),
@@ -691,12 +732,18 @@ LIVE_MIGRATE = Operation(
                 task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
                 migration=Migration(MS.FAILED)),), "CM._rollback_live_migration"),
         ), "CM.pre_live_migration -> CM._do_pre_live_migration",
-            late_group_check="pre_check_failed"),
+            late_group_check="pre_check_failed",
+            entry=rpc("CM.pre_live_migration (called from the source's "
+                      "CM._do_live_migration)")),
         Step("live_migration", Where.SOURCE, _states(T.MIGRATING), (
             done(task=T.MIGRATING, migration=Migration(MS.RUNNING),
                  then="post_live_migration"),
             _LIVE_MIGRATION_ROLLBACK,
-        ), "CM._do_live_migration"),
+        ), "CM._do_live_migration",
+            # (Nova's source handler receives the conductor's cast before it calls the
+            # destination's pre_live_migration; the model delivers the destination's
+            # step first and the source's handler after it, as a message)
+            entry=rpc("CM.live_migration (cast by LiveMigrationTask._execute)")),
         # The source's tracker counts again once the destination has the instance
         # (CM._post_live_migration calls CM.update_available_resource); the
         # destination's counts it only at its next audit.
@@ -711,7 +758,7 @@ LIVE_MIGRATE = Operation(
                 vm=V.ERROR, task=None, migration=Migration(MS.ERROR)),),
                 "driver.live_migration raised: CM._do_live_migration -> "
                 "_set_instance_obj_error_state"),
-        ), "driver.live_migration"),
+        ), "driver.live_migration", entry=within("CM._do_live_migration")),
     ),
     scheduler=SchedulerUse.UNLESS_FORCED,
     resources="source -> migration consumer, destination claimed for the instance; "
@@ -747,7 +794,8 @@ LIVE_MIGRATE_ABORT = Operation(
                       alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
                       migration=Migration(MS.CANCELLED)),
                nova="CM.live_migration_abort"),
-        ), "CM.live_migration_abort"),
+        ), "CM.live_migration_abort",
+            entry=rpc("CM.live_migration_abort (cast by API.live_migrate_abort)")),
         # What the driver's live_migration does once aborted; it races the migration's
         # own end (live_migrate.post_live_migration): whichever runs first wins, and the
         # other fails its task_state check.
@@ -755,7 +803,9 @@ LIVE_MIGRATE_ABORT = Operation(
             done(task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
                  migration=Migration(MS.CANCELLED),
                  nova="CM._rollback_live_migration(migration_status='cancelled')"),
-        ), "driver.live_migration -> recover_method"),
+        ), "driver.live_migration -> recover_method",
+            # (the running live migration's handler, signalled by the abort)
+            entry=within("CM._do_live_migration")),
     ),
     resources="the migration's allocation goes back to the instance on the source",
 )
@@ -787,7 +837,8 @@ EVACUATE = Operation(
             Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None,
                                                   migration=Migration(MS.ERROR)),),
                     "COND.rebuild_instance: NoValidHost"),
-        ), "COND.rebuild_instance", schedules=True),
+        ), "COND.rebuild_instance", schedules=True,
+            entry=rpc("COND.rebuild_instance (cast by API.evacuate)")),
         # The destination's claim writes itself and pre-migrating to the migration
         # (RT._claim_existing_migration) before it tests, and before the group check.
         Step("rebuilding", Where.DEST, _states(T.REBUILDING), (
@@ -800,12 +851,14 @@ EVACUATE = Operation(
                 migration=Migration(MS.FAILED, records_dest=True), guest=KEEP),),
                 "ComputeResourcesUnavailable or the late anti-affinity check "
                 "-> InstanceFaultRollback"),
-        ), "CM.rebuild_instance", late_group_check="claim_failed"),
+        ), "CM.rebuild_instance", late_group_check="claim_failed",
+            entry=rpc("CM.rebuild_instance (cast by the conductor to the destination)")),
         task_step("rebuild_block_device_mapping", Where.DEST, T.REBUILDING,
                   T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
-                  "CM._rebuild_default_impl"),
+                  "CM._rebuild_default_impl", entry=within("CM.rebuild_instance")),
         task_step("rebuild_spawning", Where.DEST, T.REBUILD_BLOCK_DEVICE_MAPPING,
-                  T.REBUILD_SPAWNING, "spawned", "CM._rebuild_default_impl"),
+                  T.REBUILD_SPAWNING, "spawned", "CM._rebuild_default_impl",
+                  entry=within("CM.rebuild_instance")),
         # A stopped instance is powered off by CM._do_rebuild_instance (an inline
         # CM.stop_instance) before CM.rebuild_instance's RT.finish_evacuation moves
         # instance.host and marks the migration done (Nova 34, seen by conformance).
@@ -822,7 +875,7 @@ EVACUATE = Operation(
                 alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,), tracker=(Track.DROP_MOVE_CLAIM,),
                 migration=_EVACUATE_FAILED),),
                 "_error_out_instance_on_exception; the move claim's abort"),
-        ), "driver.spawn"),
+        ), "driver.spawn", entry=within("CM.rebuild_instance")),
         Step("power_off", Where.DEST, _states(T.POWERING_OFF), (
             done(vm=V.STOPPED, task=None, power=P.SHUTDOWN, host=HostEffect.SET_DEST,
                  migration=Migration(MS.DONE),
@@ -835,7 +888,8 @@ EVACUATE = Operation(
                 tracker=(Track.DROP_MOVE_CLAIM,), migration=_EVACUATE_FAILED, guest=KEEP),),
                 "CM.rebuild_instance: except Exception (the move claim's abort); "
                 "_error_out_instance_on_exception"),
-        ), "CM.stop_instance, called by CM._do_rebuild_instance"),
+        ), "CM.stop_instance, called by CM._do_rebuild_instance",
+            entry=within("CM.rebuild_instance")),
     ),
     scheduler=SchedulerUse.UNLESS_FORCED,
     resources="the instance holds source and destination at once; the source part is "
@@ -859,7 +913,11 @@ _OFFLOAD = Step("offload", Where.HOST, _states(T.SHELVING, T.SHELVING_OFFLOADING
               tracker=(Track.UPDATE_USAGE,)),
        nova="CM._shelve_offload_instance; RT.delete_allocation_for_shelve_offloaded_instance"),
     REVERT_TASK,
-), "CM.shelve_offload_instance")
+), "CM.shelve_offload_instance",
+    entry=rpc("CM.shelve_offload_instance (cast by API.shelve for a volume-backed "
+              "instance, and by API.shelve_offload)",
+              ("shelved", "CM.shelve_instance (CM._shelve_instance calls "
+                          "CM._shelve_offload_instance itself)")))
 
 SHELVE = Operation(
     name="shelve", kind=Kind.API, api_method="API.shelve",
@@ -879,16 +937,18 @@ SHELVE = Operation(
         Step("shelving_image_pending_upload", Where.HOST, _states(T.SHELVING), (ok(
             NO_GUEST_REVERTS,
             Branch(task=T.SHELVING_IMAGE_PENDING_UPLOAD, then="shelving_image_uploading")),),
-            "CM._shelve_instance -> CM._power_off_instance, driver.snapshot"),
+            "CM._shelve_instance -> CM._power_off_instance, driver.snapshot",
+            entry=rpc("CM.shelve_instance (cast by API.shelve)")),
         task_step("shelving_image_uploading", Where.HOST, T.SHELVING_IMAGE_PENDING_UPLOAD,
-                  T.SHELVING_IMAGE_UPLOADING, "shelved", "driver.snapshot"),
+                  T.SHELVING_IMAGE_UPLOADING, "shelved", "driver.snapshot",
+                  entry=within("CM.shelve_instance")),
         Step("shelved", Where.HOST, _states(T.SHELVING_IMAGE_UPLOADING), (
             ok(Branch(when=(When.OFFLOAD_NOW,), vm=V.SHELVED, task=T.SHELVING_OFFLOADING,
                       power=P.SHUTDOWN, then="offload"),
                Branch(vm=V.SHELVED, task=None, power=P.SHUTDOWN),
                nova="CM._shelve_instance"),
             REVERT_TASK,
-        ), "CM._shelve_instance"),
+        ), "CM._shelve_instance", entry=within("CM.shelve_instance")),
         _OFFLOAD,
     ),
     resources="kept while shelved; deleted when offloaded (shelved_offload_time 0 offloads at once)",
@@ -919,16 +979,18 @@ UNSHELVE = Operation(
             Outcome("no_valid_host", ENV, (Branch(when=(When.VM_SHELVED_OFFLOADED,),
                                                   task=None),),
                     "COND.unshelve_instance: NoValidHost leaves it offloaded"),
-        ), "COND.unshelve_instance", schedules=True),
+        ), "COND.unshelve_instance", schedules=True,
+            entry=rpc("COND.unshelve_instance (cast by API.unshelve)")),
         Step("power_on", Where.HOST, _states(T.POWERING_ON), (
             done(vm=V.ACTIVE, task=None, power=P.RUNNING), REVERT_TASK,
-        ), "CM.start_instance"),
+        ), "CM.start_instance", entry=rpc("CM.start_instance (cast by the conductor)")),
         # The compute, not the conductor, puts the instance on its host
         # (RT.instance_claim inside CM._unshelve_instance).
         Step("spawning", Where.DEST, _states(T.UNSHELVING), (
             done(task=T.SPAWNING, host=HostEffect.SET_DEST, tracker=(Track.INSTANCE_CLAIM,),
                  then="spawned"),
-        ), "CM._unshelve_instance -> RT.instance_claim"),
+        ), "CM._unshelve_instance -> RT.instance_claim",
+            entry=rpc("CM.unshelve_instance (cast by the conductor)")),
         Step("spawned", Where.DEST, _states(T.SPAWNING), (
             done(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True,
                  nova="CM._unshelve_instance -> CM._update_instance_after_spawn"),
@@ -936,7 +998,7 @@ UNSHELVE = Operation(
                                                    alloc=(Alloc.DELETE_INSTANCE,),
                                                    tracker=(Track.ABORT_INSTANCE_CLAIM,)),),
                     "CM._unshelve_instance: spawn failed, allocation deleted"),
-        ), "driver.spawn"),
+        ), "driver.spawn", entry=within("CM.unshelve_instance")),
     ),
     scheduler=SchedulerUse.IF_OFFLOADED,
     resources="from shelved_offloaded: a new claim for the instance; from shelved: unchanged",
@@ -990,7 +1052,8 @@ _TERMINATE = Step("terminate", Where.HOST, ANY, (
          tracker=(Track.UPDATE_USAGE,), nova="CM._delete_instance; CM._complete_deletion"),
     Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
             "CM.terminate_instance: any failure puts the instance in error"),
-), "CM.terminate_instance -> CM._delete_instance")
+), "CM.terminate_instance -> CM._delete_instance",
+    entry=rpc("CM.terminate_instance (cast by API._delete)"))
 
 _DELETE_NOTES = (
     "With the compute service down (or no host) the API deletes locally.",
@@ -1045,7 +1108,7 @@ SOFT_DELETE = Operation(
         expects=ANY, nova="API.soft_delete -> API._delete"),
     steps=(Step("soft_delete", Where.HOST, _states(T.SOFT_DELETING), (
         done(vm=V.SOFT_DELETED, task=None, power=P.SHUTDOWN), REVERT_TASK,
-    ), "CM.soft_delete_instance"),),
+    ), "CM.soft_delete_instance", entry=rpc("CM.soft_delete_instance (cast by API._delete)")),),
     resources="kept: a soft-deleted server still consumes its host",
     notes=("With the compute service down, the server is really deleted (local delete).",),
 )
@@ -1060,7 +1123,7 @@ RESTORE = Operation(
         nova="API.restore"),
     steps=(Step("restore", Where.HOST, _states(T.RESTORING), (
         done(vm=V.ACTIVE, task=None, power=P.RUNNING), REVERT_TASK,
-    ), "CM.restore_instance"),),
+    ), "CM.restore_instance", entry=rpc("CM.restore_instance (cast by API.restore)")),),
 )
 
 # --- no-task operations ---------------------------------------------------------------
@@ -1150,7 +1213,8 @@ _INIT = (When.INIT_PROCEEDS,)
 INIT_INSTANCE_OP = Operation(
     name=INIT_INSTANCE, kind=Kind.EVENT, api_method="CM.init_host -> CM._init_instance",
     summary="nova-compute starts: each instance of the host caught in the middle of a "
-            "task is recovered, retried or left to its queued step.",
+            "task is recovered, retried or left to its queued step (or to its task, when "
+            "the stopped process took the step with it).",
     # CM.init_host only looks at the instances whose host is this compute service.
     guard=Guard(vm_states=None, task_states=None, must_have_launched=False,
                 check_instance_lock=False, check_instance_host=True, checks=(Check.HOST,)),
@@ -1194,7 +1258,7 @@ INIT_INSTANCE_OP = Operation(
         Branch(when=_INIT + (When.TASK_MIGRATING,), task=None,
                note="live migration reset (CM._reset_live_migration): task cleared; a "
                     "migration not yet running and the allocations are left"),
-    ),), "CM._init_instance"),
+    ),), "CM._init_instance", entry=Entry(Entered.START, "CM.init_host")),
     resources="a restarted delete frees the instance's allocation; an interrupted move "
               "(resize_prep, resize_migrating, migrating) gives nothing back: its migration "
               "keeps the source's allocation and the instance its destination claim",
@@ -1212,6 +1276,12 @@ INIT_INSTANCE_OP = Operation(
         "build task: error), soft-deleting, restoring, image_backup (not among the image "
         "tasks it clears), suspending, resuming, rescuing, unrescuing, updating_password, "
         "and pausing when the guest is not running.",
+        "A step queued as an RPC message (Step.entry) waits for the service and carries "
+        "on; a step the stopped process's handler was to go on with went with it (the "
+        "cluster's discarded_steps), so resize_finish, shelving_image_pending_upload, "
+        "shelving_image_uploading, a shelve's shelving_offloading and image_backup are "
+        "left in their task, and an evacuation stopped mid-rebuild is not on its "
+        "destination's list (its instance.host is still the source).",
         "Nova leaves the migration record and the Placement allocations of an interrupted "
         "resize_prep/resize_migrating as they are, and sets an interrupted live "
         "migration's record to error (only a running one) without moving its allocation "

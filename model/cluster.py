@@ -68,8 +68,8 @@ from model.lifecycle import (
     Lifecycle, MigrationRecord,
 )
 from model.operation import (
-    Alloc, Branch, HostChange, HostEffect, IgnoreHosts, Migration, Operation, OutcomeKind,
-    PeriodicTask, SchedulerUse, Step, Track, When, Where, the_operation,
+    Alloc, Branch, Entered, HostChange, HostEffect, IgnoreHosts, Migration, Operation,
+    OutcomeKind, PeriodicTask, SchedulerUse, Step, Track, When, Where, the_operation,
 )
 from model.scheduler import (
     Destination, Flavor, HostState, InstanceGroup, NoValidHost, RequestSpec,
@@ -245,6 +245,19 @@ class VanishedGuest(NamedTuple):
     operation: str
     step: str
     task: str
+
+
+class DiscardedStep(NamedTuple):
+    """A step that was to go on inside an RPC handler of a compute whose process
+    stopped (``Cluster.discarded_steps``): no message was left for it, so it went with
+    the process. ``task`` is the task_state the instance was in then, ``handler`` the
+    Nova function it was to go on in."""
+
+    operation: str
+    step: str
+    host: str
+    task: str | None
+    handler: str
 
 
 class Overlap(NamedTuple):
@@ -436,6 +449,12 @@ class Cluster:
         self.vanished_guests: dict[str, tuple[VanishedGuest, ...]] = {}
         #: per migration, the steps of other requests that ran while its chain was queued
         self.overlaps: dict[str, tuple[Overlap, ...]] = {}
+        #: per instance, the steps a stopped compute process took with it (each was to go
+        #: on inside an RPC handler), the latest last
+        self.discarded_steps: dict[str, tuple[DiscardedStep, ...]] = {}
+        #: per instance, the step of its current task a stopped compute process took
+        #: with it (forgotten once a request changes the instance's task_state)
+        self.handler_lost: dict[str, DiscardedStep] = {}
         #: per migration, the host events that acted on it (the evacuation clean-up)
         self.host_events: dict[str, tuple[HostEvent, ...]] = {}
         #: per migration, the allocation on a host whose compute service was down that
@@ -533,12 +552,14 @@ class Cluster:
                 return self._create(operation, ctx, **args)
             inst = self.instance(instance_uuid)  # type: ignore[arg-type]
             context = self._validate(op, operation, inst, args)
-            before_host, before_vm = inst.host, _vm_of(inst)
+            before_host, before_vm, before_task = inst.host, _vm_of(inst), inst.task_state
             branch = self.lc.request(op, inst, ctx)
         except errors.NovaModelError as exc:
             return Result(False, _detached(exc), f"{op} rejected: {exc.message}",
                           instance_uuid)
         self._note_vm_change(inst, before_vm, op, "api", "ok", "api")
+        if inst.task_state is not before_task:
+            self.handler_lost.pop(inst.uuid, None)  # (its task now is this request's)
         stopped_from = operation.stopped_from_microversion if operation else None
         if (stopped_from is not None and "microversion" in args
                 and _microversion(args["microversion"]) >= stopped_from
@@ -1227,6 +1248,12 @@ class Cluster:
             self.vanished_guests[inst.uuid] = tuple(
                 g for g in self.vanished_guests.get(inst.uuid, ()) if g != gone) + (gone,)
         if branch.then is not None:
+            # A step the same handler goes on with carries its handler: it dies with
+            # the compute process (``service_down``); a message does not.
+            entry = self.lc.operation(work.operation).step(branch.then).entry.after(work.step)
+            within = entry.handler if entry.kind is Entered.HANDLER else None
+            if within != work.get("within"):
+                context = _freeze_context({**dict(context), "within": within})
             self._enqueue(Work(work.id, work.instance, work.operation, branch.then,
                                work.target, context, work.caller))
         return Result(True, None, f"{work.operation}.{work.step}.{outcome}"
@@ -1876,8 +1903,33 @@ class Cluster:
     # ------------------------------------------------------------------ host events
 
     def service_down(self, host: str) -> Result:
-        self._host(host).up = False
-        return Result(True, None, f"{host} compute service down")
+        """nova-compute stops. The RPC messages sent to it wait in its queue; the steps
+        its handlers were to go on with (a work item carrying ``within``: no message
+        is left for them) go with the process, each written down in
+        ``discarded_steps``. ``CM.init_host`` recovers those instances from their
+        vm_state and task_state when the service starts again."""
+        record = self._host(host)
+        if not record.up:
+            return Result(True, None, f"{host} already down")
+        record.up = False
+        return Result(True, None, f"{host} compute service down" + _gone(self._stop(host)))
+
+    def _stop(self, host: str) -> list[Work]:
+        """Discard the host's queued steps that were to go on inside a handler."""
+        gone = [self.work[wid] for wid in self.hosts[host].queue
+                if self.work[wid].get("within")]
+        for work in gone:
+            self._dequeue(work)
+            inst = self.instances[work.instance]
+            task = inst.task_state
+            discarded = DiscardedStep(work.operation, work.step, host,
+                                      None if task is None else task.value,
+                                      work.get("within"))
+            self.discarded_steps[inst.uuid] = tuple(
+                d for d in self.discarded_steps.get(inst.uuid, ()) if d != discarded
+            ) + (discarded,)
+            self.handler_lost[inst.uuid] = discarded
+        return gone
 
     def service_up(self, host: str) -> Result:
         """nova-compute starts: ``CM.init_host`` (see model/cluster_recovery.py)."""
@@ -1916,8 +1968,13 @@ class Cluster:
         self._apply_flavor(inst, effects)
 
     def restart(self, host: str) -> Result:
-        self.service_down(host)
-        return self.service_up(host)
+        """nova-compute stops and starts again: ``service_down`` (its handlers' next
+        steps go with it), then ``service_up`` (``CM.init_host``)."""
+        record = self._host(host)
+        gone = self._stop(host) if record.up else []
+        record.up = False
+        up = self.service_up(host)
+        return dataclasses.replace(up, detail=up.detail + _gone(gone)) if gone else up
 
     def disable(self, host: str) -> Result:
         self._host(host).enabled = False
@@ -2102,6 +2159,8 @@ class Cluster:
             tuple(self.uncounted_arrivals.items()),
             tuple((u, tuple(map(tuple, cs))) for u, cs in self.dropped_steps.items()),
             tuple((m, tuple(map(tuple, cs))) for m, cs in self.overlaps.items()),
+            tuple((u, tuple(map(tuple, cs))) for u, cs in self.discarded_steps.items()),
+            tuple((u, tuple(c)) for u, c in self.handler_lost.items()),
             tuple((m, tuple(map(tuple, cs))) for m, cs in self.host_events.items()),
             tuple((m, tuple(c)) for m, c in self.carried_allocations.items()),
             tuple((u, tuple(map(tuple, cs))) for u, cs in self.group_races.items()),
@@ -2114,8 +2173,9 @@ class Cluster:
         (hosts, conductor, work, instances, info, migrations, groups, counters,
          inventory_changes, injected_faults, arrivals, migration_errors,
          error_causes, unmatched_allocations, trackers, scheduler_consumed,
-         uncounted_drops, uncounted_arrivals, dropped_steps, overlaps, host_events,
-         carried_allocations, group_races, negative_drops, vanished_guests) = rows
+         uncounted_drops, uncounted_arrivals, dropped_steps, overlaps, discarded_steps,
+         handler_lost, host_events, carried_allocations, group_races, negative_drops,
+         vanished_guests) = rows
         self.hosts = {name: HostRecord(name, up, enabled, list(queue))
                       for name, up, enabled, queue in hosts}
         self.conductor = list(conductor)
@@ -2159,6 +2219,9 @@ class Cluster:
         self.vanished_guests = {u: tuple(VanishedGuest(*g) for g in gs)
                                 for u, gs in vanished_guests}
         self.overlaps = {m: tuple(Overlap(*c) for c in cs) for m, cs in overlaps}
+        self.discarded_steps = {u: tuple(DiscardedStep(*c) for c in cs)
+                                for u, cs in discarded_steps}
+        self.handler_lost = {u: DiscardedStep(*c) for u, c in handler_lost}
         self.host_events = {m: tuple(HostEvent(*c) for c in cs) for m, cs in host_events}
         self.carried_allocations = {m: AllocationCause(*c) for m, c in carried_allocations}
         self.group_races = {u: tuple(GroupRace(*c) for c in cs) for u, cs in group_races}
@@ -2266,7 +2329,8 @@ class Cluster:
 _ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "groups",
          "counters", "inventory_changes", "injected_faults", "arrivals", "migration_errors",
          "error_causes", "unmatched_allocations", "trackers", "scheduler_consumed",
-         "uncounted_drops", "uncounted_arrivals", "dropped_steps", "overlaps", "host_events",
+         "uncounted_drops", "uncounted_arrivals", "dropped_steps", "overlaps",
+         "discarded_steps", "handler_lost", "host_events",
          "carried_allocations", "group_races", "negative_drops", "vanished_guests")
 _KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
 #: The state variables ``freeze`` copies (``Cluster.__init__`` lists them), and the index
@@ -2291,6 +2355,14 @@ class FrozenCluster(NamedTuple):
     plain: bytes               # ``Cluster._rows()``, ``marshal``-ed
     ledger: Ledger             # a private copy
     rng: tuple                 # (state, draws)
+
+
+def _gone(work: list[Work]) -> str:
+    """The words for the steps a stopped compute process took with it."""
+    if not work:
+        return ""
+    return "; its handlers' next steps went with it: " + ", ".join(
+        f"{w.instance} {w.operation}.{w.step}" for w in work)
 
 
 def _vm_of(inst: Instance) -> tuple[VmState, Any] | None:

@@ -25,7 +25,9 @@ class HostEvent(NamedTuple):
     compute service's evacuation clean-up (``CM._destroy_evacuated_instances``).
     ``status`` is the migration's status before it; ``evacuation`` whether the
     evacuation was still ``in flight`` (steps queued), had been ``preempted`` (its last
-    step dropped by another request's task_state) or had ``ended`` by its own outcome;
+    step dropped by another request's task_state), had ``stopped`` with its
+    destination's compute process (the rebuild's handler went with it) or had ``ended``
+    by its own outcome;
     ``removed`` whether the instance still held the host for the clean-up to remove."""
 
     event: str

@@ -69,6 +69,9 @@ def _evacuation_progress(cluster: "Cluster", mig) -> str:
     dropped = cluster.dropped_steps.get(mig.instance_uuid, ())
     if dropped and evacuates(dropped[-1].operation) and mig.status is not MS.DONE:
         return "preempted"
+    lost = cluster.handler_lost.get(mig.instance_uuid)
+    if lost is not None and lost.operation == "evacuate" and mig.status is not MS.DONE:
+        return "stopped"
     return "ended"
 
 

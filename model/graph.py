@@ -32,7 +32,7 @@ import networkx as nx
 from model.lifecycle import (
     ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER, guard_failure,
 )
-from model.operation import Branch, Kind, Operation, When, Where, the_operation
+from model.operation import Branch, Entered, Kind, Operation, When, Where, the_operation
 from model.states import MIGRATION_FINAL, PowerState, Task, VmState
 
 HOSTS = ("A", "B")
@@ -60,6 +60,9 @@ class Pending(NamedTuple):
     operation: str
     step: str
     target: str | None  # the destination host chosen for this operation, if any
+    #: the handler of the step before goes on with it (``Entered.HANDLER``): it goes
+    #: with the compute process when that host's service stops
+    within: bool = False
 
 
 class Node(NamedTuple):
@@ -423,7 +426,13 @@ class _Explorer:
         for label, after in host_moves:
             if combo is None:
                 combo = node.combo
-            yield label, self._node(after, pending), combo
+            left = pending
+            if label.startswith("service_down") and any(p.within for p in pending):
+                # (the steps its handlers were to go on with stop with the process)
+                host = label.split()[-1]
+                left = frozenset(p for p in pending
+                                 if not (p.within and self._location(node, p) == host))
+            yield label, self._node(after, left), combo
 
     def _deliveries(self, node: Node, item: Pending) -> tuple[Moved, ...]:
         step = self.lc.operation(item.operation).step(item.step)
@@ -481,7 +490,11 @@ class _Explorer:
         branch = i.last_branch
         target = bound_target(self.lc.operation(operation), i, self.world.down, branch,
                               before_host, origin.target if origin is not None else None)
-        then = None if branch.then is None else Pending(operation, branch.then, target)
+        then = None
+        if branch.then is not None:
+            entry = self.lc.operation(operation).step(branch.then).entry.after(
+                origin.step if origin is not None else "api")
+            then = Pending(operation, branch.then, target, entry.kind is Entered.HANDLER)
         apply_migration(i, branch, before_host, target)
         vm, task = STATE_PAIRS.get(i.state, (VmState.BUILDING, None))
         return ((trigger, self._read_core(), then, (vm, task, i.power_state)),)
@@ -490,14 +503,18 @@ class _Explorer:
         m = self.instance.migration
         return m.source if m is not None else None
 
-    def _deliverable(self, node: Node, item: Pending) -> bool:
+    def _location(self, node: Node, item: Pending) -> str | None:
+        """The host a pending step runs on (None: the conductor or the API)."""
         step = self.lc.operation(item.operation).step(item.step)
-        where = {
+        return {
             Where.CONDUCTOR: None, Where.API: None,
             Where.HOST: node.host,
             Where.SOURCE: node.migration[1] if node.migration else node.host,
             Where.DEST: item.target,
         }[step.where]
+
+    def _deliverable(self, node: Node, item: Pending) -> bool:
+        where = self._location(node, item)
         return where is None or where not in node.down
 
 
@@ -581,7 +598,8 @@ _SWAP = {"A": "B", "B": "A", None: None}
 def _swap_value(value):
     """The same core, or pending set, with the two hosts' names exchanged."""
     if isinstance(value, frozenset):
-        return frozenset(Pending(p.operation, p.step, _SWAP[p.target]) for p in value)
+        return frozenset(Pending(p.operation, p.step, _SWAP[p.target], p.within)
+                         for p in value)
     state, power, guest, host, launched, old, m, down = value
     return (state, power, guest, _SWAP[host], launched, old,
             None if m is None else (m[0], _SWAP[m[1]], _SWAP[m[2]]),

@@ -108,6 +108,41 @@ class When(StrEnum):
     TASK_MIGRATING = "task_state is migrating"
 
 
+class Entered(StrEnum):
+    """How a step is entered, which decides whether it outlives its compute process."""
+
+    #: the operation's own start: an API request, a periodic task or a hypervisor event
+    START = "the operation's start (an API request, a periodic task or an event)"
+    #: an RPC cast or call from the API, the conductor or another compute: the message
+    #: waits in the queue of the service it is sent to while that service is down
+    RPC = "an RPC message, which waits in its service's queue while the service is down"
+    #: the handler that ran the step before goes on with this one: no message is left
+    #: for it, so it dies with the compute process (``CM.init_host`` then recovers the
+    #: instance from its vm_state and task_state)
+    HANDLER = "the same RPC handler goes on, and dies with the compute process"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """How a step is entered (``kind``) and the Nova function it runs in (``handler``):
+    the one that receives the message, or the one that goes on. ``inline_after``
+    names the steps after which the step is entered inside the handler of that step
+    instead, with that handler: (step, handler) pairs (shelve's offload is cast by
+    ``API.shelve`` for a volume-backed instance and called inline by
+    ``CM._shelve_instance`` after the snapshot)."""
+
+    kind: Entered
+    handler: str
+    inline_after: tuple[tuple[str, str], ...] = ()
+
+    def after(self, previous: str) -> "Entry":
+        """How the step is entered when ``previous`` queued it."""
+        for step, handler in self.inline_after:
+            if step == previous:
+                return Entry(Entered.HANDLER, handler)
+        return self
+
+
 class Alloc(StrEnum):
     """Resource effects on the Placement ledger (implemented by the cluster)."""
 
@@ -300,6 +335,10 @@ class Step:
     #: the next; NoValidHost for all when fewer are placed; then each instance goes on
     #: alone (``COND.schedule_and_build_instances``)
     schedules_batch: str | None = None
+    #: how the step is entered (an RPC message that survives its service being down, or
+    #: the handler of the step before going on, which dies with the compute process);
+    #: every step declares it (``Operation`` refuses a step without)
+    entry: Entry | None = None
 
     def outcome(self, name: str) -> Outcome:
         for outcome in self.outcomes:
@@ -402,6 +441,10 @@ class Operation:
         unreached = set(self.all_steps) - reached
         if unreached:
             raise ValueError(f"{self.name}: steps never reached: {sorted(unreached)}")
+        undeclared = sorted(s.name for s in self.all_steps.values() if s.entry is None)
+        if undeclared:
+            raise ValueError(f"{self.name}: steps that do not declare how they are "
+                             f"entered: {undeclared}")
 
     def step(self, name: str) -> Step:
         return self.all_steps[name]

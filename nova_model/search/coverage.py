@@ -95,12 +95,18 @@ class Coverage:
     #: the shapes the search must send (``arguments.shapes`` of the configuration
     #: searched; none required when not given)
     required_arguments: tuple[str, ...] = ()
+    #: the events the search must reach (``REQUIRED_EVENTS``, and the multi-create
+    #: ones in a search that draws multi-creates)
+    required_events: tuple[str, ...] = ()
     steps: int = 0
 
     @classmethod
-    def of(cls, config) -> "Coverage":
-        """The coverage a search of ``config`` must reach."""
-        return cls(required_arguments=arguments.shapes(config))
+    def of(cls, config, multi_create: bool = True) -> "Coverage":
+        """The coverage a search of ``config`` must reach (``multi_create``: a search
+        that draws multi-creates)."""
+        return cls(required_arguments=arguments.shapes(config),
+                   required_events=cls.REQUIRED_EVENTS
+                   + (cls.MULTI_CREATE_EVENTS if multi_create else ()))
 
     def found(self, finding: str) -> None:
         self.findings.add(finding)
@@ -240,14 +246,16 @@ class Coverage:
 
     REQUIRED_EVENTS = ("a host at or near capacity", "resize confirmed", "resize reverted",
                        "evacuation", "unshelve onto another host", "resize onto the same host")
-    #: what a search that draws multi-creates (``ClusterMachine.multi_create``) must reach
+    #: what a search that draws multi-creates (``ClusterMachine.multi_create``, the
+    #: default) must reach too
     MULTI_CREATE_EVENTS = (MULTI_CREATE_ACCEPTED, MULTI_CREATE_PLACED, MULTI_CREATE_FAILED)
 
     def missing(self) -> list[str]:
         out = [f"vm_state {vm.value}" for vm in VmState if vm not in self.vm_states]
         out += [f"operation {op.name} accepted" for op in API_OPERATIONS
                 if op.name not in self.operations and not op.name.startswith("reset_state")]
-        out += [event for event in self.REQUIRED_EVENTS if event not in self.events]
+        out += [event for event in self.required_events or self.REQUIRED_EVENTS
+                if event not in self.events]
         out += [f"arguments {shape}" for shape in self.required_arguments
                 if shape not in self.arguments]
         out += [f"outcome {'.'.join(o)}" for o in REQUIRED_OUTCOMES if o not in self.outcomes]

@@ -175,10 +175,9 @@ class ClusterMachine(RuleBasedStateMachine):
     #: own specification, as a proposal under review is)
     specification: Lifecycle | None = SPEC
     #: whether ``boot`` also draws multi-creates (one request for two or three
-    #: instances). Off in the default search: drawn there, the ``ci`` budget's runs
-    #: change and reach violations of the unmodified model it otherwise misses (see
-    #: ``tests/search/test_search.py``), so the searches that draw it say so
-    multi_create: bool = False
+    #: instances) and ``pursue`` aims at them (``MULTI_CREATE_TARGETS``); a search
+    #: may leave them out (``machine_for(multi_create=False)``)
+    multi_create: bool = True
 
     instances = Bundle("instances")
     hosts = Bundle("hosts")
@@ -404,19 +403,66 @@ class ClusterMachine(RuleBasedStateMachine):
         """Aim at one target drawn from the data (``targets``): a declared step outcome
         (an instance is brought to where its operation is allowed, the operation is
         requested, its steps are delivered ``ok`` up to the target step, and that step
-        is delivered with the target outcome) or an interleaving (a host event, a
-        periodic task or an operator's change placed inside or after a move). What
-        follows the target is drawn too: the rest of the chain, nothing, or the hosts
-        that went down coming back."""
+        is delivered with the target outcome), the acceptance of a request with no
+        steps that only a task in progress admits (``Planner.acceptances``), a
+        multi-create (``MULTI_CREATE_TARGETS``, in a search that draws them) or an
+        interleaving (a host event, a periodic task or an operator's change placed
+        inside or after a move). What follows the target is drawn too: the rest of the
+        chain, nothing, or the hosts that went down coming back."""
         c = Choices(choice)
         p = planner(type(self).lifecycle)
         outcomes = p.feasible(self.run_config.options.shelved_offload_time == 0)
-        moves = len(INTERLEAVINGS)
-        pick = c.take(len(outcomes) + moves)
+        creates = MULTI_CREATE_TARGETS if self.multi_create else ()
+        pick = c.take(len(outcomes) + len(p.acceptances) + len(INTERLEAVINGS) + len(creates))
         if pick < len(outcomes):
             self._aim_outcome(p, outcomes[pick], c)
+            return
+        pick -= len(outcomes)
+        if pick < len(p.acceptances):
+            self._aim_acceptance(p, p.acceptances[pick], c)
+            return
+        pick -= len(p.acceptances)
+        if pick < len(INTERLEAVINGS):
+            self._aim_interleaving(p, INTERLEAVINGS[pick], c)
         else:
-            self._aim_interleaving(p, INTERLEAVINGS[pick - len(outcomes)], c)
+            self._aim_multi_create(creates[pick - len(INTERLEAVINGS)], c)
+
+    def _aim_acceptance(self, p: Planner, op: str, c: "Choices") -> None:
+        """A request with no chain of its own that only a task in progress admits (a
+        running live migration's force-complete): the instance is brought there
+        (``_bring``: the move that writes that task, delivered until the guard admits
+        it), the request is made, then what follows is drawn (``_after``)."""
+        uuid = self._ready(c)
+        if uuid is None or not self._bring(p, uuid, op, None, c):
+            return
+        if self._api(uuid, True, 0, c, c.pick(self.flavor_names), only=op) is not None:
+            self._after(uuid, c)
+
+    def _aim_multi_create(self, target: str, c: "Choices") -> None:
+        """A multi-create placed by one scheduling decision (two or three instances,
+        any group), or one that fails for all its instances: one instance more than
+        there are hosts up, in a group whose hard anti-affinity allows one member per
+        host (none in the configuration: the biggest flavor, as many times). Its one
+        scheduling step is delivered, then what follows is drawn (``_after``)."""
+        groups = _groups(self.config)
+        flavor, group = c.pick(self.flavor_names), c.pick(groups)
+        count = 2 + c.take(2)
+        if target == MULTI_CREATE_FAILED:
+            ups = sum(1 for h in self.cluster.hosts.values() if h.up and h.enabled)
+            spread = sorted((g.name, int(g.rules.get("max_server_per_host", 1)))
+                            for g in self.config.server_groups if g.policy == "anti-affinity")
+            if spread:
+                group, per_host = c.pick(spread)
+            else:
+                group, per_host = None, 1
+                flavor = max(self.config.flavors, key=lambda f: (f.memory_mb, f.name)).name
+            count = min(MAX_MULTI_CREATE, max(2, ups * per_host + 1))
+        uuids = self._boot_many(flavor, group, c.take(2) == 1, 1 + c.take(count), count)
+        if uuids:
+            work = self.cluster.next_deliverable(uuids[0])
+            if work is not None and work.get("batch"):
+                self._deliver(work, "ok")
+            self._after(uuids[c.take(len(uuids))], c)
 
     def _aim_outcome(self, p: Planner, target: tuple[str, str, str], c: "Choices") -> None:
         op, step, outcome = target
@@ -1060,12 +1106,12 @@ class ClusterMachine(RuleBasedStateMachine):
 
 def machine_for(*, lifecycle: Lifecycle | None = None, cluster_class: type[Cluster] | None = None,
                 promises=(), hold_ratios: bool = False, config: ClusterConfig | None = None,
-                own_specification: bool = False, multi_create: bool = False,
+                own_specification: bool = False, multi_create: bool = True,
                 name: str = "VariantSearch") -> type[ClusterMachine]:
     """The search of a variant: another catalogue (``model.variants``), cluster class,
     cluster configuration, promises checked besides the built-in ones (``Invariant``s),
     or (``hold_ratios``) no operator changing an allocation ratio during the runs;
-    ``multi_create``: ``boot`` also draws multi-creates.
+    ``multi_create=False``: no multi-creates drawn or aimed at.
     ``own_specification``: the catalogue is not held to the specification's legal
     states (a proposal is a new specification; a seeded fault is not)."""
     attrs: dict = {}
@@ -1079,8 +1125,8 @@ def machine_for(*, lifecycle: Lifecycle | None = None, cluster_class: type[Clust
         attrs["config"] = config
     if promises:
         attrs["promises"] = tuple(promises)
-    if multi_create:
-        attrs["multi_create"] = True
+    if not multi_create:
+        attrs["multi_create"] = False
     if hold_ratios:
         attrs["world_events"] = tuple(e for e in WORLD if not e.startswith("set_allocation_ratio"))
     return type(name, (ClusterMachine,), attrs)
@@ -1137,6 +1183,11 @@ def _specific(op) -> bool:
 STEPLESS = frozenset(op.name for op in API_OPERATIONS if not op.steps)
 SPECIFIC = frozenset(op.name for op in API_OPERATIONS if op.name in OPERATIONS and _specific(op))
 SPECIFIC_ORDER = tuple(op for op in OPERATIONS if op in SPECIFIC)
+#: What ``pursue`` may aim at in a search that draws multi-creates: one placed by one
+#: scheduling decision, one failed for all its instances.
+MULTI_CREATE_TARGETS = (MULTI_CREATE_PLACED, MULTI_CREATE_FAILED)
+#: The most instances an aimed multi-create asks for (the scenario format's bound)
+MAX_MULTI_CREATE = 100
 #: The share of runs that aim at targets (``pursue``): AIMED[0] in AIMED[1]. Every run
 #: does: with half of them the ci search still missed a few targets by chance, and
 #: aiming costs the search about a tenth more CPU time.

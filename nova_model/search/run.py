@@ -87,7 +87,8 @@ def run_search(examples: int, steps: int, *, config: ClusterConfig | None = None
     problem = unsearchable(config if config is not None else machine.config)
     if problem is not None:
         raise ValueError(": ".join(problem))
-    coverage = Coverage.of(config if config is not None else machine.config)
+    coverage = Coverage.of(config if config is not None else machine.config,
+                           multi_create=machine.multi_create)
     seen = {"examples": 0, "last": None}
 
     class Search(machine):  # type: ignore[valid-type, misc]

@@ -78,6 +78,15 @@ def outcome_targets(operations: Iterable) -> tuple[tuple[str, str, str], ...]:
                  for step in op.steps for outcome in step.outcomes)
 
 
+def acceptance_targets(operations: Iterable) -> tuple[str, ...]:
+    """The API operations with no chain of steps (so no outcome target) whose guard
+    admits only an instance with a task in progress (a running live migration's
+    force-complete): their acceptance is a target of its own."""
+    return tuple(op.name for op in operations
+                 if not op.steps and op.guard is not None and op.guard.task_states is not None
+                 and None not in op.guard.task_states)
+
+
 class Planner:
     """The routes, needs and plans of one catalogue (``Lifecycle``), each derived once."""
 
@@ -85,6 +94,7 @@ class Planner:
         self.lc = lifecycle
         self.operations = tuple(op for op in lifecycle.operations if op.name in api)
         self.targets = outcome_targets(self.operations)
+        self.acceptances = acceptance_targets(self.operations)
         self._routes: dict = {}
         self._ends: dict = {}
         self._next: dict = {}

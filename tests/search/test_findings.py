@@ -145,12 +145,43 @@ def restart_during_a_running_live_migration(cluster):
     mig = cluster.instances[uuid].migration
     assert mig.status is MigrationStatus.RUNNING
     cluster.restart(source)  # CM._init_instance -> _reset_live_migration
-    cluster.settle()  # the queued end of the migration fails its task_state check
+    assert cluster.settle() == []  # its end went with the handler (CM._do_live_migration)
     inst = cluster.instances[uuid]
     assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
         VmState.ACTIVE, None, source, MigrationStatus.ERROR)
     assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
     assert set(cluster.ledger.allocations_of(uuid)) == {mig.dest}
+    return uuid
+
+
+def restart_during_a_resize_on_its_source(cluster):
+    """The source's nova-compute restarts between resize_migrating and resize_migrated
+    (one handler, CM._resize_instance): nothing is left to run the rest."""
+    uuid = boot(cluster, SMALL)
+    source = cluster.instances[uuid].host
+    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    for step in ("schedule", "prep_resize", "resize_migrating"):
+        assert _run_work(cluster, uuid, "resize", step).accepted
+    cluster.restart(source)  # CM._init_instance: driver.finish_revert_migration
+    assert cluster.settle() == []
+    inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
+    assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
+        VmState.ACTIVE, None, source, MigrationStatus.MIGRATING)
+    assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
+    assert set(cluster.ledger.allocations_of(uuid)) == {mig.dest}
+    return uuid
+
+
+def restart_while_a_shelve_uploads(cluster):
+    """CM.shelve_instance snapshots, uploads and shelves in one handler; the restart
+    ends it and CM._init_instance has no case for shelving."""
+    uuid = boot(cluster, SMALL)
+    assert cluster.request("shelve", uuid).accepted
+    assert _run_work(cluster, uuid, "shelve", "shelving_image_pending_upload").accepted
+    assert _run_work(cluster, uuid, "shelve", "shelving_image_uploading").accepted
+    cluster.restart(cluster.instances[uuid].host)
+    assert not cluster.pending()
+    assert cluster.instances[uuid].task_state is TaskState.SHELVING_IMAGE_UPLOADING
     return uuid
 
 
@@ -262,6 +293,29 @@ def second_resize_while_the_first_is_queued(cluster):
     return uuid
 
 
+def queued_live_migration_overtaken_by_a_migrate(cluster):
+    """A restart of the source clears a live migration queued past its pre-check; a cold
+    migration is accepted and scheduled; the live migration's next step then finds the
+    cold migration's task and its rollback takes the source back to the instance."""
+    uuid = boot(cluster, SMALL)
+    source = cluster.instances[uuid].host
+    assert cluster.request("live_migrate", uuid, ADMIN).accepted
+    assert _run_work(cluster, uuid, "live_migrate", "schedule").accepted
+    assert _run_work(cluster, uuid, "live_migrate", "pre_live_migration").accepted
+    assert cluster.restart(source).accepted
+    assert cluster.instances[uuid].task_state is None
+    assert cluster.request("migrate", uuid, ADMIN).accepted
+    assert _run_work(cluster, uuid, "migrate", "schedule").accepted
+    assert _run_work(cluster, uuid, "migrate", "prep_resize").accepted
+    assert not _run_work(cluster, uuid, "live_migrate", "live_migration").accepted
+    assert cluster.ledger.allocations_of(uuid).keys() == {source}  # the claims replaced
+    cluster.settle()
+    inst = cluster.instances[uuid]
+    assert inst.vm_state is VmState.RESIZED and inst.host != source
+    assert cluster.ledger.allocations_of(inst.migration.uuid) == {}
+    return uuid
+
+
 def cold_move_away_from_a_live_migration_destination(cluster):
     """(An audit of the destination between the two moves would have counted the
     instance, and the confirm's drop would then be right.)"""
@@ -312,7 +366,8 @@ def rebuild_after_a_failed_cold_migration_finish(cluster):
 #: hosts a script needs, where the default two are too few
 HOSTS = {"a move that starts before an evacuated host comes back keeps its allocation": 3,
          "a live migration's destination counts the instance only at its resource audit": 3,
-         "a second move while the first is still queued leaks its destination claim": 3}
+         "a second move while the first is still queued leaks its destination claim": 3,
+         "a queued move overtaken by a second move takes its allocations back": 3}
 
 SCRIPTS = {
     "a move forced onto a host skips the group filters until the late check":
@@ -335,6 +390,10 @@ SCRIPTS = {
         live_migration_driver_fails,
     "a compute restart during a running live migration leaks both allocations":
         restart_during_a_running_live_migration,
+    "a compute restart during a resize's migration leaks both allocations":
+        restart_during_a_resize_on_its_source,
+    "a compute restart in the middle of a handler leaves the instance in its task":
+        restart_while_a_shelve_uploads,
     "two evacuations of one instance at once leave its allocations wrong":
         two_evacuations_to_one_host,
     "a reverted resize returns a member to a host another member was given":
@@ -351,6 +410,8 @@ SCRIPTS = {
         cold_move_away_from_a_live_migration_destination,
     "a rebuild or snapshot of an instance whose guest is gone stays in its task":
         rebuild_after_a_failed_cold_migration_finish,
+    "a queued move overtaken by a second move takes its allocations back":
+        queued_live_migration_overtaken_by_a_migrate,
 }
 
 
@@ -700,5 +761,43 @@ def test_once_the_instance_is_deleting_the_audit_shows_the_same_finding(script):
         unexplained, explained = findings.split(found, cluster)
         assert unexplained == {}, unexplained
         assert explained
+    finally:
+        cluster.close()
+
+
+@pytest.mark.parametrize("source_back_first", [True, False])
+def test_an_evacuation_whose_destination_restarts_mid_rebuild_is_the_same_finding(
+        source_back_first):
+    """The destination's restart ends CM.rebuild_instance's handler after its claim; the
+    instance is still on its source's list (instance.host moves at the rebuild's end),
+    so neither host recovers it. The source's _destroy_evacuated_instances treats the
+    pre-migrating evacuation as finished: the instance, stuck in its task on its source,
+    holds nothing there, and the source's resource audit still counts it."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        source = cluster.instances[uuid].host
+        cluster.service_down(source)
+        assert cluster.request("evacuate", uuid, ADMIN).accepted
+        assert _run_work(cluster, uuid, "evacuate", "schedule").accepted
+        assert _run_work(cluster, uuid, "evacuate", "rebuilding").accepted
+        dest = cluster.instances[uuid].migration.dest
+        if source_back_first:
+            cluster.service_up(source)
+            cluster.restart(dest)
+        else:
+            cluster.restart(dest)
+            cluster.service_up(source)
+        assert not cluster.pending()
+        inst = cluster.instances[uuid]
+        assert (inst.host, inst.task_state) == (source, TaskState.REBUILDING)
+        assert set(cluster.ledger.allocations_of(uuid)) == {dest}
+        found = invariants.violations(cluster)
+        assert {"nothing_stuck", "tracker_audit_agrees_with_placement"} <= set(found), found
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == {}, unexplained
+        assert {f.name for f, _ in explained} == {
+            "a source host that comes back during an evacuation gives the instance up",
+            "a compute restart in the middle of a handler leaves the instance in its task"}
     finally:
         cluster.close()

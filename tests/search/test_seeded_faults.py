@@ -488,7 +488,14 @@ def _profile():
     return profile.max_examples, profile.stateful_step_count, profile.derandomize
 
 
-@pytest.mark.parametrize("name", sorted(FAULTS))
+#: Seeded faults the ``ci`` search does not find, each with the reason (a violation of
+#: the unmodified model the fault's search meets first: the fault is not what is missed)
+MISSED: dict[str, str] = {}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(reason=MISSED[n])) if n in MISSED else n
+    for n in sorted(FAULTS)])
 def test_the_search_finds_the_seeded_fault(name, record_property):
     fault = FAULTS[name]
     examples, steps, derandomize = _profile()
