@@ -70,7 +70,7 @@ def _evacuation_progress(cluster: "Cluster", mig) -> str:
     if dropped and evacuates(dropped[-1].operation) and mig.status is not MS.DONE:
         return "preempted"
     lost = cluster.handler_lost.get(mig.instance_uuid)
-    if lost is not None and lost.operation == "evacuate" and mig.status is not MS.DONE:
+    if lost is not None and evacuates(lost.operation) and mig.status is not MS.DONE:
         return "stopped"
     return "ended"
 
