@@ -56,6 +56,10 @@ TRANSIENT_MIGRATION = frozenset({
 #: How long an unchanged observation with a task still set counts as stuck, not busy.
 STUCK_AFTER_S = 1.5
 SETTLE_TIMEOUT_S = 60.0
+#: The admin's own project. The model's admin is not the owner: ``API.lock`` records
+#: ``locked_by`` "owner" for a caller in the instance's project, admin or not, and
+#: ``API.is_expected_locked_by`` compares the caller's project with the instance's.
+ADMIN_PROJECT = "61646d696e2070726f6a656374000000"
 
 
 class ConformanceDriver(fake.FakeDriver):
@@ -274,6 +278,10 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         self.stub_out("nova.rpc.LegacyValidatingNotifier.fatal", False)
         self.owner_api = self.api_fixture.api
         self.owner_api.microversion = MICROVERSION
+        # (Nova's fixture puts its admin in the owner's project)
+        self.admin_api = api_client.TestOpenStackClient(
+            "admin", self.api_fixture.base_url, project_id=ADMIN_PROJECT,
+            roles=["reader", "member", "admin"])
         self.admin_api.microversion = MICROVERSION
         self.ctx = nova_context.get_admin_context()
         aggregates = {}
