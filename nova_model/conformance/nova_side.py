@@ -136,8 +136,19 @@ class ConformanceDriver(fake.FakeDriver):
     RELEASE: dict[str, str] = {}
     HOLD_LIMIT_S = 30.0
 
+    #: Guests a live migration carries paused to the destination, by instance.
+    CARRIED_PAUSED: set[str] = set()
+
     def live_migration(self, context, instance, dest, post_method, recover_method,
                        block_migration=False, migrate_data=None):
+        # libvirt's peer-to-peer migration leaves a guest paused on the destination when
+        # it was paused on the source; the fake driver spawns it running there
+        # (FakeDriver.post_live_migration_at_destination).
+        guest = self.instances.get(instance.uuid)
+        if guest is not None and guest.state == power_state.PAUSED:
+            self.CARRIED_PAUSED.add(instance.uuid)
+        else:
+            self.CARRIED_PAUSED.discard(instance.uuid)
         if instance.uuid not in self.HOLD:
             return super().live_migration(context, instance, dest, post_method,
                                           recover_method, block_migration, migrate_data)
@@ -152,6 +163,14 @@ class ConformanceDriver(fake.FakeDriver):
                            migration_status="cancelled")
         else:
             post_method(context, instance, dest, block_migration, migrate_data)
+
+    def post_live_migration_at_destination(self, context, instance, network_info,
+                                           block_migration=False, block_device_info=None):
+        super().post_live_migration_at_destination(
+            context, instance, network_info, block_migration, block_device_info)
+        if instance.uuid in self.CARRIED_PAUSED:
+            self.CARRIED_PAUSED.discard(instance.uuid)
+            self._set_power(instance, power_state.PAUSED)
 
     def live_migration_abort(self, instance):
         self.RELEASE[instance.uuid] = "abort"
@@ -259,6 +278,7 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         ConformanceDriver.HOSTS = {h["name"]: h for h in c["hosts"]}
         ConformanceDriver.HOLD.clear()
         ConformanceDriver.RELEASE.clear()
+        ConformanceDriver.CARRIED_PAUSED.clear()
         super().setUp()
         # (after the test base, which sets build_failure_weight_multiplier to 0)
         self.flags(**s["multipliers"], group="filter_scheduler")
