@@ -906,8 +906,11 @@ def _delete_api(method: str) -> Step:
 _TERMINATE = Step("terminate", Where.HOST, ANY, (
     done(vm=V.DELETED, task=None, power=P.PENDING, alloc=(Alloc.DELETE_INSTANCE,),
          tracker=(Track.UPDATE_USAGE,), nova="CM._delete_instance; CM._complete_deletion"),
-    Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
-            "CM.terminate_instance: any failure puts the instance in error"),
+    Outcome("driver_error", FAULT,
+            (Branch(vm=V.ERROR, task=None, tracker=(Track.UPDATE_USAGE,)),),
+            "CM.terminate_instance: any failure puts the instance in error "
+            "(CM._set_instance_obj_error_state); reverts_task_state -> "
+            "CM._instance_update -> CM._update_resource_tracker"),
 ), "CM.terminate_instance -> CM._delete_instance")
 
 _DELETE_NOTES = (
