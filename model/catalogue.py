@@ -54,8 +54,12 @@ def done(**kw) -> Outcome:
 REVERT_TASK = Outcome("driver_error", FAULT, (Branch(task=None, tracker=(Track.UPDATE_USAGE,)),),
                       "reverts_task_state -> CM._instance_update")
 #: ``_error_out_instance_on_exception``: any unexpected error puts the instance in error.
-ERROR_OUT = Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
-                    "_error_out_instance_on_exception")
+#: Every compute method it guards here is also ``reverts_task_state``, whose
+#: ``CM._instance_update`` updates the host's resource tracker (``_update_resource_tracker``).
+ERROR_OUT = Outcome("driver_error", FAULT,
+                    (Branch(vm=V.ERROR, task=None, tracker=(Track.UPDATE_USAGE,)),),
+                    "_error_out_instance_on_exception; reverts_task_state -> "
+                    "CM._instance_update")
 #: ``_error_out_instance_on_exception`` with InstanceFaultRollback/NotImplementedError.
 ROLLBACK = Outcome("rollback", FAULT, (Branch(task=None, tracker=(Track.UPDATE_USAGE,)),),
                    "_error_out_instance_on_exception (InstanceFaultRollback) "
