@@ -55,8 +55,12 @@ def done(**kw) -> Outcome:
 REVERT_TASK = Outcome("driver_error", FAULT, (Branch(task=None, tracker=(Track.UPDATE_USAGE,)),),
                       "reverts_task_state -> CM._instance_update")
 #: ``_error_out_instance_on_exception``: any unexpected error puts the instance in error.
-ERROR_OUT = Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
-                    "_error_out_instance_on_exception")
+#: Every compute method it guards here is also ``reverts_task_state``, whose
+#: ``CM._instance_update`` updates the host's resource tracker (``_update_resource_tracker``).
+ERROR_OUT = Outcome("driver_error", FAULT,
+                    (Branch(vm=V.ERROR, task=None, tracker=(Track.UPDATE_USAGE,)),),
+                    "_error_out_instance_on_exception; reverts_task_state -> "
+                    "CM._instance_update")
 #: ``reverts_task_state`` after the driver found no guest: its power-off or power-on
 #: (``CM._power_off_instance``, ``CM._power_on``) raises InstanceNotFound before the
 #: step saves anything (the guest a failed rebuild or move destroyed).
@@ -1050,8 +1054,11 @@ def _delete_api(method: str) -> Step:
 _TERMINATE = Step("terminate", Where.HOST, ANY, (
     done(vm=V.DELETED, task=None, power=P.PENDING, alloc=(Alloc.DELETE_INSTANCE,),
          tracker=(Track.UPDATE_USAGE,), nova="CM._delete_instance; CM._complete_deletion"),
-    Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None),),
-            "CM.terminate_instance: any failure puts the instance in error"),
+    Outcome("driver_error", FAULT,
+            (Branch(vm=V.ERROR, task=None, tracker=(Track.UPDATE_USAGE,)),),
+            "CM.terminate_instance: any failure puts the instance in error "
+            "(CM._set_instance_obj_error_state); reverts_task_state -> "
+            "CM._instance_update -> CM._update_resource_tracker"),
 ), "CM.terminate_instance -> CM._delete_instance",
     entry=rpc("CM.terminate_instance (cast by API._delete)"))
 

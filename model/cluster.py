@@ -1668,6 +1668,10 @@ class Cluster:
         return cached[1]
 
     def _group(self, inst: Instance) -> InstanceGroup | None:
+        """The group a request spec carries: ``scheduler_utils.setup_instance_group``
+        fills its hosts from ``InstanceGroup.get_hosts()``, every member's host, the
+        moving instance's own included (no ``exclude``), so an affinity group's only
+        member can move nowhere once its source is ignored."""
         group = self.info[inst.uuid].group
         if group is None:
             return None
@@ -1675,7 +1679,7 @@ class Cluster:
         members = tuple(u for u in self.groups.get(group, ())
                         if self.instances[u].vm_state is not VmState.DELETED)
         hosts = tuple(sorted({self.instances[u].host for u in members
-                              if u != inst.uuid and self.instances[u].host is not None}))
+                              if self.instances[u].host is not None}))
         return InstanceGroup(policy=policy, rules=rules, hosts=hosts, members=members,
                              uuid=group)
 
