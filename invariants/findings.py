@@ -442,6 +442,28 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager.resize_instance, ComputeManager._resize_instance",
     ),
     Finding(
+        name="an evacuation whose destination's compute stops mid-rebuild leaks its claim",
+        invariant=("instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
+        cause=cause("discarded_steps", operation="evacuate"),
+        summary=("The conductor's claim on the evacuation's destination joins the "
+                 "instance's allocation on its (down) source. A restart of the "
+                 "destination's nova-compute in the middle of ComputeManager."
+                 "rebuild_instance ends the handler, and no message is left for its "
+                 "remaining steps; the instance's host is still the source, so the "
+                 "destination's ComputeManager._init_instance never sees it. Whatever ends "
+                 "the stuck rebuild (a reset-state by an admin, or a second evacuation, "
+                 "which API.evacuate accepts in any task_state, failing or going "
+                 "elsewhere) leaves the first destination's claim in the instance's "
+                 "allocation, and nothing removes it: the destination's resource audit "
+                 "(ResourceTracker._remove_deleted_instances_allocations) only warns "
+                 "about an instance that lives on another host."),
+        nova="nova/compute/manager.py: ComputeManager.rebuild_instance, "
+             "ComputeManager._init_instance; nova/compute/api.py: API.evacuate; "
+             "nova/compute/resource_tracker.py: "
+             "ResourceTracker._remove_deleted_instances_allocations",
+    ),
+    Finding(
         name="a compute restart in the middle of a handler leaves the instance in its task",
         invariant="nothing_stuck",
         cause=cause("handler_lost"),

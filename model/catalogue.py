@@ -64,9 +64,9 @@ ERROR_OUT = Outcome("driver_error", FAULT,
 #: ``reverts_task_state`` after the driver found no guest: its power-off or power-on
 #: (``CM._power_off_instance``, ``CM._power_on``) raises InstanceNotFound before the
 #: step saves anything (the guest a failed rebuild or move destroyed).
-NO_GUEST_REVERTS = Branch(when=(When.NO_GUEST,), task=None,
+NO_GUEST_REVERTS = Branch(when=(When.NO_GUEST,), task=None, tracker=(Track.UPDATE_USAGE,),
                           note="the driver has no guest: InstanceNotFound; "
-                               "reverts_task_state")
+                               "reverts_task_state -> CM._instance_update")
 
 #: ``_error_out_instance_on_exception`` with InstanceFaultRollback/NotImplementedError.
 ROLLBACK = Outcome("rollback", FAULT, (Branch(task=None, tracker=(Track.UPDATE_USAGE,)),),
@@ -316,13 +316,17 @@ RESCUE = _simple("rescue", "API.rescue", [V.ACTIVE, V.STOPPED, V.ERROR], T.RESCU
                  V.RESCUED, P.RUNNING, "CM.rescue_instance",
                  "Boot the instance from a rescue image.",
                  faults=(dataclasses.replace(ERROR_OUT, branches=(
-                     Branch(when=(When.NO_GUEST,), vm=V.ERROR, task=None),
-                     Branch(vm=V.ERROR, task=None, guest=P.SHUTDOWN)),
+                     Branch(when=(When.NO_GUEST,), vm=V.ERROR, task=None,
+                            tracker=(Track.UPDATE_USAGE,)),
+                     Branch(vm=V.ERROR, task=None, guest=P.SHUTDOWN,
+                            tracker=(Track.UPDATE_USAGE,))),
                      nova="CM.rescue_instance: CM._power_off_instance, then the driver "
                           "fails -> _set_instance_obj_error_state"),),
                  first=(Branch(when=(When.NO_GUEST,), vm=V.ERROR, task=None,
+                               tracker=(Track.UPDATE_USAGE,),
                                note="CM._power_off_instance raises InstanceNotFound: "
-                                    "_set_instance_obj_error_state"),),
+                                    "_set_instance_obj_error_state; reverts_task_state "
+                                    "-> CM._instance_update"),),
                  launched=True)
 UNRESCUE = _simple("unrescue", "API.unrescue", [V.RESCUED], T.UNRESCUING, V.ACTIVE,
                    P.RUNNING, "CM.unrescue_instance",

@@ -172,6 +172,25 @@ def restart_during_a_resize_on_its_source(cluster):
     return uuid
 
 
+def evacuation_destination_restarts_mid_rebuild(cluster):
+    """The destination's nova-compute restarts in the middle of CM.rebuild_instance; the
+    instance, still on its source, is not on the destination's list, and an admin's
+    reset-state ends the stuck rebuild with the destination's claim still held."""
+    uuid = boot(cluster, SMALL)
+    source = cluster.instances[uuid].host
+    cluster.service_down(source)
+    assert cluster.request("evacuate", uuid, ADMIN).accepted
+    for step in ("schedule", "rebuilding"):
+        assert _run_work(cluster, uuid, "evacuate", step).accepted
+    destination = next(h for h in cluster.ledger.allocations_of(uuid) if h != source)
+    cluster.restart(destination)
+    assert not [w for w in cluster.pending() if w.instance == uuid]
+    assert cluster.instances[uuid].task_state is TaskState.REBUILDING
+    assert cluster.request("reset_state_error", uuid, ADMIN).accepted
+    assert set(cluster.ledger.allocations_of(uuid)) == {source, destination}
+    return uuid
+
+
 def restart_while_a_shelve_uploads(cluster):
     """CM.shelve_instance snapshots, uploads and shelves in one handler; the restart
     ends it and CM._init_instance has no case for shelving."""
@@ -394,6 +413,8 @@ SCRIPTS = {
         restart_during_a_resize_on_its_source,
     "a compute restart in the middle of a handler leaves the instance in its task":
         restart_while_a_shelve_uploads,
+    "an evacuation whose destination's compute stops mid-rebuild leaks its claim":
+        evacuation_destination_restarts_mid_rebuild,
     "two evacuations of one instance at once leave its allocations wrong":
         two_evacuations_to_one_host,
     "a reverted resize returns a member to a host another member was given":
