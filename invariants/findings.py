@@ -302,7 +302,8 @@ UPSTREAM: tuple[Finding, ...] = (
     ),
     Finding(
         name="a revert whose move back Placement fails leaks the migration's allocation",
-        invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
+        invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
         cause=cause("migration_errors", operation=REVERT.name, outcome=MOVE_BACK_REFUSED),
         summary=("ComputeManager._finish_revert_resize saves the instance on the source "
                  "with its old flavor, then _revert_allocation moves the migration "

@@ -50,8 +50,8 @@ from nova_model.search.coverage import (
 )
 from nova_model.search.targets import (
     BACK_AFTER_BUSY, BACK_AFTER_IDLE, BACK_DURING_BUSY, BACK_DURING_IDLE, EVAC_DOWN_AFTER,
-    EVAC_DOWN_BEFORE, EVAC_DOWN_DURING, GROUP_MOVES, GUEST_STOPPED_VM_STATES, INTERLEAVINGS,
-    MOVES, OPERATOR_MID_MOVE, POLLER_MID_MOVE, REQUEST_HOST_DOWN_BUSY, RESTART_MID_CHAIN,
+    EVAC_DOWN_BEFORE, EVAC_DOWN_DURING, GROUP_MOVES, GUEST_OFF_EVENT, GUEST_STOPPED_VM_STATES,
+    INTERLEAVINGS, MOVES, OPERATOR_MID_MOVE, POLLER_MID_MOVE, REQUEST_HOST_DOWN_BUSY, RESTART_MID_CHAIN,
     Planner, guest_stopped_on, planner,
 )
 from nova_model.search.memo import (
@@ -472,9 +472,15 @@ class ClusterMachine(RuleBasedStateMachine):
                               c.take(2) == 1, c)
         else:
             uuid = self._ready(c)
-            if uuid is None or not self._bring(p, uuid, op, vms, c, p.route(op, step)[1]):
+            whens = p.route(op, step)[1]
+            if uuid is None or not self._bring(p, uuid, op, vms, c, whens):
                 return
-            if self._api(uuid, True, 0, c, c.pick(self.flavor_names), only=op) is None:
+            if When.GUEST_OFF in whens:
+                self._instance_event(GUEST_OFF_EVENT, uuid)
+            requested = any(w.instance == uuid and w.operation == op
+                            for w in self.cluster.pending())
+            if not requested and self._api(uuid, True, 0, c, c.pick(self.flavor_names),
+                                           only=op) is None:
                 return
         if uuid is not None:
             self._walk(p, uuid, op, step, outcome, c)

@@ -30,9 +30,9 @@ from collections import deque
 from functools import lru_cache
 from typing import Iterable
 
-from model.catalogue import API_OPERATIONS
-from model.operation import Check, OutcomeKind, Rule, When
-from model.states import VmState
+from model.catalogue import API_OPERATIONS, CATALOGUE
+from model.operation import Check, Kind, OutcomeKind, Rule, When
+from model.states import PowerState, VmState
 
 #: The interleavings the search aims at: each a coverage item, recorded when it
 #: happens (``Coverage.interleaving``), whoever made it happen.
@@ -137,6 +137,14 @@ class Planner:
 def planner(lifecycle) -> Planner:
     """The planner of ``lifecycle`` (one per catalogue searched)."""
     return Planner(lifecycle, frozenset(op.name for op in API_OPERATIONS))
+
+
+#: The hypervisor event that leaves the guest shut off: how a plan arranges
+#: ``When.GUEST_OFF`` (its handler syncs the power state at once, and that sync is the
+#: request of the periodic task that needs the guest off).
+GUEST_OFF_EVENT = next(
+    op.name for op in CATALOGUE.values() if op.kind is Kind.EVENT
+    and any(b.guest is PowerState.SHUTDOWN for o in op.api.outcomes for b in o.branches))
 
 
 #: Branch conditions the planner does not arrange: a route or a chain's end through
