@@ -224,6 +224,68 @@ def _set_guest(args, kwargs, state) -> None:
             guests[uuid].state = state
 
 
+class _Holds:
+    """Nova held before a step of a chain (``nova_model.conformance.holds``).
+
+    A hold names the Nova method that receives the step's cast and the instance (the
+    scenario's name); the method is wrapped once per target, and its first call for
+    that instance after the hold was armed waits, before any of the method's own code
+    runs, until the hold is released (a green sleep: Nova's other services, and the
+    racing request, run meanwhile). A hold never released passes after ``LIMIT_S``.
+    """
+
+    LIMIT_S = 90.0
+    AWAIT_S = 30.0
+
+    def __init__(self, env: "NovaCluster"):
+        self.env = env
+        self.wrapped: set[str] = set()
+        self.holds: list[dict[str, Any]] = []
+
+    def arm(self, hold: dict[str, Any]) -> None:
+        target = hold["target"]
+        if target not in self.wrapped:
+            self.wrapped.add(target)
+            owner_path, attr = target.rsplit(".", 1)
+            original = getattr(_resolve(owner_path), attr)
+            self.env.stub_out(target, self._wrap(target, original))
+        self.holds.append(dict(hold, reached=False, released=False, passed=False))
+
+    def _wrap(self, target: str, original):
+        def held(*args, **kwargs):
+            uuid = getattr(kwargs.get("instance"), "uuid", None) or next(
+                (a.uuid for a in args[1:] if isinstance(a, objects.Instance)), None)
+            hold = next((h for h in self.holds if h["target"] == target and not h["reached"]
+                         and self.env.names.get(h["instance"]) == uuid), None)
+            if hold is not None:
+                hold["reached"] = True
+                deadline = time.monotonic() + self.LIMIT_S
+                while not hold["released"] and time.monotonic() < deadline:
+                    time.sleep(0.02)   # a green sleep
+                hold["passed"] = True
+            return original(*args, **kwargs)
+        return held
+
+    def _named(self, key: str) -> dict[str, Any]:
+        return next(h for h in self.holds if h["key"] == key)
+
+    def wait_until_reached(self, keys) -> list[dict[str, str]]:
+        """Wait until Nova waits at every hold of ``keys``; the ones it never reached."""
+        deadline = time.monotonic() + self.AWAIT_S
+        pending = [self._named(k) for k in keys]
+        while any(not h["reached"] for h in pending) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return [{"key": h["key"], "target": h["target"]} for h in pending if not h["reached"]]
+
+    def release(self, keys) -> None:
+        for key in keys:
+            self._named(key)["released"] = True
+
+    def release_all(self) -> None:
+        for h in self.holds:
+            h["released"] = True
+
+
 class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
     """One cluster of the plan, as Nova's functional environment runs it."""
 
@@ -240,6 +302,7 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         self.booted_from_volume: dict[str, str] = {}   # server uuid -> that image
         self.armed: list[_Armed] = []
         self.held: set[str] = set()          # servers whose live migration is held
+        self.holds = _Holds(self)            # Nova held before a step of a chain
 
     # -- set-up: the cluster file as Nova configuration and API objects ---------------
 
@@ -404,13 +467,14 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             except Exception as exc:  # a harness failure is reported, never hidden
                 reply = {"harness_error": f"{type(exc).__name__}: {exc}",
                          "traceback": traceback.format_exc(limit=6)}
-            if action.get("observe"):
+            if action.get("observe") and "unreached" not in reply:
                 reply["observed"] = self._settle_and_observe()
                 reply["faults"] = self._disarm()
             reply["index"] = index
             self.emit(reply)
-            if "harness_error" in reply:
-                break
+            if "harness_error" in reply or "unreached" in reply:
+                break   # (Nova did not get where the model's chain is: nothing later compares)
+        self.holds.release_all()
         # Nova's work still in flight (a plan that stops before its chains end) runs to
         # its end before the services stop: stopping a service waits for its RPC
         # handlers, and a handler waiting on a call to a compute already stopped would
@@ -423,6 +487,12 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         kind = a["kind"]
         for fault in a.get("faults", ()):
             self.armed.append(_Armed(fault))
+        for hold in a.get("holds", ()):
+            self.holds.arm(hold)
+        self.holds.release(a.get("release", ()))
+        unreached = self.holds.wait_until_reached(a.get("await", ()))
+        if unreached:
+            return {"unreached": unreached}
         if kind == "api":
             if a.get("hold"):
                 self.held.add(self.names[a["instance"]])

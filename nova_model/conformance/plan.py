@@ -6,10 +6,18 @@ plan is built: one Nova action per scenario step, with the faults each request's
 must meet armed before the request, and a mark on every step after which the model
 has no deliverable work (a quiescent point: Nova is waited on and compared there).
 
-Nova runs a request's whole chain by itself, so a scenario whose steps interleave
-with work still in flight, or that needs an outcome the harness cannot force, cannot
-be performed in Nova in that order. The plan stops at the first such step and says
-why ("not reproducible in Nova"); it never counts it as agreement.
+Nova runs a request's whole chain by itself. A step that comes while the model still
+holds work (a request racing a chain in flight, a host event in the middle of a move)
+is performed by *holding* each chain in flight at its next step (``holds``): the
+request that started the chain arms a hold on the Nova method that receives that
+step's cast, the racing step is sent once Nova waits there, and the delivery of the
+held step releases it. Nova runs everything it is not held at by itself, at once, so a
+held step may be released only after the model has delivered all the other work that
+was in flight. A scenario whose order Nova cannot be made to follow that way (a step
+with no declared hold, two held steps released together, a held step the model drops)
+or that needs an outcome the harness cannot force, cannot be performed in Nova in that
+order: the plan stops at the first such step and says why ("not reproducible in Nova");
+it never counts it as agreement.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from model.placement import ResourceClass
 from model.scheduler.config import WEIGHT_MULTIPLIERS
 from nova_model import scenario as scenarios
 from nova_model.conformance.faults import Fault, NotInjectable, fault_map
+from nova_model.conformance.holds import Gate, gate
 
 #: Scenario verbs that only deliver queued work: in Nova the chain runs by itself.
 _DELIVERING = (actions.Deliver, actions.Settle)
@@ -146,6 +155,19 @@ def model_view(state: dict[str, Any]) -> dict[str, Any]:
             "allocations": allocations, "hosts": hosts}
 
 
+@dataclass(frozen=True)
+class _InFlight:
+    """A step the model holds deliverable: Nova's chain is at it or runs it at once."""
+
+    instance: str
+    operation: str
+    step: str
+
+    @property
+    def words(self) -> str:
+        return f"{self.operation}.{self.step} of {self.instance}"
+
+
 class _Recorder:
     """Observes the model run: deliveries with their outcome, state after each step."""
 
@@ -160,7 +182,7 @@ class _Recorder:
                 (w.instance, w.operation, w.step, obs.outcome))
         elif obs.kind == "done":
             cluster = obs.cluster
-            ready = [(w.instance, f"{w.operation}.{w.step} of {w.instance}")
+            ready = [_InFlight(w.instance, w.operation, w.step)
                      for w in cluster.deliverable()]
             self.after[obs.index] = (scenarios.cluster_state(cluster), not ready, ready)
 
@@ -177,24 +199,37 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
     run = scenarios.run(scenario, config, lifecycle=lifecycle, observer=recorder)
     try:
         requests: dict[str, dict[str, Any]] = {}   # instance -> its latest request action
+        chains: dict[tuple[str, str], dict[str, Any]] = {}  # (instance, op) -> its request
         images: dict[str, str | None] = {}          # instance -> the image it boots from
-        in_flight: list[tuple[str, str]] = []
+        in_flight: list[_InFlight] = []
+        held: dict[_InFlight, str] = {}  # the steps Nova is held before -> the hold's key
         known: set[str] = set()  # the instances made so far
         for result, step in zip(run.results, scenario.steps):
             request = step.action if isinstance(step.action, actions.Request) else None
             state, quiescent, ready = recorder.after[result.index]
-            racing = _racing(step, in_flight, requests)
-            if racing:
-                plan.not_reproducible = (
-                    f"{step.path} ({result.words}) comes while {', '.join(racing)} "
-                    "is still to run; Nova runs a request's chain without pausing")
-                plan.stopped_at = step.path
-                break
+            deliveries = recorder.deliveries.get(result.index, ())
+            awaits: list[str] = []
+            if _racing(step, in_flight, requests):
+                awaits, problem = _hold(in_flight, held, chains)
+                if problem:
+                    plan.not_reproducible = (
+                        f"{step.path} ({result.words}) comes while {problem}")
+                    plan.stopped_at = step.path
+                    break
             refused = refusal(step, config, images)
             if refused:
                 plan.not_reproducible, plan.stopped_at = refused, step.path
                 break
+            releases, problem = _releases(deliveries, in_flight, held, ready)
+            if problem:
+                plan.not_reproducible = f"{step.path} ({result.words}): {problem}"
+                plan.stopped_at = step.path
+                break
             action = _action(step, config)
+            if awaits:
+                action["await"] = awaits
+            if releases:
+                action["release"] = releases
             if (request is not None and request.instance is None
                     and CATALOGUE[request.operation].creates_instance and result.accepted):
                 # (a multi-create's instances all belong to its one request)
@@ -202,12 +237,16 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                     config.images[0].name if config.images else None)
                 for made in set(state["instances"]) - known:
                     requests[made] = action
+                    chains[(made, request.operation)] = action
                     images[made] = image
             elif request is not None and request.instance:
                 requests[request.instance] = action
+                chains[(request.instance, request.operation)] = action
             elif isinstance(step.action, actions.GuestEvent):
                 requests[step.action.instance] = action  # its power-state sync's chain
-            problem = _arm_faults(recorder.deliveries.get(result.index, ()), requests, action)
+            problem = _arm_faults(deliveries, requests, action,
+                                  {(w.instance, w.operation): chains.get((w.instance, w.operation))
+                                   for w in in_flight})
             if problem:
                 plan.not_reproducible, plan.stopped_at = problem, step.path
                 break
@@ -247,7 +286,7 @@ def _answer_waited_requests(plan: Plan, lifecycle: Lifecycle | None) -> None:
 _ON_RUNNING_LIVE_MIGRATION = ("live_migrate_abort", "live_migrate_force_complete")
 
 
-def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[tuple[str, str]],
+def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
                           requests: dict[str, dict[str, Any]]) -> bool:
     """The step acts on a live migration whose driver call alone is still to run: the
     request that started it is marked for the driver to hold it running."""
@@ -259,13 +298,13 @@ def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[tuple[st
     if (action.operation not in _ON_RUNNING_LIVE_MIGRATION
             or started is None or started["operation"] != "live_migrate"):
         return False
-    if in_flight != [(instance, f"live_migrate.post_live_migration of {instance}")]:
+    if in_flight != [_InFlight(instance, "live_migrate", "post_live_migration")]:
         return False
     started["hold"] = True
     return True
 
 
-def _racing(step: scenarios.ScenarioStep, in_flight: list[tuple[str, str]],
+def _racing(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
             requests: dict[str, dict[str, Any]]) -> list[str]:
     """The in-flight work this step would race in Nova (empty when nothing is in flight).
 
@@ -278,7 +317,60 @@ def _racing(step: scenarios.ScenarioStep, in_flight: list[tuple[str, str]],
     """
     if isinstance(step.action, _DELIVERING) or _holds_live_migration(step, in_flight, requests):
         return []
-    return [words for _, words in in_flight]
+    return [w.words for w in in_flight]
+
+
+def _hold(in_flight: list[_InFlight], held: dict[_InFlight, str],
+          chains: dict[tuple[str, str], dict[str, Any]]) -> tuple[list[str], str | None]:
+    """Hold every chain in flight at its next step (``holds.gate``): each is armed on the
+    request that started the chain, and the racing step awaits the new holds. Returns
+    the holds to await, or why Nova cannot be held there."""
+    awaits = []
+    for work in in_flight:
+        if work in held:
+            continue  # held since an earlier racing step: Nova still waits there
+        how = gate(work.operation, work.step)
+        if not isinstance(how, Gate):
+            return [], f"{work.words} is still to run, and Nova cannot be held before it: {how.reason}"
+        started = chains.get((work.instance, work.operation))
+        if started is None or started["kind"] != "api":
+            return [], (f"{work.words} is still to run, and no request of that operation "
+                        "started its chain (a hold is armed by the chain's request)")
+        key = f"{work.words} #{len(started.get('holds', ())) + 1}"
+        started.setdefault("holds", []).append(
+            {"key": key, "target": how.target, "instance": work.instance})
+        held[work] = key
+        awaits.append(key)
+    return awaits, None
+
+
+def _releases(deliveries, in_flight: list[_InFlight], held: dict[_InFlight, str],
+              ready: list[_InFlight]) -> tuple[list[str], str | None]:
+    """The holds this step's deliveries release, or why Nova cannot follow them.
+
+    Nova ran at once everything it was not held at, so a held step is released only
+    when every other step that was in flight is delivered before it (in this step or
+    earlier); two held steps released by one step would run concurrently in Nova; and a
+    held step the model drops without delivering it is a cast Nova cannot take back.
+    """
+    order = [_InFlight(i, op, s) for i, op, s, _ in deliveries]
+    released = [w for w in order if w in held]
+    if len(released) > 1:
+        return [], (f"it delivers the held {released[0].words} and {released[1].words} "
+                    "together; released at once, Nova would run them concurrently")
+    if released:
+        work = released[0]
+        before = set(order[:order.index(work)])
+        free = [w for w in in_flight if w not in held and w not in before]
+        if free:
+            return [], (f"it delivers the held {work.words} while {free[0].words}, which "
+                        "Nova ran at once, is still to run in the model")
+    releases = [held.pop(w) for w in released]
+    dropped = [w for w in held if w not in ready]
+    if dropped:
+        return [], (f"the model drops the held {dropped[0].words} without delivering it; "
+                    "Nova cannot take back a cast it holds")
+    return releases, None
 
 
 def refusal(step: scenarios.ScenarioStep, config: ClusterConfig,
@@ -330,12 +422,15 @@ def _action(step: scenarios.ScenarioStep, config: ClusterConfig) -> dict[str, An
 
 
 def _arm_faults(deliveries, requests: dict[str, dict[str, Any]],
-                action: dict[str, Any]) -> str | None:
-    """Attach each non-ok outcome to the request whose chain meets it."""
+                action: dict[str, Any],
+                in_flight: dict[tuple[str, str], dict[str, Any] | None] | None = None
+                ) -> str | None:
+    """Attach each non-ok outcome to the request whose chain meets it (the chain in
+    flight of that operation, else the instance's latest request)."""
     for instance, operation, step, outcome in deliveries:
         if outcome == "ok":
             continue
-        request = requests.get(instance)
+        request = (in_flight or {}).get((instance, operation)) or requests.get(instance)
         if request is None or request["operation"] not in (operation, None):
             return (f"{operation}.{step} {outcome} of {instance}: no request of that "
                     "operation started the chain (the harness arms faults per request)")
