@@ -220,7 +220,8 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
             if refused:
                 plan.not_reproducible, plan.stopped_at = refused, step.path
                 break
-            releases, problem = _releases(deliveries, in_flight, held, ready)
+            releases, late, problem = _releases(deliveries, in_flight, held, ready, chains)
+            awaits += late
             if problem:
                 plan.not_reproducible = f"{step.path} ({result.words}): {problem}"
                 plan.stopped_at = step.path
@@ -320,6 +321,24 @@ def _racing(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
     return [w.words for w in in_flight]
 
 
+def _arm_hold(work: _InFlight, held: dict[_InFlight, str],
+              chains: dict[tuple[str, str], dict[str, Any]]) -> tuple[str | None, str | None]:
+    """Arm a hold before ``work`` on the request that started its chain: its key, or
+    why Nova cannot be held there."""
+    how = gate(work.operation, work.step)
+    if not isinstance(how, Gate):
+        return None, f"{work.words} is still to run, and Nova cannot be held before it: {how.reason}"
+    started = chains.get((work.instance, work.operation))
+    if started is None or started["kind"] != "api":
+        return None, (f"{work.words} is still to run, and no request of that operation "
+                      "started its chain (a hold is armed by the chain's request)")
+    key = f"{work.words} #{len(started.get('holds', ())) + 1}"
+    started.setdefault("holds", []).append(
+        {"key": key, "target": how.target, "instance": work.instance})
+    held[work] = key
+    return key, None
+
+
 def _hold(in_flight: list[_InFlight], held: dict[_InFlight, str],
           chains: dict[tuple[str, str], dict[str, Any]]) -> tuple[list[str], str | None]:
     """Hold every chain in flight at its next step (``holds.gate``): each is armed on the
@@ -329,48 +348,57 @@ def _hold(in_flight: list[_InFlight], held: dict[_InFlight, str],
     for work in in_flight:
         if work in held:
             continue  # held since an earlier racing step: Nova still waits there
-        how = gate(work.operation, work.step)
-        if not isinstance(how, Gate):
-            return [], f"{work.words} is still to run, and Nova cannot be held before it: {how.reason}"
-        started = chains.get((work.instance, work.operation))
-        if started is None or started["kind"] != "api":
-            return [], (f"{work.words} is still to run, and no request of that operation "
-                        "started its chain (a hold is armed by the chain's request)")
-        key = f"{work.words} #{len(started.get('holds', ())) + 1}"
-        started.setdefault("holds", []).append(
-            {"key": key, "target": how.target, "instance": work.instance})
-        held[work] = key
+        key, problem = _arm_hold(work, held, chains)
+        if problem:
+            return [], problem
         awaits.append(key)
     return awaits, None
 
 
 def _releases(deliveries, in_flight: list[_InFlight], held: dict[_InFlight, str],
-              ready: list[_InFlight]) -> tuple[list[str], str | None]:
-    """The holds this step's deliveries release, or why Nova cannot follow them.
+              ready: list[_InFlight], chains: dict[tuple[str, str], dict[str, Any]]
+              ) -> tuple[list[str], list[str], str | None]:
+    """The holds this step's deliveries release, the holds to await first, or why Nova
+    cannot follow them.
 
-    Nova ran at once everything it was not held at, so a held step is released only
-    when every other step that was in flight is delivered before it (in this step or
-    earlier); two held steps released by one step would run concurrently in Nova; and a
-    held step the model drops without delivering it is a cast Nova cannot take back.
+    Nova runs at once everything it is not held at. So when the model delivers a held
+    step, every other step that was in flight and is not delivered before it is held
+    too (armed on its chain's request, awaited before the release); after the held step
+    only its own chain may run in the same step (Nova runs that chain by itself); two
+    held steps released by one step would run concurrently in Nova; and a held step the
+    model no longer has deliverable (dropped, or its host down) is a cast Nova cannot
+    take back.
     """
     order = [_InFlight(i, op, s) for i, op, s, _ in deliveries]
     released = [w for w in order if w in held]
+    awaits: list[str] = []
     if len(released) > 1:
-        return [], (f"it delivers the held {released[0].words} and {released[1].words} "
-                    "together; released at once, Nova would run them concurrently")
+        return [], [], (f"it delivers the held {released[0].words} and {released[1].words} "
+                        "in one step; released together, Nova would run them concurrently")
     if released:
         work = released[0]
-        before = set(order[:order.index(work)])
-        free = [w for w in in_flight if w not in held and w not in before]
-        if free:
-            return [], (f"it delivers the held {work.words} while {free[0].words}, which "
-                        "Nova ran at once, is still to run in the model")
+        at = order.index(work)
+        before = set(order[:at])
+        for other in in_flight:
+            if other in held or other in before:
+                continue
+            key, problem = _arm_hold(other, held, chains)
+            if problem:
+                return [], [], f"it delivers the held {work.words} while {problem}"
+            awaits.append(key)
+        after = [w for w in order[at + 1:]
+                 if (w.instance, w.operation) != (work.instance, work.operation)]
+        if after:
+            return [], [], (f"after the held {work.words} it delivers {after[0].words}; "
+                            "Nova runs the released chain by itself, concurrently with "
+                            "any other")
     releases = [held.pop(w) for w in released]
     dropped = [w for w in held if w not in ready]
     if dropped:
-        return [], (f"the model drops the held {dropped[0].words} without delivering it; "
-                    "Nova cannot take back a cast it holds")
-    return releases, None
+        return [], [], (f"the held {dropped[0].words} is no longer deliverable in the model "
+                        "(dropped, or its host went down); Nova cannot take back a cast it "
+                        "holds")
+    return releases, awaits, None
 
 
 def refusal(step: scenarios.ScenarioStep, config: ClusterConfig,
