@@ -56,6 +56,9 @@ TRANSIENT_MIGRATION = frozenset({
 #: How long an unchanged observation with a task still set counts as stuck, not busy.
 STUCK_AFTER_S = 1.5
 SETTLE_TIMEOUT_S = 60.0
+#: How long what Nova shows must stay the same, with chains held, before a racing step
+#: or a release (the work Nova ran by itself meanwhile is done).
+STEADY_S = 1.0
 
 
 class ConformanceDriver(fake.FakeDriver):
@@ -142,7 +145,12 @@ class ConformanceDriver(fake.FakeDriver):
         while instance.uuid not in self.RELEASE and waited < self.HOLD_LIMIT_S:
             time.sleep(0.05)   # a green sleep: the abort request is served meanwhile
             waited += 0.05
-        if self.RELEASE.pop(instance.uuid, None) == "abort":
+        release = self.RELEASE.pop(instance.uuid, None)
+        if release == "killed":
+            # its compute service stopped (a restart): the migration ends with the
+            # process, which neither completes nor rolls it back
+            return None
+        if release == "abort":
             # what the libvirt driver's migration monitor does when the job is aborted
             recover_method(context, instance, dest, migrate_data,
                            migration_status="cancelled")
@@ -489,10 +497,12 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             self.armed.append(_Armed(fault))
         for hold in a.get("holds", ()):
             self.holds.arm(hold)
-        self.holds.release(a.get("release", ()))
         unreached = self.holds.wait_until_reached(a.get("await", ()))
         if unreached:
             return {"unreached": unreached}
+        if a.get("steady"):
+            self._steady()
+        self.holds.release(a.get("release", ()))
         if kind == "api":
             if a.get("hold"):
                 self.held.add(self.names[a["instance"]])
@@ -603,6 +613,11 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                 self.admin_api.put_service(service["id"], {"forced_down": True})
             elif event in ("service_up", "restart"):
                 if event == "restart":
+                    # a live migration the driver holds running on this host ends with
+                    # the process (CM._init_instance then finds it running)
+                    for uuid in self.held:
+                        if self.admin_api.get_server(uuid)["OS-EXT-SRV-ATTR:host"] == host:
+                            ConformanceDriver.RELEASE[uuid] = "killed"
                     self.computes[host].stop()
                 # Started first: Nova refuses to unset forced_down while the host still
                 # has `done` evacuations, which the restarted compute's init_host
@@ -686,6 +701,20 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             if not busy or now - since > STUCK_AFTER_S or now - start > SETTLE_TIMEOUT_S:
                 seen["settled"] = {"busy": sorted(busy), "seconds": round(now - start, 3)}
                 return seen
+
+    def _steady(self) -> None:
+        """Wait until the work Nova runs by itself is done: what it shows stays the same
+        for ``STEADY_S`` (its held chains wait meanwhile, so it is never quiescent)."""
+        start = time.monotonic()
+        last, since = None, start
+        while True:
+            time.sleep(0.02)
+            seen = self._observe()
+            now = time.monotonic()
+            if seen != last:
+                last, since = seen, now
+            elif now - since > STEADY_S or now - start > SETTLE_TIMEOUT_S:
+                return
 
     def _observe(self) -> dict:
         by_uuid = {v: k for k, v in self.names.items()}

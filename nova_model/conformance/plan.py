@@ -162,6 +162,7 @@ class _InFlight:
     instance: str
     operation: str
     step: str
+    work: str  # the model's work item (two chains of one operation may be in flight)
 
     @property
     def words(self) -> str:
@@ -179,10 +180,10 @@ class _Recorder:
         if obs.kind == "deliver":
             w = obs.work
             self.deliveries.setdefault(obs.index, []).append(
-                (w.instance, w.operation, w.step, obs.outcome))
+                (w.instance, w.operation, w.step, obs.outcome, w.id))
         elif obs.kind == "done":
             cluster = obs.cluster
-            ready = [_InFlight(w.instance, w.operation, w.step)
+            ready = [_InFlight(w.instance, w.operation, w.step, w.id)
                      for w in cluster.deliverable()]
             self.after[obs.index] = (scenarios.cluster_state(cluster), not ready, ready)
 
@@ -204,12 +205,13 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
         in_flight: list[_InFlight] = []
         held: dict[_InFlight, str] = {}  # the steps Nova is held before -> the hold's key
         known: set[str] = set()  # the instances made so far
+        hosts: dict[str, str | None] = {}  # each instance's host before the step
         for result, step in zip(run.results, scenario.steps):
             request = step.action if isinstance(step.action, actions.Request) else None
             state, quiescent, ready = recorder.after[result.index]
             deliveries = recorder.deliveries.get(result.index, ())
             awaits: list[str] = []
-            if _racing(step, in_flight, requests):
+            if _racing(step, in_flight, requests, hosts):
                 awaits, problem = _hold(in_flight, held, chains)
                 if problem:
                     plan.not_reproducible = (
@@ -231,6 +233,9 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 action["await"] = awaits
             if releases:
                 action["release"] = releases
+            if awaits or releases or (in_flight and not isinstance(step.action, _DELIVERING)):
+                # (the work Nova ran by itself, which the model delivered, is done first)
+                action["steady"] = True
             if (request is not None and request.instance is None
                     and CATALOGUE[request.operation].creates_instance and result.accepted):
                 # (a multi-create's instances all belong to its one request)
@@ -262,6 +267,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 error))
             in_flight = ready
             known = set(state["instances"])
+            hosts = {name: i.get("host") for name, i in state["instances"].items()}
     finally:
         run.close()
     _answer_waited_requests(plan, lifecycle)
@@ -288,25 +294,36 @@ _ON_RUNNING_LIVE_MIGRATION = ("live_migrate_abort", "live_migrate_force_complete
 
 
 def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
-                          requests: dict[str, dict[str, Any]]) -> bool:
-    """The step acts on a live migration whose driver call alone is still to run: the
-    request that started it is marked for the driver to hold it running."""
+                          requests: dict[str, dict[str, Any]],
+                          hosts: Mapping[str, str | None] | None = None) -> bool:
+    """The step acts on a live migration whose driver call alone is still to run (an
+    abort or force-complete of it, or a restart of its source's compute service, which
+    ends the driver's migration with the process): the request that started it is
+    marked for the driver to hold it running."""
     action = step.action
-    if not isinstance(action, actions.Request):
+    if isinstance(action, actions.Request):
+        instance = action.instance
+        on_it = action.operation in _ON_RUNNING_LIVE_MIGRATION
+    elif isinstance(action, actions.HostEvent) and action.kind == "restart":
+        on_source = [w.instance for w in in_flight
+                     if (hosts or {}).get(w.instance) == action.host]
+        instance = on_source[0] if on_source else None
+        on_it = instance is not None
+    else:
         return False
-    instance = action.instance
     started = requests.get(instance)
-    if (action.operation not in _ON_RUNNING_LIVE_MIGRATION
-            or started is None or started["operation"] != "live_migrate"):
+    if not on_it or started is None or started["operation"] != "live_migrate":
         return False
-    if in_flight != [_InFlight(instance, "live_migrate", "post_live_migration")]:
+    if [(w.instance, w.operation, w.step) for w in in_flight] != [
+            (instance, "live_migrate", "post_live_migration")]:
         return False
     started["hold"] = True
     return True
 
 
 def _racing(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
-            requests: dict[str, dict[str, Any]]) -> list[str]:
+            requests: dict[str, dict[str, Any]],
+            hosts: Mapping[str, str | None] | None = None) -> list[str]:
     """The in-flight work this step would race in Nova (empty when nothing is in flight).
 
     Any step but a delivery races: Nova runs each chain as soon as it is cast, so a
@@ -316,7 +333,8 @@ def _racing(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
     by Nova (both see the hosts before either claim is counted), while the model
     schedules them one after the other.
     """
-    if isinstance(step.action, _DELIVERING) or _holds_live_migration(step, in_flight, requests):
+    if isinstance(step.action, _DELIVERING) or _holds_live_migration(step, in_flight, requests,
+                                                                     hosts):
         return []
     return [w.words for w in in_flight]
 
@@ -332,7 +350,7 @@ def _arm_hold(work: _InFlight, held: dict[_InFlight, str],
     if started is None or started["kind"] != "api":
         return None, (f"{work.words} is still to run, and no request of that operation "
                       "started its chain (a hold is armed by the chain's request)")
-    key = f"{work.words} #{len(started.get('holds', ())) + 1}"
+    key = f"{work.words} ({work.work})"   # the model's work id: one key per step
     started.setdefault("holds", []).append(
         {"key": key, "target": how.target, "instance": work.instance})
     held[work] = key
@@ -369,7 +387,7 @@ def _releases(deliveries, in_flight: list[_InFlight], held: dict[_InFlight, str]
     model no longer has deliverable (dropped, or its host down) is a cast Nova cannot
     take back.
     """
-    order = [_InFlight(i, op, s) for i, op, s, _ in deliveries]
+    order = [_InFlight(i, op, s, work) for i, op, s, _, work in deliveries]
     released = [w for w in order if w in held]
     awaits: list[str] = []
     if len(released) > 1:
@@ -455,7 +473,7 @@ def _arm_faults(deliveries, requests: dict[str, dict[str, Any]],
                 ) -> str | None:
     """Attach each non-ok outcome to the request whose chain meets it (the chain in
     flight of that operation, else the instance's latest request)."""
-    for instance, operation, step, outcome in deliveries:
+    for instance, operation, step, outcome, _ in deliveries:
         if outcome == "ok":
             continue
         request = (in_flight or {}).get((instance, operation)) or requests.get(instance)

@@ -116,7 +116,7 @@ def test_a_request_racing_a_queued_cast_holds_it_until_its_delivery():
     assert p.not_reproducible is None and len(p.steps) == 6
     soft, force, deliver = (s.action for s in p.steps[2:5])
     [hold] = soft["holds"]
-    assert hold == {"key": "soft_delete.soft_delete of vm1 #1", "instance": "vm1",
+    assert hold == {"key": "soft_delete.soft_delete of vm1 (w7)", "instance": "vm1",
                     "target": "nova.compute.manager.ComputeManager.soft_delete_instance"}
     # the racing request is sent once Nova waits there; the delivery releases it
     assert force["await"] == [hold["key"]] and "release" not in force
@@ -136,10 +136,10 @@ def test_work_nova_runs_by_itself_is_held_when_the_model_delivers_it_later():
     p = _plan(steps)
     assert p.not_reproducible is None
     delete, prep = p.steps[4].action, p.steps[5].action
-    assert [h["key"] for h in delete["holds"]] == ["delete.terminate of vm1 #1"]
-    assert prep["await"] == ["delete.terminate of vm1 #1"]
-    assert prep["release"] == ["migrate.prep_resize of vm1 #1"]
-    assert p.steps[6].action["release"] == ["delete.terminate of vm1 #1"]
+    assert [h["key"] for h in delete["holds"]] == ["delete.terminate of vm1 (w9)"]
+    assert prep["await"] == ["delete.terminate of vm1 (w9)"]
+    assert prep["release"] == ["migrate.prep_resize of vm1 (w8)"]
+    assert p.steps[6].action["release"] == ["delete.terminate of vm1 (w9)"]
 
 
 def test_an_order_nova_cannot_be_held_in_is_not_reproducible_with_the_reason():
