@@ -720,17 +720,9 @@ EVACUATE = Operation(
             Outcome("claim_failed", FAULT, (Branch(
                 task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
                 migration=Migration(MS.FAILED, records_dest=True)),),
-                "ComputeResourcesUnavailable -> InstanceFaultRollback"),
-            # The late check raises GroupAffinityViolation, which CM.rebuild_instance
-            # does not catch with the claim's failures: its except Exception fails the
-            # migration and removes the destination, and _error_out_instance_on_exception
-            # puts the instance in error (Nova 34, seen by conformance).
-            Outcome("group_policy_violation", ENV, (Branch(
-                vm=V.ERROR, task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
-                migration=Migration(MS.FAILED, records_dest=True)),),
-                "CM._validate_instance_group_policy: GroupAffinityViolation -> "
-                "CM.rebuild_instance except Exception, _error_out_instance_on_exception"),
-        ), "CM.rebuild_instance", late_group_check="group_policy_violation"),
+                "ComputeResourcesUnavailable or the late anti-affinity check "
+                "-> InstanceFaultRollback"),
+        ), "CM.rebuild_instance", late_group_check="claim_failed"),
         task_step("rebuild_block_device_mapping", Where.DEST, T.REBUILDING,
                   T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
                   "CM._rebuild_default_impl"),

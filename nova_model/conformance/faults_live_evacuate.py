@@ -72,16 +72,6 @@ FAULTS: dict[tuple[str, str, str], Fault | NotInjectable] = {
              "source, migration failed with its destination, only the source allocation "
              "left. The source's restart ignores it (_destroy_evacuated_instances filters "
              "accepted/pre-migrating/done)."),
-    ("evacuate", "rebuilding", "group_policy_violation"): Fault(
-        target="nova.compute.manager.ComputeManager._validate_instance_group_policy",
-        raises="nova.exception.GroupAffinityViolation",
-        kwargs={"instance_uuid": "fault-injected", "policy": "Anti-affinity"},
-        nova="CM.rebuild_instance: GroupAffinityViolation is no claim failure -> except "
-             "Exception: migration failed, RT.delete_allocation_for_evacuated_instance"
-             "(destination); _error_out_instance_on_exception: vm error",
-        note="Patching the late check stands for the race of two hard-group members "
-             "(scenarios/group_member_arriving_during_evacuation.json has the race "
-             "itself, held by the harness)."),
     ("evacuate", "spawned", "driver_error"): Fault(
         target=_FAKE + "spawn", raises=_NOVA_EXC, kwargs=_INJECTED,
         nova="CM.rebuild_instance: except Exception -> migration failed, "

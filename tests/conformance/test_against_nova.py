@@ -49,6 +49,15 @@ OPEN: dict[str, tuple[str, set[str]]] = {
         {"instances.vm1.vm_state: model 'active', Nova 'error'",
          "migrations.mig1.status: model 'done', Nova 'failed'",
          "migrations.mig2.status: model 'failed', Nova 'accepted'"}),
+    "group_member_arriving_during_evacuation.json": (
+        "CM._validate_instance_group_policy raises GroupAffinityViolation (Nova 34), which "
+        "CM.rebuild_instance does not handle as a claim failure (only "
+        "ComputeResourcesUnavailable and RescheduledException become InstanceFaultRollback, "
+        "which keeps the vm_state): its except Exception fails the migration and removes "
+        "the destination, as the model does, and _error_out_instance_on_exception puts "
+        "the instance in error; the catalogue's evacuate.rebuilding takes the late check "
+        "for claim_failed, which keeps the vm_state.",
+        {"instances.vm1.vm_state: model 'active', Nova 'error'"}),
     "source_back_during_evacuation.json": (
         "CM._destroy_evacuated_instances marks the 'accepted' evacuation record completed "
         "when the source's compute service starts; the conductor's rebuild_instance then "

@@ -55,12 +55,8 @@ from model.states import PowerState, TaskState, VmState
 #: instance is explored too (a third world), whose shelve goes straight to the offload
 #: (API.shelve casts shelve_offload_instance): shelving to shelved_offloaded from
 #: active, stopped, paused and suspended, and its failure back.
-#: Then 3490 -> 3499 transitions, from conformance with Nova 34 (a group member arriving
-#: during an evacuation, held by the harness): the evacuation's late group check fails
-#: with GroupAffinityViolation, which CM.rebuild_instance does not treat as a claim
-#: failure, so _error_out_instance_on_exception puts the instance in error.
 PROJECTED_STATES = 260        # distinct (vm_state, task_state, power_state)
-PROJECTED_TRANSITIONS = 3499  # distinct labelled edges between them
+PROJECTED_TRANSITIONS = 3490  # distinct labelled edges between them
 CONFIGURATIONS = 186222       # full-graph nodes (state + pending work + world)
 
 CHECK_NAMES = [
