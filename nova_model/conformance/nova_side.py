@@ -65,6 +65,10 @@ ADMIN_PROJECT = "61646d696e2070726f6a656374000000"
 #: the fake driver's destroy as Nova ships it (a fault on destroy replaces the attribute)
 _FAKE_DESTROY = fake.FakeDriver.destroy
 
+#: How long what Nova shows must stay the same, with chains held, before a racing step
+#: or a release (the work Nova ran by itself meanwhile is done).
+STEADY_S = 1.0
+
 
 class ConformanceDriver(fake.FakeDriver):
     """The fake driver with the resources and capabilities the cluster file gives a host."""
@@ -170,7 +174,12 @@ class ConformanceDriver(fake.FakeDriver):
         while instance.uuid not in self.RELEASE and waited < self.HOLD_LIMIT_S:
             time.sleep(0.05)   # a green sleep: the abort request is served meanwhile
             waited += 0.05
-        if self.RELEASE.pop(instance.uuid, None) == "abort":
+        release = self.RELEASE.pop(instance.uuid, None)
+        if release == "killed":
+            # its compute service stopped (a restart): the migration ends with the
+            # process, which neither completes nor rolls it back
+            return None
+        if release == "abort":
             # what the libvirt driver's migration monitor does when the job is aborted
             recover_method(context, instance, dest, migrate_data,
                            migration_status="cancelled")
@@ -260,6 +269,68 @@ def _set_guest(args, kwargs, state) -> None:
             guests[uuid].state = state
 
 
+class _Holds:
+    """Nova held before a step of a chain (``nova_model.conformance.holds``).
+
+    A hold names the Nova method that receives the step's cast and the instance (the
+    scenario's name); the method is wrapped once per target, and its first call for
+    that instance after the hold was armed waits, before any of the method's own code
+    runs, until the hold is released (a green sleep: Nova's other services, and the
+    racing request, run meanwhile). A hold never released passes after ``LIMIT_S``.
+    """
+
+    LIMIT_S = 90.0
+    AWAIT_S = 30.0
+
+    def __init__(self, env: "NovaCluster"):
+        self.env = env
+        self.wrapped: set[str] = set()
+        self.holds: list[dict[str, Any]] = []
+
+    def arm(self, hold: dict[str, Any]) -> None:
+        target = hold["target"]
+        if target not in self.wrapped:
+            self.wrapped.add(target)
+            owner_path, attr = target.rsplit(".", 1)
+            original = getattr(_resolve(owner_path), attr)
+            self.env.stub_out(target, self._wrap(target, original))
+        self.holds.append(dict(hold, reached=False, released=False, passed=False))
+
+    def _wrap(self, target: str, original):
+        def held(*args, **kwargs):
+            uuid = getattr(kwargs.get("instance"), "uuid", None) or next(
+                (a.uuid for a in args[1:] if isinstance(a, objects.Instance)), None)
+            hold = next((h for h in self.holds if h["target"] == target and not h["reached"]
+                         and self.env.names.get(h["instance"]) == uuid), None)
+            if hold is not None:
+                hold["reached"] = True
+                deadline = time.monotonic() + self.LIMIT_S
+                while not hold["released"] and time.monotonic() < deadline:
+                    time.sleep(0.02)   # a green sleep
+                hold["passed"] = True
+            return original(*args, **kwargs)
+        return held
+
+    def _named(self, key: str) -> dict[str, Any]:
+        return next(h for h in self.holds if h["key"] == key)
+
+    def wait_until_reached(self, keys) -> list[dict[str, str]]:
+        """Wait until Nova waits at every hold of ``keys``; the ones it never reached."""
+        deadline = time.monotonic() + self.AWAIT_S
+        pending = [self._named(k) for k in keys]
+        while any(not h["reached"] for h in pending) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return [{"key": h["key"], "target": h["target"]} for h in pending if not h["reached"]]
+
+    def release(self, keys) -> None:
+        for key in keys:
+            self._named(key)["released"] = True
+
+    def release_all(self) -> None:
+        for h in self.holds:
+            h["released"] = True
+
+
 class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
     """One cluster of the plan, as Nova's functional environment runs it."""
 
@@ -276,6 +347,7 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         self.booted_from_volume: dict[str, str] = {}   # server uuid -> that image
         self.armed: list[_Armed] = []
         self.held: set[str] = set()          # servers whose live migration is held
+        self.holds = _Holds(self)            # Nova held before a step of a chain
 
     # -- set-up: the cluster file as Nova configuration and API objects ---------------
 
@@ -445,13 +517,14 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             except Exception as exc:  # a harness failure is reported, never hidden
                 reply = {"harness_error": f"{type(exc).__name__}: {exc}",
                          "traceback": traceback.format_exc(limit=6)}
-            if action.get("observe"):
+            if action.get("observe") and "unreached" not in reply:
                 reply["observed"] = self._settle_and_observe()
                 reply["faults"] = self._disarm()
             reply["index"] = index
             self.emit(reply)
-            if "harness_error" in reply:
-                break
+            if "harness_error" in reply or "unreached" in reply:
+                break   # (Nova did not get where the model's chain is: nothing later compares)
+        self.holds.release_all()
         # Nova's work still in flight (a plan that stops before its chains end) runs to
         # its end before the services stop: stopping a service waits for its RPC
         # handlers, and a handler waiting on a call to a compute already stopped would
@@ -464,6 +537,14 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         kind = a["kind"]
         for fault in a.get("faults", ()):
             self.armed.append(_Armed(fault))
+        for hold in a.get("holds", ()):
+            self.holds.arm(hold)
+        unreached = self.holds.wait_until_reached(a.get("await", ()))
+        if unreached:
+            return {"unreached": unreached}
+        if a.get("steady"):
+            self._steady()
+        self.holds.release(a.get("release", ()))
         if kind == "api":
             if a.get("hold"):
                 self.held.add(self.names[a["instance"]])
@@ -574,6 +655,11 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                 self.admin_api.put_service(service["id"], {"forced_down": True})
             elif event in ("service_up", "restart"):
                 if event == "restart":
+                    # a live migration the driver holds running on this host ends with
+                    # the process (CM._init_instance then finds it running)
+                    for uuid in self.held:
+                        if self.admin_api.get_server(uuid)["OS-EXT-SRV-ATTR:host"] == host:
+                            ConformanceDriver.RELEASE[uuid] = "killed"
                     self.computes[host].stop()
                 # Started first: Nova refuses to unset forced_down while the host still
                 # has `done` evacuations, which the restarted compute's init_host
@@ -657,6 +743,20 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             if not busy or now - since > STUCK_AFTER_S or now - start > SETTLE_TIMEOUT_S:
                 seen["settled"] = {"busy": sorted(busy), "seconds": round(now - start, 3)}
                 return seen
+
+    def _steady(self) -> None:
+        """Wait until the work Nova runs by itself is done: what it shows stays the same
+        for ``STEADY_S`` (its held chains wait meanwhile, so it is never quiescent)."""
+        start = time.monotonic()
+        last, since = None, start
+        while True:
+            time.sleep(0.02)
+            seen = self._observe()
+            now = time.monotonic()
+            if seen != last:
+                last, since = seen, now
+            elif now - since > STEADY_S or now - start > SETTLE_TIMEOUT_S:
+                return
 
     def _observe(self) -> dict:
         by_uuid = {v: k for k, v in self.names.items()}

@@ -6,10 +6,18 @@ plan is built: one Nova action per scenario step, with the faults each request's
 must meet armed before the request, and a mark on every step after which the model
 has no deliverable work (a quiescent point: Nova is waited on and compared there).
 
-Nova runs a request's whole chain by itself, so a scenario whose steps interleave
-with work still in flight, or that needs an outcome the harness cannot force, cannot
-be performed in Nova in that order. The plan stops at the first such step and says
-why ("not reproducible in Nova"); it never counts it as agreement.
+Nova runs a request's whole chain by itself. A step that comes while the model still
+holds work (a request racing a chain in flight, a host event in the middle of a move)
+is performed by *holding* each chain in flight at its next step (``holds``): the
+request that started the chain arms a hold on the Nova method that receives that
+step's cast, the racing step is sent once Nova waits there, and the delivery of the
+held step releases it. Nova runs everything it is not held at by itself, at once, so a
+held step may be released only after the model has delivered all the other work that
+was in flight. A scenario whose order Nova cannot be made to follow that way (a step
+with no declared hold, two held steps released together, a held step the model drops)
+or that needs an outcome the harness cannot force, cannot be performed in Nova in that
+order: the plan stops at the first such step and says why ("not reproducible in Nova");
+it never counts it as agreement.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from model.placement import ResourceClass
 from model.scheduler.config import WEIGHT_MULTIPLIERS
 from nova_model import scenario as scenarios
 from nova_model.conformance.faults import Fault, NotInjectable, fault_map
+from nova_model.conformance.holds import Gate, gate
 
 #: Scenario verbs that only deliver queued work: in Nova the chain runs by itself.
 _DELIVERING = (actions.Deliver, actions.Settle)
@@ -147,18 +156,32 @@ def model_view(state: dict[str, Any]) -> dict[str, Any]:
             "allocations": allocations, "hosts": hosts}
 
 
+@dataclass(frozen=True)
+class _InFlight:
+    """A step the model holds deliverable: Nova's chain is at it or runs it at once."""
+
+    instance: str
+    operation: str
+    step: str
+    work: str  # the model's work item (two chains of one operation may be in flight)
+
+    @property
+    def words(self) -> str:
+        return f"{self.operation}.{self.step} of {self.instance}"
+
+
 class _Recorder:
     """Observes the model run: deliveries with their outcome, state after each step."""
 
     def __init__(self) -> None:
-        self.deliveries: dict[int, list[tuple[str, str, str, str]]] = {}
+        self.deliveries: dict[int, list[tuple[str, str, str, str, str]]] = {}
         self.after: dict[int, tuple[dict[str, Any], bool, list[str]]] = {}
 
     def __call__(self, obs: scenarios.Observation) -> None:
         if obs.kind == "deliver":
             w = obs.work
             self.deliveries.setdefault(obs.index, []).append(
-                (w.instance, w.operation, w.step, obs.outcome))
+                (w.instance, w.operation, w.step, obs.outcome, w.id))
         elif obs.kind == "delivered":
             branch = getattr(obs.result, "branch", None)
             if branch is not None and When.NO_GUEST in branch.when and obs.outcome != "ok":
@@ -166,10 +189,10 @@ class _Recorder:
                 # before the call the fault stands for, which is then not armed.
                 w = obs.work
                 self.deliveries[obs.index].remove(
-                    (w.instance, w.operation, w.step, obs.outcome))
+                    (w.instance, w.operation, w.step, obs.outcome, w.id))
         elif obs.kind == "done":
             cluster = obs.cluster
-            ready = [(w.instance, f"{w.operation}.{w.step} of {w.instance}")
+            ready = [_InFlight(w.instance, w.operation, w.step, w.id)
                      for w in cluster.deliverable()]
             self.after[obs.index] = (scenarios.cluster_state(cluster), not ready, ready)
 
@@ -186,24 +209,42 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
     run = scenarios.run(scenario, config, lifecycle=lifecycle, observer=recorder)
     try:
         requests: dict[str, dict[str, Any]] = {}   # instance -> its latest request action
+        chains: dict[tuple[str, str], dict[str, Any]] = {}  # (instance, op) -> its request
         images: dict[str, str | None] = {}          # instance -> the image it boots from
-        in_flight: list[tuple[str, str]] = []
+        in_flight: list[_InFlight] = []
+        held: dict[_InFlight, str] = {}  # the steps Nova is held before -> the hold's key
         known: set[str] = set()  # the instances made so far
+        hosts: dict[str, str | None] = {}  # each instance's host before the step
         for result, step in zip(run.results, scenario.steps):
             request = step.action if isinstance(step.action, actions.Request) else None
             state, quiescent, ready = recorder.after[result.index]
-            racing = _racing(step, in_flight, requests)
-            if racing:
-                plan.not_reproducible = (
-                    f"{step.path} ({result.words}) comes while {', '.join(racing)} "
-                    "is still to run; Nova runs a request's chain without pausing")
-                plan.stopped_at = step.path
-                break
+            deliveries = recorder.deliveries.get(result.index, ())
+            awaits: list[str] = []
+            if _racing(step, in_flight, requests, hosts):
+                awaits, problem = _hold(in_flight, held, chains)
+                if problem:
+                    plan.not_reproducible = (
+                        f"{step.path} ({result.words}) comes while {problem}")
+                    plan.stopped_at = step.path
+                    break
             refused = refusal(step, config, images)
             if refused:
                 plan.not_reproducible, plan.stopped_at = refused, step.path
                 break
+            releases, late, problem = _releases(deliveries, in_flight, held, ready, chains)
+            awaits += late
+            if problem:
+                plan.not_reproducible = f"{step.path} ({result.words}): {problem}"
+                plan.stopped_at = step.path
+                break
             action = _action(step, config)
+            if awaits:
+                action["await"] = awaits
+            if releases:
+                action["release"] = releases
+            if awaits or releases or (in_flight and not isinstance(step.action, _DELIVERING)):
+                # (the work Nova ran by itself, which the model delivered, is done first)
+                action["steady"] = True
             if (request is not None and request.instance is None
                     and CATALOGUE[request.operation].creates_instance and result.accepted):
                 # (a multi-create's instances all belong to its one request)
@@ -211,12 +252,16 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                     config.images[0].name if config.images else None)
                 for made in set(state["instances"]) - known:
                     requests[made] = action
+                    chains[(made, request.operation)] = action
                     images[made] = image
             elif request is not None and request.instance:
                 requests[request.instance] = action
+                chains[(request.instance, request.operation)] = action
             elif isinstance(step.action, actions.GuestEvent):
                 requests[step.action.instance] = action  # its power-state sync's chain
-            problem = _arm_faults(recorder.deliveries.get(result.index, ()), requests, action)
+            problem = _arm_faults(deliveries, requests, action,
+                                  {(w.instance, w.operation): chains.get((w.instance, w.operation))
+                                   for w in in_flight})
             if problem:
                 plan.not_reproducible, plan.stopped_at = problem, step.path
                 break
@@ -231,6 +276,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 error))
             in_flight = ready
             known = set(state["instances"])
+            hosts = {name: i.get("host") for name, i in state["instances"].items()}
     finally:
         run.close()
     _answer_waited_requests(plan, lifecycle)
@@ -256,26 +302,37 @@ def _answer_waited_requests(plan: Plan, lifecycle: Lifecycle | None) -> None:
 _ON_RUNNING_LIVE_MIGRATION = ("live_migrate_abort", "live_migrate_force_complete")
 
 
-def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[tuple[str, str]],
-                          requests: dict[str, dict[str, Any]]) -> bool:
-    """The step acts on a live migration whose driver call alone is still to run: the
-    request that started it is marked for the driver to hold it running."""
+def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
+                          requests: dict[str, dict[str, Any]],
+                          hosts: Mapping[str, str | None] | None = None) -> bool:
+    """The step acts on a live migration whose driver call alone is still to run (an
+    abort or force-complete of it, or a restart of its source's compute service, which
+    ends the driver's migration with the process): the request that started it is
+    marked for the driver to hold it running."""
     action = step.action
-    if not isinstance(action, actions.Request):
+    if isinstance(action, actions.Request):
+        instance = action.instance
+        on_it = action.operation in _ON_RUNNING_LIVE_MIGRATION
+    elif isinstance(action, actions.HostEvent) and action.kind == "restart":
+        on_source = [w.instance for w in in_flight
+                     if (hosts or {}).get(w.instance) == action.host]
+        instance = on_source[0] if on_source else None
+        on_it = instance is not None
+    else:
         return False
-    instance = action.instance
     started = requests.get(instance)
-    if (action.operation not in _ON_RUNNING_LIVE_MIGRATION
-            or started is None or started["operation"] != "live_migrate"):
+    if not on_it or started is None or started["operation"] != "live_migrate":
         return False
-    if in_flight != [(instance, f"live_migrate.post_live_migration of {instance}")]:
+    if [(w.instance, w.operation, w.step) for w in in_flight] != [
+            (instance, "live_migrate", "post_live_migration")]:
         return False
     started["hold"] = True
     return True
 
 
-def _racing(step: scenarios.ScenarioStep, in_flight: list[tuple[str, str]],
-            requests: dict[str, dict[str, Any]]) -> list[str]:
+def _racing(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
+            requests: dict[str, dict[str, Any]],
+            hosts: Mapping[str, str | None] | None = None) -> list[str]:
     """The in-flight work this step would race in Nova (empty when nothing is in flight).
 
     Any step but a delivery races: Nova runs each chain as soon as it is cast, so a
@@ -285,9 +342,90 @@ def _racing(step: scenarios.ScenarioStep, in_flight: list[tuple[str, str]],
     by Nova (both see the hosts before either claim is counted), while the model
     schedules them one after the other.
     """
-    if isinstance(step.action, _DELIVERING) or _holds_live_migration(step, in_flight, requests):
+    if isinstance(step.action, _DELIVERING) or _holds_live_migration(step, in_flight, requests,
+                                                                     hosts):
         return []
-    return [words for _, words in in_flight]
+    return [w.words for w in in_flight]
+
+
+def _arm_hold(work: _InFlight, held: dict[_InFlight, str],
+              chains: dict[tuple[str, str], dict[str, Any]]) -> tuple[str | None, str | None]:
+    """Arm a hold before ``work`` on the request that started its chain: its key, or
+    why Nova cannot be held there."""
+    how = gate(work.operation, work.step)
+    if not isinstance(how, Gate):
+        return None, f"{work.words} is still to run, and Nova cannot be held before it: {how.reason}"
+    started = chains.get((work.instance, work.operation))
+    if started is None or started["kind"] != "api":
+        return None, (f"{work.words} is still to run, and no request of that operation "
+                      "started its chain (a hold is armed by the chain's request)")
+    key = f"{work.words} ({work.work})"   # the model's work id: one key per step
+    started.setdefault("holds", []).append(
+        {"key": key, "target": how.target, "instance": work.instance})
+    held[work] = key
+    return key, None
+
+
+def _hold(in_flight: list[_InFlight], held: dict[_InFlight, str],
+          chains: dict[tuple[str, str], dict[str, Any]]) -> tuple[list[str], str | None]:
+    """Hold every chain in flight at its next step (``holds.gate``): each is armed on the
+    request that started the chain, and the racing step awaits the new holds. Returns
+    the holds to await, or why Nova cannot be held there."""
+    awaits = []
+    for work in in_flight:
+        if work in held:
+            continue  # held since an earlier racing step: Nova still waits there
+        key, problem = _arm_hold(work, held, chains)
+        if problem:
+            return [], problem
+        awaits.append(key)
+    return awaits, None
+
+
+def _releases(deliveries, in_flight: list[_InFlight], held: dict[_InFlight, str],
+              ready: list[_InFlight], chains: dict[tuple[str, str], dict[str, Any]]
+              ) -> tuple[list[str], list[str], str | None]:
+    """The holds this step's deliveries release, the holds to await first, or why Nova
+    cannot follow them.
+
+    Nova runs at once everything it is not held at. So when the model delivers a held
+    step, every other step that was in flight and is not delivered before it is held
+    too (armed on its chain's request, awaited before the release); after the held step
+    only its own chain may run in the same step (Nova runs that chain by itself); two
+    held steps released by one step would run concurrently in Nova; and a held step the
+    model no longer has deliverable (dropped, or its host down) is a cast Nova cannot
+    take back.
+    """
+    order = [_InFlight(i, op, s, work) for i, op, s, _, work in deliveries]
+    released = [w for w in order if w in held]
+    awaits: list[str] = []
+    if len(released) > 1:
+        return [], [], (f"it delivers the held {released[0].words} and {released[1].words} "
+                        "in one step; released together, Nova would run them concurrently")
+    if released:
+        work = released[0]
+        at = order.index(work)
+        before = set(order[:at])
+        for other in in_flight:
+            if other in held or other in before:
+                continue
+            key, problem = _arm_hold(other, held, chains)
+            if problem:
+                return [], [], f"it delivers the held {work.words} while {problem}"
+            awaits.append(key)
+        after = [w for w in order[at + 1:]
+                 if (w.instance, w.operation) != (work.instance, work.operation)]
+        if after:
+            return [], [], (f"after the held {work.words} it delivers {after[0].words}; "
+                            "Nova runs the released chain by itself, concurrently with "
+                            "any other")
+    releases = [held.pop(w) for w in released]
+    dropped = [w for w in held if w not in ready]
+    if dropped:
+        return [], [], (f"the held {dropped[0].words} is no longer deliverable in the model "
+                        "(dropped, or its host went down); Nova cannot take back a cast it "
+                        "holds")
+    return releases, awaits, None
 
 
 def refusal(step: scenarios.ScenarioStep, config: ClusterConfig,
@@ -339,12 +477,15 @@ def _action(step: scenarios.ScenarioStep, config: ClusterConfig) -> dict[str, An
 
 
 def _arm_faults(deliveries, requests: dict[str, dict[str, Any]],
-                action: dict[str, Any]) -> str | None:
-    """Attach each non-ok outcome to the request whose chain meets it."""
-    for instance, operation, step, outcome in deliveries:
+                action: dict[str, Any],
+                in_flight: dict[tuple[str, str], dict[str, Any] | None] | None = None
+                ) -> str | None:
+    """Attach each non-ok outcome to the request whose chain meets it (the chain in
+    flight of that operation, else the instance's latest request)."""
+    for instance, operation, step, outcome, _ in deliveries:
         if outcome == "ok":
             continue
-        request = requests.get(instance)
+        request = (in_flight or {}).get((instance, operation)) or requests.get(instance)
         if request is None or request["operation"] not in (operation, None):
             return (f"{operation}.{step} {outcome} of {instance}: no request of that "
                     "operation started the chain (the harness arms faults per request)")

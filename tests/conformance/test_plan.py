@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import subprocess
 import sys
 
@@ -86,14 +87,80 @@ def test_a_request_on_a_running_live_migration_has_the_driver_hold_it(op):
     assert p.steps[-1].action["observe"]
 
 
-def test_only_a_running_live_migration_is_held():
-    # still to be scheduled: the abort would race the conductor, which nothing holds
+def test_only_a_running_live_migration_is_held_in_the_driver():
+    # still at pre_live_migration: the abort races a cast, which the harness holds at
+    # the source's ComputeManager.live_migration, not the driver
     p = _plan(_RUNNING[:4] + [{"api": "live_migrate_abort", "instance": "vm1", "as": "admin"}])
-    assert p.stopped_at == "steps[4]"
-    assert "hold" not in p.steps[2].action
-    # another request on the running migration's instance still races it
+    assert p.not_reproducible is None and "hold" not in p.steps[2].action
+    assert [h["target"] for h in p.steps[2].action["holds"]] == [
+        "nova.compute.manager.ComputeManager.live_migration"]
+    # another request on the running migration's instance races the driver's own thread,
+    # which has no hold
     p = _plan(_RUNNING + [{"api": "stop", "instance": "vm1"}])
     assert p.stopped_at == "steps[6]" and "hold" not in p.steps[2].action
+    assert "live_migrate.post_live_migration of vm1" in p.not_reproducible
+    assert "cannot be held before it" in p.not_reproducible
+
+
+_RECLAIM = CONFIG.replace(options=dataclasses.replace(CONFIG.options,
+                                                      reclaim_instance_interval=3600))
+
+
+def test_a_request_racing_a_queued_cast_holds_it_until_its_delivery():
+    steps = [{"api": "create"}, {"settle": True}, {"api": "soft_delete", "instance": "vm1"},
+             {"api": "force_delete", "instance": "vm1"},
+             {"deliver": {"operation": "soft_delete", "step": "soft_delete",
+                          "instance": "vm1"}},
+             {"settle": True}]
+    p = plan.build("t", scenarios.parse({"seed": 0, "steps": steps}), _RECLAIM)
+    assert p.not_reproducible is None and len(p.steps) == 6
+    soft, force, deliver = (s.action for s in p.steps[2:5])
+    [hold] = soft["holds"]
+    assert hold == {"key": "soft_delete.soft_delete of vm1 (w7)", "instance": "vm1",
+                    "target": "nova.compute.manager.ComputeManager.soft_delete_instance"}
+    # the racing request is sent once Nova waits there; the delivery releases it
+    assert force["await"] == [hold["key"]] and "release" not in force
+    assert deliver["release"] == [hold["key"]] and deliver["observe"]
+    assert p.steps[4].model["instances"]["vm1"]["task_state"] == "deleting"
+
+
+def test_work_nova_runs_by_itself_is_held_when_the_model_delivers_it_later():
+    # the delete's terminate runs at once in Nova; the model delivers the held
+    # prep_resize first, so terminate is held too, and awaited before the release
+    steps = [{"api": "create"}, {"settle": True},
+             {"api": "migrate", "instance": "vm1", "as": "admin"},
+             {"deliver": {"operation": "migrate", "step": "schedule", "instance": "vm1"}},
+             {"api": "delete", "instance": "vm1"},
+             {"deliver": {"operation": "migrate", "step": "prep_resize", "instance": "vm1"}},
+             {"settle": True}]
+    p = _plan(steps)
+    assert p.not_reproducible is None
+    delete, prep = p.steps[4].action, p.steps[5].action
+    assert [h["key"] for h in delete["holds"]] == ["delete.terminate of vm1 (w9)"]
+    assert prep["await"] == ["delete.terminate of vm1 (w9)"]
+    assert prep["release"] == ["migrate.prep_resize of vm1 (w8)"]
+    assert p.steps[6].action["release"] == ["delete.terminate of vm1 (w9)"]
+
+
+def test_an_order_nova_cannot_be_held_in_is_not_reproducible_with_the_reason():
+    # the queued soft delete and the delete's terminate released by one settle
+    steps = [{"api": "create"}, {"settle": True},
+             {"api": "migrate", "instance": "vm1", "as": "admin"},
+             {"deliver": {"operation": "migrate", "step": "schedule", "instance": "vm1"}},
+             {"api": "delete", "instance": "vm1"},
+             {"api": "stop", "instance": "vm1"}, {"settle": True}]
+    p = _plan(steps)
+    assert p.stopped_at == "steps[6]"
+    assert "in one step; released together" in p.not_reproducible
+    # a step inside a handler (the guest's migration) has no hold
+    steps = [{"api": "create"}, {"settle": True},
+             {"api": "resize", "instance": "vm1", "args": {"flavor": "m1.large"}},
+             {"deliver": "next"}, {"deliver": "next"}, {"deliver": "next"},
+             {"api": "stop", "instance": "vm1"}]
+    p = _plan(steps)
+    assert p.stopped_at == "steps[6]"
+    assert "resize.resize_migrated of vm1" in p.not_reproducible
+    assert "inside the same handler" in p.not_reproducible
 
 
 def test_a_fault_is_armed_on_the_request_whose_chain_meets_it():
