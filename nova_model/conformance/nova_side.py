@@ -24,7 +24,7 @@ import sys
 import time
 import traceback
 import unittest
-from typing import Any
+from typing import Any, Callable
 
 # Nova's functional base needs its WSGI paste file; the wheel installs it under the
 # environment's prefix, not next to the package where the fixture looks.
@@ -729,7 +729,10 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
 
     # -- what Nova shows -----------------------------------------------------------
 
-    def _settle_and_observe(self) -> dict:
+    def _watch(self, enough: Callable[[dict, float], bool]) -> tuple[dict, float]:
+        """Observe Nova every 20 ms until an observation, unchanged since the one before,
+        is ``enough(seen, seconds unchanged)``, or ``SETTLE_TIMEOUT_S`` has passed: the
+        last observation and the seconds waited."""
         start = time.monotonic()
         last, since = None, start
         while True:
@@ -738,25 +741,19 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             now = time.monotonic()
             if seen != last:
                 last, since = seen, now
-                continue
-            busy = _busy(seen)
-            if not busy or now - since > STUCK_AFTER_S or now - start > SETTLE_TIMEOUT_S:
-                seen["settled"] = {"busy": sorted(busy), "seconds": round(now - start, 3)}
-                return seen
+            elif enough(seen, now - since) or now - start > SETTLE_TIMEOUT_S:
+                return seen, now - start
+
+    def _settle_and_observe(self) -> dict:
+        seen, waited = self._watch(
+            lambda seen, unchanged: not _busy(seen) or unchanged > STUCK_AFTER_S)
+        seen["settled"] = {"busy": sorted(_busy(seen)), "seconds": round(waited, 3)}
+        return seen
 
     def _steady(self) -> None:
         """Wait until the work Nova runs by itself is done: what it shows stays the same
         for ``STEADY_S`` (its held chains wait meanwhile, so it is never quiescent)."""
-        start = time.monotonic()
-        last, since = None, start
-        while True:
-            time.sleep(0.02)
-            seen = self._observe()
-            now = time.monotonic()
-            if seen != last:
-                last, since = seen, now
-            elif now - since > STEADY_S or now - start > SETTLE_TIMEOUT_S:
-                return
+        self._watch(lambda seen, unchanged: unchanged > STEADY_S)
 
     def _observe(self) -> dict:
         by_uuid = {v: k for k, v in self.names.items()}
