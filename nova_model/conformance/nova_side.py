@@ -64,6 +64,8 @@ ADMIN_PROJECT = "61646d696e2070726f6a656374000000"
 
 #: the fake driver's destroy as Nova ships it (a fault on destroy replaces the attribute)
 _FAKE_DESTROY = fake.FakeDriver.destroy
+#: the fake driver's confirm as Nova ships it (a fault on confirm replaces the attribute)
+_FAKE_CONFIRM = fake.FakeDriver.confirm_migration
 
 #: How long what Nova shows must stay the same, with chains held, before a racing step
 #: or a release (the work Nova ran by itself meanwhile is done).
@@ -150,6 +152,11 @@ class ConformanceDriver(fake.FakeDriver):
         # armed on destroy for a delete's terminate fired in the confirm that
         # API._confirm_resize_on_deleting asks for first. Forget the guest through the
         # fake driver's own destroy as it was before any fault was armed.
+        # A fault armed on the fake driver's confirm (the catalogue's confirm_resize.confirm
+        # driver_error) replaces it: call it then, so that it raises.
+        confirm = fake.FakeDriver.confirm_migration
+        if confirm is not _FAKE_CONFIRM:
+            return confirm(self, context, migration, instance, network_info)
         if migration.source_compute != migration.dest_compute:
             _FAKE_DESTROY(self, context, instance, network_info)
 
