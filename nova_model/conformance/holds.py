@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from model.catalogue import CATALOGUE
+from model.operation import Entered
+
 
 @dataclass(frozen=True)
 class Gate:
@@ -55,12 +58,6 @@ def _cold_move(op: str) -> dict[tuple[str, str], Gate | NoGate]:
         (op, "resize_finish"): Gate(_CM + "finish_resize",
                                     "CM._resize_instance casts finish_resize to the "
                                     "destination"),
-        (op, "resize_migrated"): NoGate(
-            "resize_migrated is CM._resize_instance's own step after the guest's "
-            "migrate_disk_and_power_off, inside the same handler"),
-        (op, "finished"): NoGate(
-            "finished is CM._finish_resize's own step after driver.finish_migration, "
-            "inside the same handler"),
     }
 
 
@@ -99,6 +96,14 @@ GATES: dict[tuple[str, str], Gate | NoGate] = {
 
 
 def gate(operation: str, step: str) -> Gate | NoGate:
-    """How Nova is held before ``operation.step``."""
-    return GATES.get((operation, step), NoGate(
-        f"no hold is declared for {operation}.{step} (nova_model/conformance/holds.py)"))
+    """How Nova is held before ``operation.step``: its gate, or why there is none (a
+    step the catalogue declares entered inside its handler, ``Step.entry``, has no cast
+    of its own)."""
+    if (operation, step) in GATES:
+        return GATES[(operation, step)]
+    entry = CATALOGUE[operation].step(step).entry if operation in CATALOGUE else None
+    if entry is not None and entry.kind is Entered.HANDLER:
+        return NoGate(f"{operation}.{step} goes on inside the same handler ({entry.handler}), "
+                      "with no cast of its own to hold")
+    return NoGate(
+        f"no hold is declared for {operation}.{step} (nova_model/conformance/holds.py)")

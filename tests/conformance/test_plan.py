@@ -258,3 +258,16 @@ def test_a_nova_process_that_hangs_is_restarted_then_reported(tmp_path, monkeypa
     assert report.retried and not report.agrees
     assert report.harness_error == "Nova stopped answering for 0 s, twice"
     assert sum("starting Nova" in line for line in said) == 2
+
+
+def test_every_gate_is_a_step_the_catalogue_enters_by_a_message():
+    """A hold wraps the endpoint of a cast; a step the catalogue declares entered inside
+    its handler (``Step.entry``) has none, and its reason names that handler."""
+    from model.catalogue import CATALOGUE
+    from model.operation import Entered
+    from nova_model.conformance.holds import GATES, NoGate, gate
+    assert GATES
+    for (op, step) in GATES:
+        assert CATALOGUE[op].step(step).entry.kind is not Entered.HANDLER, (op, step)
+    lost = gate("resize", "resize_migrated")
+    assert isinstance(lost, NoGate) and "CM._resize_instance" in lost.reason
