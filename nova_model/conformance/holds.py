@@ -10,8 +10,9 @@ waits, before any of the method's own code runs, until the scenario delivers tha
 (``nova_side._Gate``). The racing step is sent only once Nova has reached the hold;
 the held step runs as soon as the model delivers it.
 
-A gate is declared per (operation, step): the endpoint whose cast *is* the step in
-Nova. A step whose work starts inside another step's code (a call within the same
+A hold is declared per (operation, step) (``HELD``); its gate, the endpoint whose
+cast *is* the step in Nova, is the handler the catalogue cites for the step's entry
+(``Step.entry``), not written a second time. A step whose work starts inside another step's code (a call within the same
 handler, the driver's own thread) has no gate: a scenario that races it is "not
 reproducible in Nova", with the reason below. Requests whose API calls the conductor
 synchronously (``ComputeTaskAPI.live_migrate_instance`` without ``async_``, a build)
@@ -41,58 +42,62 @@ class NoGate:
     reason: str
 
 
-_CM = "nova.compute.manager.ComputeManager."
-_CTM = "nova.conductor.manager.ComputeTaskManager."
-
-
-def _cold_move(op: str) -> dict[tuple[str, str], Gate | NoGate]:
-    return {
-        (op, "schedule"): Gate(_CTM + "migrate_server",
-                               "API.resize casts migrate_server to the conductor "
-                               "(ComputeTaskAPI.resize_instance, do_cast=True)"),
-        (op, "prep_resize"): Gate(_CM + "prep_resize",
-                                  "MigrationTask._execute casts prep_resize to the "
-                                  "destination"),
-        (op, "resize_migrating"): Gate(_CM + "resize_instance",
-                                       "CM._prep_resize casts resize_instance to the source"),
-        (op, "resize_finish"): Gate(_CM + "finish_resize",
-                                    "CM._resize_instance casts finish_resize to the "
-                                    "destination"),
-    }
-
-
-GATES: dict[tuple[str, str], Gate | NoGate] = {
-    ("soft_delete", "soft_delete"): Gate(_CM + "soft_delete_instance",
-                                         "API._do_soft_delete casts soft_delete_instance"),
-    ("delete", "terminate"): Gate(_CM + "terminate_instance",
-                                  "API._do_delete casts terminate_instance"),
-    ("force_delete", "terminate"): Gate(_CM + "terminate_instance",
-                                        "API._do_delete casts terminate_instance"),
-    **_cold_move("resize"),
-    **_cold_move("migrate"),
-    ("evacuate", "schedule"): Gate(_CTM + "rebuild_instance",
-                                   "API.evacuate casts rebuild_instance to the conductor "
-                                   "(ComputeTaskAPI.rebuild_instance)"),
-    ("evacuate", "rebuilding"): Gate(_CM + "rebuild_instance",
-                                     "ComputeTaskManager.rebuild_instance casts "
-                                     "rebuild_instance to the destination"),
-    ("live_migrate", "schedule"): Gate(_CTM + "live_migrate_instance",
-                                       "API.live_migrate casts live_migrate_instance to "
-                                       "the conductor (async_=True)"),
-    ("live_migrate", "pre_live_migration"): Gate(
-        _CM + "live_migration",
-        "LiveMigrationTask._execute casts live_migration to the source, whose "
-        "_do_live_migration calls pre_live_migration on the destination first"),
-    ("revert_resize", "revert_resize"): Gate(_CM + "revert_resize",
-                                             "API.revert_resize casts revert_resize to "
-                                             "the destination"),
-    ("revert_resize", "finish_revert_resize"): Gate(
-        _CM + "finish_revert_resize",
-        "CM.revert_resize casts finish_revert_resize to the source"),
-    ("confirm_resize", "confirm"): Gate(_CM + "confirm_resize",
-                                        "API.confirm_resize casts confirm_resize to the "
-                                        "source"),
+#: The services whose endpoints a catalogue handler names (``model.catalogue``'s ``CM``
+#: and ``COND``), as the dotted paths of their Nova classes.
+ENDPOINT_CLASSES = {
+    "CM": "nova.compute.manager.ComputeManager",
+    "COND": "nova.conductor.manager.ComputeTaskManager",
 }
+
+#: The steps a scenario may race, each held at the RPC endpoint its catalogue entry
+#: (``Step.entry``) names: the cast that *is* the step in Nova. A held step is listed
+#: once here; its endpoint and why it is that cast are read off the catalogue.
+HELD: tuple[tuple[str, str], ...] = (
+    ("soft_delete", "soft_delete"),
+    ("delete", "terminate"),
+    ("force_delete", "terminate"),
+    *((op, step) for op in ("resize", "migrate")
+      for step in ("schedule", "prep_resize", "resize_migrating", "resize_finish")),
+    ("evacuate", "schedule"),
+    ("evacuate", "rebuilding"),
+    ("live_migrate", "schedule"),
+    ("live_migrate", "pre_live_migration"),
+    ("revert_resize", "revert_resize"),
+    ("revert_resize", "finish_revert_resize"),
+    ("confirm_resize", "confirm"),
+)
+
+#: Held steps whose hold is at another step's endpoint, with why: Nova's source
+#: handler (``CM.live_migration``, cast by ``LiveMigrationTask._execute``) receives its
+#: cast before it calls the destination's ``pre_live_migration``, which the catalogue
+#: delivers first (the migration is still ``queued`` there, as in the model).
+HELD_AT: dict[tuple[str, str], tuple[str, str]] = {
+    ("live_migrate", "pre_live_migration"): (
+        "live_migration",
+        "whose CM._do_live_migration calls pre_live_migration on the destination first"),
+}
+
+
+def endpoint(handler: str) -> str:
+    """The dotted path of the Nova method a catalogue entry's handler names
+    (``"CM.prep_resize (cast by ...)"`` -> ``nova.compute.manager.ComputeManager.prep_resize``)."""
+    name = handler.split(" ", 1)[0]
+    service, _, method = name.partition(".")
+    if service not in ENDPOINT_CLASSES or not method or "." in method:
+        raise ValueError(f"{handler!r} names no ComputeManager or ComputeTaskManager method")
+    return f"{ENDPOINT_CLASSES[service]}.{method}"
+
+
+def _gate(operation: str, step: str) -> Gate:
+    at, why = HELD_AT.get((operation, step), (step, ""))
+    entry = CATALOGUE[operation].step(at).entry
+    if entry.kind is not Entered.RPC:
+        raise ValueError(f"{operation}.{at} is not entered by a message ({entry.kind.name})")
+    return Gate(endpoint(entry.handler), " ".join(filter(None, (entry.handler, why))))
+
+
+#: Every hold, derived: (operation, step) -> the gate.
+GATES: dict[tuple[str, str], Gate] = {key: _gate(*key) for key in HELD}
 
 
 def gate(operation: str, step: str) -> Gate | NoGate:

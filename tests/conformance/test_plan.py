@@ -271,3 +271,38 @@ def test_every_gate_is_a_step_the_catalogue_enters_by_a_message():
         assert CATALOGUE[op].step(step).entry.kind is not Entered.HANDLER, (op, step)
     lost = gate("resize", "resize_migrated")
     assert isinstance(lost, NoGate) and "CM._resize_instance" in lost.reason
+
+
+def test_every_gate_is_derived_from_the_handler_the_catalogue_cites():
+    """A gate's endpoint is the handler of the step's ``Step.entry`` (or of the step it
+    is held at), not written a second time."""
+    from model.catalogue import CATALOGUE
+    from nova_model.conformance.holds import GATES, HELD, HELD_AT, endpoint
+    assert set(GATES) == set(HELD)
+    for (op, step), how in GATES.items():
+        at = HELD_AT.get((op, step), (step, ""))[0]
+        handler = CATALOGUE[op].step(at).entry.handler
+        assert how.target == endpoint(handler) and how.nova.startswith(handler), (op, step)
+    assert GATES[("live_migrate", "pre_live_migration")].target.endswith(
+        "ComputeManager.live_migration")
+    with pytest.raises(ValueError, match="names no ComputeManager"):
+        endpoint("driver.spawn")
+
+
+def test_every_gate_endpoint_is_a_method_of_novas_compute_or_conductor_manager():
+    """Each held endpoint exists in Nova 34: a method of ``ComputeManager`` or
+    ``ComputeTaskManager`` (the RPC endpoints the harness wraps)."""
+    import os
+    os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "1")
+    import nova.tests.unit  # noqa: F401  (before any other nova import)
+    from nova.compute.manager import ComputeManager
+    from nova.conductor.manager import ComputeTaskManager
+    from nova_model.conformance.holds import ENDPOINT_CLASSES, GATES
+    classes = {f"{c.__module__}.{c.__qualname__}": c
+               for c in (ComputeManager, ComputeTaskManager)}
+    assert set(ENDPOINT_CLASSES.values()) == set(classes)
+    for key, how in GATES.items():
+        owner, _, method = how.target.rpartition(".")
+        assert owner in classes, (key, how.target)
+        assert callable(getattr(classes[owner], method, None)), (key, how.target)
+        assert not method.startswith("_"), (key, how.target)  # an RPC endpoint
