@@ -580,6 +580,26 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager.rebuild_instance (except InstanceNotFound), "
              "ComputeManager._snapshot_instance (except InstanceNotRunning)",
     ),
+    Finding(
+        name="a rebuild of an instance with no host claims a host and stays in rebuilding",
+        invariant=("nothing_stuck", "tracker_audit_agrees_with_placement",
+                   "instances_hold_what_their_state_implies"),
+        cause=cause("unmatched_allocations", operation="rebuild", step="check_image"),
+        summary=("API.rebuild accepts an instance in error, and one that was "
+                 "shelved_offloaded before an admin reset it to error has no host. The API "
+                 "passes instance.host (None) to ComputeTaskManager.rebuild_instance, which "
+                 "then schedules it as a plain request: the scheduler claims the flavor on "
+                 "the host it picks (utils.claim_resources) and then raises TypeError on "
+                 "the request spec's requested_resources, which the conductor fills only "
+                 "for an evacuation. The conductor handles no TypeError: the server stays "
+                 "in error/rebuilding with no host until an admin resets it, and the claim "
+                 "stays on a host that does not count the instance. Replayed on Nova 34 by "
+                 "nova-model conform (scenarios/rebuild_without_host_claims_and_stays.json)."),
+        nova="nova/compute/api.py: API.rebuild (host = instance.host); "
+             "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance; "
+             "nova/scheduler/manager.py: SchedulerManager._schedule (claim_resources, "
+             "then spec_obj.requested_resources)",
+    ),
 )
 
 

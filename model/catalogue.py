@@ -249,13 +249,26 @@ def _reboot(name: str, vm_states, task_states, api_task: T, pending: T, started:
         guard=guard(vm_states, task_states),
         api=api_step(api_task, expects=task_states, then=pending.value, nova="API.reboot"),
         steps=(
-            # CM.reboot_instance checks against the whole soft or hard group.
-            task_step(pending.value, Where.HOST, expects_pending, pending, started.value,
-                      "CM.reboot_instance", entry=rpc("CM.reboot_instance")),
+            # CM.reboot_instance checks against the whole soft or hard group, and saves
+            # the guest's power state with it (CM._get_power_state).
+            Step(pending.value, Where.HOST, expects_pending, (
+                done(task=pending, power=Rule.GUEST, then=started.value,
+                     nova="CM._reboot_instance: instance.power_state = "
+                          "CM._get_power_state"),), "CM.reboot_instance",
+                entry=rpc("CM.reboot_instance")),
             task_step(started.value, Where.HOST, pending, started, "rebooted",
                       "CM._reboot_instance", entry=within("CM.reboot_instance")),
             Step("rebooted", Where.HOST, _states(started), (
-                done(vm=V.ACTIVE, task=None, power=P.RUNNING),
+                # With no guest a soft reboot fails (LibvirtDriver._soft_reboot:
+                # Host.get_guest raises InstanceNotFound; the fake driver's power_on
+                # too) and the guest is not running: CM._reboot_instance errors the
+                # instance, its power state NOSTATE as saved; a hard reboot creates the
+                # guest again (LibvirtDriver._hard_reboot, FakeDriver.reboot spawns it).
+                ok(*((Branch(when=(When.NO_GUEST,), vm=V.ERROR, task=None,
+                             note="the guest is not running after the failure: "
+                                  "CM._set_instance_obj_error_state; reverts_task_state"),)
+                     if api_task is T.REBOOTING else ()),
+                   Branch(vm=V.ACTIVE, task=None, power=P.RUNNING)),
                 Outcome("guest_running", FAULT, (Branch(vm=V.ACTIVE, task=None,
                                                         power=P.RUNNING),),
                         "CM.reboot_instance: driver failed but the guest runs"),
@@ -297,14 +310,26 @@ def _simple(name: str, method: str, vm_states, api_task: T, result: V | Rule,
     )
 
 
+# With no guest the libvirt driver's pause and suspend fail in Host.get_guest
+# (InstanceNotFound): CM.pause_instance has only reverts_task_state around it, and
+# CM.suspend_instance's driver call is inside _error_out_instance_on_exception.
 PAUSE = _simple("pause", "API.pause", [V.ACTIVE], T.PAUSING, V.PAUSED, P.PAUSED,
-                "CM.pause_instance", "Freeze the guest in memory.")
+                "CM.pause_instance", "Freeze the guest in memory.",
+                first=(dataclasses.replace(
+                    NO_GUEST_REVERTS, note="LibvirtDriver.pause: Host.get_guest raises "
+                                           "InstanceNotFound; reverts_task_state -> "
+                                           "CM._instance_update"),))
 UNPAUSE = _simple("unpause", "API.unpause", [V.PAUSED], T.UNPAUSING, V.ACTIVE, P.RUNNING,
                   "CM.unpause_instance", "Thaw a paused guest.")
 SUSPEND = _simple("suspend", "API.suspend", [V.ACTIVE], T.SUSPENDING, V.SUSPENDED,
                   P.SHUTDOWN, "CM.suspend_instance",
                   "Save the guest's memory to disk and stop it (libvirt managedSave).",
-                  faults=(ROLLBACK, ERROR_OUT), remembers=True)
+                  faults=(ROLLBACK, ERROR_OUT), remembers=True,
+                  first=(Branch(when=(When.NO_GUEST,), vm=V.ERROR, task=None,
+                                tracker=(Track.UPDATE_USAGE,),
+                                note="LibvirtDriver.suspend: Host.get_guest raises "
+                                     "InstanceNotFound: _error_out_instance_on_exception; "
+                                     "reverts_task_state -> CM._instance_update"),))
 RESUME = _simple("resume", "API.resume", [V.SUSPENDED], T.RESUMING, Rule.SAVED_VM_STATE,
                  P.RUNNING, "CM.resume_instance",
                  "Restore a suspended guest to the vm_state it had before suspend.",
@@ -425,11 +450,26 @@ REBUILD = Operation(
     request_args=frozenset({"image"}), replaces_image=True,
     api=api_step(T.REBUILDING, then="check_image", nova="API.rebuild"),
     steps=(
+        # API.rebuild passes instance.host to the conductor; an instance with no host
+        # (shelved_offloaded, then reset to error) is scheduled as a plain request:
+        # the scheduler claims a host, then fails on the request spec's
+        # requested_resources, which only the move paths fill (Nova 34, seen by
+        # conformance, walk 134).
         Step("check_image", Where.CONDUCTOR, _states(T.REBUILDING), (
-            done(task=T.REBUILDING, then="rebuilding"),
+            ok(Branch(when=(When.NO_HOST,), vm=KEEP, task=KEEP, alloc=(Alloc.CLAIM_DEST,),
+                      note="COND.rebuild_instance schedules (host=None): the claim is "
+                           "made and select_destinations raises; the instance stays in "
+                           "rebuilding with no host"),
+               Branch(task=T.REBUILDING, then="rebuilding"),
+               nova="COND.rebuild_instance"),
             Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
                     "COND.rebuild_instance: the scheduler check of a new image failed"),
         ), "COND.rebuild_instance", schedules=True,
+            claim_then_fails=(
+                "SchedulerManager._schedule: utils.claim_resources, then "
+                "'for request_group in spec_obj.requested_resources' raises TypeError "
+                "(None: COND.rebuild_instance fills it only for an evacuation) before "
+                "_consume_selected_host; COND.rebuild_instance handles no TypeError"),
             entry=rpc("COND.rebuild_instance (cast by ComputeTaskAPI.rebuild_instance)")),
         # CM._do_rebuild_instance saves the guest's power state; CM._rebuild_default_impl
         # then powers the guest off, and with no guest driver.power_off raises

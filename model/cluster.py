@@ -1266,6 +1266,11 @@ class Cluster:
                 and inst.host is not None):
             self.unmatched_allocations[inst.uuid] = AllocationCause(
                 inst.host, work.operation, work.step, outcome)
+        elif (work.get("dest") and SCHEDULING_ALLOCS & set(branch.alloc)
+              and self.lc.operation(work.operation).step(work.step).claim_then_fails):
+            # the claim the failed scheduling left, on a host the instance is not on
+            self.unmatched_allocations[inst.uuid] = AllocationCause(
+                work.get("dest"), work.operation, work.step, outcome)
 
     def _note_dropped(self, inst: Instance, work: Work, outcome: str) -> None:
         task = inst.task_state
@@ -1773,7 +1778,9 @@ class Cluster:
         """
         op = work.operation
         flavor = self.flavors[work.get("flavor") or inst.flavor]
-        if self.lc.operation(op).scheduler is SchedulerUse.CHECK_IF_NEW_IMAGE:
+        step = self.lc.operation(op).step(work.step)
+        claims = bool(SCHEDULING_ALLOCS & set(branch.alloc))
+        if self.lc.operation(op).scheduler is SchedulerUse.CHECK_IF_NEW_IMAGE and not claims:
             # only a new image is checked, on the instance's own host
             if work.get("image") and work.get("image") != work.get("old_image"):
                 spec = self.request_spec(inst, work)
@@ -1840,6 +1847,9 @@ class Cluster:
             self._decided(FORCED, inst, work, host, None)
             return dataclasses.replace(work, context=work.with_context(dest=host)), migration_uuid
         spec = self.request_spec(inst, work)
+        if spec.is_rebuild:
+            # (a rebuild that claims is scheduled as a plain request: no check hint)
+            spec = dataclasses.replace(spec, is_rebuild=False)
         legacy = self.scheduler_config.mode != "placement"
 
         def candidates(s: RequestSpec):
@@ -1872,7 +1882,8 @@ class Cluster:
             self._decided(FILTER, inst, work, host, reason, spec, hosts, seen, branch, [host])
             raise NoValidHost(reason)
         self._decided(FILTER, inst, work, host, None, spec, hosts, seen, branch, refused)
-        self._consumed(host, flavor)
+        if not step.claim_then_fails:
+            self._consumed(host, flavor)
         alternates = tuple(a.host for a in chosen.alternates)
         changes: dict[str, Any] = {"dest": host}
         if self._reschedules(op):

@@ -319,6 +319,10 @@ class Step:
     #: the scheduling fails (NoValidHost's outcome) while the instance's own host's
     #: compute service is down: the conductor checks the source before it schedules
     source_must_be_up: bool = False
+    #: a branch of this step that claims (``Alloc.CLAIM_DEST``) has the scheduler claim
+    #: the chosen host in Placement and then fail before it consumes the host: the
+    #: claim stays and the handler raises with nothing cleaned up (why, citing Nova)
+    claim_then_fails: str | None = None
     #: a reschedule: the conductor claims the next of the alternates the first
     #: scheduling returned, in order, instead of asking the scheduler again
     #: (``COND.build_instances``, ``MigrationTask._reschedule``); an operation with

@@ -31,7 +31,7 @@ from typing import Any, Callable
 _PASTE = os.path.join(sys.prefix, "etc", "nova", "api-paste.ini")
 
 from nova import context as nova_context  # noqa: E402
-from nova import exception as nova_exception  # noqa: E402,F401 (faults name it)
+from nova import exception as nova_exception  # noqa: E402 (faults name it)
 from nova import objects  # noqa: E402
 from nova.compute import power_state  # noqa: E402
 from nova.conf import CONF  # noqa: E402
@@ -116,15 +116,25 @@ class ConformanceDriver(fake.FakeDriver):
         if guest is not None:
             guest.state = state
 
+    def _guest(self, instance) -> None:
+        """libvirt's ``Host.get_guest``: InstanceNotFound when the hypervisor has no
+        domain for the instance (the fake driver's pause, unpause and suspend pass
+        whether or not it has a guest; libvirt's resume makes the domain again)."""
+        if instance.uuid not in self.instances:
+            raise nova_exception.InstanceNotFound(instance_id=instance.uuid)
+
     def pause(self, instance):
+        self._guest(instance)                             # LibvirtDriver.pause
         super().pause(instance)
         self._set_power(instance, power_state.PAUSED)     # virDomainSuspend
 
     def unpause(self, instance):
+        self._guest(instance)
         super().unpause(instance)
         self._set_power(instance, power_state.RUNNING)
 
     def suspend(self, context, instance):
+        self._guest(instance)                             # LibvirtDriver.suspend
         super().suspend(context, instance)
         self._set_power(instance, power_state.SHUTDOWN)   # managedSave shuts the domain off
 

@@ -58,6 +58,21 @@ def member_arriving_while_another_is_scheduled(cluster):
     return first
 
 
+def rebuild_without_a_host(cluster):
+    """Offloaded, reset to error, then rebuilt with its image: the conductor schedules
+    it, the claim stays, the task too."""
+    uuid = boot(cluster, SMALL)
+    _offload(cluster, uuid)
+    assert cluster.request("reset_state_error", uuid, ADMIN).accepted
+    assert cluster.request("rebuild", uuid).accepted
+    cluster.settle()
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host) == (
+        VmState.ERROR, TaskState.REBUILDING, None)
+    assert list(cluster.ledger.allocations_view(uuid)) != []
+    return uuid
+
+
 def _offload(cluster, uuid):
     """Shelve ``uuid`` and make sure it is offloaded (offload may not be immediate)."""
     assert cluster.request("shelve", uuid).accepted
@@ -433,6 +448,8 @@ SCRIPTS = {
         rebuild_after_a_failed_cold_migration_finish,
     "a queued move overtaken by a second move takes its allocations back":
         queued_live_migration_overtaken_by_a_migrate,
+    "a rebuild of an instance with no host claims a host and stays in rebuilding":
+        rebuild_without_a_host,
 }
 
 
