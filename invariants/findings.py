@@ -20,7 +20,8 @@ over), ``group_races`` (a member scheduled while another was on its way),
 ``uncounted_drops`` (a resource tracker's drop of an instance it never counted, with
 the operation that put the instance there unclaimed), ``discarded_steps`` (a step
 that was to go on inside an RPC handler of a compute whose process stopped) and
-``handler_lost`` (the same, for the instance's current task).
+``handler_lost`` (the same, for the instance's current task), ``api_errors`` (a
+request whose API raised after its writes).
 ``tests/search/test_findings.py`` reproduces each finding with a scripted run and
 checks that its cause explains exactly that run's violations.
 """
@@ -599,6 +600,22 @@ UPSTREAM: tuple[Finding, ...] = (
              "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance; "
              "nova/scheduler/manager.py: SchedulerManager._schedule (claim_resources, "
              "then spec_obj.requested_resources)",
+    ),
+    Finding(
+        name="a rebuild with a new image of an instance with no host fails in the API "
+             "and stays in rebuilding",
+        invariant="nothing_stuck",
+        cause=cause("api_errors", operation="rebuild"),
+        summary=("With a new image, API.rebuild saves task_state rebuilding and the new "
+                 "image, then asks the scheduler to check the image on the instance's own "
+                 "host (request_spec.force_hosts = [instance.host]); an instance with no "
+                 "host (shelved_offloaded, then reset to error) makes the request spec "
+                 "refuse None (ValueError): the API answers 500, nothing is cast, and the "
+                 "server stays in rebuilding with the new image until an admin resets it. "
+                 "Replayed on Nova 34 by nova-model conform "
+                 "(scenarios/rebuild_new_image_without_host_fails_in_api.json)."),
+        nova="nova/compute/api.py: API.rebuild (instance.save, then "
+             "request_spec.force_hosts = [instance.host])",
     ),
 )
 

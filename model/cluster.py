@@ -40,7 +40,8 @@ there (``error_causes``) and how many faults deliveries injected (``injected_fau
 The causes the upstream findings are keyed on are recorded the same way, per instance or
 migration, beside the state the invariants compare: ``migration_errors``,
 ``unmatched_allocations``, ``dropped_steps``, ``overlaps``, ``host_events``,
-``carried_allocations``, ``group_races``, ``arrivals`` and ``vanished_guests``.
+``carried_allocations``, ``group_races``, ``arrivals``, ``vanished_guests`` and
+``api_errors``.
 """
 
 from __future__ import annotations
@@ -247,6 +248,14 @@ class VanishedGuest(NamedTuple):
     task: str
 
 
+class ApiError(NamedTuple):
+    """A request whose API raised after its writes, with nothing cast
+    (``Cluster.api_errors``): the operation and the error Nova answers with (500)."""
+
+    operation: str
+    error: str
+
+
 class DiscardedStep(NamedTuple):
     """A step that was to go on inside an RPC handler of a compute whose process
     stopped (``Cluster.discarded_steps``): no message was left for it, so it went with
@@ -447,6 +456,8 @@ class Cluster:
         #: per instance, the steps that found no guest and left their task set (each
         #: once, the latest last)
         self.vanished_guests: dict[str, tuple[VanishedGuest, ...]] = {}
+        #: per instance, the last request whose API raised after its writes
+        self.api_errors: dict[str, ApiError] = {}
         #: per migration, the steps of other requests that ran while its chain was queued
         self.overlaps: dict[str, tuple[Overlap, ...]] = {}
         #: per instance, the steps a stopped compute process took with it (each was to go
@@ -732,6 +743,20 @@ class Cluster:
                 self.info[inst.uuid], min_disk=self._min_disk(inst.flavor, inst.image),
                 **changes)
         if branch.then is not None and enqueue:
+            new_image = dict(context).get("image")
+            if (self.lc.operation(op).scheduler is SchedulerUse.CHECK_IF_NEW_IMAGE
+                    and inst.host is None and new_image
+                    and new_image != dict(context).get("old_image")):
+                # API.rebuild asks the scheduler to check a new image on the instance's
+                # own host (request_spec.force_hosts = [instance.host]), and the request
+                # spec refuses None: ValueError after the API's writes, nothing cast
+                # (Nova 34, seen by conformance)
+                error = errors.UnexpectedAPIError(
+                    "ValueError: Field `force_hosts[0]' cannot be None: the instance has "
+                    "no host for the check of its new image; the API's writes stay and "
+                    "it answers 500")
+                self.api_errors[inst.uuid] = ApiError(op, error.message)
+                return error
             if self.lc.operation(op).step(branch.then).where is Where.HOST and inst.host is None:
                 return errors.NoHostForInstance(
                     f"NovaException: Unable to find host for Instance {inst.uuid}: the "
@@ -2181,6 +2206,7 @@ class Cluster:
             tuple((u, tuple(map(tuple, cs))) for u, cs in self.group_races.items()),
             tuple((h, tuple(d)) for h, d in self.negative_drops.items()),
             tuple((u, tuple(map(tuple, gs))) for u, gs in self.vanished_guests.items()),
+            tuple((u, tuple(c)) for u, c in self.api_errors.items()),
         )
 
     def _set_rows(self, rows: tuple) -> None:
@@ -2190,7 +2216,7 @@ class Cluster:
          error_causes, unmatched_allocations, trackers, scheduler_consumed,
          uncounted_drops, uncounted_arrivals, dropped_steps, overlaps, discarded_steps,
          handler_lost, host_events, carried_allocations, group_races, negative_drops,
-         vanished_guests) = rows
+         vanished_guests, api_errors) = rows
         self.hosts = {name: HostRecord(name, up, enabled, list(queue))
                       for name, up, enabled, queue in hosts}
         self.conductor = list(conductor)
@@ -2233,6 +2259,7 @@ class Cluster:
         self.dropped_steps = {u: tuple(DroppedStep(*c) for c in cs) for u, cs in dropped_steps}
         self.vanished_guests = {u: tuple(VanishedGuest(*g) for g in gs)
                                 for u, gs in vanished_guests}
+        self.api_errors = {u: ApiError(*c) for u, c in api_errors}
         self.overlaps = {m: tuple(Overlap(*c) for c in cs) for m, cs in overlaps}
         self.discarded_steps = {u: tuple(DiscardedStep(*c) for c in cs)
                                 for u, cs in discarded_steps}
@@ -2346,7 +2373,8 @@ _ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "group
          "error_causes", "unmatched_allocations", "trackers", "scheduler_consumed",
          "uncounted_drops", "uncounted_arrivals", "dropped_steps", "overlaps",
          "discarded_steps", "handler_lost", "host_events",
-         "carried_allocations", "group_races", "negative_drops", "vanished_guests")
+         "carried_allocations", "group_races", "negative_drops", "vanished_guests",
+         "api_errors")
 _KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
 #: The state variables ``freeze`` copies (``Cluster.__init__`` lists them), and the index
 #: of placed instances, which ``_set_rows`` marks for rebuilding.

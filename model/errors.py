@@ -109,3 +109,11 @@ class MessagingTimeout(NovaModelError):
     the compute's queue. Rides on an accepted result, as its answer."""
 
     nova = "MessagingTimeout"
+
+
+class UnexpectedAPIError(NovaModelError):
+    """The API wrote its changes, then raised an exception it does not handle: Nova
+    answers 500 ("Unexpected API Error") and the writes stay. Rides on an accepted
+    result, as its answer."""
+
+    nova = "ValueError"

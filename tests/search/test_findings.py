@@ -73,6 +73,22 @@ def rebuild_without_a_host(cluster):
     return uuid
 
 
+def rebuild_with_a_new_image_without_a_host(cluster):
+    """Offloaded, reset to error, then rebuilt with another image: the API answers 500
+    after its writes and casts nothing."""
+    uuid = boot(cluster, SMALL)
+    _offload(cluster, uuid)
+    assert cluster.request("reset_state_error", uuid, ADMIN).accepted
+    other = next(i.name for i in cluster.config.images
+                 if i.name != cluster.instances[uuid].image and not i.volume_backed)
+    result = cluster.request("rebuild", uuid, image=other)
+    assert result.accepted and result.error is not None and not cluster.pending()
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.image) == (
+        VmState.ERROR, TaskState.REBUILDING, other)
+    return uuid
+
+
 def _offload(cluster, uuid):
     """Shelve ``uuid`` and make sure it is offloaded (offload may not be immediate)."""
     assert cluster.request("shelve", uuid).accepted
@@ -450,6 +466,8 @@ SCRIPTS = {
         queued_live_migration_overtaken_by_a_migrate,
     "a rebuild of an instance with no host claims a host and stays in rebuilding":
         rebuild_without_a_host,
+    "a rebuild with a new image of an instance with no host fails in the API and stays "
+    "in rebuilding": rebuild_with_a_new_image_without_a_host,
 }
 
 
