@@ -1,10 +1,10 @@
 """The cluster: many instances, hosts with queues, a conductor, the scheduler and Placement.
 
 A ``Cluster`` is a value (no globals; several coexist). Everything it knows is in
-the state variables listed in ``Cluster.__init__``; ``snapshot()`` turns them into
-one canonical hashable value and ``Cluster.restore`` rebuilds a cluster from it;
-``freeze()`` keeps them exactly, dict order included, for ``Cluster.thaw`` to go on
-from (the search resumes runs this way).
+the variables declared once in ``model/cluster_state.py`` (``VARIABLES``, each with its
+role); ``snapshot()`` turns them into one canonical hashable value and
+``Cluster.restore`` rebuilds a cluster from it; ``freeze()`` keeps them exactly, dict
+order included, for ``Cluster.thaw`` to go on from (the search resumes runs this way).
 
 Nothing completes atomically. ``request`` runs an operation's API step through
 the shared ``Lifecycle`` (which writes the task_state) and enqueues the branch's
@@ -45,18 +45,15 @@ migration, beside the state the invariants compare: ``migration_errors``,
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import heapq
-import marshal
-import random
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple
+from typing import Any, Iterable, Iterator, Mapping
 
-from model import errors
-from model.cluster_records import RESOURCE_CLASSES, HostEvent, name_order as _num
+from model import cluster_state, errors
+from model.cluster_records import RESOURCE_CLASSES, name_order as _num
 from model.cluster_compat import (
     ClusterConfig, Inventory, Ledger, PlacementError, ResourceClass, aggregates_of, flavors_of, group_policy, has_group,
     host_aggregates, host_attr, host_name, hosts_of, image_volume_backed, images_of, option,
@@ -82,9 +79,14 @@ from model.scheduler.filters import FilterError, SimpleCIDRAffinityFilter
 from model.scheduler.pipeline import placement_resources
 from model.scheduler.request_filter import map_az_to_placement_aggregate
 from model.resource_tracker import TrackedInstance, TrackedMigration, Tracker, Usage
+from model.cluster_state import (
+    MISSING_GUEST, AllocationCause, CountingRandom, DiscardedStep, DroppedStep, ErrorCause,
+    FrozenCluster, GroupRace, HostRecord, InstanceInfo, MigrationErrorCause, Overlap,
+    UncountedDrop, VanishedGuest, Work, freeze_context as _freeze_context,
+)
 from model.states import (
     MIGRATION_FINAL, REBUILD_STATES, RESIZING_STATES, MigrationStatus as MS, MigrationType,
-    PowerState, TaskState, VmState,
+    TaskState, VmState,
 )
 
 #: The zone Nova gives its control services (``internal_service_availability_zone``):
@@ -141,45 +143,6 @@ FORCED_PAST_THE_FILTERS = "forced past the group filters"
 
 
 @dataclass(frozen=True)
-class Work:
-    """One pending step: ``operation.step`` for ``instance``, to run at ``target``.
-
-    ``target`` is a host name, or None for the conductor. ``context`` carries the
-    operation's arguments along its chain of steps (requested host, force, new
-    flavor, chosen destination, alternates ...) as sorted (key, value) pairs.
-    """
-
-    id: str
-    instance: str
-    operation: str
-    step: str
-    target: str | None
-    context: tuple[tuple[str, Any], ...] = ()
-    caller: Context = USER
-
-    def get(self, key: str, default: Any = None) -> Any:
-        for k, v in self.context:
-            if k == key:
-                return v
-        return default
-
-    @property
-    def instances(self) -> tuple[str, ...]:
-        """The instances this item is for: a multi-create's schedule step is for every
-        instance of its request (``batch``), any other item for its own instance."""
-        return self.get("batch") or (self.instance,)
-
-    def with_context(self, **changes: Any) -> tuple[tuple[str, Any], ...]:
-        merged = dict(self.context)
-        merged.update(changes)
-        return _freeze_context(merged)
-
-
-def _freeze_context(values: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((k, v) for k, v in values.items() if v is not None))
-
-
-@dataclass(frozen=True)
 class Result:
     """What a request, a delivery or an event did."""
 
@@ -190,133 +153,6 @@ class Result:
     detail: str = ""
     instance: str | None = None
     branch: Branch | None = field(default=None, compare=False, repr=False)
-
-
-class AllocationCause(NamedTuple):
-    """The failed step that left an instance's allocation unlike its host or flavor
-    (``Cluster.unmatched_allocations``), and the host it was on then."""
-
-    host: str
-    operation: str
-    step: str
-    outcome: str
-
-
-class UncountedDrop(NamedTuple):
-    """A resource-tracker drop of an instance the tracker never counted
-    (``Cluster.uncounted_drops``): which instance, the step that dropped it, and the
-    operation that had put the instance on that host without a claim there (None if
-    none did)."""
-
-    instance: str
-    operation: str
-    step: str
-    arrived_by: str | None
-
-
-class MigrationErrorCause(NamedTuple):
-    """The step that put a migration in error (``Cluster.migration_errors``)."""
-
-    operation: str
-    step: str
-    outcome: str
-
-
-class DroppedStep(NamedTuple):
-    """A step of an instance that found its task_state taken by another request and
-    was dropped (``Cluster.dropped_steps``), and the task_state it found."""
-
-    operation: str
-    step: str
-    outcome: str
-    task: str | None
-
-
-#: The trigger recorded for a step outcome whose branch was taken because the
-#: hypervisor had no guest for the instance (``When.NO_GUEST``).
-MISSING_GUEST = "missing_guest"
-
-
-class VanishedGuest(NamedTuple):
-    """A step that found no guest on the hypervisor and returned with its task still
-    set (``Cluster.vanished_guests``: Nova takes the driver's InstanceNotFound or
-    InstanceNotRunning for an instance deleted meanwhile), and the task it left."""
-
-    operation: str
-    step: str
-    task: str
-
-
-class DiscardedStep(NamedTuple):
-    """A step that was to go on inside an RPC handler of a compute whose process
-    stopped (``Cluster.discarded_steps``): no message was left for it, so it went with
-    the process. ``task`` is the task_state the instance was in then, ``handler`` the
-    Nova function it was to go on in."""
-
-    operation: str
-    step: str
-    host: str
-    task: str | None
-    handler: str
-
-
-class Overlap(NamedTuple):
-    """A step of another request that ran while a move's own chain of steps was still
-    queued (``Cluster.overlaps``, per migration; ``move`` is that migration's type)."""
-
-    operation: str
-    step: str
-    outcome: str
-    move: str
-
-
-class GroupRace(NamedTuple):
-    """A server group member scheduled while another member's move or unshelve was
-    still under way (``Cluster.group_races``, on both members): ``other`` is the
-    other member, ``moving`` the operation it was in."""
-
-    operation: str
-    step: str
-    host: str
-    other: str
-    moving: str
-
-
-@dataclass(frozen=True)
-class ErrorCause:
-    """How an instance last came into ``vm_state`` error: which outcome of which step.
-
-    ``kind`` is the outcome's declared ``OutcomeKind``; ``trigger`` says what fired
-    it: ``injected`` (the outcome a delivery asked for), ``scheduler`` (NoValidHost
-    turned ``ok`` into ``no_valid_host``), ``late_group_check``
-    (``CM._validate_instance_group_policy`` turned ``ok`` into the step's declared
-    outcome), ``api`` (an API request's own step), ``event`` (a hypervisor event),
-    ``periodic`` (a periodic task) or ``recovery`` (``CM._init_instance`` when a
-    compute service starts). ``vm_before`` and ``task_before`` are the states it was
-    in before (Nova's strings; task None when idle).
-    """
-
-    operation: str
-    step: str
-    outcome: str
-    kind: OutcomeKind
-    trigger: str
-    vm_before: str | None = None
-    task_before: str | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.operation}.{self.step}:{self.outcome}"
-
-
-@dataclass
-class HostRecord:
-    """A compute host: its service flags and its FIFO queue of work ids."""
-
-    name: str
-    up: bool = True
-    enabled: bool = True
-    queue: list[str] = field(default_factory=list)
 
 
 #: the migration statuses the compute's late group check does not count as in progress
@@ -332,57 +168,6 @@ _NOT_IN_PROGRESS = frozenset({MS.CONFIRMED, MS.REVERTED, MS.FAILED, MS.COMPLETED
 _MOVING_TASKS = RESIZING_STATES | REBUILD_STATES
 
 
-@dataclass(frozen=True)
-class InstanceInfo:
-    """What the cluster keeps beside the lifecycle's instance variables."""
-
-    group: str | None = None
-    availability_zone: str | None = None
-    hints: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    #: the image_min_disk Nova keeps in system_metadata (GB): the image's min_disk or
-    #: the flavor's root disk at boot or rebuild, whichever is larger
-    #: (nova/utils.py: get_system_metadata_from_image); a resize below it is refused
-    min_disk: int = 0
-    #: the image the instance's RequestSpec holds, when it is not the instance's own:
-    #: API.rebuild saves a new image to the RequestSpec, and COND.rebuild_instance
-    #: rolls only instance.image_ref back when the scheduler refuses it, so later
-    #: scheduling (a move, an unshelve) asks for the refused image's properties
-    spec_image: str | None = None
-
-
-class _Random(random.Random):
-    """The scheduler's ``random.Random`` (same draws), counting them so that a
-    snapshot reads its 625-word state again only after it changed (~7 us a read,
-    and the search snapshots around every API request)."""
-
-    def __init__(self, seed: Any = None) -> None:
-        self.draws = 0
-        self._state: tuple[int, Any] = (-1, None)
-        super().__init__(seed)
-
-    def random(self) -> float:
-        self.draws += 1
-        return super().random()
-
-    def getrandbits(self, k: int) -> int:
-        self.draws += 1
-        return super().getrandbits(k)
-
-    def seed(self, *args: Any, **kwargs: Any) -> None:
-        self.draws += 1
-        super().seed(*args, **kwargs)
-
-    def setstate(self, state: Any) -> None:
-        self.draws += 1
-        super().setstate(state)
-
-    def state(self) -> Any:
-        """``getstate()``, re-read only when a draw happened since the last read."""
-        if self._state[0] != self.draws:
-            self._state = (self.draws, self.getstate())
-        return self._state[1]
-
-
 class Cluster:
     """An executable Nova deployment: hosts, queues, instances, migrations, Placement."""
 
@@ -395,96 +180,21 @@ class Cluster:
         self.scheduler_config = scheduler_of(self.config)
         self.flavors = flavors_of(self.config)
         self.images = images_of(self.config)
-        self._host_configs = {host_name(h): h for h in hosts_of(self.config)}
-        # --- the state variables, all of them ---
-        self.hosts: dict[str, HostRecord] = {}
-        self.conductor: list[str] = []
-        self.work: dict[str, Work] = {}
-        self.instances: dict[str, Instance] = {}
-        self.info: dict[str, InstanceInfo] = {}
-        self.migrations: dict[str, MigrationRecord] = {}
-        self.groups: dict[str, list[str]] = {}
-        self.ledger = self.ledger_class()
-        #: each compute's resource tracker (its own count, and the record it saved)
-        self.trackers: dict[str, Tracker] = {}
-        #: the scheduler's in-memory consumption of a host it chose
-        #: (``HostState.consume_from_request``): host -> (the tracker record's version
-        #: it was made on, vcpus, memory_mb, disk_mb, instances); forgotten once the
-        #: compute saves a newer record
-        self.scheduler_consumed: dict[str, tuple[int, int, int, int, int]] = {}
-        #: the last drop each tracker made, since its audit, of an instance it never
-        #: counted (a live migration's destination counts the instance only at its
-        #: audit): the invariants name it
-        self.uncounted_drops: dict[str, UncountedDrop] = {}
-        #: instances a step put on a host whose tracker does not count them (a live
-        #: migration's destination, until its audit): uuid -> (host, operation)
-        self.uncounted_arrivals: dict[str, tuple[str, str]] = {}
-        #: a drop that left a host's tracker counting less than nothing although it
-        #: counted the instance (a flavor other than the one it counted), per host
-        #: until its next audit
-        self.negative_drops: dict[str, UncountedDrop] = {}
-        self.rng = _Random(seed)
-        self.counters: dict[str, int] = {"vm": 0, "mig": 0, "w": 0}
-        #: operator changes to inventories: (host, rc) -> sorted (field, value) pairs
-        self.inventory_changes: dict[tuple[str, str], tuple[tuple[str, Any], ...]] = {}
-        #: why each instance in error got there (the last transition into error)
-        self.error_causes: dict[str, ErrorCause] = {}
-        #: how many FAULT outcomes deliveries have injected (and that fired)
-        self.injected_faults = 0
-        #: the operation that last put each instance on a host (an unshelve leaves no
-        #: migration record behind: the group invariant names arrivals from this)
-        self.arrivals: dict[str, str] = {}
-        #: how each migration in error got there: (operation, step, outcome) of the
-        #: step that errored it (the invariants tell Nova's leaks from lost releases)
-        self.migration_errors: dict[str, MigrationErrorCause] = {}
-        #: instances a failed step left with an allocation that does not match their
-        #: host or flavor (a clean-up removed their own host from it, or their old
-        #: flavor came back over the new one's claim): (operation, step, outcome)
-        self.unmatched_allocations: dict[str, AllocationCause] = {}
-        #: per instance, the steps dropped by their compare-and-swap on task_state (each
-        #: once, the latest last)
-        self.dropped_steps: dict[str, tuple[DroppedStep, ...]] = {}
-        #: per instance, the steps that found no guest and left their task set (each
-        #: once, the latest last)
-        self.vanished_guests: dict[str, tuple[VanishedGuest, ...]] = {}
-        #: per migration, the steps of other requests that ran while its chain was queued
-        self.overlaps: dict[str, tuple[Overlap, ...]] = {}
-        #: per instance, the steps a stopped compute process took with it (each was to go
-        #: on inside an RPC handler), the latest last
-        self.discarded_steps: dict[str, tuple[DiscardedStep, ...]] = {}
-        #: per instance, the step of its current task a stopped compute process took
-        #: with it (forgotten once a request changes the instance's task_state)
-        self.handler_lost: dict[str, DiscardedStep] = {}
-        #: per migration, the host events that acted on it (the evacuation clean-up)
-        self.host_events: dict[str, tuple[HostEvent, ...]] = {}
-        #: per migration, the allocation on a host whose compute service was down that
-        #: the move took over from the instance (an evacuation's source, not yet
-        #: cleaned up), and the step that moved it
-        self.carried_allocations: dict[str, AllocationCause] = {}
-        #: per instance, the server group races it took part in (see ``GroupRace``)
-        self.group_races: dict[str, tuple[GroupRace, ...]] = {}
-        #: the scheduling decisions made since the last API request: a record of what
-        #: happened, not state (left out of ``snapshot()``, empty after ``restore``)
-        self.decisions: list[SchedulingDecision] = []
-        #: the uuids of instances that may have a host (``_placed_instances``); None:
-        #: unknown, worked out again on first use
-        self._placed: dict[str, None] | None = {}
+        self.host_configs = {host_name(h): h for h in hosts_of(self.config)}
+        # --- the state: every variable is declared in ``model/cluster_state.py`` ---
+        cluster_state.new_state(self)
+        self.rng = CountingRandom(seed)
         inventories = {name: provider_inventories(h, self.config)
-                       for name, h in self._host_configs.items()}
-        self._base_inventories = {
+                       for name, h in self.host_configs.items()}
+        self.base_inventories = {
             name: {ResourceClass(rc): inv for rc, inv in invs.items()}
             for name, invs in inventories.items()}
-        for name, h in self._host_configs.items():
+        for name, h in self.host_configs.items():
             self.hosts[name] = HostRecord(name, bool(host_attr(h, "service_up", True)),
                                           bool(host_attr(h, "enabled", True)))
             self.ledger.add_provider(name, inventories[name])
-        for name in self._host_configs:
+        for name in self.host_configs:
             self.trackers[name] = Tracker.empty(self.reserved_usage(name))
-        # --- not state: answers worked out from the (immutable) config on first use ---
-        self._changed_inventories: dict[tuple[str, Any], tuple[tuple, Any]] = {}
-        self._resources: dict[tuple[str, bool], tuple[Flavor, dict]] = {}
-        self._volume_backed_images: dict[str, bool] = {}
-        self._zone_aggregate_names: dict[str, tuple[str, ...]] = {}
 
     # ------------------------------------------------------------------ World protocol
 
@@ -516,10 +226,10 @@ class Cluster:
         bfv = self._volume_backed(image)
         # (worked out once per flavor: every claim and every check of the
         # invariants asks, and building the request costs ~4 us)
-        cached = self._resources.get((flavor.name, bfv))
+        cached = self.resources_cache.get((flavor.name, bfv))
         if cached is None or cached[0] is not flavor:
             spec = RequestSpec(flavor=flavor, is_bfv=bfv)
-            cached = self._resources[(flavor.name, bfv)] = (flavor, {
+            cached = self.resources_cache[(flavor.name, bfv)] = (flavor, {
                 ResourceClass(rc): n for rc, n in placement_resources(spec).items()})
         return dict(cached[1])
 
@@ -532,9 +242,9 @@ class Cluster:
         if image is None:
             return False
         # (the configuration is immutable: each image is looked up once)
-        known = self._volume_backed_images.get(image)
+        known = self.volume_backed_images.get(image)
         if known is None:
-            known = self._volume_backed_images[image] = image_volume_backed(self.config, image)
+            known = self.volume_backed_images[image] = image_volume_backed(self.config, image)
         return known
 
     def _option(self, name: str, default: Any) -> Any:
@@ -1414,7 +1124,7 @@ class Cluster:
 
     def reserved_usage(self, host: str) -> Usage:
         """What the compute counts as used before any instance: its reserved amounts."""
-        base = self._base_inventories[host]
+        base = self.base_inventories[host]
         cpu, mem, disk = (base.get(ResourceClass(rc)) for rc in RESOURCE_CLASSES)
         return Usage(cpu.reserved if cpu else 0, mem.reserved if mem else 0,
                      disk.reserved if disk else 0)
@@ -1567,7 +1277,7 @@ class Cluster:
         for name in sorted(self.hosts):
             rec = self.hosts[name]
             cpu, mem, disk = (self._inventory(name, rc) for rc in RESOURCE_CLASSES)
-            base = self._base_inventories[name]
+            base = self.base_inventories[name]
             own_cpu, own_mem, own_disk = (base.get(ResourceClass(rc), _NO_INVENTORY)
                                           for rc in RESOURCE_CLASSES)
             tracker = self.trackers[name]
@@ -1601,14 +1311,14 @@ class Cluster:
                 reserved_host_memory_mb=mem.reserved,
                 reserved_host_disk_mb=disk.reserved * 1024,
                 reserved_host_cpus=cpu.reserved,
-                **self._host_static[name],
+                **self.host_static[name],
             ))
         return states
 
     def instance_placed(self, inst: Instance) -> None:
         """The lifecycle gave ``inst`` a host (``World.instance_placed``)."""
-        if self._placed is not None:
-            self._placed[inst.uuid] = None
+        if self.placed_uuids is not None:
+            self.placed_uuids[inst.uuid] = None
 
     def _placed_instances(self) -> list[tuple[str, Instance]]:
         """The instances that have a host, in creation order.
@@ -1618,19 +1328,19 @@ class Cluster:
         instances each time made creating n instances quadratic (most of a large
         cluster's failed boots have no host). Rebuilt by one scan after a restore."""
         instances = self.instances
-        if self._placed is None:
-            self._placed = dict.fromkeys(u for u, i in instances.items() if i.host is not None)
-        placed = self._placed
+        if self.placed_uuids is None:
+            self.placed_uuids = dict.fromkeys(u for u, i in instances.items() if i.host is not None)
+        placed = self.placed_uuids
         for uuid in [u for u in placed if u not in instances or instances[u].host is None]:
             del placed[uuid]
         return [(u, instances[u]) for u in sorted(placed, key=_num)]
 
     @cached_property
-    def _host_static(self) -> dict[str, dict[str, Any]]:
+    def host_static(self) -> dict[str, dict[str, Any]]:
         """The HostState fields the configuration fixes (it is immutable): worked out
         once, not on every scheduling request."""
         out = {}
-        for name, cfg in self._host_configs.items():
+        for name, cfg in self.host_configs.items():
             zone = host_attr(cfg, "availability_zone", None)
             # with the zone's implicit aggregate already added (by HostState itself),
             # so that each HostState built from these need not add it again
@@ -1654,16 +1364,16 @@ class Cluster:
         reports no DISK_GB) offers none of it: the scheduler sees a total of 0, and
         Placement refuses any request for it (there is no inventory to change either).
         """
-        base = self._base_inventories[host].get(ResourceClass(rc))
+        base = self.base_inventories[host].get(ResourceClass(rc))
         if base is None:
             return _NO_INVENTORY
         changes = self.inventory_changes.get((host, str(rc)))
         if not changes:
             return base
         # (remembered per change: a replaced dataclass is re-validated, ~5 us)
-        cached = self._changed_inventories.get((host, rc))
+        cached = self.changed_inventories.get((host, rc))
         if cached is None or cached[0] is not changes:
-            cached = self._changed_inventories[(host, rc)] = (
+            cached = self.changed_inventories[(host, rc)] = (
                 changes, dataclasses.replace(base, **dict(changes)))
         return cached[1]
 
@@ -1736,9 +1446,9 @@ class Cluster:
         filter ``map_az_to_placement_aggregate``; read by placement mode only)."""
         if not zone:
             return ()
-        found = self._zone_aggregate_names.get(zone)
+        found = self.zone_aggregate_names.get(zone)
         if found is None:
-            found = self._zone_aggregate_names[zone] = map_az_to_placement_aggregate(
+            found = self.zone_aggregate_names[zone] = map_az_to_placement_aggregate(
                 zone, aggregates_of(self.config))
         return found
 
@@ -1747,7 +1457,7 @@ class Cluster:
         and the internal zone of the control services (``get_availability_zones`` with
         ``get_only_available``; a disabled service's zone is not available, a down
         one's is)."""
-        zones = {self._host_static[name]["availability_zone"]
+        zones = {self.host_static[name]["availability_zone"]
                  for name, record in self.hosts.items() if record.enabled}
         return frozenset(zones | {INTERNAL_SERVICE_AVAILABILITY_ZONE})
 
@@ -1884,7 +1594,7 @@ class Cluster:
         (``LiveMigrationTask._check_compatible_with_source_hypervisor``)."""
         if source is None or source not in self.hosts:
             return False
-        src, dst = self._host_static[source], self._host_static[dest]
+        src, dst = self.host_static[source], self.host_static[dest]
         if src["hypervisor_type"] != dst["hypervisor_type"]:
             return True
         return (src["hypervisor_version"] or 0) > (dst["hypervisor_version"] or 0)
@@ -2127,186 +1837,32 @@ class Cluster:
                 if i.vm_state is not VmState.DELETED]
 
     # ------------------------------------------------------------------ snapshots
-
-    def _rows(self) -> tuple:
-        """The state variables (but the ledger and the random state) as rows of plain
-        values, each dict's rows in the order it holds them and led by its key, in the
-        order of ``_ROWS``: what ``freeze`` keeps and ``snapshot`` sorts, and what
-        ``_set_rows`` makes state variables again."""
-        return (
-            tuple((h.name, h.up, h.enabled, tuple(h.queue)) for h in self.hosts.values()),
-            tuple(self.conductor),
-            tuple((w.id, w.instance, w.operation, w.step, w.target, w.context,
-                   w.caller.is_admin) for w in self.work.values()),
-            tuple((i.uuid, i.state, int(i.power_state), int(i.guest), i.host, i.launched,
-                   i.locked,
-                   i.locked_by, None if i.old_vm_state is None else i.old_vm_state.value,
-                   None if i.migration is None else i.migration.uuid, i.flavor, i.image)
-                  for i in self.instances.values()),
-            tuple((u, i.group, i.availability_zone, i.hints, i.min_disk, i.spec_image)
-                  for u, i in self.info.items()),
-            tuple((m.uuid, m.instance_uuid, m.migration_type.value, m.status.value, m.source,
-                   m.dest, m.old_flavor, m.new_flavor, m.sent_to)
-                  for m in self.migrations.values()),
-            tuple((g, tuple(members)) for g, members in self.groups.items()),
-            tuple(self.counters.items()),
-            tuple(self.inventory_changes.items()),
-            self.injected_faults,
-            tuple(self.arrivals.items()),
-            tuple((m, tuple(c)) for m, c in self.migration_errors.items()),
-            tuple((u, c.operation, c.step, c.outcome, c.kind.value, c.trigger, c.vm_before,
-                   c.task_before) for u, c in self.error_causes.items()),
-            tuple((u, tuple(c)) for u, c in self.unmatched_allocations.items()),
-            tuple((h, t.row()) for h, t in self.trackers.items()),
-            tuple(self.scheduler_consumed.items()),
-            tuple((h, tuple(d)) for h, d in self.uncounted_drops.items()),
-            tuple(self.uncounted_arrivals.items()),
-            tuple((u, tuple(map(tuple, cs))) for u, cs in self.dropped_steps.items()),
-            tuple((m, tuple(map(tuple, cs))) for m, cs in self.overlaps.items()),
-            tuple((u, tuple(map(tuple, cs))) for u, cs in self.discarded_steps.items()),
-            tuple((u, tuple(c)) for u, c in self.handler_lost.items()),
-            tuple((m, tuple(map(tuple, cs))) for m, cs in self.host_events.items()),
-            tuple((m, tuple(c)) for m, c in self.carried_allocations.items()),
-            tuple((u, tuple(map(tuple, cs))) for u, cs in self.group_races.items()),
-            tuple((h, tuple(d)) for h, d in self.negative_drops.items()),
-            tuple((u, tuple(map(tuple, gs))) for u, gs in self.vanished_guests.items()),
-        )
-
-    def _set_rows(self, rows: tuple) -> None:
-        """Make ``_rows`` state variables again, the dicts in the rows' order."""
-        (hosts, conductor, work, instances, info, migrations, groups, counters,
-         inventory_changes, injected_faults, arrivals, migration_errors,
-         error_causes, unmatched_allocations, trackers, scheduler_consumed,
-         uncounted_drops, uncounted_arrivals, dropped_steps, overlaps, discarded_steps,
-         handler_lost, host_events, carried_allocations, group_races, negative_drops,
-         vanished_guests) = rows
-        self.hosts = {name: HostRecord(name, up, enabled, list(queue))
-                      for name, up, enabled, queue in hosts}
-        self.conductor = list(conductor)
-        self.work = {wid: Work(wid, inst, op, step, target, context, ADMIN if admin else USER)
-                     for wid, inst, op, step, target, context, admin in work}
-        self.migrations = {
-            uuid: MigrationRecord(uuid, inst, MigrationType(kind), MS(status), source, dest,
-                                  old, new, sent_to)
-            for uuid, inst, kind, status, source, dest, old, new, sent_to in migrations}
-        self.instances = {}
-        self._placed = None  # (the hosts below are written directly, not by transitions)
-        new_instance = self.lc.new_instance
-        for (uuid, state, power, guest, host, launched, locked, locked_by, old_vm, mig,
-             flavor, image) in instances:
-            inst = new_instance(uuid, self, flavor=flavor, image=image)
-            inst.state, inst.power_state, inst.host = state, PowerState(power), host
-            inst.guest = PowerState(guest)
-            inst.launched, inst.locked, inst.locked_by = launched, locked, locked_by
-            inst.old_vm_state = None if old_vm is None else VmState(old_vm)
-            inst.migration = None if mig is None else self.migrations[mig]
-            self.instances[uuid] = inst
-        self.info = {u: InstanceInfo(group, zone, hints, min_disk, spec_image)
-                     for u, group, zone, hints, min_disk, spec_image in info}
-        self.groups = {g: list(members) for g, members in groups}
-        self.counters = dict(counters)
-        self.inventory_changes = dict(inventory_changes)
-        self.injected_faults = injected_faults
-        self.arrivals = dict(arrivals)
-        self.migration_errors = {m: MigrationErrorCause(*c) for m, c in migration_errors}
-        self.error_causes = {
-            u: ErrorCause(op, step, outcome, OutcomeKind(kind), trigger, vm, task)
-            for u, op, step, outcome, kind, trigger, vm, task in error_causes}
-        self.unmatched_allocations = {u: AllocationCause(*c)
-                                      for u, c in unmatched_allocations}
-        self.trackers = {h: Tracker.from_row(row) for h, row in trackers}
-        self.scheduler_consumed = dict(scheduler_consumed)
-        self.uncounted_drops = {h: UncountedDrop(*d) for h, d in uncounted_drops}
-        self.uncounted_arrivals = dict(uncounted_arrivals)
-        self.negative_drops = {h: UncountedDrop(*d) for h, d in negative_drops}
-        self.dropped_steps = {u: tuple(DroppedStep(*c) for c in cs) for u, cs in dropped_steps}
-        self.vanished_guests = {u: tuple(VanishedGuest(*g) for g in gs)
-                                for u, gs in vanished_guests}
-        self.overlaps = {m: tuple(Overlap(*c) for c in cs) for m, cs in overlaps}
-        self.discarded_steps = {u: tuple(DiscardedStep(*c) for c in cs)
-                                for u, cs in discarded_steps}
-        self.handler_lost = {u: DiscardedStep(*c) for u, c in handler_lost}
-        self.host_events = {m: tuple(HostEvent(*c) for c in cs) for m, cs in host_events}
-        self.carried_allocations = {m: AllocationCause(*c) for m, c in carried_allocations}
-        self.group_races = {u: tuple(GroupRace(*c) for c in cs) for u, cs in group_races}
-        self.decisions = []
+    # (the variables are declared once, in ``model/cluster_state.py``)
 
     def snapshot(self, ledger: bool = True) -> tuple:
-        """The whole cluster as one canonical hashable value.
-
-        The rows of ``_rows`` with each dict's rows sorted by key (the queues keep their
-        order), the ledger and the random state. ``decisions`` is left out: it records
-        what the last requests and deliveries decided (for the invariants to audit), it
-        decides nothing that follows. ``ledger=False`` leaves the ledger out too, for a
-        caller that compares it by value (``Ledger.copy()`` and ``==``: its canonical
-        encoding costs more than the rest together).
-        """
-        sections = tuple(
-            (name, tuple(sorted(rows)) if name in _KEYED_ROWS else rows)
-            for name, rows in zip(_ROWS, self._rows()))
-        return sections + (
-            ("ledger", _encode_ledger(self.ledger.snapshot()) if ledger else None),
-            ("rng", self.rng.state()))
+        """The whole cluster as one canonical hashable value (``cluster_state.snapshot``)."""
+        return cluster_state.snapshot(self, ledger)
 
     def witness(self) -> tuple:
         """A value that compares equal before and after anything that changed
-        nothing (the snapshot without the ledger, and a copy of the ledger)."""
-        return (self.snapshot(ledger=False), self.ledger.copy())
+        nothing (``cluster_state.witness``)."""
+        return cluster_state.witness(self)
 
     @classmethod
     def restore(cls, snapshot: tuple, config=None, lifecycle: Lifecycle | None = None
                 ) -> "Cluster":
-        data = dict(snapshot)
-        cluster = cls(config, lifecycle)
-        cluster._set_rows(tuple(data[name] for name in _ROWS))
-        cluster.ledger = cls.ledger_class.restore(_decode_ledger(data["ledger"]))
-        cluster.rng.setstate(data["rng"])
-        return cluster
+        return cluster_state.restore(cls(config, lifecycle), snapshot)
 
     # ------------------------------------------------------------------ forks
 
-    def freeze(self, like: "FrozenCluster | None" = None) -> "FrozenCluster":
-        """Every state variable as it is now, in values nobody changes, dict order
-        included: ``thaw`` builds a cluster that goes on exactly as this one would.
-
-        (``snapshot`` is canonical, sorted, for comparing states; this is exact, for
-        resuming one: the order of ``instances`` decides which instance a search's
-        choice picks.) Like ``snapshot`` it leaves out ``decisions``, the record the
-        invariants audit of what the scheduler decided since the last request: it
-        decides nothing that follows, and a thawed cluster starts a new record. The
-        rows are packed into one ``marshal`` string, which the garbage collector never
-        walks: a search keeps hundreds of frozen clusters. ``like``, an earlier frozen
-        state of this cluster, lends the parts that are still the same (the ledger,
-        when nothing was claimed or freed since).
-        """
-        known = vars(self)
-        extra = known.keys() - _FROZEN_STATE - _SHARED_WITH_FORKS
-        shared = known.get("_fork_shared")
-        if shared is None:
-            shared = self._fork_shared = {k: known[k] for k in _SHARED_WITH_FORKS
-                                          if k in known}
-        rng, ledger = self.rng, self.ledger
-        return FrozenCluster(
-            type(self), shared,
-            {k: copy.deepcopy(known[k]) for k in extra} if extra else _NO_EXTRA,
-            marshal.dumps(self._rows()),
-            like.ledger if like is not None and ledger.same(like.ledger) else ledger.copy(),
-            (rng.state(), rng.draws))
+    def freeze(self, like: FrozenCluster | None = None) -> FrozenCluster:
+        """Every variable as it is now, exactly, for ``thaw`` (``cluster_state.freeze``)."""
+        return cluster_state.freeze(self, like)
 
     @staticmethod
-    def thaw(frozen: "FrozenCluster") -> "Cluster":
+    def thaw(frozen: FrozenCluster) -> "Cluster":
         """A live cluster in the state ``frozen`` holds (which stays as it was)."""
-        cluster = frozen.cls.__new__(frozen.cls)
-        vars(cluster).update(frozen.shared)
-        cluster._fork_shared = frozen.shared
-        vars(cluster).update({k: copy.deepcopy(v) for k, v in frozen.extra.items()})
-        cluster._set_rows(marshal.loads(frozen.plain))
-        cluster.ledger = frozen.ledger.copy()
-        rng = cluster.rng = _Random()
-        state, draws = frozen.rng
-        rng.setstate(state)
-        rng.draws, rng._state = draws, (draws, state)
-        return cluster
+        return cluster_state.thaw(frozen)
 
     def close(self) -> None:
         """Detach the instances from the shared machine (frees them for the GC)."""
@@ -2329,38 +1885,6 @@ class Cluster:
         return table(self)
 
 
-#: The sections of ``Cluster._rows``, in order; the keyed ones a snapshot sorts.
-_ROWS = ("hosts", "conductor", "work", "instances", "info", "migrations", "groups",
-         "counters", "inventory_changes", "injected_faults", "arrivals", "migration_errors",
-         "error_causes", "unmatched_allocations", "trackers", "scheduler_consumed",
-         "uncounted_drops", "uncounted_arrivals", "dropped_steps", "overlaps",
-         "discarded_steps", "handler_lost", "host_events",
-         "carried_allocations", "group_races", "negative_drops", "vanished_guests")
-_KEYED_ROWS = frozenset(_ROWS) - {"conductor", "injected_faults"}
-#: The state variables ``freeze`` copies (``Cluster.__init__`` lists them), and the index
-#: of placed instances, which ``_set_rows`` marks for rebuilding.
-_FROZEN_STATE = frozenset(_ROWS) | {"ledger", "rng", "decisions", "_placed"}
-#: What a fork shares with its origin: the configuration and what is worked out from
-#: it (immutable, or caches keyed on immutable values). Any other attribute (a
-#: subclass's own) is deep-copied.
-_SHARED_WITH_FORKS = frozenset({
-    "config", "lc", "scheduler_config", "flavors", "images", "_host_configs",
-    "_base_inventories", "_changed_inventories", "_resources", "_volume_backed_images",
-    "_host_static", "_zone_aggregate_names", "_fork_shared"})
-_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
-
-
-class FrozenCluster(NamedTuple):
-    """A cluster's state at one moment (``Cluster.freeze``), to ``Cluster.thaw``."""
-
-    cls: type
-    shared: Mapping[str, Any]  # the configuration and what is worked out from it
-    extra: Mapping[str, Any]   # a subclass's own attributes, deep-copied
-    plain: bytes               # ``Cluster._rows()``, ``marshal``-ed
-    ledger: Ledger             # a private copy
-    rng: tuple                 # (state, draws)
-
-
 def _gone(work: list[Work]) -> str:
     """The words for the steps a stopped compute process took with it."""
     if not work:
@@ -2380,53 +1904,8 @@ def _below_reserved(tracker: Tracker, reserved: Usage) -> tuple[int, int, int]:
             tracker.local_gb_used - reserved.disk_gb)
 
 
-def _hashable(value: Any) -> Any:
-    """A canonical hashable form of a ledger snapshot (dicts become sorted tuples)."""
-    if isinstance(value, Mapping):
-        return ("__map__", tuple(sorted(((_hashable(k), _hashable(v)) for k, v in value.items()),
-                                        key=repr)))
-    if isinstance(value, (list, tuple)):
-        return (("__list__" if isinstance(value, list) else "__tuple__"),
-                tuple(_hashable(v) for v in value))
-    if isinstance(value, (set, frozenset)):
-        return ("__set__", tuple(sorted((_hashable(v) for v in value), key=repr)))
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return ("__dc__", type(value), tuple((f.name, _hashable(getattr(value, f.name)))
-                                             for f in dataclasses.fields(value)))
-    return value
-
-
-def _unhashable(value: Any) -> Any:
-    if isinstance(value, tuple) and len(value) >= 2 and isinstance(value[0], str):
-        tag = value[0]
-        if tag == "__map__":
-            return {_unhashable(k): _unhashable(v) for k, v in value[1]}
-        if tag == "__list__":
-            return [_unhashable(v) for v in value[1]]
-        if tag == "__tuple__":
-            return tuple(_unhashable(v) for v in value[1])
-        if tag == "__set__":
-            return {_unhashable(v) for v in value[1]}
-        if tag == "__dc__" and len(value) == 3:
-            return value[1](**{k: _unhashable(v) for k, v in value[2]})
-    return value
-
-
 def _detached(exc: BaseException) -> BaseException:
     """The error without its traceback. A Result keeps it; with its traceback it
     would hold the frames that raised it (and their callers) in a reference cycle
     that only the garbage collector frees, once per rejected request."""
     return exc.with_traceback(None)
-
-
-def _encode_ledger(snap: Any) -> tuple:
-    try:
-        hash(snap)
-        return ("raw", snap)
-    except TypeError:
-        return ("encoded", _hashable(snap))
-
-
-def _decode_ledger(value: tuple) -> Any:
-    kind, snap = value
-    return snap if kind == "raw" else _unhashable(snap)
