@@ -65,7 +65,7 @@ from model.cluster_compat import (
 )
 from model.lifecycle import (
     ADMIN, DYNAMIC_CONDITIONS, STATIC_CONDITIONS, USER, Context, Instance,
-    Lifecycle, MigrationRecord,
+    Lifecycle, MigrationRecord, state_name,
 )
 from model.operation import (
     Alloc, Branch, Entered, HostChange, HostEffect, IgnoreHosts, Migration, Operation,
@@ -84,7 +84,7 @@ from model.scheduler.request_filter import map_az_to_placement_aggregate
 from model.resource_tracker import TrackedInstance, TrackedMigration, Tracker, Usage
 from model.states import (
     MIGRATION_FINAL, REBUILD_STATES, RESIZING_STATES, MigrationStatus as MS, MigrationType,
-    PowerState, TaskState, VmState,
+    PowerState, TaskState, VmState, task_label,
 )
 
 #: The zone Nova gives its control services (``internal_service_availability_zone``):
@@ -235,6 +235,9 @@ class DroppedStep(NamedTuple):
 #: The trigger recorded for a step outcome whose branch was taken because the
 #: hypervisor had no guest for the instance (``When.NO_GUEST``).
 MISSING_GUEST = "missing_guest"
+#: What put an instance in error when a step lost its compare-and-swap inside
+#: ``_error_out_instance_on_exception`` (``Step.preempted``): the race, not the step.
+PREEMPTED = "preempted"
 
 
 class VanishedGuest(NamedTuple):
@@ -939,6 +942,7 @@ class Cluster:
             self._dequeue(work)
             cleanup = self._preempted(step, inst, work)
             self._note_dropped(inst, work, outcome)
+            cleanup += self._errored_by_preemption(step, inst, work)
             err = errors.UnexpectedTaskStateError(
                 f"{work.operation}.{work.step}: {outcome} not possible for {inst.uuid} in "
                 f"{inst.vm_state.value}/{inst.task_state}; work dropped{cleanup}")
@@ -1162,6 +1166,29 @@ class Cluster:
         self._apply_flavor(inst, branch)
         self._note_unmatched(inst, branch, work, fault.name)
         return f"; its {fault.name} clean-up ran"
+
+    def _errored_by_preemption(self, step: Step, inst: Instance, work: Work) -> str:
+        """``Step.preempted``: the handler's ``_error_out_instance_on_exception`` saves
+        vm_state error with the task_state it had set in memory, or with none when a
+        check before the compare-and-swap failed first (``reverts_task_state`` clears
+        that one)."""
+        preempted = step.preempted
+        if preempted is None or inst.vm_state is VmState.DELETED:
+            return ""
+        task = preempted.task
+        if (preempted.exists_check is not None and work.target is not None
+                and work.target == inst.host and inst.guest is not PowerState.PENDING):
+            task = None
+        vm, found = inst.vm_state, inst.task_state
+        inst.state = state_name(VmState.ERROR, task)
+        # (recorded even when the instance was in error already: this is what leaves it
+        # in error with the task)
+        outcome = next((o for o in step.outcomes if o.kind is not OutcomeKind.OK),
+                       step.outcomes[0])
+        self.error_causes[inst.uuid] = ErrorCause(
+            work.operation, work.step, outcome.name, outcome.kind, PREEMPTED, vm.value,
+            None if found is None else found.value)
+        return f"; {inst.uuid} errored with task_state {task_label(task)}"
 
     def _group_policy_violated(self, inst: Instance, host: str | None) -> bool:
         """``CM._validate_instance_group_policy``: would ``host`` break a hard policy?

@@ -122,6 +122,22 @@ def two_evacuations_to_one_host(cluster):
     return uuid
 
 
+def resize_reset_before_it_leaves_its_source(cluster):
+    """An admin resets a resizing instance to active while CM.resize_instance is queued
+    on its source: that step's compare-and-swap on resize_prep then fails inside
+    _error_out_instance_on_exception."""
+    uuid = boot(cluster, SMALL)
+    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    assert _run_work(cluster, uuid, "resize", "schedule").accepted
+    assert _run_work(cluster, uuid, "resize", "prep_resize").accepted
+    assert cluster.request("reset_state_active", uuid, ADMIN).accepted
+    assert not _run_work(cluster, uuid, "resize", "resize_migrating").accepted
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state) == (VmState.ERROR, TaskState.RESIZE_MIGRATING)
+    assert not cluster.pending()
+    return uuid
+
+
 def live_migration_driver_fails(cluster):
     uuid = boot(cluster, SMALL)
     source = cluster.instances[uuid].host
@@ -433,6 +449,9 @@ SCRIPTS = {
         rebuild_after_a_failed_cold_migration_finish,
     "a queued move overtaken by a second move takes its allocations back":
         queued_live_migration_overtaken_by_a_migrate,
+    "a step that loses its task_state check inside the error handler leaves the "
+    "instance in error in that task":
+        resize_reset_before_it_leaves_its_source,
 }
 
 
