@@ -73,9 +73,15 @@ from model.states import PowerState, TaskState, VmState
 #: take new branches: a stop, start or shelve with no guest reverts its task, a rescue
 #: errors, a rebuild or snapshot saves NOSTATE and stays in rebuilding or
 #: image_snapshot (an upstream finding), a rebuild saves the guest's power state.
-PROJECTED_STATES = 277        # distinct (vm_state, task_state, power_state)
-PROJECTED_TRANSITIONS = 3788  # distinct labelled edges between them
-CONFIGURATIONS = 477748       # full-graph nodes (state + pending work + world)
+#: Then 277 -> 281 states, 3788 -> 3850 transitions and 477748 -> 477892 configurations:
+#: a delete or soft delete of a resized instance confirms its migration first only when
+#: it is still finished (API._confirm_resize_on_deleting), so one whose revert has
+#: passed its destination (migration reverted) is deleted resized (resized/deleting,
+#: resized/soft-deleting, running or shut off); and an evacuation's failed late group
+#: check (GroupAffinityViolation) errors the instance.
+PROJECTED_STATES = 281        # distinct (vm_state, task_state, power_state)
+PROJECTED_TRANSITIONS = 3850  # distinct labelled edges between them
+CONFIGURATIONS = 477892       # full-graph nodes (state + pending work + world)
 
 CHECK_NAMES = [
     "every reachable state can reach a state with no task in progress",
