@@ -21,7 +21,8 @@ over), ``group_races`` (a member scheduled while another was on its way),
 the operation that put the instance there unclaimed), ``discarded_steps`` (a step
 that was to go on inside an RPC handler of a compute whose process stopped) and
 ``handler_lost`` (the same, for the instance's current task), ``api_errors`` (a
-request whose API raised after its writes).
+request whose API raised after its writes), ``error_causes`` (the step outcome that
+last put an instance in error, and what triggered it).
 ``tests/search/test_findings.py`` reproduces each finding with a scripted run and
 checks that its cause explains exactly that run's violations.
 """
@@ -33,7 +34,7 @@ from typing import Any, Iterable
 
 from invariants.accounting import LIVE_DRIVER_FAILED, MOVE_BACK_REFUSED, REVERT, REVERT_ON_DEST
 from model.catalogue import CATALOGUE, INIT_INSTANCE
-from model.cluster import FORCED_PAST_THE_FILTERS
+from model.cluster import FORCED_PAST_THE_FILTERS, PREEMPTED
 from model.operation import HostChange
 
 
@@ -488,7 +489,10 @@ UPSTREAM: tuple[Finding, ...] = (
     ),
     Finding(
         name="a second move while the first is still queued leaks its destination claim",
-        invariant="instances_hold_what_their_state_implies",
+        # (an instance the lost race left in error is held to less: the destination's
+        # resource audit then shows the leaked claim)
+        invariant=("instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
         cause=(cause("overlaps", operation=_MOVE_OPERATIONS, move=_MOVES), cause("migration_errors")),
         summary=("API.resize and API.live_migrate only ask for task_state None, and a "
                  "queued move's task_state can be cleared under it: "
@@ -616,6 +620,28 @@ UPSTREAM: tuple[Finding, ...] = (
                  "(scenarios/rebuild_new_image_without_host_fails_in_api.json)."),
         nova="nova/compute/api.py: API.rebuild (instance.save, then "
              "request_spec.force_hosts = [instance.host])",
+    ),
+    Finding(
+        name="a step that loses its task_state check inside the error handler leaves the "
+             "instance in error in that task",
+        invariant="nothing_stuck",
+        cause=cause("error_causes", trigger=PREEMPTED),
+        summary=("A compute step sets its task_state in memory and saves it with "
+                 "expected_task_state inside _error_out_instance_on_exception; when another "
+                 "request changed the task first (an admin's reset-state, a second "
+                 "evacuation, a move overtaken by another), the save raises "
+                 "UnexpectedTaskStateError and _set_instance_obj_error_state saves vm_state "
+                 "error with the in-memory task_state (it does not clean it), which "
+                 "reverts_task_state leaves alone for that exception ('task possibly "
+                 "preempted'). Nothing is queued any more: the server stays in error with "
+                 "resize_migrating, resize_migrated, resize_finish or rebuilding until an "
+                 "admin resets it. Replayed on Nova 34 by nova-model conform "
+                 "(scenarios/second_resize_while_first_queued.json ends in error with "
+                 "resize_finish)."),
+        nova="nova/compute/manager.py: ComputeManager._error_out_instance_on_exception, "
+             "ComputeManager._set_instance_obj_error_state, reverts_task_state, "
+             "ComputeManager._resize_instance, ComputeManager._finish_resize, "
+             "ComputeManager._do_rebuild_instance",
     ),
 )
 

@@ -33,8 +33,17 @@ def _arriving(cluster) -> dict[str, list[str]]:
 
 
 def _destination(inst, arriving: list[str]) -> str | None:
-    """Where an instance will be: an in-progress move's destination, else its host."""
-    return arriving[0] if arriving else inst.host
+    """Where an instance will be: the destination of the move it is in (its current
+    migration, in progress and on its way), else its host. An older record another move
+    left in progress (an evacuation whose destination's compute stopped mid-rebuild
+    keeps it pre-migrating, and a second evacuation then moved the instance) is not
+    where the instance goes."""
+    move = inst.migration
+    if move is not None and move.in_progress:
+        dest = move.dest or move.sent_to
+        if dest in arriving:
+            return dest
+    return inst.host
 
 
 def _hosts_of(inst, arriving: list[str]) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from operator import itemgetter
 
 from model.catalogue import CATALOGUE
-from model.cluster import MISSING_GUEST
+from model.cluster import MISSING_GUEST, PREEMPTED
 from model.lifecycle import STATE_PAIRS
 from model.operation import Kind, OutcomeKind
 from model.states import VmState, task_label
@@ -78,9 +78,11 @@ OPERATOR_SETS_ERROR = frozenset(
 #: the step. ``event``: a hypervisor event; ``late_group_check``: the compute's
 #: re-check of a hard server-group policy (``CM._validate_instance_group_policy``)
 #: found another member already there; ``missing_guest``: the hypervisor had no guest
-#: (an earlier failure destroyed it: ``Instance.guest``). (``recovery`` counts too, for
-#: an instance caught in the middle of a task: see ``error_only_from_failures``.)
-WORLD_TRIGGERS = frozenset({"event", "late_group_check", MISSING_GUEST})
+#: (an earlier failure destroyed it: ``Instance.guest``); ``preempted``: a step lost its
+#: compare-and-swap to another request inside ``_error_out_instance_on_exception``
+#: (``Step.preempted``). (``recovery`` counts too, for an instance caught in the middle
+#: of a task: see ``error_only_from_failures``.)
+WORLD_TRIGGERS = frozenset({"event", "late_group_check", MISSING_GUEST, PREEMPTED})
 
 
 def error_only_from_failures(cluster) -> list[str]:

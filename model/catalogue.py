@@ -22,8 +22,8 @@ from types import MappingProxyType
 
 from model.operation import (
     Alloc, Branch, Check, Entered, Entry, Guard, HostChange, HostEffect, IgnoreHosts, KEEP,
-    Kind, Migration, Operation, Outcome, OutcomeKind, PeriodicTask, Rule, SchedulerUse, Step,
-    Track, When, Where,
+    Kind, Migration, Operation, Outcome, OutcomeKind, PeriodicTask, Preempted, Rule,
+    SchedulerUse, Step, Track, When, Where,
 )
 from model.states import (
     ALLOW_HARD_REBOOT, ALLOW_REBOOT, ALLOW_SOFT_REBOOT, ALLOW_TRIGGER_CRASH_DUMP,
@@ -536,6 +536,15 @@ _RESIZE_FINISH_MIGRATION_FAILED = Outcome("driver_error", FAULT, (dataclasses.re
     "CM._delete_allocation_after_move keeps the dest")
 
 
+#: CM._resize_instance's compare-and-swaps (resize_migrating, then resize_migrated) run
+#: inside its _error_out_instance_on_exception and CM.resize_instance's
+#: errors_out_migration, whose except also gives the source back (CM._revert_allocation)
+_RESIZE_PREEMPTED_AT_SOURCE = (
+    "CM._resize_instance: instance.save(expected_task_state=...) inside "
+    "_error_out_instance_on_exception; CM.resize_instance: errors_out_migration, "
+    "CM._revert_allocation")
+
+
 def _move_reschedule(name: str, exhausted_vm, exhausted_nova: str) -> Step:
     """The conductor's reschedule of a cold move onto the next alternate."""
     return Step(name, Where.CONDUCTOR, _states(T.RESIZE_PREP), (
@@ -600,17 +609,24 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
                  migration=Migration(MS.MIGRATING)),
             _RESIZE_SOURCE_FAILED,
         ), "CM.resize_instance -> CM._resize_instance",
-            entry=rpc("CM.resize_instance (cast by CM._prep_resize, also to its own host)")),
+            entry=rpc("CM.resize_instance (cast by CM._prep_resize, also to its own host)"),
+            preempted=Preempted(T.RESIZE_MIGRATING, _RESIZE_PREEMPTED_AT_SOURCE)),
         Step("resize_migrated", Where.SOURCE, _states(T.RESIZE_MIGRATING), (
             done(task=T.RESIZE_MIGRATED, host=HostEffect.SET_DEST, then="resize_finish",
                  migration=Migration(MS.POST_MIGRATING)),
             _RESIZE_SOURCE_FAILED,
-        ), "driver.migrate_disk_and_power_off", entry=within("CM._resize_instance")),
+        ), "driver.migrate_disk_and_power_off", entry=within("CM._resize_instance"),
+            preempted=Preempted(T.RESIZE_MIGRATED, _RESIZE_PREEMPTED_AT_SOURCE)),
         Step("resize_finish", Where.DEST, _states(T.RESIZE_MIGRATED), (
             done(task=T.RESIZE_FINISH, then="finished"),
             _RESIZE_DEST_FAILED,
         ), "CM.finish_resize -> CM._finish_resize",
-            entry=rpc("CM.finish_resize (cast by CM._resize_instance)")),
+            entry=rpc("CM.finish_resize (cast by CM._resize_instance)"),
+            preempted=Preempted(
+                T.RESIZE_FINISH,
+                "CM._finish_resize: instance.save(expected_task_state=RESIZE_MIGRATED) "
+                "inside CM._finish_resize_helper's _error_out_instance_on_exception; "
+                "CM.finish_resize: errors_out_migration, CM._delete_allocation_after_move")),
         Step("finished", Where.DEST, _states(T.RESIZE_FINISH), (
             ok(Branch(when=(When.WAS_STOPPED,), vm=V.RESIZED, task=None, power=P.SHUTDOWN,
                       launched=True, migration=Migration(MS.FINISHED)),
@@ -897,10 +913,28 @@ EVACUATE = Operation(
             Outcome("claim_failed", FAULT, (Branch(
                 task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
                 migration=Migration(MS.FAILED, records_dest=True), guest=KEEP),),
-                "ComputeResourcesUnavailable or the late anti-affinity check "
-                "-> InstanceFaultRollback"),
-        ), "CM.rebuild_instance", late_group_check="claim_failed",
-            entry=rpc("CM.rebuild_instance (cast by the conductor to the destination)")),
+                "RT.rebuild_claim: ComputeResourcesUnavailable -> InstanceFaultRollback"),
+            # Nova 34's late check raises GroupAffinityViolation, which CM.rebuild_instance
+            # takes in its except Exception (not as the claim's InstanceFaultRollback):
+            # the migration fails, the destination leaves the instance's allocation,
+            # _error_out_instance_on_exception errors the instance and reverts_task_state
+            # clears the task (seen by conformance).
+            Outcome("group_policy_violation", ENV, (Branch(
+                vm=V.ERROR, task=None, alloc=(Alloc.REMOVE_DEST_FROM_INSTANCE,),
+                migration=Migration(MS.FAILED, records_dest=True), guest=KEEP),),
+                "CM._do_rebuild_instance -> CM._validate_instance_group_policy: "
+                "GroupAffinityViolation; CM.rebuild_instance: except Exception -> "
+                "RT.delete_allocation_for_evacuated_instance(destination); "
+                "_error_out_instance_on_exception"),
+        ), "CM.rebuild_instance", late_group_check="group_policy_violation",
+            entry=rpc("CM.rebuild_instance (cast by the conductor to the destination)"),
+            preempted=Preempted(
+                T.REBUILDING,
+                "CM._do_rebuild_instance: instance.save(expected_task_state=[REBUILDING]) "
+                "inside CM.rebuild_instance's _error_out_instance_on_exception (its except "
+                "Exception fails the migration and removes the destination first)",
+                exists_check="CM._do_rebuild_instance -> CM._check_instance_exists: "
+                             "InstanceExists")),
         task_step("rebuild_block_device_mapping", Where.DEST, T.REBUILDING,
                   T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
                   "CM._rebuild_default_impl", entry=within("CM.rebuild_instance")),
@@ -1068,7 +1102,10 @@ def _delete_api(method: str) -> Step:
                **_LOCAL_DELETE),
         Branch(when=(When.NO_HOST,), alloc=(Alloc.DELETE_INSTANCE,),
                note="API._local_delete (no host)", **_LOCAL_DELETE),
-        Branch(when=(When.VM_RESIZED, When.HOST_DOWN),
+        # API._confirm_resize_on_deleting confirms only a migration it finds in status
+        # finished (or confirming): a revert already past its destination has made it
+        # reverted, and the instance is deleted as any other.
+        Branch(when=(When.VM_RESIZED, When.MIGRATION_FINISHED, When.HOST_DOWN),
                alloc=confirm_first + (Alloc.DELETE_INSTANCE,),
                migration=Migration(MS.CONFIRMED),
                note="API._confirm_resize_on_deleting, then API._local_delete",
@@ -1082,11 +1119,13 @@ def _delete_api(method: str) -> Step:
                note="a delete is already in flight: task saved, request ignored"),
         # CM._confirm_resize runs synchronously (cast=False) and sets vm_state from
         # the power state before terminate_instance is cast.
-        Branch(when=(When.VM_RESIZED, When.POWERED_OFF), vm=V.STOPPED, task=T.DELETING,
+        Branch(when=(When.VM_RESIZED, When.MIGRATION_FINISHED, When.POWERED_OFF),
+               vm=V.STOPPED, task=T.DELETING,
                then="terminate", alloc=confirm_first, migration=Migration(MS.CONFIRMED),
                tracker=(Track.DROP_MOVE_CLAIM_AT_SOURCE,),
                note="API._confirm_resize_on_deleting, then terminate_instance"),
-        Branch(when=(When.VM_RESIZED,), vm=V.ACTIVE, task=T.DELETING, then="terminate",
+        Branch(when=(When.VM_RESIZED, When.MIGRATION_FINISHED), vm=V.ACTIVE,
+               task=T.DELETING, then="terminate",
                alloc=confirm_first, migration=Migration(MS.CONFIRMED),
                tracker=(Track.DROP_MOVE_CLAIM_AT_SOURCE,),
                note="API._confirm_resize_on_deleting, then terminate_instance"),

@@ -547,7 +547,7 @@ def bound_target(op: Operation, instance, down: Iterable[str], branch: Branch,
 def apply_migration(instance, branch: Branch, source: str | None, dest: str | None) -> None:
     """A branch's change to the instance's migration record: a new record from
     ``source`` to ``dest``, or the status of the one it has. (The cluster keeps the
-    record's uuid, flavor and audit as well: ``Cluster._create_migration``.)"""
+    record's uuid, flavor and audit as well: ``Cluster.create_migration``.)"""
     change = branch.migration
     if change is None:
         return

@@ -216,6 +216,7 @@ DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
     When.POWER_RUNNING: lambda i: i.power_state is PowerState.RUNNING,
     When.POWER_PAUSED: lambda i: i.power_state is PowerState.PAUSED,
     When.MIGRATION_RUNNING: lambda i: _migration_status(i) is MigrationStatus.RUNNING,
+    When.MIGRATION_FINISHED: lambda i: _migration_status(i) is MigrationStatus.FINISHED,
     When.NOT_MIGRATION_RUNNING: lambda i: _migration_status(i) is not MigrationStatus.RUNNING,
     When.NO_GUEST: lambda i: i.guest is PowerState.PENDING,
     When.HAS_GUEST: lambda i: i.guest is not PowerState.PENDING,
@@ -381,6 +382,18 @@ def _static_ok(branch: Branch, vm: VmState, task: Task) -> bool:
                if w in STATIC_CONDITIONS)
 
 
+def _preempted_combos(step: Step, vm: VmState, task: Task, power: PowerState,
+                      guest: PowerState) -> list[tuple[VmState, Task, PowerState, PowerState]]:
+    """What ``Step.preempted`` leaves when the step finds ``task`` instead of what it
+    expects: vm_state error with the handler's task_state (or none, when the check
+    before the compare-and-swap failed first)."""
+    p = step.preempted
+    if p is None or step.expects is None or task in step.expects or vm is VmState.DELETED:
+        return []
+    tasks = (p.task, None) if p.exists_check is not None else (p.task,)
+    return [(VmState.ERROR, t, power, guest) for t in tasks]
+
+
 def legal_combinations(operations: Iterable[Operation]
                        ) -> frozenset[tuple[VmState, Task, PowerState]]:
     """Every (vm_state, task_state, power_state) the operations can produce from a boot.
@@ -407,6 +420,12 @@ def legal_combinations(operations: Iterable[Operation]
             for op in operations:
                 for step in op.all_steps.values():
                     if not _step_accepts(step, op, vm, task):
+                        # a step that loses its compare-and-swap inside
+                        # _error_out_instance_on_exception errors the instance
+                        for combo in _preempted_combos(step, vm, task, power, guest):
+                            if combo not in seen:
+                                seen.add(combo)
+                                nxt.add(combo)
                         continue
                     for outcome in step.outcomes:
                         for b in outcome.branches:

@@ -77,6 +77,7 @@ class When(StrEnum):
     NOT_VOLUME_BACKED = "the instance boots from an image"
     NOT_OFFLOAD_NOW = "shelved_offload_time != 0"
     MIGRATION_CONFIRMED = "the instance's migration is already confirmed"
+    MIGRATION_FINISHED = "the instance's migration is finished (not yet confirmed or reverted)"
     POWER_RUNNING = "power_state is running"
     POWER_PAUSED = "power_state is paused"
     MIGRATION_RUNNING = "the instance's migration is running"
@@ -296,6 +297,22 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Preempted:
+    """What a step's handler does when its compare-and-swap on task_state fails
+    (``instance.save(expected_task_state=...)`` raises UnexpectedTaskStateError) inside
+    ``_error_out_instance_on_exception``: ``_set_instance_obj_error_state`` saves
+    vm_state error with the task_state the handler had set in memory (``task``), which
+    ``reverts_task_state`` leaves alone for this exception. ``exists_check`` names a
+    check of the handler that runs before the compare-and-swap and fails first when the
+    destination's hypervisor already has the instance's guest (the instance is on that
+    host): a failure ``reverts_task_state`` does clear, so the task_state is None."""
+
+    task: Task
+    nova: str
+    exists_check: str | None = None
+
+
+@dataclass(frozen=True)
 class Step:
     """One unit of work: it checks task_state (compare-and-swap), then takes an outcome.
 
@@ -343,6 +360,11 @@ class Step:
     #: the handler of the step before going on, which dies with the compute process);
     #: every step declares it (``Operation`` refuses a step without)
     entry: Entry | None = None
+    #: what the handler does to the instance when this step's compare-and-swap fails
+    #: (``Preempted``); None: the step's writes are lost to the operation that got
+    #: there first (its UnexpectedTaskStateError is caught and logged, or raised
+    #: outside any ``_error_out_instance_on_exception``)
+    preempted: "Preempted | None" = None
 
     def outcome(self, name: str) -> Outcome:
         for outcome in self.outcomes:

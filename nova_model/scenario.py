@@ -589,8 +589,9 @@ class Run:
     results: list[StepResult]
 
     def text(self) -> str:
+        from nova_model.render.cluster_table import table as cluster_table
         lines = [r.line() for r in self.results]
-        return "\n".join(lines + ["", self.cluster.table()]) + "\n"
+        return "\n".join(lines + ["", cluster_table(self.cluster)]) + "\n"
 
     def document(self) -> dict[str, Any]:
         return {"seed": self.scenario.seed,

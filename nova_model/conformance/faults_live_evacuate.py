@@ -72,6 +72,19 @@ FAULTS: dict[tuple[str, str, str], Fault | NotInjectable] = {
              "source, migration failed with its destination, only the source allocation "
              "left. The source's restart ignores it (_destroy_evacuated_instances filters "
              "accepted/pre-migrating/done)."),
+    ("evacuate", "rebuilding", "group_policy_violation"): Fault(
+        target="nova.compute.manager.ComputeManager._validate_instance_group_policy",
+        raises="nova.exception.GroupAffinityViolation",
+        kwargs={"policy": "anti-affinity"},
+        nova="CM._do_rebuild_instance -> CM._validate_instance_group_policy: "
+             "GroupAffinityViolation; CM.rebuild_instance: except Exception -> migration "
+             "failed, RT.delete_allocation_for_evacuated_instance(destination); "
+             "_error_out_instance_on_exception",
+        note="Patching the late check stands for the race of two hard-group members "
+             "(scenarios/group_member_arriving_during_evacuation.json shows the race "
+             "itself); it runs after the claim, which has written the destination and "
+             "pre-migrating. Nova: vm error, task None, host source, migration failed "
+             "with its destination, only the source allocation left."),
     ("evacuate", "spawned", "driver_error"): Fault(
         target=_FAKE + "spawn", raises=_NOVA_EXC, kwargs=_INJECTED,
         nova="CM.rebuild_instance: except Exception -> migration failed, "

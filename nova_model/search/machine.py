@@ -1107,7 +1107,9 @@ class ClusterMachine(RuleBasedStateMachine):
         return [f"{words} -> {_verdict(result)}" for words, result in self.lines]
 
     def report(self, found: dict[str, list[str]]) -> str:
-        return failure_report(self.trace(), found, self.cluster.table(), type(self).promises)
+        from nova_model.render.cluster_table import table as cluster_table
+        return failure_report(self.trace(), found, cluster_table(self.cluster),
+                              type(self).promises)
 
 
 def machine_for(*, lifecycle: Lifecycle | None = None, cluster_class: type[Cluster] | None = None,

@@ -101,7 +101,8 @@ def _replay(parsed: scenarios.Scenario, config: ClusterConfig, lifecycle: Lifecy
                 and seen.cluster.witness() != state["before"]):
             found[REJECTION] = [f"rejected {request.operation} changed the cluster"]
         if found and (target is None or target in found):
-            state["hit"] = (seen.index, found, seen.cluster.table())
+            from nova_model.render.cluster_table import table as cluster_table
+            state["hit"] = (seen.index, found, cluster_table(seen.cluster))
             raise _Stop
 
     try:

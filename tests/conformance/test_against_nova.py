@@ -42,22 +42,12 @@ OPEN: dict[str, tuple[str, set[str]]] = {
         "database), so both conductors use the first evacuation's record: the second "
         "evacuation's failure marks it failed after the first marked it done, and the "
         "second's own record stays accepted; the model gives each chain its own record. "
-        "CM.rebuild_instance's except Exception runs inside _error_out_instance_on_exception, "
-        "so the task_state check the second rebuild fails puts the instance in error; the "
-        "model's preempted step changes only the allocations and the migration "
-        "(Cluster._preempted). The allocations agree: the finding's symptom is Nova's.",
-        {"instances.vm1.vm_state: model 'active', Nova 'error'",
-         "migrations.mig1.status: model 'done', Nova 'failed'",
+        "The instance (in error: CM._check_instance_exists raises InstanceExists on the "
+        "destination it already runs on, inside _error_out_instance_on_exception, and "
+        "reverts_task_state clears the task) and the allocations agree: the finding's "
+        "symptom is Nova's.",
+        {"migrations.mig1.status: model 'done', Nova 'failed'",
          "migrations.mig2.status: model 'failed', Nova 'accepted'"}),
-    "group_member_arriving_during_evacuation.json": (
-        "CM._validate_instance_group_policy raises GroupAffinityViolation (Nova 34), which "
-        "CM.rebuild_instance does not handle as a claim failure (only "
-        "ComputeResourcesUnavailable and RescheduledException become InstanceFaultRollback, "
-        "which keeps the vm_state): its except Exception fails the migration and removes "
-        "the destination, as the model does, and _error_out_instance_on_exception puts "
-        "the instance in error; the catalogue's evacuate.rebuilding takes the late check "
-        "for claim_failed, which keeps the vm_state.",
-        {"instances.vm1.vm_state: model 'active', Nova 'error'"}),
     "source_back_during_evacuation.json": (
         "CM._destroy_evacuated_instances marks the 'accepted' evacuation record completed "
         "when the source's compute service starts; the conductor's rebuild_instance then "
@@ -77,7 +67,8 @@ OPEN: dict[str, tuple[str, set[str]]] = {
         "CM.prep_resize checks no task_state, so the migration's prep_resize then claims "
         "compute2 and casts resize_instance, whose CM._resize_instance fails its check "
         "inside _error_out_instance_on_exception (instance in error, the in-memory "
-        "task_state resize_migrating saved); the model drops the step at prep_resize.",
+        "task_state resize_migrating saved, as the model's Step.preempted says); the model "
+        "checks the task_state at prep_resize and drops the migration there.",
         {"instances.vm1.vm_state: model 'active', Nova 'error'",
          "instances.vm1.task_state: model None, Nova 'resize_migrating'",
          "instances.vm1.host: model 'compute3', Nova 'compute2'",
@@ -86,31 +77,27 @@ OPEN: dict[str, tuple[str, set[str]]] = {
     "second_resize_while_first_queued.json": (
         "MigrationTask._preallocate_migration reuses the instance's 'pre-migrating' record "
         "of the same migration type, so a second resize scheduled while the first's record "
-        "is still pre-migrating shares it (Nova has no mig2); the second's "
-        "CM._resize_instance then fails its task_state check inside "
-        "_error_out_instance_on_exception and errors_out_migration (instance and the shared "
-        "record in error, the in-memory task_state resize_migrating saved with it), and "
-        "its _revert_allocation moves the shared record's source allocation back to the "
-        "instance, replacing both destination claims; the first's finish_resize then fails "
-        "its own check (task_state resize_finish saved). In this order Nova leaks nothing: "
-        "the finding is not shown.",
-        {"allocations.mig1.compute1: model {'DISK_GB': 20, 'MEMORY_MB': 2048, 'VCPU': 1}, "
-         "Nova absent",
-         "allocations.vm1.compute1: model absent, Nova {'DISK_GB': 20, 'MEMORY_MB': 2048, "
+        "is still pre-migrating shares it (Nova has no mig2), and the second's "
+        "CM._resize_instance, failing its task_state check, runs _revert_allocation on that "
+        "shared record: its source allocation goes back to the instance, replacing both "
+        "destination claims (nothing leaks); the model makes the second its own record, "
+        "whose revert gives nothing back. The instance (error, then resize_finish when "
+        "the first's CM._finish_resize fails its check too) and mig1 (error) agree.",
+        {"allocations.vm1.compute1: model absent, Nova {'DISK_GB': 20, 'MEMORY_MB': 2048, "
          "'VCPU': 1}",
          "allocations.vm1.compute2: model {'DISK_GB': 80, 'MEMORY_MB': 8192, 'VCPU': 4}, "
          "Nova absent",
          "allocations.vm1.compute3: model {'DISK_GB': 80, 'MEMORY_MB': 8192, 'VCPU': 4}, "
          "Nova absent",
+         "hosts.compute1.DISK_GB.used: model 0, Nova 20",
+         "hosts.compute1.MEMORY_MB.used: model 0, Nova 2048",
+         "hosts.compute1.VCPU.used: model 0, Nova 1",
          "hosts.compute2.DISK_GB.used: model 80, Nova 0",
          "hosts.compute2.MEMORY_MB.used: model 8192, Nova 0",
          "hosts.compute2.VCPU.used: model 4, Nova 0",
          "hosts.compute3.DISK_GB.used: model 80, Nova 0",
          "hosts.compute3.MEMORY_MB.used: model 8192, Nova 0",
          "hosts.compute3.VCPU.used: model 4, Nova 0",
-         "instances.vm1.task_state: model None, Nova 'resize_finish'",
-         "instances.vm1.vm_state: model 'resized', Nova 'error'",
-         "migrations.mig1.status: model 'finished', Nova 'error'",
          "migrations.mig2: model {'instance': 'vm1', 'type': 'resize', 'status': 'error', "
          "'source': 'compute1', 'dest': 'compute3'}, Nova absent"}),
 }

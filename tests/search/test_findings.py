@@ -153,6 +153,22 @@ def two_evacuations_to_one_host(cluster):
     return uuid
 
 
+def resize_reset_before_it_leaves_its_source(cluster):
+    """An admin resets a resizing instance to active while CM.resize_instance is queued
+    on its source: that step's compare-and-swap on resize_prep then fails inside
+    _error_out_instance_on_exception."""
+    uuid = boot(cluster, SMALL)
+    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    assert _run_work(cluster, uuid, "resize", "schedule").accepted
+    assert _run_work(cluster, uuid, "resize", "prep_resize").accepted
+    assert cluster.request("reset_state_active", uuid, ADMIN).accepted
+    assert not _run_work(cluster, uuid, "resize", "resize_migrating").accepted
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state) == (VmState.ERROR, TaskState.RESIZE_MIGRATING)
+    assert not cluster.pending()
+    return uuid
+
+
 def live_migration_driver_fails(cluster):
     uuid = boot(cluster, SMALL)
     source = cluster.instances[uuid].host
@@ -468,6 +484,9 @@ SCRIPTS = {
         rebuild_without_a_host,
     "a rebuild with a new image of an instance with no host fails in the API and stays "
     "in rebuilding": rebuild_with_a_new_image_without_a_host,
+    "a step that loses its task_state check inside the error handler leaves the "
+    "instance in error in that task":
+        resize_reset_before_it_leaves_its_source,
 }
 
 

@@ -349,7 +349,7 @@ def test_scheduler_soundness_catches_a_host_that_cannot_fit(cluster, monkeypatch
 
 
 def test_scheduler_soundness_catches_no_valid_host_while_a_host_fits(cluster, monkeypatch):
-    import model.cluster as cluster_module
+    import model.cluster_scheduling as cluster_module
     from model.scheduler import NoValidHost
 
     def gives_up(*args, **kwargs):

@@ -48,7 +48,7 @@ class _AmnesicRestart(Cluster):
     def restart(self, host):
         result = super().restart(host)
         for work_id in list(self.hosts[host].queue):
-            self._dequeue(self.work[work_id])
+            self.dequeue(self.work[work_id])
         return result
 
 

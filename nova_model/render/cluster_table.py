@@ -1,4 +1,5 @@
-"""A plain-text summary of a cluster (``Cluster.table()``)."""
+"""A plain-text summary of a cluster: its instances, hosts, allocations and pending work
+(the trace of a failure ends with it; ``nova-model simulate`` prints it)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,503 @@
+"""The cluster's queues and their delivery: each host's and the conductor's FIFO
+queue of work, one step delivered with its outcome, settle, a step preempted by
+another request, and the audit notes a delivery writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from typing import Any, Iterator
+
+from model import errors
+from model.cluster_records import name_order as _num
+from model.cluster_results import (
+    SCHEDULING_ALLOCS, Result, vm_of as _vm_of, detached as _detached,
+)
+from model.cluster_state import (
+    MISSING_GUEST, PREEMPTED, AllocationCause, DroppedStep, ErrorCause, Overlap,
+    VanishedGuest, Work,
+    freeze_context as _freeze_context,
+)
+from model.lifecycle import DYNAMIC_CONDITIONS, STATIC_CONDITIONS, Instance, state_name
+from model.operation import (
+    Alloc, Branch, Entered, OutcomeKind, SchedulerUse, Step, When, Where,
+)
+from model.scheduler import NoValidHost
+from model.states import PowerState, VmState, task_label
+
+
+class Delivery:
+    """Queues, delivery of one step with its outcome, settle, preemption."""
+
+    def _target(self, inst: Instance, step: Step, work: Work) -> str | None:
+        if step.where is Where.HOST:
+            return inst.host
+        if step.where is Where.SOURCE:
+            return inst.migration.source if inst.migration is not None else inst.host
+        if step.where is Where.DEST:
+            return work.get("dest") or (inst.migration.dest if inst.migration else None)
+        return None
+
+
+    def enqueue(self, template: Work) -> Work:
+        inst = self.instances[template.instance]
+        step = self.lc.operation(template.operation).step(template.step)
+        context = template.context
+        if (inst.migration is not None and inst.migration.in_progress
+                and template.get("migration") is None):
+            # The move this chain belongs to: a late clean-up must touch only it.
+            context = template.with_context(migration=inst.migration.uuid)
+        # (Work's own constructor: dataclasses.replace costs three times as much, and
+        # every step of every chain passes here)
+        work = Work(self.next_name("w"), template.instance, template.operation, template.step,
+                    self._target(inst, step, template), context, template.caller)
+        self.work[work.id] = work
+        if work.target is None:
+            self.conductor.append(work.id)
+        else:
+            self.hosts[work.target].queue.append(work.id)
+        return work
+
+
+    def dequeue(self, work: Work) -> None:
+        del self.work[work.id]
+        queue = self.conductor if work.target is None else self.hosts[work.target].queue
+        queue.remove(work.id)
+
+
+    def queued_work(self, deliverable: bool = False) -> Iterator[Work]:
+        """The pending work items in delivery order (the conductor's queue, then each
+        host's, FIFO); with ``deliverable``, only those whose target is up."""
+        work = self.work
+        for wid in self.conductor:
+            yield work[wid]
+        for name in sorted(self.hosts):
+            record = self.hosts[name]
+            if record.up or not deliverable:
+                for wid in record.queue:
+                    yield work[wid]
+
+
+    def pending(self) -> list[Work]:
+        """Every pending work item: the conductor's queue, then each host's, FIFO."""
+        return list(self.queued_work())
+
+
+    def deliverable(self) -> list[Work]:
+        """The pending work whose target is up (or the conductor)."""
+        return list(self.queued_work(deliverable=True))
+
+
+    def next_deliverable(self, instance: str) -> Work | None:
+        """The instance's first item of ``deliverable()`` (None if it has none)."""
+        return next((w for w in self.queued_work(deliverable=True)
+                     if instance in w.instances), None)
+
+
+    def settle(self, limit: int | None = None, **outcomes: str) -> list[Result]:
+        """Deliver deliverable work, oldest first, until none is left.
+
+        ``outcomes`` maps ``"<operation>__<step>"`` to the outcome to inject the first
+        time that step is delivered (default ``ok``). ``limit``: see ``deliveries``.
+        """
+        results: list[Result] = []
+        for work in self.deliveries(limit=limit):
+            outcome = outcomes.pop(f"{work.operation}__{work.step}", "ok")
+            results.append(self.deliver(work.id, outcome))
+        return results
+
+
+    def deliveries(self, instance: str | None = None, limit: int | None = None
+                   ) -> Iterator[Work]:
+        """The oldest deliverable work item (of ``instance``, if given), and again after
+        the caller delivered it, until none is left: the order a settle delivers in.
+
+        Linear in the number of deliveries: the candidates wait in a heap by id, and
+        after each delivery only the work created since joins it (listing all the
+        deliverable work again after every delivery made settling n items quadratic).
+        Only host events change which hosts are up, and none happens in between. An
+        item the caller did not deliver (refused) comes back first. ``limit`` bounds
+        the deliveries (default: 100 per item pending at the start, and 1,000 more):
+        every chain of steps ends, so reaching it is a bug in the model.
+        """
+        def wanted(work: Work | None) -> bool:
+            return work is not None and (instance is None or instance in work.instances) and (
+                work.target is None or self.service_is_up(work.target))
+
+        heap = [(_num(w.id)[1], w.id) for w in self.queued_work(deliverable=True)
+                if wanted(w)]
+        heapq.heapify(heap)
+        limit = 1_000 + 100 * len(self.work) if limit is None else limit
+        seen = self.counters["w"]
+        for _ in range(limit):
+            while heap and not wanted(self.work.get(heap[0][1])):
+                heapq.heappop(heap)  # delivered, or dropped by another item's clean-up
+            if not heap:
+                return
+            work = self.work[heap[0][1]]
+            yield work
+            if not wanted(self.work.get(work.id)):
+                heapq.heappop(heap)
+            created, seen = range(seen + 1, self.counters["w"] + 1), self.counters["w"]
+            for n in created:
+                new = self.work.get(f"w{n}")
+                if wanted(new):
+                    heapq.heappush(heap, (n, new.id))
+        raise RuntimeError(f"work still pending after {limit} deliveries")
+
+
+    def deliver(self, work_id: str, outcome: str = "ok") -> Result:
+        """Run one pending step with the given outcome (a fault or env outcome injects it).
+
+        A step acts on its own move's migration record: Nova passes each move's
+        ``Migration`` along its chain of casts, so when two moves of one instance are
+        in flight (a task_state cleared under a queued move lets a second one in),
+        each chain updates its own record. ``instance.migration`` follows the move
+        that last acted, and goes back to the other one when that move has ended.
+        """
+        work = self.work.get(work_id)
+        inst = self.instances.get(work.instance) if work is not None else None
+        own = self.migrations.get(work.get("migration")) if work is not None else None
+        previous = inst.migration if inst is not None else None
+        if own is None or own is previous or not own.in_progress:
+            return self._deliver(work_id, outcome)
+        inst.migration = own
+        try:
+            return self._deliver(work_id, outcome)
+        finally:
+            if (inst.migration is own and not own.in_progress and previous is not None
+                    and previous.in_progress):
+                inst.migration = previous
+
+
+    def _deliver(self, work_id: str, outcome: str) -> Result:
+        work = self.work.get(work_id)
+        if work is None:
+            return Result(False, errors.InvalidRequest(f"no pending work {work_id!r}"),
+                          f"no pending work {work_id}")
+        if work.target is not None and not self.service_is_up(work.target):
+            return Result(False, errors.ServiceUnavailable(f"{work.target} is down"),
+                          f"{work.id} stays queued: compute service of {work.target} is down",
+                          work.instance)
+        op = self.lc.operation(work.operation)
+        step = op.step(work.step)
+        try:
+            step.outcome(outcome)
+        except KeyError:
+            return Result(False, errors.InvalidRequest(
+                f"{work.operation}.{work.step} has no outcome {outcome!r}"),
+                f"unknown outcome {outcome!r}", work.instance)
+        if work.get("batch"):
+            return self._deliver_batch(work, outcome)
+        inst = self.instances[work.instance]
+        kw = self._kwargs(inst, work)
+        if not self.lc.may(work.operation, work.step, outcome, inst, **kw):
+            if outcome != "ok" and self.lc.may(work.operation, work.step, "ok", inst, **kw):
+                # The step would run, but this outcome has no branch in the state it
+                # finds (no_valid_host where nothing is scheduled): it cannot happen.
+                err = errors.InvalidRequest(
+                    f"{work.operation}.{work.step} cannot end in {outcome} for {inst.uuid} "
+                    f"in {inst.vm_state.value}/{inst.task_state}")
+                return Result(False, err, err.message, inst.uuid)
+            self.dequeue(work)
+            cleanup = self._preempted(step, inst, work)
+            self._note_dropped(inst, work, outcome)
+            cleanup += self._errored_by_preemption(step, inst, work)
+            err = errors.UnexpectedTaskStateError(
+                f"{work.operation}.{work.step}: {outcome} not possible for {inst.uuid} in "
+                f"{inst.vm_state.value}/{inst.task_state}; work dropped{cleanup}")
+            return Result(False, err, err.message, inst.uuid)
+        trigger = "injected"
+        if (step.late_group_check and outcome == "ok"
+                and self.group_policy_violated(inst, work.target or inst.host)):
+            outcome, trigger = step.late_group_check, "late_group_check"
+        if outcome == "no_valid_host" and work.get("old_image") is not None:
+            # COND.rebuild_instance rolls the new image_ref back on NoValidHost, whoever
+            # decided it (the scheduler below, or an outcome delivered as such).
+            inst.image = work.get("old_image")
+        branch = self.predict(step, outcome, inst)
+        before_host = inst.host
+        migration_uuid: str | None = None
+        if step.schedules and outcome == "ok" and (
+                SCHEDULING_ALLOCS & set(branch.alloc) or self.lc.operation(
+                    work.operation).scheduler is SchedulerUse.CHECK_IF_NEW_IMAGE):
+            ledger_before = self.ledger.copy()  # restored on NoValidHost
+            counters_before = dict(self.counters)
+            try:
+                work, migration_uuid = self.schedule(inst, work, branch)
+                self.note_scheduled(inst, work, branch, migration_uuid, ledger_before)
+            except NoValidHost as exc:
+                self.ledger = ledger_before
+                self.counters = counters_before
+                if work.get("old_image") is not None:
+                    # COND.rebuild_instance rolls the new image_ref back on NoValidHost.
+                    inst.image = work.get("old_image")
+                fallback = "no_valid_host"
+                try:
+                    step.outcome(fallback)
+                except KeyError:  # pragma: no cover - every scheduling step declares it
+                    raise
+                if not self.lc.may(work.operation, work.step, fallback, inst, **kw):
+                    self.dequeue(work)
+                    err = errors.NoValidHost(exc.reason)
+                    return Result(False, err, f"no valid host and no branch: {exc.reason}",
+                                  inst.uuid)
+                result = self._fire(work, fallback, inst, before_host, None, "scheduler")
+                return dataclasses.replace(result, detail=f"no_valid_host: {exc.reason}")
+            kw = self._kwargs(inst, work)
+        return self._fire(work, outcome, inst, before_host, migration_uuid, trigger)
+
+
+    def _deliver_batch(self, work: Work, outcome: str) -> Result:
+        """A multi-create's ``COND.schedule_and_build_instances``: one scheduling
+        decision for all the instances of the request (``_schedule_instances`` with
+        every instance uuid), then each instance goes on alone: the conductor casts
+        one ``build_and_run_instance`` per instance to its own host with its own
+        alternates, and from there each build (its reschedules, its faults) is its
+        own chain of steps. On NoValidHost every instance is buried in error with no
+        host (``COND._bury_in_cell0``) and holds nothing: the scheduler has removed
+        the claims it made for the earlier ones
+        (``SchedulerManager._ensure_sufficient_hosts`` -> ``_cleanup_allocations``).
+
+        An instance deleted while the request waited is left out (Nova schedules it
+        too, then finds its build request gone and deletes its allocation: the same
+        end); if all were, the item is dropped like any step whose task_state is gone.
+        """
+        step = self.lc.operation(work.operation).step(work.step)
+        members = [self.instances[u] for u in work.get("batch")]
+        live = [i for i in members
+                if self.lc.may(work.operation, work.step, outcome, i, **self._kwargs(i, work))]
+        self.dequeue(work)
+        for inst in members:
+            if inst not in live:
+                self._note_dropped(inst, work, outcome)
+        if not live:
+            err = errors.UnexpectedTaskStateError(
+                f"{work.operation}.{work.step}: {outcome} not possible for "
+                f"{', '.join(work.get('batch'))}; work dropped")
+            return Result(False, err, err.message, work.instance)
+        base = {k: v for k, v in work.context if k != "batch"}
+        branch = self.predict(step, outcome, live[0])
+        trigger, reason = "injected", None
+        placed: list[dict[str, Any]] = [{} for _ in live]
+        ledger_before = self.ledger.copy()
+        if outcome == "ok" and SCHEDULING_ALLOCS & set(branch.alloc):
+            counters_before = dict(self.counters)
+            try:
+                placed = self.schedule_batch(live, work, branch)
+            except NoValidHost as exc:
+                self.ledger = ledger_before
+                self.counters = counters_before
+                outcome, trigger, reason = "no_valid_host", "scheduler", exc.reason
+        results = []
+        for inst, changes in zip(live, placed):
+            item = self.enqueue(Work("", inst.uuid, work.operation, work.step, None,
+                                      _freeze_context({**base, **changes}), work.caller))
+            if changes:
+                self.note_scheduled(inst, item, branch, None, ledger_before)
+            results.append(self._fire(item, outcome, inst, inst.host, None, trigger))
+        uuids = ", ".join(i.uuid for i in live)
+        detail = (f"no_valid_host for {uuids}: {reason}" if reason is not None
+                  else f"{work.operation}.{work.step}.{outcome} for {uuids}: "
+                       + "; ".join(r.detail for r in results))
+        return Result(all(r.accepted for r in results), None, detail, live[0].uuid,
+                      results[0].branch)
+
+
+    def _errored_by_preemption(self, step: Step, inst: Instance, work: Work) -> str:
+        """``Step.preempted``: the handler's ``_error_out_instance_on_exception`` saves
+        vm_state error with the task_state it had set in memory, or with none when a
+        check before the compare-and-swap failed first (``reverts_task_state`` clears
+        that one)."""
+        preempted = step.preempted
+        if preempted is None or inst.vm_state is VmState.DELETED:
+            return ""
+        task = preempted.task
+        if (preempted.exists_check is not None and work.target is not None
+                and work.target == inst.host and inst.guest is not PowerState.PENDING):
+            task = None
+        vm, found = inst.vm_state, inst.task_state
+        inst.state = state_name(VmState.ERROR, task)
+        # (recorded even when the instance was in error already: this is what leaves it
+        # in error with the task)
+        outcome = next((o for o in step.outcomes if o.kind is not OutcomeKind.OK),
+                       step.outcomes[0])
+        self.error_causes[inst.uuid] = ErrorCause(
+            work.operation, work.step, outcome.name, outcome.kind, PREEMPTED, vm.value,
+            None if found is None else found.value)
+        return f"; {inst.uuid} errored with task_state {task_label(task)}"
+
+    def _preempted(self, step: Step, inst: Instance, work: Work) -> str:
+        """A step whose compare-and-swap fails raises UnexpectedTaskStateError inside
+        Nova's own exception handling: the step's declared failure path still cleans
+        up the move (``_revert_allocation``, ``errors_out_migration``,
+        ``_rollback_live_migration``), while its writes to the instance are lost to
+        the operation that got there first. So the resource and migration effects of
+        the step's first fault outcome apply (a conductor step's no valid host, when
+        it declares no fault), and nothing else."""
+        # (a conductor step declares no fault: its failure path is the world's answer,
+        # no valid host, whose clean-up MigrationTask.rollback runs the same way)
+        fault = next((o for o in step.outcomes if o.kind is OutcomeKind.FAULT),
+                     next((o for o in step.outcomes if o.kind is OutcomeKind.ENV), None))
+        if fault is None or inst.migration is None or not inst.migration.in_progress:
+            return ""
+        if work.get("migration") != inst.migration.uuid:
+            return ""  # a newer move owns the instance now; this one was reset already
+        branch = fault.branches[0]
+        migration = branch.migration
+        if branch.then is not None:
+            # A failure that goes on to a reschedule (CM._reschedule_resize_or_reraise)
+            # ends the move here as its reschedule ends with no alternate left: the
+            # model does not send a preempted move on to another host.
+            then = self.lc.operation(work.operation).step(branch.then)
+            if then.claims_alternate:
+                migration = then.outcome("no_valid_host").branches[0].migration
+        if not branch.alloc and migration is None:
+            return ""
+        if migration is not None and migration.create is None:
+            self.change_migration(inst, migration, work, fault.name)
+        self.apply_allocs(inst, branch, SCHEDULING_ALLOCS, inst.host)
+        self.apply_flavor(inst, branch)
+        self._note_unmatched(inst, branch, work, fault.name)
+        return f"; its {fault.name} clean-up ran"
+
+
+    def _kwargs(self, inst: Instance, work: Work) -> dict[str, Any]:
+        source = inst.migration.source if inst.migration is not None else inst.host
+        dest = work.get("dest") or (inst.migration.dest if inst.migration else None)
+        return {"dest": dest, "source": source}
+
+
+    def _fire(self, work: Work, outcome: str, inst: Instance, before_host: str | None,
+              migration_uuid: str | None, trigger: str = "injected") -> Result:
+        kw = self._kwargs(inst, work)
+        before_vm = _vm_of(inst)
+        try:
+            branch = self.lc.deliver(work.operation, work.step, outcome, inst, **kw)
+        except errors.UnexpectedTaskStateError as exc:
+            self.dequeue(work)
+            self._note_dropped(inst, work, outcome)
+            return Result(False, _detached(exc), exc.message, inst.uuid)
+        self.dequeue(work)
+        self.note_overlap(inst, work.operation, work.step, outcome, work.get("migration"))
+        # (a branch taken because the hypervisor has no guest: the world decided, as the
+        # earlier failure that destroyed the guest left it)
+        kind = self.note_vm_change(inst, before_vm, work.operation, work.step, outcome,
+                                    MISSING_GUEST if When.NO_GUEST in branch.when
+                                    else trigger)
+        if trigger == "injected" and kind is OutcomeKind.FAULT:
+            self.injected_faults += 1
+        change = branch.migration
+        context = work.context
+        if change is not None and change.create is not None:
+            dest = work.get("dest") if change.records_dest else None
+            record = self.create_migration(inst, change.create, change.status, before_host,
+                                            dest, uuid=migration_uuid,
+                                            new_flavor=work.get("flavor"))
+            context = work.with_context(migration=record.uuid)  # the rest of the chain's
+        elif change is not None:
+            self.change_migration(inst, change, work, outcome)
+        if (outcome == "ok" and self.lc.operation(work.operation).step(work.step).schedules
+                and inst.migration is not None and inst.migration.in_progress
+                and work.get("dest")):
+            inst.migration.sent_to = work.get("dest")
+        self.apply_allocs(inst, branch, SCHEDULING_ALLOCS, before_host)
+        self.track(inst, branch, work.target or before_host, before_host,
+                    (work.operation, work.step))
+        if (inst.host is not None and inst.host != before_host and inst.host in self.trackers
+                and not self.tracker_counts(self.trackers[inst.host], inst.uuid)):
+            # (also an instance this tracker let go earlier and that comes back uncounted:
+            # a move away from it, then a live migration back before its audit; one that
+            # returns to the host it first arrived at uncounted keeps that first arrival)
+            first = self.uncounted_arrivals.get(inst.uuid)
+            if first is None or first[0] != inst.host:
+                self.uncounted_arrivals[inst.uuid] = (inst.host, work.operation)
+        self.apply_flavor(inst, branch)
+        if inst.host is not None and inst.host != before_host:
+            self.arrivals[inst.uuid] = work.operation
+        self._note_unmatched(inst, branch, work, outcome)
+        if When.NO_GUEST in branch.when and branch.then is None and inst.task_state:
+            gone = VanishedGuest(work.operation, work.step, inst.task_state.value)
+            self.vanished_guests[inst.uuid] = tuple(
+                g for g in self.vanished_guests.get(inst.uuid, ()) if g != gone) + (gone,)
+        if branch.then is not None:
+            # A step the same handler goes on with carries its handler: it dies with
+            # the compute process (``service_down``); a message does not.
+            entry = self.lc.operation(work.operation).step(branch.then).entry.after(work.step)
+            within = entry.handler if entry.kind is Entered.HANDLER else None
+            if within != work.get("within"):
+                context = _freeze_context({**dict(context), "within": within})
+            self.enqueue(Work(work.id, work.instance, work.operation, branch.then,
+                               work.target, context, work.caller))
+        return Result(True, None, f"{work.operation}.{work.step}.{outcome}"
+                      + (f" -> {branch.then}" if branch.then else ""), inst.uuid, branch)
+
+
+    def _note_unmatched(self, inst: Instance, branch: Branch, work: Work, outcome: str) -> None:
+        """Remember the step whose clean-up left the instance's allocation unlike its host
+        or flavor (the invariants name it, and an upstream finding may explain it)."""
+        if ((Alloc.REMOVE_HOST_FROM_INSTANCE in branch.alloc or branch.old_flavor)
+                and inst.host is not None):
+            self.unmatched_allocations[inst.uuid] = AllocationCause(
+                inst.host, work.operation, work.step, outcome)
+        elif (work.get("dest") and SCHEDULING_ALLOCS & set(branch.alloc)
+              and self.lc.operation(work.operation).step(work.step).claim_then_fails):
+            # the claim the failed scheduling left, on a host the instance is not on
+            self.unmatched_allocations[inst.uuid] = AllocationCause(
+                work.get("dest"), work.operation, work.step, outcome)
+
+
+    def _note_dropped(self, inst: Instance, work: Work, outcome: str) -> None:
+        task = inst.task_state
+        dropped = DroppedStep(work.operation, work.step, outcome,
+                              None if task is None else task.value)
+        self.dropped_steps[inst.uuid] = tuple(
+            d for d in self.dropped_steps.get(inst.uuid, ()) if d != dropped) + (dropped,)
+
+
+    def note_overlap(self, inst: Instance, operation: str, step: str, outcome: str,
+                      migration: str | None) -> None:
+        """Remember, on each move whose chain of steps is still queued, a step of another
+        request (another operation, or another move) that ran meanwhile: the upstream
+        findings about requests that overtake a move are keyed on it."""
+        for w in self.work.values():
+            if w.instance != inst.uuid:
+                continue
+            mig = w.get("migration")
+            if mig is None or (w.operation, mig) == (operation, migration):
+                continue
+            record = self.migrations.get(mig)
+            if record is None:
+                continue
+            seen = self.overlaps.get(mig, ())
+            overlap = Overlap(operation, step, outcome, record.migration_type.value)
+            if overlap not in seen:
+                self.overlaps[mig] = seen + (overlap,)
+
+
+    def note_vm_change(self, inst: Instance, before: tuple[VmState, Any] | None,
+                        operation: str, step: str, outcome: str, trigger: str) -> OutcomeKind:
+        """Record why the instance came into error (or forget it once it left); returns
+        the fired outcome's declared kind."""
+        kind = self.lc.operation(operation).step(step).outcome(outcome).kind
+        vm, task = before if before is not None else (None, None)
+        after = inst.vm_state
+        if after is not vm:
+            if after is VmState.ERROR:
+                self.error_causes[inst.uuid] = ErrorCause(
+                    operation, step, outcome, kind, trigger,
+                    None if vm is None else vm.value, None if task is None else task.value)
+            elif vm is VmState.ERROR:
+                self.error_causes.pop(inst.uuid, None)
+        return kind
+
+
+    def predict(self, step: Step, outcome: str, inst: Instance) -> Branch:
+        """The branch an outcome will take for the instance now (first whose conditions hold)."""
+        vm, task = inst.vm_state, inst.task_state
+        for b in step.outcome(outcome).branches:
+            if all(STATIC_CONDITIONS[w](vm, task, inst.power_state) if w in STATIC_CONDITIONS
+                   else DYNAMIC_CONDITIONS[w](inst) for w in b.when):
+                return b
+        return step.outcome(outcome).branches[-1]
