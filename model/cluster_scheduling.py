@@ -99,7 +99,6 @@ class Scheduling:
         self._decided_batch(live, work, spec, hosts, chosen, seen, branch, None)
         out = []
         for selection in selections:
-            self._consumed(selection.service_host, flavor)
             changes: dict[str, Any] = {"dest": selection.service_host}
             if self._reschedules(op):
                 changes["alternates"] = tuple(a.host for a in selection.alternates)
@@ -212,22 +211,15 @@ class Scheduling:
                         self.group_races[uuid] = seen + (race,)
 
 
-    def _consumed(self, host: str, flavor: Flavor) -> None:
-        """The scheduler chose ``host``: its cached HostState is consumed
-        (``HostState.consume_from_request``) until the compute saves a newer record."""
-        version = self.trackers[host].version
-        seen = self.scheduler_consumed.get(host)
-        cpus, mem, disk, count = seen[1:] if seen and seen[0] == version else (0, 0, 0, 0)
-        self.scheduler_consumed[host] = (
-            version, cpus + flavor.vcpus, mem + flavor.memory_mb,
-            disk + (flavor.root_gb + flavor.ephemeral_gb) * 1024, count + 1)
-
-
     def host_states(self) -> list[HostState]:
         """What the scheduler sees: configured hosts, their flags, and each compute's
-        last saved record (``HostState._update_from_compute_node``), with what the
-        scheduler itself consumed of it since. The allocation ratios are the compute's
-        own (an operator's change in Placement does not reach them)."""
+        last saved record (``HostState._update_from_compute_node``). Nothing the
+        scheduler consumed for an earlier request is left in it: ``HostManager.
+        _get_host_states`` builds a new map of HostStates for every request, so a host
+        chosen before its compute saved a newer record looks as it did (only the
+        instances of one multi-create see each other, ``_consume_selected_host``). The
+        allocation ratios are the compute's own (an operator's change in Placement does
+        not reach them)."""
         on_host: dict[str, dict[str, Mapping[str, Any]]] = {h: {} for h in self.hosts}
         images = self.images
         for uuid, inst in self.placed_instances():
@@ -245,14 +237,6 @@ class Scheduling:
             # (the hypervisor's own disk_available_least is taken to be no lower)
             free_ram_mb = own_mem.total - memory_used
             free_disk_mb = (own_disk.total - disk_used) * 1024
-            consumed = self.scheduler_consumed.get(name)
-            if consumed is not None and consumed[0] == tracker.version:
-                _, cpus, mem_mb, disk_mb, count = consumed
-                vcpus_used += cpus
-                free_ram_mb -= mem_mb
-                free_disk_mb -= disk_mb
-                instances += count
-                io_ops += count
             states.append(HostState(
                 host=name, nodename=name, uuid=name,
                 total_usable_ram_mb=own_mem.total,
@@ -453,7 +437,6 @@ class Scheduling:
         """
         op = work.operation
         flavor = self.flavors[work.get("flavor") or inst.flavor]
-        step = self.lc.operation(op).step(work.step)
         claims = bool(SCHEDULING_ALLOCS & set(branch.alloc))
         if self.lc.operation(op).scheduler is SchedulerUse.CHECK_IF_NEW_IMAGE and not claims:
             # only a new image is checked, on the instance's own host
@@ -557,8 +540,6 @@ class Scheduling:
             self._decided(FILTER, inst, work, host, reason, spec, hosts, seen, branch, [host])
             raise NoValidHost(reason)
         self._decided(FILTER, inst, work, host, None, spec, hosts, seen, branch, refused)
-        if not step.claim_then_fails:
-            self._consumed(host, flavor)
         alternates = tuple(a.host for a in chosen.alternates)
         changes: dict[str, Any] = {"dest": host}
         if self._reschedules(op):

@@ -420,12 +420,6 @@ VARIABLES: tuple[Variable, ...] = (
              "each compute's resource tracker (its own count, and the record it saved)",
              _empty, Form.ROWS, "tuple((h, t.row()) for h, t in v.items())",
              lambda rows, c: {h: Tracker.from_row(row) for h, row in rows}),
-    Variable("scheduler_consumed", Role.SYSTEM,
-             "the scheduler's in-memory consumption of a host it chose "
-             "(HostState.consume_from_request): host -> (the tracker record's version it "
-             "was made on, vcpus, memory_mb, disk_mb, instances); forgotten once the "
-             "compute saves a newer record",
-             _empty, Form.ROWS, _PAIRS, _dict),
     Variable("ledger", Role.SYSTEM, "Placement: providers, inventories, allocations",
              lambda c: c.ledger_class(), Form.LEDGER),
     Variable("rng", Role.SYSTEM, "the scheduler's random generator (made from the seed)",

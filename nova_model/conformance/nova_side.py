@@ -373,6 +373,9 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         c = self.cluster
         for key, value in c["options"].items():
             self.flags(**{key: value})
+        # the same on every host (unsupported_config refuses a cluster where it is not)
+        if c["hosts"]:
+            self.flags(**c["hosts"][0]["reserved_host"])
         s = c["scheduler"]
         self.flags(enabled_filters=s["enabled_filters"],
                    host_subset_size=s["host_subset_size"], group="filter_scheduler")
@@ -418,6 +421,13 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             aggregates[agg["name"]] = made["id"]
         self.rp = {}
         for h in c["hosts"]:
+            # The compute node record the scheduler's HostState reads takes its ratios
+            # from the initial_* options when the compute first creates it
+            # (RT._copy_resources), Placement's inventory from update_provider_tree above:
+            # both start at the host's ratios, as the model's do.
+            self.flags(initial_cpu_allocation_ratio=h["initial_ratio"]["VCPU"],
+                       initial_ram_allocation_ratio=h["initial_ratio"]["MEMORY_MB"],
+                       initial_disk_allocation_ratio=h["initial_ratio"]["DISK_GB"])
             self._start_compute(h["name"])
             for agg in h["aggregates"]:
                 self.admin_api.add_host_to_aggregate(aggregates[agg], h["name"])

@@ -81,6 +81,11 @@ def cluster_document(config: ClusterConfig) -> dict[str, Any]:
             "reserved": {"VCPU": r.reserved_host_cpus,
                          "MEMORY_MB": r.reserved_host_memory_mb,
                          "DISK_GB": -(-r.reserved_host_disk_mb // 1024)},
+            # what the compute's resource tracker counts as used before any instance
+            # (RT._update_usage_from_instances starts from these options)
+            "reserved_host": {"reserved_host_cpus": r.reserved_host_cpus,
+                              "reserved_host_memory_mb": r.reserved_host_memory_mb,
+                              "reserved_host_disk_mb": r.reserved_host_disk_mb},
         })
     zones = {h.name: h.availability_zone for h in config.hosts}
     aggregates = [{"name": a.name, "availability_zone": a.metadata.get("availability_zone"),
@@ -126,6 +131,12 @@ def unsupported_config(config: ClusterConfig) -> str | None:
     if config.scheduler.mode != "placement":
         return (f"scheduler mode {config.scheduler.mode!r}: Nova 34 has no RamFilter, "
                 "DiskFilter or CoreFilter (Placement decides capacity)")
+    kept = {(r.reserved_host_cpus, r.reserved_host_memory_mb, r.reserved_host_disk_mb)
+            for r in (h.ratios(config.allocation_ratios) for h in config.hosts)}
+    if len(kept) > 1:
+        return ("hosts reserve different amounts: Nova's resource tracker reads "
+                "reserved_host_cpus, reserved_host_memory_mb and reserved_host_disk_mb from "
+                "the one configuration all in-process compute services share")
     # (a rebuild of a volume-backed server is refused only when asked: see refusal)
     return None
 

@@ -123,6 +123,7 @@ def test_placement_claims_per_instance_and_frees_them_on_no_valid_host():
     c.request("create", flavor="large", max_count=2)
     assert c.deliver("w1").accepted  # the decision itself was made
     c2 = _cluster(hosts=1, vcpus=4)
+    fresh = c2.host_states()
     c2.request("create", flavor="large", min_count=1, max_count=2)
     result = c2.deliver("w1")
     assert "no_valid_host" in result.detail
@@ -132,7 +133,7 @@ def test_placement_claims_per_instance_and_frees_them_on_no_valid_host():
     for inst in c2.instances.values():
         assert (inst.vm_state.value, inst.host) == ("error", None)
         assert c2.error_causes[inst.uuid].trigger == "scheduler"
-    assert c2.scheduler_consumed == {}  # the failed decision consumed nothing
+    assert c2.host_states() == fresh  # the failed decision left nothing behind
     assert invariants.violations(c2) == {}
 
 

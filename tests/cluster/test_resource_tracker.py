@@ -224,12 +224,31 @@ def test_a_live_migration_reaches_the_destinations_tracker_only_at_its_audit():
     # scheduler reads the source's new record
     assert not cluster.trackers[source].tracks(uuid)
     assert _state(cluster, source).free_ram_mb == before[source] + SMALL.memory_mb
-    # the scheduler's own consumption of the destination stands in until its audit
-    free = _state(cluster, dest).free_ram_mb
-    assert free == before[dest] - SMALL.memory_mb
+    # nothing stands in for the destination until its audit: the scheduler builds its
+    # HostStates anew for every request (HostManager._get_host_states), from the record
+    assert _state(cluster, dest).free_ram_mb == before[dest]
     cluster.update_available_resource(dest)
     assert cluster.trackers[dest].tracks(uuid) and not cluster.trackers[source].tracks(uuid)
-    assert _state(cluster, dest).free_ram_mb == free
+    assert _state(cluster, dest).free_ram_mb == before[dest] - SMALL.memory_mb
+
+
+def test_a_host_chosen_for_an_earlier_request_looks_as_its_record_says():
+    # Nova 34's HostManager._get_host_states keeps no HostState between requests: what
+    # _consume_selected_host took from the first request's choice is gone for the second
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    first = cluster.request("create", None, flavor=SMALL.name).instance
+    second = cluster.request("create", None, flavor=SMALL.name).instance
+    before = {h: _state(cluster, h) for h in cluster.hosts}
+    for uuid in (first, second):
+        work = cluster.next_deliverable(uuid)
+        assert (work.operation, work.step) == ("create", "schedule")
+        cluster.deliver(work.id)
+        assert {h: _state(cluster, h) for h in cluster.hosts} == before
+    # both weighed the same records, so both went to the host the tie-break names
+    chosen = [cluster.decisions[-2].chosen, cluster.decisions[-1].chosen]
+    assert chosen[0] == chosen[1]
+    cluster.settle()
+    assert {cluster.instances[u].host for u in (first, second)} == {chosen[0]}
 
 
 def test_the_scheduler_weighs_with_the_computes_own_ratio_not_placements():
