@@ -119,6 +119,7 @@ _FINISH_RESIZE = "finished"
 _ARRIVING = {op.name for op in CATALOGUE.values()
              if op.host_change is not HostChange.NONE or op.creates_instance}
 _RESIZE_MIGRATING = "resize_migrating"
+_RESIZE_FINISH = "resize_finish"
 #: the task_states a cold or live move's chain writes (a step of one move that finds
 #: one of them was overtaken by another move)
 _MOVE_TASKS = frozenset(t.value for op in _MOVE_OPERATIONS
@@ -443,6 +444,32 @@ UPSTREAM: tuple[Finding, ...] = (
                  "consumers, and the migration in progress keeps counting."),
         nova="nova/compute/manager.py: ComputeManager._init_instance (RESIZE_MIGRATING), "
              "ComputeManager.resize_instance, ComputeManager._resize_instance",
+    ),
+    Finding(
+        name="a compute restart during a resize's finish leaves its migration holding the "
+             "source",
+        invariant=("migrations_agree_with_instances", "tracker_audit_agrees_with_placement",
+                   "instances_hold_what_their_state_implies",
+                   "allocations_have_live_consumers"),
+        cause=cause("discarded_steps", operation={"resize", "migrate"},
+                    task=_RESIZE_FINISH),
+        summary=("ComputeManager.finish_resize runs on the destination from resize_finish "
+                 "to the migration's 'finished' in one RPC handler (_finish_resize sets the "
+                 "migration post-migrating, finish_migration spawns, then the instance is "
+                 "saved resized); a restart of the destination's nova-compute in between "
+                 "ends the handler and leaves the instance in resize_finish, for which "
+                 "ComputeManager._init_instance has no case (the finding above). A request "
+                 "that takes any task state and clears it (a soft delete or delete whose "
+                 "driver fails, reverts_task_state; an admin's reset-state) then leaves the "
+                 "instance idle and active on its destination with the migration "
+                 "post-migrating: the migration consumer keeps the source's allocation, "
+                 "which no confirm or revert can reach (both need vm_state resized), and "
+                 "the source's resource audit does not count it (the instance is in no "
+                 "resize state, ResourceTracker._update_usage_from_migrations)."),
+        nova="nova/compute/manager.py: ComputeManager.finish_resize, "
+             "ComputeManager._finish_resize, ComputeManager._init_instance; "
+             "nova/compute/resource_tracker.py: "
+             "ResourceTracker._update_usage_from_migrations",
     ),
     Finding(
         name="an evacuation whose destination's compute stops mid-rebuild leaks its claim",

@@ -487,11 +487,17 @@ class ClusterMachine(RuleBasedStateMachine):
             self._after(uuid, c)
 
     def _ready(self, c: "Choices") -> str | None:
-        """A live instance with no task whose host is up (a new one if there is none)."""
+        """A live instance with no task whose host is up, or that is offloaded (a new
+        one if there is none). One that never got a host (a build the scheduler found
+        no host for, in error) is left out: no move, shelve or power operation has
+        anything to act on, so an aim that picked it would end where it began."""
         hosts, out = self.cluster.hosts, []
         for uuid in self._live_uuids():
             inst = self.cluster.instances[uuid]
-            if inst.task_state is None and (inst.host is None or hosts[inst.host].up):
+            if inst.task_state is not None:
+                continue
+            if (hosts[inst.host].up if inst.host is not None
+                    else inst.vm_state is VmState.SHELVED_OFFLOADED):
                 out.append(uuid)
         if out and c.take(8):
             return c.pick(out)

@@ -61,33 +61,29 @@ OPEN: dict[str, tuple[str, set[str]]] = {
          "migrations.mig2: model absent, Nova {'dest': 'compute2', 'instance': 'vm1', "
          "'source': 'compute1', 'status': 'pre-migrating', 'type': 'evacuation'}"}),
     "evacuate_during_migration.json": (
-        "Nova's scheduler sends the evacuation to compute2, the held migration's "
-        "destination, whose resource tracker has not counted the migration yet (the model's "
-        "scheduler still counts its own earlier choice of compute2 and picks compute3); "
-        "CM.prep_resize checks no task_state, so the migration's prep_resize then claims "
-        "compute2 and casts resize_instance, whose CM._resize_instance fails its check "
-        "inside _error_out_instance_on_exception (instance in error, the in-memory "
+        "Both send the evacuation to compute2, the held migration's destination (the "
+        "scheduler reads only saved records, and compute2's has not counted the migration "
+        "yet). CM.prep_resize checks no task_state, so the migration's prep_resize then "
+        "claims compute2 and casts resize_instance, whose CM._resize_instance fails its "
+        "check inside _error_out_instance_on_exception (instance in error, the in-memory "
         "task_state resize_migrating saved, as the model's Step.preempted says); the model "
         "checks the task_state at prep_resize and drops the migration there.",
         {"instances.vm1.vm_state: model 'active', Nova 'error'",
          "instances.vm1.task_state: model None, Nova 'resize_migrating'",
-         "instances.vm1.host: model 'compute3', Nova 'compute2'",
-         "migrations.mig1.dest: model None, Nova 'compute2'",
-         "migrations.mig2.dest: model 'compute3', Nova 'compute2'"}),
+         "migrations.mig1.dest: model None, Nova 'compute2'"}),
     "second_resize_while_first_queued.json": (
         "MigrationTask._preallocate_migration reuses the instance's 'pre-migrating' record "
         "of the same migration type, so a second resize scheduled while the first's record "
         "is still pre-migrating shares it (Nova has no mig2), and the second's "
         "CM._resize_instance, failing its task_state check, runs _revert_allocation on that "
-        "shared record: its source allocation goes back to the instance, replacing both "
-        "destination claims (nothing leaks); the model makes the second its own record, "
-        "whose revert gives nothing back. The instance (error, then resize_finish when "
-        "the first's CM._finish_resize fails its check too) and mig1 (error) agree.",
+        "shared record: its source allocation goes back to the instance, replacing the "
+        "destination claim both resizes made on compute2 (nothing leaks); the model makes "
+        "the second its own record, whose revert gives nothing back. The instance (error, "
+        "then resize_finish when the first's CM._finish_resize fails its check too) and "
+        "mig1 (error) agree.",
         {"allocations.vm1.compute1: model absent, Nova {'DISK_GB': 20, 'MEMORY_MB': 2048, "
          "'VCPU': 1}",
          "allocations.vm1.compute2: model {'DISK_GB': 80, 'MEMORY_MB': 8192, 'VCPU': 4}, "
-         "Nova absent",
-         "allocations.vm1.compute3: model {'DISK_GB': 80, 'MEMORY_MB': 8192, 'VCPU': 4}, "
          "Nova absent",
          "hosts.compute1.DISK_GB.used: model 0, Nova 20",
          "hosts.compute1.MEMORY_MB.used: model 0, Nova 2048",
@@ -95,11 +91,8 @@ OPEN: dict[str, tuple[str, set[str]]] = {
          "hosts.compute2.DISK_GB.used: model 80, Nova 0",
          "hosts.compute2.MEMORY_MB.used: model 8192, Nova 0",
          "hosts.compute2.VCPU.used: model 4, Nova 0",
-         "hosts.compute3.DISK_GB.used: model 80, Nova 0",
-         "hosts.compute3.MEMORY_MB.used: model 8192, Nova 0",
-         "hosts.compute3.VCPU.used: model 4, Nova 0",
          "migrations.mig2: model {'instance': 'vm1', 'type': 'resize', 'status': 'error', "
-         "'source': 'compute1', 'dest': 'compute3'}, Nova absent"}),
+         "'source': 'compute1', 'dest': 'compute2'}, Nova absent"}),
 }
 
 

@@ -14,10 +14,10 @@ from model.lifecycle import ADMIN
 from model.states import MigrationStatus, PowerState, TaskState, VmState
 
 
-def _run_work(cluster, uuid, operation, step):
+def _run_work(cluster, uuid, operation, step, outcome="ok"):
     work = next(w for w in cluster.pending()
                 if w.instance == uuid and (w.operation, w.step) == (operation, step))
-    return cluster.deliver(work.id)
+    return cluster.deliver(work.id, outcome)
 
 
 def delete_racing_soft_delete(cluster):
@@ -219,6 +219,29 @@ def restart_during_a_resize_on_its_source(cluster):
     return uuid
 
 
+def restart_during_a_resize_finish_then_a_failed_soft_delete(cluster):
+    """The destination's nova-compute restarts between resize_finish and finished (one
+    handler, CM.finish_resize); a soft delete then fails and clears the task."""
+    uuid = boot(cluster, SMALL)
+    source = cluster.instances[uuid].host
+    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    for step in ("schedule", "prep_resize", "resize_migrating", "resize_migrated",
+                 "resize_finish"):
+        assert _run_work(cluster, uuid, "resize", step).accepted
+    dest = cluster.instances[uuid].host
+    assert dest != source
+    cluster.restart(dest)  # CM._init_instance has no case for resize_finish
+    assert cluster.instances[uuid].task_state is not None
+    assert cluster.request("soft_delete", uuid, ADMIN).accepted  # API.soft_delete: any task
+    assert _run_work(cluster, uuid, "soft_delete", "soft_delete", "driver_error").accepted
+    assert cluster.settle() == []
+    inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
+    assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
+        VmState.ACTIVE, None, dest, MigrationStatus.POST_MIGRATING)
+    assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
+    return uuid
+
+
 def evacuation_destination_restarts_mid_rebuild(cluster):
     """The destination's nova-compute restarts in the middle of CM.rebuild_instance; the
     instance, still on its source, is not on the destination's list, and an admin's
@@ -350,7 +373,14 @@ def second_resize_while_the_first_is_queued(cluster):
     assert cluster.instances[uuid].task_state is None
     assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
     first, second = (w for w in cluster.pending() if w.step == "schedule")
-    assert cluster.deliver(first.id).accepted and cluster.deliver(second.id).accepted
+    assert cluster.deliver(first.id).accepted
+    # the first's destination claims and saves its record before the second is
+    # scheduled (the scheduler reads only saved records), so the second goes elsewhere
+    prep = next(w for w in cluster.pending() if w.step == "prep_resize")
+    assert cluster.deliver(prep.id).accepted
+    assert cluster.deliver(second.id).accepted
+    dests = {m.dest for m in cluster.migrations.values()}
+    assert len(dests) == 2, dests
     cluster.settle()  # the first finishes; the second fails its task_state check
     inst = cluster.instances[uuid]
     assert inst.vm_state is VmState.RESIZED
@@ -458,6 +488,8 @@ SCRIPTS = {
         restart_during_a_running_live_migration,
     "a compute restart during a resize's migration leaks both allocations":
         restart_during_a_resize_on_its_source,
+    "a compute restart during a resize's finish leaves its migration holding the source":
+        restart_during_a_resize_finish_then_a_failed_soft_delete,
     "a compute restart in the middle of a handler leaves the instance in its task":
         restart_while_a_shelve_uploads,
     "an evacuation whose destination's compute stops mid-rebuild leaks its claim":
