@@ -12,6 +12,7 @@ from invariants.subjects import Violation, of_instances
 
 _DELETED = VmState.DELETED
 _ACCEPTED = MigrationStatus.ACCEPTED
+_DONE = MigrationStatus.DONE
 
 
 def _arriving(cluster) -> dict[str, list[str]]:
@@ -25,6 +26,11 @@ def _arriving(cluster) -> dict[str, list[str]]:
         # there: the scheduler's filters, or for a forced host the compute's late
         # check, may still refuse it)
         if m.sent_to is None and m.status is _ACCEPTED:
+            continue
+        # (an evacuation 'done' has landed: the instance's host was set to its
+        # destination, and only the source's clean-up is pending; the instance may
+        # since have moved again, by a shelve and unshelve that writes no record)
+        if m.status is _DONE:
             continue
         dest = m.dest or m.sent_to
         if m.in_progress and dest:

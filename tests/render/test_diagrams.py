@@ -138,9 +138,12 @@ def test_vm_state_edges_come_from_runs(view: ModelView):
 
 
 def test_vm_state_diagram_is_true_to_the_code(view: ModelView):
-    """Pause goes active -> paused only; rebuild of a stopped instance stays stopped."""
+    """Pause goes active -> paused (or, with no guest on the hypervisor, stays active:
+    LibvirtDriver.pause raises InstanceNotFound and reverts_task_state clears the task);
+    rebuild of a stopped instance stays stopped."""
     runs = {(r.operation, r.start, r.end) for r in view.runs if not r.failed and r.idle}
-    assert {(s, e) for o, s, e in runs if o == "pause"} == {(VmState.ACTIVE, VmState.PAUSED)}
+    assert {(s, e) for o, s, e in runs if o == "pause"} == {
+        (VmState.ACTIVE, VmState.PAUSED), (VmState.ACTIVE, VmState.ACTIVE)}
     assert (("rebuild", VmState.STOPPED, VmState.STOPPED)) in runs
     assert (("rebuild", VmState.STOPPED, VmState.ACTIVE)) not in runs
 
