@@ -39,7 +39,6 @@ class Delivery:
             return work.get("dest") or (inst.migration.dest if inst.migration else None)
         return None
 
-
     def enqueue(self, template: Work) -> Work:
         inst = self.instances[template.instance]
         step = self.lc.operation(template.operation).step(template.step)
@@ -59,12 +58,10 @@ class Delivery:
             self.hosts[work.target].queue.append(work.id)
         return work
 
-
     def dequeue(self, work: Work) -> None:
         del self.work[work.id]
         queue = self.conductor if work.target is None else self.hosts[work.target].queue
         queue.remove(work.id)
-
 
     def queued_work(self, deliverable: bool = False) -> Iterator[Work]:
         """The pending work items in delivery order (the conductor's queue, then each
@@ -78,22 +75,18 @@ class Delivery:
                 for wid in record.queue:
                     yield work[wid]
 
-
     def pending(self) -> list[Work]:
         """Every pending work item: the conductor's queue, then each host's, FIFO."""
         return list(self.queued_work())
-
 
     def deliverable(self) -> list[Work]:
         """The pending work whose target is up (or the conductor)."""
         return list(self.queued_work(deliverable=True))
 
-
     def next_deliverable(self, instance: str) -> Work | None:
         """The instance's first item of ``deliverable()`` (None if it has none)."""
         return next((w for w in self.queued_work(deliverable=True)
                      if instance in w.instances), None)
-
 
     def settle(self, limit: int | None = None, **outcomes: str) -> list[Result]:
         """Deliver deliverable work, oldest first, until none is left.
@@ -106,7 +99,6 @@ class Delivery:
             outcome = outcomes.pop(f"{work.operation}__{work.step}", "ok")
             results.append(self.deliver(work.id, outcome))
         return results
-
 
     def deliveries(self, instance: str | None = None, limit: int | None = None
                    ) -> Iterator[Work]:
@@ -146,7 +138,6 @@ class Delivery:
                     heapq.heappush(heap, (n, new.id))
         raise RuntimeError(f"work still pending after {limit} deliveries")
 
-
     def deliver(self, work_id: str, outcome: str = "ok") -> Result:
         """Run one pending step with the given outcome (a fault or env outcome injects it).
 
@@ -169,7 +160,6 @@ class Delivery:
             if (inst.migration is own and not own.in_progress and previous is not None
                     and previous.in_progress):
                 inst.migration = previous
-
 
     def _deliver(self, work_id: str, outcome: str) -> Result:
         work = self.work.get(work_id)
@@ -248,7 +238,6 @@ class Delivery:
             kw = self._kwargs(inst, work)
         return self._fire(work, outcome, inst, before_host, migration_uuid, trigger)
 
-
     def _deliver_batch(self, work: Work, outcome: str) -> Result:
         """A multi-create's ``COND.schedule_and_build_instances``: one scheduling
         decision for all the instances of the request (``_schedule_instances`` with
@@ -303,7 +292,6 @@ class Delivery:
                        + "; ".join(r.detail for r in results))
         return Result(all(r.accepted for r in results), None, detail, live[0].uuid,
                       results[0].branch)
-
 
     def _errored_by_preemption(self, step: Step, inst: Instance, work: Work) -> str:
         """``Step.preempted``: the handler's ``_error_out_instance_on_exception`` saves
@@ -362,12 +350,10 @@ class Delivery:
         self._note_unmatched(inst, branch, work, fault.name)
         return f"; its {fault.name} clean-up ran"
 
-
     def _kwargs(self, inst: Instance, work: Work) -> dict[str, Any]:
         source = inst.migration.source if inst.migration is not None else inst.host
         dest = work.get("dest") or (inst.migration.dest if inst.migration else None)
         return {"dest": dest, "source": source}
-
 
     def _fire(self, work: Work, outcome: str, inst: Instance, before_host: str | None,
               migration_uuid: str | None, trigger: str = "injected") -> Result:
@@ -433,7 +419,6 @@ class Delivery:
         return Result(True, None, f"{work.operation}.{work.step}.{outcome}"
                       + (f" -> {branch.then}" if branch.then else ""), inst.uuid, branch)
 
-
     def _note_unmatched(self, inst: Instance, branch: Branch, work: Work, outcome: str) -> None:
         """Remember the step whose clean-up left the instance's allocation unlike its host
         or flavor (the invariants name it, and an upstream finding may explain it)."""
@@ -447,14 +432,12 @@ class Delivery:
             self.unmatched_allocations[inst.uuid] = AllocationCause(
                 work.get("dest"), work.operation, work.step, outcome)
 
-
     def _note_dropped(self, inst: Instance, work: Work, outcome: str) -> None:
         task = inst.task_state
         dropped = DroppedStep(work.operation, work.step, outcome,
                               None if task is None else task.value)
         self.dropped_steps[inst.uuid] = tuple(
             d for d in self.dropped_steps.get(inst.uuid, ()) if d != dropped) + (dropped,)
-
 
     def note_overlap(self, inst: Instance, operation: str, step: str, outcome: str,
                       migration: str | None) -> None:
@@ -475,7 +458,6 @@ class Delivery:
             if overlap not in seen:
                 self.overlaps[mig] = seen + (overlap,)
 
-
     def note_vm_change(self, inst: Instance, before: tuple[VmState, Any] | None,
                         operation: str, step: str, outcome: str, trigger: str) -> OutcomeKind:
         """Record why the instance came into error (or forget it once it left); returns
@@ -491,7 +473,6 @@ class Delivery:
             elif vm is VmState.ERROR:
                 self.error_causes.pop(inst.uuid, None)
         return kind
-
 
     def predict(self, step: Step, outcome: str, inst: Instance) -> Branch:
         """The branch an outcome will take for the instance now (first whose conditions hold)."""

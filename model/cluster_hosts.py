@@ -39,7 +39,6 @@ class HostEvents:
         record.up = False
         return Result(True, None, f"{host} compute service down" + _gone(self._stop(host)))
 
-
     def _stop(self, host: str) -> list[Work]:
         """Discard the host's queued steps that were to go on inside a handler."""
         gone = [self.work[wid] for wid in self.hosts[host].queue
@@ -56,7 +55,6 @@ class HostEvents:
             ) + (discarded,)
             self.handler_lost[inst.uuid] = discarded
         return gone
-
 
     def service_up(self, host: str) -> Result:
         """nova-compute starts: ``CM.init_host`` (see model/cluster_recovery.py)."""
@@ -84,7 +82,6 @@ class HostEvents:
         return Result(True, None, f"{host} compute service up; " + ("; ".join(done) or
                                                                     "nothing to recover"))
 
-
     def _apply_recovery(self, inst: Instance, effects: Branch, before: str | None) -> None:
         """What a ``CM._init_instance`` branch does beyond the instance itself: the
         migration's status, the allocations and the flavor (``cluster_recovery``)."""
@@ -95,7 +92,6 @@ class HostEvents:
         self.apply_allocs(inst, effects, (), before)
         self.apply_flavor(inst, effects)
 
-
     def restart(self, host: str) -> Result:
         """nova-compute stops and starts again: ``service_down`` (its handlers' next
         steps go with it), then ``service_up`` (``CM.init_host``)."""
@@ -105,27 +101,22 @@ class HostEvents:
         up = self.service_up(host)
         return dataclasses.replace(up, detail=up.detail + _gone(gone)) if gone else up
 
-
     def disable(self, host: str) -> Result:
         self._host(host).enabled = False
         return Result(True, None, f"{host} disabled")
 
-
     def enable(self, host: str) -> Result:
         self._host(host).enabled = True
         return Result(True, None, f"{host} enabled")
-
 
     def set_allocation_ratio(self, host: str, rc, ratio: float) -> Result:
         self._host(host)
         return self._change_inventory(host, rc, f"allocation_ratio={ratio}",
                                       allocation_ratio=ratio)
 
-
     def set_reserved(self, host: str, rc, amount: int) -> Result:
         self._host(host)
         return self._change_inventory(host, rc, f"reserved={amount}", reserved=amount)
-
 
     def _change_inventory(self, host: str, rc, words: str, **changes: Any) -> Result:
         """An operator's PUT of an inventory; Placement refuses a bad value (reserved
@@ -141,13 +132,11 @@ class HostEvents:
         self.inventory_changes[(host, str(rc))] = tuple(sorted(merged.items()))
         return Result(True, None, f"{host} {rc} {words}")
 
-
     def _host(self, host: str) -> HostRecord:
         try:
             return self.hosts[host]
         except KeyError:
             raise errors.ComputeHostNotFound(f"no compute host {host!r}") from None
-
 
     def event(self, op: str, instance_uuid: str) -> Result:
         """A hypervisor event (``Kind.EVENT`` operation, e.g. ``guest_stopped``)."""

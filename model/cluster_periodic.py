@@ -31,7 +31,6 @@ class PeriodicTasks:
                 removed.append(consumer)
         return removed
 
-
     def poll_unconfirmed_resizes(self) -> list[Result]:
         """``CM._poll_unconfirmed_resizes``: auto-confirm when resize_confirm_window > 0."""
         if self.config_option("resize_confirm_window", 0) <= 0:
@@ -46,7 +45,6 @@ class PeriodicTasks:
                     inst.uuid, ADMIN))
         return out
 
-
     def poll_shelved_instances(self) -> list[Result]:
         """``CM._poll_shelved_instances``: offload when shelved_offload_time > 0."""
         if self.shelved_offload_time <= 0:
@@ -55,7 +53,6 @@ class PeriodicTasks:
         return [self.request(offload, uuid, ADMIN)
                 for uuid, inst in self._live()
                 if inst.vm_state is VmState.SHELVED and inst.task_state is None]
-
 
     def reclaim_queued_deletes(self) -> list[Result]:
         """``CM._reclaim_queued_deletes``: delete soft-deleted instances (interval > 0).
@@ -69,7 +66,6 @@ class PeriodicTasks:
         return [self.request(delete, uuid, ADMIN) for uuid, inst in self._live()
                 if inst.vm_state is VmState.SOFT_DELETED and inst.task_state is None]
 
-
     def sync_power_states(self) -> list[Result]:
         """``CM._sync_instance_power_state``: only active instances found shut off change.
 
@@ -82,7 +78,6 @@ class PeriodicTasks:
             if result is not None:
                 out.append(result)
         return out
-
 
     def sync_power_state(self, uuid: str, inst: Instance) -> Result | None:
         """The catalogue's ``sync_power_state`` record for one instance, if it applies."""
@@ -101,12 +96,10 @@ class PeriodicTasks:
         self.after_api(sync, inst, branch, (), ADMIN, inst.host)
         return Result(True, None, f"{sync} {uuid}", uuid, branch)
 
-
     def _requested_by(self, task: PeriodicTask) -> str:
         """The operation the periodic task requests, as this cluster's catalogue says."""
         return the_operation(self.lc.operations, lambda op: op.requested_by is task,
                              f"requested by {task.value}").name
-
 
     def _live(self) -> list[tuple[str, Instance]]:
         return [(u, i) for u, i in sorted(self.instances.items(), key=lambda kv: _num(kv[0]))

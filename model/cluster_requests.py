@@ -64,7 +64,6 @@ class Requests:
         return Result(True, None, f"{op} accepted" + (f" -> {branch.then}" if branch.then
                                                         else ""), inst.uuid, branch)
 
-
     def _create(self, operation: Operation, ctx: Context, flavor: str = "m1.small",
                 image: str | None = None, group: str | None = None,
                 availability_zone: str | None = None,
@@ -132,11 +131,9 @@ class Requests:
         return Result(True, None, f"{operation.name} accepted: {words}", head.uuid,
                       head_branch)
 
-
     def _min_disk(self, flavor: str, image: str | None) -> int:
         properties = self.images.get(image) or {}
         return max(int(properties.get("min_disk", 0) or 0), self.flavors[flavor].root_gb)
-
 
     def _validate(self, op: str, operation: Operation | None, inst: Instance,
                   args: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -190,7 +187,6 @@ class Requests:
                     f"rebuilding an image-backed server from the volume-backed image "
                     f"{image!r} is outside the model")
         return _freeze_context(dict(args))
-
 
     def after_api(self, op: str, inst: Instance, branch: Branch,
                    context: tuple[tuple[str, Any], ...], ctx: Context,

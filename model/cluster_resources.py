@@ -51,7 +51,6 @@ class Resources:
         inst.migration = record
         return record
 
-
     def change_migration(self, inst: Instance, change: Migration, work: Work,
                           outcome: str) -> None:
         """A step's change to the instance's migration: its status, and the
@@ -60,7 +59,6 @@ class Resources:
         if change.records_dest and inst.migration is not None:
             inst.migration.dest = work.get("dest")
 
-
     def set_migration_status(self, inst: Instance, status: MS, operation: str, step: str,
                               outcome: str) -> None:
         if inst.migration is not None:
@@ -68,7 +66,6 @@ class Resources:
             if status is MS.ERROR:
                 self.migration_errors[inst.migration.uuid] = MigrationErrorCause(
                     operation, step, outcome)
-
 
     def apply_allocs(self, inst: Instance, branch: Branch, skip: frozenset | tuple,
                       before_host: str | None) -> None:
@@ -98,7 +95,6 @@ class Resources:
             elif effect in SCHEDULING_ALLOCS:  # pragma: no cover - done by schedule
                 raise AssertionError(f"{effect} outside scheduling")
 
-
     def apply_flavor(self, inst: Instance, branch: Branch) -> None:
         """Resize: the new flavor once finished; the old one back on a revert."""
         mig = inst.migration
@@ -120,7 +116,6 @@ class Resources:
             # never changed it)
             inst.flavor = mig.old_flavor
 
-
     def reserved_usage(self, host: str) -> Usage:
         """What the compute counts as used before any instance: its reserved amounts."""
         base = self.base_inventories[host]
@@ -128,13 +123,11 @@ class Resources:
         return Usage(cpu.reserved if cpu else 0, mem.reserved if mem else 0,
                      disk.reserved if disk else 0)
 
-
     def tracker_usage(self, flavor: str, inst: Instance) -> Usage:
         """A flavor's usage as the tracker counts it (``RT._get_usage_dict``)."""
         f = self.flavors[flavor]
         root = 0 if self.volume_backed(inst.image) else f.root_gb
         return Usage(f.vcpus, f.memory_mb, root + f.ephemeral_gb, f.swap)
-
 
     def _tracked(self, inst: Instance) -> TrackedInstance:
         task = inst.task_state
@@ -142,14 +135,12 @@ class Resources:
                                inst.vm_state.value, None if task is None else task.value,
                                self._removable(inst))
 
-
     @staticmethod
     def _removable(inst: Instance) -> bool:
         """``vm_states.allow_resource_removal``: deleted, or offloaded and not spawning."""
         return inst.vm_state is VmState.DELETED or (
             inst.vm_state is VmState.SHELVED_OFFLOADED
             and inst.task_state is not TaskState.SPAWNING)
-
 
     def track(self, inst: Instance, branch: Branch, here: str | None,
                before_host: str | None, where: tuple[str, str]) -> None:
@@ -207,12 +198,10 @@ class Resources:
                 self.negative_drops[host] = UncountedDrop(inst.uuid, operation, step, None)
             self.trackers[host] = tracker
 
-
     @staticmethod
     def tracker_counts(tracker: Tracker, uuid: str) -> bool:
         """Whether the tracker counts the instance or its move now."""
         return tracker.tracks(uuid) or tracker.tracks_move_of(uuid)
-
 
     def audit_tracker(self, host: str) -> None:
         """``RT._update_available_resource``: the tracker counts again."""
@@ -221,7 +210,6 @@ class Resources:
         self.negative_drops.pop(host, None)
         for uuid in [u for u, (h, _) in self.uncounted_arrivals.items() if h == host]:
             del self.uncounted_arrivals[uuid]
-
 
     def audited_tracker(self, host: str) -> Tracker:
         """The host's tracker as its resource audit would leave it now: counted again

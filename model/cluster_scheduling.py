@@ -105,7 +105,6 @@ class Scheduling:
             out.append(changes)
         return out
 
-
     def _decided_batch(self, live: list[Instance], work: Work, spec: RequestSpec,
                        hosts: list[HostState], chosen: list[str],
                        seen: Mapping[int, tuple[Ledger, list[str]]], branch: Branch,
@@ -140,7 +139,6 @@ class Scheduling:
                 self._decided(FILTER, inst, work, None, reason, spec_i, shown, ledger,
                               branch, refused)
 
-
     def group_policy_violated(self, inst: Instance, host: str | None) -> bool:
         """``CM._validate_instance_group_policy``: would ``host`` break a hard policy?
 
@@ -167,7 +165,6 @@ class Scheduling:
         if policy == "affinity":
             return any(o.host is not None and o.host != host for o in others)
         return False
-
 
     def note_scheduled(self, inst: Instance, work: Work, branch: Branch,
                         migration_uuid: str | None, before: Ledger) -> None:
@@ -209,7 +206,6 @@ class Scheduling:
                     seen = self.group_races.get(uuid, ())
                     if race not in seen:
                         self.group_races[uuid] = seen + (race,)
-
 
     def host_states(self) -> list[HostState]:
         """What the scheduler sees: configured hosts, their flags, and each compute's
@@ -259,12 +255,10 @@ class Scheduling:
             ))
         return states
 
-
     def instance_placed(self, inst: Instance) -> None:
         """The lifecycle gave ``inst`` a host (``World.instance_placed``)."""
         if self.placed_uuids is not None:
             self.placed_uuids[inst.uuid] = None
-
 
     def placed_instances(self) -> list[tuple[str, Instance]]:
         """The instances that have a host, in creation order.
@@ -280,7 +274,6 @@ class Scheduling:
         for uuid in [u for u in placed if u not in instances or instances[u].host is None]:
             del placed[uuid]
         return [(u, instances[u]) for u in sorted(placed, key=_num)]
-
 
     @cached_property
     def host_static(self) -> dict[str, dict[str, Any]]:
@@ -304,7 +297,6 @@ class Scheduling:
                 "metrics": MappingProxyType(dict(host_attr(cfg, "metrics", {}) or {}))}
         return out
 
-
     def _inventory(self, host: str, rc):
         """The host's inventory of ``rc``: the configured one plus the operator's changes.
 
@@ -325,7 +317,6 @@ class Scheduling:
                 changes, dataclasses.replace(base, **dict(changes)))
         return cached[1]
 
-
     def _group(self, inst: Instance) -> InstanceGroup | None:
         """The group a request spec carries: ``scheduler_utils.setup_instance_group``
         fills its hosts from ``InstanceGroup.get_hosts()``, every member's host, the
@@ -341,7 +332,6 @@ class Scheduling:
                               if self.instances[u].host is not None}))
         return InstanceGroup(policy=policy, rules=rules, hosts=hosts, members=members,
                              uuid=group)
-
 
     def request_spec(self, inst: Instance, work: Work) -> RequestSpec:
         op = work.operation
@@ -391,7 +381,6 @@ class Scheduling:
                 raise NoValidHost(f"SimpleCIDRAffinityFilter: {exc}") from None
         return spec
 
-
     def _zone_aggregates(self, zone: str | None) -> tuple[str, ...]:
         """The aggregates a request for ``zone`` must be in (the scheduler's request
         filter ``map_az_to_placement_aggregate``; read by placement mode only)."""
@@ -403,7 +392,6 @@ class Scheduling:
                 zone, aggregates_of(self.config))
         return found
 
-
     def available_zones(self) -> frozenset[str]:
         """The zones a create may ask for: the zone of every enabled compute service,
         and the internal zone of the control services (``get_availability_zones`` with
@@ -412,7 +400,6 @@ class Scheduling:
         zones = {self.host_static[name]["availability_zone"]
                  for name, record in self.hosts.items() if record.enabled}
         return frozenset(zones | {INTERNAL_SERVICE_AVAILABILITY_ZONE})
-
 
     def _claim_effects(self, inst: Instance, branch: Branch, host: str, flavor: Flavor,
                        migration_uuid: str | None) -> bool:
@@ -426,7 +413,6 @@ class Scheduling:
                 if not self.ledger.add_to_consumer(inst.uuid, host, wanted):
                     return False
         return True
-
 
     def schedule(self, inst: Instance, work: Work, branch: Branch) -> tuple[Work, str | None]:
         """Choose and claim a destination for a scheduling step; raise NoValidHost.
@@ -546,7 +532,6 @@ class Scheduling:
             changes["alternates"] = alternates
         return dataclasses.replace(work, context=work.with_context(**changes)), migration_uuid
 
-
     def _older_hypervisor(self, source: str | None, dest: str) -> bool:
         """Whether ``dest``'s hypervisor is of another type than ``source``'s, or older
         (``LiveMigrationTask._check_compatible_with_source_hypervisor``)."""
@@ -557,11 +542,9 @@ class Scheduling:
             return True
         return (src["hypervisor_version"] or 0) > (dst["hypervisor_version"] or 0)
 
-
     def _reschedules(self, op: str) -> bool:
         """Whether the operation can go on to its first scheduling's alternates."""
         return any(s.claims_alternate for s in self.lc.operation(op).steps)
-
 
     def _decided(self, kind: str, inst: Instance, work: Work, chosen: str | None,
                  reason: str | None, spec: RequestSpec | None = None,
