@@ -4,6 +4,9 @@
 drives the instance through the ``transitions`` machine for every move of every
 configuration and keeps the full graph as a ``networkx.DiGraph``. It is not used by
 the product; delete it (and the benchmark's "before" half) once the figures are kept.
+It follows the model's semantics as the product explorer does, so that both find the
+same counts: since then, a step that lost its compare-and-swap is delivered like any
+other and does what the cluster does (its clean-up, ``Step.preempted``).
 
 The original description:
 
@@ -24,14 +27,15 @@ the trigger that moves between them.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 import networkx as nx
 
 from model.errors import NovaModelError
 from model.lifecycle import (
-    ADMIN, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
+    ADMIN, PREEMPTED, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
+    preempted_clean_up, preempted_state,
 )
 from model.operation import Branch, Entered, Kind, Where
 from model.states import MIGRATION_FINAL, PowerState, Task, VmState
@@ -46,6 +50,7 @@ class Pending:
     step: str
     target: str | None  # the destination host chosen for this operation, if any
     within: bool = False  # its handler goes on with it: lost when its host goes down
+    own_record: bool = True  # no other move has made a migration record since
 
 
 @dataclass(frozen=True)
@@ -126,13 +131,35 @@ class _Explorer:
         return _swap_hosts(node) if i.host == "B" else node
 
     def _can_fire(self, item: Pending) -> bool:
-        """Whether a pending step's compare-and-swap would pass now.
+        """Whether a pending step's compare-and-swap would pass now, or its delivery
+        would still change something (it errors the instance, or its clean-up changes
+        the instance's migration record); other work is dropped at once."""
+        i = self.instance
+        if (item.operation, item.step, i.state) in self.fireable:
+            return True
+        if i.state not in STATE_PAIRS or i.vm_state is VmState.DELETED:
+            return False
+        step = self.lc.operation(item.operation).step(item.step)
+        return step.preempted is not None or (
+            self._clean_up_change(item) is not None and item.own_record
+            and i.migration is not None and i.migration.status not in MIGRATION_FINAL)
 
-        A step that would fail is dropped at once instead of at some later delivery:
-        the two differ only if task_state later returns to the expected value, and then
-        the operation that wrote it again has queued the same step itself.
-        """
-        return (item.operation, item.step, self.instance.state) in self.fireable
+    def _clean_up_change(self, item: Pending):
+        step = self.lc.operation(item.operation).step(item.step)
+        clean = preempted_clean_up(self.lc, item.operation, step)
+        change = clean.migration if clean is not None else None
+        return change if change is not None and change.create is None else None
+
+    def _preempted(self, item: Pending) -> Branch:
+        i = self.instance
+        change = self._clean_up_change(item)
+        if change is not None and item.own_record and i.migration is not None:
+            i.migration.status = change.status
+        state = preempted_state(self.lc.operation(item.operation).step(item.step), i,
+                                item.target)
+        if state is not None:
+            i.state = state
+        return Branch()
 
     def restore(self, node: Node) -> None:
         restore_node(self.instance, self.world, node)
@@ -170,6 +197,12 @@ class _Explorer:
             if not self._deliverable(node, item):
                 continue
             step = self.lc.operation(item.operation).step(item.step)
+            self.restore(node)
+            if (item.operation, item.step, node.state) not in self.fireable:
+                yield from self._after(node, f"{item.operation}.{item.step} {PREEMPTED}",
+                                       lambda item=item: self._preempted(item), item,
+                                       consumed=item)
+                continue
             for outcome in step.outcomes:
                 self.restore(node)
                 yield from self._after(
@@ -233,6 +266,9 @@ class _Explorer:
         pending = set(node.pending)
         if consumed is not None:
             pending.discard(consumed)
+        if branch.migration is not None and branch.migration.create is not None:
+            pending = {replace(p, own_record=False)
+                       if self._clean_up_change(p) is not None else p for p in pending}
         target = origin.target if origin is not None else None
         if branch.then is not None:
             if target is None:
@@ -279,8 +315,7 @@ def _swap_hosts(node: Node) -> Node:
     m = node.migration
     return Node(node.state, node.power, node.guest, swap[node.host], node.launched, node.old_vm_state,
                 None if m is None else (m[0], swap[m[1]], swap[m[2]]),
-                frozenset(Pending(p.operation, p.step, swap[p.target], p.within)
-                          for p in node.pending),
+                frozenset(replace(p, target=swap[p.target]) for p in node.pending),
                 frozenset(swap[h] for h in node.down))
 
 

@@ -83,7 +83,8 @@ from model.resource_tracker import Tracker
 from model.scheduler import Flavor, RequestSpec
 from model.scheduler.pipeline import placement_resources
 # re-exported: the names the repository imports from model.cluster
-from model.cluster_state import MISSING_GUEST, PREEMPTED, Work
+from model.cluster_state import MISSING_GUEST, Work
+from model.lifecycle import PREEMPTED
 from model.cluster_results import (
     FORCED_PAST_THE_FILTERS, MAX_INSTANCES_PER_REQUEST, Result, create_counts,
 )

@@ -15,16 +15,19 @@ from model.cluster_results import (
     SCHEDULING_ALLOCS, Result, vm_of as _vm_of, detached as _detached,
 )
 from model.cluster_state import (
-    MISSING_GUEST, PREEMPTED, AllocationCause, DroppedStep, ErrorCause, Overlap,
+    MISSING_GUEST, AllocationCause, DroppedStep, ErrorCause, Overlap,
     VanishedGuest, Work,
     freeze_context as _freeze_context,
 )
-from model.lifecycle import DYNAMIC_CONDITIONS, STATIC_CONDITIONS, Instance, state_name
+from model.lifecycle import (
+    DYNAMIC_CONDITIONS, PREEMPTED, STATIC_CONDITIONS, Instance, preempted_clean_up,
+    preempted_state,
+)
 from model.operation import (
     Alloc, Branch, Entered, OutcomeKind, SchedulerUse, Step, When, Where,
 )
 from model.scheduler import NoValidHost
-from model.states import PowerState, VmState, task_label
+from model.states import VmState, task_label
 
 
 class Delivery:
@@ -298,15 +301,11 @@ class Delivery:
         vm_state error with the task_state it had set in memory, or with none when a
         check before the compare-and-swap failed first (``reverts_task_state`` clears
         that one)."""
-        preempted = step.preempted
-        if preempted is None or inst.vm_state is VmState.DELETED:
+        state = preempted_state(step, inst, work.target)
+        if state is None:
             return ""
-        task = preempted.task
-        if (preempted.exists_check is not None and work.target is not None
-                and work.target == inst.host and inst.guest is not PowerState.PENDING):
-            task = None
         vm, found = inst.vm_state, inst.task_state
-        inst.state = state_name(VmState.ERROR, task)
+        inst.state = state
         # (recorded even when the instance was in error already: this is what leaves it
         # in error with the task)
         outcome = next((o for o in step.outcomes if o.kind is not OutcomeKind.OK),
@@ -314,41 +313,22 @@ class Delivery:
         self.error_causes[inst.uuid] = ErrorCause(
             work.operation, work.step, outcome.name, outcome.kind, PREEMPTED, vm.value,
             None if found is None else found.value)
-        return f"; {inst.uuid} errored with task_state {task_label(task)}"
+        return f"; {inst.uuid} errored with task_state {task_label(inst.task_state)}"
 
     def _preempted(self, step: Step, inst: Instance, work: Work) -> str:
-        """A step whose compare-and-swap fails raises UnexpectedTaskStateError inside
-        Nova's own exception handling: the step's declared failure path still cleans
-        up the move (``_revert_allocation``, ``errors_out_migration``,
-        ``_rollback_live_migration``), while its writes to the instance are lost to
-        the operation that got there first. So the resource and migration effects of
-        the step's first fault outcome apply (a conductor step's no valid host, when
-        it declares no fault), and nothing else."""
-        # (a conductor step declares no fault: its failure path is the world's answer,
-        # no valid host, whose clean-up MigrationTask.rollback runs the same way)
-        fault = next((o for o in step.outcomes if o.kind is OutcomeKind.FAULT),
-                     next((o for o in step.outcomes if o.kind is OutcomeKind.ENV), None))
-        if fault is None or inst.migration is None or not inst.migration.in_progress:
+        """A step that lost its compare-and-swap still runs its failure path's clean-up
+        of the move (``lifecycle.preempted_clean_up``), and nothing else."""
+        clean = preempted_clean_up(self.lc, work.operation, step)
+        if clean is None or inst.migration is None or not inst.migration.in_progress:
             return ""
         if work.get("migration") != inst.migration.uuid:
             return ""  # a newer move owns the instance now; this one was reset already
-        branch = fault.branches[0]
-        migration = branch.migration
-        if branch.then is not None:
-            # A failure that goes on to a reschedule (CM._reschedule_resize_or_reraise)
-            # ends the move here as its reschedule ends with no alternate left: the
-            # model does not send a preempted move on to another host.
-            then = self.lc.operation(work.operation).step(branch.then)
-            if then.claims_alternate:
-                migration = then.outcome("no_valid_host").branches[0].migration
-        if not branch.alloc and migration is None:
-            return ""
-        if migration is not None and migration.create is None:
-            self.change_migration(inst, migration, work, fault.name)
-        self.apply_allocs(inst, branch, SCHEDULING_ALLOCS, inst.host)
-        self.apply_flavor(inst, branch)
-        self._note_unmatched(inst, branch, work, fault.name)
-        return f"; its {fault.name} clean-up ran"
+        if clean.migration is not None and clean.migration.create is None:
+            self.change_migration(inst, clean.migration, work, clean.outcome)
+        self.apply_allocs(inst, clean.branch, SCHEDULING_ALLOCS, inst.host)
+        self.apply_flavor(inst, clean.branch)
+        self._note_unmatched(inst, clean.branch, work, clean.outcome)
+        return f"; its {clean.outcome} clean-up ran"
 
     def _kwargs(self, inst: Instance, work: Work) -> dict[str, Any]:
         source = inst.migration.source if inst.migration is not None else inst.host

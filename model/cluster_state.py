@@ -117,9 +117,6 @@ class DroppedStep(NamedTuple):
 #: The trigger recorded for a step outcome whose branch was taken because the
 #: hypervisor had no guest for the instance (``When.NO_GUEST``).
 MISSING_GUEST = "missing_guest"
-#: What put an instance in error when a step lost its compare-and-swap inside
-#: ``_error_out_instance_on_exception`` (``Step.preempted``): the race, not the step.
-PREEMPTED = "preempted"
 
 
 class VanishedGuest(NamedTuple):

@@ -2,7 +2,8 @@
 
 The explorer drives a ``Lifecycle`` with every API request (as an admin, so that
 admin-only operations are explored too), every pending step with every outcome
-the catalogue declares for it, and the world's moves (either of two hosts going
+the catalogue declares for it (or, when another operation has taken its task_state,
+with what its handler then does: ``_preempted``), and the world's moves (either of two hosts going
 down or coming back). Each configuration of the world that changes a branch
 (``WORLDS``: ``shelved_offload_time`` 0 or not for an instance booted from an image,
 and an instance booted from a volume) is explored and the graphs are merged.
@@ -30,9 +31,12 @@ from typing import Iterable, Iterator, NamedTuple
 import networkx as nx
 
 from model.lifecycle import (
-    ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER, guard_failure,
+    ADMIN, NEW, PREEMPTED, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
+    guard_failure, preempted_clean_up, preempted_state,
 )
-from model.operation import Branch, Entered, Kind, Operation, When, Where, the_operation
+from model.operation import (
+    Branch, Entered, Kind, Migration, Operation, When, Where, the_operation,
+)
 from model.states import MIGRATION_FINAL, PowerState, Task, VmState
 
 HOSTS = ("A", "B")
@@ -63,6 +67,9 @@ class Pending(NamedTuple):
     #: the handler of the step before goes on with it (``Entered.HANDLER``): it goes
     #: with the compute process when that host's service stops
     within: bool = False
+    #: the migration record the instance has is still this step's own (no other move
+    #: has made one since): what a clean-up after a lost compare-and-swap acts on
+    own_record: bool = True
 
 
 class Node(NamedTuple):
@@ -240,7 +247,9 @@ def combo_label(combo: Combo) -> str:
 
 #: A move's effect on a core: (label, the core after it, the step it queues or None,
 #: the (vm_state, task_state, power_state) after it).
-Moved = tuple[str, Core, "Pending | None", Combo]
+#: (label, core after, the step it queues, combo after, whether it made a new
+#: migration record)
+Moved = tuple[str, Core, "Pending | None", Combo, bool]
 
 #: The conditions that read the world variant rather than the instance.
 _WORLD_CONDITIONS = frozenset({When.OFFLOAD_NOW, When.NOT_OFFLOAD_NOW,
@@ -269,6 +278,17 @@ class _Memo:
         self.swapped: dict = {}
         self.cores: dict[Core, Core] = {}  # each distinct core (and its parts) once
         self.parts: dict = {}
+        #: per (operation, step): whether losing its compare-and-swap errors the
+        #: instance (``Step.preempted``), and the change its clean-up makes to the
+        #: move's record (``lifecycle.preempted_clean_up``), if any
+        self.preemption: dict[tuple[str, str], tuple[bool, Migration | None]] = {}
+        for op in lifecycle.operations:
+            for step in op.all_steps.values():
+                clean = preempted_clean_up(lifecycle, op.name, step)
+                change = clean.migration if clean is not None else None
+                if change is not None and change.create is not None:
+                    change = None
+                self.preemption[(op.name, step.name)] = (step.preempted is not None, change)
 
 
 class _Explorer:
@@ -315,14 +335,17 @@ class _Explorer:
         return self._node(self._read_core(), frozenset())
 
     def _node(self, core: Core, pending: frozenset[Pending]) -> Node:
-        """The canonical node: only the pending work that can still fire, and the two
+        """The canonical node: only the pending work that can still fire or whose
+        delivery would still change something (a step that lost its compare-and-swap
+        and errors the instance or ends its move's record: ``_preempted``), and the two
         hosts (which are symmetric) named so that the instance is on "A"."""
-        key = (pending, core[0])
+        key = (pending, core[0], core[6] is not None)
         live = self.memo.live.get(key)
         if live is None:
             state = core[0]
             live = self.memo.live[key] = frozenset(
-                p for p in pending if (p.operation, p.step, state) in self.fireable)
+                p for p in pending if (p.operation, p.step, state) in self.fireable
+                or self._preemption_matters(p, state, core[6] is not None))
         if core[3] == "B":
             core = self._swap(core)
             live = self._swap(live)
@@ -393,8 +416,8 @@ class _Explorer:
         that configuration's (vm_state, task_state, power_state)."""
         core = node.core
         if node.state == NEW:
-            for label, after, then, combo in self._moves(core, ("build", self.create, ADMIN),
-                                                         None):
+            for label, after, then, combo, _ in self._moves(
+                    core, ("build", self.create, ADMIN), None):
                 yield label, self._node(after, _with(frozenset(), then)), combo
             return
         # The bound on racing operations: a request is explored while fewer than
@@ -405,8 +428,9 @@ class _Explorer:
         requested = self._recall(self.memo.requested, self._requested, (core, level),
                                  lambda: self._requests(core, level))
         pending = node.pending
-        for label, after, then, combo in requested:
-            yield label, self._node(after, pending if then is None else pending | {then}), combo
+        for label, after, then, combo, fresh in requested:
+            left = self._stale(pending) if fresh else pending
+            yield label, self._node(after, _with(left, then)), combo
         for item in sorted(pending):
             delivered = self._recall(self.memo.delivered, self._delivered, (core, item),
                                      lambda: (self._deliveries(node, item), tuple(
@@ -415,8 +439,9 @@ class _Explorer:
                                              item.operation).step(item.step).outcomes)))
             if delivered:
                 rest = pending - {item}
-                for label, after, then, combo in delivered:
-                    yield label, self._node(after, _with(rest, then)), combo
+                for label, after, then, combo, fresh in delivered:
+                    left = self._stale(rest) if fresh else rest
+                    yield label, self._node(after, _with(left, then)), combo
         # One host down at a time is enough to reach every branch (evacuate needs its
         # source down and a destination up); it keeps the world small.
         host_moves = self.memo.host_moves.get(core)
@@ -434,10 +459,46 @@ class _Explorer:
                                  if not (p.within and self._location(node, p) == host))
             yield label, self._node(after, left), combo
 
+    def _stale(self, pending: frozenset[Pending]) -> frozenset[Pending]:
+        """The pending work after another move made a new migration record: a step
+        whose clean-up changes its record no longer has it on the instance."""
+        return frozenset(
+            p._replace(own_record=False)
+            if p.own_record and self.memo.preemption[(p.operation, p.step)][1] is not None
+            else p for p in pending)
+
+    def _preemption_matters(self, item: Pending, state: str, has_migration: bool) -> bool:
+        """Whether delivering ``item`` when it can no longer fire changes anything: it
+        errors the instance, or its clean-up changes the instance's migration record."""
+        pair = STATE_PAIRS.get(state)
+        if pair is None or pair[0] is VmState.DELETED:
+            return False
+        errs, change = self.memo.preemption[(item.operation, item.step)]
+        return errs or (change is not None and has_migration and item.own_record)
+
+    def _preempted(self, core: Core, item: Pending) -> tuple[Moved, ...]:
+        """A step delivered after another operation took its task_state: its clean-up
+        of the move (on the record, if that is still its own), then the error its
+        handler leaves (``Step.preempted``), as the cluster does it."""
+        self._restore(core)
+        i = self.instance
+        step = self.lc.operation(item.operation).step(item.step)
+        change = self.memo.preemption[(item.operation, item.step)][1]
+        if change is not None and item.own_record and i.migration is not None:
+            i.migration.status = change.status
+        state = preempted_state(step, i, item.target)
+        if state is not None:
+            i.state = state
+        vm, task = STATE_PAIRS[i.state]
+        return ((f"{item.operation}.{item.step} {PREEMPTED}", self._read_core(), None,
+                 (vm, task, i.power_state), False),)
+
     def _deliveries(self, node: Node, item: Pending) -> tuple[Moved, ...]:
         step = self.lc.operation(item.operation).step(item.step)
         if not self._deliverable(node, item):
             return ()
+        if (item.operation, item.step, node.state) not in self.fireable:
+            return self._preempted(node.core, item)
         return tuple(moved for outcome in step.outcomes
                      for moved in self._moves(node.core, ("deliver", outcome.name, item),
                                               item))
@@ -497,7 +558,8 @@ class _Explorer:
             then = Pending(operation, branch.then, target, entry.kind is Entered.HANDLER)
         apply_migration(i, branch, before_host, target)
         vm, task = STATE_PAIRS.get(i.state, (VmState.BUILDING, None))
-        return ((trigger, self._read_core(), then, (vm, task, i.power_state)),)
+        fresh = branch.migration is not None and branch.migration.create is not None
+        return ((trigger, self._read_core(), then, (vm, task, i.power_state), fresh),)
 
     def _source(self) -> str | None:
         m = self.instance.migration
@@ -598,8 +660,7 @@ _SWAP = {"A": "B", "B": "A", None: None}
 def _swap_value(value):
     """The same core, or pending set, with the two hosts' names exchanged."""
     if isinstance(value, frozenset):
-        return frozenset(Pending(p.operation, p.step, _SWAP[p.target], p.within)
-                         for p in value)
+        return frozenset(p._replace(target=_SWAP[p.target]) for p in value)
     state, power, guest, host, launched, old, m, down = value
     return (state, power, guest, _SWAP[host], launched, old,
             None if m is None else (m[0], _SWAP[m[1]], _SWAP[m[2]]),

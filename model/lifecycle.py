@@ -23,7 +23,9 @@ from transitions import Machine, MachineError, State
 
 from model import errors
 from model.catalogue import CATALOGUE
-from model.operation import Branch, Check, HostEffect, Operation, Rule, Step, When, Where
+from model.operation import (
+    Branch, Check, HostEffect, Migration, Operation, OutcomeKind, Rule, Step, When, Where,
+)
 from model.states import (
     ALLOW_HARD_REBOOT, ALLOW_SOFT_REBOOT, MIGRATION_FINAL, REBUILD_STATES, MigrationStatus,
     MigrationType,
@@ -380,6 +382,67 @@ def _step_accepts(step: Step, op: Operation, vm: VmState, task: Task) -> bool:
 def _static_ok(branch: Branch, vm: VmState, task: Task) -> bool:
     return all(STATIC_CONDITIONS[w](vm, task, None) for w in branch.when
                if w in STATIC_CONDITIONS)
+
+
+#: What a step that lost its compare-and-swap is said to do: the cause the cluster
+#: records for the error it leaves (``Step.preempted``), and the explorer's edge label
+#: (``"<operation>.<step> preempted"``).
+PREEMPTED = "preempted"
+
+
+@dataclass(frozen=True)
+class CleanUp:
+    """What a step that lost its compare-and-swap still does for its move: Nova raises
+    UnexpectedTaskStateError inside its own exception handling, so the step's declared
+    failure path cleans up (``_revert_allocation``, ``errors_out_migration``,
+    ``_rollback_live_migration``) while its writes to the instance are lost to the
+    operation that got there first. ``branch`` is that failure's branch (its resource
+    and flavor effects), ``migration`` its change to the move's record."""
+
+    outcome: str
+    branch: Branch
+    migration: Migration | None
+
+
+def preempted_clean_up(lifecycle: "Lifecycle", operation: str, step: Step) -> CleanUp | None:
+    """The clean-up of ``step`` when it loses its compare-and-swap: its first fault
+    outcome (a conductor step's no valid host, when it declares no fault: its failure
+    path is the world's answer, whose clean-up ``MigrationTask.rollback`` runs the same
+    way); None when that failure changes no allocation and no record.
+
+    A failure that goes on to a reschedule (``CM._reschedule_resize_or_reraise``) ends
+    the move as its reschedule ends with no alternate left: a preempted move is not sent
+    on to another host."""
+    fault = next((o for o in step.outcomes if o.kind is OutcomeKind.FAULT),
+                 next((o for o in step.outcomes if o.kind is OutcomeKind.ENV), None))
+    if fault is None:
+        return None
+    branch = fault.branches[0]
+    migration = branch.migration
+    if branch.then is not None:
+        then = lifecycle.operation(operation).step(branch.then)
+        if then.claims_alternate:
+            migration = then.outcome("no_valid_host").branches[0].migration
+    if not branch.alloc and migration is None:
+        return None
+    return CleanUp(fault.name, branch, migration)
+
+
+def preempted_state(step: Step, instance: "Instance", target: str | None) -> str | None:
+    """``Step.preempted``: the machine state a step that lost its compare-and-swap
+    leaves: vm_state error with the task_state its handler had set in memory, saved by
+    ``_error_out_instance_on_exception``, or with none when a check before the
+    compare-and-swap failed first (the guest already on the step's host:
+    ``reverts_task_state`` clears that one); None when the step leaves the instance
+    as it is (nothing declared, or the instance is deleted)."""
+    preempted = step.preempted
+    if preempted is None or instance.vm_state is VmState.DELETED:
+        return None
+    task = preempted.task
+    if (preempted.exists_check is not None and target is not None
+            and target == instance.host and instance.guest is not PowerState.PENDING):
+        task = None
+    return state_name(VmState.ERROR, task)
 
 
 def _preempted_combos(step: Step, vm: VmState, task: Task, power: PowerState,

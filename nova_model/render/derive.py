@@ -27,7 +27,9 @@ from model.graph import (
     Exploration, Node as GraphNode, WorldVariant, apply_migration, bound_target, explore,
     other_host, restore_node,
 )
-from model.lifecycle import ADMIN, Lifecycle, MigrationRecord, SimpleWorld, STATE_PAIRS
+from model.lifecycle import (
+    ADMIN, PREEMPTED, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld,
+)
 from model.operation import (
     Branch, Check, HostEffect, Kind, Operation, OutcomeKind, Rule, When,
 )
@@ -251,7 +253,13 @@ class ModelView:
         return {k: frozenset(v) for k, v in out.items()}
 
     def outcome_kind(self, trigger: str) -> OutcomeKind:
-        op, step, outcome = trigger.split(".")
+        """The kind of a trigger's outcome; a step that lost its compare-and-swap
+        (``"<operation>.<step> preempted"``) is the world's doing: another operation
+        took its task_state."""
+        name, _, word = trigger.partition(" ")
+        if word == PREEMPTED:
+            return OutcomeKind.ENV
+        op, step, outcome = name.split(".")
         return self.lifecycle.operation(op).step(step).outcome(outcome).kind
 
     # -- runs --

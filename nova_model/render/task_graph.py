@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from model.lifecycle import PREEMPTED
 from model.operation import OutcomeKind
 from model.states import Task, VmState, task_label
 from nova_model.render.common import hub_collapse, hub_label, ops_label
@@ -46,10 +47,20 @@ def build(view: ModelView) -> Diagram:
         by_vm[pair[0]].append(pair)
     ops_by_edge: dict[tuple[Pair, Pair], set[str]] = {}
     failing: dict[tuple[Pair, Pair], bool] = {}
+    # A step delivered after another operation took its task_state can come from any
+    # pair that operation leaves: one dotted edge per vm_state and target pair.
+    preempted: dict[tuple[VmState, Pair], set[str]] = defaultdict(set)
     for (a, b), triggers in view.task_edges.items():
-        ops_by_edge[(a, b)] = {t.split(".")[0] for t in triggers}
-        failing[(a, b)] = all(view.outcome_kind(t) is not OutcomeKind.OK for t in triggers)
-    remaining, hubs = hub_collapse(ops_by_edge, by_vm, lambda p: p[0])
+        lost = {t for t in triggers if t.endswith(f" {PREEMPTED}")}
+        for t in lost:
+            preempted[(a[0], b)].add(t.split(".")[0])
+        if triggers - lost:
+            ops_by_edge[(a, b)] = {t.split(".")[0] for t in triggers - lost}
+            failing[(a, b)] = all(view.outcome_kind(t) is not OutcomeKind.OK
+                                  for t in triggers - lost)
+    # (four exceptions, not the default two: the pairs of a vm_state are many, and the
+    # Mermaid source must stay within a code host's 500 edges)
+    remaining, hubs = hub_collapse(ops_by_edge, by_vm, lambda p: p[0], max_exceptions=4)
 
     clusters = tuple(Cluster(cluster_id(vm), vm.value,
                              Look.ERROR if vm is VmState.ERROR else Look.STATE)
@@ -57,7 +68,8 @@ def build(view: ModelView) -> Diagram:
     cluster_of = {vm: cluster_id(vm) for vm in by_vm}
     nodes = [Node(pair_id(p), task_label(p[1]), Shape.ROUNDED,
                   Look.OK if p[1] is None else Look.PLAIN, cluster_of[p[0]]) for p in pairs]
-    hub_vms = sorted({vm for vm, _ in hubs}, key=VM_ORDER.__getitem__)
+    hub_vms = sorted({vm for vm, _ in hubs} | {vm for vm, _ in preempted},
+                     key=VM_ORDER.__getitem__)
     nodes += [Node(hub_id(vm), "any task_state", Shape.TEXT, Look.MUTED, cluster_of[vm])
               for vm in hub_vms]
 
@@ -71,11 +83,17 @@ def build(view: ModelView) -> Diagram:
                                                                pair_key(kv[0][1]))):
         label = hub_label(by_op, lambda p: task_label(p[1]), lambda p: TASK_ORDER[p[1]], 24)
         edges.append(Edge(hub_id(vm), pair_id(b), label, Line.SOLID, Look.MUTED))
+    for (vm, b), names in sorted(preempted.items(), key=lambda kv: (VM_ORDER[kv[0][0]],
+                                                                    pair_key(kv[0][1]))):
+        edges.append(Edge(hub_id(vm), pair_id(b), ops_label(names, 24) + " (task taken)",
+                          Line.DOTTED, Look.FAULT))
     title = ("(vm_state, task_state) pairs reached by the single-instance exploration, "
              f"clustered by vm_state: {len(pairs)} pairs, {len(view.task_edges)} moves "
              f"drawn as {len(edges)} edges\n"
              "edge label: operations with a step between the two pairs · dashed red: only "
-             "failure outcomes · grey: from every other pair of the cluster (but those named)")
+             "failure outcomes · grey: from every other pair of the cluster (but those named) · "
+             "dotted red: a step delivered after another operation took its task_state, "
+             "from the pairs that operation leaves (Step.preempted)")
     return Diagram(NAME, title, tuple(nodes), tuple(edges), clusters,
                    Layout(direction="LR", nodesep=0.12, ranksep=0.9, fontsize=10,
                           edge_fontsize=8))
