@@ -35,7 +35,7 @@ import networkx as nx
 from model.errors import NovaModelError
 from model.lifecycle import (
     ADMIN, PREEMPTED, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
-    preempted_clean_up, preempted_state,
+    preempted_clean_up, preempted_state, rebuild_as_stopped,
 )
 from model.operation import Branch, Entered, Kind, Where
 from model.states import MIGRATION_FINAL, PowerState, Task, VmState
@@ -188,6 +188,13 @@ class _Explorer:
                         lambda op=op, ctx=ctx: self.lc.request(op.name, self.instance, ctx,
                                                                dest=self._other(), source=None),
                         Pending(op.name, "api", None))
+                if op.stopped_from_microversion is not None:  # target_state stopped
+                    self.restore(node)
+                    yield from self._after(
+                        node, f"{op.name}.api.ok",
+                        lambda op=op: self._as_stopped(self.lc.request(
+                            op.name, self.instance, ADMIN, dest=self._other(), source=None)),
+                        Pending(op.name, "api", None))
             elif op.kind is not Kind.API:
                 self.restore(node)
                 yield from self._after(node, f"{op.name}.api.ok",
@@ -221,6 +228,10 @@ class _Explorer:
                 left = frozenset(p for p in node.pending
                                  if not (p.within and self._location(node, p) == host))
                 yield f"service_down {host}", self.snapshot(left)
+
+    def _as_stopped(self, branch: Branch) -> Branch:
+        rebuild_as_stopped(self.instance)
+        return branch
 
     def _periodic(self, name: str) -> Branch:
         if self.lc.guard_failure_for(name, self.instance) is not None:

@@ -14,9 +14,8 @@ from model.cluster_results import (
 )
 from model.cluster_state import (
     ApiError, InstanceInfo, Work, freeze_context as _freeze_context)
-from model.lifecycle import USER, Context, Instance
+from model.lifecycle import USER, Context, Instance, rebuild_as_stopped
 from model.operation import Branch, Operation, SchedulerUse, Where
-from model.states import VmState
 
 
 def _microversion(text: Any) -> tuple[int, int]:
@@ -50,10 +49,8 @@ class Requests:
             self.handler_lost.pop(inst.uuid, None)  # (its task now is this request's)
         stopped_from = operation.stopped_from_microversion if operation else None
         if (stopped_from is not None and "microversion" in args
-                and _microversion(args["microversion"]) >= stopped_from
-                and inst.old_vm_state is not VmState.ERROR):
-            # target_state stopped: the destination rebuilds it as a stopped instance
-            inst.old_vm_state = VmState.STOPPED
+                and _microversion(args["microversion"]) >= stopped_from):
+            rebuild_as_stopped(inst)
         unaddressed = self.after_api(op, inst, branch, context, ctx, before_host)
         mig = inst.migration
         self.note_overlap(inst, op, "api", "ok",

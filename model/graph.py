@@ -32,7 +32,7 @@ import networkx as nx
 
 from model.lifecycle import (
     ADMIN, NEW, PREEMPTED, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
-    guard_failure, preempted_clean_up, preempted_state,
+    guard_failure, preempted_clean_up, preempted_state, rebuild_as_stopped,
 )
 from model.operation import (
     Branch, Entered, Kind, Migration, Operation, When, Where, the_operation,
@@ -316,6 +316,9 @@ class _Explorer:
                 takes_lock = any(b.lock for o in op.api.outcomes for b in o.branches)
                 moves = [("request", op.name, ctx)
                          for ctx in ((ADMIN, USER) if takes_lock else (ADMIN,))]
+                if op.stopped_from_microversion is not None:
+                    # and at a microversion that asks for target_state stopped
+                    moves += [("request_stopped", op.name, ADMIN)]
             else:
                 moves = [("periodic", op.name, ADMIN)]
             for level in range(3):
@@ -539,7 +542,7 @@ class _Explorer:
         before_host = i.host
         if kind == "deliver":
             kwargs = {"dest": arg.target, "source": self._source()}
-        elif kind == "request":
+        elif kind in ("request", "request_stopped"):
             kwargs = {"ctx": arg, "dest": other_host(i, self.world.down), "source": None}
         elif kind == "build":
             kwargs = {"ctx": USER}
@@ -549,6 +552,8 @@ class _Explorer:
         if not self.machine.fire(i, trigger, kwargs):
             return ()
         branch = i.last_branch
+        if kind == "request_stopped":
+            rebuild_as_stopped(i)
         target = bound_target(self.lc.operation(operation), i, self.world.down, branch,
                               before_host, origin.target if origin is not None else None)
         then = None

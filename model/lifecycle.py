@@ -445,6 +445,14 @@ def preempted_state(step: Step, instance: "Instance", target: str | None) -> str
     return state_name(VmState.ERROR, task)
 
 
+def rebuild_as_stopped(instance: "Instance") -> None:
+    """The API's ``target_state`` stopped (``Operation.stopped_from_microversion``): the
+    destination rebuilds the instance as a stopped one (``CM._do_rebuild_instance``
+    takes it in place of the vm_state the API remembered), unless it is in error."""
+    if instance.old_vm_state is not VmState.ERROR:
+        instance.old_vm_state = VmState.STOPPED
+
+
 def _preempted_combos(step: Step, vm: VmState, task: Task, power: PowerState,
                       guest: PowerState) -> list[tuple[VmState, Task, PowerState, PowerState]]:
     """What ``Step.preempted`` leaves when the step finds ``task`` instead of what it
