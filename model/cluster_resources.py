@@ -95,6 +95,7 @@ class Resources:
             else:
                 record = self.create_migration(inst, binding.create, binding.claimed,
                                                inst.host, work.target)
+                self.claimed_records[record.uuid] = work.operation
                 changes = {"migration": record.uuid, "unheld": True}
         if not changes:
             return work
