@@ -87,7 +87,8 @@ class Resources:
                          if m.instance_uuid == inst.uuid and m.status is binding.status),
                         key=lambda m: _num(m.uuid), default=None)
             changes = ({"migration": found.uuid, "unheld": None} if found is not None
-                       else {"migration": NO_RECORD, "unheld": True})
+                       else {"migration": NO_RECORD, "unheld": True,
+                             "requested": work.get("migration") or None})
         if binding.create is not None and binding.claimed is not None:
             held = None if work.get("unheld") else self.migrations.get(work.get("migration"))
             if held is not None:
@@ -95,7 +96,7 @@ class Resources:
             else:
                 record = self.create_migration(inst, binding.create, binding.claimed,
                                                inst.host, work.target)
-                self.claimed_records[record.uuid] = work.operation
+                self.claimed_records[record.uuid] = work.get("requested") or ""
                 changes = {"migration": record.uuid, "unheld": True}
         if not changes:
             return work

@@ -499,8 +499,9 @@ VARIABLES: tuple[Variable, ...] = (
              _empty, Form.ROWS, _TUPLES, _records(ApiError)),
     Variable("claimed_records", Role.RECORD,
              "the migrations a destination's move claim made because its handler was "
-             "given none (RT._create_migration), each with the operation of the claim: "
-             "no request made them, and nothing of that chain writes their status",
+             "given none (RT._create_migration), each with the record its request had "
+             "made and its chain did not find (or ''): no request made them, and "
+             "nothing of that chain writes their status",
              _empty, Form.ROWS, _PAIRS, _dict),
     Variable("decisions", Role.NOTE,
              "the scheduling decisions made since the last API request: a record of what "
