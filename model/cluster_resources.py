@@ -62,9 +62,10 @@ class Resources:
 
         A lookup by status (``COND.rebuild_instance``:
         ``Migration.get_by_instance_and_status``) takes the first of the instance's
-        records in that status (the database's first: the oldest), which may be another
-        request's; finding none, the chain goes on holding none (``unheld``). A move
-        claim (``RT._move_claim``) takes the record it holds
+        records in that status (the query's first row, with no order asked for: here
+        the oldest), which may be another request's; finding none, the chain goes on
+        holding none (``unheld``). A move claim (``RT._move_claim``) takes the record
+        it holds
         (``RT._claim_existing_migration``: claimed, this host the destination) or,
         holding none, makes one (``RT._create_migration``) that the instance's move
         counts from now on but that the handler never holds, so the chain's declared
