@@ -307,9 +307,11 @@ def _failed_evacuation(cluster, uuid: str, held) -> str:
                                        and m.source == first.source))):
             return f" (evacuated while {m.migration_type.value} {m.uuid} was in progress)"
     # Two evacuations from the same source ran at once: after a finished one the
-    # instance lives elsewhere, so a later evacuation has another source.
-    sources = [m.source for m in evacuations]
-    twice = [m.uuid for m in evacuations if sources.count(m.source) > 1]
+    # instance lives elsewhere, so a later evacuation has another source. (A record a
+    # destination's claim made, its request's own record gone, is no second one.)
+    requested = [m for m in evacuations if m.uuid not in cluster.claimed_records]
+    sources = [m.source for m in requested]
+    twice = [m.uuid for m in requested if sources.count(m.source) > 1]
     if twice:
         return f" (evacuated twice at once: {', '.join(twice[:-1])} and {twice[-1]})"
     if inst.host in _norm(held):

@@ -247,10 +247,18 @@ UPSTREAM: tuple[Finding, ...] = (
                  "no longer has its guest or its allocation. If the rebuild stops with "
                  "its destination's compute process (an RPC handler goes with it), the "
                  "instance stays on its original host's list, stuck in its task, and "
-                 "that host's resource audit counts what Placement no longer holds."),
+                 "that host's resource audit counts what Placement no longer holds. "
+                 "When the clean-up marked the 'accepted' record completed before the "
+                 "conductor's rebuild_instance looked it up "
+                 "(Migration.get_by_instance_and_status), the conductor passes none and "
+                 "the destination's claim makes a new record (ResourceTracker._move_claim "
+                 "-> _create_migration) that ComputeManager.rebuild_instance never holds: "
+                 "the failed rebuild leaves it pre-migrating."),
         nova="nova/compute/manager.py: ComputeManager._destroy_evacuated_instances "
-             "(status filter 'accepted', 'pre-migrating', 'done'); "
-             "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance",
+             "(status filter 'accepted', 'pre-migrating', 'done'), "
+             "ComputeManager.rebuild_instance; "
+             "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance; "
+             "nova/compute/resource_tracker.py: ResourceTracker._move_claim",
     ),
     Finding(
         name="two evacuations of one instance at once leave its allocations wrong",
@@ -264,9 +272,14 @@ UPSTREAM: tuple[Finding, ...] = (
                  "clean-up (ResourceTracker.delete_allocation_for_evacuated_instance -> "
                  "remove_provider_tree_from_instance_allocation) removes its whole "
                  "destination from the instance's allocation: if both chose the same host, "
-                 "the instance runs there and holds nothing for it; the overtaken "
-                 "evacuation's migration ends failed."),
+                 "the instance runs there and holds nothing for it. Both conductors take "
+                 "the first evacuation's record (ComputeTaskManager.rebuild_instance looks "
+                 "up the instance's first 'accepted' migration), so the second's claim "
+                 "takes that record again and its failure marks it failed after the first "
+                 "marked it done; the second evacuation's own record stays accepted."),
         nova="nova/compute/api.py: API.evacuate (save without expected_task_state); "
+             "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance "
+             "(Migration.get_by_instance_and_status(..., 'accepted')); "
              "nova/compute/manager.py: ComputeManager.rebuild_instance; "
              "nova/compute/resource_tracker.py: "
              "ResourceTracker.delete_allocation_for_evacuated_instance; "

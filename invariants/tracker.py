@@ -84,8 +84,9 @@ def tracker_audit_agrees_with_placement(cluster) -> list[str]:
 def _disagreeing(cluster, audited, host: str, live) -> tuple[str, ...]:
     """The instances and migrations either side counts on the host (the audit's
     tracked instances and moves, Placement's consumers there), with each such
-    instance's migration: the subjects a recorded cause can name. The sides keep totals
-    only, so which of them differs is not known."""
+    instance's migration (and, for a record a destination's claim made, the record of
+    the request it stands in for: ``Cluster.claimed_records``): the subjects a recorded
+    cause can name. The sides keep totals only, so which of them differs is not known."""
     counted = set(audited.instances) | {m for _, m in audited.migrations}
     holding = {c for c in live if cluster.ledger.allocations_view(c).get(host)}
     subjects = counted | holding
@@ -93,4 +94,6 @@ def _disagreeing(cluster, audited, host: str, live) -> tuple[str, ...]:
         inst = cluster.instances.get(uuid)
         if inst is not None and inst.migration is not None:
             subjects.add(inst.migration.uuid)
+            if cluster.claimed_records.get(inst.migration.uuid):
+                subjects.add(cluster.claimed_records[inst.migration.uuid])
     return tuple(sorted(subjects))

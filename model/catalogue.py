@@ -22,8 +22,8 @@ from types import MappingProxyType
 
 from model.operation import (
     Alloc, Branch, Check, Entered, Entry, Guard, HostChange, HostEffect, IgnoreHosts, KEEP,
-    Kind, Migration, Operation, Outcome, OutcomeKind, PeriodicTask, Preempted, Rule,
-    SchedulerUse, Step, Track, When, Where,
+    Kind, Migration, Operation, Outcome, OutcomeKind, PeriodicTask, Preempted, RecordLookup,
+    Rule, SchedulerUse, Step, Track, When, Where,
 )
 from model.states import (
     ALLOW_HARD_REBOOT, ALLOW_REBOOT, ALLOW_SOFT_REBOOT, ALLOW_TRIGGER_CRASH_DUMP,
@@ -902,7 +902,12 @@ EVACUATE = Operation(
                                                   migration=Migration(MS.ERROR)),),
                     "COND.rebuild_instance: NoValidHost"),
         ), "COND.rebuild_instance", schedules=True,
-            entry=rpc("COND.rebuild_instance (cast by API.evacuate)")),
+            entry=rpc("COND.rebuild_instance (cast by API.evacuate)"),
+            # (not passed the API's record: it takes the instance's first 'accepted'
+            # one, or goes on with none)
+            record=RecordLookup(
+                "COND.rebuild_instance: Migration.get_by_instance_and_status(instance, "
+                "'accepted')", status=MS.ACCEPTED)),
         # The destination's claim writes itself and pre-migrating to the migration
         # (RT._claim_existing_migration) before it tests, and before the group check.
         Step("rebuilding", Where.DEST, _states(T.REBUILDING), (
@@ -928,6 +933,13 @@ EVACUATE = Operation(
                 "_error_out_instance_on_exception"),
         ), "CM.rebuild_instance", late_group_check="group_policy_violation",
             entry=rpc("CM.rebuild_instance (cast by the conductor to the destination)"),
+            # (given none, the claim makes a record CM.rebuild_instance never holds: its
+            # failure paths' _set_migration_status and RT.finish_evacuation get None, so
+            # it stays pre-migrating)
+            record=RecordLookup(
+                "RT.rebuild_claim -> RT._move_claim: _claim_existing_migration, or "
+                "_create_migration when the conductor passed none",
+                create=MigrationType.EVACUATION, claimed=MS.PRE_MIGRATING),
             preempted=Preempted(
                 T.REBUILDING,
                 "CM._do_rebuild_instance: instance.save(expected_task_state=[REBUILDING]) "

@@ -149,8 +149,12 @@ class Delivery:
         in flight (a task_state cleared under a queued move lets a second one in),
         each chain updates its own record. ``instance.migration`` follows the move
         that last acted, and goes back to the other one when that move has ended.
+        Where Nova does not pass the record on, the step finds it or makes it first
+        (``Step.record``, ``bind_record``).
         """
         work = self.work.get(work_id)
+        if work is not None:
+            work = self.bind_record(work, outcome)
         inst = self.instances.get(work.instance) if work is not None else None
         own = self.migrations.get(work.get("migration")) if work is not None else None
         previous = inst.migration if inst is not None else None

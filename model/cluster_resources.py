@@ -4,6 +4,7 @@ changes the catalogue declares (``Alloc``), and each compute's resource tracker.
 
 from __future__ import annotations
 
+import dataclasses
 
 from model.cluster_compat import ResourceClass
 from model.cluster_records import RESOURCE_CLASSES, name_order as _num
@@ -26,6 +27,10 @@ _DROPS = frozenset({Track.DROP_MOVE_CLAIM, Track.DROP_MOVE_CLAIM_AT_SOURCE,
 
 _NOT_IN_PROGRESS = frozenset({MS.CONFIRMED, MS.REVERTED, MS.FAILED, MS.COMPLETED,
                               MS.CANCELLED, MS.DONE})
+
+
+#: a chain's ``migration`` when its handler holds no record (``Resources.bind_record``)
+NO_RECORD = ""
 
 
 #: (``_instance_in_resize_state``)
@@ -51,10 +56,62 @@ class Resources:
         inst.migration = record
         return record
 
+    def bind_record(self, work: Work, outcome: str) -> Work:
+        """``Step.record``: the migration record the step's handler gets, before its
+        outcome (the work item, its context changed, is stored in place).
+
+        A lookup by status (``COND.rebuild_instance``:
+        ``Migration.get_by_instance_and_status``) takes the first of the instance's
+        records in that status (the query's first row, with no order asked for: here
+        the oldest), which may be another request's; finding none, the chain goes on
+        holding none (``unheld``). A move claim (``RT._move_claim``) takes the record
+        it holds
+        (``RT._claim_existing_migration``: claimed, this host the destination) or,
+        holding none, makes one (``RT._create_migration``) that the instance's move
+        counts from now on but that the handler never holds, so the chain's declared
+        statuses are not written to it (``CM._set_migration_status`` and
+        ``RT.finish_evacuation`` are given None). Nothing is bound for an item that
+        will not be delivered (its compute is down, or the outcome is undeclared) or
+        whose instance is deleted."""
+        step = self.lc.operation(work.operation).step(work.step)
+        binding = step.record
+        if binding is None or work.get("batch"):
+            return work
+        inst = self.instances.get(work.instance)
+        if (inst is None or inst.vm_state is VmState.DELETED
+                or (work.target is not None and not self.service_is_up(work.target))
+                or all(o.name != outcome for o in step.outcomes)):
+            return work
+        changes: dict = {}
+        if binding.status is not None:
+            found = min((m for m in self.migrations.values()
+                         if m.instance_uuid == inst.uuid and m.status is binding.status),
+                        key=lambda m: _num(m.uuid), default=None)
+            changes = ({"migration": found.uuid, "unheld": None} if found is not None
+                       else {"migration": NO_RECORD, "unheld": True,
+                             "requested": work.get("migration") or None})
+        if binding.create is not None and binding.claimed is not None:
+            held = None if work.get("unheld") else self.migrations.get(work.get("migration"))
+            if held is not None:
+                held.status, held.dest = binding.claimed, work.target
+            else:
+                record = self.create_migration(inst, binding.create, binding.claimed,
+                                               inst.host, work.target)
+                self.claimed_records[record.uuid] = work.get("requested") or ""
+                changes = {"migration": record.uuid, "unheld": True}
+        if not changes:
+            return work
+        bound = dataclasses.replace(work, context=work.with_context(**changes))
+        self.work[work.id] = bound
+        return bound
+
     def change_migration(self, inst: Instance, change: Migration, work: Work,
                           outcome: str) -> None:
         """A step's change to the instance's migration: its status, and the
-        destination when the step records it."""
+        destination when the step records it; none to a record the chain's handler
+        does not hold (``bind_record``)."""
+        if work.get("unheld"):
+            return
         self.set_migration_status(inst, change.status, work.operation, work.step, outcome)
         if change.records_dest and inst.migration is not None:
             inst.migration.dest = work.get("dest")

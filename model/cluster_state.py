@@ -494,6 +494,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("api_errors", Role.RECORD,
              "per instance, the last request whose API raised after its writes",
              _empty, Form.ROWS, _TUPLES, _records(ApiError)),
+    Variable("claimed_records", Role.RECORD,
+             "the migrations a destination's move claim made because its handler was "
+             "given none (RT._create_migration), each with the record its request had "
+             "made and its chain did not find (or ''): no request made them, and "
+             "nothing of that chain writes their status",
+             _empty, Form.ROWS, _PAIRS, _dict),
     Variable("decisions", Role.NOTE,
              "the scheduling decisions made since the last API request: a record of what "
              "happened, not state (left out of snapshots, empty after a restore)",

@@ -313,6 +313,27 @@ class Preempted:
 
 
 @dataclass(frozen=True)
+class RecordLookup:
+    """How a step comes by the move's migration record when Nova does not pass the
+    record along its chain: the step finds it by its status, or its claim makes one.
+
+    ``status``: the step looks the record up as the first of the instance's records in
+    that status, of any type (``Migration.get_by_instance_and_status``), whichever
+    request made it; finding none, it goes on with none. ``create``: the step's move
+    claim takes the record it was given (status ``claimed`` and this host as the
+    destination, ``RT._claim_existing_migration``) before its outcome, whatever the
+    outcome is; given none, it makes one of this type (``RT._create_migration``:
+    ``claimed``, from the instance's host to this host) that the step's handler never
+    holds, so nothing the chain declares is written to it. Statuses the chain declares
+    are written only to a record it holds."""
+
+    nova: str
+    status: MigrationStatus | None = None
+    create: MigrationType | None = None
+    claimed: MigrationStatus | None = None
+
+
+@dataclass(frozen=True)
 class Step:
     """One unit of work: it checks task_state (compare-and-swap), then takes an outcome.
 
@@ -365,6 +386,9 @@ class Step:
     #: there first (its UnexpectedTaskStateError is caught and logged, or raised
     #: outside any ``_error_out_instance_on_exception``)
     preempted: "Preempted | None" = None
+    #: where the step gets its move's migration record, when not from the step before
+    #: it (``RecordLookup``)
+    record: RecordLookup | None = None
 
     def outcome(self, name: str) -> Outcome:
         for outcome in self.outcomes:

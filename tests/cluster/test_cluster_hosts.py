@@ -75,6 +75,66 @@ def test_evacuate_spawn_failure_removes_the_destination(c):
     assert allocs(c, uuid) == {source: res(SMALL)}
 
 
+def test_evacuation_whose_record_the_returning_source_completed_gets_one_from_its_claim(c):
+    # CM._destroy_evacuated_instances completes the 'accepted' record; the conductor's
+    # Migration.get_by_instance_and_status(instance, 'accepted') then finds none, and the
+    # destination's RT._move_claim makes one (_create_migration) that CM.rebuild_instance
+    # never holds: neither a failure nor a success writes its status.
+    for spawn in ("driver_error", "ok"):
+        cluster = Cluster(small_config())
+        try:
+            uuid = boot(cluster)
+            source = cluster.instances[uuid].host
+            cluster.service_down(source)
+            assert cluster.request("evacuate", uuid, ADMIN).accepted
+            first = cluster.instances[uuid].migration
+            cluster.service_up(source)
+            assert first.status is MS.COMPLETED
+            cluster.settle(evacuate__spawned=spawn)
+            made = [m for m in cluster.migrations.values() if m is not first]
+            assert len(made) == 1, cluster.migrations
+            (mig,) = made
+            dest = mig.dest
+            assert (mig.migration_type.value, mig.status, mig.source) == (
+                "evacuation", MS.PRE_MIGRATING, source)
+            assert dest not in (None, source)
+            assert (first.status, first.dest) == (MS.COMPLETED, None)
+            inst = cluster.instances[uuid]
+            want = (V.ERROR, source) if spawn == "driver_error" else (V.ACTIVE, dest)
+            assert (inst.vm_state, inst.host) == want
+            # the failure still takes the destination away (its clean-up needs no record)
+            assert allocs(cluster, uuid) == ({} if spawn == "driver_error"
+                                             else {dest: res(SMALL)})
+        finally:
+            cluster.close()
+
+
+def test_two_evacuations_at_once_both_take_the_first_accepted_record(c):
+    uuid = boot(c)
+    source = c.instances[uuid].host
+    c.service_down(source)
+    assert c.request("evacuate", uuid, ADMIN).accepted
+    first = c.instances[uuid].migration
+    assert c.request("evacuate", uuid, ADMIN).accepted
+    second = c.instances[uuid].migration
+    assert first is not second
+    conductors = [w for w in c.pending() if w.target is None]
+    assert len(conductors) == 2
+    for w in conductors:
+        c.deliver(w.id)
+    rebuilds = [w for w in c.pending() if w.operation == "evacuate"]
+    assert [w.get("migration") for w in rebuilds] == [first.uuid, first.uuid]
+    held = rebuilds[1]
+    while [w.id for w in c.pending()] != [held.id]:  # the first chain runs to its end
+        c.deliver(next(w for w in c.pending() if w.id != held.id).id)
+    assert (first.status, c.instances[uuid].vm_state) == (MS.DONE, V.ACTIVE)
+    c.settle()
+    # then the second's claim takes the record again and its failure marks it failed;
+    # the second's own record stays accepted
+    assert (first.status, second.status) == (MS.FAILED, MS.ACCEPTED)
+    assert c.instances[uuid].vm_state is V.ERROR
+
+
 def test_shelve_offload_frees_and_unshelve_claims_again(c):
     uuid = boot(c)
     first = c.instances[uuid].host

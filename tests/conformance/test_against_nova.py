@@ -36,30 +36,6 @@ WALK_STEPS = 24
 #: Nova's code. A listed run must show exactly these (so a new difference in it still
 #: fails), and a run that starts to agree must be taken off the list.
 OPEN: dict[str, tuple[str, set[str]]] = {
-    "two_evacuations_at_once.json": (
-        "COND.rebuild_instance takes the evacuation's migration by "
-        "Migration.get_by_instance_and_status(instance, 'accepted') (the first one in the "
-        "database), so both conductors use the first evacuation's record: the second "
-        "evacuation's failure marks it failed after the first marked it done, and the "
-        "second's own record stays accepted; the model gives each chain its own record. "
-        "The instance (in error: CM._check_instance_exists raises InstanceExists on the "
-        "destination it already runs on, inside _error_out_instance_on_exception, and "
-        "reverts_task_state clears the task) and the allocations agree: the finding's "
-        "symptom is Nova's.",
-        {"migrations.mig1.status: model 'done', Nova 'failed'",
-         "migrations.mig2.status: model 'failed', Nova 'accepted'"}),
-    "source_back_during_evacuation.json": (
-        "CM._destroy_evacuated_instances marks the 'accepted' evacuation record completed "
-        "when the source's compute service starts; the conductor's rebuild_instance then "
-        "finds no 'accepted' record (Migration.get_by_instance_and_status) and passes none, "
-        "so the destination's RT.rebuild_claim makes a new one (pre-migrating, with its "
-        "destination), which the failed spawn cannot mark failed (CM.rebuild_instance's "
-        "_set_migration_status has no record); the model's chain keeps its first record. "
-        "The instance and the allocations agree: the finding's symptom is Nova's.",
-        {"migrations.mig1.status: model 'failed', Nova 'completed'",
-         "migrations.mig1.dest: model 'compute2', Nova None",
-         "migrations.mig2: model absent, Nova {'dest': 'compute2', 'instance': 'vm1', "
-         "'source': 'compute1', 'status': 'pre-migrating', 'type': 'evacuation'}"}),
     "evacuate_during_migration.json": (
         "Both send the evacuation to compute2, the held migration's destination (the "
         "scheduler reads only saved records, and compute2's has not counted the migration "
