@@ -934,7 +934,9 @@ EVACUATE = Operation(
                 "inside CM.rebuild_instance's _error_out_instance_on_exception (its except "
                 "Exception fails the migration and removes the destination first)",
                 exists_check="CM._do_rebuild_instance -> CM._check_instance_exists: "
-                             "InstanceExists")),
+                             "InstanceExists",
+                # (the destination's hypervisor has no guest: NOSTATE, saved with the error)
+                power=P.PENDING)),
         task_step("rebuild_block_device_mapping", Where.DEST, T.REBUILDING,
                   T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
                   "CM._rebuild_default_impl", entry=within("CM.rebuild_instance")),

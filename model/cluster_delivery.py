@@ -21,7 +21,7 @@ from model.cluster_state import (
 )
 from model.lifecycle import DYNAMIC_CONDITIONS, STATIC_CONDITIONS, Instance, state_name
 from model.operation import (
-    Alloc, Branch, Entered, OutcomeKind, SchedulerUse, Step, When, Where,
+    Alloc, Branch, Entered, Outcome, OutcomeKind, SchedulerUse, Step, When, Where,
 )
 from model.scheduler import NoValidHost
 from model.states import PowerState, VmState, task_label
@@ -295,18 +295,20 @@ class Delivery:
 
     def _errored_by_preemption(self, step: Step, inst: Instance, work: Work) -> str:
         """``Step.preempted``: the handler's ``_error_out_instance_on_exception`` saves
-        vm_state error with the task_state it had set in memory, or with none when a
-        check before the compare-and-swap failed first (``reverts_task_state`` clears
-        that one)."""
+        vm_state error with the task_state it had set in memory (and the power_state it
+        read, ``Preempted.power``), or with none when a check before the
+        compare-and-swap failed first (``reverts_task_state`` clears that one)."""
         preempted = step.preempted
         if preempted is None or inst.vm_state is VmState.DELETED:
             return ""
-        task = preempted.task
+        task, power = preempted.task, preempted.power
         if (preempted.exists_check is not None and work.target is not None
                 and work.target == inst.host and inst.guest is not PowerState.PENDING):
-            task = None
+            task, power = None, None
         vm, found = inst.vm_state, inst.task_state
         inst.state = state_name(VmState.ERROR, task)
+        if power is not None:
+            inst.power_state = power
         # (recorded even when the instance was in error already: this is what leaves it
         # in error with the task)
         outcome = next((o for o in step.outcomes if o.kind is not OutcomeKind.OK),
@@ -323,15 +325,36 @@ class Delivery:
         ``_rollback_live_migration``), while its writes to the instance are lost to
         the operation that got there first. So the resource and migration effects of
         the step's first fault outcome apply (a conductor step's no valid host, when
-        it declares no fault), and nothing else."""
+        it declares no fault), and nothing else.
+
+        The clean-up acts on what the work item carries, as Nova's handler acts on the
+        ``migration`` and the node its RPC message names: the work's own migration
+        record whatever its status now and whichever move the instance is in
+        (``errors_out_migration``, ``_set_migration_status`` and ``_revert_allocation``
+        write to the record passed in; ``CM.rebuild_instance`` removes its own
+        ``scheduled_node`` from the instance's allocation), and its destination."""
         # (a conductor step declares no fault: its failure path is the world's answer,
         # no valid host, whose clean-up MigrationTask.rollback runs the same way)
         fault = next((o for o in step.outcomes if o.kind is OutcomeKind.FAULT),
                      next((o for o in step.outcomes if o.kind is OutcomeKind.ENV), None))
-        if fault is None or inst.migration is None or not inst.migration.in_progress:
+        own = self.migrations.get(work.get("migration"))
+        if fault is None or own is None:
             return ""
-        if work.get("migration") != inst.migration.uuid:
-            return ""  # a newer move owns the instance now; this one was reset already
+        if not own.in_progress and work.get("within") is not None:
+            # A step its handler goes on with, on a record already ended: the handler's
+            # own failure path ended it (a live migration's rollback after an abort, in
+            # the same CM._do_live_migration), and Nova's handler does not go on. A step
+            # entered by a message is a handler that runs, with the record it was sent.
+            return ""
+        current = inst.migration
+        inst.migration = own
+        try:
+            return self._clean_up_preempted(inst, work, fault)
+        finally:
+            inst.migration = current
+
+    def _clean_up_preempted(self, inst: Instance, work: Work, fault: Outcome) -> str:
+        """``_preempted``'s clean-up, with ``inst.migration`` the work's own record."""
         branch = fault.branches[0]
         migration = branch.migration
         if branch.then is not None:

@@ -385,13 +385,15 @@ def _static_ok(branch: Branch, vm: VmState, task: Task) -> bool:
 def _preempted_combos(step: Step, vm: VmState, task: Task, power: PowerState,
                       guest: PowerState) -> list[tuple[VmState, Task, PowerState, PowerState]]:
     """What ``Step.preempted`` leaves when the step finds ``task`` instead of what it
-    expects: vm_state error with the handler's task_state (or none, when the check
-    before the compare-and-swap failed first)."""
+    expects: vm_state error with the handler's task_state and the power_state it read
+    (or none and the record's, when the check before the compare-and-swap failed first)."""
     p = step.preempted
     if p is None or step.expects is None or task in step.expects or vm is VmState.DELETED:
         return []
-    tasks = (p.task, None) if p.exists_check is not None else (p.task,)
-    return [(VmState.ERROR, t, power, guest) for t in tasks]
+    combos = [(VmState.ERROR, p.task, power if p.power is None else p.power, guest)]
+    if p.exists_check is not None:
+        combos.append((VmState.ERROR, None, power, guest))
+    return combos
 
 
 def legal_combinations(operations: Iterable[Operation]

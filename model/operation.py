@@ -305,11 +305,16 @@ class Preempted:
     ``reverts_task_state`` leaves alone for this exception. ``exists_check`` names a
     check of the handler that runs before the compare-and-swap and fails first when the
     destination's hypervisor already has the instance's guest (the instance is on that
-    host): a failure ``reverts_task_state`` does clear, so the task_state is None."""
+    host): a failure ``reverts_task_state`` does clear, so the task_state is None.
+    ``power``: the power_state the handler reads into memory before the compare-and-swap
+    (``instance.power_state = CM._get_power_state``) from a hypervisor that has no guest
+    of the instance (the evacuation's destination: NOSTATE), saved with the error; None
+    when the handler reads none (the record keeps its power_state)."""
 
     task: Task
     nova: str
     exists_check: str | None = None
+    power: PowerState | None = None
 
 
 @dataclass(frozen=True)

@@ -395,9 +395,12 @@ FAULTS: dict[str, Fault] = {
     "boot claims the flavor twice": Fault(
         "doubled claim", boot_claims_twice,
         frozenset({"instances_hold_what_their_state_implies"}), 10),
+    # (its run live-migrates to a named host that an earlier bystander's migration
+    # filled, so that bystander stays: the shrinker deletes steps, it never renames a
+    # request's target host)
     "live_migrate admits a stopped instance": Fault(
         "guard allows too much", live_migrate_from_stopped,
-        frozenset({"specification_legal_states"}), 15),
+        frozenset({"specification_legal_states"}), 25),
     "rescue admits a resized instance": Fault(
         "guard allows too much", rescue_while_resized,
         frozenset({"specification_legal_states", "migrations_agree_with_instances",
@@ -492,17 +495,7 @@ def _profile():
 
 #: Seeded faults the ``ci`` search does not find, each with the reason (a violation of
 #: the unmodified model the fault's search meets first: the fault is not what is missed)
-MISSED: dict[str, str] = {
-    "live_migrate admits a stopped instance": (
-        "its search first meets a violation of the unmodified model: an evacuation whose "
-        "rebuild was still queued on its (forced) destination, whose source came back "
-        "(ending its record) and whose instance a second evacuation then moved elsewhere, "
-        "loses its task_state check there; the model's clean-up (Cluster._preempted) runs "
-        "only for a migration still in progress, so the first destination's claim stays "
-        "(tracker_audit_agrees_with_placement), while Nova's CM.rebuild_instance clean-up "
-        "removes its own destination whatever its record's status "
-        "(RT.delete_allocation_for_evacuated_instance). Open in issue #13."),
-}
+MISSED: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [
