@@ -21,7 +21,7 @@ from model.cluster_state import (
 )
 from model.lifecycle import DYNAMIC_CONDITIONS, STATIC_CONDITIONS, Instance, state_name
 from model.operation import (
-    Alloc, Branch, Entered, Outcome, OutcomeKind, SchedulerUse, Step, When, Where,
+    Alloc, Branch, Entered, Outcome, OutcomeKind, Rule, SchedulerUse, Step, When, Where,
 )
 from model.scheduler import NoValidHost
 from model.states import PowerState, VmState, task_label
@@ -305,6 +305,8 @@ class Delivery:
         if (preempted.exists_check is not None and work.target is not None
                 and work.target == inst.host and inst.guest is not PowerState.PENDING):
             task, power = None, None
+        if power is Rule.GUEST:  # read on the step's host: the guest, if it is there
+            power = inst.guest if work.target in (None, inst.host) else PowerState.PENDING
         vm, found = inst.vm_state, inst.task_state
         inst.state = state_name(VmState.ERROR, task)
         if power is not None:
@@ -337,10 +339,16 @@ class Delivery:
         # no valid host, whose clean-up MigrationTask.rollback runs the same way)
         fault = next((o for o in step.outcomes if o.kind is OutcomeKind.FAULT),
                      next((o for o in step.outcomes if o.kind is OutcomeKind.ENV), None))
+        declared = step.preempted.cleanup if step.preempted is not None else None
         own = self.migrations.get(work.get("migration"))
-        if fault is None or own is None:
+        if declared is not None:
+            # (the handler's failure path as declared: Step.preempted.cleanup)
+            if inst.vm_state is VmState.DELETED:
+                return ""
+            fault = Outcome(PREEMPTED, OutcomeKind.FAULT, (declared,))
+        elif fault is None or own is None:
             return ""
-        if not own.in_progress and work.get("within") is not None:
+        if own is not None and not own.in_progress and work.get("within") is not None:
             # A step its handler goes on with, on a record already ended: the handler's
             # own failure path ended it (a live migration's rollback after an abort, in
             # the same CM._do_live_migration), and Nova's handler does not go on. A step

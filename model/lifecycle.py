@@ -390,7 +390,8 @@ def _preempted_combos(step: Step, vm: VmState, task: Task, power: PowerState,
     p = step.preempted
     if p is None or step.expects is None or task in step.expects or vm is VmState.DELETED:
         return []
-    combos = [(VmState.ERROR, p.task, power if p.power is None else p.power, guest)]
+    read = guest if p.power is Rule.GUEST else p.power
+    combos = [(VmState.ERROR, p.task, power if read is None else read, guest)]
     if p.exists_check is not None:
         combos.append((VmState.ERROR, None, power, guest))
     return combos
