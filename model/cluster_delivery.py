@@ -24,7 +24,7 @@ from model.operation import (
     Alloc, Branch, Entered, Outcome, OutcomeKind, Rule, SchedulerUse, Step, When, Where,
 )
 from model.scheduler import NoValidHost
-from model.states import PowerState, VmState, task_label
+from model.states import MigrationStatus, PowerState, VmState, task_label
 
 
 class Delivery:
@@ -334,7 +334,8 @@ class Delivery:
         record whatever its status now and whichever move the instance is in
         (``errors_out_migration``, ``_set_migration_status`` and ``_revert_allocation``
         write to the record passed in; ``CM.rebuild_instance`` removes its own
-        ``scheduled_node`` from the instance's allocation), and its destination."""
+        ``scheduled_node`` from the instance's allocation), and its destination; but
+        not a cancelled live migration's, whose handler the abort cancelled."""
         # (a conductor step declares no fault: its failure path is the world's answer,
         # no valid host, whose clean-up MigrationTask.rollback runs the same way)
         fault = next((o for o in step.outcomes if o.kind is OutcomeKind.FAULT),
@@ -348,11 +349,10 @@ class Delivery:
             fault = Outcome(PREEMPTED, OutcomeKind.FAULT, (declared,))
         elif fault is None or own is None:
             return ""
-        if own is not None and not own.in_progress and work.get("within") is not None:
-            # A step its handler goes on with, on a record already ended: the handler's
-            # own failure path ended it (a live migration's rollback after an abort, in
-            # the same CM._do_live_migration), and Nova's handler does not go on. A step
-            # entered by a message is a handler that runs, with the record it was sent.
+        if own is not None and own.status is MigrationStatus.CANCELLED:
+            # A cancelled chain does not go on: CM.live_migration_abort cancels the queued
+            # CM._do_live_migration (future.cancel()) or has the driver roll the running
+            # one back, so no handler of it is left to clean up.
             return ""
         current = inst.migration
         inst.migration = own
