@@ -155,10 +155,12 @@ class _Explorer:
         change = self._clean_up_change(item)
         if change is not None and item.own_record and i.migration is not None:
             i.migration.status = change.status
-        state = preempted_state(self.lc.operation(item.operation).step(item.step), i,
-                                item.target)
-        if state is not None:
-            i.state = state
+        left = preempted_state(self.lc.operation(item.operation).step(item.step), i,
+                               item.target)
+        if left is not None:
+            i.state, power = left
+            if power is not None:
+                i.power_state = power
         return Branch()
 
     def restore(self, node: Node) -> None:

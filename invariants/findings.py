@@ -369,13 +369,16 @@ UPSTREAM: tuple[Finding, ...] = (
         # and so holds nothing by its state, the audit is where the difference shows)
         invariant=("instances_hold_what_their_state_implies",
                    "tracker_audit_agrees_with_placement"),
-        cause=cause("unmatched_allocations", operation="rebuild", step={"spawned", "power_off"}),
+        cause=cause("unmatched_allocations", operation="rebuild",
+                    step={"rebuilding", "spawned", "power_off"}),
         summary=("ComputeManager.rebuild_instance sets scheduled_node to the instance's "
                  "own node when no node was scheduled (a plain rebuild on the same host), "
                  "and its except-Exception clean-up, written for evacuation, then calls "
                  "ResourceTracker.delete_allocation_for_evacuated_instance with that node: "
                  "a rebuild whose spawn fails (or whose inline power-off of a stopped "
-                 "instance fails, or that rolls back with InstanceFaultRollback) removes the "
+                 "instance fails, or that rolls back with InstanceFaultRollback, or whose "
+                 "task_state check another request, such as a reset-state, made fail) "
+                 "removes the "
                  "instance's whole allocation on the host where it stays, in error or "
                  "active. The host's usage in Placement no longer counts it, so the "
                  "scheduler can fill the host beyond its allocation ratio; the resource "

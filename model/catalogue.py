@@ -482,7 +482,15 @@ REBUILD = Operation(
                    note="InstanceNotFound: 'Instance was deleted while rebuilding'; "
                         "the task is not cleared"),
             nova="CM._do_rebuild_instance: instance.power_state = CM._get_power_state"),),
-            "CM._do_rebuild_instance", entry=rpc("CM.rebuild_instance (cast by the conductor)")),
+            "CM._do_rebuild_instance", entry=rpc("CM.rebuild_instance (cast by the conductor)"),
+            preempted=Preempted(
+                T.REBUILDING,
+                "CM._do_rebuild_instance: instance.save(expected_task_state=[REBUILDING]) "
+                "inside CM.rebuild_instance's _error_out_instance_on_exception, after it "
+                "read the guest's power state; its except Exception removes "
+                "scheduled_node = instance.node from the instance's allocation "
+                "(RT.delete_allocation_for_evacuated_instance)",
+                power=Rule.GUEST, cleanup=Branch(alloc=(Alloc.REMOVE_HOST_FROM_INSTANCE,)))),
         task_step("rebuild_block_device_mapping", Where.HOST, T.REBUILDING,
                   T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
                   "CM._rebuild_default_impl", entry=within("CM.rebuild_instance")),
@@ -708,6 +716,8 @@ REVERT_RESIZE = Operation(
     api=api_step(T.RESIZE_REVERTING, then="revert_resize", nova="API.revert_resize",
                  migration=Migration(MS.REVERTING)),
     steps=(
+        # (CM.revert_resize saves no task_state with an expected one: Nova runs it
+        # whatever the task is now; the model drops it when the task has changed)
         Step("revert_resize", Where.DEST, _states(T.RESIZE_REVERTING), (
             done(task=T.RESIZE_REVERTING, then="finish_revert_resize",
                  migration=Migration(MS.REVERTED), tracker=(Track.DROP_MOVE_CLAIM_AT_DEST,),
@@ -716,6 +726,13 @@ REVERT_RESIZE = Operation(
                                                    migration=Migration(MS.ERROR)),),
                     "_error_out_instance_on_exception; errors_out_migration"),
         ), "CM.revert_resize", entry=rpc("CM.revert_resize (cast by API.revert_resize)")),
+        # Not declared preempted yet (its drop runs driver_error's clean-up, which moves
+        # the allocation back): CM._revert_instance_flavor_host_node saves with
+        # expected_task_state=[RESIZE_REVERTING] inside _finish_revert_resize's
+        # _error_out_instance_on_exception, before _revert_allocation, so Nova 34 (a
+        # reset-state while this cast is held) leaves the instance in error on the source
+        # with the old flavor and the task the reset left, the migration in error holding
+        # the source and the instance holding the destination.
         Step("finish_revert_resize", Where.SOURCE, _states(T.RESIZE_REVERTING), (
             ok(Branch(when=(When.WAS_STOPPED,), task=T.POWERING_OFF, power=P.SHUTDOWN,
                       host=HostEffect.SET_SOURCE, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
@@ -946,7 +963,9 @@ EVACUATE = Operation(
                 "inside CM.rebuild_instance's _error_out_instance_on_exception (its except "
                 "Exception fails the migration and removes the destination first)",
                 exists_check="CM._do_rebuild_instance -> CM._check_instance_exists: "
-                             "InstanceExists")),
+                             "InstanceExists",
+                # (the destination's hypervisor has no guest: NOSTATE, saved with the error)
+                power=P.PENDING)),
         task_step("rebuild_block_device_mapping", Where.DEST, T.REBUILDING,
                   T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
                   "CM._rebuild_default_impl", entry=within("CM.rebuild_instance")),
@@ -1080,6 +1099,8 @@ UNSHELVE = Operation(
         ), "CM.start_instance", entry=rpc("CM.start_instance (cast by the conductor)")),
         # The compute, not the conductor, puts the instance on its host
         # (RT.instance_claim inside CM._unshelve_instance).
+        # (CM._unshelve_instance saves spawning with no expected_task_state: Nova does
+        # not check the task here; the model drops the step when it has changed)
         Step("spawning", Where.DEST, _states(T.UNSHELVING), (
             done(task=T.SPAWNING, host=HostEffect.SET_DEST, tracker=(Track.INSTANCE_CLAIM,),
                  then="spawned"),

@@ -27,7 +27,7 @@ from model.operation import (
     Alloc, Branch, Entered, OutcomeKind, SchedulerUse, Step, When, Where,
 )
 from model.scheduler import NoValidHost
-from model.states import VmState, task_label
+from model.states import MigrationStatus, VmState, task_label
 
 
 class Delivery:
@@ -302,14 +302,16 @@ class Delivery:
 
     def _errored_by_preemption(self, step: Step, inst: Instance, work: Work) -> str:
         """``Step.preempted``: the handler's ``_error_out_instance_on_exception`` saves
-        vm_state error with the task_state it had set in memory, or with none when a
-        check before the compare-and-swap failed first (``reverts_task_state`` clears
-        that one)."""
-        state = preempted_state(step, inst, work.target)
-        if state is None:
+        vm_state error with the task_state it had set in memory (and the power_state it
+        read, ``Preempted.power``), or with none when a check before the
+        compare-and-swap failed first (``reverts_task_state`` clears that one)."""
+        left = preempted_state(step, inst, work.target)
+        if left is None:
             return ""
         vm, found = inst.vm_state, inst.task_state
-        inst.state = state
+        inst.state, power = left
+        if power is not None:
+            inst.power_state = power
         # (recorded even when the instance was in error already: this is what leaves it
         # in error with the task)
         outcome = next((o for o in step.outcomes if o.kind is not OutcomeKind.OK),
@@ -321,17 +323,35 @@ class Delivery:
 
     def _preempted(self, step: Step, inst: Instance, work: Work) -> str:
         """A step that lost its compare-and-swap still runs its failure path's clean-up
-        of the move (``lifecycle.preempted_clean_up``), and nothing else."""
+        of the move (``lifecycle.preempted_clean_up``), and nothing else.
+
+        The clean-up acts on what the work item carries, as Nova's handler acts on the
+        ``migration`` and the node its RPC message names: the work's own migration
+        record whatever its status now and whichever move the instance is in
+        (``errors_out_migration``, ``_set_migration_status`` and ``_revert_allocation``
+        write to the record passed in; ``CM.rebuild_instance`` removes its own
+        ``scheduled_node`` from the instance's allocation), and its destination; but
+        not a cancelled live migration's, whose handler the abort cancelled."""
         clean = preempted_clean_up(self.lc, work.operation, step)
-        if clean is None or inst.migration is None or not inst.migration.in_progress:
+        own = self.migrations.get(work.get("migration"))
+        if clean is None or (inst.vm_state is VmState.DELETED if clean.declared
+                             else own is None):
             return ""
-        if work.get("migration") != inst.migration.uuid:
-            return ""  # a newer move owns the instance now; this one was reset already
-        if clean.migration is not None and clean.migration.create is None:
-            self.change_migration(inst, clean.migration, work, clean.outcome)
-        self.apply_allocs(inst, clean.branch, SCHEDULING_ALLOCS, inst.host)
-        self.apply_flavor(inst, clean.branch)
-        self._note_unmatched(inst, clean.branch, work, clean.outcome)
+        if own is not None and own.status is MigrationStatus.CANCELLED:
+            # A cancelled chain does not go on: CM.live_migration_abort cancels the queued
+            # CM._do_live_migration (future.cancel()) or has the driver roll the running
+            # one back, so no handler of it is left to clean up.
+            return ""
+        current = inst.migration
+        inst.migration = own
+        try:
+            if clean.migration is not None and clean.migration.create is None:
+                self.change_migration(inst, clean.migration, work, clean.outcome)
+            self.apply_allocs(inst, clean.branch, SCHEDULING_ALLOCS, inst.host)
+            self.apply_flavor(inst, clean.branch)
+            self._note_unmatched(inst, clean.branch, work, clean.outcome)
+        finally:
+            inst.migration = current
         return f"; its {clean.outcome} clean-up ran"
 
     def _kwargs(self, inst: Instance, work: Work) -> dict[str, Any]:

@@ -489,9 +489,11 @@ class _Explorer:
         change = self.memo.preemption[(item.operation, item.step)][1]
         if change is not None and item.own_record and i.migration is not None:
             i.migration.status = change.status
-        state = preempted_state(step, i, item.target)
-        if state is not None:
-            i.state = state
+        left = preempted_state(step, i, item.target)
+        if left is not None:
+            i.state, power = left
+            if power is not None:
+                i.power_state = power
         vm, task = STATE_PAIRS[i.state]
         return ((f"{item.operation}.{item.step} {PREEMPTED}", self._read_core(), None,
                  (vm, task, i.power_state), False),)

@@ -402,17 +402,24 @@ class CleanUp:
     outcome: str
     branch: Branch
     migration: Migration | None
+    #: the handler's own failure path (``Preempted.cleanup``), run whatever record the
+    #: work carries, rather than a fault outcome's, run only with the work's record
+    declared: bool = False
 
 
 def preempted_clean_up(lifecycle: "Lifecycle", operation: str, step: Step) -> CleanUp | None:
-    """The clean-up of ``step`` when it loses its compare-and-swap: its first fault
-    outcome (a conductor step's no valid host, when it declares no fault: its failure
-    path is the world's answer, whose clean-up ``MigrationTask.rollback`` runs the same
-    way); None when that failure changes no allocation and no record.
+    """The clean-up of ``step`` when it loses its compare-and-swap: the handler's
+    failure path as ``Step.preempted.cleanup`` declares it, else its first fault outcome
+    (a conductor step's no valid host, when it declares no fault: its failure path is
+    the world's answer, whose clean-up ``MigrationTask.rollback`` runs the same way);
+    None when that failure changes no allocation and no record.
 
     A failure that goes on to a reschedule (``CM._reschedule_resize_or_reraise``) ends
     the move as its reschedule ends with no alternate left: a preempted move is not sent
     on to another host."""
+    declared = step.preempted.cleanup if step.preempted is not None else None
+    if declared is not None:
+        return CleanUp(PREEMPTED, declared, declared.migration, declared=True)
     fault = next((o for o in step.outcomes if o.kind is OutcomeKind.FAULT),
                  next((o for o in step.outcomes if o.kind is OutcomeKind.ENV), None))
     if fault is None:
@@ -428,21 +435,25 @@ def preempted_clean_up(lifecycle: "Lifecycle", operation: str, step: Step) -> Cl
     return CleanUp(fault.name, branch, migration)
 
 
-def preempted_state(step: Step, instance: "Instance", target: str | None) -> str | None:
+def preempted_state(step: Step, instance: "Instance", target: str | None
+                    ) -> tuple[str, PowerState | None] | None:
     """``Step.preempted``: the machine state a step that lost its compare-and-swap
-    leaves: vm_state error with the task_state its handler had set in memory, saved by
+    leaves, and the power_state its handler read before (None: the record keeps its
+    own): vm_state error with the task_state its handler had set in memory, saved by
     ``_error_out_instance_on_exception``, or with none when a check before the
     compare-and-swap failed first (the guest already on the step's host:
-    ``reverts_task_state`` clears that one); None when the step leaves the instance
-    as it is (nothing declared, or the instance is deleted)."""
+    ``reverts_task_state`` clears that one). None when the step leaves the instance as
+    it is (nothing declared, or the instance is deleted)."""
     preempted = step.preempted
     if preempted is None or instance.vm_state is VmState.DELETED:
         return None
-    task = preempted.task
+    task, power = preempted.task, preempted.power
     if (preempted.exists_check is not None and target is not None
             and target == instance.host and instance.guest is not PowerState.PENDING):
-        task = None
-    return state_name(VmState.ERROR, task)
+        task, power = None, None
+    if power is Rule.GUEST:  # read on the step's host: the guest, if it is there
+        power = instance.guest if target in (None, instance.host) else PowerState.PENDING
+    return state_name(VmState.ERROR, task), power
 
 
 def rebuild_as_stopped(instance: "Instance") -> None:
@@ -456,13 +467,16 @@ def rebuild_as_stopped(instance: "Instance") -> None:
 def _preempted_combos(step: Step, vm: VmState, task: Task, power: PowerState,
                       guest: PowerState) -> list[tuple[VmState, Task, PowerState, PowerState]]:
     """What ``Step.preempted`` leaves when the step finds ``task`` instead of what it
-    expects: vm_state error with the handler's task_state (or none, when the check
-    before the compare-and-swap failed first)."""
+    expects: vm_state error with the handler's task_state and the power_state it read
+    (or none and the record's, when the check before the compare-and-swap failed first)."""
     p = step.preempted
     if p is None or step.expects is None or task in step.expects or vm is VmState.DELETED:
         return []
-    tasks = (p.task, None) if p.exists_check is not None else (p.task,)
-    return [(VmState.ERROR, t, power, guest) for t in tasks]
+    read = guest if p.power is Rule.GUEST else p.power
+    combos = [(VmState.ERROR, p.task, power if read is None else read, guest)]
+    if p.exists_check is not None:
+        combos.append((VmState.ERROR, None, power, guest))
+    return combos
 
 
 def legal_combinations(operations: Iterable[Operation]

@@ -60,6 +60,7 @@ HELD: tuple[tuple[str, str], ...] = (
       for step in ("schedule", "prep_resize", "resize_migrating", "resize_finish")),
     ("evacuate", "schedule"),
     ("evacuate", "rebuilding"),
+    ("rebuild", "rebuilding"),
     ("live_migrate", "schedule"),
     ("live_migrate", "pre_live_migration"),
     ("revert_resize", "revert_resize"),

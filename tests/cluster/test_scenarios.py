@@ -426,6 +426,48 @@ def test_evacuate_doubles_then_the_source_coming_back_cleans_up(simulate, booted
     only_on(doc, dst)
 
 
+def test_a_preempted_evacuation_cleans_up_its_own_record_and_destination(simulate, booted):
+    """An evacuation's rebuild held on its destination while its source comes back (its
+    record completed), goes down again, and a second evacuation moves the instance to
+    another host: the first rebuild then loses its task_state check, and, as
+    CM.rebuild_instance does with the migration and scheduled_node it was sent, marks
+    its own record failed and removes its own destination from the instance's
+    allocation; the instance is in error with rebuilding and the destination's NOSTATE."""
+    others = sorted(h for h in ("compute1", "compute2", "compute3") if h != booted)
+    first, second = others
+    steps = BOOT + [
+        host_event("service_down", booted), api("evacuate", "admin", host=first, force=True),
+        {"deliver": {"operation": "evacuate", "step": "schedule", "instance": "vm1"}},
+        host_event("service_up", booted), host_event("service_down", booted),
+        api("evacuate", "admin", host=second),
+        {"deliver": "w9"}, {"deliver": "w10"}, {"deliver": "w11"}, {"deliver": "w12"},
+        {"deliver": "w13"}]
+    doc = simulate(steps)
+    assert doc["migrations"]["mig1"]["status"] == "completed"
+    assert doc["migrations"]["mig2"]["status"] == "done"
+    assert doc["allocations"]["vm1"] == {first: SMALL, second: SMALL}
+    doc = simulate(steps + [SETTLE])
+    assert vm(doc) == ("error", "rebuilding", "pending")
+    assert doc["instances"]["vm1"]["host"] == second
+    assert (doc["migrations"]["mig1"]["status"], doc["migrations"]["mig1"]["dest"]) == (
+        "failed", first)
+    assert doc["migrations"]["mig2"]["status"] == "done"
+    only_on(doc, second)
+
+
+def test_a_rebuild_preempted_by_reset_state_errors_and_frees_its_host(simulate, booted):
+    """CM._do_rebuild_instance loses its check inside CM.rebuild_instance's
+    _error_out_instance_on_exception: error with rebuilding and the guest's power state,
+    and its except Exception removes instance.node from the instance's allocation."""
+    doc = simulate(BOOT + [api("rebuild"),
+                           {"deliver": {"operation": "rebuild", "step": "check_image",
+                                        "instance": "vm1"}},
+                           api("reset_state_active", "admin"), SETTLE])
+    assert vm(doc) == ("error", "rebuilding", "running")
+    assert doc["instances"]["vm1"]["host"] == booted
+    assert doc["allocations"] == {}
+
+
 def test_evacuate_is_refused_while_the_source_is_up(simulate, booted):
     doc = simulate(BOOT + [api("evacuate", "admin")])
     assert doc["steps"][2]["error"]["type"] == "ComputeServiceInUse"

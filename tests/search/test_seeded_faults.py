@@ -395,6 +395,9 @@ FAULTS: dict[str, Fault] = {
     "boot claims the flavor twice": Fault(
         "doubled claim", boot_claims_twice,
         frozenset({"instances_hold_what_their_state_implies"}), 10),
+    # (its run live-migrates to a named host that an earlier bystander's migration
+    # filled, so that bystander stays: the shrinker deletes steps, it never renames a
+    # request's target host)
     "live_migrate admits a stopped instance": Fault(
         "guard allows too much", live_migrate_from_stopped,
         frozenset({"specification_legal_states"}), 25),
