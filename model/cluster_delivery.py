@@ -16,7 +16,7 @@ from model.cluster_results import (
 )
 from model.cluster_state import (
     MISSING_GUEST, AllocationCause, DroppedStep, ErrorCause, Overlap,
-    VanishedGuest, Work,
+    SharedMigration, VanishedGuest, Work,
     freeze_context as _freeze_context,
 )
 from model.lifecycle import (
@@ -27,7 +27,7 @@ from model.operation import (
     Alloc, Branch, Entered, OutcomeKind, SchedulerUse, Step, When, Where,
 )
 from model.scheduler import NoValidHost
-from model.states import VmState, task_label
+from model.states import MigrationStatus as MS, VmState, task_label
 
 
 class Delivery:
@@ -319,7 +319,11 @@ class Delivery:
         """A step that lost its compare-and-swap still runs its failure path's clean-up
         of the move (``lifecycle.preempted_clean_up``), and nothing else."""
         clean = preempted_clean_up(self.lc, work.operation, step)
-        if clean is None or inst.migration is None or not inst.migration.in_progress:
+        if clean is None or inst.migration is None or not (
+                inst.migration.in_progress or inst.migration.status is MS.ERROR):
+            # (a record in error still gets the clean-up: Nova's handler acts on the
+            # record its cast carried whatever its status, and a record two cold moves
+            # share, Migration.reuses, may have been put in error by the other one)
             return ""
         if work.get("migration") != inst.migration.uuid:
             return ""  # a newer move owns the instance now; this one was reset already
@@ -356,7 +360,20 @@ class Delivery:
             self.injected_faults += 1
         change = branch.migration
         context = work.context
-        if change is not None and change.create is not None:
+        reused = (None if change is None or change.create is None
+                  else self.migrations.get(migration_uuid) if migration_uuid is not None
+                  else self.reused_migration(inst, change))
+        if reused is not None:
+            # the record another move of the instance made (Migration.reuses): this chain
+            # goes on with it, and so do its clean-ups
+            inst.migration = reused
+            self.change_migration(inst, change, work, outcome)
+            context = work.with_context(migration=reused.uuid)
+            shared = SharedMigration(work.operation, work.step, outcome)
+            seen = self.shared_migrations.get(reused.uuid, ())
+            if shared not in seen:
+                self.shared_migrations[reused.uuid] = seen + (shared,)
+        elif change is not None and change.create is not None:
             dest = work.get("dest") if change.records_dest else None
             record = self.create_migration(inst, change.create, change.status, before_host,
                                             dest, uuid=migration_uuid,
