@@ -147,7 +147,8 @@ class Delivery:
         A step acts on its own move's migration record: Nova passes each move's
         ``Migration`` along its chain of casts, so when two moves of one instance are
         in flight (a task_state cleared under a queued move lets a second one in),
-        each chain updates its own record. ``instance.migration`` follows the move
+        each chain updates its own record (two cold moves of one type may share one:
+        ``Migration.reuses``). ``instance.migration`` follows the move
         that last acted, and goes back to the other one when that move has ended.
         """
         work = self.work.get(work_id)
