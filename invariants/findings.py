@@ -113,6 +113,11 @@ class Finding:
 _LIVE_MIGRATION, _LIVE_DRIVER_FAILED, _ = LIVE_DRIVER_FAILED
 _DELETES = {"delete", "force_delete"}
 _MOVE_OPERATIONS = {"resize", "migrate", "live_migrate"}
+#: the moves whose conductor takes an existing record (``Migration.reuses``)
+_COLD_MOVE_OPERATIONS = frozenset(
+    op.name for op in CATALOGUE.values() for s in op.all_steps.values()
+    for o in s.outcomes for b in o.branches
+    if b.migration is not None and b.migration.reuses is not None)
 _MOVES = {"resize", "migration", "live-migration"}
 _FINISH_RESIZE = "finished"
 #: the operations a member may be on its way to a host in: a move, an unshelve, a build
@@ -531,6 +536,36 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager._init_instance",
     ),
     Finding(
+        name="two cold moves of one instance at once share one migration record, and the "
+             "loser's clean-up takes back the winner's destination",
+        invariant=("instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
+        cause=(cause("shared_migrations", operation=_COLD_MOVE_OPERATIONS),
+               cause("migration_errors")),
+        summary=("The same opening as the finding below (a compute restart or a failed "
+                 "request clears a queued move's task_state, and API.resize accepts a "
+                 "second move), for two cold moves of the same type (two resizes, or two "
+                 "cold migrations): MigrationTask._preallocate_migration looks up the "
+                 "instance's 'pre-migrating' record of that type before it creates one, "
+                 "so while the first move's record is still pre-migrating the second "
+                 "move's conductor takes it, with the source allocation the first moved "
+                 "into it, and the scheduler's claim_resources adds the second's "
+                 "destination to what the instance holds. Both chains then act on one "
+                 "record. The loser fails a task_state check (CM._resize_instance, inside "
+                 "_error_out_instance_on_exception: the instance goes to error) and its "
+                 "clean-up, errors_out_migration and _revert_allocation, puts the shared "
+                 "record in error and moves its source allocation back to the instance, "
+                 "replacing the destination claims: the winner's chain goes on, or fails "
+                 "its own check next, with the instance on the destination in the new "
+                 "flavor holding only the source in the old one. Nova 34 shows it: "
+                 "nova-model conform scenarios/second_resize_while_first_queued.json."),
+        nova="nova/conductor/tasks/migrate.py: MigrationTask._preallocate_migration, "
+             "replace_allocation_with_migration; nova/compute/manager.py: "
+             "ComputeManager._resize_instance, ComputeManager._revert_allocation, "
+             "ComputeManager._finish_resize; nova/scheduler/client/report.py: "
+             "SchedulerReportClient.claim_resources",
+    ),
+    Finding(
         name="a second move while the first is still queued leaks its destination claim",
         # (an instance the lost race left in error is held to less: the destination's
         # resource audit then shows the leaked claim)
@@ -543,7 +578,10 @@ UPSTREAM: tuple[Finding, ...] = (
                  "migration, _reset_live_migration) when the source's compute service "
                  "starts, and reverts_task_state clears it when a request that preempted "
                  "it (a soft delete, say) fails. A second move is then accepted while the "
-                 "first one's conductor task still runs. The second finds the source "
+                 "first one's conductor task still runs. A move of another type (a cold "
+                 "migration after a resize, a live migration) gets its own record (two "
+                 "cold moves of one type share the first one's, the finding above), and "
+                 "finds the source "
                  "allocation already "
                  "moved to the first one's migration, so replace_allocation_with_migration "
                  "moves nothing into its own, and the scheduler's claim_resources adds its "

@@ -572,13 +572,20 @@ def _move_reschedule(name: str, exhausted_vm, exhausted_nova: str) -> Step:
 def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
     return (
         # The conductor creates the migration without a destination; the
-        # destination's move claim writes it (RT._claim_existing_migration).
+        # destination's move claim writes it (RT._claim_existing_migration). It takes
+        # the instance's 'pre-migrating' record of the same type instead, if there is
+        # one (MigrationTask._preallocate_migration: a second move accepted while the
+        # first one's record is still pre-migrating shares it, and so do their
+        # clean-ups); a live migration's and an evacuation's records are the API's own.
         Step("schedule", Where.CONDUCTOR, _states(T.RESIZE_PREP), (
             done(task=T.RESIZE_PREP, alloc=(Alloc.MOVE_SOURCE_TO_MIGRATION, Alloc.CLAIM_DEST),
-                 migration=Migration(MS.PRE_MIGRATING, create=migration_type),
-                 then="prep_resize", nova="tasks/migrate.py: MigrationTask._execute"),
+                 migration=Migration(MS.PRE_MIGRATING, create=migration_type,
+                                     reuses=MS.PRE_MIGRATING),
+                 then="prep_resize",
+                 nova="tasks/migrate.py: MigrationTask._execute, "
+                      "MigrationTask._preallocate_migration"),
             Outcome("no_valid_host", ENV, (Branch(task=None, migration=Migration(
-                MS.ERROR, create=migration_type)),),
+                MS.ERROR, create=migration_type, reuses=MS.PRE_MIGRATING)),),
                 "COND._cold_migrate; MigrationTask.rollback"),
         ), "COND.migrate_server -> COND._cold_migrate", schedules=True,
             entry=rpc("COND.migrate_server (called by API.resize)")),

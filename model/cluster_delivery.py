@@ -16,7 +16,7 @@ from model.cluster_results import (
 )
 from model.cluster_state import (
     MISSING_GUEST, AllocationCause, DroppedStep, ErrorCause, Overlap,
-    VanishedGuest, Work,
+    SharedMigration, VanishedGuest, Work,
     freeze_context as _freeze_context,
 )
 from model.lifecycle import (
@@ -27,7 +27,7 @@ from model.operation import (
     Alloc, Branch, Entered, OutcomeKind, SchedulerUse, Step, When, Where,
 )
 from model.scheduler import NoValidHost
-from model.states import MigrationStatus, VmState, task_label
+from model.states import MigrationStatus as MS, VmState, task_label
 
 
 class Delivery:
@@ -147,7 +147,8 @@ class Delivery:
         A step acts on its own move's migration record: Nova passes each move's
         ``Migration`` along its chain of casts, so when two moves of one instance are
         in flight (a task_state cleared under a queued move lets a second one in),
-        each chain updates its own record. ``instance.migration`` follows the move
+        each chain updates its own record (two cold moves of one type may share one:
+        ``Migration.reuses``). ``instance.migration`` follows the move
         that last acted, and goes back to the other one when that move has ended.
         Where Nova does not pass the record on, the step finds it or makes it first
         (``Step.record``, ``bind_record``).
@@ -337,7 +338,7 @@ class Delivery:
         if clean is None or (inst.vm_state is VmState.DELETED if clean.declared
                              else own is None):
             return ""
-        if own is not None and own.status is MigrationStatus.CANCELLED:
+        if own is not None and own.status is MS.CANCELLED:
             # A cancelled chain does not go on: CM.live_migration_abort cancels the queued
             # CM._do_live_migration (future.cancel()) or has the driver roll the running
             # one back, so no handler of it is left to clean up.
@@ -380,7 +381,20 @@ class Delivery:
             self.injected_faults += 1
         change = branch.migration
         context = work.context
-        if change is not None and change.create is not None:
+        reused = (None if change is None or change.create is None
+                  else self.migrations.get(migration_uuid) if migration_uuid is not None
+                  else self.reused_migration(inst, change))
+        if reused is not None:
+            # the record another move of the instance made (Migration.reuses): this chain
+            # goes on with it, and so do its clean-ups
+            inst.migration = reused
+            self.change_migration(inst, change, work, outcome)
+            context = work.with_context(migration=reused.uuid)
+            shared = SharedMigration(work.operation, work.step, outcome)
+            seen = self.shared_migrations.get(reused.uuid, ())
+            if shared not in seen:
+                self.shared_migrations[reused.uuid] = seen + (shared,)
+        elif change is not None and change.create is not None:
             dest = work.get("dest") if change.records_dest else None
             record = self.create_migration(inst, change.create, change.status, before_host,
                                             dest, uuid=migration_uuid,

@@ -105,6 +105,19 @@ class Resources:
         self.work[work.id] = bound
         return bound
 
+    def reused_migration(self, inst: Instance, change: Migration | None
+                         ) -> MigrationRecord | None:
+        """The record a creating change takes instead of a new one (``Migration.reuses``):
+        ``MigrationTask._preallocate_migration`` asks for the instance's records of the
+        move's type in that status (``MigrationList.get_by_filters``) and takes the
+        first, so two cold moves of one instance in flight at once share one record."""
+        if change is None or change.create is None or change.reuses is None:
+            return None
+        found = [m for m in self.migrations.values()
+                 if m.instance_uuid == inst.uuid and m.migration_type is change.create
+                 and m.status is change.reuses]
+        return min(found, key=lambda m: _num(m.uuid)) if found else None
+
     def change_migration(self, inst: Instance, change: Migration, work: Work,
                           outcome: str) -> None:
         """A step's change to the instance's migration: its status, and the

@@ -438,7 +438,9 @@ class Scheduling:
             return work, None
         migration_uuid = None
         if branch.migration is not None and branch.migration.create is not None:
-            migration_uuid = self.next_name("mig")
+            # (MigrationTask._preallocate_migration: the instance's record it reuses)
+            reused = self.reused_migration(inst, branch.migration)
+            migration_uuid = reused.uuid if reused is not None else self.next_name("mig")
         # (a reschedule moves onto the record the first scheduling created)
         mover = migration_uuid or (inst.migration.uuid if inst.migration else None)
         if (Alloc.MOVE_SOURCE_TO_MIGRATION in branch.alloc

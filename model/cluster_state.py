@@ -160,6 +160,16 @@ class Overlap(NamedTuple):
     move: str
 
 
+class SharedMigration(NamedTuple):
+    """A move's step that took over the record another move of the instance had made
+    (``Cluster.shared_migrations``, per migration; ``Migration.reuses``:
+    ``MigrationTask._preallocate_migration``)."""
+
+    operation: str
+    step: str
+    outcome: str
+
+
 class GroupRace(NamedTuple):
     """A server group member scheduled while another member's move or unshelve was
     still under way (``Cluster.group_races``, on both members): ``other`` is the
@@ -479,6 +489,10 @@ VARIABLES: tuple[Variable, ...] = (
              "the move took over from the instance (an evacuation's source, not yet "
              "cleaned up), and the step that moved it",
              _empty, Form.ROWS, _TUPLES, _records(AllocationCause)),
+    Variable("shared_migrations", Role.RECORD,
+             "per migration, the steps of another move that took it over instead of "
+             "creating their own (see SharedMigration)",
+             _empty, Form.ROWS, _TUPLE_LISTS, _record_lists(SharedMigration)),
     Variable("group_races", Role.RECORD,
              "per instance, the server group races it took part in (see GroupRace)",
              _empty, Form.ROWS, _TUPLE_LISTS, _record_lists(GroupRace)),

@@ -262,6 +262,12 @@ class Migration:
     #: host, the live-migration conductor, or the destination's move claim,
     #: ``RT._claim_existing_migration``); otherwise it keeps what it had
     records_dest: bool = False
+    #: with ``create``: the instance's existing record of that type in this status, if
+    #: it has one, is taken instead of a new one (and given ``status``), as
+    #: ``MigrationTask._preallocate_migration`` looks one up before it creates one
+    #: (``MigrationList.get_by_filters``, the first found): a second move scheduled
+    #: while the first one's record is still in it shares that record
+    reuses: MigrationStatus | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from model.cluster import Cluster
 from model.cluster_scenarios import (
     HUGE, LARGE, SMALL, allocs, assert_usage_consistent, boot, res, small_config,
 )
-from model.lifecycle import ADMIN
+from model.lifecycle import ADMIN, USER
 from model.states import MigrationStatus as MS, TaskState as T, VmState as V
 
 
@@ -287,6 +287,69 @@ def test_live_migrate_abort_or_rollback_restores_the_allocation(c, how):
     assert (inst.vm_state, inst.task_state, inst.host) == (V.ACTIVE, None, source)
     assert c.ledger.consumers() == [uuid] and allocs(c, uuid) == {source: res(SMALL)}
     assert c.pending() == []
+
+
+def _two_moves_queued(c, first: tuple, second: tuple) -> str:
+    """``first`` queued at the conductor, its task cleared by a failed soft delete
+    (reverts_task_state), then ``second`` accepted: (operation, caller, args) each."""
+    uuid = boot(c)
+    op, ctx, args = first
+    assert c.request(op, uuid, ctx, **args).accepted
+    assert c.request("soft_delete", uuid, ADMIN).accepted
+    work = next(w for w in c.pending() if w.operation == "soft_delete")
+    assert c.deliver(work.id, "driver_error").accepted
+    op, ctx, args = second
+    assert c.request(op, uuid, ctx, **args).accepted
+    return uuid
+
+
+@pytest.mark.parametrize("second, shared", [
+    (("migrate", ADMIN, {}), True),
+    (("resize", USER, {"flavor": LARGE.name}), False),
+])
+def test_a_cold_moves_conductor_takes_the_pre_migrating_record_of_its_type(c, second, shared):
+    """MigrationTask._preallocate_migration: a cold move scheduled while the instance
+    has a 'pre-migrating' record of the same type takes it instead of creating one."""
+    op, ctx, args = second
+    uuid = _two_moves_queued(c, ("migrate", ADMIN, {}), (op, ctx, args))
+    first, other = (w for w in c.pending() if w.step == "schedule")
+    assert c.deliver(first.id).accepted
+    [record] = c.migrations.values()
+    assert c.deliver(other.id).accepted
+    assert (len(c.migrations) == 1) is shared
+    mine = c.instances[uuid].migration
+    assert (mine is record) is shared
+    assert [w.get("migration") for w in c.pending() if w.step == "prep_resize"] == [
+        record.uuid, mine.uuid]
+    assert c.shared_migrations == ({record.uuid: ((op, "schedule", "ok"),)} if shared
+                                   else {})
+
+
+def test_a_second_cold_moves_no_valid_host_puts_the_shared_record_in_error(c):
+    """MigrationTask.rollback marks the record it took failed as its own: the first
+    move's record goes to error, and nothing moved into it is given back twice."""
+    uuid = _two_moves_queued(c, ("migrate", ADMIN, {}), ("migrate", ADMIN, {}))
+    first, other = (w for w in c.pending() if w.step == "schedule")
+    assert c.deliver(first.id).accepted
+    [record] = c.migrations.values()
+    held = allocs(c, record.uuid)
+    assert c.deliver(other.id, "no_valid_host").accepted
+    assert list(c.migrations.values()) == [record] and record.status is MS.ERROR
+    assert allocs(c, record.uuid) == held
+    assert c.migration_errors[record.uuid].step == "schedule"
+    assert c.instances[uuid].task_state is None
+
+
+def test_only_the_cold_moves_conductor_takes_an_existing_record():
+    """A live migration's and an evacuation's records are made by the API
+    (API.live_migrate, API.evacuate) and never taken over by another move."""
+    from model.catalogue import CATALOGUE
+    reusing = {(op.name, s.name, o.name, b.migration.reuses)
+               for op in CATALOGUE.values() for s in op.all_steps.values()
+               for o in s.outcomes for b in o.branches
+               if b.migration is not None and b.migration.reuses is not None}
+    assert reusing == {(op, "schedule", outcome, MS.PRE_MIGRATING)
+                       for op in ("resize", "migrate") for outcome in ("ok", "no_valid_host")}
 
 
 def test_forced_live_migration_skips_the_scheduler_but_claims(c):

@@ -47,28 +47,6 @@ OPEN: dict[str, tuple[str, set[str]]] = {
         {"instances.vm1.vm_state: model 'active', Nova 'error'",
          "instances.vm1.task_state: model None, Nova 'resize_migrating'",
          "migrations.mig1.dest: model None, Nova 'compute2'"}),
-    "second_resize_while_first_queued.json": (
-        "MigrationTask._preallocate_migration reuses the instance's 'pre-migrating' record "
-        "of the same migration type, so a second resize scheduled while the first's record "
-        "is still pre-migrating shares it (Nova has no mig2), and the second's "
-        "CM._resize_instance, failing its task_state check, runs _revert_allocation on that "
-        "shared record: its source allocation goes back to the instance, replacing the "
-        "destination claim both resizes made on compute2 (nothing leaks); the model makes "
-        "the second its own record, whose revert gives nothing back. The instance (error, "
-        "then resize_finish when the first's CM._finish_resize fails its check too) and "
-        "mig1 (error) agree.",
-        {"allocations.vm1.compute1: model absent, Nova {'DISK_GB': 20, 'MEMORY_MB': 2048, "
-         "'VCPU': 1}",
-         "allocations.vm1.compute2: model {'DISK_GB': 80, 'MEMORY_MB': 8192, 'VCPU': 4}, "
-         "Nova absent",
-         "hosts.compute1.DISK_GB.used: model 0, Nova 20",
-         "hosts.compute1.MEMORY_MB.used: model 0, Nova 2048",
-         "hosts.compute1.VCPU.used: model 0, Nova 1",
-         "hosts.compute2.DISK_GB.used: model 80, Nova 0",
-         "hosts.compute2.MEMORY_MB.used: model 8192, Nova 0",
-         "hosts.compute2.VCPU.used: model 4, Nova 0",
-         "migrations.mig2: model {'instance': 'vm1', 'type': 'resize', 'status': 'error', "
-         "'source': 'compute1', 'dest': 'compute2'}, Nova absent"}),
 }
 
 

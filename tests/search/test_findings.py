@@ -9,6 +9,7 @@ import invariants
 from invariants import findings
 from invariants.subjects import Violation
 from model.cluster import Cluster
+from model.cluster_state import SharedMigration
 from model.cluster_scenarios import LARGE, SMALL, boot, small_config
 from model.lifecycle import ADMIN
 from model.states import MigrationStatus, PowerState, TaskState, VmState
@@ -364,14 +365,50 @@ def move_before_the_evacuated_host_returns(cluster):
     return uuid
 
 
-def second_resize_while_the_first_is_queued(cluster):
+def _second_move_while_the_first_is_queued(cluster, second_move: str) -> str:
+    """A resize queued at the conductor, a soft delete that fails (reverts_task_state
+    clears the task), and a second move accepted: both schedule steps pending."""
     uuid = boot(cluster, SMALL)
     assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
     assert cluster.request("soft_delete", uuid, ADMIN).accepted  # API.soft_delete: any task
     work = next(w for w in cluster.pending() if w.operation == "soft_delete")
     assert cluster.deliver(work.id, "driver_error").accepted  # reverts_task_state
     assert cluster.instances[uuid].task_state is None
-    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    if second_move == "resize":
+        assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    else:
+        assert cluster.request(second_move, uuid, ADMIN).accepted
+    return uuid
+
+
+def second_resize_sharing_the_first_ones_record(cluster):
+    """Both resizes scheduled while the first one's record is pre-migrating: the second
+    takes it (MigrationTask._preallocate_migration), and its failure at
+    _resize_instance gives the record's source back over both destination claims."""
+    uuid = _second_move_while_the_first_is_queued(cluster, "resize")
+    first, second = (w for w in cluster.pending() if w.step == "schedule")
+    assert cluster.deliver(first.id).accepted
+    assert cluster.deliver(second.id).accepted
+    [record] = cluster.migrations.values()
+    assert cluster.shared_migrations == {record.uuid: (
+        SharedMigration("resize", "schedule", "ok"),)}
+    # the first leaves its source; the second fails its task_state check there
+    # (CM._resize_instance) and gives the record's source back to the instance; the
+    # first goes on (its next save expects the task the second left) and finishes
+    cluster.settle()
+    assert ("resize", "resize_migrating", "ok", "resize_migrating") in cluster.dropped_steps[uuid]
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.host, inst.flavor) == (VmState.RESIZED, record.dest, LARGE.name)
+    assert record.status is MigrationStatus.FINISHED
+    assert cluster.ledger.allocations_view(uuid) == {record.source: cluster.resources(
+        cluster.flavors[SMALL.name], inst.image)}
+    assert not cluster.ledger.allocations_of(record.uuid)
+    return uuid
+
+
+def second_resize_while_the_first_is_queued(cluster):
+    """A cold migration after a resize: another type of record, so its own."""
+    uuid = _second_move_while_the_first_is_queued(cluster, "migrate")
     first, second = (w for w in cluster.pending() if w.step == "schedule")
     assert cluster.deliver(first.id).accepted
     # the first's destination claims and saves its record before the second is
@@ -468,6 +505,9 @@ HOSTS = {"a move that starts before an evacuated host comes back keeps its alloc
 SCRIPTS = {
     "a move forced onto a host skips the group filters until the late check":
         forced_move_of_a_group_member,
+    "two cold moves of one instance at once share one migration record, and the loser's "
+    "clean-up takes back the winner's destination":
+        second_resize_sharing_the_first_ones_record,
     "a second move while the first is still queued leaks its destination claim":
         second_resize_while_the_first_is_queued,
     "a move that starts before an evacuated host comes back keeps its allocation":
