@@ -60,17 +60,6 @@ OPEN: dict[str, tuple[str, set[str]]] = {
          "migrations.mig1.dest: model 'compute2', Nova None",
          "migrations.mig2: model absent, Nova {'dest': 'compute2', 'instance': 'vm1', "
          "'source': 'compute1', 'status': 'pre-migrating', 'type': 'evacuation'}"}),
-    "evacuate_during_migration.json": (
-        "Both send the evacuation to compute2, the held migration's destination (the "
-        "scheduler reads only saved records, and compute2's has not counted the migration "
-        "yet). CM.prep_resize checks no task_state, so the migration's prep_resize then "
-        "claims compute2 and casts resize_instance, whose CM._resize_instance fails its "
-        "check inside _error_out_instance_on_exception (instance in error, the in-memory "
-        "task_state resize_migrating saved, as the model's Step.preempted says); the model "
-        "checks the task_state at prep_resize and drops the migration there.",
-        {"instances.vm1.vm_state: model 'active', Nova 'error'",
-         "instances.vm1.task_state: model None, Nova 'resize_migrating'",
-         "migrations.mig1.dest: model None, Nova 'compute2'"}),
     "second_resize_while_first_queued.json": (
         "MigrationTask._preallocate_migration reuses the instance's 'pre-migrating' record "
         "of the same migration type, so a second resize scheduled while the first's record "

@@ -308,7 +308,17 @@ def evacuate_during_a_cold_migration(cluster):
         if not ready:
             break
         cluster.deliver(ready[0].id)
-    cluster.settle()  # prep_resize now fails its task_state check
+    # CM.prep_resize checks no task_state: it claims its destination and casts
+    # resize_instance to the instance's new host, whose CM._resize_instance fails its
+    # check (error in resize_migrating) and gives the source back to the instance
+    cluster.settle()
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state) == (VmState.ERROR, TaskState.RESIZE_MIGRATING)
+    assert inst.host not in cluster.ledger.allocations_of(uuid)
+    assert inst.migration.status is MigrationStatus.ERROR
+    # an admin resets it to active: it runs on the evacuation's destination while
+    # Placement holds it on the down source
+    assert cluster.request("reset_state_active", uuid, ADMIN).accepted
     return uuid
 
 
