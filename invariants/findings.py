@@ -539,11 +539,12 @@ UPSTREAM: tuple[Finding, ...] = (
                  "moved to the first one's migration, so replace_allocation_with_migration "
                  "moves nothing into its own, and the scheduler's claim_resources adds its "
                  "destination to what the instance holds. The loser fails a task_state "
-                 "check (the model checks at every step, so it fails at prep_resize or "
-                 "pre_live_migration; Nova fails a resize at _resize_instance, where "
-                 "_error_out_instance_on_exception also puts the instance in error), and "
-                 "its clean-up's _revert_allocation finds nothing in its migration to give "
-                 "back: the destination claim stays with the instance."),
+                 "check (a resize at ComputeManager._resize_instance, whose "
+                 "_error_out_instance_on_exception also puts the instance in error, as "
+                 "ComputeManager.prep_resize checks none; a live migration at "
+                 "pre_live_migration), and its clean-up's _revert_allocation finds nothing "
+                 "in its migration to give back: the destination claim stays with the "
+                 "instance."),
         nova="nova/compute/api.py: API.resize; nova/compute/manager.py: "
              "ComputeManager._init_instance (RESIZE_PREP, MIGRATING), reverts_task_state, "
              "ComputeManager._resize_instance, ComputeManager._revert_allocation; "

@@ -32,15 +32,18 @@ def hub_collapse(
     edges: Mapping[tuple[S, S], Iterable[str]],
     groups: Mapping[G, Iterable[S]],
     group_of: Callable[[S], G],
+    max_exceptions: int | None = None,
 ) -> tuple[dict[tuple[S, S], set[str]], dict[tuple[G, S], dict[str, frozenset[S]]]]:
     """Fold "this operation goes from (nearly) every state of a group to T" into one edge.
 
     ``edges`` maps (source, target) to operation names. For each group, operation
     and target: when the sources cover the group's states other than the target
-    except at most ``HUB_MAX_EXCEPTIONS`` of them, and are at least
+    except at most ``max_exceptions`` (default ``HUB_MAX_EXCEPTIONS``) of them, and are at least
     ``HUB_MIN_SOURCES``, the edges become one hub edge ``(group, target)`` that
     records the exceptions. Returns (remaining edges, hub edges).
     """
+    if max_exceptions is None:
+        max_exceptions = HUB_MAX_EXCEPTIONS
     members = {g: frozenset(states) for g, states in groups.items()}
     by_op: dict[tuple[G, S, str], set[S]] = defaultdict(set)
     for (src, dst), names in edges.items():
@@ -51,7 +54,7 @@ def hub_collapse(
     for (group, dst, name), sources in by_op.items():
         others = members.get(group, frozenset()) - {dst}
         missing = others - sources
-        if len(sources) >= HUB_MIN_SOURCES and len(missing) <= HUB_MAX_EXCEPTIONS:
+        if len(sources) >= HUB_MIN_SOURCES and len(missing) <= max_exceptions:
             hubs[(group, dst)][name] = frozenset(missing)
             folded.update((src, dst, name) for src in sources)
     remaining: dict[tuple[S, S], set[str]] = {}
