@@ -291,18 +291,25 @@ UPSTREAM: tuple[Finding, ...] = (
              "nova/scheduler/client/report.py: SchedulerReportClient.claim_resources"    ),
     Finding(
         name="an evacuation in the middle of a cold migration or resize tangles their allocations",
-        invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances"),
+        invariant=("instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
         cause=cause("overlaps", operation="evacuate", move=_MOVES),
         summary=("API.evacuate accepts any task_state, so an instance whose source host goes "
                  "down in the middle of a cold migration or resize can be evacuated while "
                  "the move still holds the source allocation in its migration consumer and "
-                 "a claim on its destination. The evacuation adds its own destination to "
-                 "the instance's allocation; the move's next step then fails its "
-                 "task_state check and its clean-up (ComputeManager._revert_allocation) "
-                 "or the lack of one leaves the allocations matching neither move, and the "
-                 "migration record is left in progress."),
+                 "a claim on its destination (the scheduler reads only saved records, so the "
+                 "evacuation may go to that very destination). ComputeManager.prep_resize "
+                 "checks no task_state: the move's queued prep_resize claims its destination "
+                 "after the evacuation and casts resize_instance to the instance's new host, "
+                 "where ComputeManager._resize_instance fails its task_state check (the "
+                 "instance goes to error) and ComputeManager._revert_allocation moves the "
+                 "migration's source allocation back onto the instance, replacing what the "
+                 "evacuation claimed: the instance runs on the evacuation's destination "
+                 "while Placement holds it on the down source, so that destination's "
+                 "resource audit counts an instance Placement does not."),
         nova="nova/compute/api.py: API.evacuate (task_state=None in check_instance_state); "
              "nova/compute/manager.py: ComputeManager.prep_resize, "
+             "ComputeManager._prep_resize, ComputeManager.resize_instance, "
              "ComputeManager._revert_allocation",
     ),
     Finding(
@@ -586,11 +593,12 @@ UPSTREAM: tuple[Finding, ...] = (
                  "moved to the first one's migration, so replace_allocation_with_migration "
                  "moves nothing into its own, and the scheduler's claim_resources adds its "
                  "destination to what the instance holds. The loser fails a task_state "
-                 "check (the model checks at every step, so it fails at prep_resize or "
-                 "pre_live_migration; Nova fails a resize at _resize_instance, where "
-                 "_error_out_instance_on_exception also puts the instance in error), and "
-                 "its clean-up's _revert_allocation finds nothing in its migration to give "
-                 "back: the destination claim stays with the instance."),
+                 "check (a resize at ComputeManager._resize_instance, whose "
+                 "_error_out_instance_on_exception also puts the instance in error, as "
+                 "ComputeManager.prep_resize checks none; a live migration at "
+                 "pre_live_migration), and its clean-up's _revert_allocation finds nothing "
+                 "in its migration to give back: the destination claim stays with the "
+                 "instance."),
         nova="nova/compute/api.py: API.resize; nova/compute/manager.py: "
              "ComputeManager._init_instance (RESIZE_PREP, MIGRATING), reverts_task_state, "
              "ComputeManager._resize_instance, ComputeManager._revert_allocation; "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from invariants import accounting
-from invariants.subjects import Violation
+from invariants.subjects import Violation, of_instance
 from model.cluster import RESOURCE_CLASSES
 
 
@@ -84,16 +84,18 @@ def tracker_audit_agrees_with_placement(cluster) -> list[str]:
 def _disagreeing(cluster, audited, host: str, live) -> tuple[str, ...]:
     """The instances and migrations either side counts on the host (the audit's
     tracked instances and moves, Placement's consumers there), with each such
-    instance's migration (and, for a record a destination's claim made, the record of
-    the request it stands in for: ``Cluster.claimed_records``): the subjects a recorded
-    cause can name. The sides keep totals only, so which of them differs is not known."""
+    instance's migrations (``of_instance``: an earlier move's record may hold the cause,
+    as a source that came back during an evacuation a later one overtook) and, for a
+    record a destination's claim made, the record of the request it stands in for
+    (``Cluster.claimed_records``): the subjects a recorded cause can name. The sides
+    keep totals only, so which of them differs is not known."""
     counted = set(audited.instances) | {m for _, m in audited.migrations}
     holding = {c for c in live if cluster.ledger.allocations_view(c).get(host)}
     subjects = counted | holding
     for uuid in tuple(subjects):
-        inst = cluster.instances.get(uuid)
-        if inst is not None and inst.migration is not None:
-            subjects.add(inst.migration.uuid)
-            if cluster.claimed_records.get(inst.migration.uuid):
-                subjects.add(cluster.claimed_records[inst.migration.uuid])
+        if uuid in cluster.instances:
+            for subject in of_instance(cluster, uuid):
+                subjects.add(subject)
+                if cluster.claimed_records.get(subject):
+                    subjects.add(cluster.claimed_records[subject])
     return tuple(sorted(subjects))

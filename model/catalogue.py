@@ -569,6 +569,17 @@ def _move_reschedule(name: str, exhausted_vm, exhausted_nova: str) -> Step:
                   "ComputeTaskAPI.resize_instance)"))
 
 
+#: CM._do_prep_resize's failure after RT.resize_claim wrote the destination on the
+#: migration: CM._revert_allocation, then CM._reschedule_resize_or_reraise (task_state
+#: resize_prep again, with no expected_task_state; the conductor tries the next
+#: alternate with the instance as the compute now has it, reloaded by its saves, so the
+#: next CM._prep_resize stashes its vm_state as it is now as old_vm_state).
+_PREP_RESIZE_FAILED = MappingProxyType(dict(
+    task=T.RESIZE_PREP, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
+    migration=Migration(MS.PRE_MIGRATING, records_dest=True), then="reschedule",
+    stashes_vm_state=True))
+
+
 def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
     return (
         # The conductor creates the migration without a destination; the
@@ -590,23 +601,31 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
         ), "COND.migrate_server -> COND._cold_migrate", schedules=True,
             entry=rpc("COND.migrate_server (called by API.resize)")),
         # Either failure gives the destination back (CM._revert_allocation) and goes to
-        # the conductor for the next alternate (CM._reschedule_resize_or_reraise); the
-        # group check runs before the claim, so only a failed claim has written the
-        # destination.
-        Step("prep_resize", Where.DEST, _states(T.RESIZE_PREP), (
-            done(task=T.RESIZE_PREP, then="resize_migrating", tracker=(Track.MOVE_CLAIM,),
-                 migration=Migration(MS.PRE_MIGRATING, records_dest=True),
-                 nova="CM._prep_resize -> RT.resize_claim"),
-            Outcome("claim_failed", FAULT, (Branch(
-                task=T.RESIZE_PREP, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
-                migration=Migration(MS.PRE_MIGRATING, records_dest=True),
-                then="reschedule"),),
+        # the conductor for the next alternate (CM._reschedule_resize_or_reraise, which
+        # writes task_state resize_prep with no expected_task_state); the group check
+        # runs before the claim, so only a failed claim has written the destination.
+        # CM.prep_resize checks no task_state (CM._prep_resize saves the instance with
+        # no expected_task_state, and reads host and vm_state from the instance the
+        # conductor sent, as they were when the move was scheduled): an instance whose
+        # task_state was cleared or replaced while the cast waited (an evacuation, a
+        # reset-state, the source's CM._init_instance) is claimed for all that, and
+        # CM.resize_instance, cast to the instance's host as it is now, finds it.
+        Step("prep_resize", Where.DEST, ANY, (
+            ok(Branch(when=(When.NO_HOST,), **_PREP_RESIZE_FAILED,
+                      note="the instance has no host by now: the cast of resize_instance "
+                           "raises NovaException (rpcapi _compute_host: 'Unable to find "
+                           "host') inside RT.resize_claim, whose claim aborts, and "
+                           "CM._do_prep_resize fails as a failed claim does"),
+               Branch(task=KEEP, then="resize_migrating", tracker=(Track.MOVE_CLAIM,),
+                      migration=Migration(MS.PRE_MIGRATING, records_dest=True)),
+               nova="CM._prep_resize -> RT.resize_claim; ComputeAPI.resize_instance"),
+            Outcome("claim_failed", FAULT, (Branch(**_PREP_RESIZE_FAILED),),
                     "RT.resize_claim: ComputeResourcesUnavailable; "
                     "CM._do_prep_resize -> CM._revert_allocation, "
                     "CM._reschedule_resize_or_reraise"),
             Outcome("group_policy_violation", ENV, (Branch(
                 task=T.RESIZE_PREP, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
-                then="reschedule_after_group_check"),),
+                then="reschedule_after_group_check", stashes_vm_state=True),),
                     "CM._validate_instance_group_policy: InstanceFaultRollback; "
                     "CM._do_prep_resize -> CM._revert_allocation, "
                     "CM._reschedule_resize_or_reraise"),
@@ -619,14 +638,18 @@ def _resize_steps(migration_type: MigrationType) -> tuple[Step, ...]:
         _move_reschedule("reschedule", V.ERROR, "_error_out_instance_on_exception"),
         _move_reschedule("reschedule_after_group_check", KEEP,
                          "_error_out_instance_on_exception (InstanceFaultRollback)"),
-        Step("resize_migrating", Where.SOURCE, _states(T.RESIZE_PREP), (
+        # ComputeAPI.resize_instance casts to the instance's host (_compute_host(None,
+        # instance), read after CM._prep_resize saved and so reloaded the instance):
+        # the migration's source, unless the instance was moved while prep_resize
+        # waited (an evacuation).
+        Step("resize_migrating", Where.HOST, _states(T.RESIZE_PREP), (
             done(task=T.RESIZE_MIGRATING, then="resize_migrated",
                  migration=Migration(MS.MIGRATING)),
             _RESIZE_SOURCE_FAILED,
         ), "CM.resize_instance -> CM._resize_instance",
             entry=rpc("CM.resize_instance (cast by CM._prep_resize, also to its own host)"),
             preempted=Preempted(T.RESIZE_MIGRATING, _RESIZE_PREEMPTED_AT_SOURCE)),
-        Step("resize_migrated", Where.SOURCE, _states(T.RESIZE_MIGRATING), (
+        Step("resize_migrated", Where.HOST, _states(T.RESIZE_MIGRATING), (
             done(task=T.RESIZE_MIGRATED, host=HostEffect.SET_DEST, then="resize_finish",
                  migration=Migration(MS.POST_MIGRATING)),
             _RESIZE_SOURCE_FAILED,

@@ -861,7 +861,8 @@ def _conditions(dynamic: tuple[When, ...], saved: tuple[VmState, ...]) -> list[C
 
 def _effect(op: Operation, b: Branch) -> Callable:
     """The after-callback: what the branch does to the instance's other variables."""
-    remembers = op.remembers_vm_state and b is op.api.outcomes[0].branches[0]
+    remembers = (op.remembers_vm_state and b is op.api.outcomes[0].branches[0]
+                 or b.stashes_vm_state)
 
     def apply(ev) -> None:
         i: Instance = ev.model

@@ -291,6 +291,10 @@ class Branch:
     lock: bool | None = None  # lock (True) / unlock (False)
     #: a resize's instance gets its old flavor back (after whatever the effects did)
     old_flavor: bool = False
+    #: old_vm_state becomes the vm_state the branch leaves from (a move sent on to
+    #: another host with the instance as it is now, whose next step stashes that
+    #: vm_state: ``CM._prep_resize``'s ``system_metadata['old_vm_state']``)
+    stashes_vm_state: bool = False
     note: str = ""
 
 

@@ -42,6 +42,8 @@ def hub_collapse(
     ``HUB_MIN_SOURCES``, the edges become one hub edge ``(group, target)`` that
     records the exceptions. Returns (remaining edges, hub edges).
     """
+    if max_exceptions is None:
+        max_exceptions = HUB_MAX_EXCEPTIONS
     members = {g: frozenset(states) for g, states in groups.items()}
     by_op: dict[tuple[G, S, str], set[S]] = defaultdict(set)
     for (src, dst), names in edges.items():

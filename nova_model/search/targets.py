@@ -151,6 +151,10 @@ GUEST_OFF_EVENT = next(
 #: them is left out (it prepares whatever instance it has, not one booted from a
 #: volume; those branches are reached when ``boot`` draws a volume-backed image).
 _NOT_ARRANGED = frozenset({When.VOLUME_BACKED})
+#: ... and a route does not go through a branch for an instance with no host (a move's
+#: prep_resize fails as a failed claim for one only when something took its host away
+#: while the cast waited: the way to the reschedule is the failed claim)
+_NOT_ROUTED = _NOT_ARRANGED | {When.NO_HOST}
 
 
 def route(op, step: str) -> tuple[tuple[tuple[str, str], ...], frozenset[When]]:
@@ -166,7 +170,7 @@ def route(op, step: str) -> tuple[tuple[tuple[str, str], ...], frozenset[When]]:
         outcomes = sorted(op.step(here).outcomes, key=lambda o: o.kind is not OutcomeKind.OK)
         for outcome in outcomes:
             for branch in outcome.branches:
-                if _NOT_ARRANGED & set(branch.when):
+                if _NOT_ROUTED & set(branch.when):
                     continue
                 if branch.then is not None and branch.then not in came:
                     came[branch.then] = (here, outcome.name, branch.when)

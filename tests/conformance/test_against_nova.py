@@ -35,19 +35,7 @@ WALK_STEPS = 24
 #: Differences conformance found that the model does not mend yet, each with its cause in
 #: Nova's code. A listed run must show exactly these (so a new difference in it still
 #: fails), and a run that starts to agree must be taken off the list.
-OPEN: dict[str, tuple[str, set[str]]] = {
-    "evacuate_during_migration.json": (
-        "Both send the evacuation to compute2, the held migration's destination (the "
-        "scheduler reads only saved records, and compute2's has not counted the migration "
-        "yet). CM.prep_resize checks no task_state, so the migration's prep_resize then "
-        "claims compute2 and casts resize_instance, whose CM._resize_instance fails its "
-        "check inside _error_out_instance_on_exception (instance in error, the in-memory "
-        "task_state resize_migrating saved, as the model's Step.preempted says); the model "
-        "checks the task_state at prep_resize and drops the migration there.",
-        {"instances.vm1.vm_state: model 'active', Nova 'error'",
-         "instances.vm1.task_state: model None, Nova 'resize_migrating'",
-         "migrations.mig1.dest: model None, Nova 'compute2'"}),
-}
+OPEN: dict[str, tuple[str, set[str]]] = {}
 
 
 def _describe(reports) -> str:

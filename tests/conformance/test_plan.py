@@ -127,12 +127,13 @@ def test_a_request_racing_a_queued_cast_holds_it_until_its_delivery():
 def test_work_nova_runs_by_itself_is_held_when_the_model_delivers_it_later():
     # the delete's terminate runs at once in Nova; the model delivers the held
     # prep_resize first, so terminate is held too, and awaited before the release
+    # (prep_resize checks no task_state: its resize_instance then waits behind terminate)
     steps = [{"api": "create"}, {"settle": True},
              {"api": "migrate", "instance": "vm1", "as": "admin"},
              {"deliver": {"operation": "migrate", "step": "schedule", "instance": "vm1"}},
              {"api": "delete", "instance": "vm1"},
              {"deliver": {"operation": "migrate", "step": "prep_resize", "instance": "vm1"}},
-             {"settle": True}]
+             {"deliver": {"operation": "delete", "step": "terminate", "instance": "vm1"}}]
     p = _plan(steps)
     assert p.not_reproducible is None
     delete, prep = p.steps[4].action, p.steps[5].action

@@ -309,7 +309,17 @@ def evacuate_during_a_cold_migration(cluster):
         if not ready:
             break
         cluster.deliver(ready[0].id)
-    cluster.settle()  # prep_resize now fails its task_state check
+    # CM.prep_resize checks no task_state: it claims its destination and casts
+    # resize_instance to the instance's new host, whose CM._resize_instance fails its
+    # check (error in resize_migrating) and gives the source back to the instance
+    cluster.settle()
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state) == (VmState.ERROR, TaskState.RESIZE_MIGRATING)
+    assert inst.host not in cluster.ledger.allocations_of(uuid)
+    assert inst.migration.status is MigrationStatus.ERROR
+    # an admin resets it to active: it runs on the evacuation's destination while
+    # Placement holds it on the down source
+    assert cluster.request("reset_state_active", uuid, ADMIN).accepted
     return uuid
 
 
@@ -418,11 +428,17 @@ def second_resize_while_the_first_is_queued(cluster):
     assert cluster.deliver(second.id).accepted
     dests = {m.dest for m in cluster.migrations.values()}
     assert len(dests) == 2, dests
-    cluster.settle()  # the first finishes; the second fails its task_state check
+    # CM.prep_resize checks no task_state: the second's claims its destination while the
+    # first is on its source, and its CM._resize_instance fails its check (error in
+    # resize_migrating); the first's CM._finish_resize then fails its own
+    cluster.settle()
     inst = cluster.instances[uuid]
-    assert inst.vm_state is VmState.RESIZED
+    assert (inst.vm_state, inst.task_state) == (VmState.ERROR, TaskState.RESIZE_FINISH)
     statuses = sorted(m.status.value for m in cluster.migrations.values())
-    assert statuses == ["error", "finished"], statuses
+    assert statuses == ["error", "error"], statuses
+    # an admin resets it to active: it holds the second's destination claim as well
+    assert cluster.request("reset_state_active", uuid, ADMIN).accepted
+    assert len(cluster.ledger.allocations_of(uuid)) == 2
     return uuid
 
 
