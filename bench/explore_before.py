@@ -34,8 +34,8 @@ import networkx as nx
 
 from model.errors import NovaModelError
 from model.lifecycle import (
-    ADMIN, PREEMPTED, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
-    preempted_clean_up, preempted_state, rebuild_as_stopped,
+    ADMIN, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
+    preempted_clean_up, preempted_label, preempted_state, rebuild_as_stopped,
 )
 from model.operation import Branch, Entered, Kind, Where
 from model.states import MIGRATION_FINAL, PowerState, Task, VmState
@@ -208,7 +208,7 @@ class _Explorer:
             step = self.lc.operation(item.operation).step(item.step)
             self.restore(node)
             if (item.operation, item.step, node.state) not in self.fireable:
-                yield from self._after(node, f"{item.operation}.{item.step} {PREEMPTED}",
+                yield from self._after(node, preempted_label(item.operation, item.step),
                                        lambda item=item: self._preempted(item), item,
                                        consumed=item)
                 continue

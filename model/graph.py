@@ -31,8 +31,8 @@ from typing import Iterable, Iterator, NamedTuple
 import networkx as nx
 
 from model.lifecycle import (
-    ADMIN, NEW, PREEMPTED, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
-    guard_failure, preempted_clean_up, preempted_state, rebuild_as_stopped,
+    ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
+    guard_failure, preempted_clean_up, preempted_label, preempted_state, rebuild_as_stopped,
 )
 from model.operation import (
     Branch, Entered, Kind, Migration, Operation, When, Where, the_operation,
@@ -495,7 +495,7 @@ class _Explorer:
             if power is not None:
                 i.power_state = power
         vm, task = STATE_PAIRS[i.state]
-        return ((f"{item.operation}.{item.step} {PREEMPTED}", self._read_core(), None,
+        return ((preempted_label(item.operation, item.step), self._read_core(), None,
                  (vm, task, i.power_state), False),)
 
     def _deliveries(self, node: Node, item: Pending) -> tuple[Moved, ...]:

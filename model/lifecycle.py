@@ -390,6 +390,20 @@ def _static_ok(branch: Branch, vm: VmState, task: Task) -> bool:
 PREEMPTED = "preempted"
 
 
+def preempted_label(operation: str, step: str) -> str:
+    """The explorer's label for a step delivered after it lost its compare-and-swap."""
+    return f"{operation}.{step} {PREEMPTED}"
+
+
+def preempted_step_of(label: str) -> tuple[str, str] | None:
+    """(operation, step) of a ``preempted_label``; None for any other label."""
+    name, _, word = label.partition(" ")
+    if word != PREEMPTED:
+        return None
+    operation, _, step = name.partition(".")
+    return operation, step
+
+
 @dataclass(frozen=True)
 class CleanUp:
     """What a step that lost its compare-and-swap still does for its move: Nova raises

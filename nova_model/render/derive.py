@@ -28,7 +28,7 @@ from model.graph import (
     other_host, restore_node,
 )
 from model.lifecycle import (
-    ADMIN, PREEMPTED, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld,
+    ADMIN, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, preempted_step_of,
 )
 from model.operation import (
     Branch, Check, HostEffect, Kind, Operation, OutcomeKind, Rule, When,
@@ -256,10 +256,9 @@ class ModelView:
         """The kind of a trigger's outcome; a step that lost its compare-and-swap
         (``"<operation>.<step> preempted"``) is the world's doing: another operation
         took its task_state."""
-        name, _, word = trigger.partition(" ")
-        if word == PREEMPTED:
+        if preempted_step_of(trigger) is not None:
             return OutcomeKind.ENV
-        op, step, outcome = name.split(".")
+        op, step, outcome = trigger.split(".")
         return self.lifecycle.operation(op).step(step).outcome(outcome).kind
 
     # -- runs --

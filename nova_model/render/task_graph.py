@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from model.lifecycle import PREEMPTED
+from model.lifecycle import preempted_step_of
 from model.operation import OutcomeKind
 from model.states import Task, VmState, task_label
 from nova_model.render.common import hub_collapse, hub_label, ops_label
@@ -56,7 +56,7 @@ def build(view: ModelView) -> Diagram:
     # pair that operation leaves: one dotted edge per vm_state and target pair.
     preempted: dict[tuple[VmState, Pair], set[str]] = defaultdict(set)
     for (a, b), triggers in view.task_edges.items():
-        lost = {t for t in triggers if t.endswith(f" {PREEMPTED}")}
+        lost = {t for t in triggers if preempted_step_of(t) is not None}
         for t in lost:
             preempted[(a[0], b)].add(t.split(".")[0])
         if triggers - lost:

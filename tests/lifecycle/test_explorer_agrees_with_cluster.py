@@ -19,8 +19,9 @@ import pathlib
 
 import pytest
 
+from model.actions import Request
 from model.config import ClusterConfig
-from model.states import VmState
+from model.lifecycle import preempted_step_of
 from nova_model import scenario as scenarios
 from nova_model.conformance.walks import walk
 
@@ -49,8 +50,9 @@ def _combo(inst):
 
 class _Moves:
     """An observer of a scenario run: each instance's combo changes, with the step
-    that made them (a delivery's operation and step, or None for the step's own
-    action: a request, a periodic task, a host event)."""
+    that made them (a delivery's operation and step, a request's ``<operation>.api``,
+    or None for a periodic task or a host event, whose moves are the recovery and
+    periodic operations the explorer runs under their own names)."""
 
     def __init__(self):
         self.last: dict[str, tuple] = {}
@@ -71,7 +73,9 @@ class _Moves:
         elif o.kind == "delivered":
             self._changes(o.cluster, f"{o.work.operation}.{o.work.step}",
                           f"{where}: {o.work.operation}.{o.work.step}.{o.outcome}")
-        else:  # "step" and "done": what the step's own action changed
+        elif o.kind == "done" and isinstance(o.step.action, Request):
+            self._changes(o.cluster, f"{o.step.action.operation}.api", where)
+        else:  # before the step, or what a periodic task or host event changed
             self._changes(o.cluster, None, where)
 
 
@@ -89,12 +93,16 @@ def _missing(run_moves: _Moves, edges) -> list[str]:
     for name, before, after, cause, where in run_moves.moves:
         labels = edges.get((before, after), set())
         if cause is not None:
-            labels = {l for l in labels if l.partition(" ")[0].rpartition(".")[0] == cause
-                      or l.partition(" ")[0] == cause}
-        if not labels and after[0] is not VmState.DELETED or (
-                after[0] is VmState.DELETED and (before, after) not in edges):
+            labels = {label for label in labels if _step_of(label) == cause}
+        if not labels:
             wrong.append(f"{name}: {before} -> {after} at {where}")
     return wrong
+
+
+def _step_of(label: str) -> str:
+    """``<operation>.<step>`` of an explored edge's label."""
+    lost = preempted_step_of(label)
+    return ".".join(lost) if lost is not None else label.rpartition(".")[0]
 
 
 def _observe(scenario, config) -> _Moves:

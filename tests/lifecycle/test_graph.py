@@ -13,7 +13,7 @@ from model import actions
 from model.cluster import Cluster
 from model.cluster_scenarios import small_config
 from model.graph import check_graph
-from model.lifecycle import PREEMPTED, Lifecycle
+from model.lifecycle import Lifecycle, preempted_label, preempted_step_of
 from model.states import PowerState, TaskState, VmState
 
 #: Pinned from ``nova-model check`` (shelved_offload_time 0 and -1, concurrency 1).
@@ -238,11 +238,8 @@ def test_boot_reaches_active_running(exploration):
 
 def _preempted_step(label: str, lc: Lifecycle):
     """The step a "<operation>.<step> preempted" label names (None: another label)."""
-    name, _, word = label.partition(" ")
-    if word != PREEMPTED:
-        return None
-    operation, step = name.split(".")
-    return lc.operation(operation).step(step)
+    found = preempted_step_of(label)
+    return None if found is None else lc.operation(found[0]).step(found[1])
 
 
 def test_every_edge_label_is_a_trigger_or_a_world_move(exploration, graph_lc):
@@ -267,7 +264,7 @@ def test_a_step_that_loses_its_check_errors_the_instance_in_the_explorer_too(
             continue
         assert dst[0] is VmState.ERROR or dst == src, (label, src, dst)
         into.setdefault(label, set()).add(dst[1])
-    declared = {f"{op.name}.{step.name} {PREEMPTED}": step.preempted
+    declared = {preempted_label(op.name, step.name): step.preempted
                 for op in graph_lc.operations for step in op.all_steps.values()
                 if step.preempted is not None}
     assert declared, "the catalogue declares Step.preempted on some steps"
@@ -297,12 +294,12 @@ def test_the_explorer_has_the_clusters_moves_around_a_lost_check(exploration):
         (a.Deliver("resize", "prep_resize", "vm1"), "resize.prep_resize.ok"),
         (a.Request.of("reset_state_active", "vm1", True), "reset_state_active.api.ok"),
         (a.Deliver("resize", "resize_migrating", "vm1"),
-         f"resize.resize_migrating {PREEMPTED}"),
+         preempted_label("resize", "resize_migrating")),
     ]
     for action, label in steps:
         inst = cluster.instances["vm1"]
         before = (inst.vm_state, inst.task_state, inst.power_state)
-        assert a.apply(cluster, action).accepted or label.endswith(PREEMPTED), label
+        assert a.apply(cluster, action).accepted or preempted_step_of(label), label
         after = (inst.vm_state, inst.task_state, inst.power_state)
         if before != after:
             assert (before, after, label) in edges, (label, before, after)
