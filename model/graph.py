@@ -543,7 +543,7 @@ class _Explorer:
         i = self.instance
         before_host = i.host
         if kind == "deliver":
-            kwargs = {"dest": arg.target, "source": self._source()}
+            kwargs = {"dest": arg.target, "source": self._source(arg)}
         elif kind in ("request", "request_stopped"):
             kwargs = {"ctx": arg, "dest": other_host(i, self.world.down), "source": None}
         elif kind == "build":
@@ -568,9 +568,16 @@ class _Explorer:
         fresh = branch.migration is not None and branch.migration.create is not None
         return ((trigger, self._read_core(), then, (vm, task, i.power_state), fresh),)
 
-    def _source(self) -> str | None:
+    def _source(self, item: Pending | None = None) -> str | None:
+        """The source of the instance's move; once its record is forgotten (a final
+        status: the destination of a revert marks it reverted before the source's
+        finish_revert_resize runs), the host the delivered step's chain is bound to,
+        which for a revert, requested on the destination, is the other host: the
+        source."""
         m = self.instance.migration
-        return m.source if m is not None else None
+        if m is not None:
+            return m.source
+        return item.target if item is not None else None
 
     def _location(self, node: Node, item: Pending) -> str | None:
         """The host a pending step runs on (None: the conductor or the API)."""

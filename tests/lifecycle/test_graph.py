@@ -121,9 +121,13 @@ from model.states import PowerState, TaskState, VmState
 #: resize_finish); the new transitions are prep_resize's outcomes from every task a
 #: queued prep_resize can meet, and the requests and steps those states admit.
 #: All together: 301 states, 5628 transitions, 547040 configurations.
+#: Then 5628 -> 5632 transitions, 547040 -> 547049 configurations: a revert's
+#: finish_revert_resize puts the instance back on its source in the explorer too (the
+#: destination's revert_resize marks the record reverted, a final status the explorer
+#: forgets, and the source was then read from it: the instance was left with no host).
 PROJECTED_STATES = 301        # distinct (vm_state, task_state, power_state)
-PROJECTED_TRANSITIONS = 5628  # distinct labelled edges between them
-CONFIGURATIONS = 547040       # full-graph nodes (state + pending work + world)
+PROJECTED_TRANSITIONS = 5632  # distinct labelled edges between them
+CONFIGURATIONS = 547049       # full-graph nodes (state + pending work + world)
 
 CHECK_NAMES = [
     "every reachable state can reach a state with no task in progress",
