@@ -756,13 +756,16 @@ REVERT_RESIZE = Operation(
                                                    migration=Migration(MS.ERROR)),),
                     "_error_out_instance_on_exception; errors_out_migration"),
         ), "CM.revert_resize", entry=rpc("CM.revert_resize (cast by API.revert_resize)")),
-        # Not declared preempted yet (its drop runs driver_error's clean-up, which moves
-        # the allocation back): CM._revert_instance_flavor_host_node saves with
-        # expected_task_state=[RESIZE_REVERTING] inside _finish_revert_resize's
-        # _error_out_instance_on_exception, before _revert_allocation, so Nova 34 (a
-        # reset-state while this cast is held) leaves the instance in error on the source
-        # with the old flavor and the task the reset left, the migration in error holding
-        # the source and the instance holding the destination.
+        # CM._revert_instance_flavor_host_node puts the old flavor and the source host
+        # in memory and saves with expected_task_state=[RESIZE_REVERTING] inside
+        # _finish_revert_resize's _error_out_instance_on_exception, before
+        # _revert_allocation and before any driver call: when another request took the
+        # task meanwhile, _set_instance_obj_error_state saves vm_state error with those
+        # fields (no power_state was read; the task_state was not changed in memory, so
+        # the one found stays) and errors_out_migration fails the migration. Nothing
+        # moves the allocations: the migration keeps the source's, the instance the
+        # destination's (an upstream finding). Nova 34, seen by conformance
+        # (scenarios/revert_preempted_by_reset_state.json).
         Step("finish_revert_resize", Where.SOURCE, _states(T.RESIZE_REVERTING), (
             ok(Branch(when=(When.WAS_STOPPED,), task=T.POWERING_OFF, power=P.SHUTDOWN,
                       host=HostEffect.SET_SOURCE, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
@@ -787,7 +790,14 @@ REVERT_RESIZE = Operation(
                 "CM._revert_allocation: AllocationMoveFailed; "
                 "_error_out_instance_on_exception; errors_out_migration"),
         ), "CM.finish_revert_resize", move_refused="allocation_move_failed",
-            entry=rpc("CM.finish_revert_resize (cast by CM.revert_resize)")),
+            entry=rpc("CM.finish_revert_resize (cast by CM.revert_resize)"),
+            preempted=Preempted(
+                KEEP,
+                "CM._finish_revert_resize -> CM._revert_instance_flavor_host_node: "
+                "instance.save(expected_task_state=[RESIZE_REVERTING]) inside "
+                "_error_out_instance_on_exception, before CM._revert_allocation; "
+                "CM.finish_revert_resize: errors_out_migration",
+                cleanup=Branch(host=HostEffect.SET_SOURCE, migration=Migration(MS.ERROR)))),
         # CM._finish_revert_resize calls CM.stop_instance itself: a failed power-off
         # reaches its _error_out_instance_on_exception and errors_out_migration
         # (Nova 34, seen by conformance).

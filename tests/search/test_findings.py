@@ -333,6 +333,29 @@ def revert_fails_on_the_destination(cluster):
     return uuid
 
 
+def revert_preempted_by_a_reset_state(cluster):
+    """The revert's finish_revert_resize waits while an admin resets the instance:
+    CM._revert_instance_flavor_host_node loses its check before CM._revert_allocation
+    (scenarios/revert_preempted_by_reset_state.json, replayed on Nova 34)."""
+    uuid = boot(cluster, SMALL)
+    source = cluster.instances[uuid].host
+    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    cluster.settle()
+    dest = cluster.instances[uuid].host
+    assert cluster.request("revert_resize", uuid).accepted
+    assert _run_work(cluster, uuid, "revert_resize", "revert_resize").accepted
+    assert cluster.request("reset_state_active", uuid, ADMIN).accepted
+    assert not _run_work(cluster, uuid, "revert_resize", "finish_revert_resize").accepted
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host, inst.flavor) == (
+        VmState.ERROR, None, source, SMALL.name)
+    assert inst.migration.status is MigrationStatus.ERROR
+    assert set(cluster.ledger.allocations_of(inst.migration.uuid)) == {source}
+    assert set(cluster.ledger.allocations_of(uuid)) == {dest}
+    assert not cluster.pending()
+    return uuid
+
+
 def revert_whose_move_back_fails(cluster):
     """Placement fails the revert's move back (a fault: AllocationMoveFailed)."""
     uuid = boot(cluster, SMALL)
@@ -528,6 +551,9 @@ SCRIPTS = {
         second_resize_while_the_first_is_queued,
     "a move that starts before an evacuated host comes back keeps its allocation":
         move_before_the_evacuated_host_returns,
+    "a revert whose task another request takes leaves the migration holding the "
+    "source and the instance the destination":
+        revert_preempted_by_a_reset_state,
     "a revert whose move back Placement fails leaks the migration's allocation":
         revert_whose_move_back_fails,
     "a revert that fails on the destination leaves the source with the migration":
