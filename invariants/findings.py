@@ -35,7 +35,8 @@ from typing import Any, Iterable
 from invariants.accounting import LIVE_DRIVER_FAILED, MOVE_BACK_REFUSED, REVERT, REVERT_ON_DEST
 from model.catalogue import CATALOGUE, INIT_INSTANCE
 from model.cluster import FORCED_PAST_THE_FILTERS, PREEMPTED
-from model.operation import HostChange
+from model.operation import HostChange, Rule
+from model.states import TaskState
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,14 @@ _RESIZE_FINISH = "resize_finish"
 #: one of them was overtaken by another move)
 _MOVE_TASKS = frozenset(t.value for op in _MOVE_OPERATIONS
                         for t in CATALOGUE[op].task_states_written if t is not None)
+
+#: the requests that can take a revert's task_state from it while its steps are queued
+#: (their guard admits resize_reverting and their API step writes a task_state: a
+#: reset-state, a delete, an evacuation)
+_TAKE_A_REVERT = frozenset(
+    op.name for op in CATALOGUE.values() if op is not REVERT and op.guard is not None
+    and (op.guard.task_states is None or TaskState.RESIZE_REVERTING in op.guard.task_states)
+    and any(b.task is not Rule.KEEP for o in op.api.outcomes for b in o.branches))
 
 UPSTREAM: tuple[Finding, ...] = (
     Finding(
@@ -347,6 +356,33 @@ UPSTREAM: tuple[Finding, ...] = (
         nova="nova/compute/manager.py: ComputeManager._finish_revert_resize, "
              "ComputeManager._revert_allocation; "
              "nova/scheduler/client/report.py: SchedulerReportClient.move_allocations",
+    ),
+    Finding(
+        name="a revert whose task another request takes leaves the migration holding the "
+             "source and the instance the destination",
+        invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
+        cause=cause("overlaps", chain=REVERT.name, operation=_TAKE_A_REVERT),
+        summary=("ComputeManager.revert_resize checks no task_state (the save in "
+                 "ResourceTracker.drop_move_claim_at_dest writes only the instance's extra "
+                 "fields, which skips its expected_task_state): when an admin resets the "
+                 "instance while the revert is queued, the destination still destroys "
+                 "its guest, marks the migration reverted and casts finish_revert_resize. "
+                 "There ComputeManager._revert_instance_flavor_host_node puts the old "
+                 "flavor and the source host on the instance and fails its "
+                 "expected_task_state=[RESIZE_REVERTING] save before _revert_allocation: "
+                 "_error_out_instance_on_exception saves the instance in error on the "
+                 "source with the old flavor, errors_out_migration fails the migration, "
+                 "and nothing moves the allocations. The migration keeps the source's "
+                 "(the resource audit never removes migration consumers) and the "
+                 "instance, on the source, holds its new flavor on the destination. "
+                 "Replayed on Nova 34 by nova-model conform "
+                 "(scenarios/revert_preempted_by_reset_state.json)."),
+        nova="nova/compute/manager.py: ComputeManager.revert_resize, "
+             "ComputeManager._finish_revert_resize, "
+             "ComputeManager._revert_instance_flavor_host_node, "
+             "ComputeManager._error_out_instance_on_exception; "
+             "nova/compute/resource_tracker.py: ResourceTracker.drop_move_claim_at_dest; "
+             "nova/objects/instance.py: Instance.save",
     ),
     Finding(
         name="a move that starts before an evacuated host comes back keeps its allocation",

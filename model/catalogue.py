@@ -746,23 +746,33 @@ REVERT_RESIZE = Operation(
     api=api_step(T.RESIZE_REVERTING, then="revert_resize", nova="API.revert_resize",
                  migration=Migration(MS.REVERTING)),
     steps=(
-        # (CM.revert_resize saves no task_state with an expected one: Nova runs it
-        # whatever the task is now; the model drops it when the task has changed)
-        Step("revert_resize", Where.DEST, _states(T.RESIZE_REVERTING), (
-            done(task=T.RESIZE_REVERTING, then="finish_revert_resize",
+        # CM.revert_resize checks no task_state: RT.drop_move_claim_at_dest saves with
+        # expected_task_state=[RESIZE_REVERTING], but only the instance's extra fields
+        # (revert_migration_context) have changed, which Instance.save writes without
+        # the compare-and-swap (no column to update: it returns before it). So a
+        # revert whose cast waits while another request takes the task (a reset-state)
+        # still destroys the guest on the destination, drops its claim, marks the
+        # migration reverted and casts finish_revert_resize, whose check is the one
+        # that fails (Nova 34, seen by conformance:
+        # scenarios/revert_runs_after_reset_state.json).
+        Step("revert_resize", Where.DEST, ANY, (
+            done(task=KEEP, then="finish_revert_resize",
                  migration=Migration(MS.REVERTED), tracker=(Track.DROP_MOVE_CLAIM_AT_DEST,),
                  nova="RT.drop_move_claim_at_dest"),
             Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None,
                                                    migration=Migration(MS.ERROR)),),
                     "_error_out_instance_on_exception; errors_out_migration"),
         ), "CM.revert_resize", entry=rpc("CM.revert_resize (cast by API.revert_resize)")),
-        # Not declared preempted yet (its drop runs driver_error's clean-up, which moves
-        # the allocation back): CM._revert_instance_flavor_host_node saves with
-        # expected_task_state=[RESIZE_REVERTING] inside _finish_revert_resize's
-        # _error_out_instance_on_exception, before _revert_allocation, so Nova 34 (a
-        # reset-state while this cast is held) leaves the instance in error on the source
-        # with the old flavor and the task the reset left, the migration in error holding
-        # the source and the instance holding the destination.
+        # CM._revert_instance_flavor_host_node puts the old flavor and the source host
+        # in memory and saves with expected_task_state=[RESIZE_REVERTING] inside
+        # _finish_revert_resize's _error_out_instance_on_exception, before
+        # _revert_allocation and before any driver call: when another request took the
+        # task meanwhile, _set_instance_obj_error_state saves vm_state error with those
+        # fields (no power_state was read; the task_state was not changed in memory, so
+        # the one found stays) and errors_out_migration fails the migration. Nothing
+        # moves the allocations: the migration keeps the source's, the instance the
+        # destination's (an upstream finding). Nova 34, seen by conformance
+        # (scenarios/revert_preempted_by_reset_state.json).
         Step("finish_revert_resize", Where.SOURCE, _states(T.RESIZE_REVERTING), (
             ok(Branch(when=(When.WAS_STOPPED,), task=T.POWERING_OFF, power=P.SHUTDOWN,
                       host=HostEffect.SET_SOURCE, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
@@ -787,7 +797,14 @@ REVERT_RESIZE = Operation(
                 "CM._revert_allocation: AllocationMoveFailed; "
                 "_error_out_instance_on_exception; errors_out_migration"),
         ), "CM.finish_revert_resize", move_refused="allocation_move_failed",
-            entry=rpc("CM.finish_revert_resize (cast by CM.revert_resize)")),
+            entry=rpc("CM.finish_revert_resize (cast by CM.revert_resize)"),
+            preempted=Preempted(
+                KEEP,
+                "CM._finish_revert_resize -> CM._revert_instance_flavor_host_node: "
+                "instance.save(expected_task_state=[RESIZE_REVERTING]) inside "
+                "_error_out_instance_on_exception, before CM._revert_allocation; "
+                "CM.finish_revert_resize: errors_out_migration",
+                cleanup=Branch(host=HostEffect.SET_SOURCE, migration=Migration(MS.ERROR)))),
         # CM._finish_revert_resize calls CM.stop_instance itself: a failed power-off
         # reaches its _error_out_instance_on_exception and errors_out_migration
         # (Nova 34, seen by conformance).

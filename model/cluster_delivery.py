@@ -20,7 +20,7 @@ from model.cluster_state import (
     freeze_context as _freeze_context,
 )
 from model.lifecycle import (
-    DYNAMIC_CONDITIONS, PREEMPTED, STATIC_CONDITIONS, Instance, preempted_clean_up,
+    DYNAMIC_CONDITIONS, PREEMPTED, STATIC_CONDITIONS, Instance, place, preempted_clean_up,
     preempted_state,
 )
 from model.operation import (
@@ -324,7 +324,8 @@ class Delivery:
 
     def _preempted(self, step: Step, inst: Instance, work: Work) -> str:
         """A step that lost its compare-and-swap still runs its failure path's clean-up
-        of the move (``lifecycle.preempted_clean_up``), and nothing else.
+        of the move (``lifecycle.preempted_clean_up``): its allocation, record, host and
+        flavor effects, and nothing else.
 
         The clean-up acts on what the work item carries, as Nova's handler acts on the
         ``migration`` and the node its RPC message names: the work's own migration
@@ -349,6 +350,8 @@ class Delivery:
             if clean.migration is not None and clean.migration.create is None:
                 self.change_migration(inst, clean.migration, work, clean.outcome)
             self.apply_allocs(inst, clean.branch, SCHEDULING_ALLOCS, inst.host)
+            kw = self._kwargs(inst, work)
+            place(inst, clean.branch.host, kw["source"], kw["dest"])
             self.apply_flavor(inst, clean.branch)
             self._note_unmatched(inst, clean.branch, work, clean.outcome)
         finally:
@@ -472,7 +475,8 @@ class Delivery:
             if record is None:
                 continue
             seen = self.overlaps.get(mig, ())
-            overlap = Overlap(operation, step, outcome, record.migration_type.value)
+            overlap = Overlap(operation, step, outcome, record.migration_type.value,
+                              w.operation)
             if overlap not in seen:
                 self.overlaps[mig] = seen + (overlap,)
 

@@ -152,12 +152,14 @@ class DiscardedStep(NamedTuple):
 
 class Overlap(NamedTuple):
     """A step of another request that ran while a move's own chain of steps was still
-    queued (``Cluster.overlaps``, per migration; ``move`` is that migration's type)."""
+    queued (``Cluster.overlaps``, per migration; ``move`` is that migration's type,
+    ``chain`` the operation whose steps were queued: the move itself, or a revert)."""
 
     operation: str
     step: str
     outcome: str
     move: str
+    chain: str = ""
 
 
 class SharedMigration(NamedTuple):

@@ -32,10 +32,11 @@ import networkx as nx
 
 from model.lifecycle import (
     ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
-    guard_failure, preempted_clean_up, preempted_label, preempted_state, rebuild_as_stopped,
+    guard_failure, place, preempted_clean_up, preempted_label, preempted_state,
+    rebuild_as_stopped,
 )
 from model.operation import (
-    Branch, Entered, Kind, Migration, Operation, When, Where, the_operation,
+    Branch, Entered, HostEffect, Kind, Migration, Operation, When, Where, the_operation,
 )
 from model.states import MIGRATION_FINAL, PowerState, Task, VmState
 
@@ -279,16 +280,20 @@ class _Memo:
         self.cores: dict[Core, Core] = {}  # each distinct core (and its parts) once
         self.parts: dict = {}
         #: per (operation, step): whether losing its compare-and-swap errors the
-        #: instance (``Step.preempted``), and the change its clean-up makes to the
-        #: move's record (``lifecycle.preempted_clean_up``), if any
-        self.preemption: dict[tuple[str, str], tuple[bool, Migration | None]] = {}
+        #: instance (``Step.preempted``), the change its clean-up makes to the
+        #: move's record (``lifecycle.preempted_clean_up``), if any, and to the
+        #: instance's host
+        self.preemption: dict[tuple[str, str],
+                              tuple[bool, Migration | None, HostEffect]] = {}
         for op in lifecycle.operations:
             for step in op.all_steps.values():
                 clean = preempted_clean_up(lifecycle, op.name, step)
                 change = clean.migration if clean is not None else None
                 if change is not None and change.create is not None:
                     change = None
-                self.preemption[(op.name, step.name)] = (step.preempted is not None, change)
+                host = clean.branch.host if clean is not None else HostEffect.KEEP
+                self.preemption[(op.name, step.name)] = (step.preempted is not None, change,
+                                                         host)
 
 
 class _Explorer:
@@ -476,7 +481,7 @@ class _Explorer:
         pair = STATE_PAIRS.get(state)
         if pair is None or pair[0] is VmState.DELETED:
             return False
-        errs, change = self.memo.preemption[(item.operation, item.step)]
+        errs, change, _ = self.memo.preemption[(item.operation, item.step)]
         return errs or (change is not None and has_migration and item.own_record)
 
     def _preempted(self, core: Core, item: Pending) -> tuple[Moved, ...]:
@@ -486,7 +491,9 @@ class _Explorer:
         self._restore(core)
         i = self.instance
         step = self.lc.operation(item.operation).step(item.step)
-        change = self.memo.preemption[(item.operation, item.step)][1]
+        _, change, host = self.memo.preemption[(item.operation, item.step)]
+        if item.own_record:
+            place(i, host, self._source(item), item.target)
         if change is not None and item.own_record and i.migration is not None:
             i.migration.status = change.status
         left = preempted_state(step, i, item.target)
@@ -543,7 +550,7 @@ class _Explorer:
         i = self.instance
         before_host = i.host
         if kind == "deliver":
-            kwargs = {"dest": arg.target, "source": self._source()}
+            kwargs = {"dest": arg.target, "source": self._source(arg)}
         elif kind in ("request", "request_stopped"):
             kwargs = {"ctx": arg, "dest": other_host(i, self.world.down), "source": None}
         elif kind == "build":
@@ -568,9 +575,16 @@ class _Explorer:
         fresh = branch.migration is not None and branch.migration.create is not None
         return ((trigger, self._read_core(), then, (vm, task, i.power_state), fresh),)
 
-    def _source(self) -> str | None:
+    def _source(self, item: Pending | None = None) -> str | None:
+        """The source of the instance's move; once its record is forgotten (a final
+        status: the destination of a revert marks it reverted before the source's
+        finish_revert_resize runs), the host the delivered step's chain is bound to,
+        which for a revert, requested on the destination, is the other host: the
+        source."""
         m = self.instance.migration
-        return m.source if m is not None else None
+        if m is not None:
+            return m.source
+        return item.target if item is not None else None
 
     def _location(self, node: Node, item: Pending) -> str | None:
         """The host a pending step runs on (None: the conductor or the API)."""

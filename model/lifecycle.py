@@ -462,6 +462,8 @@ def preempted_state(step: Step, instance: "Instance", target: str | None
     if preempted is None or instance.vm_state is VmState.DELETED:
         return None
     task, power = preempted.task, preempted.power
+    if task is Rule.KEEP:  # the handler set no task_state: the one found stays
+        task = instance.task_state
     if (preempted.exists_check is not None and target is not None
             and target == instance.host and instance.guest is not PowerState.PENDING):
         task, power = None, None
@@ -487,7 +489,8 @@ def _preempted_combos(step: Step, vm: VmState, task: Task, power: PowerState,
     if p is None or step.expects is None or task in step.expects or vm is VmState.DELETED:
         return []
     read = guest if p.power is Rule.GUEST else p.power
-    combos = [(VmState.ERROR, p.task, power if read is None else read, guest)]
+    combos = [(VmState.ERROR, task if p.task is Rule.KEEP else p.task,
+               power if read is None else read, guest)]
     if p.exists_check is not None:
         combos.append((VmState.ERROR, None, power, guest))
     return combos
@@ -860,6 +863,19 @@ class Lifecycle:
         return {k: frozenset(v) for k, v in out.items()}
 
 
+def place(instance: Instance, effect: HostEffect, source: str | None,
+          dest: str | None) -> None:
+    """A branch's ``HostEffect`` on ``instance.host`` (a step's own branch, or the
+    clean-up of one that lost its compare-and-swap: ``Preempted.cleanup``)."""
+    if effect is HostEffect.SET_DEST or effect is HostEffect.SET_SOURCE:
+        instance.host = dest if effect is HostEffect.SET_DEST else source
+        placed = getattr(instance.world, "instance_placed", None)
+        if placed is not None:  # a world that indexes its instances by host
+            placed(instance)
+    elif effect is HostEffect.CLEAR:
+        instance.host = None
+
+
 def _conditions(dynamic: tuple[When, ...], saved: tuple[VmState, ...]) -> list[Callable]:
     checks = [DYNAMIC_CONDITIONS[w] for w in dynamic]
     if saved:
@@ -889,13 +905,7 @@ def _effect(op: Operation, b: Branch) -> Callable:
             i.power_state = i.guest
         elif b.power is not Rule.KEEP:
             i.power_state = b.power
-        if b.host is HostEffect.SET_DEST or b.host is HostEffect.SET_SOURCE:
-            i.host = kw.get("dest" if b.host is HostEffect.SET_DEST else "source")
-            placed = getattr(i.world, "instance_placed", None)
-            if placed is not None:  # a world that indexes its instances by host
-                placed(i)
-        elif b.host is HostEffect.CLEAR:
-            i.host = None
+        place(i, b.host, kw.get("source"), kw.get("dest"))
         if b.launched:
             i.launched = True
         if b.lock is True:

@@ -312,20 +312,25 @@ class Preempted:
     (``instance.save(expected_task_state=...)`` raises UnexpectedTaskStateError) inside
     ``_error_out_instance_on_exception``: ``_set_instance_obj_error_state`` saves
     vm_state error with the task_state the handler had set in memory (``task``), which
-    ``reverts_task_state`` leaves alone for this exception. ``exists_check`` names a
-    check of the handler that runs before the compare-and-swap and fails first when the
-    destination's hypervisor already has the instance's guest (the instance is on that
-    host): a failure ``reverts_task_state`` does clear, so the task_state is None.
+    ``reverts_task_state`` leaves alone for this exception; ``Rule.KEEP`` where the
+    handler set none in memory (``Instance.save`` writes only the fields changed, so the
+    instance keeps the task_state the request that got there first left).
+    ``exists_check`` names a check of the handler that runs before the compare-and-swap
+    and fails first when the destination's hypervisor already has the instance's guest
+    (the instance is on that host): a failure ``reverts_task_state`` does clear, so the
+    task_state is None.
     ``power``: the power_state the handler reads into memory before the compare-and-swap
     (``instance.power_state = CM._get_power_state``), saved with the error: a constant
     where the hypervisor has no guest of the instance (the evacuation's destination:
     NOSTATE), ``Rule.GUEST`` where it reads the guest on the instance's own host; None
     when the handler reads none (the record keeps its power_state). ``cleanup``: the
-    handler's failure path (its allocation, migration and flavor effects; its vm and
-    task are the above), for a step with no fault outcome of its own, whose first one
-    ``Cluster._preempted`` runs otherwise."""
+    handler's failure path (its allocation, migration, flavor and host effects: with
+    ``host``, what the handler put in memory before the compare-and-swap, which
+    ``_set_instance_obj_error_state`` then saves; its vm and task are the above), for a
+    step with no fault outcome of its own, whose first one ``Cluster._preempted`` runs
+    otherwise."""
 
-    task: Task
+    task: Task | Rule
     nova: str
     exists_check: str | None = None
     power: PowerState | Rule | None = None

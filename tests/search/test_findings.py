@@ -333,6 +333,29 @@ def revert_fails_on_the_destination(cluster):
     return uuid
 
 
+def revert_preempted_by_a_reset_state(cluster):
+    """The revert's finish_revert_resize waits while an admin resets the instance:
+    CM._revert_instance_flavor_host_node loses its check before CM._revert_allocation
+    (scenarios/revert_preempted_by_reset_state.json, replayed on Nova 34)."""
+    uuid = boot(cluster, SMALL)
+    source = cluster.instances[uuid].host
+    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    cluster.settle()
+    dest = cluster.instances[uuid].host
+    assert cluster.request("revert_resize", uuid).accepted
+    assert _run_work(cluster, uuid, "revert_resize", "revert_resize").accepted
+    assert cluster.request("reset_state_active", uuid, ADMIN).accepted
+    assert not _run_work(cluster, uuid, "revert_resize", "finish_revert_resize").accepted
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host, inst.flavor) == (
+        VmState.ERROR, None, source, SMALL.name)
+    assert inst.migration.status is MigrationStatus.ERROR
+    assert set(cluster.ledger.allocations_of(inst.migration.uuid)) == {source}
+    assert set(cluster.ledger.allocations_of(uuid)) == {dest}
+    assert not cluster.pending()
+    return uuid
+
+
 def revert_whose_move_back_fails(cluster):
     """Placement fails the revert's move back (a fault: AllocationMoveFailed)."""
     uuid = boot(cluster, SMALL)
@@ -528,6 +551,9 @@ SCRIPTS = {
         second_resize_while_the_first_is_queued,
     "a move that starts before an evacuated host comes back keeps its allocation":
         move_before_the_evacuated_host_returns,
+    "a revert whose task another request takes leaves the migration holding the "
+    "source and the instance the destination":
+        revert_preempted_by_a_reset_state,
     "a revert whose move back Placement fails leaks the migration's allocation":
         revert_whose_move_back_fails,
     "a revert that fails on the destination leaves the source with the migration":
@@ -769,6 +795,42 @@ def test_a_soft_delete_of_a_resized_instance_whose_destination_is_down_leaks_not
         assert cluster.ledger.allocations_of(mig.uuid) == {}
         assert cluster.ledger.allocations_of(uuid) == {}
         assert invariants.violations(cluster) == {}
+    finally:
+        cluster.close()
+
+
+def test_a_revert_whose_destination_step_waits_behind_the_reset_is_the_same_finding():
+    """CM.revert_resize checks no task_state: reset before it runs, the destination
+    still marks the migration reverted and casts finish_revert_resize, which loses its
+    check as above (scenarios/revert_runs_after_reset_state.json, replayed on Nova 34);
+    in between, the reverted migration already holds the source while its instance has
+    no task, which the same finding explains."""
+    cluster = Cluster(small_config(), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        source = cluster.instances[uuid].host
+        assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+        cluster.settle()
+        dest = cluster.instances[uuid].host
+        assert cluster.request("revert_resize", uuid).accepted
+        assert cluster.request("reset_state_active", uuid, ADMIN).accepted
+        assert _run_work(cluster, uuid, "revert_resize", "revert_resize").accepted
+        inst = cluster.instances[uuid]
+        assert (inst.vm_state, inst.task_state, inst.host) == (VmState.ACTIVE, None, dest)
+        assert inst.migration.status is MigrationStatus.REVERTED
+        for _ in range(2):  # before and after finish_revert_resize
+            found = invariants.violations(cluster)
+            assert "allocations_have_live_consumers" in found, found
+            unexplained, explained = findings.split(found, cluster)
+            assert unexplained == {}, unexplained
+            assert {f.name for f, _ in explained} == {
+                "a revert whose task another request takes leaves the migration holding "
+                "the source and the instance the destination"}
+            if cluster.pending():
+                assert not _run_work(cluster, uuid, "revert_resize",
+                                     "finish_revert_resize").accepted
+        assert (inst.vm_state, inst.host, inst.flavor) == (VmState.ERROR, source, SMALL.name)
+        assert set(cluster.ledger.allocations_of(uuid)) == {dest}
     finally:
         cluster.close()
 
