@@ -408,6 +408,14 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             "admin", self.api_fixture.base_url, project_id=ADMIN_PROJECT,
             roles=["reader", "member", "admin"])
         self.admin_api.microversion = MICROVERSION
+        # The model's instances all belong to the cluster's project, whoever asked for
+        # them; a server takes the project of the token that creates it, so an admin's
+        # create is sent by an admin of the owner's project (from the admin's own
+        # project the owner could not see the server, and Nova answers 404).
+        self.admin_in_owner_project = api_client.TestOpenStackClient(
+            "admin", self.api_fixture.base_url, project_id=self.owner_api.project_id,
+            roles=["reader", "member", "admin"])
+        self.admin_in_owner_project.microversion = MICROVERSION
         self.ctx = nova_context.get_admin_context()
         aggregates = {}
         for agg in c["aggregates"]:
@@ -596,7 +604,8 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
     def _api(self, op: str, instance: str | None, who: str, args: dict) -> dict:
         client = self._client(who)
         if op == "create":
-            return self._create(client, args)
+            return self._create(self.admin_in_owner_project if who == "admin" else client,
+                                args)
         server = self.names[instance]
         version = args.get("microversion") or (
             FORCE_MICROVERSION if "force" in args else MICROVERSION)
