@@ -455,6 +455,45 @@ def test_a_preempted_evacuation_cleans_up_its_own_record_and_destination(simulat
     only_on(doc, second)
 
 
+def test_a_plain_rebuild_finds_no_accepted_record_and_writes_to_none(simulate, booted):
+    """COND.rebuild_instance looks up an 'accepted' record for a plain rebuild too, but
+    only an evacuation's API makes one: after a confirmed resize the instance's record
+    is confirmed, the rebuild finds none, and neither its end nor its failure changes
+    the record."""
+    moved = BOOT + [api("resize", flavor="m1.large"), SETTLE, api("confirm_resize"), SETTLE]
+    doc = simulate(moved + [api("rebuild"), SETTLE])
+    assert vm(doc) == ("active", None, "running")
+    assert doc["migrations"]["mig1"]["status"] == "confirmed"
+    doc = simulate(moved + [api("rebuild"),
+                            {"settle": True, "outcomes": {"rebuild.spawned": "driver_error"}}])
+    assert vm(doc)[0] == "error"
+    assert doc["migrations"]["mig1"]["status"] == "confirmed"
+
+
+#: two evacuations at once, the second's record left accepted (both conductors take the
+#: first's): scenarios/two_evacuations_at_once.json
+_TWO_EVACUATIONS = [
+    host_event("service_down", "compute1"), api("evacuate", "admin"),
+    api("evacuate", "admin", host="compute2"), {"deliver": "next"}, {"deliver": "next"},
+    {"deliver": "w9"}, {"deliver": "w11"}, {"deliver": "w12"}, {"deliver": "w13"}, SETTLE]
+
+
+@pytest.mark.parametrize("outcome, status", [("ok", "done"), ("driver_error", "failed")])
+def test_a_plain_rebuild_ends_an_evacuations_accepted_record(simulate, outcome, status):
+    """A plain rebuild's conductor takes the accepted record another evacuation left and
+    passes it to CM.rebuild_instance: RT.finish_evacuation marks it done, a failure
+    (_set_migration_status) failed (Nova 34, seen by conformance:
+    scenarios/rebuild_finds_an_evacuations_accepted_record.json)."""
+    assert simulate(BOOT)["instances"]["vm1"]["host"] == "compute1"
+    doc = simulate(BOOT + _TWO_EVACUATIONS)
+    assert doc["instances"]["vm1"]["host"] == "compute2"
+    assert doc["migrations"]["mig2"]["status"] == "accepted"
+    doc = simulate(BOOT + _TWO_EVACUATIONS + [
+        api("rebuild"), {"settle": True, "outcomes": {"rebuild.spawned": outcome}}])
+    assert doc["migrations"]["mig2"]["status"] == status
+    assert doc["migrations"]["mig1"]["status"] == "failed"
+
+
 def test_a_rebuild_preempted_by_reset_state_errors_and_frees_its_host(simulate, booted):
     """CM._do_rebuild_instance loses its check inside CM.rebuild_instance's
     _error_out_instance_on_exception: error with rebuilding and the guest's power state,
