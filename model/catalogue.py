@@ -1010,7 +1010,8 @@ EVACUATE = Operation(
             entry=rpc("CM.rebuild_instance (cast by the conductor to the destination)"),
             # (given none, the claim makes a record CM.rebuild_instance never holds: its
             # failure paths' _set_migration_status and RT.finish_evacuation get None, so
-            # it stays pre-migrating)
+            # it stays pre-migrating, until a resource audit of its source finds it
+            # stale: model.resource_tracker.STALE_RECORD)
             record=RecordLookup(
                 "RT.rebuild_claim -> RT._move_claim: _claim_existing_migration, or "
                 "_create_migration when the conductor passed none",
