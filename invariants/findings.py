@@ -267,7 +267,10 @@ UPSTREAM: tuple[Finding, ...] = (
                  "(Migration.get_by_instance_and_status), the conductor passes none and "
                  "the destination's claim makes a new record (ResourceTracker._move_claim "
                  "-> _create_migration) that ComputeManager.rebuild_instance never holds: "
-                 "the failed rebuild leaves it pre-migrating."),
+                 "the failed rebuild leaves it pre-migrating (until a later move's claim "
+                 "gives the instance a migration context naming another record and the "
+                 "source's resource audit marks it error: "
+                 "ResourceTracker._update_usage_from_migrations)."),
         nova="nova/compute/manager.py: ComputeManager._destroy_evacuated_instances "
              "(status filter 'accepted', 'pre-migrating', 'done'), "
              "ComputeManager.rebuild_instance; "

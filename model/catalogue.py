@@ -429,16 +429,32 @@ _POWER_OFF_TAIL = Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
 ), "CM.stop_instance", entry=rpc("CM.stop_instance (cast by API.force_stop)"))
 
 
+#: COND.rebuild_instance looks the move's record up whatever the request, a plain
+#: rebuild as well as an evacuation (it is not passed the API's record), and passes what
+#: it finds to CM.rebuild_instance, whose ends write to it (_set_migration_status,
+#: RT.finish_evacuation); finding none, it goes on with none
+_ACCEPTED_RECORD = RecordLookup(
+    "COND.rebuild_instance: Migration.get_by_instance_and_status(instance, 'accepted')",
+    status=MS.ACCEPTED)
+
+#: CM.rebuild_instance's except handlers mark the record it was passed failed
+#: (_set_migration_status(migration, 'failed')); RT.finish_evacuation marks it done
+_REBUILD_RECORD_FAILED = Migration(MS.FAILED)
+_REBUILD_RECORD_DONE = Migration(MS.DONE)
+
+
 def _rebuild_failed(outcome: Outcome, **guest) -> Outcome:
     """A failure inside CM.rebuild_instance: its ``except Exception`` sets scheduled_node
     to the instance's own node for a plain rebuild and so removes that node from the
     instance's allocation (RT.delete_allocation_for_evacuated_instance) before
-    _error_out_instance_on_exception decides the vm_state. Nova 34, seen by conformance.
+    _error_out_instance_on_exception decides the vm_state, and marks the record the
+    conductor passed it, if any, failed. Nova 34, seen by conformance.
     ``guest``: what the failure leaves on the hypervisor, if not what the record says."""
     return dataclasses.replace(outcome, branches=tuple(
-        dataclasses.replace(b, alloc=(*b.alloc, Alloc.REMOVE_HOST_FROM_INSTANCE), **guest)
+        dataclasses.replace(b, alloc=(*b.alloc, Alloc.REMOVE_HOST_FROM_INSTANCE),
+                            migration=_REBUILD_RECORD_FAILED, **guest)
         for b in outcome.branches),
-        nova=f"{outcome.nova}; CM.rebuild_instance -> "
+        nova=f"{outcome.nova}; CM.rebuild_instance -> _set_migration_status('failed'), "
              "RT.delete_allocation_for_evacuated_instance(instance.node)")
 
 
@@ -462,15 +478,22 @@ REBUILD = Operation(
                            "rebuilding with no host"),
                Branch(task=T.REBUILDING, then="rebuilding"),
                nova="COND.rebuild_instance"),
-            Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None),),
-                    "COND.rebuild_instance: the scheduler check of a new image failed"),
+            Outcome("no_valid_host", ENV, (Branch(vm=V.ERROR, task=None,
+                                                  migration=Migration(MS.ERROR)),),
+                    "COND.rebuild_instance: the scheduler check of a new image failed "
+                    "(the record it found, if any, goes to error)"),
         ), "COND.rebuild_instance", schedules=True,
             claim_then_fails=(
                 "SchedulerManager._schedule: utils.claim_resources, then "
                 "'for request_group in spec_obj.requested_resources' raises TypeError "
                 "(None: COND.rebuild_instance fills it only for an evacuation) before "
                 "_consume_selected_host; COND.rebuild_instance handles no TypeError"),
-            entry=rpc("COND.rebuild_instance (cast by ComputeTaskAPI.rebuild_instance)")),
+            entry=rpc("COND.rebuild_instance (cast by ComputeTaskAPI.rebuild_instance)"),
+            # (an evacuation's record left accepted, a second evacuation's whose
+            # conductor took the first one's, is found by a later plain rebuild, whose
+            # end marks it done or failed: Nova 34, seen by conformance,
+            # scenarios/rebuild_finds_an_evacuations_accepted_record.json)
+            record=_ACCEPTED_RECORD),
         # CM._do_rebuild_instance saves the guest's power state; CM._rebuild_default_impl
         # then powers the guest off, and with no guest driver.power_off raises
         # InstanceNotFound, which CM.rebuild_instance takes for an instance deleted while
@@ -479,8 +502,9 @@ REBUILD = Operation(
             Branch(when=(When.HAS_GUEST,), task=T.REBUILDING, power=Rule.GUEST,
                    then="rebuild_block_device_mapping"),
             Branch(when=(When.NO_GUEST,), task=T.REBUILDING, power=Rule.GUEST,
+                   migration=_REBUILD_RECORD_FAILED,
                    note="InstanceNotFound: 'Instance was deleted while rebuilding'; "
-                        "the task is not cleared"),
+                        "the task is not cleared, the record it holds fails"),
             nova="CM._do_rebuild_instance: instance.power_state = CM._get_power_state"),),
             "CM._do_rebuild_instance", entry=rpc("CM.rebuild_instance (cast by the conductor)"),
             preempted=Preempted(
@@ -490,7 +514,8 @@ REBUILD = Operation(
                 "read the guest's power state; its except Exception removes "
                 "scheduled_node = instance.node from the instance's allocation "
                 "(RT.delete_allocation_for_evacuated_instance)",
-                power=Rule.GUEST, cleanup=Branch(alloc=(Alloc.REMOVE_HOST_FROM_INSTANCE,)))),
+                power=Rule.GUEST, cleanup=Branch(alloc=(Alloc.REMOVE_HOST_FROM_INSTANCE,),
+                                                 migration=_REBUILD_RECORD_FAILED))),
         task_step("rebuild_block_device_mapping", Where.HOST, T.REBUILDING,
                   T.REBUILD_BLOCK_DEVICE_MAPPING, "rebuild_spawning",
                   "CM._rebuild_default_impl", entry=within("CM.rebuild_instance")),
@@ -500,8 +525,9 @@ REBUILD = Operation(
         Step("spawned", Where.HOST, _states(T.REBUILD_SPAWNING), (
             ok(Branch(when=(When.WAS_STOPPED,), vm=V.ACTIVE, task=T.POWERING_OFF,
                       power=P.RUNNING, then="power_off", launched=True),
-               Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True),
-               nova="CM._update_instance_after_spawn"),
+               Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True,
+                      migration=_REBUILD_RECORD_DONE),
+               nova="CM._update_instance_after_spawn; RT.finish_evacuation"),
             # CM._rebuild_default_impl destroyed the guest before driver.spawn failed
             _rebuild_failed(ROLLBACK, guest=P.PENDING),
             _rebuild_failed(ERROR_OUT, guest=P.PENDING),
@@ -509,7 +535,11 @@ REBUILD = Operation(
         # CM._do_rebuild_instance powers a stopped instance off inline (CM.stop_instance):
         # its failure reaches CM.rebuild_instance's handlers like a failed spawn.
         Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
-            _POWER_OFF_TAIL.outcomes[0], _rebuild_failed(ERROR_OUT),
+            dataclasses.replace(_POWER_OFF_TAIL.outcomes[0], branches=tuple(
+                dataclasses.replace(b, migration=_REBUILD_RECORD_DONE)
+                for b in _POWER_OFF_TAIL.outcomes[0].branches),
+                nova="CM.stop_instance; RT.finish_evacuation"),
+            _rebuild_failed(ERROR_OUT),
         ), "CM.stop_instance, called by CM._do_rebuild_instance",
             entry=within("CM.rebuild_instance")),
     ),
@@ -969,9 +999,7 @@ EVACUATE = Operation(
             entry=rpc("COND.rebuild_instance (cast by API.evacuate)"),
             # (not passed the API's record: it takes the instance's first 'accepted'
             # one, or goes on with none)
-            record=RecordLookup(
-                "COND.rebuild_instance: Migration.get_by_instance_and_status(instance, "
-                "'accepted')", status=MS.ACCEPTED)),
+            record=_ACCEPTED_RECORD),
         # The destination's claim writes itself and pre-migrating to the migration
         # (RT._claim_existing_migration) before it tests, and before the group check.
         Step("rebuilding", Where.DEST, _states(T.REBUILDING), (
@@ -999,7 +1027,8 @@ EVACUATE = Operation(
             entry=rpc("CM.rebuild_instance (cast by the conductor to the destination)"),
             # (given none, the claim makes a record CM.rebuild_instance never holds: its
             # failure paths' _set_migration_status and RT.finish_evacuation get None, so
-            # it stays pre-migrating)
+            # it stays pre-migrating, until a resource audit of its source finds it
+            # stale: model.resource_tracker.STALE_RECORD)
             record=RecordLookup(
                 "RT.rebuild_claim -> RT._move_claim: _claim_existing_migration, or "
                 "_create_migration when the conductor passed none",

@@ -16,10 +16,13 @@ class PeriodicTasks:
     """Periodic tasks."""
 
     def update_available_resource(self, host: str) -> list[str]:
-        """``RT.update_available_resource``: the tracker counts again, and
+        """``RT.update_available_resource``: the records of moves that are not their
+        instance's current one get the status the audit gives them
+        (``Resources.audit_records``), the tracker counts again, and
         ``RT._remove_deleted_instances_allocations`` frees deleted instances'
         allocations on the host."""
         if self.service_is_up(host):
+            self.audit_records(host)
             self.audit_tracker(host)
         removed = []
         for consumer in list(self.ledger.consumers()):

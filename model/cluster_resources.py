@@ -12,7 +12,9 @@ from model.cluster_results import SCHEDULING_ALLOCS
 from model.cluster_state import MigrationErrorCause, UncountedDrop, Work
 from model.lifecycle import Instance, MigrationRecord
 from model.operation import Alloc, Branch, HostEffect, Migration, Track
-from model.resource_tracker import TrackedInstance, TrackedMigration, Tracker, Usage
+from model.resource_tracker import (
+    STALE_RECORD, TrackedInstance, TrackedMigration, Tracker, Usage,
+)
 from model.states import (
     REBUILD_STATES, RESIZING_STATES, MigrationStatus as MS, MigrationType, TaskState,
     VmState,
@@ -257,6 +259,8 @@ class Resources:
             elif call is Track.MOVE_CLAIM:
                 tracker = tracker.move_claim(inst.uuid, mig.uuid, self.tracker_usage(
                     mig.new_flavor or inst.flavor, inst))
+                # (RT._move_claim: instance.migration_context names the record it took)
+                self.migration_contexts[inst.uuid] = mig.uuid
             elif call is Track.DROP_MOVE_CLAIM_AT_SOURCE:
                 tracker = tracker.drop_move_claim(inst.uuid, self.tracker_usage(
                     mig.old_flavor or inst.flavor, inst))
@@ -272,6 +276,43 @@ class Resources:
     def tracker_counts(tracker: Tracker, uuid: str) -> bool:
         """Whether the tracker counts the instance or its move now."""
         return tracker.tracks(uuid) or tracker.tracks_move_of(uuid)
+
+    def migration_context(self, inst: Instance) -> MigrationRecord | None:
+        """The record the instance's migration context names: the one its last move
+        claim took (``RT._move_claim``), until that move drops it (the claim's abort,
+        RT.finish_evacuation, the confirm or the revert): while the record is in
+        progress or in error."""
+        mig = self.migrations.get(self.migration_contexts.get(inst.uuid, ""))
+        return None if mig is None or mig.status in _NOT_IN_PROGRESS else mig
+
+    @staticmethod
+    def _moving(inst: Instance) -> bool:
+        """``_instance_in_resize_state`` or ``_instance_is_live_migrating``."""
+        vm, task = inst.vm_state, inst.task_state
+        return (vm is VmState.RESIZED
+                or (vm in (VmState.ACTIVE, VmState.STOPPED) and task in _MOVING_TASKS)
+                or (task is TaskState.MIGRATING and vm in (VmState.ACTIVE, VmState.PAUSED)))
+
+    def audit_records(self, host: str) -> list[str]:
+        """``STALE_RECORD``: the host's audit gives the status it declares to the
+        latest record in progress or in error with the host at one end of each instance
+        that is moving, when the instance's migration context names another record
+        (an evacuation's record its destination's claim made and nothing of its chain
+        holds, say, once a later move has claimed). The records it changed."""
+        latest: dict[str, MigrationRecord] = {}
+        for mig in sorted(self.migrations.values(), key=lambda m: _num(m.uuid)):
+            if mig.status not in _NOT_IN_PROGRESS and host in (mig.source, mig.dest):
+                latest[mig.instance_uuid] = mig
+        changed = []
+        for uuid, mig in latest.items():
+            inst = self.instances.get(uuid)
+            if inst is None or not self._moving(inst):
+                continue
+            context = self.migration_context(inst)
+            if context is not None and context is not mig:
+                mig.status = STALE_RECORD.status
+                changed.append(mig.uuid)
+        return changed
 
     def audit_tracker(self, host: str) -> None:
         """``RT._update_available_resource``: the tracker counts again."""
@@ -301,11 +342,7 @@ class Resources:
                 # a record the instance's own move no longer points at is stale: the
                 # audit skips it (``_update_usage_from_migrations``)
                 continue
-            vm, task = inst.vm_state, inst.task_state
-            moving = (vm is VmState.RESIZED
-                      or (vm in (VmState.ACTIVE, VmState.STOPPED) and task in _MOVING_TASKS)
-                      or (task is TaskState.MIGRATING
-                          and vm in (VmState.ACTIVE, VmState.PAUSED)))
+            moving = self._moving(inst)
             moves.append(TrackedMigration(
                 uuid, mig.uuid, incoming=mig.dest == host, outbound=mig.source == host,
                 usage_new=self.tracker_usage(mig.new_flavor or inst.flavor, inst),

@@ -417,6 +417,11 @@ VARIABLES: tuple[Variable, ...] = (
                  uuid: MigrationRecord(uuid, inst, MigrationType(kind), MS(status), source,
                                        dest, old, new, sent_to)
                  for uuid, inst, kind, status, source, dest, old, new, sent_to in rows}),
+    Variable("migration_contexts", Role.SYSTEM,
+             "each instance's migration context, as the record its last move claim took "
+             "(RT._move_claim: instance.migration_context); the claim's move dropped it "
+             "once that record left progress",
+             _empty, Form.ROWS, _PAIRS, _dict),
     Variable("groups", Role.SYSTEM, "each server group's members",
              _empty, Form.ROWS, _TUPLES,
              lambda rows, c: {g: list(members) for g, members in rows}),

@@ -71,6 +71,9 @@ class Pending(NamedTuple):
     #: the migration record the instance has is still this step's own (no other move
     #: has made one since): what a clean-up after a lost compare-and-swap acts on
     own_record: bool = True
+    #: the chain holds no record: its lookup (``Step.record``) found none in the status
+    #: it asks for, so the statuses its steps declare are written to none
+    unheld: bool = False
 
 
 class Node(NamedTuple):
@@ -482,7 +485,8 @@ class _Explorer:
         if pair is None or pair[0] is VmState.DELETED:
             return False
         errs, change, _ = self.memo.preemption[(item.operation, item.step)]
-        return errs or (change is not None and has_migration and item.own_record)
+        return errs or (change is not None and has_migration and item.own_record
+                        and not item.unheld)
 
     def _preempted(self, core: Core, item: Pending) -> tuple[Moved, ...]:
         """A step delivered after another operation took its task_state: its clean-up
@@ -494,7 +498,8 @@ class _Explorer:
         _, change, host = self.memo.preemption[(item.operation, item.step)]
         if item.own_record:
             place(i, host, self._source(item), item.target)
-        if change is not None and item.own_record and i.migration is not None:
+        if (change is not None and item.own_record and not item.unheld
+                and i.migration is not None):
             i.migration.status = change.status
         left = preempted_state(step, i, item.target)
         if left is not None:
@@ -557,6 +562,17 @@ class _Explorer:
             kwargs = {"ctx": USER}
         else:  # a periodic task: delivered as its own step, as Lifecycle.deliver does
             kwargs = {}
+        unheld = origin is not None and origin.unheld
+        lookup = (self.lc.operation(operation).step(arg.step).record if kind == "deliver"
+                  else None)
+        if (lookup is not None and lookup.status is not None
+                and not self.lc.operation(operation).migration_types):
+            # A lookup by status finds the instance's one record if it is in that
+            # status. Only for a chain whose own request made no record (a plain
+            # rebuild): one that did (an evacuation) holds the record the explorer's
+            # instance has, which stands for its own (the explorer keeps one record, so
+            # it cannot tell two evacuations' records apart, as the cluster does).
+            unheld = i.migration is None or i.migration.status is not lookup.status
         i.last_branch = None
         if not self.machine.fire(i, trigger, kwargs):
             return ()
@@ -569,8 +585,15 @@ class _Explorer:
         if branch.then is not None:
             entry = self.lc.operation(operation).step(branch.then).entry.after(
                 origin.step if origin is not None else "api")
-            then = Pending(operation, branch.then, target, entry.kind is Entered.HANDLER)
-        apply_migration(i, branch, before_host, target)
+            then = Pending(operation, branch.then, target, entry.kind is Entered.HANDLER,
+                           unheld=unheld)
+        if unheld:
+            if lookup is not None and lookup.create is not None and lookup.claimed is not None:
+                # the claim makes a record its handler never holds (``RecordLookup``)
+                i.migration = MigrationRecord("m", i.uuid, lookup.create, lookup.claimed,
+                                              before_host, arg.target)
+        else:
+            apply_migration(i, branch, before_host, target)
         vm, task = STATE_PAIRS.get(i.state, (VmState.BUILDING, None))
         fresh = branch.migration is not None and branch.migration.create is not None
         return ((trigger, self._read_core(), then, (vm, task, i.power_state), fresh),)

@@ -26,10 +26,12 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from model.states import TaskState, VmState
+from model.states import MigrationStatus, TaskState, VmState
 
 __all__ = [
     "IO_TASK_STATES",
+    "STALE_RECORD",
+    "StaleRecord",
     "TrackedInstance",
     "TrackedMigration",
     "Tracker",
@@ -43,6 +45,27 @@ IO_TASK_STATES = frozenset(t.value for t in (
     TaskState.IMAGE_SNAPSHOT, TaskState.IMAGE_BACKUP, TaskState.RESCUING,
     TaskState.UNSHELVING))
 _BUILDING = VmState.BUILDING.value
+
+
+@dataclass(frozen=True)
+class StaleRecord:
+    """What the resource audit does to a migration record that is not the instance's
+    current move: for each instance resizing, rebuilding or live-migrating, it takes
+    the latest of its records in progress or in error with this host at one end
+    (``MigrationList.get_in_progress_and_error``) and, when the instance's migration
+    context names another record, gives that record ``status`` and does not count it.
+    An instance with no migration context has its record counted (``nova``)."""
+
+    status: MigrationStatus
+    nova: str
+
+
+STALE_RECORD = StaleRecord(
+    MigrationStatus.ERROR,
+    "RT._update_available_resource -> RT._update_usage_from_migrations: "
+    "_instance_in_resize_state / _instance_is_live_migrating, the most recently updated "
+    "record per instance, then instance.migration_context.migration_id != migration.id: "
+    "migration.status = 'error', migration.save()")
 
 
 @dataclass(frozen=True, slots=True)

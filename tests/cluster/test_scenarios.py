@@ -455,6 +455,88 @@ def test_a_preempted_evacuation_cleans_up_its_own_record_and_destination(simulat
     only_on(doc, second)
 
 
+def test_a_plain_rebuild_finds_no_accepted_record_and_writes_to_none(simulate, booted):
+    """COND.rebuild_instance looks up an 'accepted' record for a plain rebuild too, but
+    only an evacuation's API makes one: after a confirmed resize the instance's record
+    is confirmed, the rebuild finds none, and neither its end nor its failure changes
+    the record."""
+    moved = BOOT + [api("resize", flavor="m1.large"), SETTLE, api("confirm_resize"), SETTLE]
+    doc = simulate(moved + [api("rebuild"), SETTLE])
+    assert vm(doc) == ("active", None, "running")
+    assert doc["migrations"]["mig1"]["status"] == "confirmed"
+    doc = simulate(moved + [api("rebuild"),
+                            {"settle": True, "outcomes": {"rebuild.spawned": "driver_error"}}])
+    assert vm(doc)[0] == "error"
+    assert doc["migrations"]["mig1"]["status"] == "confirmed"
+
+
+#: two evacuations at once, the second's record left accepted (both conductors take the
+#: first's): scenarios/two_evacuations_at_once.json
+_TWO_EVACUATIONS = [
+    host_event("service_down", "compute1"), api("evacuate", "admin"),
+    api("evacuate", "admin", host="compute2"), {"deliver": "next"}, {"deliver": "next"},
+    {"deliver": "w9"}, {"deliver": "w11"}, {"deliver": "w12"}, {"deliver": "w13"}, SETTLE]
+
+
+@pytest.mark.parametrize("outcome, status", [("ok", "done"), ("driver_error", "failed")])
+def test_a_plain_rebuild_ends_an_evacuations_accepted_record(simulate, outcome, status):
+    """A plain rebuild's conductor takes the accepted record another evacuation left and
+    passes it to CM.rebuild_instance: RT.finish_evacuation marks it done, a failure
+    (_set_migration_status) failed (Nova 34, seen by conformance:
+    scenarios/rebuild_finds_an_evacuations_accepted_record.json)."""
+    assert simulate(BOOT)["instances"]["vm1"]["host"] == "compute1"
+    doc = simulate(BOOT + _TWO_EVACUATIONS)
+    assert doc["instances"]["vm1"]["host"] == "compute2"
+    assert doc["migrations"]["mig2"]["status"] == "accepted"
+    doc = simulate(BOOT + _TWO_EVACUATIONS + [
+        api("rebuild"), {"settle": True, "outcomes": {"rebuild.spawned": outcome}}])
+    assert doc["migrations"]["mig2"]["status"] == status
+    assert doc["migrations"]["mig1"]["status"] == "failed"
+
+
+def audit(host: str) -> dict:
+    return {"periodic": "update_available_resource", "host": host}
+
+
+def test_the_audit_errors_an_evacuations_claimed_record_once_a_later_move_claims(simulate):
+    """The record an evacuation's destination claim made (its conductor found none: the
+    source came back first) stays pre-migrating while nothing moves the instance; once a
+    cold migration has claimed its destination (the migration context names mig3), the
+    audit of the evacuation's source, where mig2 is the instance's latest record, marks
+    mig2 error (RT._update_usage_from_migrations); the audit of compute2, where mig3 is
+    the latest, and an audit before the claim (no migration context) leave it (Nova 34,
+    seen by conformance: scenarios/audit_errors_an_evacuations_claimed_record.json)."""
+    assert simulate(BOOT)["instances"]["vm1"]["host"] == "compute1"
+    evacuated = BOOT + [host_event("service_down", "compute1"), api("evacuate", "admin"),
+                        host_event("service_up", "compute1"), SETTLE]
+    doc = simulate(evacuated + [audit("compute1")])
+    assert doc["migrations"]["mig2"]["status"] == "pre-migrating"
+    assert (doc["instances"]["vm1"]["host"], doc["migrations"]["mig2"]["source"]) == (
+        "compute2", "compute1")
+    migrating = evacuated + [api("migrate", "admin", host="compute3")]
+    doc = simulate(migrating + [deliver("migrate", "schedule"), audit("compute1")])
+    assert doc["migrations"]["mig2"]["status"] == "pre-migrating"   # no context yet
+    doc = simulate(migrating + [SETTLE, audit("compute2")])
+    assert vm(doc)[0] == "resized"
+    assert doc["migrations"]["mig2"]["status"] == "pre-migrating"   # mig3 is the latest
+    doc = simulate(migrating + [SETTLE, audit("compute1")])
+    assert doc["migrations"]["mig2"]["status"] == "error"
+    assert doc["migrations"]["mig3"]["status"] == "finished"
+
+
+def test_the_audit_leaves_a_claimed_record_whose_instance_is_not_moving(simulate):
+    """After the confirm the migration context is gone: a record the audit had not
+    errored yet stays as it is whatever the audits."""
+    assert simulate(BOOT)["instances"]["vm1"]["host"] == "compute1"
+    doc = simulate(BOOT + [
+        host_event("service_down", "compute1"), api("evacuate", "admin"),
+        host_event("service_up", "compute1"), SETTLE,
+        api("migrate", "admin", host="compute3"), SETTLE, api("confirm_resize"), SETTLE,
+        audit("compute1"), audit("compute2"), audit("compute3")])
+    assert doc["migrations"]["mig2"]["status"] == "pre-migrating"
+    assert doc["migrations"]["mig3"]["status"] == "confirmed"
+
+
 def test_a_rebuild_preempted_by_reset_state_errors_and_frees_its_host(simulate, booted):
     """CM._do_rebuild_instance loses its check inside CM.rebuild_instance's
     _error_out_instance_on_exception: error with rebuilding and the guest's power state,
