@@ -224,7 +224,8 @@ START = Operation(
     api=api_step(T.POWERING_ON, then="power_on", nova="API.start"),
     steps=(Step("power_on", Where.HOST, _states(T.POWERING_ON), (
         ok(NO_GUEST_REVERTS, Branch(vm=V.ACTIVE, task=None, power=P.RUNNING)), REVERT_TASK,
-    ), "CM.start_instance -> CM._power_on", entry=rpc("CM.start_instance")),),
+    ), "CM.start_instance -> CM._power_on", entry=rpc("CM.start_instance"),
+        guest_before_check=P.RUNNING),),
 )
 
 STOP = Operation(
@@ -1137,9 +1138,13 @@ UNSHELVE = Operation(
                     "(instance.task_state = None; instance.save())"),
         ), "COND.unshelve_instance", schedules=True,
             entry=rpc("COND.unshelve_instance (cast by API.unshelve)")),
+        # CM.start_instance powers the guest on (CM._power_on) before its
+        # save(expected_task_state=POWERING_ON): a reset-state while the cast waited
+        # keeps the record, with the guest running under it.
         Step("power_on", Where.HOST, _states(T.POWERING_ON), (
             done(vm=V.ACTIVE, task=None, power=P.RUNNING), REVERT_TASK,
-        ), "CM.start_instance", entry=rpc("CM.start_instance (cast by the conductor)")),
+        ), "CM.start_instance", entry=rpc("CM.start_instance (cast by the conductor)"),
+            guest_before_check=P.RUNNING),
         # The compute, not the conductor, puts the instance on its host
         # (RT.instance_claim inside CM._unshelve_instance). CM._unshelve_instance saves
         # spawning with no expected_task_state: whatever the task_state is now (a
