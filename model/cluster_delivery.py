@@ -471,12 +471,23 @@ class Delivery:
                       migration: str | None) -> None:
         """Remember, on each move whose chain of steps is still queued, a step of another
         request (another operation, or another move) that ran meanwhile: the upstream
-        findings about requests that overtake a move are keyed on it."""
+        findings about requests that overtake a move are keyed on it. A move whose next
+        step went with a stopped compute process (``discarded_steps``: it was to go on
+        inside a handler) has nothing queued but is still in flight, its record in
+        progress: it counts as queued for another operation's step."""
+        chains = {}
         for w in self.work.values():
-            if w.instance != inst.uuid:
-                continue
-            mig = w.get("migration")
-            if mig is None or (w.operation, mig) == (operation, migration):
+            if w.instance == inst.uuid and w.get("migration") is not None:
+                chains.setdefault(w.get("migration"), set()).add(w.operation)
+        own = inst.migration
+        if own is not None and own.in_progress and own.uuid not in chains:
+            lost = next((d.operation for d in reversed(self.discarded_steps.get(inst.uuid, ()))
+                         if own.migration_type in self.lc.operation(d.operation).migration_types),
+                        None)
+            if lost is not None and lost != operation:
+                chains[own.uuid] = {lost}
+        for mig, operations in chains.items():
+            if mig == migration and operations == {operation}:
                 continue
             record = self.migrations.get(mig)
             if record is None:
