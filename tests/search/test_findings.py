@@ -803,6 +803,37 @@ def test_a_delete_after_the_moves_handler_went_with_its_compute_is_the_same_find
         cluster.close()
 
 
+def test_a_failed_delete_after_a_restart_mid_finish_is_the_same_finding():
+    """The destination's compute stops and starts between resize_finish and finished
+    (one handler, CM.finish_resize); a delete whose terminate fails then errors the
+    instance and clears its task. The source's audit does not count the post-migrating
+    record's allocation: the violation names the host and the migration consumer, and
+    the cause is recorded on the record's instance (the step its compute took with it)."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        assert cluster.request("migrate", uuid, ADMIN).accepted
+        for step in ("schedule", "prep_resize", "resize_migrating", "resize_migrated",
+                     "resize_finish"):
+            assert _run_work(cluster, uuid, "migrate", step).accepted
+        dest = cluster.instances[uuid].host
+        cluster.service_down(dest)
+        cluster.service_up(dest)
+        assert cluster.request("delete", uuid, ADMIN).accepted
+        assert _run_work(cluster, uuid, "delete", "terminate", "driver_error").accepted
+        assert (cluster.instances[uuid].vm_state, cluster.instances[uuid].task_state) == (
+            VmState.ERROR, None)
+        found = invariants.violations(cluster)
+        assert "tracker_audit_agrees_with_placement" in found, found
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == {}, unexplained
+        assert {f.name for f, _ in explained} == {
+            "a compute restart during a resize's finish leaves its migration holding the "
+            "source"}
+    finally:
+        cluster.close()
+
+
 def test_a_lost_chain_is_not_overlapped_by_its_own_operation():
     """The move whose next step went with its compute records no overlap of its own
     operation's requests (an abort of that live migration is not another request)."""
