@@ -169,7 +169,10 @@ UPSTREAM: tuple[Finding, ...] = (
                  "operator runs `nova-manage placement audit --delete`. If the move's own "
                  "step then fails its task_state check, its clean-up "
                  "(ComputeManager._revert_allocation) hands the allocation back to the "
-                 "deleted instance, where it stays until the resource audit of that host."),
+                 "deleted instance, where it stays until the resource audit of that host. "
+                 "A move whose next step went with a stopped compute process (a running "
+                 "live migration's end, inside ComputeManager.live_migration) is still in "
+                 "flight, its migration running: a delete then leaks it the same way."),
         nova="nova/compute/manager.py: ComputeManager._complete_deletion; "
              "nova/compute/api.py: API._local_delete_cleanup, API._confirm_resize_on_deleting; "
              "nova/compute/resource_tracker.py: ResourceTracker._remove_deleted_instances_allocations",

@@ -83,8 +83,8 @@ def tracker_audit_agrees_with_placement(cluster) -> list[str]:
 
 def _disagreeing(cluster, audited, host: str, live) -> tuple[str, ...]:
     """The instances and migrations either side counts on the host (the audit's
-    tracked instances and moves, Placement's consumers there), with each such
-    instance's migrations (``of_instance``: an earlier move's record may hold the cause,
+    tracked instances and moves, Placement's consumers there, and each such move's
+    instance), with each such instance's migrations (``of_instance``: an earlier move's record may hold the cause,
     as a source that came back during an evacuation a later one overtook) and, for a
     record a destination's claim made, the record of the request it stands in for
     (``Cluster.claimed_records``): the subjects a recorded cause can name. The sides
@@ -92,6 +92,10 @@ def _disagreeing(cluster, audited, host: str, live) -> tuple[str, ...]:
     counted = set(audited.instances) | {m for _, m in audited.migrations}
     holding = {c for c in live if cluster.ledger.allocations_view(c).get(host)}
     subjects = counted | holding
+    # (a migration consumer's instance: the cause of a move's record may be recorded
+    # on the instance, as a step its compute took with it, ``discarded_steps``)
+    subjects |= {cluster.migrations[m].instance_uuid for m in tuple(subjects)
+                 if m in cluster.migrations}
     for uuid in tuple(subjects):
         if uuid in cluster.instances:
             for subject in of_instance(cluster, uuid):

@@ -224,7 +224,8 @@ START = Operation(
     api=api_step(T.POWERING_ON, then="power_on", nova="API.start"),
     steps=(Step("power_on", Where.HOST, _states(T.POWERING_ON), (
         ok(NO_GUEST_REVERTS, Branch(vm=V.ACTIVE, task=None, power=P.RUNNING)), REVERT_TASK,
-    ), "CM.start_instance -> CM._power_on", entry=rpc("CM.start_instance")),),
+    ), "CM.start_instance -> CM._power_on", entry=rpc("CM.start_instance"),
+        guest_before_check=P.RUNNING),),
 )
 
 STOP = Operation(
@@ -1158,29 +1159,47 @@ UNSHELVE = Operation(
     summary="Bring a shelved instance back: power on, or schedule and spawn if offloaded.",
     guard=guard([V.SHELVED, V.SHELVED_OFFLOADED]),
     host_change=HostChange.ARRIVES,
-    api=api_step(T.UNSHELVING, then="unshelve", nova="API.unshelve"),
+    # COND.unshelve_instance takes its path from the vm_state of the instance the API
+    # cast to it (the message's copy, not the database's), so the path is decided here,
+    # by the vm_state the API's guard admitted: a reset-state while the cast waits
+    # changes neither path.
+    api=api_branches(
+        Branch(when=(When.VM_SHELVED,), task=T.UNSHELVING, then="powering_on"),
+        Branch(when=(When.VM_SHELVED_OFFLOADED,), task=T.UNSHELVING, then="unshelve"),
+        nova="API.unshelve"),
     steps=(
-        Step("unshelve", Where.CONDUCTOR, _states(T.UNSHELVING), (
-            ok(Branch(when=(When.VM_SHELVED,), task=T.POWERING_ON, then="power_on"),
-               Branch(when=(When.VM_SHELVED_OFFLOADED,), task=T.UNSHELVING,
-                      alloc=(Alloc.CLAIM_DEST,), then="spawning"),
-               nova="COND.unshelve_instance"),
-            Outcome("no_valid_host", ENV, (Branch(when=(When.VM_SHELVED_OFFLOADED,),
-                                                  task=None),),
-                    "COND.unshelve_instance: NoValidHost leaves it offloaded"),
+        task_step("powering_on", Where.CONDUCTOR, T.UNSHELVING, T.POWERING_ON, "power_on",
+                  "COND.unshelve_instance: instance.save(expected_task_state=UNSHELVING); "
+                  "an UnexpectedTaskStateError is raised out of the cast, nothing saved",
+                  entry=rpc("COND.unshelve_instance (cast by API.unshelve)")),
+        # The offloaded path saves nothing before it schedules: no task_state check, and
+        # the instance is scheduled and cast to its compute whatever its task_state is
+        # now. Only NoValidHost saves, task_state None, with no expected_task_state.
+        Step("unshelve", Where.CONDUCTOR, ANY, (
+            ok(Branch(task=KEEP, alloc=(Alloc.CLAIM_DEST,), then="spawning"),
+               nova="COND.unshelve_instance -> COND._schedule_instances; "
+                    "ComputeAPI.unshelve_instance"),
+            Outcome("no_valid_host", ENV, (Branch(task=None),),
+                    "COND.unshelve_instance: NoValidHost leaves it offloaded "
+                    "(instance.task_state = None; instance.save())"),
         ), "COND.unshelve_instance", schedules=True,
             entry=rpc("COND.unshelve_instance (cast by API.unshelve)")),
+        # CM.start_instance powers the guest on (CM._power_on) before its
+        # save(expected_task_state=POWERING_ON): a reset-state while the cast waited
+        # keeps the record, with the guest running under it.
         Step("power_on", Where.HOST, _states(T.POWERING_ON), (
             done(vm=V.ACTIVE, task=None, power=P.RUNNING), REVERT_TASK,
-        ), "CM.start_instance", entry=rpc("CM.start_instance (cast by the conductor)")),
+        ), "CM.start_instance", entry=rpc("CM.start_instance (cast by the conductor)"),
+            guest_before_check=P.RUNNING),
         # The compute, not the conductor, puts the instance on its host
-        # (RT.instance_claim inside CM._unshelve_instance).
-        # (CM._unshelve_instance saves spawning with no expected_task_state: Nova does
-        # not check the task here; the model drops the step when it has changed)
-        Step("spawning", Where.DEST, _states(T.UNSHELVING), (
+        # (RT.instance_claim inside CM._unshelve_instance). CM._unshelve_instance saves
+        # spawning with no expected_task_state: whatever the task_state is now (a
+        # reset-state while the cast waited), the instance is claimed and spawned, and
+        # CM._update_instance_after_spawn makes it active.
+        Step("spawning", Where.DEST, ANY, (
             done(task=T.SPAWNING, host=HostEffect.SET_DEST, tracker=(Track.INSTANCE_CLAIM,),
                  then="spawned"),
-        ), "CM._unshelve_instance -> RT.instance_claim",
+        ), "CM._unshelve_instance: instance.save() -> RT.instance_claim",
             entry=rpc("CM.unshelve_instance (cast by the conductor)")),
         Step("spawned", Where.DEST, _states(T.SPAWNING), (
             done(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True,

@@ -21,7 +21,7 @@ from model.cluster_state import (
 )
 from model.lifecycle import (
     DYNAMIC_CONDITIONS, PREEMPTED, STATIC_CONDITIONS, Instance, place, preempted_clean_up,
-    preempted_state,
+    preempted_guest, preempted_state,
 )
 from model.operation import (
     Alloc, Branch, Entered, OutcomeKind, SchedulerUse, Step, When, Where,
@@ -202,6 +202,7 @@ class Delivery:
             cleanup = self._preempted(step, inst, work)
             self._note_dropped(inst, work, outcome)
             cleanup += self._errored_by_preemption(step, inst, work)
+            cleanup += self._guest_before_check(step, inst)
             err = errors.UnexpectedTaskStateError(
                 f"{work.operation}.{work.step}: {outcome} not possible for {inst.uuid} in "
                 f"{inst.vm_state.value}/{inst.task_state}; work dropped{cleanup}")
@@ -321,6 +322,15 @@ class Delivery:
             work.operation, work.step, outcome.name, outcome.kind, PREEMPTED, vm.value,
             None if found is None else found.value)
         return f"; {inst.uuid} errored with task_state {task_label(inst.task_state)}"
+
+    def _guest_before_check(self, step: Step, inst: Instance) -> str:
+        """``Step.guest_before_check``: the driver acted on the guest before the lost
+        check, and the guest stays as it left it (``lifecycle.preempted_guest``)."""
+        guest = preempted_guest(step, inst)
+        if guest is None:
+            return ""
+        inst.guest = guest
+        return f"; its guest left {guest.label} by the driver before the check"
 
     def _preempted(self, step: Step, inst: Instance, work: Work) -> str:
         """A step that lost its compare-and-swap still runs its failure path's clean-up
@@ -464,12 +474,23 @@ class Delivery:
                       migration: str | None) -> None:
         """Remember, on each move whose chain of steps is still queued, a step of another
         request (another operation, or another move) that ran meanwhile: the upstream
-        findings about requests that overtake a move are keyed on it."""
+        findings about requests that overtake a move are keyed on it. A move whose next
+        step went with a stopped compute process (``discarded_steps``: it was to go on
+        inside a handler) has nothing queued but is still in flight, its record in
+        progress: it counts as queued for another operation's step."""
+        chains = {}
         for w in self.work.values():
-            if w.instance != inst.uuid:
-                continue
-            mig = w.get("migration")
-            if mig is None or (w.operation, mig) == (operation, migration):
+            if w.instance == inst.uuid and w.get("migration") is not None:
+                chains.setdefault(w.get("migration"), set()).add(w.operation)
+        own = inst.migration
+        if own is not None and own.in_progress and own.uuid not in chains:
+            lost = next((d.operation for d in reversed(self.discarded_steps.get(inst.uuid, ()))
+                         if own.migration_type in self.lc.operation(d.operation).migration_types),
+                        None)
+            if lost is not None and lost != operation:
+                chains[own.uuid] = {lost}
+        for mig, operations in chains.items():
+            if mig == migration and operations == {operation}:
                 continue
             record = self.migrations.get(mig)
             if record is None:

@@ -32,7 +32,8 @@ import networkx as nx
 
 from model.lifecycle import (
     ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
-    guard_failure, place, preempted_clean_up, preempted_label, preempted_state,
+    guard_failure, place, preempted_clean_up, preempted_guest, preempted_label,
+    preempted_state,
     rebuild_as_stopped,
 )
 from model.operation import (
@@ -282,10 +283,10 @@ class _Memo:
         self.swapped: dict = {}
         self.cores: dict[Core, Core] = {}  # each distinct core (and its parts) once
         self.parts: dict = {}
-        #: per (operation, step): whether losing its compare-and-swap errors the
-        #: instance (``Step.preempted``), the change its clean-up makes to the
-        #: move's record (``lifecycle.preempted_clean_up``), if any, and to the
-        #: instance's host
+        #: per (operation, step): whether losing its compare-and-swap changes the
+        #: instance (``Step.preempted`` errors it, ``Step.guest_before_check`` leaves
+        #: its guest), the change its clean-up makes to the move's record
+        #: (``lifecycle.preempted_clean_up``), if any, and to the instance's host
         self.preemption: dict[tuple[str, str],
                               tuple[bool, Migration | None, HostEffect]] = {}
         for op in lifecycle.operations:
@@ -295,8 +296,9 @@ class _Memo:
                 if change is not None and change.create is not None:
                     change = None
                 host = clean.branch.host if clean is not None else HostEffect.KEEP
-                self.preemption[(op.name, step.name)] = (step.preempted is not None, change,
-                                                         host)
+                self.preemption[(op.name, step.name)] = (
+                    step.preempted is not None or step.guest_before_check is not None,
+                    change, host)
 
 
 class _Explorer:
@@ -480,7 +482,8 @@ class _Explorer:
 
     def _preemption_matters(self, item: Pending, state: str, has_migration: bool) -> bool:
         """Whether delivering ``item`` when it can no longer fire changes anything: it
-        errors the instance, or its clean-up changes the instance's migration record."""
+        errors the instance or leaves its guest as its driver did, or its clean-up
+        changes the instance's migration record."""
         pair = STATE_PAIRS.get(state)
         if pair is None or pair[0] is VmState.DELETED:
             return False
@@ -506,6 +509,9 @@ class _Explorer:
             i.state, power = left
             if power is not None:
                 i.power_state = power
+        guest = preempted_guest(step, i)
+        if guest is not None:
+            i.guest = guest
         vm, task = STATE_PAIRS[i.state]
         return ((preempted_label(item.operation, item.step), self._read_core(), None,
                  (vm, task, i.power_state), False),)

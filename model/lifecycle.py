@@ -472,6 +472,17 @@ def preempted_state(step: Step, instance: "Instance", target: str | None
     return state_name(VmState.ERROR, task), power
 
 
+def preempted_guest(step: Step, instance: "Instance") -> PowerState | None:
+    """``Step.guest_before_check``: the guest a step that lost its compare-and-swap
+    leaves, its driver having acted before the check (None: the guest is left as it
+    is: the step's driver does nothing first, the instance is deleted, or the
+    hypervisor has no guest of it)."""
+    if (step.guest_before_check is None or instance.vm_state is VmState.DELETED
+            or instance.guest is PowerState.PENDING):
+        return None
+    return step.guest_before_check
+
+
 def rebuild_as_stopped(instance: "Instance") -> None:
     """The API's ``target_state`` stopped (``Operation.stopped_from_microversion``): the
     destination rebuilds the instance as a stopped one (``CM._do_rebuild_instance``
@@ -484,10 +495,18 @@ def _preempted_combos(step: Step, vm: VmState, task: Task, power: PowerState,
                       guest: PowerState) -> list[tuple[VmState, Task, PowerState, PowerState]]:
     """What ``Step.preempted`` leaves when the step finds ``task`` instead of what it
     expects: vm_state error with the handler's task_state and the power_state it read
-    (or none and the record's, when the check before the compare-and-swap failed first)."""
+    (or none and the record's, when the check before the compare-and-swap failed first);
+    with nothing declared, the record as it is and the guest as the driver left it
+    before the check (``Step.guest_before_check``)."""
     p = step.preempted
-    if p is None or step.expects is None or task in step.expects or vm is VmState.DELETED:
+    if step.expects is None or task in step.expects or vm is VmState.DELETED:
         return []
+    if p is None:
+        # the driver's work before the lost check (``Step.guest_before_check``)
+        after = step.guest_before_check
+        if after is None or guest is PowerState.PENDING:
+            return []
+        return [(vm, task, power, after)]
     read = guest if p.power is Rule.GUEST else p.power
     combos = [(VmState.ERROR, task if p.task is Rule.KEEP else p.task,
                power if read is None else read, guest)]

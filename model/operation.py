@@ -414,6 +414,12 @@ class Step:
     #: where the step gets its move's migration record, when not from the step before
     #: it (``RecordLookup``)
     record: RecordLookup | None = None
+    #: what the step's handler has the driver do to the guest before its
+    #: compare-and-swap, which it keeps when that check fails: the record is not saved
+    #: and nothing errors it (``reverts_task_state`` logs the UnexpectedTaskStateError
+    #: and leaves the task alone), but the guest is as the driver left it. Only where the
+    #: hypervisor has a guest to act on. None: the driver does nothing before the check.
+    guest_before_check: PowerState | None = None
 
     def outcome(self, name: str) -> Outcome:
         for outcome in self.outcomes:

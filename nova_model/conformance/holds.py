@@ -66,6 +66,11 @@ HELD: tuple[tuple[str, str], ...] = (
     ("revert_resize", "revert_resize"),
     ("revert_resize", "finish_revert_resize"),
     ("confirm_resize", "confirm"),
+    ("start", "power_on"),
+    ("unshelve", "powering_on"),
+    ("unshelve", "unshelve"),
+    ("unshelve", "power_on"),
+    ("unshelve", "spawning"),
 )
 
 #: Held steps whose hold is at another step's endpoint, with why: Nova's source

@@ -835,6 +835,87 @@ def test_a_revert_whose_destination_step_waits_behind_the_reset_is_the_same_find
         cluster.close()
 
 
+def test_a_delete_after_the_moves_handler_went_with_its_compute_is_the_same_finding():
+    """A running live migration whose source compute stops takes its end with it
+    (CM.live_migration's handler: no message is left for post_live_migration), and the
+    migration stays running and holds the source. A force delete, local with the source
+    down (API._local_delete), deletes the instance consumer's allocation only: the
+    migration's is left, as when its chain is still queued."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        source = cluster.instances[uuid].host
+        assert cluster.request("live_migrate", uuid, ADMIN).accepted
+        for step in ("schedule", "pre_live_migration", "live_migration"):
+            assert _run_work(cluster, uuid, "live_migrate", step).accepted
+        mig = cluster.instances[uuid].migration
+        cluster.service_down(source)
+        assert [w for w in cluster.pending() if w.instance == uuid] == []
+        assert mig.status is MigrationStatus.RUNNING
+        assert cluster.request("force_delete", uuid, ADMIN).accepted
+        assert cluster.instances[uuid].vm_state is VmState.DELETED  # destroyed locally
+        assert source in cluster.ledger.allocations_of(mig.uuid)
+        found = invariants.violations(cluster)
+        assert set(found) == {"allocations_have_live_consumers"}, found
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == {}, unexplained
+        assert {f.name for f, _ in explained} == {
+            "deleting an instance during a move leaks the migration's allocation"}
+    finally:
+        cluster.close()
+
+
+def test_a_failed_delete_after_a_restart_mid_finish_is_the_same_finding():
+    """The destination's compute stops and starts between resize_finish and finished
+    (one handler, CM.finish_resize); a delete whose terminate fails then errors the
+    instance and clears its task. The source's audit does not count the post-migrating
+    record's allocation: the violation names the host and the migration consumer, and
+    the cause is recorded on the record's instance (the step its compute took with it)."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        assert cluster.request("migrate", uuid, ADMIN).accepted
+        for step in ("schedule", "prep_resize", "resize_migrating", "resize_migrated",
+                     "resize_finish"):
+            assert _run_work(cluster, uuid, "migrate", step).accepted
+        dest = cluster.instances[uuid].host
+        cluster.service_down(dest)
+        cluster.service_up(dest)
+        assert cluster.request("delete", uuid, ADMIN).accepted
+        assert _run_work(cluster, uuid, "delete", "terminate", "driver_error").accepted
+        assert (cluster.instances[uuid].vm_state, cluster.instances[uuid].task_state) == (
+            VmState.ERROR, None)
+        found = invariants.violations(cluster)
+        assert "tracker_audit_agrees_with_placement" in found, found
+        unexplained, explained = findings.split(found, cluster)
+        assert unexplained == {}, unexplained
+        assert {f.name for f, _ in explained} == {
+            "a compute restart during a resize's finish leaves its migration holding the "
+            "source"}
+    finally:
+        cluster.close()
+
+
+def test_a_lost_chain_is_not_overlapped_by_its_own_operation():
+    """The move whose next step went with its compute records no overlap of its own
+    operation's requests (an abort of that live migration is not another request)."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        source = cluster.instances[uuid].host
+        assert cluster.request("live_migrate", uuid, ADMIN).accepted
+        for step in ("schedule", "pre_live_migration", "live_migration"):
+            assert _run_work(cluster, uuid, "live_migrate", step).accepted
+        mig = cluster.instances[uuid].migration
+        cluster.service_down(source)
+        cluster.note_overlap(cluster.instances[uuid], "live_migrate", "api", "ok", mig.uuid)
+        assert cluster.overlaps.get(mig.uuid, ()) == ()
+        cluster.note_overlap(cluster.instances[uuid], "delete", "api", "ok", mig.uuid)
+        assert [o.operation for o in cluster.overlaps[mig.uuid]] == ["delete"]
+    finally:
+        cluster.close()
+
+
 def test_a_finding_does_not_explain_a_message_without_its_cause():
     """The text of a finding's violation, even with its subjects, explains nothing when
     the cluster recorded no cause for them."""
