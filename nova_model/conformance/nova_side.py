@@ -16,9 +16,9 @@ says, reporting power states as the libvirt driver does (the model follows libvi
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
-import functools
 import logging
 import os
 import sys
@@ -392,7 +392,6 @@ class _Holds:
     """
 
     LIMIT_S = 90.0
-    AWAIT_S = 30.0
 
     def __init__(self, env: "NovaCluster"):
         self.env = env
@@ -432,10 +431,13 @@ class _Holds:
         return next(h for h in self.holds if h["key"] == key)
 
     def wait_until_reached(self, keys) -> list[dict[str, str]]:
-        """Wait until Nova waits at every hold of ``keys``; the ones it never reached."""
-        deadline = time.monotonic() + self.AWAIT_S
+        """Wait until Nova waits at every hold of ``keys``; the ones it never reached
+        (with no work of its own left in flight, Nova will not reach them by itself)."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
         pending = [self._named(k) for k in keys]
         while any(not h["reached"] for h in pending) and time.monotonic() < deadline:
+            if not WORK.in_flight():
+                break
             time.sleep(0.02)
         return [{"key": h["key"], "target": h["target"]} for h in pending if not h["reached"]]
 
