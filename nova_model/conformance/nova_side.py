@@ -41,7 +41,7 @@ from nova.tests.functional.api import client as api_client  # noqa: E402
 from nova.virt import event as virtevent  # noqa: E402
 from nova.virt import fake  # noqa: E402
 from oslo_messaging._drivers import impl_fake  # noqa: E402
-from oslo_messaging.rpc import server as rpc_server  # noqa: E402
+from oslo_messaging.rpc import dispatcher as rpc_dispatcher  # noqa: E402
 
 from nova_model.conformance.work import Work, wait_for_rest  # noqa: E402
 
@@ -84,16 +84,17 @@ _LISTENERS: list[Any] = []
 
 
 def _queued():
-    """The messages waiting in a queue some running service listens to."""
+    """The messages waiting in a queue some running service listens to (the fake
+    driver's ``FakeExchange.poll`` takes them from these queues)."""
     seen = set()
     for listener in _LISTENERS:
-        if listener._stopped.is_set():
+        if listener.harness_stopped:
             continue
-        for target in listener._targets:
-            exchange = listener._exchange_manager.get_exchange(target.exchange)
+        for target in listener.harness_targets:
+            exchange = listener.harness_exchanges.get_exchange(target.exchange)
             queue = (exchange._server_queues.get((target.topic, target.server))
                      if target.server else
-                     exchange._topic_queues.get((target.topic, listener._pool)))
+                     exchange._topic_queues.get((target.topic, listener.harness_pool)))
             if not queue or id(queue) in seen:
                 continue
             seen.add(id(queue))
@@ -105,8 +106,9 @@ def _track_work() -> None:
     """Count Nova's work where it passes in its functional environment (once per process).
 
     A message is in flight from its delivery to a listened queue (``_queued``) through
-    the fake listener's poll, which takes it, to the end of the RPC server's handling
-    of it (``RPCServer._process_incoming``: the endpoint's method and the reply). A task
+    the fake listener's poll, which takes it, to the end of the RPC dispatcher's call of
+    the endpoint's method (``RPCDispatcher.dispatch``; a call's caller, itself in flight,
+    waits on for the reply). A task
     from the moment a service submits it (``thread_pool_factory.spawn_on``: a build, a
     live migration, a scatter-gather) until its future is done, run or cancelled.
     """
@@ -115,28 +117,35 @@ def _track_work() -> None:
         return
     listener_init = impl_fake.FakeListener.__init__
     listener_poll = impl_fake.FakeListener.poll
-    process = rpc_server.RPCServer._process_incoming
+    listener_stop = impl_fake.FakeListener.stop
+    dispatch = rpc_dispatcher.RPCDispatcher.dispatch
     spawn_on = thread_pool_factory.spawn_on
 
-    def init(listener, *args, **kwargs):
-        listener_init(listener, *args, **kwargs)
+    def init(listener, exchange_manager, targets, pool=None):
+        listener_init(listener, exchange_manager, targets, pool)
+        listener.harness_exchanges, listener.harness_targets = exchange_manager, targets
+        listener.harness_pool, listener.harness_stopped = pool, False
         _LISTENERS.append(listener)
+
+    def stop(listener):
+        listener.harness_stopped = True
+        listener_stop(listener)
 
     def poll(listener, *args, **kwargs):
         taken = listener_poll(listener, *args, **kwargs)
-        where = f"{listener._targets[0].topic}.{listener._targets[0].server or '*'}"
+        first = listener.harness_targets[0]
         for message in taken or ():
             message.harness_unit = WORK.begin(
-                f"{message.message.get('method')} on {where}")
+                f"{message.message.get('method')} on {first.topic}.{first.server or '*'}")
         return taken
 
-    def process_incoming(server, incoming):
-        unit = getattr(incoming[0], "harness_unit", None)
+    def counted_dispatch(dispatcher, incoming):
+        unit = getattr(incoming, "harness_unit", None)
         if unit is None:
-            return process(server, incoming)
+            return dispatch(dispatcher, incoming)
         try:
             with WORK.running(unit):
-                return process(server, incoming)
+                return dispatch(dispatcher, incoming)
         finally:
             WORK.end(unit)
 
@@ -159,7 +168,8 @@ def _track_work() -> None:
     counted_spawn_on.counted = True
     impl_fake.FakeListener.__init__ = init
     impl_fake.FakeListener.poll = poll
-    rpc_server.RPCServer._process_incoming = process_incoming
+    impl_fake.FakeListener.stop = stop
+    rpc_dispatcher.RPCDispatcher.dispatch = counted_dispatch
     thread_pool_factory.spawn_on = counted_spawn_on
 
 
