@@ -16,6 +16,7 @@ says, reporting power states as the libvirt driver does (the model follows libvi
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -24,7 +25,7 @@ import sys
 import time
 import traceback
 import unittest
-from typing import Any, Callable
+from typing import Any
 
 # Nova's functional base needs its WSGI paste file; the wheel installs it under the
 # environment's prefix, not next to the package where the fixture looks.
@@ -39,6 +40,10 @@ from nova.tests.functional import integrated_helpers  # noqa: E402
 from nova.tests.functional.api import client as api_client  # noqa: E402
 from nova.virt import event as virtevent  # noqa: E402
 from nova.virt import fake  # noqa: E402
+from oslo_messaging._drivers import impl_fake  # noqa: E402
+from oslo_messaging.rpc import dispatcher as rpc_dispatcher  # noqa: E402
+
+from nova_model.conformance.work import Work, wait_for_rest  # noqa: E402
 
 #: The compute API microversion of every request that states none (one with ``force``
 #: uses 2.67, the last that accepts it on live migration and evacuate). 2.94 is the last
@@ -53,9 +58,11 @@ FORCE_MICROVERSION = "2.67"
 TRANSIENT_MIGRATION = frozenset({
     "accepted", "pre-migrating", "migrating", "post-migrating", "queued", "preparing",
     "running", "reverting", "confirming"})
-#: How long an unchanged observation with a task still set counts as stuck, not busy.
-STUCK_AFTER_S = 1.5
-SETTLE_TIMEOUT_S = 60.0
+#: How long a settle (or the wait before a racing step) waits for Nova's work in flight
+#: to end; work still in flight then is a harness error naming it. A step's work ends in
+#: seconds even on a loaded machine; the runner takes a silent Nova for hung only after
+#: ``runner.SILENCE_LIMIT_S``, well beyond this.
+SETTLE_TIMEOUT_S = 120.0
 #: The admin's own project. The model's admin is not the owner: ``API.lock`` records
 #: ``locked_by`` "owner" for a caller in the instance's project, admin or not, and
 #: ``API.is_expected_locked_by`` compares the caller's project with the instance's.
@@ -67,9 +74,103 @@ _FAKE_DESTROY = fake.FakeDriver.destroy
 #: the fake driver's confirm as Nova ships it (a fault on confirm replaces the attribute)
 _FAKE_CONFIRM = fake.FakeDriver.confirm_migration
 
-#: How long what Nova shows must stay the same, with chains held, before a racing step
-#: or a release (the work Nova ran by itself meanwhile is done).
-STEADY_S = 1.0
+
+#: Nova's work in flight in this process (``nova_model.conformance.work``), fed by
+#: ``_track_work`` below; each cluster starts a new epoch of it.
+WORK = Work()
+#: The fake transport's listeners of the running cluster (a stopped service's stays
+#: here, stopped: what waits in its queues waits for its next start, not in flight).
+_LISTENERS: list[Any] = []
+
+
+def _queued():
+    """The messages waiting in a queue some running service listens to (the fake
+    driver's ``FakeExchange.poll`` takes them from these queues)."""
+    seen = set()
+    for listener in _LISTENERS:
+        if listener.harness_stopped:
+            continue
+        for target in listener.harness_targets:
+            exchange = listener.harness_exchanges.get_exchange(target.exchange)
+            queue = (exchange._server_queues.get((target.topic, target.server))
+                     if target.server else
+                     exchange._topic_queues.get((target.topic, listener.harness_pool)))
+            if not queue or id(queue) in seen:
+                continue
+            seen.add(id(queue))
+            for _, message, _, _ in list(queue):
+                yield f"{message.get('method')} to {target.topic}.{target.server or '*'}"
+
+
+def _track_work() -> None:
+    """Count Nova's work where it passes in its functional environment (once per process).
+
+    A message is in flight from its delivery to a listened queue (``_queued``) through
+    the fake listener's poll, which takes it, to the end of the RPC dispatcher's call of
+    the endpoint's method (``RPCDispatcher.dispatch``; a call's caller, itself in flight,
+    waits on for the reply). A task
+    from the moment a service submits it (``thread_pool_factory.spawn_on``: a build, a
+    live migration, a scatter-gather) until its future is done, run or cancelled.
+    """
+    from nova import thread_pool_factory
+    if getattr(thread_pool_factory.spawn_on, "counted", False):
+        return
+    listener_init = impl_fake.FakeListener.__init__
+    listener_poll = impl_fake.FakeListener.poll
+    listener_stop = impl_fake.FakeListener.stop
+    dispatch = rpc_dispatcher.RPCDispatcher.dispatch
+    spawn_on = thread_pool_factory.spawn_on
+
+    def init(listener, exchange_manager, targets, pool=None):
+        listener_init(listener, exchange_manager, targets, pool)
+        listener.harness_exchanges, listener.harness_targets = exchange_manager, targets
+        listener.harness_pool, listener.harness_stopped = pool, False
+        _LISTENERS.append(listener)
+
+    def stop(listener):
+        listener.harness_stopped = True
+        listener_stop(listener)
+
+    def poll(listener, *args, **kwargs):
+        taken = listener_poll(listener, *args, **kwargs)
+        first = listener.harness_targets[0]
+        for message in taken or ():
+            message.harness_unit = WORK.begin(
+                f"{message.message.get('method')} on {first.topic}.{first.server or '*'}")
+        return taken
+
+    def counted_dispatch(dispatcher, incoming):
+        unit = getattr(incoming, "harness_unit", None)
+        if unit is None:
+            return dispatch(dispatcher, incoming)
+        try:
+            with WORK.running(unit):
+                return dispatch(dispatcher, incoming)
+        finally:
+            WORK.end(unit)
+
+    def counted_spawn_on(executor_type, func, *args, **kwargs):
+        unit = WORK.begin(f"{getattr(func, '__name__', func)} on the "
+                          f"{executor_type.value} executor")
+
+        def run(*a, **kw):
+            with WORK.running(unit):
+                return func(*a, **kw)
+
+        try:
+            future = spawn_on(executor_type, functools.wraps(func)(run), *args, **kwargs)
+        except BaseException:
+            WORK.end(unit)
+            raise
+        future.add_done_callback(lambda _: WORK.end(unit))
+        return future
+
+    counted_spawn_on.counted = True
+    impl_fake.FakeListener.__init__ = init
+    impl_fake.FakeListener.poll = poll
+    impl_fake.FakeListener.stop = stop
+    rpc_dispatcher.RPCDispatcher.dispatch = counted_dispatch
+    thread_pool_factory.spawn_on = counted_spawn_on
 
 
 class ConformanceDriver(fake.FakeDriver):
@@ -187,10 +288,14 @@ class ConformanceDriver(fake.FakeDriver):
             return super().live_migration(context, instance, dest, post_method,
                                           recover_method, block_migration, migrate_data)
         self.HOLD.discard(instance.uuid)
-        waited = 0.0
-        while instance.uuid not in self.RELEASE and waited < self.HOLD_LIMIT_S:
-            time.sleep(0.05)   # a green sleep: the abort request is served meanwhile
-            waited += 0.05
+        deadline = time.monotonic() + self.HOLD_LIMIT_S
+
+        def holding() -> bool:
+            return instance.uuid not in self.RELEASE and time.monotonic() < deadline
+
+        with WORK.holding(holding):
+            while holding():
+                time.sleep(0.05)   # a green sleep: the abort request is served meanwhile
         release = self.RELEASE.pop(instance.uuid, None)
         if release == "killed":
             # its compute service stopped (a restart): the migration ends with the
@@ -297,7 +402,6 @@ class _Holds:
     """
 
     LIMIT_S = 90.0
-    AWAIT_S = 30.0
 
     def __init__(self, env: "NovaCluster"):
         self.env = env
@@ -322,8 +426,13 @@ class _Holds:
             if hold is not None:
                 hold["reached"] = True
                 deadline = time.monotonic() + self.LIMIT_S
-                while not hold["released"] and time.monotonic() < deadline:
-                    time.sleep(0.02)   # a green sleep
+
+                def holding() -> bool:
+                    return not hold["released"] and time.monotonic() < deadline
+
+                with WORK.holding(holding):
+                    while holding():
+                        time.sleep(0.02)   # a green sleep
                 hold["passed"] = True
             return original(*args, **kwargs)
         return held
@@ -332,10 +441,13 @@ class _Holds:
         return next(h for h in self.holds if h["key"] == key)
 
     def wait_until_reached(self, keys) -> list[dict[str, str]]:
-        """Wait until Nova waits at every hold of ``keys``; the ones it never reached."""
-        deadline = time.monotonic() + self.AWAIT_S
+        """Wait until Nova waits at every hold of ``keys``; the ones it never reached
+        (with no work of its own left in flight, Nova will not reach them by itself)."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
         pending = [self._named(k) for k in keys]
         while any(not h["reached"] for h in pending) and time.monotonic() < deadline:
+            if not WORK.in_flight():
+                break
             time.sleep(0.02)
         return [{"key": h["key"], "target": h["target"]} for h in pending if not h["reached"]]
 
@@ -384,6 +496,9 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         ConformanceDriver.HOLD.clear()
         ConformanceDriver.RELEASE.clear()
         ConformanceDriver.CARRIED_PAUSED.clear()
+        _track_work()
+        _LISTENERS.clear()
+        WORK.reset(_queued)
         super().setUp()
         # (after the test base, which sets build_failure_weight_multiplier to 0)
         self.flags(**s["multipliers"], group="filter_scheduler")
@@ -555,6 +670,10 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             if action.get("observe") and "unreached" not in reply:
                 reply["observed"] = self._settle_and_observe()
                 reply["faults"] = self._disarm()
+                still = reply["observed"]["settled"]["in_flight"]
+                if still and "harness_error" not in reply:
+                    # Nova never came to rest: what it shows is no quiescent point
+                    reply["harness_error"] = _never_at_rest(still)
             reply["index"] = index
             self.emit(reply)
             if "harness_error" in reply or "unreached" in reply:
@@ -765,31 +884,23 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
 
     # -- what Nova shows -----------------------------------------------------------
 
-    def _watch(self, enough: Callable[[dict, float], bool]) -> tuple[dict, float]:
-        """Observe Nova every 20 ms until an observation, unchanged since the one before,
-        is ``enough(seen, seconds unchanged)``, or ``SETTLE_TIMEOUT_S`` has passed: the
-        last observation and the seconds waited."""
-        start = time.monotonic()
-        last, since = None, start
-        while True:
-            time.sleep(0.02)
-            seen = self._observe()
-            now = time.monotonic()
-            if seen != last:
-                last, since = seen, now
-            elif enough(seen, now - since) or now - start > SETTLE_TIMEOUT_S:
-                return seen, now - start
-
     def _settle_and_observe(self) -> dict:
-        seen, waited = self._watch(
-            lambda seen, unchanged: not _busy(seen) or unchanged > STUCK_AFTER_S)
-        seen["settled"] = {"busy": sorted(_busy(seen)), "seconds": round(waited, 3)}
+        """What Nova shows once its work in flight is done (``WORK``). An instance still
+        in a task then is one Nova leaves there (a chain the scenario holds, or a task
+        Nova never ends): ``busy`` names them. ``in_flight`` names the work that had
+        not ended when the settle gave up (``SETTLE_TIMEOUT_S``): no quiescent point."""
+        seen, waited, still = wait_for_rest(WORK, self._observe, timeout=SETTLE_TIMEOUT_S)
+        seen["settled"] = {"busy": sorted(_busy(seen)), "in_flight": still,
+                           "seconds": round(waited, 3)}
         return seen
 
     def _steady(self) -> None:
-        """Wait until the work Nova runs by itself is done: what it shows stays the same
-        for ``STEADY_S`` (its held chains wait meanwhile, so it is never quiescent)."""
-        self._watch(lambda seen, unchanged: unchanged > STEADY_S)
+        """Wait until the work Nova runs by itself is done (its held chains wait at
+        their holds meanwhile, which is not work in flight), before a racing step or a
+        release."""
+        _, _, still = wait_for_rest(WORK, lambda: None, timeout=SETTLE_TIMEOUT_S)
+        if still:
+            raise RuntimeError(_never_at_rest(still))
 
     def _observe(self) -> dict:
         by_uuid = {v: k for k, v in self.names.items()}
@@ -848,6 +959,11 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                            for rc, inv in inventories.items()}
         return {"instances": instances, "migrations": migrations,
                 "allocations": allocations, "hosts": hosts}
+
+
+def _never_at_rest(still: list[str]) -> str:
+    shown = ", ".join(still[:6]) + (f" and {len(still) - 6} more" if len(still) > 6 else "")
+    return f"Nova still at work after {SETTLE_TIMEOUT_S:.0f} s: {shown}"
 
 
 def _busy(seen: dict) -> list[str]:
