@@ -490,16 +490,17 @@ class Delivery:
             if lost is not None and lost != operation:
                 chains[own.uuid] = {lost}
         for mig, operations in chains.items():
-            if mig == migration and operations == {operation}:
-                continue
             record = self.migrations.get(mig)
             if record is None:
                 continue
-            seen = self.overlaps.get(mig, ())
-            overlap = Overlap(operation, step, outcome, record.migration_type.value,
-                              w.operation)
-            if overlap not in seen:
-                self.overlaps[mig] = seen + (overlap,)
+            for chain in sorted(operations):
+                if (chain, mig) == (operation, migration):
+                    continue
+                seen = self.overlaps.get(mig, ())
+                overlap = Overlap(operation, step, outcome, record.migration_type.value,
+                                  chain)
+                if overlap not in seen:
+                    self.overlaps[mig] = seen + (overlap,)
 
     def note_vm_change(self, inst: Instance, before: tuple[VmState, Any] | None,
                         operation: str, step: str, outcome: str, trigger: str) -> OutcomeKind:
