@@ -1391,23 +1391,32 @@ SYNC_POWER_STATE = Operation(
     name="sync_power_state", kind=Kind.PERIODIC,
     requested_by=PeriodicTask.SYNC_POWER_STATES,
     api_method="CM._sync_instance_power_state",
-    summary="Reconcile vm_state with the power state the hypervisor reports.",
-    # CM._sync_instance_power_state calls stop/force_stop only for an active or paused
-    # instance found shut off; building, rescued, resized, suspended and error are
-    # ignored, and stopped, soft-delete, shelved and shelved_offloaded never get a
-    # stop. It does not look at launched_at or the lock.
-    guard=Guard(vm_states=frozenset({V.ACTIVE, V.PAUSED}), task_states=NO_TASK,
-                must_have_launched=False, check_instance_lock=False,
+    summary="Reconcile the record with the power state the hypervisor reports.",
+    # CM._sync_power_states visits every instance whose host is this compute and skips
+    # one with a task. CM._sync_instance_power_state first saves the guest's power state
+    # in the record whatever the vm_state; then it stops an active or paused instance
+    # found shut off (_stop_unexpected_shutdown_instance, API.force_stop) and a stopped
+    # one found running or paused (API.force_stop); building, rescued, resized,
+    # suspended, error, soft-deleted and shelved instances only take the power state. It
+    # does not look at launched_at or the lock.
+    guard=Guard(vm_states=frozenset(V) - {V.DELETED, V.SHELVED_OFFLOADED},
+                task_states=NO_TASK, must_have_launched=False, check_instance_lock=False,
                 checks=(Check.STATE,)),
     api=api_branches(
-        Branch(when=(When.GUEST_OFF,), task=T.POWERING_OFF, power=Rule.GUEST,
-               then="power_off",
+        Branch(when=(When.VM_ACTIVE_OR_PAUSED, When.GUEST_OFF), task=T.POWERING_OFF,
+               power=Rule.GUEST, then="power_off",
                note="active or paused, the guest shut off: the record takes the guest's "
                     "power state, then API.force_stop"),
+        Branch(when=(When.VM_STOPPED, When.GUEST_ON), task=T.POWERING_OFF,
+               power=Rule.GUEST, then="power_off",
+               note="stopped, the guest running or paused: the record takes the guest's "
+                    "power state, then API.force_stop"),
+        Branch(power=Rule.GUEST,
+               note="otherwise the record only takes the guest's power state"),
         expects=NO_TASK, nova="CM._sync_instance_power_state"),
     steps=(_POWER_OFF_TAIL,),
-    notes=("Skipped while a task is in progress. Here only the active-but-shut-off case "
-           "changes state (the hypervisor event below produces it).",),
+    notes=("Skipped while a task is in progress, and for an instance whose compute is "
+           "down (its periodic task does not run).",),
 )
 
 GUEST_STOPPED = Operation(

@@ -84,7 +84,7 @@ class PeriodicTasks:
 
     def sync_power_state(self, uuid: str, inst: Instance) -> Result | None:
         """The catalogue's ``sync_power_state`` record for one instance, if it applies."""
-        if inst.vm_state is not VmState.ACTIVE or inst.host is None:
+        if inst.host is None:
             return None
         if not self.service_is_up(inst.host):
             return None
@@ -94,7 +94,10 @@ class PeriodicTasks:
         if not self.lc.may(sync, "api", "ok", inst):
             return None
         before_vm = _vm_of(inst)
+        before_power = inst.power_state
         branch = self.lc.deliver(sync, "api", "ok", inst)
+        if branch.then is None and inst.power_state is before_power:
+            return None  # the record already says what the guest does: nothing saved
         self.note_vm_change(inst, before_vm, sync, "api", "ok", "periodic")
         self.after_api(sync, inst, branch, (), ADMIN, inst.host)
         return Result(True, None, f"{sync} {uuid}", uuid, branch)

@@ -160,6 +160,8 @@ STATIC_CONDITIONS: dict[When, Callable[[VmState, Task, PowerState | None], bool]
     When.VM_SHELVED: lambda vm, task, p: vm is VmState.SHELVED,
     When.VM_SHELVED_OFFLOADED: lambda vm, task, p: vm is VmState.SHELVED_OFFLOADED,
     When.VM_RESIZED: lambda vm, task, p: vm is VmState.RESIZED,
+    When.VM_ACTIVE_OR_PAUSED: lambda vm, task, p: vm in (VmState.ACTIVE, VmState.PAUSED),
+    When.VM_STOPPED: lambda vm, task, p: vm is VmState.STOPPED,
     When.NOT_VM_RESIZED: lambda vm, task, p: vm is not VmState.RESIZED,
     When.VM_ERROR_OR_OFFLOADED: lambda vm, task, p: vm in (VmState.ERROR,
                                                             VmState.SHELVED_OFFLOADED),
@@ -198,6 +200,10 @@ STATIC_CONDITIONS: dict[When, Callable[[VmState, Task, PowerState | None], bool]
 }
 
 #: When-conditions read from the instance's other variables or from the world.
+#: what CM._sync_instance_power_state takes for a guest that is not stopped
+_GUEST_ON = frozenset({PowerState.RUNNING, PowerState.PAUSED})
+
+
 DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
     When.WAS_STOPPED: lambda i: i.old_vm_state is VmState.STOPPED,
     When.NOT_WAS_STOPPED: lambda i: i.old_vm_state is not VmState.STOPPED,
@@ -223,6 +229,7 @@ DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
     When.NO_GUEST: lambda i: i.guest is PowerState.PENDING,
     When.HAS_GUEST: lambda i: i.guest is not PowerState.PENDING,
     When.GUEST_OFF: lambda i: i.guest is PowerState.SHUTDOWN,
+    When.GUEST_ON: lambda i: i.guest in _GUEST_ON,
 }
 assert set(STATIC_CONDITIONS) | set(DYNAMIC_CONDITIONS) == set(When)
 
@@ -240,6 +247,7 @@ GUEST_CONDITIONS: dict[When, Callable[[PowerState], bool]] = {
     When.NO_GUEST: lambda g: g is PowerState.PENDING,
     When.HAS_GUEST: lambda g: g is not PowerState.PENDING,
     When.GUEST_OFF: lambda g: g is PowerState.SHUTDOWN,
+    When.GUEST_ON: lambda g: g in _GUEST_ON,
 }
 
 

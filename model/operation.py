@@ -63,6 +63,8 @@ class When(StrEnum):
     VM_SHELVED = "vm_state is shelved"
     VM_SHELVED_OFFLOADED = "vm_state is shelved_offloaded"
     VM_RESIZED = "vm_state is resized"
+    VM_ACTIVE_OR_PAUSED = "vm_state is active or paused"
+    VM_STOPPED = "vm_state is stopped"
     NOT_VM_RESIZED = "vm_state is not resized"
     VM_ERROR_OR_OFFLOADED = "vm_state is error or shelved_offloaded"
     NOT_VM_ERROR_OR_OFFLOADED = "vm_state is neither error nor shelved_offloaded"
@@ -85,6 +87,7 @@ class When(StrEnum):
     NO_GUEST = "the hypervisor has no guest (the driver raises InstanceNotFound)"
     HAS_GUEST = "the hypervisor has a guest"
     GUEST_OFF = "the hypervisor reports the guest shut off"
+    GUEST_ON = "the hypervisor reports the guest running or paused"
     NOT_MIGRATION_RUNNING = "the instance's migration is not running"
     # Compute-start recovery (CM._init_instance): the task_state groups it tests, in
     # its order. INIT_PROCEEDS is its early return turned around.

@@ -850,7 +850,7 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                   "reclaim_queued_deletes": "_reclaim_queued_deletes",
                   "sync_power_states": "_sync_power_states"}[task]
         for manager in self._managers(host):
-            getattr(manager, method)(self.ctx)
+            getattr(manager, method)(nova_context.get_admin_context())
         return {"accepted": True}
 
     def _instance_event(self, event: str, instance: str) -> dict:

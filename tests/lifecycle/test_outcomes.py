@@ -389,23 +389,46 @@ def test_guest_shutdown_of_active_instance_is_synced_to_stopped(lc, make):
 def test_power_sync_leaves_a_running_active_instance_alone(lc, make):
     inst = make("active")
     before = snapshot(inst)
-    with pytest.raises(errors.UnexpectedTaskStateError):
-        lc.deliver("sync_power_state", "api", "ok", inst)
+    lc.deliver("sync_power_state", "api", "ok", inst)
     assert snapshot(inst) == before
 
 
-@pytest.mark.parametrize("vm", ["suspended", "stopped", "shelved", "shelved_offloaded",
-                                "soft-delete", "error", "resized", "rescued", "building"])
-def test_power_sync_ignores_shut_off_instances_in_other_states(lc, make, vm):
-    """Nova ignores building/rescued/resized/suspended/error, and has nothing to do
-    for a shut-off stopped, soft-deleted or shelved instance."""
+@pytest.mark.parametrize("vm", ["suspended", "stopped", "shelved", "soft-delete", "error",
+                                "resized", "rescued", "building"])
+def test_power_sync_stops_no_shut_off_instance_in_other_states(lc, make, vm):
+    """Nova stops no building, rescued, resized, suspended or error instance, and has
+    nothing to do for a shut-off stopped, soft-deleted or shelved one: the record only
+    takes the guest's power state, here the one it has."""
     inst = make(vm, power=PowerState.SHUTDOWN)
     before = snapshot(inst)
+    assert lc.guard_failure_for("sync_power_state", inst) is None
+    lc.deliver("sync_power_state", "api", "ok", inst)
+    assert snapshot(inst) == before
+
+
+@pytest.mark.parametrize("vm", ["error", "stopped", "resized", "suspended"])
+def test_power_sync_saves_the_guests_power_state_in_any_vm_state(lc, make, vm):
+    """CM._sync_instance_power_state saves the driver's power state whatever the
+    vm_state: a guest gone (the driver raises InstanceNotFound) is NOSTATE."""
+    inst = make(vm, power=PowerState.SHUTDOWN, guest=PowerState.PENDING)
+    lc.deliver("sync_power_state", "api", "ok", inst)
+    assert (_vt(inst), inst.power_state) == ((vm, None), PowerState.PENDING)
+
+
+def test_power_sync_stops_a_stopped_instance_whose_guest_runs(lc, make):
+    """A stopped instance found running or paused is force-stopped (API.force_stop)."""
+    inst = make("stopped", guest=PowerState.RUNNING)
+    lc.deliver("sync_power_state", "api", "ok", inst)
+    assert (_vt(inst), inst.power_state) == (("stopped", "powering-off"), PowerState.RUNNING)
+    lc.deliver("sync_power_state", "power_off", "ok", inst)
+    assert (_vt(inst), inst.power_state, inst.guest) == (
+        ("stopped", None), PowerState.SHUTDOWN, PowerState.SHUTDOWN)
+
+
+def test_power_sync_skips_an_instance_with_no_host(lc, make):
+    inst = make("shelved_offloaded", power=PowerState.SHUTDOWN)
     assert isinstance(lc.guard_failure_for("sync_power_state", inst),
                       errors.InstanceInvalidState)
-    with pytest.raises(errors.UnexpectedTaskStateError):
-        lc.deliver("sync_power_state", "api", "ok", inst)
-    assert snapshot(inst) == before
 
 
 def test_power_sync_waits_for_the_task(lc, make):
