@@ -18,7 +18,9 @@ compute service), ``carried_allocations`` (a down host's allocation a move took
 over), ``group_races`` (a member scheduled while another was on its way),
 ``arrivals`` (the operation that last put an instance on a host) and
 ``uncounted_drops`` (a resource tracker's drop of an instance it never counted, with
-the operation that put the instance there unclaimed), ``discarded_steps`` (a step
+the operation that put the instance there unclaimed), ``flavor_drops`` (a resource
+tracker's removal of an instance at another flavor than the one it counted it at,
+``counted_flavors``), ``discarded_steps`` (a step
 that was to go on inside an RPC handler of a compute whose process stopped) and
 ``handler_lost`` (the same, for the instance's current task), ``api_errors`` (a
 request whose API raised after its writes), ``error_causes`` (the step outcome that
@@ -693,6 +695,37 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager.post_live_migration_at_destination; "
              "nova/compute/resource_tracker.py: ResourceTracker.drop_move_claim_at_source, "
              "ResourceTracker._drop_move_claim",
+    ),
+    Finding(
+        name="a resource tracker takes an instance off at the flavor it has then, not the "
+             "one it counted",
+        invariant="tracker_usage_never_negative",
+        cause=cause("flavor_drops"),
+        summary=("The ResourceTracker keeps no usage per instance: tracked_instances is a "
+                 "set of uuids, and _update_usage_from_instance adds, and later takes off, "
+                 "_get_usage_dict of the instance's flavor at that moment. A cold move whose "
+                 "finish fails on the destination (ComputeManager._finish_resize has put the "
+                 "new flavor on the instance) leaves the source's tracker counting the "
+                 "instance at its old flavor, for nothing drops the source's claim "
+                 "(drop_move_claim_at_source runs only at the confirm). A live migration "
+                 "back to that host before its resource audit adds nothing "
+                 "(_update_usage_from_migration skips an incoming instance already tracked, "
+                 "and post_live_migration_at_destination does not tell the tracker), and a "
+                 "delete there (ComputeManager._complete_deletion -> update_usage) takes the "
+                 "new flavor off: the host's ComputeNode record shows less than nothing used "
+                 "(m1.tiny counted, m1.small taken off: -1536 MB, -19 GB), and the "
+                 "scheduler's weighers see that much more free capacity, until "
+                 "update_available_resource counts again. Replayed on Nova 34 by nova-model "
+                 "conform (scenarios/delete_after_failed_resize_and_live_migration_back.json "
+                 "agrees on every compared field; the harness compares no tracker, and the "
+                 "source's ComputeNode, read from Nova's in-process ResourceTracker, ends "
+                 "at memory_mb_used -1536, local_gb_used -19)."),
+        nova="nova/compute/resource_tracker.py: ResourceTracker.update_usage, "
+             "ResourceTracker._update_usage_from_instance, ResourceTracker._get_usage_dict, "
+             "ResourceTracker._update_usage_from_migration; nova/compute/manager.py: "
+             "ComputeManager._finish_resize, ComputeManager.finish_resize, "
+             "ComputeManager.post_live_migration_at_destination, "
+             "ComputeManager._complete_deletion",
     ),
     Finding(
         name="a rebuild or snapshot of an instance whose guest is gone stays in its task",

@@ -27,8 +27,12 @@ def tracker_usage_never_negative(cluster) -> list[str]:
         drop = cluster.uncounted_drops.get(host)
         why = (f" (after {drop.operation}.{drop.step} dropped {drop.instance}, which it "
                f"never counted)" if drop is not None else "")
-        last = drop or cluster.negative_drops.get(host)
-        if last is not None and drop is None:
+        other = cluster.flavor_drops.get(host)
+        last = drop or other or cluster.negative_drops.get(host)
+        if other is not None and drop is None:
+            why = (f" (after {other.operation}.{other.step} took {other.instance} off at "
+                   f"{other.dropped}, which it counted at {other.counted})")
+        elif last is not None and drop is None:
             why = f" (after {last.operation}.{last.step} dropped {last.instance})"
         subjects = (host,) if last is None else (host, last.instance)
         for rc, amount in zip(RESOURCE_CLASSES, counted):

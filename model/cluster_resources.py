@@ -9,7 +9,7 @@ import dataclasses
 from model.cluster_compat import ResourceClass
 from model.cluster_records import RESOURCE_CLASSES, name_order as _num
 from model.cluster_results import SCHEDULING_ALLOCS
-from model.cluster_state import MigrationErrorCause, UncountedDrop, Work
+from model.cluster_state import FlavorDrop, MigrationErrorCause, UncountedDrop, Work
 from model.lifecycle import Instance, MigrationRecord
 from model.operation import Alloc, Branch, HostEffect, Migration, Track
 from model.resource_tracker import (
@@ -238,6 +238,9 @@ class Resources:
                 self.uncounted_drops[host] = UncountedDrop(
                     inst.uuid, operation, step,
                     arrival[1] if arrival is not None and arrival[0] == host else None)
+            before = tracker
+            # (the flavor a removal takes off: the instance's own, or the one a drop is given)
+            taken = inst.flavor
             if call is Track.INSTANCE_CLAIM:
                 tracker = tracker.instance_claim(self._tracked(inst))
             elif call is Track.ABORT_INSTANCE_CLAIM:
@@ -262,15 +265,39 @@ class Resources:
                 # (RT._move_claim: instance.migration_context names the record it took)
                 self.migration_contexts[inst.uuid] = mig.uuid
             elif call is Track.DROP_MOVE_CLAIM_AT_SOURCE:
-                tracker = tracker.drop_move_claim(inst.uuid, self.tracker_usage(
-                    mig.old_flavor or inst.flavor, inst))
+                taken = mig.old_flavor or inst.flavor
+                tracker = tracker.drop_move_claim(inst.uuid, self.tracker_usage(taken, inst))
             else:  # at the destination, or the move claim's abort there
-                tracker = tracker.drop_move_claim(inst.uuid, self.tracker_usage(
-                    mig.new_flavor or inst.flavor, inst))
+                taken = mig.new_flavor or inst.flavor
+                tracker = tracker.drop_move_claim(inst.uuid, self.tracker_usage(taken, inst))
             if (call in _DROPS and host not in self.uncounted_drops
                     and min(_below_reserved(tracker, self.reserved_usage(host))) < 0):
                 self.negative_drops[host] = UncountedDrop(inst.uuid, operation, step, None)
+            self._note_counted(host, before, tracker, inst, taken, where)
             self.trackers[host] = tracker
+
+    def _note_counted(self, host: str, before: Tracker, after: Tracker, inst: Instance,
+                      taken: str, where: tuple[str, str]) -> None:
+        """``counted_flavors``: the flavor the host's tracker counts the instance at,
+        from the call that starts counting it (``tracked_instances``) until the one that
+        stops; a stop that takes off another flavor is a ``flavor_drops``, unless the
+        tracker counted a move of the instance too (that drop is the move's)."""
+        if before.tracks(inst.uuid) == after.tracks(inst.uuid):
+            return
+        counted = dict(self.counted_flavors.get(host, ()))
+        if after.tracks(inst.uuid):
+            counted[inst.uuid] = inst.flavor
+        else:
+            was = counted.pop(inst.uuid, None)
+            if was is not None and was != taken and not before.tracks_move_of(inst.uuid):
+                self.flavor_drops[host] = FlavorDrop(inst.uuid, *where, was, taken)
+        self._set_counted(host, counted)
+
+    def _set_counted(self, host: str, counted: dict[str, str]) -> None:
+        if counted:
+            self.counted_flavors[host] = tuple(sorted(counted.items()))
+        else:
+            self.counted_flavors.pop(host, None)
 
     @staticmethod
     def tracker_counts(tracker: Tracker, uuid: str) -> bool:
@@ -317,8 +344,11 @@ class Resources:
     def audit_tracker(self, host: str) -> None:
         """``RT._update_available_resource``: the tracker counts again."""
         self.trackers[host] = self.audited_tracker(host)
+        self._set_counted(host, {u: self.instances[u].flavor
+                                 for u in self.trackers[host].instances})
         self.uncounted_drops.pop(host, None)
         self.negative_drops.pop(host, None)
+        self.flavor_drops.pop(host, None)
         for uuid in [u for u, (h, _) in self.uncounted_arrivals.items() if h == host]:
             del self.uncounted_arrivals[uuid]
 

@@ -96,6 +96,20 @@ class UncountedDrop(NamedTuple):
     arrived_by: str | None
 
 
+class FlavorDrop(NamedTuple):
+    """A resource tracker's removal of an instance it counted alone (not a move of it)
+    at another flavor than the one it took off (``Cluster.flavor_drops``): which
+    instance, the step that removed it, the flavor the tracker had counted it at
+    (``Cluster.counted_flavors``) and the one taken off (the instance's flavor then,
+    or the flavor a drop was given)."""
+
+    instance: str
+    operation: str
+    step: str
+    counted: str
+    dropped: str
+
+
 class MigrationErrorCause(NamedTuple):
     """The step that put a migration in error (``Cluster.migration_errors``)."""
 
@@ -508,6 +522,16 @@ VARIABLES: tuple[Variable, ...] = (
              "counted the instance (a flavor other than the one it counted), per host "
              "until its next audit",
              _empty, Form.ROWS, _TUPLES, _records(UncountedDrop)),
+    Variable("counted_flavors", Role.RECORD,
+             "per host, the flavor its resource tracker counted each instance it tracks "
+             "at (when it started counting it: a claim or its audit): the tracker keeps "
+             "no per-instance usage and takes the flavor it is given off, so this is "
+             "what tells a removal at another flavor",
+             _empty, Form.ROWS, _PAIRS, _dict),
+    Variable("flavor_drops", Role.RECORD,
+             "the last removal each tracker made, since its audit, of an instance it "
+             "counted at another flavor than the one it took off (see FlavorDrop)",
+             _empty, Form.ROWS, _TUPLES, _records(FlavorDrop)),
     Variable("vanished_guests", Role.RECORD,
              "per instance, the steps that found no guest and left their task set (each "
              "once, the latest last)",

@@ -3,6 +3,8 @@ matches exactly the violation it explains (and nothing is explained by accident)
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import invariants
@@ -506,6 +508,28 @@ def cold_move_away_from_a_live_migration_destination(cluster):
     return uuid
 
 
+def delete_after_a_failed_resize_and_a_live_migration_back(cluster):
+    """(The source never dropped its claim; the live migration back adds nothing to a
+    tracker that counts the instance already. An audit of the source anywhere before
+    the delete would have counted the new flavor, and the delete would then be right.)"""
+    uuid = boot(cluster, SMALL)
+    home = cluster.instances[uuid].host
+    assert cluster.request("resize", uuid, ADMIN, flavor=LARGE.name).accepted
+    cluster.settle(resize__resize_finish="driver_error")
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.flavor) == (VmState.ERROR, LARGE.name) and inst.host != home
+    assert cluster.trackers[home].tracks(uuid)  # still at the small flavor
+    assert cluster.request("reboot_hard", uuid, ADMIN).accepted
+    cluster.settle()
+    _live_migrate_to(cluster, uuid, home)
+    before = cluster.trackers[home]
+    assert cluster.request("force_delete", uuid, ADMIN).accepted
+    cluster.settle()
+    assert cluster.instances[uuid].vm_state is VmState.DELETED
+    assert before.memory_mb_used - cluster.trackers[home].memory_mb_used == LARGE.memory_mb
+    return uuid
+
+
 def forced_move_of_a_group_member(cluster):
     """A member of an affinity group forced onto another host: between the
     conductor's claim there and the destination's late check it is on its way to a
@@ -538,6 +562,8 @@ def rebuild_after_a_failed_cold_migration_finish(cluster):
 #: hosts a script needs, where the default two are too few
 HOSTS = {"a move that starts before an evacuated host comes back keeps its allocation": 3,
          "a live migration's destination counts the instance only at its resource audit": 3,
+         "a resource tracker takes an instance off at the flavor it has then, not the one "
+         "it counted": 3,
          "a second move while the first is still queued leaks its destination claim": 3,
          "a queued move overtaken by a second move takes its allocations back": 3}
 
@@ -590,6 +616,8 @@ SCRIPTS = {
         member_arriving_while_another_is_scheduled,
     "a live migration's destination counts the instance only at its resource audit":
         cold_move_away_from_a_live_migration_destination,
+    "a resource tracker takes an instance off at the flavor it has then, not the one it "
+    "counted": delete_after_a_failed_resize_and_a_live_migration_back,
     "a rebuild or snapshot of an instance whose guest is gone stays in its task":
         rebuild_after_a_failed_cold_migration_finish,
     "a queued move overtaken by a second move takes its allocations back":
@@ -927,9 +955,54 @@ def test_a_finding_does_not_explain_a_message_without_its_cause():
                     "(it failed with the instance on its destination)", ("mig1", uuid))],
                 "nothing_stuck": [Violation(
                     f"{uuid} is stuck in active/deleting on compute1 with no work pending",
-                    (uuid,))]}
+                    (uuid,))],
+                "tracker_usage_never_negative": [Violation(
+                    f"host1's resource tracker counts -6144 MEMORY_MB for its instances and "
+                    f"moves (after force_delete.terminate took {uuid} off at large, which it "
+                    "counted at small)", ("host1", uuid))]}
         unexplained, explained = findings.split(real, cluster)
         assert unexplained == real and explained == []
+    finally:
+        cluster.close()
+
+
+def test_a_removal_at_the_counted_flavor_is_not_the_flavor_finding():
+    """The flavor finding's symptom without its cause: a tracker that counts less than
+    nothing after a delete that took the instance off at the very flavor it counted it
+    at (the count lowered by hand, as a wrong drop would) is explained by nothing; and
+    the finding's own run, once the source's audit has counted again, breaks nothing
+    and keeps no cause."""
+    name = ("a resource tracker takes an instance off at the flavor it has then, not the "
+            "one it counted")
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        host = cluster.instances[uuid].host
+        assert dict(cluster.counted_flavors[host]) == {uuid: SMALL.name}
+        tracker = cluster.trackers[host]
+        cluster.trackers[host] = dataclasses.replace(
+            tracker, memory_mb_used=tracker.memory_mb_used - 1)
+        assert cluster.request("delete", uuid).accepted
+        cluster.settle()
+        assert host not in cluster.counted_flavors and cluster.flavor_drops == {}
+        found = invariants.violations(cluster)
+        assert "tracker_usage_never_negative" in found, found
+        assert all(uuid not in m for m in found["tracker_usage_never_negative"])
+        unexplained, explained = findings.split(found, cluster)
+        assert "tracker_usage_never_negative" in unexplained
+        assert name not in {f.name for f, _ in explained}
+    finally:
+        cluster.close()
+    cluster = Cluster(small_config(hosts=3), seed=1)
+    try:
+        uuid = delete_after_a_failed_resize_and_a_live_migration_back(cluster)
+        drop = next(iter(cluster.flavor_drops.values()))
+        assert (drop.instance, drop.operation, drop.counted, drop.dropped) == (
+            uuid, "force_delete", SMALL.name, LARGE.name)
+        for host in list(cluster.flavor_drops):
+            cluster.audit_tracker(host)
+        assert cluster.flavor_drops == {}
+        assert "tracker_usage_never_negative" not in invariants.violations(cluster)
     finally:
         cluster.close()
 
