@@ -16,7 +16,7 @@ PROFILES = {
     # fits the CI budget: about half a minute per search on two cores; large enough that
     # the rarest "sometimes" events (a force-completed live migration, an unshelve onto
     # another host: a handful each per thousand runs) do not hang on one sample
-    "ci": settings(max_examples=1500, stateful_step_count=60, derandomize=True,
+    "ci": settings(max_examples=2000, stateful_step_count=60, derandomize=True,
                    database=None, **_COMMON),
     "dev": settings(max_examples=300, stateful_step_count=50, **_COMMON),
     "thorough": settings(max_examples=20_000, stateful_step_count=100, **_COMMON),
