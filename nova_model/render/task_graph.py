@@ -22,9 +22,13 @@ from nova_model.render.ir import Cluster, Diagram, Edge, Layout, Line, Look, Nod
 NAME = "task_graph"
 #: the pairs a hub edge may leave out: more than the other diagrams' ``HUB_MAX_EXCEPTIONS``
 #: (a move's queued prep_resize, which checks no task_state, takes an instance in error
-#: through the cold-move tasks, and the error cluster's extra pairs otherwise take the
-#: edges past the code hosts' Mermaid limit of 500)
-TASK_GRAPH_HUB_EXCEPTIONS = 4
+#: through the cold-move tasks, and an unshelve, which checks none either, takes an
+#: active, stopped, error or soft-deleted one through spawning: the extra pairs otherwise
+#: take the edges past the code hosts' Mermaid limit of 500)
+TASK_GRAPH_HUB_EXCEPTIONS = 6
+#: the one node the steps delivered after another request took their task_state come
+#: from (their source is any pair the operation leaves, in whatever vm_state)
+TASK_TAKEN = "task_taken"
 
 Pair = tuple[VmState, Task]
 
@@ -53,12 +57,12 @@ def build(view: ModelView) -> Diagram:
     ops_by_edge: dict[tuple[Pair, Pair], set[str]] = {}
     failing: dict[tuple[Pair, Pair], bool] = {}
     # A step delivered after another operation took its task_state can come from any
-    # pair that operation leaves: one dotted edge per vm_state and target pair.
-    preempted: dict[tuple[VmState, Pair], set[str]] = defaultdict(set)
+    # pair that operation leaves: one dotted edge per target pair, from one node.
+    preempted: dict[Pair, set[str]] = defaultdict(set)
     for (a, b), triggers in view.task_edges.items():
         lost = {t for t in triggers if preempted_step_of(t) is not None}
         for t in lost:
-            preempted[(a[0], b)].add(t.split(".")[0])
+            preempted[b].add(t.split(".")[0])
         if triggers - lost:
             ops_by_edge[(a, b)] = {t.split(".")[0] for t in triggers - lost}
             failing[(a, b)] = all(view.outcome_kind(t) is not OutcomeKind.OK
@@ -72,10 +76,12 @@ def build(view: ModelView) -> Diagram:
     cluster_of = {vm: cluster_id(vm) for vm in by_vm}
     nodes = [Node(pair_id(p), task_label(p[1]), Shape.ROUNDED,
                   Look.OK if p[1] is None else Look.PLAIN, cluster_of[p[0]]) for p in pairs]
-    hub_vms = sorted({vm for vm, _ in hubs} | {vm for vm, _ in preempted},
-                     key=VM_ORDER.__getitem__)
+    hub_vms = sorted({vm for vm, _ in hubs}, key=VM_ORDER.__getitem__)
     nodes += [Node(hub_id(vm), "any task_state", Shape.TEXT, Look.MUTED, cluster_of[vm])
               for vm in hub_vms]
+    if preempted:
+        nodes.append(Node(TASK_TAKEN, "its task_state taken by another request",
+                          Shape.TEXT, Look.MUTED))
 
     edges = []
     for (a, b), names in sorted(remaining.items(), key=lambda kv: (pair_key(kv[0][0]),
@@ -87,17 +93,16 @@ def build(view: ModelView) -> Diagram:
                                                                pair_key(kv[0][1]))):
         label = hub_label(by_op, lambda p: task_label(p[1]), lambda p: TASK_ORDER[p[1]], 24)
         edges.append(Edge(hub_id(vm), pair_id(b), label, Line.SOLID, Look.MUTED))
-    for (vm, b), names in sorted(preempted.items(), key=lambda kv: (VM_ORDER[kv[0][0]],
-                                                                    pair_key(kv[0][1]))):
-        edges.append(Edge(hub_id(vm), pair_id(b), ops_label(names, 24) + " (task taken)",
+    for b, names in sorted(preempted.items(), key=lambda kv: pair_key(kv[0])):
+        edges.append(Edge(TASK_TAKEN, pair_id(b), ops_label(names, 24) + " (task taken)",
                           Line.DOTTED, Look.FAULT))
     title = ("(vm_state, task_state) pairs reached by the single-instance exploration, "
              f"clustered by vm_state: {len(pairs)} pairs, {len(view.task_edges)} moves "
              f"drawn as {len(edges)} edges\n"
              "edge label: operations with a step between the two pairs · dashed red: only "
              "failure outcomes · grey: from every other pair of the cluster (but those named) · "
-             "dotted red: a step delivered after another operation took its task_state, "
-             "from the pairs that operation leaves (Step.preempted)")
+             "dotted red: a step delivered after another operation took its task_state "
+             "(from any pair that operation leaves: Step.preempted)")
     return Diagram(NAME, title, tuple(nodes), tuple(edges), clusters,
                    Layout(direction="LR", nodesep=0.12, ranksep=0.9, fontsize=10,
                           edge_fontsize=8))
