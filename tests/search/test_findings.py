@@ -632,6 +632,15 @@ SCRIPTS = {
 }
 
 
+def _explained_only_by(cluster, broken: set[str], finding: str) -> None:
+    """Exactly these invariants are broken, and that one finding explains them all."""
+    found = invariants.violations(cluster)
+    assert set(found) == broken, found
+    unexplained, explained = findings.split(found, cluster)
+    assert unexplained == {}, unexplained
+    assert {f.name for f, _ in explained} == {finding}
+
+
 def test_every_finding_has_a_script():
     assert set(SCRIPTS) == {f.name for f in findings.UPSTREAM}
 
@@ -796,12 +805,9 @@ def test_a_soft_delete_while_the_migration_destination_is_down_is_the_same_findi
         assert cluster.instances[uuid].vm_state is VmState.DELETED  # destroyed locally
         assert mig.source in cluster.ledger.allocations_of(mig.uuid)
         assert cluster.ledger.allocations_of(uuid) == {}
-        found = invariants.violations(cluster)
-        assert set(found) == {"allocations_have_live_consumers"}, found
-        unexplained, explained = findings.split(found, cluster)
-        assert unexplained == {}, unexplained
-        assert {f.name for f, _ in explained} == {
-            "deleting an instance during a move leaks the migration's allocation"}
+        _explained_only_by(cluster, {"allocations_have_live_consumers"},
+                           "deleting an instance during a move leaks the migration's "
+                           "allocation")
     finally:
         cluster.close()
 
@@ -883,12 +889,9 @@ def test_a_delete_after_the_moves_handler_went_with_its_compute_is_the_same_find
         assert cluster.request("force_delete", uuid, ADMIN).accepted
         assert cluster.instances[uuid].vm_state is VmState.DELETED  # destroyed locally
         assert source in cluster.ledger.allocations_of(mig.uuid)
-        found = invariants.violations(cluster)
-        assert set(found) == {"allocations_have_live_consumers"}, found
-        unexplained, explained = findings.split(found, cluster)
-        assert unexplained == {}, unexplained
-        assert {f.name for f, _ in explained} == {
-            "deleting an instance during a move leaks the migration's allocation"}
+        _explained_only_by(cluster, {"allocations_have_live_consumers"},
+                           "deleting an instance during a move leaks the migration's "
+                           "allocation")
     finally:
         cluster.close()
 
