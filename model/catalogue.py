@@ -442,6 +442,10 @@ _ACCEPTED_RECORD = RecordLookup(
 #: (_set_migration_status(migration, 'failed')); RT.finish_evacuation marks it done
 _REBUILD_RECORD_FAILED = Migration(MS.FAILED)
 _REBUILD_RECORD_DONE = Migration(MS.DONE)
+#: CM.rebuild_instance ends a rebuild that succeeded, plain or evacuation, with
+#: RT.finish_evacuation, which drops the instance's migration context (a failed cold
+#: move's left behind included: the next resource audit then errors no other record)
+_FINISH_EVACUATION = (Track.FINISH_EVACUATION,)
 
 
 def _rebuild_failed(outcome: Outcome, **guest) -> Outcome:
@@ -527,7 +531,7 @@ REBUILD = Operation(
             ok(Branch(when=(When.WAS_STOPPED,), vm=V.ACTIVE, task=T.POWERING_OFF,
                       power=P.RUNNING, then="power_off", launched=True),
                Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, launched=True,
-                      migration=_REBUILD_RECORD_DONE),
+                      migration=_REBUILD_RECORD_DONE, tracker=_FINISH_EVACUATION),
                nova="CM._update_instance_after_spawn; RT.finish_evacuation"),
             # CM._rebuild_default_impl destroyed the guest before driver.spawn failed
             _rebuild_failed(ROLLBACK, guest=P.PENDING),
@@ -537,7 +541,8 @@ REBUILD = Operation(
         # its failure reaches CM.rebuild_instance's handlers like a failed spawn.
         Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
             dataclasses.replace(_POWER_OFF_TAIL.outcomes[0], branches=tuple(
-                dataclasses.replace(b, migration=_REBUILD_RECORD_DONE)
+                dataclasses.replace(b, migration=_REBUILD_RECORD_DONE,
+                                    tracker=_FINISH_EVACUATION)
                 for b in _POWER_OFF_TAIL.outcomes[0].branches),
                 nova="CM.stop_instance; RT.finish_evacuation"),
             _rebuild_failed(ERROR_OUT),
@@ -1056,7 +1061,7 @@ EVACUATE = Operation(
             ok(Branch(when=(When.WAS_STOPPED,), vm=V.ACTIVE, task=T.POWERING_OFF,
                       power=P.RUNNING, then="power_off", launched=True),
                Branch(vm=V.ACTIVE, task=None, power=P.RUNNING, host=HostEffect.SET_DEST,
-                      launched=True, migration=Migration(MS.DONE)),
+                      launched=True, migration=Migration(MS.DONE), tracker=_FINISH_EVACUATION),
                nova="CM._do_rebuild_instance; RT.finish_evacuation"),
             # (the guest never ran on the destination: Nova then reads NOSTATE there;
             # the source's guest, where the instance stays, is untouched)
@@ -1068,7 +1073,7 @@ EVACUATE = Operation(
         ), "driver.spawn", entry=within("CM.rebuild_instance")),
         Step("power_off", Where.DEST, _states(T.POWERING_OFF), (
             done(vm=V.STOPPED, task=None, power=P.SHUTDOWN, host=HostEffect.SET_DEST,
-                 migration=Migration(MS.DONE),
+                 migration=Migration(MS.DONE), tracker=_FINISH_EVACUATION,
                  nova="CM.stop_instance; RT.finish_evacuation"),
             # The failure reaches CM.rebuild_instance's except Exception: the migration
             # fails, the destination leaves the instance's allocation, and

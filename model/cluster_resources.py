@@ -257,6 +257,9 @@ class Resources:
             elif call is Track.AUDIT:
                 self.update_available_resource(host)
                 continue
+            elif call is Track.FINISH_EVACUATION:
+                self.migration_contexts.pop(inst.uuid, None)
+                continue
             elif mig is None:
                 continue
             elif call is Track.MOVE_CLAIM:

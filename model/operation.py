@@ -197,6 +197,8 @@ class Track(StrEnum):
     BUILD_SUCCEEDED = "RT.build_succeeded: the failed-build count back to 0"
     AUDIT = ("CM.update_available_resource: the tracker counts again at once, as the "
              "periodic audit does")
+    FINISH_EVACUATION = ("RT.finish_evacuation: the instance's migration context is applied "
+                         "and dropped, whichever move's it was")
 
 
 class HostEffect(StrEnum):
