@@ -37,6 +37,7 @@ from typing import Any, Iterable
 from invariants.accounting import LIVE_DRIVER_FAILED, MOVE_BACK_REFUSED, REVERT, REVERT_ON_DEST
 from model.catalogue import CATALOGUE, INIT_INSTANCE
 from model.cluster import FORCED_PAST_THE_FILTERS, PREEMPTED
+from model.cluster_resources import AUDIT_ERROR
 from model.operation import HostChange, Rule
 from model.states import TaskState
 
@@ -144,7 +145,7 @@ _TAKE_A_REVERT = frozenset(
 UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="delete racing a soft delete leaves the instance stuck in deleting",
-        invariant="nothing_stuck",
+        invariant=("nothing_stuck", "tracker_audit_agrees_with_placement"),
         cause=cause("dropped_steps", operation={"soft_delete", "delete", "force_delete"},
               task={"deleting", "soft-deleting"}),
         summary=("API._delete saves the new task_state (no expected_task_state) before it "
@@ -153,9 +154,14 @@ UPSTREAM: tuple[Finding, ...] = (
                  "request's step) then fails its compare-and-swap, which reverts_task_state "
                  "leaves alone. Nothing is queued any more, and every later delete is "
                  "ignored the same way: only reset-state (or a local delete while the host "
-                 "is down) gets the instance out."),
+                 "is down) gets the instance out. Stuck so in the middle of a cold move, "
+                 "the instance is no longer one its destination's resource audit counts "
+                 "(ResourceTracker._update_usage_from_migrations skips the migration of an "
+                 "instance that is not resizing), while Placement still holds its claim "
+                 "there."),
         nova="nova/compute/api.py: API._delete (original_task_state check after "
-             "instance.save()); nova/compute/manager.py: ComputeManager.soft_delete_instance",
+             "instance.save()); nova/compute/manager.py: ComputeManager.soft_delete_instance; "
+             "nova/compute/resource_tracker.py: ResourceTracker._update_usage_from_migrations",
     ),
     Finding(
         name="deleting an instance during a move leaks the migration's allocation",
@@ -673,6 +679,25 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager._init_instance, reverts_task_state, "
              "ComputeManager._revert_allocation, ComputeManager._rollback_live_migration; "
              "nova/scheduler/client/report.py: SchedulerReportClient.move_allocations",
+    ),
+    Finding(
+        name="a failed move's migration context outlives it, and the resource audit errors "
+             "a later move's record",
+        invariant="allocations_have_live_consumers",
+        # (the audit is no operation of the catalogue: its cause has an outcome of its own)
+        cause=cause("migration_errors", outcome=AUDIT_ERROR.outcome),
+        summary=("A cold move that fails before its end (a revert whose destination "
+                 "fails in ComputeManager.revert_resize, a resize_instance that fails) "
+                 "leaves instance.migration_context naming its record: only the confirm, "
+                 "the revert's finish, RT.finish_evacuation and the claim's abort drop it. "
+                 "When the instance moves again (a live migration), its resource audit "
+                 "(ResourceTracker._update_usage_from_migrations) finds the new record "
+                 "the latest of the instance's at the host, not the one the context "
+                 "names, and marks it error; the move's allocation stays with the record "
+                 "in error."),
+        nova="nova/compute/resource_tracker.py: ResourceTracker._update_usage_from_migrations, "
+             "ResourceTracker.drop_move_claim_at_dest; nova/compute/manager.py: "
+             "ComputeManager.revert_resize",
     ),
     Finding(
         name="a live migration's destination counts the instance only at its resource audit",

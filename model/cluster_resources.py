@@ -21,6 +21,9 @@ from model.states import (
 )
 
 
+#: what the audit records as the cause of a record it puts in error (``STALE_RECORD``)
+AUDIT_ERROR = MigrationErrorCause("update_available_resource", "audit", "stale_record")
+
 #: the statuses the tracker's audit leaves out (``migration_get_in_progress_and_error``:
 #: error stays in)
 _DROPS = frozenset({Track.DROP_MOVE_CLAIM, Track.DROP_MOVE_CLAIM_AT_SOURCE,
@@ -341,6 +344,8 @@ class Resources:
             context = self.migration_context(inst)
             if context is not None and context is not mig:
                 mig.status = STALE_RECORD.status
+                if mig.status is MS.ERROR:
+                    self.migration_errors[mig.uuid] = AUDIT_ERROR
                 changed.append(mig.uuid)
         return changed
 

@@ -335,6 +335,27 @@ def revert_fails_on_the_destination(cluster):
     return uuid
 
 
+def live_migration_after_a_failed_resize(cluster):
+    """A resize whose resize_instance fails keeps its migration context; an admin resets
+    the instance and live-migrates it; the destination's audit finds the live
+    migration's record, not the one the context names, and errors it; the source's
+    compute restarts (CM._init_instance resets the live migration, its allocations
+    left)."""
+    uuid = boot(cluster, SMALL)
+    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    cluster.settle(resize__resize_migrating="driver_error")
+    inst = cluster.instances[uuid]
+    assert cluster.migration_context(inst) is inst.migration
+    assert cluster.request("reset_state_active", uuid, ADMIN).accepted
+    assert cluster.request("live_migrate", uuid, ADMIN).accepted
+    assert _run_work(cluster, uuid, "live_migrate", "schedule").accepted
+    live = inst.migration
+    cluster.update_available_resource(live.dest)
+    assert live.status is MigrationStatus.ERROR
+    cluster.restart(inst.host)
+    return uuid
+
+
 def revert_preempted_by_a_reset_state(cluster):
     """The revert's finish_revert_resize waits while an admin resets the instance:
     CM._revert_instance_flavor_host_node loses its check before CM._revert_allocation
@@ -561,6 +582,8 @@ def rebuild_after_a_failed_cold_migration_finish(cluster):
 
 #: hosts a script needs, where the default two are too few
 HOSTS = {"a move that starts before an evacuated host comes back keeps its allocation": 3,
+         "a failed move's migration context outlives it, and the resource audit errors a "
+         "later move's record": 3,
          "a live migration's destination counts the instance only at its resource audit": 3,
          "a resource tracker takes an instance off at the flavor it has then, not the one "
          "it counted": 3,
@@ -568,6 +591,9 @@ HOSTS = {"a move that starts before an evacuated host comes back keeps its alloc
          "a queued move overtaken by a second move takes its allocations back": 3}
 
 SCRIPTS = {
+    "a failed move's migration context outlives it, and the resource audit errors a later "
+    "move's record":
+        live_migration_after_a_failed_resize,
     "a move forced onto a host skips the group filters until the late check":
         forced_move_of_a_group_member,
     "two cold moves of one instance at once share one migration record, and the loser's "
@@ -1181,5 +1207,33 @@ def test_an_evacuation_whose_destination_restarts_mid_rebuild_is_the_same_findin
         assert {f.name for f, _ in explained} == {
             "a source host that comes back during an evacuation gives the instance up",
             "a compute restart in the middle of a handler leaves the instance in its task"}
+    finally:
+        cluster.close()
+
+
+def test_a_delete_stuck_in_the_middle_of_a_cold_move_leaves_its_destination_uncounted():
+    """The soft delete's race with a delete, in the middle of a cold migration whose
+    next step went with its source's compute: the instance stays in deleting, which is
+    no resize state, so the destination's resource audit skips its migration while
+    Placement keeps its claim there (found by the example plugin suite's search)."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid = boot(cluster, SMALL)
+        source = cluster.instances[uuid].host
+        assert cluster.request("migrate", uuid, ADMIN).accepted
+        for step in ("schedule", "prep_resize", "resize_migrating"):
+            assert _run_work(cluster, uuid, "migrate", step).accepted
+        dest = cluster.instances[uuid].migration.dest
+        assert cluster.request("soft_delete", uuid, ADMIN).accepted
+        cluster.service_down(source)
+        cluster.service_up(source)
+        assert cluster.request("delete", uuid, ADMIN).accepted
+        assert not _run_work(cluster, uuid, "soft_delete", "soft_delete").accepted
+        assert cluster.pending() == []
+        assert cluster.instances[uuid].task_state is TaskState.DELETING
+        assert dest in cluster.ledger.allocations_of(uuid)
+        _explained_only_by(cluster, {"nothing_stuck", "tracker_audit_agrees_with_placement"},
+                           "delete racing a soft delete leaves the instance stuck in "
+                           "deleting")
     finally:
         cluster.close()
