@@ -683,7 +683,7 @@ UPSTREAM: tuple[Finding, ...] = (
     Finding(
         name="a failed move's migration context outlives it, and the resource audit errors "
              "a later move's record",
-        invariant="allocations_have_live_consumers",
+        invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
         # (the audit is no operation of the catalogue: its cause has an outcome of its own)
         cause=cause("migration_errors", outcome=AUDIT_ERROR.outcome),
         summary=("A cold move that fails before its end (a revert whose destination "
@@ -694,7 +694,8 @@ UPSTREAM: tuple[Finding, ...] = (
                  "(ResourceTracker._update_usage_from_migrations) finds the new record "
                  "the latest of the instance's at the host, not the one the context "
                  "names, and marks it error; the move's allocation stays with the record "
-                 "in error."),
+                 "in error, and once the move is reset (CM._init_instance) the instance "
+                 "holds its destination while it stays on its source."),
         nova="nova/compute/resource_tracker.py: ResourceTracker._update_usage_from_migrations, "
              "ResourceTracker.drop_move_claim_at_dest; nova/compute/manager.py: "
              "ComputeManager.revert_resize",

@@ -4,6 +4,7 @@ matches exactly the violation it explains (and nothing is explained by accident)
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -1237,3 +1238,22 @@ def test_a_delete_stuck_in_the_middle_of_a_cold_move_leaves_its_destination_unco
                            "deleting")
     finally:
         cluster.close()
+
+
+def test_the_plugin_suites_counterexample_is_the_migration_context_finding():
+    """The example plugin suite's search found it first: the live migration after a
+    failed revert, errored by its destination's audit, then reset by its source's
+    restart; the instance holds the destination while it stays on the source."""
+    from nova_model import scenario as scenarios
+    path = Path(__file__).parent / "counterexamples" / "audit_errors_a_later_live_migration.json"
+    loaded = scenarios.load(path)
+    run = scenarios.run(loaded, scenarios.resolve_config(loaded))
+    try:
+        found = invariants.violations(run.cluster)
+        assert "instances_hold_what_their_state_implies" in found, found
+        unexplained, explained = findings.split(found, run.cluster)
+        assert unexplained == {}, unexplained
+        assert "a failed move's migration context outlives it, and the resource audit " \
+               "errors a later move's record" in {f.name for f, _ in explained}
+    finally:
+        run.close()
