@@ -6,8 +6,15 @@ before the next step, as ``plan`` requires). The steps are drawn from the same w
 the search drives: requests on existing instances (mostly ones the model's guard
 accepts, sometimes any, so refusals are compared too) as owner or admin, with their
 arguments; creates with flavors, images and groups; faults on a request's chain from
-the fault table; hosts going down, coming back, restarting, being disabled; periodic
-tasks; operators changing allocation ratios. The same seed gives the same walk.
+the fault table; hosts going down, coming back, restarting, being disabled; the
+hypervisor reporting a guest stopped; periodic tasks; operators changing allocation
+ratios. The same seed gives the same walk.
+
+A fault is drawn two ways: any request may carry one of its own operation's faults,
+and some requests are drawn *for* a fault: a fault of an operation the instance's
+state admits, drawn among all such faults. A move has six faults and a pause one, so
+the first way alone leaves the deep steps of the moves' chains the rarest faults of
+all; the second gives every fault the state admits the same chance.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ from nova_model.conformance.plan import refusal
 
 #: Requests a walk makes on existing instances (create is drawn on its own).
 OPERATIONS = tuple(op.name for op in API_OPERATIONS if not op.creates_instance)
+#: The share of requests drawn for a fault, and of the other requests given one.
+AIMED_AT_A_FAULT = 0.35
+FAULTED = 0.3
 PERIODIC = ("poll_unconfirmed_resizes", "poll_shelved_instances", "reclaim_queued_deletes",
             "sync_power_states", "update_available_resource")
 RATIOS = (1.0, 1.5, 4.0, 16.0)
@@ -38,10 +48,11 @@ def walk(seed: int, steps: int, config: ClusterConfig) -> scenarios.Scenario:
     images = [i.name for i in config.images if not i.volume_backed]
     flavors = [f.name for f in config.flavors]
     groups = [g.name for g in config.server_groups]
-    faults = {}
+    faults: dict[str, list[str]] = {}
     for (op, step, outcome), how in fault_map().items():
         if isinstance(how, Fault):
             faults.setdefault(op, []).append(f"{op}.{step}={outcome}")
+    fault = None
     while len(raw) < steps:
         run = scenarios.run(scenarios.parse({"seed": seed, "steps": raw}), config)
         try:
@@ -49,12 +60,18 @@ def walk(seed: int, steps: int, config: ClusterConfig) -> scenarios.Scenario:
             live = [name for name, i in cluster.instances.items()
                     if i.state != "new" and i.vm_state.value != "deleted"]
             roll = rng.random()
+            fault = None
             if not live or roll < 0.12:
                 step = {"api": "create", "args": _create_args(rng, flavors, images, groups)}
             elif roll < 0.80:
-                step = _request(rng, cluster, live, config, flavors, images, hosts)
-            elif roll < 0.90:
+                step, fault = _request(rng, cluster, live, config, flavors, images, hosts,
+                                       faults)
+            elif roll < 0.87:
                 step = _host_event(rng, hosts, down)
+            elif roll < 0.90:
+                # the hypervisor of a running compute reports on its own guests only
+                guests = [n for n in live if cluster.instances[n].host not in (None, *down)]
+                step = guests and {"event": "guest_stopped", "instance": rng.choice(guests)}
             elif roll < 0.97:
                 task = rng.choice(PERIODIC)
                 step = {"periodic": task} | (
@@ -66,11 +83,17 @@ def walk(seed: int, steps: int, config: ClusterConfig) -> scenarios.Scenario:
                         "value": rng.choice(RATIOS)}
         finally:
             run.close()
-        if step is None or refusal(scenarios.ScenarioStep("", _verb(step), step), config):
+        if not step or refusal(scenarios.ScenarioStep("", _verb(step), step), config):
             continue
         settle: dict[str, Any] = {"settle": True}
-        if "api" in step and step["api"] in faults and rng.random() < 0.3:
-            key, outcome = rng.choice(faults[step["api"]]).split("=")
+        if fault is None:
+            # a hypervisor's guest_stopped event leads to the power sync's stop
+            operation = step.get("api") or (
+                "sync_power_state" if step.get("event") == "guest_stopped" else None)
+            if operation in faults and rng.random() < FAULTED:
+                fault = rng.choice(faults[operation])
+        if fault is not None:
+            key, outcome = fault.split("=")
             settle["outcomes"] = {key: outcome}
         raw += [step, settle]
     return scenarios.parse({"seed": seed, "description": f"sequential walk {seed}",
@@ -87,16 +110,31 @@ def _create_args(rng: random.Random, flavors, images, groups) -> dict[str, Any]:
 
 
 def _request(rng: random.Random, cluster, live: list[str], config: ClusterConfig,
-             flavors, images, hosts) -> dict[str, Any] | None:
+             flavors, images, hosts, faults: dict[str, list[str]]
+             ) -> tuple[dict[str, Any], str | None]:
+    """A request on an existing instance, and the fault drawn for it, if it was drawn
+    for one."""
     name = rng.choice(live)
     inst = cluster.instances[name]
-    admin = rng.random() < 0.5
-    ctx = ADMIN if admin else USER
     lc = cluster.lc
-    accepted = [op for op in OPERATIONS
-                if inst.state in lc.api_sources.get(op, ())
+
+    def accepted(ctx) -> list[str]:
+        return [op for op in OPERATIONS if inst.state in lc.api_sources.get(op, ())
                 and lc.guard_failure_for(op, inst, ctx) is None]
-    op = rng.choice(accepted if accepted and rng.random() < 0.85 else list(OPERATIONS))
+
+    admin = rng.random() < 0.5
+    # a request drawn for a fault is sent as admin where only an admin may send it
+    # (an evacuation): the faults of admin-only operations are drawn as often
+    by_admin = accepted(ADMIN)
+    admitted_faults = [f for op in by_admin for f in faults.get(op, ())]
+    fault = None
+    if admitted_faults and rng.random() < AIMED_AT_A_FAULT:
+        fault = rng.choice(admitted_faults)
+        op = fault.split(".", 1)[0]
+        admin = admin or op not in accepted(USER)
+    else:
+        choices = by_admin if admin else accepted(USER)
+        op = rng.choice(choices if choices and rng.random() < 0.85 else list(OPERATIONS))
     args: dict[str, Any] = {}
     if op == "resize":
         others = [f for f in flavors if f != inst.flavor] or flavors
@@ -110,14 +148,15 @@ def _request(rng: random.Random, cluster, live: list[str], config: ClusterConfig
     step: dict[str, Any] = {"api": op, "instance": name, "as": "admin" if admin else "owner"}
     if args:
         step["args"] = args
-    return step
+    return step, fault
 
 
 def _host_event(rng: random.Random, hosts: list[str], down: set[str]) -> dict[str, Any] | None:
     up = [h for h in hosts if h not in down]
     choices = []
     if len(up) > 2:
-        choices.append("service_down")
+        # twice as likely as the others: only a down host lets an evacuation run
+        choices += ["service_down", "service_down"]
     if down:
         choices.append("service_up")
     choices += ["restart", "disable", "enable"]
