@@ -24,7 +24,8 @@ from typing import Any
 
 from model.catalogue import API_OPERATIONS
 from model.config import ClusterConfig
-from model.lifecycle import ADMIN, USER
+from model.lifecycle import ADMIN, DYNAMIC_CONDITIONS, USER
+from model.operation import When
 from nova_model import scenario as scenarios
 from nova_model.conformance.faults import Fault, fault_map
 from nova_model.conformance.plan import refusal
@@ -37,6 +38,7 @@ FAULTED = 0.3
 PERIODIC = ("poll_unconfirmed_resizes", "poll_shelved_instances", "reclaim_queued_deletes",
             "sync_power_states", "update_available_resource")
 RATIOS = (1.0, 1.5, 4.0, 16.0)
+GUEST_STOPPED = "guest_stopped"
 
 
 def walk(seed: int, steps: int, config: ClusterConfig) -> scenarios.Scenario:
@@ -69,9 +71,11 @@ def walk(seed: int, steps: int, config: ClusterConfig) -> scenarios.Scenario:
             elif roll < 0.87:
                 step = _host_event(rng, hosts, down)
             elif roll < 0.90:
-                # the hypervisor of a running compute reports on its own guests only
-                guests = [n for n in live if cluster.instances[n].host not in (None, *down)]
-                step = guests and {"event": "guest_stopped", "instance": rng.choice(guests)}
+                # the hypervisor of a running compute reports on its own guests only,
+                # and the model declares the event where its guard admits it
+                guests = [n for n in live if cluster.instances[n].host not in (None, *down)
+                          and _admits(cluster, GUEST_STOPPED, n)]
+                step = guests and {"event": GUEST_STOPPED, "instance": rng.choice(guests)}
             elif roll < 0.97:
                 task = rng.choice(PERIODIC)
                 step = {"periodic": task} | (
@@ -89,7 +93,7 @@ def walk(seed: int, steps: int, config: ClusterConfig) -> scenarios.Scenario:
         if fault is None:
             # a hypervisor's guest_stopped event leads to the power sync's stop
             operation = step.get("api") or (
-                "sync_power_state" if step.get("event") == "guest_stopped" else None)
+                "sync_power_state" if step.get("event") == GUEST_STOPPED else None)
             if operation in faults and rng.random() < FAULTED:
                 fault = rng.choice(faults[operation])
         if fault is not None:
@@ -98,6 +102,15 @@ def walk(seed: int, steps: int, config: ClusterConfig) -> scenarios.Scenario:
         raw += [step, settle]
     return scenarios.parse({"seed": seed, "description": f"sequential walk {seed}",
                             "steps": raw}, source=f"walk-{seed}")
+
+
+def _admits(cluster, op: str, name: str) -> bool:
+    """The model's guard admits ``op`` on the instance, and it has a guest to act on."""
+    inst = cluster.instances[name]
+    lc = cluster.lc
+    return (inst.state in lc.api_sources.get(op, ())
+            and lc.guard_failure_for(op, inst, ADMIN) is None
+            and not DYNAMIC_CONDITIONS[When.NO_GUEST](inst))
 
 
 def _create_args(rng: random.Random, flavors, images, groups) -> dict[str, Any]:
