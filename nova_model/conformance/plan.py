@@ -231,7 +231,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
             state, quiescent, ready = recorder.after[result.index]
             deliveries = recorder.deliveries.get(result.index, ())
             awaits: list[str] = []
-            if _racing(step, in_flight, requests, hosts):
+            if _racing(step, in_flight, chains, hosts):
                 awaits, problem = _hold(in_flight, held, chains)
                 if problem:
                     plan.not_reproducible = (
@@ -251,6 +251,13 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
             action = _action(step, config)
             if awaits:
                 action["await"] = awaits
+            # a live migration the driver holds running (_holds_live_migration) ends
+            # when the model delivers its post_live_migration
+            complete = sorted({i for i, op, s, _, _ in deliveries
+                               if (op, s) == ("live_migrate", "post_live_migration")
+                               and (chains.get((i, op)) or {}).get("hold")})
+            if complete:
+                action["complete"] = complete
             if releases:
                 action["release"] = releases
             if awaits or releases or (in_flight and not isinstance(step.action, _DELIVERING)):
@@ -314,12 +321,14 @@ _ON_RUNNING_LIVE_MIGRATION = ("live_migrate_abort", "live_migrate_force_complete
 
 
 def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
-                          requests: dict[str, dict[str, Any]],
+                          chains: dict[tuple[str, str], dict[str, Any]],
                           hosts: Mapping[str, str | None] | None = None) -> bool:
-    """The step acts on a live migration whose driver call alone is still to run (an
-    abort or force-complete of it, or a restart of its source's compute service, which
-    ends the driver's migration with the process): the request that started it is
-    marked for the driver to hold it running."""
+    """The step comes while a live migration's driver call alone is still to run, and
+    the driver can hold that call running meanwhile: an abort or force-complete of it,
+    a restart of its source's compute service (which ends the driver's migration with
+    the process), or a periodic task (which runs beside it, as in Nova; the model's
+    later delivery of post_live_migration releases the driver, ``complete``). The
+    request that started it is marked for the driver to hold it running."""
     action = step.action
     if isinstance(action, actions.Request):
         instance = action.instance
@@ -329,9 +338,12 @@ def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[_InFligh
                      if (hosts or {}).get(w.instance) == action.host]
         instance = on_source[0] if on_source else None
         on_it = instance is not None
+    elif isinstance(action, actions.Periodic):
+        instance = in_flight[0].instance if len(in_flight) == 1 else None
+        on_it = instance is not None
     else:
         return False
-    started = requests.get(instance)
+    started = chains.get((instance, "live_migrate"))  # (a refused abort came since)
     if not on_it or started is None or started["operation"] != "live_migrate":
         return False
     if [(w.instance, w.operation, w.step) for w in in_flight] != [
@@ -342,7 +354,7 @@ def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[_InFligh
 
 
 def _racing(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
-            requests: dict[str, dict[str, Any]],
+            chains: dict[tuple[str, str], dict[str, Any]],
             hosts: Mapping[str, str | None] | None = None) -> list[str]:
     """The in-flight work this step would race in Nova (empty when nothing is in flight).
 
@@ -353,7 +365,7 @@ def _racing(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
     by Nova (both see the hosts before either claim is counted), while the model
     schedules them one after the other.
     """
-    if isinstance(step.action, _DELIVERING) or _holds_live_migration(step, in_flight, requests,
+    if isinstance(step.action, _DELIVERING) or _holds_live_migration(step, in_flight, chains,
                                                                      hosts):
         return []
     return [w.words for w in in_flight]

@@ -87,6 +87,35 @@ def test_a_request_on_a_running_live_migration_has_the_driver_hold_it(op):
     assert p.steps[-1].action["observe"]
 
 
+def test_a_periodic_task_runs_beside_a_running_live_migration_held_in_the_driver():
+    # the resource audit during the guest's migration: the driver holds it running, and
+    # the model's delivery of post_live_migration lets it end
+    audit = {"periodic": "update_available_resource", "host": "compute1"}
+    p = _plan(_RUNNING + [audit, {"settle": True}])
+    assert p.not_reproducible is None and p.steps[2].action["hold"]
+    assert "complete" not in p.steps[6].action
+    assert p.steps[7].action["complete"] == ["vm1"] and p.steps[7].action["observe"]
+    # an abort the audit made refused (the record it errored is not the one a failed
+    # cold migration's context names) does not end the hold: the source's restart
+    # still finds the live migration's request, not the refused one, to hold
+    failed = [{"api": "create"}, {"settle": True},
+              {"api": "migrate", "instance": "vm1", "as": "admin"},
+              {"settle": True, "outcomes": {"migrate.resize_migrating": "driver_error"}},
+              {"api": "reset_state_active", "instance": "vm1", "as": "admin"}]
+    p = _plan(failed + _RUNNING[2:] + [
+        audit, {"api": "live_migrate_abort", "instance": "vm1", "as": "admin"},
+        {"event": "restart", "host": "compute1"}])
+    assert p.not_reproducible is None and p.steps[5].action["hold"]
+    assert p.steps[10].action["operation"] == "live_migrate_abort"
+    assert p.steps[10].accepted is False and "InvalidMigrationState" in p.steps[10].error
+    assert p.steps[11].action["kind"] == "host_event" and p.steps[11].action["observe"]
+    # nothing in flight but a chain's queued cast: the audit races it as before
+    p = _plan(_RUNNING[:4] + [audit])
+    assert "hold" not in p.steps[2].action
+    assert [h["target"] for h in p.steps[2].action["holds"]] == [
+        "nova.compute.manager.ComputeManager.live_migration"]
+
+
 def test_only_a_running_live_migration_is_held_in_the_driver():
     # still at pre_live_migration: the abort races a cast, which the harness holds at
     # the source's ComputeManager.live_migration, not the driver
