@@ -865,7 +865,21 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                   "sync_power_states": "_sync_power_states"}[task]
         for manager in self._managers(host):
             getattr(manager, method)(nova_context.get_admin_context())
+        if task == "update_available_resource" and host:
+            return {"accepted": True, "audit": self._audited(host)}
         return {"accepted": True}
+
+    def _audited(self, host: str) -> dict:
+        """The host's ComputeNode record as its audit saved it, and Placement's usage of
+        its provider."""
+        [node] = objects.ComputeNodeList.get_all_by_host(nova_context.get_admin_context(),
+                                                         host)
+        usages = self.placement.get(f"/resource_providers/{self.rp[host]}/usages").body
+        return {"host": host,
+                "compute_node": {"vcpus_used": node.vcpus_used,
+                                 "memory_mb_used": node.memory_mb_used,
+                                 "local_gb_used": node.local_gb_used},
+                "placement": usages["usages"]}
 
     def _instance_event(self, event: str, instance: str) -> dict:
         if event != "guest_stopped":

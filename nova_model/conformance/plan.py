@@ -51,6 +51,9 @@ class PlannedStep:
     model: dict[str, Any] | None     # the comparable view (quiescent points only)
     accepted: bool | None            # the model's verdict on a request
     error: str | None
+    #: after a host's resource audit: that host's tracker count and Placement usage in
+    #: the model (``audit_view``), compared with Nova's at once (quiescent or not)
+    audit: dict[str, Any] | None = None
 
 
 @dataclass
@@ -167,6 +170,22 @@ def model_view(state: dict[str, Any]) -> dict[str, Any]:
             "allocations": allocations, "hosts": hosts}
 
 
+def audit_view(step: scenarios.ScenarioStep, state: dict[str, Any],
+               trackers: Mapping[str, tuple[int, int, int]]) -> dict[str, Any] | None:
+    """After one host's resource audit, what the model says of that host: its
+    resource tracker's count (the ComputeNode record's ``vcpus_used``,
+    ``memory_mb_used``, ``local_gb_used``) and Placement's usage of its provider."""
+    a = step.action
+    if not (isinstance(a, actions.Periodic) and a.task == "update_available_resource"
+            and a.host):
+        return None
+    vcpus, memory_mb, local_gb = trackers[a.host]
+    return {"host": a.host,
+            "compute_node": {"vcpus_used": vcpus, "memory_mb_used": memory_mb,
+                             "local_gb_used": local_gb},
+            "placement": {rc: u["used"] for rc, u in state["hosts"][a.host]["usage"].items()}}
+
+
 @dataclass(frozen=True)
 class _InFlight:
     """A step the model holds deliverable: Nova's chain is at it or runs it at once."""
@@ -187,6 +206,7 @@ class _Recorder:
     def __init__(self) -> None:
         self.deliveries: dict[int, list[tuple[str, str, str, str, str]]] = {}
         self.after: dict[int, tuple[dict[str, Any], bool, list[str]]] = {}
+        self.trackers: dict[int, dict[str, tuple[int, int, int]]] = {}
 
     def __call__(self, obs: scenarios.Observation) -> None:
         if obs.kind == "deliver":
@@ -206,6 +226,9 @@ class _Recorder:
             ready = [_InFlight(w.instance, w.operation, w.step, w.id)
                      for w in cluster.deliverable()]
             self.after[obs.index] = (scenarios.cluster_state(cluster), not ready, ready)
+            self.trackers[obs.index] = {
+                host: (t.vcpus_used, t.memory_mb_used, t.local_gb_used)
+                for host, t in cluster.trackers.items()}
 
 
 def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
@@ -226,6 +249,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
         held: dict[_InFlight, str] = {}  # the steps Nova is held before -> the hold's key
         known: set[str] = set()  # the instances made so far
         hosts: dict[str, str | None] = {}  # each instance's host before the step
+        released: set[int] = set()  # the held live migrations something else released
         for result, step in zip(run.results, scenario.steps):
             request = step.action if isinstance(step.action, actions.Request) else None
             state, quiescent, ready = recorder.after[result.index]
@@ -252,10 +276,19 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
             if awaits:
                 action["await"] = awaits
             # a live migration the driver holds running (_holds_live_migration) ends
-            # when the model delivers its post_live_migration
+            # when the model delivers its post_live_migration, unless an accepted abort
+            # or force-complete (whose cast reaches the driver by itself) or a restart
+            # has released it
+            releasing = (request is not None and result.accepted
+                         and request.operation in _ON_RUNNING_LIVE_MIGRATION)
+            if releasing or (isinstance(step.action, actions.HostEvent)
+                             and step.action.kind == "restart"):
+                released.update(id(c) for (_, op), c in chains.items()
+                                if op == "live_migrate" and c.get("hold"))
             complete = sorted({i for i, op, s, _, _ in deliveries
                                if (op, s) == ("live_migrate", "post_live_migration")
-                               and (chains.get((i, op)) or {}).get("hold")})
+                               and (chains.get((i, op)) or {}).get("hold")
+                               and id(chains[(i, op)]) not in released})
             if complete:
                 action["complete"] = complete
             if releases:
@@ -291,7 +324,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 model_view(state) if quiescent else None,
                 # (an accepted request can still answer with an error after its writes)
                 (result.accepted and result.error is None) if request is not None else None,
-                error))
+                error, audit_view(step, state, recorder.trackers[result.index])))
             in_flight = ready
             known = set(state["instances"])
             hosts = {name: i.get("host") for name, i in state["instances"].items()}

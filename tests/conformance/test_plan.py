@@ -235,6 +235,30 @@ def test_compare_counts_fields_and_finds_each_difference():
                                         "allocations.vm1.compute1"]
 
 
+def test_a_hosts_audit_records_its_tracker_count_and_compares_it():
+    p = _plan([{"api": "create"}, {"settle": True},
+               {"periodic": "update_available_resource", "host": "compute1"},
+               {"periodic": "poll_unconfirmed_resizes"}])
+    # only a resource audit says what its host's tracker counts
+    assert [s.audit is None for s in p.steps] == [True, True, False, True]
+    audit = p.steps[2].audit
+    assert audit == {"host": "compute1",
+                     "compute_node": {"vcpus_used": 1, "memory_mb_used": 2048,
+                                      "local_gb_used": 20},
+                     "placement": {"VCPU": 1, "MEMORY_MB": 2048, "DISK_GB": 20}}
+    nova = copy.deepcopy(audit)
+    fields, diffs = compare.compare_audit(audit, nova)
+    assert (fields, diffs) == (6, [])
+    nova["compute_node"]["memory_mb_used"] = 0
+    del nova["placement"]["DISK_GB"]
+    _, diffs = compare.compare_audit(audit, nova)
+    assert [d.line() for d in diffs] == [
+        "audit.compute1.compute_node.memory_mb_used: model 2048, Nova 0",
+        "audit.compute1.placement.DISK_GB: model 20, Nova absent"]
+    _, diffs = compare.compare_audit(audit, None)   # Nova said nothing of its audit
+    assert len(diffs) == 6
+
+
 def test_walks_are_sequential_deterministic_and_plannable():
     one, again = walks.walk(7, 30, CONFIG), walks.walk(7, 30, CONFIG)
     assert one.document() == again.document()
