@@ -158,7 +158,12 @@ UPSTREAM: tuple[Finding, ...] = (
                  "the instance is no longer one its destination's resource audit counts "
                  "(ResourceTracker._update_usage_from_migrations skips the migration of an "
                  "instance that is not resizing), while Placement still holds its claim "
-                 "there."),
+                 "there. Replayed on Nova 34 by nova-model conform "
+                 "(scenarios/delete_racing_soft_delete.json; "
+                 "scenarios/delete_stuck_in_the_middle_of_a_cold_migration.json, the move's "
+                 "next cast still queued, where the destination's ComputeNode counts "
+                 "nothing after its audit while Placement holds the claim, as the model's "
+                 "tracker says)."),
         nova="nova/compute/api.py: API._delete (original_task_state check after "
              "instance.save()); nova/compute/manager.py: ComputeManager.soft_delete_instance; "
              "nova/compute/resource_tracker.py: ResourceTracker._update_usage_from_migrations",
@@ -693,9 +698,14 @@ UPSTREAM: tuple[Finding, ...] = (
                  "When the instance moves again (a live migration), its resource audit "
                  "(ResourceTracker._update_usage_from_migrations) finds the new record "
                  "the latest of the instance's at the host, not the one the context "
-                 "names, and marks it error; the move's allocation stays with the record "
-                 "in error, and once the move is reset (CM._init_instance) the instance "
-                 "holds its destination while it stays on its source."),
+                 "names, marks it error and counts nothing for it; an abort or "
+                 "force-complete of the running migration is then refused "
+                 "(InvalidMigrationState), and once the move is reset (CM._init_instance: "
+                 "_reset_live_migration finds no running record) the record in error "
+                 "keeps the source's allocation and the instance holds its destination "
+                 "while it stays on its source (a migration the driver completes writes "
+                 "completed over the error). Replayed on Nova 34 by nova-model conform "
+                 "(scenarios/audit_errors_a_later_live_migration.json)."),
         nova="nova/compute/resource_tracker.py: ResourceTracker._update_usage_from_migrations, "
              "ResourceTracker.drop_move_claim_at_dest; nova/compute/manager.py: "
              "ComputeManager.revert_resize",

@@ -381,6 +381,11 @@ class Resources:
                 # audit skips it (``_update_usage_from_migrations``)
                 continue
             moving = self._moving(inst)
+            context = self.migration_context(inst)
+            if moving and context is not None and context is not mig:
+                # the record the audit puts in error (``audit_records``): it counts
+                # nothing for it (``_update_usage_from_migrations`` goes on to the next)
+                continue
             moves.append(TrackedMigration(
                 uuid, mig.uuid, incoming=mig.dest == host, outbound=mig.source == host,
                 usage_new=self.tracker_usage(mig.new_flavor or inst.flavor, inst),

@@ -5,7 +5,8 @@ observation): instances by name (vm_state, task_state, power_state, host, flavor
 image, locked; a deleted instance only as deleted), migrations by creation order
 (instance, type, status, source, dest; one of a deleted instance only as deleted:
 Nova's instance_destroy soft-deletes them with it), Placement's allocations per consumer and
-host, and each host's usage and capacity per resource class. Nothing is left out
+host, and each host's usage and capacity per resource class; after a host's resource
+audit, that host's ComputeNode count and Placement usage. Nothing is left out
 of the comparison to make a difference vanish; every field compared is counted.
 """
 
@@ -116,6 +117,25 @@ def compare(model: dict[str, Any], nova: dict[str, Any]) -> tuple[int, list[Diff
             for key in ("used", "capacity"):
                 check(f"hosts.{host}.{rc}.{key}", m.get(rc, {}).get(key, _ABSENT),
                       n.get(rc, {}).get(key, _ABSENT))
+    return count, diffs
+
+
+def compare_audit(model: dict[str, Any], nova: dict[str, Any] | None
+                  ) -> tuple[int, list[Difference]]:
+    """(fields compared, differences) after one host's resource audit: the host's
+    ComputeNode count (``vcpus_used``, ``memory_mb_used``, ``local_gb_used``, what its
+    resource tracker saved) and Placement's usage of its provider (``plan.audit_view``)."""
+    nova = nova or {}
+    host = model["host"]
+    count = 0
+    diffs: list[Difference] = []
+    for part in ("compute_node", "placement"):
+        m, n = model[part], nova.get(part, {})
+        for key in sorted(set(m) | set(n)):
+            count += 1
+            a, b = m.get(key, _ABSENT), n.get(key, _ABSENT)
+            if a != b:
+                diffs.append(Difference(f"audit.{host}.{part}.{key}", a, b))
     return count, diffs
 
 

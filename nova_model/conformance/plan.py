@@ -51,6 +51,9 @@ class PlannedStep:
     model: dict[str, Any] | None     # the comparable view (quiescent points only)
     accepted: bool | None            # the model's verdict on a request
     error: str | None
+    #: after a host's resource audit: that host's tracker count and Placement usage in
+    #: the model (``audit_view``), compared with Nova's at once (quiescent or not)
+    audit: dict[str, Any] | None = None
 
 
 @dataclass
@@ -167,6 +170,22 @@ def model_view(state: dict[str, Any]) -> dict[str, Any]:
             "allocations": allocations, "hosts": hosts}
 
 
+def audit_view(step: scenarios.ScenarioStep, state: dict[str, Any],
+               trackers: Mapping[str, tuple[int, int, int]]) -> dict[str, Any] | None:
+    """After one host's resource audit, what the model says of that host: its
+    resource tracker's count (the ComputeNode record's ``vcpus_used``,
+    ``memory_mb_used``, ``local_gb_used``) and Placement's usage of its provider."""
+    a = step.action
+    if not (isinstance(a, actions.Periodic) and a.task == "update_available_resource"
+            and a.host):
+        return None
+    vcpus, memory_mb, local_gb = trackers[a.host]
+    return {"host": a.host,
+            "compute_node": {"vcpus_used": vcpus, "memory_mb_used": memory_mb,
+                             "local_gb_used": local_gb},
+            "placement": {rc: u["used"] for rc, u in state["hosts"][a.host]["usage"].items()}}
+
+
 @dataclass(frozen=True)
 class _InFlight:
     """A step the model holds deliverable: Nova's chain is at it or runs it at once."""
@@ -187,6 +206,7 @@ class _Recorder:
     def __init__(self) -> None:
         self.deliveries: dict[int, list[tuple[str, str, str, str, str]]] = {}
         self.after: dict[int, tuple[dict[str, Any], bool, list[str]]] = {}
+        self.trackers: dict[int, dict[str, tuple[int, int, int]]] = {}
 
     def __call__(self, obs: scenarios.Observation) -> None:
         if obs.kind == "deliver":
@@ -206,6 +226,9 @@ class _Recorder:
             ready = [_InFlight(w.instance, w.operation, w.step, w.id)
                      for w in cluster.deliverable()]
             self.after[obs.index] = (scenarios.cluster_state(cluster), not ready, ready)
+            self.trackers[obs.index] = {
+                host: (t.vcpus_used, t.memory_mb_used, t.local_gb_used)
+                for host, t in cluster.trackers.items()}
 
 
 def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
@@ -226,12 +249,13 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
         held: dict[_InFlight, str] = {}  # the steps Nova is held before -> the hold's key
         known: set[str] = set()  # the instances made so far
         hosts: dict[str, str | None] = {}  # each instance's host before the step
+        released: set[int] = set()  # the held live migrations something else released
         for result, step in zip(run.results, scenario.steps):
             request = step.action if isinstance(step.action, actions.Request) else None
             state, quiescent, ready = recorder.after[result.index]
             deliveries = recorder.deliveries.get(result.index, ())
             awaits: list[str] = []
-            if _racing(step, in_flight, requests, hosts):
+            if _racing(step, in_flight, chains, hosts):
                 awaits, problem = _hold(in_flight, held, chains)
                 if problem:
                     plan.not_reproducible = (
@@ -251,6 +275,22 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
             action = _action(step, config)
             if awaits:
                 action["await"] = awaits
+            # a live migration the driver holds running (_holds_live_migration) ends
+            # when the model delivers its post_live_migration, unless an accepted abort
+            # or force-complete (whose cast reaches the driver by itself) or a restart
+            # has released it
+            releasing = (request is not None and result.accepted
+                         and request.operation in _ON_RUNNING_LIVE_MIGRATION)
+            if releasing or (isinstance(step.action, actions.HostEvent)
+                             and step.action.kind == "restart"):
+                released.update(id(c) for (_, op), c in chains.items()
+                                if op == "live_migrate" and c.get("hold"))
+            complete = sorted({i for i, op, s, _, _ in deliveries
+                               if (op, s) == ("live_migrate", "post_live_migration")
+                               and (chains.get((i, op)) or {}).get("hold")
+                               and id(chains[(i, op)]) not in released})
+            if complete:
+                action["complete"] = complete
             if releases:
                 action["release"] = releases
             if awaits or releases or (in_flight and not isinstance(step.action, _DELIVERING)):
@@ -284,7 +324,7 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
                 model_view(state) if quiescent else None,
                 # (an accepted request can still answer with an error after its writes)
                 (result.accepted and result.error is None) if request is not None else None,
-                error))
+                error, audit_view(step, state, recorder.trackers[result.index])))
             in_flight = ready
             known = set(state["instances"])
             hosts = {name: i.get("host") for name, i in state["instances"].items()}
@@ -314,12 +354,14 @@ _ON_RUNNING_LIVE_MIGRATION = ("live_migrate_abort", "live_migrate_force_complete
 
 
 def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
-                          requests: dict[str, dict[str, Any]],
+                          chains: dict[tuple[str, str], dict[str, Any]],
                           hosts: Mapping[str, str | None] | None = None) -> bool:
-    """The step acts on a live migration whose driver call alone is still to run (an
-    abort or force-complete of it, or a restart of its source's compute service, which
-    ends the driver's migration with the process): the request that started it is
-    marked for the driver to hold it running."""
+    """The step comes while a live migration's driver call alone is still to run, and
+    the driver can hold that call running meanwhile: an abort or force-complete of it,
+    a restart of its source's compute service (which ends the driver's migration with
+    the process), or a periodic task (which runs beside it, as in Nova; the model's
+    later delivery of post_live_migration releases the driver, ``complete``). The
+    request that started it is marked for the driver to hold it running."""
     action = step.action
     if isinstance(action, actions.Request):
         instance = action.instance
@@ -329,9 +371,12 @@ def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[_InFligh
                      if (hosts or {}).get(w.instance) == action.host]
         instance = on_source[0] if on_source else None
         on_it = instance is not None
+    elif isinstance(action, actions.Periodic):
+        instance = in_flight[0].instance if len(in_flight) == 1 else None
+        on_it = instance is not None
     else:
         return False
-    started = requests.get(instance)
+    started = chains.get((instance, "live_migrate"))  # (a refused abort came since)
     if not on_it or started is None or started["operation"] != "live_migrate":
         return False
     if [(w.instance, w.operation, w.step) for w in in_flight] != [
@@ -342,7 +387,7 @@ def _holds_live_migration(step: scenarios.ScenarioStep, in_flight: list[_InFligh
 
 
 def _racing(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
-            requests: dict[str, dict[str, Any]],
+            chains: dict[tuple[str, str], dict[str, Any]],
             hosts: Mapping[str, str | None] | None = None) -> list[str]:
     """The in-flight work this step would race in Nova (empty when nothing is in flight).
 
@@ -353,7 +398,7 @@ def _racing(step: scenarios.ScenarioStep, in_flight: list[_InFlight],
     by Nova (both see the hosts before either claim is counted), while the model
     schedules them one after the other.
     """
-    if isinstance(step.action, _DELIVERING) or _holds_live_migration(step, in_flight, requests,
+    if isinstance(step.action, _DELIVERING) or _holds_live_migration(step, in_flight, chains,
                                                                      hosts):
         return []
     return [w.words for w in in_flight]

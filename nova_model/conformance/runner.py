@@ -39,6 +39,9 @@ class StepReport:
     fields: int = 0
     differences: list[str] = field(default_factory=list)
     settled: dict[str, Any] | None = None
+    #: after a host's resource audit: {"model": ..., "nova": ...}, each that host's
+    #: ComputeNode count and Placement usage (``plan.audit_view``), compared
+    audit: dict[str, Any] | None = None
 
 
 @dataclass
@@ -271,6 +274,11 @@ def _compare_step(plan: Plan, record: dict[str, Any], report: ScenarioReport) ->
                                f"called {hold['target']}")
     if record.get("unreached"):
         return
+    if step.audit is not None:
+        out.audit = {"model": step.audit, "nova": record.get("audit")}
+        fields, diffs = cmp.compare_audit(step.audit, record.get("audit"))
+        out.fields += fields
+        out.differences += [d.line() for d in diffs]
     if step.accepted is not None:
         out.fields += 1
         if step.accepted and record.get("accepted"):

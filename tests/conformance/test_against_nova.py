@@ -147,3 +147,25 @@ def test_a_volume_backed_shelve_offloads_at_once_in_nova():
     [report] = conform([("shelve_volume_backed.json", scenario)], config)
     _assert_agree([report])
     assert report.not_reproducible is None and len(report.steps) == len(scenario.steps)
+
+
+def test_a_delete_stuck_in_the_middle_of_a_cold_migration_is_not_counted_by_the_destinations_audit():
+    """The stuck-delete finding's consequence, shown in Nova 34 rather than read: in the
+    middle of a cold migration vm1 is left in deleting (a force delete racing a soft
+    delete), and compute2's resource audit skips the move
+    (RT._update_usage_from_migrations: vm1 is neither resizing nor live-migrating), so
+    compute2's ComputeNode record counts nothing while Placement keeps vm1's claim
+    there. The tracker's count is read off Nova's ComputeNode record after the audit,
+    and equals the model's tracker."""
+    name = "delete_stuck_in_the_middle_of_a_cold_migration.json"
+    scenario = scenarios.load(ROOT / "scenarios" / name)
+    [report] = conform([(name, scenario)], scenarios.resolve_config(scenario))
+    _assert_agree([report])
+    assert report.not_reproducible is None and len(report.steps) == len(scenario.steps)
+    [audit] = [s.audit for s in report.steps if s.audit is not None]
+    nothing = {"vcpus_used": 0, "memory_mb_used": 0, "local_gb_used": 0}
+    claim = {"VCPU": 1, "MEMORY_MB": 2048, "DISK_GB": 20}   # m1.small, held for vm1
+    for side in ("model", "nova"):
+        assert audit[side]["host"] == "compute2"
+        assert audit[side]["compute_node"] == nothing, audit
+        assert audit[side]["placement"] == claim, audit

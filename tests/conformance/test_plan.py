@@ -87,6 +87,35 @@ def test_a_request_on_a_running_live_migration_has_the_driver_hold_it(op):
     assert p.steps[-1].action["observe"]
 
 
+def test_a_periodic_task_runs_beside_a_running_live_migration_held_in_the_driver():
+    # the resource audit during the guest's migration: the driver holds it running, and
+    # the model's delivery of post_live_migration lets it end
+    audit = {"periodic": "update_available_resource", "host": "compute1"}
+    p = _plan(_RUNNING + [audit, {"settle": True}])
+    assert p.not_reproducible is None and p.steps[2].action["hold"]
+    assert "complete" not in p.steps[6].action
+    assert p.steps[7].action["complete"] == ["vm1"] and p.steps[7].action["observe"]
+    # an abort the audit made refused (the record it errored is not the one a failed
+    # cold migration's context names) does not end the hold: the source's restart
+    # still finds the live migration's request, not the refused one, to hold
+    failed = [{"api": "create"}, {"settle": True},
+              {"api": "migrate", "instance": "vm1", "as": "admin"},
+              {"settle": True, "outcomes": {"migrate.resize_migrating": "driver_error"}},
+              {"api": "reset_state_active", "instance": "vm1", "as": "admin"}]
+    p = _plan(failed + _RUNNING[2:] + [
+        audit, {"api": "live_migrate_abort", "instance": "vm1", "as": "admin"},
+        {"event": "restart", "host": "compute1"}])
+    assert p.not_reproducible is None and p.steps[5].action["hold"]
+    assert p.steps[10].action["operation"] == "live_migrate_abort"
+    assert p.steps[10].accepted is False and "InvalidMigrationState" in p.steps[10].error
+    assert p.steps[11].action["kind"] == "host_event" and p.steps[11].action["observe"]
+    # nothing in flight but a chain's queued cast: the audit races it as before
+    p = _plan(_RUNNING[:4] + [audit])
+    assert "hold" not in p.steps[2].action
+    assert [h["target"] for h in p.steps[2].action["holds"]] == [
+        "nova.compute.manager.ComputeManager.live_migration"]
+
+
 def test_only_a_running_live_migration_is_held_in_the_driver():
     # still at pre_live_migration: the abort races a cast, which the harness holds at
     # the source's ComputeManager.live_migration, not the driver
@@ -204,6 +233,30 @@ def test_compare_counts_fields_and_finds_each_difference():
     _, diffs = compare.compare(model, compare.nova_view(nova))
     assert [d.where for d in diffs] == ["instances.vm1.vm_state", "migrations.mig1",
                                         "allocations.vm1.compute1"]
+
+
+def test_a_hosts_audit_records_its_tracker_count_and_compares_it():
+    p = _plan([{"api": "create"}, {"settle": True},
+               {"periodic": "update_available_resource", "host": "compute1"},
+               {"periodic": "poll_unconfirmed_resizes"}])
+    # only a resource audit says what its host's tracker counts
+    assert [s.audit is None for s in p.steps] == [True, True, False, True]
+    audit = p.steps[2].audit
+    assert audit == {"host": "compute1",
+                     "compute_node": {"vcpus_used": 1, "memory_mb_used": 2048,
+                                      "local_gb_used": 20},
+                     "placement": {"VCPU": 1, "MEMORY_MB": 2048, "DISK_GB": 20}}
+    nova = copy.deepcopy(audit)
+    fields, diffs = compare.compare_audit(audit, nova)
+    assert (fields, diffs) == (6, [])
+    nova["compute_node"]["memory_mb_used"] = 0
+    del nova["placement"]["DISK_GB"]
+    _, diffs = compare.compare_audit(audit, nova)
+    assert [d.line() for d in diffs] == [
+        "audit.compute1.compute_node.memory_mb_used: model 2048, Nova 0",
+        "audit.compute1.placement.DISK_GB: model 20, Nova absent"]
+    _, diffs = compare.compare_audit(audit, None)   # Nova said nothing of its audit
+    assert len(diffs) == 6
 
 
 def test_walks_are_sequential_deterministic_and_plannable():
