@@ -233,9 +233,15 @@ STOP = Operation(
     summary="Power off an active (or errored) instance.",
     guard=guard([V.ACTIVE, V.ERROR], host=True),
     api=api_step(T.POWERING_OFF, then="power_off", nova="API.force_stop"),
+    # CM.stop_instance powers the guest off (CM._power_off_instance) before its
+    # save(expected_task_state=POWERING_OFF), and admits None as well when the guest
+    # it read first was already down (NOSTATE, SHUTDOWN, CRASHED): a reset-state while
+    # the cast waited fails the save over a guest it shut off, unless that guest was off
+    # already, when the instance is stopped all the same.
     steps=(Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
         ok(NO_GUEST_REVERTS, Branch(vm=V.STOPPED, task=None, power=P.SHUTDOWN)), REVERT_TASK,
-    ), "CM.stop_instance -> CM._power_off_instance", entry=rpc("CM.stop_instance")),),
+    ), "CM.stop_instance -> CM._power_off_instance", entry=rpc("CM.stop_instance"),
+        guest_before_check=P.SHUTDOWN, expects_if_guest_down=NO_TASK),),
     notes=("An instance in error that is stopped ends stopped.",),
 )
 
@@ -427,7 +433,8 @@ BACKUP = _image_op(
 
 _POWER_OFF_TAIL = Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
     done(vm=V.STOPPED, task=None, power=P.SHUTDOWN), REVERT_TASK,
-), "CM.stop_instance", entry=rpc("CM.stop_instance (cast by API.force_stop)"))
+), "CM.stop_instance", entry=rpc("CM.stop_instance (cast by API.force_stop)"),
+    guest_before_check=P.SHUTDOWN, expects_if_guest_down=NO_TASK)  # as STOP's
 
 
 #: COND.rebuild_instance looks the move's record up whatever the request, a plain
