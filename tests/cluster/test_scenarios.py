@@ -201,6 +201,20 @@ def test_a_stop_overtaken_by_reset_state(simulate, booted, guest_off_first, end)
     only_on(doc, booted)
 
 
+def test_a_start_with_no_guest_makes_one(simulate, booted):
+    """A stopped instance whose rebuild's spawn failed has no guest; its start powers
+    on through LibvirtDriver._hard_reboot, which defines the domain again: active,
+    running, and the power sync finds it so."""
+    doc = simulate(BOOT + [api("stop"), SETTLE, api("rebuild"),
+                           {"settle": True, "outcomes": {"rebuild.spawned": "rollback"}}])
+    assert vm(doc) == ("stopped", None, "shutdown")
+    doc = simulate(BOOT + [api("stop"), SETTLE, api("rebuild"),
+                           {"settle": True, "outcomes": {"rebuild.spawned": "rollback"}},
+                           api("start"), SETTLE, {"periodic": "sync_power_states"}, SETTLE])
+    assert vm(doc) == ("active", None, "running")
+    assert doc["instances"]["vm1"]["host"] == booted
+
+
 # --- resize and cold migration -------------------------------------------------------
 
 def _moved(doc: dict) -> tuple[str, str]:
