@@ -41,7 +41,11 @@ def describe_branch(b: Branch) -> str:
 def _expects(step: Step) -> str:
     if step.expects is None:
         return "any task_state (no compare-and-swap)"
-    return ", ".join(sorted(task_label(t) for t in step.expects))
+    text = ", ".join(sorted(task_label(t) for t in step.expects))
+    if step.expects_if_guest_down:
+        text += "; with the guest down also " + ", ".join(
+            sorted(task_label(t) for t in step.expects_if_guest_down))
+    return text
 
 
 def explain(op: Operation) -> str:

@@ -32,7 +32,7 @@ import networkx as nx
 
 from model.lifecycle import (
     ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
-    guard_failure, place, preempted_clean_up, preempted_guest, preempted_label,
+    check_admits, guard_failure, place, preempted_clean_up, preempted_guest, preempted_label,
     preempted_state,
     rebuild_as_stopped,
 )
@@ -520,7 +520,9 @@ class _Explorer:
         step = self.lc.operation(item.operation).step(item.step)
         if not self._deliverable(node, item):
             return ()
-        if (item.operation, item.step, node.state) not in self.fireable:
+        if ((item.operation, item.step, node.state) not in self.fireable
+                or not check_admits(step, STATE_PAIRS.get(node.state, (None, None))[1],
+                                    node.guest)):
             return self._preempted(node.core, item)
         return tuple(moved for outcome in step.outcomes
                      for moved in self._moves(node.core, ("deliver", outcome.name, item),

@@ -202,6 +202,9 @@ STATIC_CONDITIONS: dict[When, Callable[[VmState, Task, PowerState | None], bool]
 #: When-conditions read from the instance's other variables or from the world.
 #: what CM._sync_instance_power_state takes for a guest that is not stopped
 _GUEST_ON = frozenset({PowerState.RUNNING, PowerState.PAUSED})
+#: a guest that is down: none (NOSTATE), shut off or crashed (``When.GUEST_DOWN``: the
+#: power states CM.stop_instance takes from CM._sync_instance_power_state)
+GUEST_DOWN = frozenset({PowerState.PENDING, PowerState.SHUTDOWN, PowerState.CRASHED})
 
 
 DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
@@ -230,6 +233,7 @@ DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
     When.HAS_GUEST: lambda i: i.guest is not PowerState.PENDING,
     When.GUEST_OFF: lambda i: i.guest is PowerState.SHUTDOWN,
     When.GUEST_ON: lambda i: i.guest in _GUEST_ON,
+    When.GUEST_DOWN: lambda i: i.guest in GUEST_DOWN,
 }
 assert set(STATIC_CONDITIONS) | set(DYNAMIC_CONDITIONS) == set(When)
 
@@ -248,6 +252,7 @@ GUEST_CONDITIONS: dict[When, Callable[[PowerState], bool]] = {
     When.HAS_GUEST: lambda g: g is not PowerState.PENDING,
     When.GUEST_OFF: lambda g: g is PowerState.SHUTDOWN,
     When.GUEST_ON: lambda g: g in _GUEST_ON,
+    When.GUEST_DOWN: lambda g: g in GUEST_DOWN,
 }
 
 
@@ -371,7 +376,17 @@ def remembered_vm_states(operations: Iterable[Operation]) -> frozenset[VmState]:
     return frozenset(saved)
 
 
-def _step_accepts(step: Step, op: Operation, vm: VmState, task: Task) -> bool:
+def check_admits(step: Step, task: Task, guest: PowerState | None) -> bool:
+    """Whether the step's compare-and-swap admits ``task``: one it expects, or one of
+    ``Step.expects_if_guest_down`` when its handler finds the guest down (``guest``
+    None: the guest is not known, and either may be it)."""
+    if step.expects is None or task in step.expects:
+        return True
+    return task in step.expects_if_guest_down and (guest is None or guest in GUEST_DOWN)
+
+
+def _step_accepts(step: Step, op: Operation, vm: VmState, task: Task,
+                  guest: PowerState | None = None) -> bool:
     if vm is VmState.DELETED:
         return False
     if step.where is Where.API:
@@ -382,9 +397,7 @@ def _step_accepts(step: Step, op: Operation, vm: VmState, task: Task) -> bool:
             return False
         if g is not None and g.task_states is not None and task not in g.task_states:
             return False
-    if step.expects is not None and task not in step.expects:
-        return False
-    return True
+    return check_admits(step, task, guest)
 
 
 def _static_ok(branch: Branch, vm: VmState, task: Task) -> bool:
@@ -507,7 +520,7 @@ def _preempted_combos(step: Step, vm: VmState, task: Task, power: PowerState,
     with nothing declared, the record as it is and the guest as the driver left it
     before the check (``Step.guest_before_check``)."""
     p = step.preempted
-    if step.expects is None or task in step.expects or vm is VmState.DELETED:
+    if check_admits(step, task, guest) or vm is VmState.DELETED:
         return []
     if p is None:
         # the driver's work before the lost check (``Step.guest_before_check``)
@@ -548,7 +561,7 @@ def legal_combinations(operations: Iterable[Operation]
         for (vm, task, power, guest) in frontier:
             for op in operations:
                 for step in op.all_steps.values():
-                    if not _step_accepts(step, op, vm, task):
+                    if not _step_accepts(step, op, vm, task, guest):
                         # a step that loses its compare-and-swap inside
                         # _error_out_instance_on_exception errors the instance
                         for combo in _preempted_combos(step, vm, task, power, guest):
@@ -771,6 +784,11 @@ class Lifecycle:
                             if vm is not None and not _static_ok(b, vm, task):
                                 continue
                             dynamic = tuple(w for w in b.when if w in DYNAMIC_CONDITIONS)
+                            if vm is not None and not check_admits(step, task,
+                                                                   PowerState.RUNNING):
+                                # admitted only with the guest down
+                                # (``Step.expects_if_guest_down``)
+                                dynamic += (When.GUEST_DOWN,)
                             yield from self._branch_specs(trigger, op, step, outcome.name,
                                                           index, b, vm, task, dynamic)
 

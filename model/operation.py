@@ -88,6 +88,8 @@ class When(StrEnum):
     HAS_GUEST = "the hypervisor has a guest"
     GUEST_OFF = "the hypervisor reports the guest shut off"
     GUEST_ON = "the hypervisor reports the guest running or paused"
+    GUEST_DOWN = ("the hypervisor reports no guest, or the guest shut off or crashed "
+                  "(NOSTATE, SHUTDOWN or CRASHED)")
     NOT_MIGRATION_RUNNING = "the instance's migration is not running"
     # Compute-start recovery (CM._init_instance): the task_state groups it tests, in
     # its order. INIT_PROCEEDS is its early return turned around.
@@ -425,6 +427,10 @@ class Step:
     #: and leaves the task alone), but the guest is as the driver left it. Only where the
     #: hypervisor has a guest to act on. None: the driver does nothing before the check.
     guest_before_check: PowerState | None = None
+    #: task_states the step's compare-and-swap also admits when its handler finds the
+    #: guest down before acting (``When.GUEST_DOWN``, read as the handler starts);
+    #: ``lifecycle.check_admits`` is the rule. Empty: the check admits ``expects`` only.
+    expects_if_guest_down: frozenset[Task] = frozenset()
 
     def outcome(self, name: str) -> Outcome:
         for outcome in self.outcomes:

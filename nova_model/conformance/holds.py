@@ -67,6 +67,7 @@ HELD: tuple[tuple[str, str], ...] = (
     ("revert_resize", "finish_revert_resize"),
     ("confirm_resize", "confirm"),
     ("start", "power_on"),
+    ("stop", "power_off"),
     ("unshelve", "powering_on"),
     ("unshelve", "unshelve"),
     ("unshelve", "power_on"),

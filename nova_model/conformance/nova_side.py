@@ -220,7 +220,8 @@ class ConformanceDriver(fake.FakeDriver):
     def _guest(self, instance) -> None:
         """libvirt's ``Host.get_guest``: InstanceNotFound when the hypervisor has no
         domain for the instance (the fake driver's pause, unpause and suspend pass
-        whether or not it has a guest; libvirt's resume makes the domain again)."""
+        whether or not it has a guest, and its soft reboot powers on; libvirt's resume
+        and power-on make the domain again)."""
         if instance.uuid not in self.instances:
             raise nova_exception.InstanceNotFound(instance_id=instance.uuid)
 
@@ -238,6 +239,25 @@ class ConformanceDriver(fake.FakeDriver):
         self._guest(instance)                             # LibvirtDriver.suspend
         super().suspend(context, instance)
         self._set_power(instance, power_state.SHUTDOWN)   # managedSave shuts the domain off
+
+    def power_on(self, context, instance, network_info, block_device_info=None,
+                 accel_info=None, share_info=None):
+        if instance.uuid not in self.instances:
+            # LibvirtDriver.power_on is LibvirtDriver._hard_reboot, which defines the
+            # domain again from the instance's own data when the hypervisor has none
+            # (the fake driver raises InstanceNotFound; its own hard reboot spawns).
+            self.spawn(context, instance, instance.image_meta, None, None, None,
+                       block_device_info=block_device_info, power_on=False)
+        super().power_on(context, instance, network_info, block_device_info,
+                         accel_info, share_info)
+
+    def reboot(self, context, instance, network_info, reboot_type,
+               block_device_info=None, bad_volumes_callback=None,
+               accel_info=None, share_info=None):
+        if reboot_type.upper() == "SOFT":
+            self._guest(instance)     # LibvirtDriver._soft_reboot: Host.get_guest
+        super().reboot(context, instance, network_info, reboot_type, block_device_info,
+                       bad_volumes_callback, accel_info, share_info)
 
     def resume(self, context, instance, network_info, block_device_info=None,
                share_info=None):

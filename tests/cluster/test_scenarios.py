@@ -184,6 +184,37 @@ def test_rebuild_claims_nothing_even_mid_flight(simulate, booted):
     assert doc["instances"]["vm1"]["image"] == "plain"
 
 
+@pytest.mark.parametrize("guest_off_first,end", [
+    (False, ("active", None, "running")), (True, ("stopped", None, "shutdown"))])
+def test_a_stop_overtaken_by_reset_state(simulate, booted, guest_off_first, end):
+    """CM.stop_instance powers the guest off before its save(expected_task_state=
+    [POWERING_OFF]), with None admitted too when the guest it read first was down: a
+    reset-state while the cast waits fails the save over a guest it shut off, unless
+    that guest was off already; the next power sync stops the instance either way."""
+    event = [{"event": "guest_stopped", "instance": "vm1"}] if guest_off_first else []
+    steps = BOOT + [api("stop")] + event + [api("reset_state_active", "admin"), SETTLE]
+    doc = simulate(steps)
+    assert vm(doc) == end
+    assert doc["pending"] == []
+    doc = simulate(steps + [{"periodic": "sync_power_states"}, SETTLE])
+    assert vm(doc) == ("stopped", None, "shutdown")
+    only_on(doc, booted)
+
+
+def test_a_start_with_no_guest_makes_one(simulate, booted):
+    """A stopped instance whose rebuild's spawn failed has no guest; its start powers
+    on through LibvirtDriver._hard_reboot, which defines the domain again: active,
+    running, and the power sync finds it so."""
+    doc = simulate(BOOT + [api("stop"), SETTLE, api("rebuild"),
+                           {"settle": True, "outcomes": {"rebuild.spawned": "rollback"}}])
+    assert vm(doc) == ("stopped", None, "shutdown")
+    doc = simulate(BOOT + [api("stop"), SETTLE, api("rebuild"),
+                           {"settle": True, "outcomes": {"rebuild.spawned": "rollback"}},
+                           api("start"), SETTLE, {"periodic": "sync_power_states"}, SETTLE])
+    assert vm(doc) == ("active", None, "running")
+    assert doc["instances"]["vm1"]["host"] == booted
+
+
 # --- resize and cold migration -------------------------------------------------------
 
 def _moved(doc: dict) -> tuple[str, str]:
