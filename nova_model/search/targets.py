@@ -67,9 +67,8 @@ GUEST_STOPPED_VM_STATES = tuple(VmState)
 INTERLEAVINGS = (EVAC_DOWN_BEFORE, EVAC_DOWN_DURING, EVAC_DOWN_AFTER, BACK_DURING_BUSY,
                  BACK_DURING_IDLE, BACK_AFTER_IDLE, BACK_AFTER_BUSY, RESTART_MID_CHAIN,
                  OPERATOR_MID_MOVE, POLLER_MID_MOVE, AUDIT_MID_MOVE, REQUEST_HOST_DOWN_BUSY,
-                 REVERT_TAKEN, *GROUP_MOVES,
-                 *(guest_stopped_on(vm) for vm in GUEST_STOPPED_VM_STATES),
-                 *(guest_stopped_on(vm, True) for vm in GUEST_STOPPED_VM_STATES))
+                 *GROUP_MOVES, *(guest_stopped_on(vm) for vm in GUEST_STOPPED_VM_STATES),
+                 *(guest_stopped_on(vm, True) for vm in GUEST_STOPPED_VM_STATES), REVERT_TAKEN)
 
 #: The moves an interleaving may be placed in.
 MOVES = ("resize", "migrate", "live_migrate", "evacuate")
