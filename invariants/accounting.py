@@ -6,7 +6,7 @@ from invariants.progress import busy_instances, created_instances
 from model.catalogue import CATALOGUE, INIT_INSTANCE
 from model.cluster_records import name_order
 from model.cluster_recovery import EVACUATION_CLEANUP
-from model.operation import Where, the_operation
+from model.operation import Rule, Where, the_operation
 from model.states import MigrationStatus, MigrationType, VmState
 from invariants.subjects import Violation, of_instance
 
@@ -26,6 +26,15 @@ REVERT = the_operation(CATALOGUE.values(), lambda op: any(s.move_refused for s i
                        "whose move back Placement may refuse")
 REVERT_ON_DEST = next(s.name for s in REVERT.steps if s.where is Where.DEST)
 MOVE_BACK_REFUSED = next(s.move_refused for s in REVERT.steps if s.move_refused)
+#: the task_state the revert's request writes (resize_reverting), and the requests that
+#: can take it from the revert while its steps are queued: their guard admits an
+#: instance in that task and their API step writes a task_state (a reset-state, a
+#: delete, an evacuation)
+(REVERTING,) = {b.task for o in REVERT.api.outcomes for b in o.branches}
+TAKE_A_REVERT = frozenset(
+    op.name for op in CATALOGUE.values() if op is not REVERT and op.guard is not None
+    and (op.guard.task_states is None or REVERTING in op.guard.task_states)
+    and any(b.task is not Rule.KEEP for o in op.api.outcomes for b in o.branches))
 #: the live migration (the operation that creates live-migration records) and its
 #: driver failure, which gives nothing back: (operation, step, outcome)
 LIVE_MIGRATION = the_operation(

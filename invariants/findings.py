@@ -34,12 +34,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from invariants.accounting import LIVE_DRIVER_FAILED, MOVE_BACK_REFUSED, REVERT, REVERT_ON_DEST
+from invariants.accounting import (
+    LIVE_DRIVER_FAILED, MOVE_BACK_REFUSED, REVERT, REVERT_ON_DEST, TAKE_A_REVERT,
+)
 from model.catalogue import CATALOGUE, INIT_INSTANCE
 from model.cluster import FORCED_PAST_THE_FILTERS, PREEMPTED
 from model.cluster_resources import AUDIT_ERROR
-from model.operation import HostChange, Rule
-from model.states import TaskState
+from model.operation import HostChange
 
 
 @dataclass(frozen=True)
@@ -133,14 +134,6 @@ _RESIZE_FINISH = "resize_finish"
 #: one of them was overtaken by another move)
 _MOVE_TASKS = frozenset(t.value for op in _MOVE_OPERATIONS
                         for t in CATALOGUE[op].task_states_written if t is not None)
-
-#: the requests that can take a revert's task_state from it while its steps are queued
-#: (their guard admits resize_reverting and their API step writes a task_state: a
-#: reset-state, a delete, an evacuation)
-_TAKE_A_REVERT = frozenset(
-    op.name for op in CATALOGUE.values() if op is not REVERT and op.guard is not None
-    and (op.guard.task_states is None or TaskState.RESIZE_REVERTING in op.guard.task_states)
-    and any(b.task is not Rule.KEEP for o in op.api.outcomes for b in o.branches))
 
 UPSTREAM: tuple[Finding, ...] = (
     Finding(
@@ -380,7 +373,7 @@ UPSTREAM: tuple[Finding, ...] = (
         name="a revert whose task another request takes leaves the migration holding the "
              "source and the instance the destination",
         invariant=("allocations_have_live_consumers", "instances_hold_what_their_state_implies"),
-        cause=cause("overlaps", chain=REVERT.name, operation=_TAKE_A_REVERT),
+        cause=cause("overlaps", chain=REVERT.name, operation=TAKE_A_REVERT),
         summary=("ComputeManager.revert_resize checks no task_state (the save in "
                  "ResourceTracker.drop_move_claim_at_dest writes only the instance's extra "
                  "fields, which skips its expected_task_state): when an admin resets the "
