@@ -15,7 +15,8 @@ an allocation unlike its host or flavor), ``dropped_steps`` (a step dropped by i
 compare-and-swap on task_state), ``overlaps`` (another request's step that ran while
 a move's chain was queued), ``host_events`` (the evacuation clean-up of a starting
 compute service), ``carried_allocations`` (a down host's allocation a move took
-over), ``group_races`` (a member scheduled while another was on its way),
+over), ``spec_flavor_claims`` (a scheduling that claimed the RequestSpec's flavor,
+unlike the instance's), ``group_races`` (a member scheduled while another was on its way),
 ``arrivals`` (the operation that last put an instance on a host) and
 ``uncounted_drops`` (a resource tracker's drop of an instance it never counted, with
 the operation that put the instance there unclaimed), ``flavor_drops`` (a resource
@@ -485,6 +486,31 @@ UPSTREAM: tuple[Finding, ...] = (
                  "and the tracker counts less than nothing."),
         nova="nova/compute/manager.py: ComputeManager._finish_resize, "
              "ComputeManager.finish_resize, ComputeManager._delete_allocation_after_move",
+    ),
+    Finding(
+        name="a move after a failed resize claims the resize's new flavor",
+        invariant=("instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
+        cause=cause("spec_flavor_claims"),
+        summary=("ComputeTaskManager._cold_migrate sets the RequestSpec's flavor to the "
+                 "resize's new flavor and saves it once MigrationTask has cast; only "
+                 "API.revert_resize puts instance.old_flavor back. A resize that fails "
+                 "before ComputeManager._finish_resize (resize_instance's driver failure) "
+                 "leaves the instance with its old flavor and the RequestSpec with the new "
+                 "one. A later live migration (LiveMigrationTask._find_destination), "
+                 "evacuation (ComputeTaskManager.rebuild_instance) or unshelve "
+                 "(ComputeTaskManager.unshelve_instance) schedules with that RequestSpec: "
+                 "the scheduler filters and claims the new flavor in Placement "
+                 "(utils.claim_resources), while the destination's resource tracker "
+                 "counts instance.flavor. Placement then holds the new flavor's resources "
+                 "for an instance of the old one until it is resized. Replayed on Nova 34 "
+                 "by nova-model conform (scenarios/"
+                 "live_migration_after_failed_resize_claims_the_new_flavor.json)."),
+        nova="nova/conductor/manager.py: ComputeTaskManager._get_request_spec_for_cold_migrate, "
+             "ComputeTaskManager._cold_migrate (request_spec.save); nova/compute/api.py: "
+             "API.revert_resize (reqspec.flavor = instance.old_flavor); "
+             "nova/conductor/tasks/live_migrate.py: LiveMigrationTask._find_destination; "
+             "nova/scheduler/utils.py: resources_from_request_spec, claim_resources",
     ),
     Finding(
         name="a compute restart during a running live migration leaks both allocations",

@@ -23,7 +23,7 @@ from types import MappingProxyType
 from model.operation import (
     Alloc, Branch, Check, Entered, Entry, Guard, HostChange, HostEffect, IgnoreHosts, KEEP,
     Kind, Migration, Operation, Outcome, OutcomeKind, PeriodicTask, Preempted, RecordLookup,
-    Rule, SchedulerUse, Step, Track, When, Where,
+    Rule, SchedulerUse, SpecFlavor, Step, Track, When, Where,
 )
 from model.states import (
     ALLOW_HARD_REBOOT, ALLOW_REBOOT, ALLOW_SOFT_REBOOT, ALLOW_TRIGGER_CRASH_DUMP,
@@ -735,7 +735,7 @@ RESIZE = Operation(
                 checks=(Check.LOCK, Check.STATE, Check.HOST)),
     remembers_vm_state=True,
     # ServersController._action_resize: flavorRef
-    request_args=frozenset({"flavor"}), changes_flavor=True,
+    request_args=frozenset({"flavor"}), changes_flavor=True, spec_flavor=SpecFlavor.SETS,
     ignore_hosts=IgnoreHosts.SOURCE_UNLESS_RESIZE_TO_SAME_HOST, host_change=HostChange.LEAVES,
     api=api_step(T.RESIZE_PREP, then="schedule", nova="API.resize"),
     steps=_resize_steps(MigrationType.RESIZE), scheduler=SchedulerUse.ALWAYS,
@@ -749,7 +749,7 @@ MIGRATE = Operation(
     summary="Cold-migrate the instance to another host, same flavor.",
     guard=RESIZE.guard, remembers_vm_state=True, admin_only=True,
     # MigrateServerController._migrate: host (2.56)
-    request_args=frozenset({"host"}),
+    request_args=frozenset({"host"}), spec_flavor=SpecFlavor.SETS,
     ignore_hosts=IgnoreHosts.SOURCE, host_change=HostChange.LEAVES,
     api=api_step(T.RESIZE_PREP, then="schedule", nova="API.resize"),
     steps=_resize_steps(MigrationType.MIGRATION), scheduler=SchedulerUse.ALWAYS,
@@ -792,6 +792,7 @@ REVERT_RESIZE = Operation(
     name="revert_resize", kind=Kind.API, api_method="API.revert_resize",
     summary="Undo a finished resize or migration: back to the source host and old flavor.",
     guard=guard([V.RESIZED], checks=(Check.LOCK, Check.STATE, Check.MIGRATION_FINISHED)),
+    spec_flavor=SpecFlavor.RESTORES,
     api=api_step(T.RESIZE_REVERTING, then="revert_resize", nova="API.revert_resize",
                  migration=Migration(MS.REVERTING)),
     steps=(

@@ -40,8 +40,8 @@ there (``error_causes``) and how many faults deliveries injected (``injected_fau
 The causes the upstream findings are keyed on are recorded the same way, per instance or
 migration, beside the state the invariants compare: ``migration_errors``,
 ``unmatched_allocations``, ``dropped_steps``, ``overlaps``, ``host_events``,
-``carried_allocations``, ``shared_migrations``, ``group_races``, ``arrivals``,
-``vanished_guests`` and ``api_errors``.
+``carried_allocations``, ``spec_flavor_claims``, ``shared_migrations``, ``group_races``,
+``arrivals``, ``vanished_guests`` and ``api_errors``.
 
 ``Cluster`` is assembled from one class per concern, each in its own module:
 

@@ -24,7 +24,7 @@ from model.lifecycle import (
     preempted_guest, preempted_state,
 )
 from model.operation import (
-    Alloc, Branch, Entered, OutcomeKind, SchedulerUse, Step, When, Where,
+    Alloc, Branch, Entered, OutcomeKind, SchedulerUse, SpecFlavor, Step, When, Where,
 )
 from model.scheduler import NoValidHost
 from model.states import MigrationStatus as MS, VmState, task_label
@@ -431,6 +431,11 @@ class Delivery:
             if first is None or first[0] != inst.host:
                 self.uncounted_arrivals[inst.uuid] = (inst.host, work.operation)
         self.apply_flavor(inst, branch)
+        operation = self.lc.operation(work.operation)
+        if (outcome == "ok" and operation.spec_flavor is SpecFlavor.SETS
+                and operation.step(work.step).schedules):
+            # COND._cold_migrate saves the RequestSpec once MigrationTask has cast
+            self.set_spec_flavor(inst, self.requested_flavor(inst, work))
         if inst.host is not None and inst.host != before_host:
             self.arrivals[inst.uuid] = work.operation
         self._note_unmatched(inst, branch, work, outcome)

@@ -15,7 +15,7 @@ from model.cluster_results import (
 from model.cluster_state import (
     ApiError, InstanceInfo, Work, freeze_context as _freeze_context)
 from model.lifecycle import USER, Context, Instance, rebuild_as_stopped
-from model.operation import Branch, Operation, SchedulerUse, Where
+from model.operation import Branch, Operation, SchedulerUse, SpecFlavor, Where
 
 
 def _microversion(text: Any) -> tuple[int, int]:
@@ -203,6 +203,10 @@ class Requests:
         self.track(inst, branch, before_host, before_host, (op, "api"))
         if branch.migration is not None and branch.migration.create is None:
             self.set_migration_status(inst, branch.migration.status, op, "api", "ok")
+        if (self.lc.operation(op).spec_flavor is SpecFlavor.RESTORES
+                and inst.migration is not None):
+            # API.revert_resize: reqspec.flavor = instance.old_flavor
+            self.set_spec_flavor(inst, inst.migration.old_flavor)
         if self.lc.operation(op).replaces_image:
             context = _freeze_context({**dict(context), "old_image": inst.image})
             new_image = dict(context).get("image")

@@ -11,7 +11,7 @@ from model.cluster_records import RESOURCE_CLASSES, name_order as _num
 from model.cluster_results import SCHEDULING_ALLOCS
 from model.cluster_state import FlavorDrop, MigrationErrorCause, UncountedDrop, Work
 from model.lifecycle import Instance, MigrationRecord
-from model.operation import Alloc, Branch, HostEffect, Migration, Track
+from model.operation import Alloc, Branch, HostEffect, Migration, SpecFlavor, Track
 from model.resource_tracker import (
     STALE_RECORD, TrackedInstance, TrackedMigration, Tracker, Usage,
 )
@@ -190,6 +190,25 @@ class Resources:
             # it gives the allocation back; a move that fails before finish_resize
             # never changed it)
             inst.flavor = mig.old_flavor
+        # (the RequestSpec's flavor is kept only while it is not the instance's own)
+        self.set_spec_flavor(inst, self.info[inst.uuid].spec_flavor)
+
+    def set_spec_flavor(self, inst: Instance, flavor: str | None) -> None:
+        """The instance's RequestSpec now holds ``flavor`` (None: the instance's own)."""
+        kept = None if flavor == inst.flavor else flavor
+        if self.info[inst.uuid].spec_flavor != kept:
+            self.info[inst.uuid] = dataclasses.replace(self.info[inst.uuid],
+                                                       spec_flavor=kept)
+
+    def requested_flavor(self, inst: Instance, work: Work) -> str:
+        """The flavor a scheduling step asks for: the request's new flavor (a resize),
+        else the RequestSpec's (``SpecFlavor``: a cold migration sets it to the
+        instance's own, the other moves read it as it was saved)."""
+        if work.get("flavor"):
+            return work.get("flavor")
+        if self.lc.operation(work.operation).spec_flavor is SpecFlavor.SETS:
+            return inst.flavor
+        return self.info[inst.uuid].spec_flavor or inst.flavor
 
     def reserved_usage(self, host: str) -> Usage:
         """What the compute counts as used before any instance: its reserved amounts."""

@@ -178,6 +178,12 @@ class Scheduling:
                         and host in self.ledger.allocations_view(mover)):
                     self.carried_allocations[mover] = AllocationCause(
                         host, work.operation, work.step, "ok")
+        if (SCHEDULING_ALLOCS & set(branch.alloc) and work.get("dest")
+                and not (work.get("force") and work.get("host")) and not work.get("flavor")
+                and self.requested_flavor(inst, work) != inst.flavor):
+            # the RequestSpec still holds a failed resize's new flavor
+            self.spec_flavor_claims[inst.uuid] = AllocationCause(
+                work.get("dest"), work.operation, work.step, "ok")
         group = self.info[inst.uuid].group if inst.uuid in self.info else None
         if group is None:
             return
@@ -339,7 +345,7 @@ class Scheduling:
         if (operation.step(work.step).source_must_be_up
                 and inst.host is not None and not self.service_is_up(inst.host)):
             raise NoValidHost(f"the source {inst.host}'s compute service is down")
-        flavor = self.flavors[work.get("flavor") or inst.flavor]
+        flavor = self.flavors[self.requested_flavor(inst, work)]
         info = self.info[inst.uuid]
         ignore: tuple[str, ...] = ()
         if operation.ignore_hosts is not IgnoreHosts.NONE and inst.host is not None:
@@ -422,7 +428,7 @@ class Scheduling:
         restores the ledger on NoValidHost.
         """
         op = work.operation
-        flavor = self.flavors[work.get("flavor") or inst.flavor]
+        flavor = self.flavors[self.requested_flavor(inst, work)]
         claims = bool(SCHEDULING_ALLOCS & set(branch.alloc))
         if self.lc.operation(op).scheduler is SchedulerUse.CHECK_IF_NEW_IMAGE and not claims:
             # only a new image is checked, on the instance's own host
@@ -486,7 +492,10 @@ class Scheduling:
                           f"{inst.host}'s (DestinationHypervisorTooOld)")
                 self._decided(FORCED, inst, work, None, reason, refused=[host])
                 raise NoValidHost(reason)
-            if not self._claim_effects(inst, branch, host, flavor, migration_uuid):
+            # (a forced host is claimed what the instance holds on its source,
+            # scheduler_utils.claim_resources_on_destination: not the RequestSpec's)
+            if not self._claim_effects(inst, branch, host, self.flavors[
+                    work.get("flavor") or inst.flavor], migration_uuid):
                 reason = f"cannot claim on forced host {host}"
                 self._decided(FORCED, inst, work, None, reason, refused=[host])
                 raise NoValidHost(reason)

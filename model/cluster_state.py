@@ -251,6 +251,12 @@ class InstanceInfo:
     #: rolls only instance.image_ref back when the scheduler refuses it, so later
     #: scheduling (a move, an unshelve) asks for the refused image's properties
     spec_image: str | None = None
+    #: the flavor the instance's RequestSpec holds, when it is not the instance's own:
+    #: COND._cold_migrate saves a resize's new flavor to the RequestSpec, and only
+    #: API.revert_resize puts the old one back, so after a resize that failed before
+    #: CM._finish_resize a live migration, an evacuation or an unshelve asks the
+    #: scheduler (and Placement) for the new flavor
+    spec_flavor: str | None = None
 
 
 class CountingRandom(random.Random):
@@ -419,10 +425,9 @@ VARIABLES: tuple[Variable, ...] = (
              _instances_back, late=True),
     Variable("info", Role.SYSTEM, "what the cluster keeps beside an instance's variables",
              _empty, Form.ROWS,
-             "tuple((u, i.group, i.availability_zone, i.hints, i.min_disk, i.spec_image)"
-             " for u, i in v.items())",
-             lambda rows, c: {u: InstanceInfo(group, zone, hints, min_disk, spec_image)
-                              for u, group, zone, hints, min_disk, spec_image in rows}),
+             "tuple((u, i.group, i.availability_zone, i.hints, i.min_disk, i.spec_image,"
+             " i.spec_flavor) for u, i in v.items())",
+             lambda rows, c: {u: InstanceInfo(*fields) for u, *fields in rows}),
     Variable("migrations", Role.SYSTEM, "the migration records, by uuid",
              _empty, Form.ROWS,
              "tuple((m.uuid, m.instance_uuid, m.migration_type.value, m.status.value,"
@@ -509,6 +514,11 @@ VARIABLES: tuple[Variable, ...] = (
              "per migration, the allocation on a host whose compute service was down that "
              "the move took over from the instance (an evacuation's source, not yet "
              "cleaned up), and the step that moved it",
+             _empty, Form.ROWS, _TUPLES, _records(AllocationCause)),
+    Variable("spec_flavor_claims", Role.RECORD,
+             "per instance, the last scheduling step that claimed its RequestSpec's flavor "
+             "(InstanceInfo.spec_flavor, left by a failed resize) on its destination, "
+             "unlike the instance's own flavor",
              _empty, Form.ROWS, _TUPLES, _records(AllocationCause)),
     Variable("shared_migrations", Role.RECORD,
              "per migration, the steps of another move that took it over instead of "

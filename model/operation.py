@@ -218,6 +218,23 @@ class SchedulerUse(StrEnum):
     CHECK_IF_NEW_IMAGE = "check only, when the image changes"
 
 
+class SpecFlavor(StrEnum):
+    """What a request does with the flavor its RequestSpec holds (``RequestSpec.flavor``,
+    saved in the API database: a failed resize can leave it unlike the instance's)."""
+
+    #: the scheduling asks for the saved RequestSpec's flavor as it is: the live
+    #: migration (``LiveMigrationTask._find_destination``), the evacuation and the
+    #: rebuild's image check (``COND.rebuild_instance``), the unshelve
+    #: (``COND.unshelve_instance``); none of them sets it from the instance
+    READS = "reads the saved flavor"
+    #: ``COND._get_request_spec_for_cold_migrate`` sets it to the requested flavor (the
+    #: instance's own for a cold migration), and ``COND._cold_migrate`` saves it once
+    #: ``MigrationTask`` has scheduled and cast
+    SETS = "sets it to the requested flavor, saved once scheduled"
+    #: ``API.revert_resize`` puts ``instance.old_flavor`` back when it differs
+    RESTORES = "puts the old flavor back"
+
+
 class IgnoreHosts(StrEnum):
     """The host a move's scheduling leaves out (``RequestSpec.ignore_hosts``)."""
 
@@ -501,6 +518,8 @@ class Operation:
     #: ``_reset_image_metadata``); the request spec's image changes only when the image
     #: does, which is when the scheduler checks it (``SchedulerUse.CHECK_IF_NEW_IMAGE``)
     replaces_image: bool = False
+    #: what the request does with its RequestSpec's flavor
+    spec_flavor: SpecFlavor = SpecFlavor.READS
     #: the host the scheduling leaves out
     ignore_hosts: IgnoreHosts = IgnoreHosts.NONE
     #: how the instance comes onto another host, as the group filters see it

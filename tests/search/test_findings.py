@@ -355,14 +355,15 @@ def revert_fails_on_the_destination(cluster):
 
 
 def live_migration_after_a_failed_resize(cluster):
-    """A resize whose resize_instance fails keeps its migration context; an admin resets
-    the instance and live-migrates it; the destination's audit finds the live
-    migration's record, not the one the context names, and errors it; the source's
+    """A cold migration whose resize_instance fails keeps its migration context; an
+    admin resets the instance and live-migrates it; the destination's audit finds the
+    live migration's record, not the one the context names, and errors it; the source's
     compute restarts (CM._init_instance resets the live migration, its allocations
-    left)."""
+    left). (A migration, as in scenarios/audit_errors_a_later_live_migration.json: a
+    resize's would also leave its new flavor in the RequestSpec, another finding.)"""
     uuid = boot(cluster, SMALL)
-    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
-    cluster.settle(resize__resize_migrating="driver_error")
+    assert cluster.request("migrate", uuid, ADMIN).accepted
+    cluster.settle(migrate__resize_migrating="driver_error")
     inst = cluster.instances[uuid]
     assert cluster.migration_context(inst) is inst.migration
     assert cluster.request("reset_state_active", uuid, ADMIN).accepted
@@ -553,6 +554,30 @@ def delete_after_a_failed_resize_and_a_live_migration_back(cluster):
     return uuid
 
 
+def _after_a_failed_resize(cluster):
+    """An instance whose resize to LARGE failed in CM.resize_instance, reset to active:
+    its RequestSpec keeps LARGE (COND._cold_migrate saved it)."""
+    uuid = boot(cluster, SMALL)
+    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    cluster.settle(resize__resize_migrating="driver_error")
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.flavor) == (VmState.ERROR, SMALL.name)
+    assert cluster.info[uuid].spec_flavor == LARGE.name
+    assert cluster.request("reset_state_active", uuid, ADMIN).accepted
+    return uuid
+
+
+def live_migration_claims_a_failed_resizes_flavor(cluster):
+    uuid = _after_a_failed_resize(cluster)
+    source = cluster.instances[uuid].host
+    assert cluster.request("live_migrate", uuid, ADMIN).accepted
+    cluster.settle()
+    inst = cluster.instances[uuid]
+    assert inst.host != source and inst.flavor == SMALL.name
+    assert cluster.ledger.allocations_view(uuid) == {inst.host: cluster.resources(LARGE)}
+    return uuid
+
+
 def forced_move_of_a_group_member(cluster):
     """A member of an affinity group forced onto another host: between the
     conductor's claim there and the destination's late check it is on its way to a
@@ -618,6 +643,8 @@ SCRIPTS = {
         rebuild_fails_after_its_spawn,
     "a resize whose finish_migration fails keeps the new flavor's claim":
         resize_fails_in_finish_migration,
+    "a move after a failed resize claims the resize's new flavor":
+        live_migration_claims_a_failed_resizes_flavor,
     "a live migration whose driver fails leaks both allocations":
         live_migration_driver_fails,
     "a compute restart during a running live migration leaks both allocations":
@@ -694,6 +721,62 @@ def test_the_finding_is_reproduced_and_explained(finding):
         found = invariants.violations(cluster)
         assert set(finding.invariants) & set(found), found
         _all_explained_by(cluster, found, finding.name)
+
+
+@pytest.mark.parametrize("move", ["evacuate", "unshelve"])
+def test_an_evacuation_or_unshelve_after_a_failed_resize_claims_the_new_flavor(move):
+    """COND.rebuild_instance and COND.unshelve_instance schedule with the saved
+    RequestSpec too (Nova 34 agrees: the scheduler claims LARGE, the instance is SMALL)."""
+    cluster = Cluster(small_config(hosts=2), seed=1)
+    try:
+        uuid = _after_a_failed_resize(cluster)
+        source = cluster.instances[uuid].host
+        if move == "evacuate":
+            cluster.service_down(source)
+            assert cluster.request("evacuate", uuid, ADMIN).accepted
+        else:
+            assert cluster.request("shelve", uuid).accepted
+            cluster.settle()
+            assert cluster.request("unshelve", uuid).accepted
+        cluster.settle()
+        inst = cluster.instances[uuid]
+        assert inst.flavor == SMALL.name and inst.vm_state is VmState.ACTIVE
+        assert cluster.ledger.allocations_view(uuid)[inst.host] == cluster.resources(LARGE)
+        _explained_only_by(cluster, {"instances_hold_what_their_state_implies"},
+                           "a move after a failed resize claims the resize's new flavor")
+    finally:
+        cluster.close()
+
+
+@pytest.mark.parametrize("first", ["migrate", "revert_resize"])
+def test_a_cold_migration_or_a_revert_puts_the_instance_flavor_back_in_the_spec(first):
+    """COND._get_request_spec_for_cold_migrate sets the cold migration's own flavor
+    (the instance's); API.revert_resize puts instance.old_flavor back: a later live
+    migration claims the instance's flavor."""
+    cluster = Cluster(small_config(hosts=3), seed=1)
+    try:
+        if first == "migrate":
+            uuid = _after_a_failed_resize(cluster)
+            assert cluster.request("migrate", uuid, ADMIN).accepted
+            cluster.settle()
+            assert cluster.request("confirm_resize", uuid).accepted
+        else:
+            uuid = boot(cluster, SMALL)
+            assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+            cluster.settle()
+            assert cluster.info[uuid].spec_flavor is None  # the instance's own now
+            assert cluster.request("revert_resize", uuid).accepted
+            assert cluster.info[uuid].spec_flavor == SMALL.name  # until the revert ends
+        cluster.settle()
+        assert cluster.info[uuid].spec_flavor is None
+        assert cluster.request("live_migrate", uuid, ADMIN).accepted
+        cluster.settle()
+        inst = cluster.instances[uuid]
+        assert inst.flavor == SMALL.name
+        assert cluster.ledger.allocations_view(uuid) == {inst.host: cluster.resources(SMALL)}
+        assert invariants.violations(cluster) == {}
+    finally:
+        cluster.close()
 
 
 def _live_migrate_to(cluster, uuid: str, host: str) -> None:
