@@ -573,10 +573,15 @@ REBUILD = Operation(
 
 
 #: CM.resize_instance: any failure on the source gives the allocation back.
+#: CM.resize_instance's reverts_task_state clears the task through
+#: CM._instance_update, whose RT.update_usage shows the source's stats the instance in
+#: error with no task (the stats last saw it building, an I/O task for the
+#: IoOpsWeigher) (Nova 34, seen by conformance).
 _RESIZE_SOURCE_FAILED = Outcome("driver_error", FAULT, (Branch(
     vm=V.ERROR, task=None, alloc=(Alloc.REVERT_MIGRATION_TO_INSTANCE,),
-    migration=Migration(MS.ERROR)),),
-    "CM.resize_instance failed: CM._revert_allocation")
+    migration=Migration(MS.ERROR), tracker=(Track.UPDATE_USAGE,)),),
+    "CM.resize_instance failed: CM._revert_allocation; reverts_task_state -> "
+    "CM._instance_update -> RT.update_usage")
 #: CM.finish_resize: a failure on the destination keeps it and frees the source.
 #: The instance is already on the destination, whose hypervisor has no guest for it yet
 #: (driver.finish_migration makes it).
