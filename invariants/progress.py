@@ -80,7 +80,9 @@ OPERATOR_SETS_ERROR = frozenset(
 #: found another member already there; ``missing_guest``: the hypervisor had no guest
 #: (an earlier failure destroyed it: ``Instance.guest``); ``preempted``: a step lost its
 #: compare-and-swap to another request inside ``_error_out_instance_on_exception``
-#: (``Step.preempted``). (``recovery`` counts too, for an instance caught in the middle
+#: (``Step.preempted``), or found its migration confirmed by another request first
+#: (``When.MIGRATION_CONFIRMED``: ``CM._confirm_resize`` then fails on the dropped
+#: migration context). (``recovery`` counts too, for an instance caught in the middle
 #: of a task: see ``error_only_from_failures``.)
 WORLD_TRIGGERS = frozenset({"event", "late_group_check", MISSING_GUEST, PREEMPTED})
 

@@ -762,6 +762,21 @@ MIGRATE = Operation(
     notes=_RESIZE_NOTES,
 )
 
+# API.confirm_resize saves the migration confirming before it casts, so the migration
+# CM.confirm_resize receives is never already confirmed and do_confirm_resize's early
+# returns do not fire; but when another request has confirmed it meanwhile (a soft delete:
+# API._confirm_resize_on_deleting calls CM.confirm_resize synchronously), that confirm has
+# dropped the instance's migration context, and CM._confirm_resize reads it
+# (get_pci_mapping_for_migration on None) before its save: AttributeError, whatever the
+# task_state, inside _error_out_instance_on_exception (vm_state error; no
+# reverts_task_state, so the task found stays), and errors_out_migration marks the
+# migration error; the finally deletes the migration's allocation, already gone (Nova 34,
+# seen by conformance: scenarios/confirm_after_soft_delete_errors.json,
+# scenarios/confirm_after_soft_delete_preempted.json).
+_CONFIRM_CONTEXT_GONE = Branch(
+    vm=V.ERROR, task=KEEP, alloc=(Alloc.DELETE_MIGRATION,), migration=Migration(MS.ERROR),
+    note="CM._confirm_resize: the migration context another confirm dropped is None")
+
 CONFIRM_RESIZE = Operation(
     name="confirm_resize", kind=Kind.API, api_method="API.confirm_resize",
     summary="Accept a finished resize or migration and free the source host.",
@@ -772,9 +787,8 @@ CONFIRM_RESIZE = Operation(
                  migration=Migration(MS.CONFIRMING)),
     steps=(Step("confirm", Where.SOURCE, _states(None, T.DELETING, T.SOFT_DELETING), (
         # A delete confirms a resized instance itself (API._confirm_resize_on_deleting):
-        # a confirm still queued then finds its migration confirmed and returns.
-        ok(Branch(when=(When.MIGRATION_CONFIRMED,), vm=KEEP, task=KEEP,
-                  note="CM.confirm_resize: the migration is already confirmed"),
+        # a confirm still queued then finds its migration confirmed (_CONFIRM_CONTEXT_GONE).
+        ok(dataclasses.replace(_CONFIRM_CONTEXT_GONE, when=(When.MIGRATION_CONFIRMED,)),
            Branch(when=(When.POWERED_OFF,), vm=V.STOPPED, task=None,
                   alloc=(Alloc.DELETE_MIGRATION,), migration=Migration(MS.CONFIRMED),
                   tracker=(Track.DROP_MOVE_CLAIM_AT_SOURCE,)),
@@ -786,7 +800,28 @@ CONFIRM_RESIZE = Operation(
                                                alloc=(Alloc.DELETE_MIGRATION,),
                                                migration=Migration(MS.ERROR)),),
                 "_error_out_instance_on_exception; allocation deleted in finally"),
-    ), "CM.confirm_resize", entry=rpc("CM.confirm_resize (cast by API.confirm_resize)")),),
+    ), "CM.confirm_resize", entry=rpc("CM.confirm_resize (cast by API.confirm_resize)"),
+        # CM._confirm_resize saves vm_state active/stopped with task_state None and
+        # expected_task_state=[None, DELETING, SOFT_DELETING] after the driver's
+        # confirm_migration and after RT.drop_move_claim_at_source has saved the
+        # migration confirmed: when another request took the task meanwhile (a
+        # reset-state and a stop), the finally of do_confirm_resize still deletes the
+        # migration's allocation (CM._delete_allocation_after_move) and its
+        # _delete_stashed_flavor_info saves the instance with the fields set in memory
+        # (task None), then _error_out_instance_on_exception saves vm_state error and
+        # errors_out_migration marks the migration error. Nova 34, seen by conformance
+        # (scenarios/confirm_preempted_by_reset_state.json). Its record confirmed by
+        # another request, it fails before the check (_CONFIRM_CONTEXT_GONE).
+        preempted=Preempted(
+            None,
+            "CM.confirm_resize -> CM._confirm_resize: instance.save(expected_task_state="
+            "[None, DELETING, SOFT_DELETING]) inside do_confirm_resize's "
+            "_error_out_instance_on_exception, after RT.drop_move_claim_at_source; its "
+            "finally: CM._delete_allocation_after_move; errors_out_migration",
+            cleanup=Branch(alloc=(Alloc.DELETE_MIGRATION,), migration=Migration(MS.ERROR),
+                           tracker=(Track.DROP_MOVE_CLAIM_AT_SOURCE,)),
+            record_in=frozenset({MS.FINISHED, MS.CONFIRMING}),
+            record_gone=_CONFIRM_CONTEXT_GONE)),),
     resources="the migration's (source) allocation is deleted",
     notes=("The API writes no task_state; the source compute service must be up.",
            "Only a migration in status finished can be confirmed (MigrationNotFoundByStatus "

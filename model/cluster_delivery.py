@@ -21,7 +21,7 @@ from model.cluster_state import (
 )
 from model.lifecycle import (
     DYNAMIC_CONDITIONS, PREEMPTED, STATIC_CONDITIONS, Instance, place, preempted_clean_up,
-    preempted_guest, preempted_state,
+    preempted_guest, preempted_reaches, preempted_state,
 )
 from model.operation import (
     Alloc, Branch, Entered, OutcomeKind, SchedulerUse, SpecFlavor, Step, When, Where,
@@ -199,9 +199,14 @@ class Delivery:
                     f"in {inst.vm_state.value}/{inst.task_state}")
                 return Result(False, err, err.message, inst.uuid)
             self.dequeue(work)
-            cleanup = self._preempted(step, inst, work)
+            # (the step's record as the instance's latest move: a later move's record,
+            # like the explorer's own_record, leaves it unfollowed)
+            own = self.migrations.get(work.get("migration"))
+            reaches = preempted_reaches(step, own.status if own is not None
+                                        and inst.migration is own else None)
+            cleanup = self._preempted(step, inst, work, reaches)
             self._note_dropped(inst, work, outcome)
-            cleanup += self._errored_by_preemption(step, inst, work)
+            cleanup += self._errored_by_preemption(step, inst, work, reaches)
             cleanup += self._guest_before_check(step, inst)
             err = errors.UnexpectedTaskStateError(
                 f"{work.operation}.{work.step}: {outcome} not possible for {inst.uuid} in "
@@ -302,12 +307,13 @@ class Delivery:
         return Result(all(r.accepted for r in results), None, detail, live[0].uuid,
                       results[0].branch)
 
-    def _errored_by_preemption(self, step: Step, inst: Instance, work: Work) -> str:
+    def _errored_by_preemption(self, step: Step, inst: Instance, work: Work,
+                               reaches: bool = True) -> str:
         """``Step.preempted``: the handler's ``_error_out_instance_on_exception`` saves
         vm_state error with the task_state it had set in memory (and the power_state it
         read, ``Preempted.power``), or with none when a check before the
         compare-and-swap failed first (``reverts_task_state`` clears that one)."""
-        left = preempted_state(step, inst, work.target)
+        left = preempted_state(step, inst, work.target, reaches)
         if left is None:
             return ""
         vm, found = inst.vm_state, inst.task_state
@@ -332,7 +338,7 @@ class Delivery:
         inst.guest = guest
         return f"; its guest left {guest.label} by the driver before the check"
 
-    def _preempted(self, step: Step, inst: Instance, work: Work) -> str:
+    def _preempted(self, step: Step, inst: Instance, work: Work, reaches: bool = True) -> str:
         """A step that lost its compare-and-swap still runs its failure path's clean-up
         of the move (``lifecycle.preempted_clean_up``): its allocation, record, host and
         flavor effects, and nothing else.
@@ -344,7 +350,7 @@ class Delivery:
         write to the record passed in; ``CM.rebuild_instance`` removes its own
         ``scheduled_node`` from the instance's allocation), and its destination; but
         not a cancelled live migration's, whose handler the abort cancelled."""
-        clean = preempted_clean_up(self.lc, work.operation, step)
+        clean = preempted_clean_up(self.lc, work.operation, step, reaches)
         own = self.migrations.get(work.get("migration"))
         if clean is None or (inst.vm_state is VmState.DELETED if clean.declared
                              else own is None):
@@ -363,6 +369,9 @@ class Delivery:
             kw = self._kwargs(inst, work)
             place(inst, clean.branch.host, kw["source"], kw["dest"])
             self.apply_flavor(inst, clean.branch)
+            if clean.declared:  # (the tracker calls its handler made before the check)
+                self.track(inst, clean.branch, work.target or inst.host, inst.host,
+                           (work.operation, work.step))
             self._note_unmatched(inst, clean.branch, work, clean.outcome)
         finally:
             inst.migration = current
@@ -386,9 +395,12 @@ class Delivery:
         self.dequeue(work)
         self.note_overlap(inst, work.operation, work.step, outcome, work.get("migration"))
         # (a branch taken because the hypervisor has no guest: the world decided, as the
-        # earlier failure that destroyed the guest left it)
+        # earlier failure that destroyed the guest left it; one taken because another
+        # request confirmed the step's migration first: it lost that race, as a step
+        # that loses its compare-and-swap does)
         kind = self.note_vm_change(inst, before_vm, work.operation, work.step, outcome,
                                     MISSING_GUEST if When.NO_GUEST in branch.when
+                                    else PREEMPTED if When.MIGRATION_CONFIRMED in branch.when
                                     else trigger)
         if trigger == "injected" and kind is OutcomeKind.FAULT:
             self.injected_faults += 1

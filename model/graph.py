@@ -33,7 +33,7 @@ import networkx as nx
 from model.lifecycle import (
     ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
     check_admits, guard_failure, place, preempted_clean_up, preempted_guest, preempted_label,
-    preempted_state,
+    preempted_reaches, preempted_state,
     rebuild_as_stopped,
 )
 from model.operation import (
@@ -499,12 +499,15 @@ class _Explorer:
         i = self.instance
         step = self.lc.operation(item.operation).step(item.step)
         _, change, host = self.memo.preemption[(item.operation, item.step)]
-        if item.own_record:
+        # (a record no longer followed, or in a final status, is forgotten: None)
+        reaches = preempted_reaches(step, i.migration.status if item.own_record
+                                    and i.migration is not None else None)
+        if item.own_record and reaches:
             place(i, host, self._source(item), item.target)
         if (change is not None and item.own_record and not item.unheld
-                and i.migration is not None):
+                and i.migration is not None and reaches):
             i.migration.status = change.status
-        left = preempted_state(step, i, item.target)
+        left = preempted_state(step, i, item.target, reaches)
         if left is not None:
             i.state, power = left
             if power is not None:

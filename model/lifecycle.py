@@ -442,17 +442,21 @@ class CleanUp:
     declared: bool = False
 
 
-def preempted_clean_up(lifecycle: "Lifecycle", operation: str, step: Step) -> CleanUp | None:
+def preempted_clean_up(lifecycle: "Lifecycle", operation: str, step: Step,
+                       reaches: bool = True) -> CleanUp | None:
     """The clean-up of ``step`` when it loses its compare-and-swap: the handler's
     failure path as ``Step.preempted.cleanup`` declares it, else its first fault outcome
     (a conductor step's no valid host, when it declares no fault: its failure path is
-    the world's answer, whose clean-up ``MigrationTask.rollback`` runs the same way);
-    None when that failure changes no allocation and no record.
+    the world's answer, whose clean-up ``MigrationTask.rollback`` runs the same way), or
+    ``Preempted.record_gone`` when the handler does not reach its check (``reaches``:
+    ``preempted_reaches``); None when that failure changes no allocation and no record.
 
     A failure that goes on to a reschedule (``CM._reschedule_resize_or_reraise``) ends
     the move as its reschedule ends with no alternate left: a preempted move is not sent
     on to another host."""
     declared = step.preempted.cleanup if step.preempted is not None else None
+    if not reaches:
+        declared = step.preempted.record_gone  # type: ignore[union-attr]
     if declared is not None:
         return CleanUp(PREEMPTED, declared, declared.migration, declared=True)
     fault = next((o for o in step.outcomes if o.kind is OutcomeKind.FAULT),
@@ -470,18 +474,36 @@ def preempted_clean_up(lifecycle: "Lifecycle", operation: str, step: Step) -> Cl
     return CleanUp(fault.name, branch, migration)
 
 
-def preempted_state(step: Step, instance: "Instance", target: str | None
-                    ) -> tuple[str, PowerState | None] | None:
+def preempted_reaches(step: Step, record: MigrationStatus | None) -> bool:
+    """Whether the handler of a step that lost its compare-and-swap reaches it, given
+    the status of the step's own record now (None: none, or no longer the instance's
+    latest move's): not when ``Preempted.record_in`` names statuses and the record has
+    none of them (another request confirmed the migration, or a later move replaced
+    it, and the instance's migration context, which ``CM._confirm_resize`` reads before
+    its save, went with it: dropped by that confirm, or by the later move's own end,
+    e.g. ``RT.finish_evacuation``); then the step leaves ``Preempted.record_gone``."""
+    p = step.preempted
+    return p is None or not p.record_in or record in p.record_in
+
+
+def preempted_state(step: Step, instance: "Instance", target: str | None,
+                    reaches: bool = True) -> tuple[str, PowerState | None] | None:
     """``Step.preempted``: the machine state a step that lost its compare-and-swap
     leaves, and the power_state its handler read before (None: the record keeps its
     own): vm_state error with the task_state its handler had set in memory, saved by
     ``_error_out_instance_on_exception``, or with none when a check before the
     compare-and-swap failed first (the guest already on the step's host:
     ``reverts_task_state`` clears that one). None when the step leaves the instance as
-    it is (nothing declared, or the instance is deleted)."""
+    it is (nothing declared, or the instance is deleted). A handler that does not
+    reach its check (``reaches``: ``preempted_reaches``) leaves ``Preempted.record_gone``'s
+    vm and task, with the power_state the record has."""
     preempted = step.preempted
     if preempted is None or instance.vm_state is VmState.DELETED:
         return None
+    if not reaches and preempted.record_gone is not None:
+        gone = preempted.record_gone
+        return state_name(gone.vm, instance.task_state if gone.task is Rule.KEEP
+                          else gone.task), None
     task, power = preempted.task, preempted.power
     if task is Rule.KEEP:  # the handler set no task_state: the one found stays
         task = instance.task_state
@@ -533,6 +555,9 @@ def _preempted_combos(step: Step, vm: VmState, task: Task, power: PowerState,
                power if read is None else read, guest)]
     if p.exists_check is not None:
         combos.append((VmState.ERROR, None, power, guest))
+    if p.record_gone is not None:
+        gone = p.record_gone
+        combos.append((gone.vm, task if gone.task is Rule.KEEP else gone.task, power, guest))
     return combos
 
 

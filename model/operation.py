@@ -352,13 +352,20 @@ class Preempted:
     ``host``, what the handler put in memory before the compare-and-swap, which
     ``_set_instance_obj_error_state`` then saves; its vm and task are the above), for a
     step with no fault outcome of its own, whose first one ``Cluster._preempted`` runs
-    otherwise."""
+    otherwise. ``record_in``: the statuses the step's record must still have for its
+    handler to reach the compare-and-swap; with the record in any other (or none
+    followed), a call of the handler before the check fails first and the step leaves
+    ``record_gone`` instead (its vm and task, ``Rule.KEEP`` where nothing clears the one
+    found; its record and allocation effects): ``lifecycle.preempted_reaches``. Empty:
+    the handler always reaches its check."""
 
     task: Task | Rule
     nova: str
     exists_check: str | None = None
     power: PowerState | Rule | None = None
     cleanup: Branch | None = None
+    record_in: frozenset[MigrationStatus] = frozenset()
+    record_gone: Branch | None = None
 
 
 @dataclass(frozen=True)

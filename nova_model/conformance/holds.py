@@ -66,6 +66,7 @@ HELD: tuple[tuple[str, str], ...] = (
     ("revert_resize", "revert_resize"),
     ("revert_resize", "finish_revert_resize"),
     ("confirm_resize", "confirm"),
+    ("restore", "restore"),
     ("start", "power_on"),
     ("stop", "power_off"),
     ("unshelve", "powering_on"),

@@ -39,6 +39,13 @@ BEYOND_THE_BOUND = {
         "while its cast is queued, so a second resize (whose guard wants no task) is "
         "accepted; the explorer takes a request that does not preempt only when no work "
         "is pending",
+    "confirm_preempted_by_reset_state.json":
+        "a stop requested while the confirm's cast is queued (after a reset-state, which "
+        "preempts): a stop does not preempt, and the explorer takes such a request only "
+        "when no work is pending",
+    "confirm_after_soft_delete_preempted.json":
+        "a restore requested while the confirm's cast is queued: a restore does not "
+        "preempt, and the explorer takes such a request only when no work is pending",
 }
 
 

@@ -188,9 +188,22 @@ from model.states import PowerState, TaskState, VmState
 #: following LibvirtDriver.power_on): a start with no guest makes one and ends active
 #: (LibvirtDriver._hard_reboot defines the domain again), where the model kept the
 #: instance stopped as FakeDriver.power_on's InstanceNotFound did.
+#: Then 6642 -> 6688 transitions, 866784 -> 870396 configurations (states unchanged),
+#: from conformance with Nova 34 (scenarios/confirm_preempted_by_reset_state.json,
+#: scenarios/confirm_after_soft_delete_*.json): CM._confirm_resize's save with
+#: expected_task_state=[None, DELETING, SOFT_DELETING] errors the instance with no task
+#: when another request took the task (Step.preempted, with the migration errored and
+#: its allocation deleted), where it was dropped with its driver_error clean-up; and
+#: when its record is no longer the instance's confirming one (a later move's, as after
+#: an evacuation), it fails first on the migration context that went with it, keeping
+#: the task it finds (Preempted.record_in, record_gone: lifecycle.preempted_reaches for
+#: both explorers). The 46 new transitions are confirm_resize.confirm preempted from
+#: active, stopped and error with the tasks a queued confirm can meet (36), and the
+#: confirm's outcomes from error and active with no task or deleting/soft-deleting
+#: that those lead to (10).
 PROJECTED_STATES = 341        # distinct (vm_state, task_state, power_state)
-PROJECTED_TRANSITIONS = 6642  # distinct labelled edges between them
-CONFIGURATIONS = 866784       # full-graph nodes (state + pending work + world)
+PROJECTED_TRANSITIONS = 6688  # distinct labelled edges between them
+CONFIGURATIONS = 870396       # full-graph nodes (state + pending work + world)
 
 CHECK_NAMES = [
     "every reachable state can reach a state with no task in progress",
