@@ -258,7 +258,7 @@ UPSTREAM: tuple[Finding, ...] = (
         # on its source's list: that host's resource audit counts what Placement no
         # longer holds there)
         invariant=("instances_hold_what_their_state_implies",
-                   "tracker_audit_agrees_with_placement"),
+                   "tracker_audit_agrees_with_placement", "tracker_usage_never_negative"),
         cause=cause("host_events", event="service_up",
                     evacuation={"in flight", "preempted", "stopped"}, removed=True),
         summary=("ComputeManager._destroy_evacuated_instances runs when a compute service "
@@ -279,9 +279,16 @@ UPSTREAM: tuple[Finding, ...] = (
                  "the failed rebuild leaves it pre-migrating (until a later move's claim "
                  "gives the instance a migration context naming another record and the "
                  "source's resource audit marks it error: "
-                 "ResourceTracker._update_usage_from_migrations)."),
+                 "ResourceTracker._update_usage_from_migrations). The clean-up also marks "
+                 "the evacuation's record completed, so the destination's resource audit "
+                 "no longer counts its claim (a completed record is not in progress, and "
+                 "the instance is still on its source); a rebuild that then fails there "
+                 "aborts the claim (MoveClaim.abort -> ResourceTracker.drop_move_claim with "
+                 "the flavor), which takes off what was not counted: the destination's "
+                 "ComputeNode record shows less than nothing used until its next audit."),
         nova="nova/compute/manager.py: ComputeManager._destroy_evacuated_instances "
-             "(status filter 'accepted', 'pre-migrating', 'done'), "
+             "(status filter 'accepted', 'pre-migrating', 'done'; the record then "
+             "'completed'), "
              "ComputeManager.rebuild_instance; "
              "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance; "
              "nova/compute/resource_tracker.py: ResourceTracker._move_claim",

@@ -1147,3 +1147,22 @@ def test_the_plugin_suites_counterexample_is_the_migration_context_finding():
                "errors a later move's record" in {f.name for f, _ in explained}
     finally:
         run.close()
+
+
+def test_a_failed_rebuild_after_the_source_came_back_takes_off_what_the_audit_forgot():
+    """The source comes back during an evacuation (CM._destroy_evacuated_instances marks
+    the record completed), the destination's resource audit then no longer counts the
+    rebuild's claim, and the spawn fails there: the claim's abort (MoveClaim.abort) takes
+    the flavor off a count that does not hold it (found by the ci search)."""
+    with _cluster() as cluster:
+        uuid, source = _moving(cluster, "evacuate", "schedule", "rebuilding",
+                               "rebuild_block_device_mapping")
+        cluster.service_up(source)
+        assert _run_work(cluster, uuid, "evacuate", "rebuild_spawning").accepted
+        dest = cluster.instances[uuid].migration.dest
+        cluster.update_available_resource(dest)
+        assert _run_work(cluster, uuid, "evacuate", "spawned", "driver_error").accepted
+        assert cluster.trackers[dest].memory_mb_used < 0
+        _explained_by(cluster, {"tracker_usage_never_negative"},
+                      "a source host that comes back during an evacuation gives the instance "
+                      "up")
