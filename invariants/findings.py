@@ -529,6 +529,29 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager.resize_instance, ComputeManager._resize_instance",
     ),
     Finding(
+        name="a compute that stops during a resize's migration after a request cleared its "
+             "task leaves the instance holding its destination",
+        invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances"),
+        cause=cause("discarded_steps", operation={"resize", "migrate"},
+                    handler="CM._resize_instance", task=None),
+        summary=("The opening of the finding above (the source's nova-compute stops inside "
+                 "ComputeManager._resize_instance, and nothing is left to run the rest), "
+                 "after another request took the instance's task and cleared it while the "
+                 "handler ran: a force delete, say, which API.force_delete accepts in "
+                 "resize_migrating, whose terminate fails on the source "
+                 "(ComputeManager.terminate_instance: _set_instance_obj_error_state, then "
+                 "reverts_task_state clears the task). The instance is then in error with "
+                 "no task, which ComputeManager._init_instance leaves alone when the compute "
+                 "starts again (only an instance in error in resize_migrating or deleting "
+                 "is looked at), so nothing reverts the move: the migration stays "
+                 "'migrating' with the source's allocation, and the instance, in error on "
+                 "its source, holds the destination's claim."),
+        nova="nova/compute/manager.py: ComputeManager._resize_instance, "
+             "ComputeManager.terminate_instance, reverts_task_state, "
+             "ComputeManager._init_instance (vm_state error); nova/compute/api.py: "
+             "API.force_delete",
+    ),
+    Finding(
         name="a compute restart during a resize's finish leaves its migration holding the "
              "source",
         invariant=("migrations_agree_with_instances", "tracker_audit_agrees_with_placement",
@@ -842,6 +865,26 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager._set_instance_obj_error_state, reverts_task_state, "
              "ComputeManager._resize_instance, ComputeManager._finish_resize, "
              "ComputeManager._do_rebuild_instance",
+    ),
+    Finding(
+        name="an unshelve whose task another request takes keeps its host and claim while "
+             "offloaded",
+        invariant=("instances_hold_what_their_state_implies", "host_set_exactly_when_required"),
+        cause=cause("dropped_steps", operation="unshelve", step="spawned", outcome="ok"),
+        summary=("ComputeManager._unshelve_instance saves spawning, claims the host "
+                 "(ResourceTracker.instance_claim, which saves instance.host and node), "
+                 "spawns the guest, and only then saves the instance active with "
+                 "expected_task_state spawning. A request that takes the task meanwhile (a "
+                 "soft delete: API.soft_delete admits any task_state) makes that last save "
+                 "fail (UnexpectedTaskStateError, which reverts_task_state leaves alone): "
+                 "the record stays shelved_offloaded, but with its host, its claim on the "
+                 "tracker and its allocation in Placement. A soft delete whose driver then "
+                 "fails clears the task (reverts_task_state) and leaves the instance so: "
+                 "offloaded, on a host, holding that host."),
+        nova="nova/compute/manager.py: ComputeManager._unshelve_instance, "
+             "ComputeManager.unshelve_instance, reverts_task_state, "
+             "ComputeManager.soft_delete_instance; nova/compute/resource_tracker.py: "
+             "ResourceTracker.instance_claim; nova/compute/api.py: API.soft_delete",
     ),
 )
 

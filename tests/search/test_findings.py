@@ -131,6 +131,29 @@ def rebuild_with_a_new_image_without_a_host(cluster):
     return uuid
 
 
+def unshelve_overtaken_by_a_soft_delete_that_fails(cluster):
+    """An offloaded instance unshelved up to its claim (CM._unshelve_instance saved
+    spawning, RT.instance_claim gave it its host); a soft delete takes the task, the
+    unshelve's final save finds it and is dropped, and the soft delete's driver fails
+    (reverts_task_state clears the task)."""
+    uuid = boot(cluster, SMALL)
+    _offload(cluster, uuid)
+    assert cluster.request("unshelve", uuid).accepted
+    assert _run_work(cluster, uuid, "unshelve", "unshelve").accepted
+    assert _run_work(cluster, uuid, "unshelve", "spawning").accepted
+    host = cluster.instances[uuid].host
+    assert host is not None
+    assert cluster.request("soft_delete", uuid).accepted  # API.soft_delete: any task
+    assert not _run_work(cluster, uuid, "unshelve", "spawned").accepted
+    assert _run_work(cluster, uuid, "soft_delete", "soft_delete", "driver_error").accepted
+    assert not cluster.pending()
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host) == (
+        VmState.SHELVED_OFFLOADED, None, host)
+    assert set(cluster.ledger.allocations_of(uuid)) == {host}
+    return uuid
+
+
 def _offload(cluster, uuid):
     """Shelve ``uuid`` and make sure it is offloaded (offload may not be immediate)."""
     assert cluster.request("shelve", uuid).accepted
@@ -249,6 +272,24 @@ def restart_during_a_resize_on_its_source(cluster):
     inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
     assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
         VmState.ACTIVE, None, source, MigrationStatus.MIGRATING)
+    assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
+    assert set(cluster.ledger.allocations_of(uuid)) == {mig.dest}
+    return uuid
+
+
+def force_delete_fails_then_the_resizing_source_stops(cluster):
+    """A cold migration's source runs CM._resize_instance (resize_migrating saved, the
+    rest of the handler to come); a force delete, accepted in any task, fails its
+    terminate there and clears the task with the instance in error; then the source's
+    nova-compute stops, and the rest of the handler with it."""
+    uuid, source = _moving(cluster, "migrate", *_COLD_MOVE_FINISHING[:3])
+    assert cluster.request("force_delete", uuid, ADMIN).accepted
+    assert _run_work(cluster, uuid, "force_delete", "terminate", "driver_error").accepted
+    cluster.service_down(source)
+    assert cluster.settle() == []
+    inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
+    assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
+        VmState.ERROR, None, source, MigrationStatus.MIGRATING)
     assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
     assert set(cluster.ledger.allocations_of(uuid)) == {mig.dest}
     return uuid
@@ -624,6 +665,9 @@ SCRIPTS = {
         restart_during_a_running_live_migration,
     "a compute restart during a resize's migration leaks both allocations":
         restart_during_a_resize_on_its_source,
+    "a compute that stops during a resize's migration after a request cleared its task "
+    "leaves the instance holding its destination":
+        force_delete_fails_then_the_resizing_source_stops,
     "a compute restart during a resize's finish leaves its migration holding the source":
         restart_during_a_resize_finish_then_a_failed_soft_delete,
     "a compute restart in the middle of a handler leaves the instance in its task":
@@ -657,6 +701,8 @@ SCRIPTS = {
     "a step that loses its task_state check inside the error handler leaves the "
     "instance in error in that task":
         resize_reset_before_it_leaves_its_source,
+    "an unshelve whose task another request takes keeps its host and claim while "
+    "offloaded": unshelve_overtaken_by_a_soft_delete_that_fails,
 }
 
 
