@@ -745,7 +745,9 @@ UPSTREAM: tuple[Finding, ...] = (
                  "resource audit on. A cold move away from it before that audit ends in "
                  "ResourceTracker.drop_move_claim_at_source, which takes the old flavor "
                  "off although it was never added (the flavor is passed in, so the "
-                 "tracked-migration check does not stop it): the host's ComputeNode "
+                 "tracked-migration check does not stop it; a resize on that same host "
+                 "too, whose claim, ResourceTracker._move_claim, counted only the new "
+                 "flavor): the host's ComputeNode "
                  "record shows less than nothing used, and the scheduler's weighers see "
                  "that much more free capacity, until update_available_resource counts "
                  "again (every 60 s by default)."),

@@ -15,6 +15,7 @@ from invariants.subjects import Violation
 from model.cluster import Cluster
 from model.cluster_state import SharedMigration
 from model.cluster_scenarios import LARGE, SMALL, boot, small_config
+from model.config import ImageConfig
 from model.lifecycle import ADMIN, USER
 from model.states import MigrationStatus, PowerState, TaskState, VmState
 
@@ -768,6 +769,37 @@ def test_the_uncounted_arrival_is_named_when_the_instance_comes_back_to_a_host()
         _explained_by(cluster, {"tracker_usage_never_negative"},
                       "a live migration's destination counts the instance only at its "
                       "resource audit")
+
+
+def test_a_same_host_resize_confirmed_at_a_live_migration_destination_takes_off_its_old_flavor():
+    """The live migration's destination finding with the move away a resize to a smaller
+    flavor on the same host (found by the ci search): RT._move_claim counts the move's
+    new flavor there, RT.drop_move_claim_at_source at the confirm takes off the old
+    flavor, which that tracker never counted (the instance came by live migration and no
+    audit ran since)."""
+    config = small_config(hosts=2, allow_resize_to_same_host=True)
+    config = dataclasses.replace(
+        config, images=(*config.images, ImageConfig("bfv", volume_backed=True)))
+    cluster = Cluster(config, seed=1)
+    try:
+        uuid = boot(cluster, LARGE, image="bfv")  # volume-backed: a resize may go down
+        home = cluster.instances[uuid].host
+        there = next(h for h in sorted(cluster.hosts) if h != home)
+        _live_migrate_to(cluster, uuid, there)
+        assert not cluster.trackers[there].tracks(uuid)
+        cluster.service_down(home)  # the scheduler has only the instance's own host
+        assert cluster.request("resize", uuid, USER, flavor=SMALL.name).accepted
+        cluster.settle()
+        mig = cluster.instances[uuid].migration
+        assert (mig.source, mig.dest) == (there, there)
+        assert cluster.request("confirm_resize", uuid).accepted
+        cluster.settle()
+        assert cluster.trackers[there].vcpus_used == SMALL.vcpus - LARGE.vcpus
+        _explained_only_by(cluster, {"tracker_usage_never_negative"},
+                           "a live migration's destination counts the instance only at "
+                           "its resource audit")
+    finally:
+        cluster.close()
 
 
 def test_the_late_check_then_fails_the_arriving_evacuation():
