@@ -701,7 +701,10 @@ class ClusterMachine(RuleBasedStateMachine):
             if inst.host is not None and c.take(2):
                 self._host_event("service_up", inst.host)
         elif item == OPERATOR_MID_MOVE:
-            self._ratio(host, c.pick(("VCPU", "MEMORY_MB", "DISK_GB")), c.pick(RATIOS))
+            rc, ratio = c.pick(("VCPU", "MEMORY_MB", "DISK_GB")), c.pick(RATIOS)
+            # (only a change the run's operators make: ``machine_for(hold_ratios=True)``)
+            if f"set_allocation_ratio {rc}" in self.world_events:
+                self._ratio(host, rc, ratio)
         elif item == POLLER_MID_MOVE:
             self._periodic("poll_unconfirmed_resizes", host)
         else:

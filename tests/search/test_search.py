@@ -230,3 +230,27 @@ def test_the_search_aims_at_a_request_taking_a_queued_reverts_task():
             machine.cluster.close()
     assert reached >= 5, reached
     assert REVERT_TAKEN_FINDING in explained_by, explained_by
+
+
+def test_a_search_that_holds_ratios_aims_at_no_ratio_change():
+    """``pursue``'s aim at an operator's change in the middle of a move makes the change
+    only where the run's operators change ratios: a search with ``hold_ratios`` (the
+    example plugin suite's) gets the move and no change."""
+    from nova_model.search.coverage import Coverage
+    from nova_model.search.machine import SPEC, Choices, ClusterMachine, machine_for
+
+    changed = {}
+    for name, base in (("plain", ClusterMachine), ("holding", machine_for(hold_ratios=True))):
+        machine_class = type(name, (base,), {"coverage": Coverage()})
+        changed[name] = 0
+        for k in range(10):
+            machine = machine_class()
+            machine.start(seed=k, fault_weight=0, focus=k, world_focus=k, choice=k)
+            try:
+                machine._aim_interleaving(targets.planner(SPEC), targets.OPERATOR_MID_MOVE,
+                                          Choices(k))
+                changed[name] += bool(machine.cluster.inventory_changes)
+            finally:
+                machine.cluster.close()
+    assert changed["plain"] > 0, changed
+    assert changed["holding"] == 0, changed
