@@ -259,7 +259,7 @@ UPSTREAM: tuple[Finding, ...] = (
         # on its source's list: that host's resource audit counts what Placement no
         # longer holds there)
         invariant=("instances_hold_what_their_state_implies",
-                   "tracker_audit_agrees_with_placement"),
+                   "tracker_audit_agrees_with_placement", "tracker_usage_never_negative"),
         cause=cause("host_events", event="service_up",
                     evacuation={"in flight", "preempted", "stopped"}, removed=True),
         summary=("ComputeManager._destroy_evacuated_instances runs when a compute service "
@@ -280,9 +280,16 @@ UPSTREAM: tuple[Finding, ...] = (
                  "the failed rebuild leaves it pre-migrating (until a later move's claim "
                  "gives the instance a migration context naming another record and the "
                  "source's resource audit marks it error: "
-                 "ResourceTracker._update_usage_from_migrations)."),
+                 "ResourceTracker._update_usage_from_migrations). The clean-up also marks "
+                 "the evacuation's record completed, so the destination's resource audit "
+                 "no longer counts its claim (a completed record is not in progress, and "
+                 "the instance is still on its source); a rebuild that then fails there "
+                 "aborts the claim (MoveClaim.abort -> ResourceTracker.drop_move_claim with "
+                 "the flavor), which takes off what was not counted: the destination's "
+                 "ComputeNode record shows less than nothing used until its next audit."),
         nova="nova/compute/manager.py: ComputeManager._destroy_evacuated_instances "
-             "(status filter 'accepted', 'pre-migrating', 'done'), "
+             "(status filter 'accepted', 'pre-migrating', 'done'; the record then "
+             "'completed'), "
              "ComputeManager.rebuild_instance; "
              "nova/conductor/manager.py: ComputeTaskManager.rebuild_instance; "
              "nova/compute/resource_tracker.py: ResourceTracker._move_claim",
@@ -548,6 +555,29 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager.resize_instance, ComputeManager._resize_instance",
     ),
     Finding(
+        name="a compute that stops during a resize's migration after a request cleared its "
+             "task leaves the instance holding its destination",
+        invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances"),
+        cause=cause("discarded_steps", operation={"resize", "migrate"},
+                    handler="CM._resize_instance", task=None),
+        summary=("The opening of the finding above (the source's nova-compute stops inside "
+                 "ComputeManager._resize_instance, and nothing is left to run the rest), "
+                 "after another request took the instance's task and cleared it while the "
+                 "handler ran: a force delete, say, which API.force_delete accepts in "
+                 "resize_migrating, whose terminate fails on the source "
+                 "(ComputeManager.terminate_instance: _set_instance_obj_error_state, then "
+                 "reverts_task_state clears the task). The instance is then in error with "
+                 "no task, which ComputeManager._init_instance leaves alone when the compute "
+                 "starts again (only an instance in error in resize_migrating or deleting "
+                 "is looked at), so nothing reverts the move: the migration stays "
+                 "'migrating' with the source's allocation, and the instance, in error on "
+                 "its source, holds the destination's claim."),
+        nova="nova/compute/manager.py: ComputeManager._resize_instance, "
+             "ComputeManager.terminate_instance, reverts_task_state, "
+             "ComputeManager._init_instance (vm_state error); nova/compute/api.py: "
+             "API.force_delete",
+    ),
+    Finding(
         name="a compute restart during a resize's finish leaves its migration holding the "
              "source",
         invariant=("migrations_agree_with_instances", "tracker_audit_agrees_with_placement",
@@ -741,7 +771,9 @@ UPSTREAM: tuple[Finding, ...] = (
                  "resource audit on. A cold move away from it before that audit ends in "
                  "ResourceTracker.drop_move_claim_at_source, which takes the old flavor "
                  "off although it was never added (the flavor is passed in, so the "
-                 "tracked-migration check does not stop it): the host's ComputeNode "
+                 "tracked-migration check does not stop it; a resize on that same host "
+                 "too, whose claim, ResourceTracker._move_claim, counted only the new "
+                 "flavor): the host's ComputeNode "
                  "record shows less than nothing used, and the scheduler's weighers see "
                  "that much more free capacity, until update_available_resource counts "
                  "again (every 60 s by default)."),
@@ -861,6 +893,26 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager._set_instance_obj_error_state, reverts_task_state, "
              "ComputeManager._resize_instance, ComputeManager._finish_resize, "
              "ComputeManager._do_rebuild_instance",
+    ),
+    Finding(
+        name="an unshelve whose task another request takes keeps its host and claim while "
+             "offloaded",
+        invariant=("instances_hold_what_their_state_implies", "host_set_exactly_when_required"),
+        cause=cause("dropped_steps", operation="unshelve", step="spawned", outcome="ok"),
+        summary=("ComputeManager._unshelve_instance saves spawning, claims the host "
+                 "(ResourceTracker.instance_claim, which saves instance.host and node), "
+                 "spawns the guest, and only then saves the instance active with "
+                 "expected_task_state spawning. A request that takes the task meanwhile (a "
+                 "soft delete: API.soft_delete admits any task_state) makes that last save "
+                 "fail (UnexpectedTaskStateError, which reverts_task_state leaves alone): "
+                 "the record stays shelved_offloaded, but with its host, its claim on the "
+                 "tracker and its allocation in Placement. A soft delete whose driver then "
+                 "fails clears the task (reverts_task_state) and leaves the instance so: "
+                 "offloaded, on a host, holding that host."),
+        nova="nova/compute/manager.py: ComputeManager._unshelve_instance, "
+             "ComputeManager.unshelve_instance, reverts_task_state, "
+             "ComputeManager.soft_delete_instance; nova/compute/resource_tracker.py: "
+             "ResourceTracker.instance_claim; nova/compute/api.py: API.soft_delete",
     ),
 )
 

@@ -51,7 +51,8 @@ def host_set_exactly_when_required(cluster) -> list[str]:
         host = inst.host
         if host is not None:
             if vm is _OFFLOADED and task is None:
-                found.append((uuid, f"{uuid} is shelved_offloaded but still on {host}"))
+                found.append((uuid, Violation(f"{uuid} is shelved_offloaded but still on {host}",
+                                              of_instance(cluster, uuid))))
             if host not in hosts:
                 found.append((uuid, f"{uuid} is on unknown host {host}"))
         elif task is None and vm in _ON_A_HOST:

@@ -34,7 +34,7 @@ def tracker_usage_never_negative(cluster) -> list[str]:
                    f"{other.dropped}, which it counted at {other.counted})")
         elif last is not None and drop is None:
             why = f" (after {last.operation}.{last.step} dropped {last.instance})"
-        subjects = (host,) if last is None else (host, last.instance)
+        subjects = (host,) if last is None else (host, *of_instance(cluster, last.instance))
         for rc, amount in zip(RESOURCE_CLASSES, counted):
             if amount < 0:
                 out.append(Violation(

@@ -254,9 +254,12 @@ class Resources:
                 continue
             tracker = self.trackers[host]
             arrival = self.uncounted_arrivals.get(inst.uuid)
+            # (a drop at the source takes off the instance's own count, the old flavor:
+            # a same-host resize's claim counts only its move, the new flavor)
+            counted = (tracker.tracks(inst.uuid) if call is Track.DROP_MOVE_CLAIM_AT_SOURCE
+                       else self.tracker_counts(tracker, inst.uuid))
             if call in _DROPS and (tracker.never_counted(inst.uuid) or (
-                    arrival is not None and arrival[0] == host
-                    and not self.tracker_counts(tracker, inst.uuid))):
+                    arrival is not None and arrival[0] == host and not counted)):
                 self.uncounted_drops[host] = UncountedDrop(
                     inst.uuid, operation, step,
                     arrival[1] if arrival is not None and arrival[0] == host else None)

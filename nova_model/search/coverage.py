@@ -9,16 +9,17 @@ Every outcome the catalogue declares for a step is required (the single-instance
 exploration, ``model.graph``, reaches them all), except those ``UNREACHED_OUTCOMES``
 names, each with the reason the cluster search cannot deliver it; so is every
 interleaving of ``targets.INTERLEAVINGS`` (host events, periodic tasks and operators'
-changes placed inside or after a move, group members moving together, the
-hypervisor's guest_stopped on each vm_state), except those ``UNREACHED_INTERLEAVINGS``
-names. The search does not wait for luck to reach them: it aims at each
-(``targets``).
+changes placed inside or after a move, a request that takes a queued revert's task,
+group members moving together, the hypervisor's guest_stopped on each vm_state),
+except those ``UNREACHED_INTERLEAVINGS`` names. The search does not wait for luck to
+reach them: it aims at each (``targets``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from invariants.accounting import REVERT, REVERTING, TAKE_A_REVERT
 from model.catalogue import API_OPERATIONS, CATALOGUE
 from model.lifecycle import STATE_PAIRS
 from model.placement import ResourceClass
@@ -28,7 +29,7 @@ from nova_model.search.targets import (
     AUDIT_MID_MOVE, BACK_AFTER_BUSY, BACK_AFTER_IDLE, BACK_DURING_BUSY, BACK_DURING_IDLE,
     EVAC_DOWN_AFTER, EVAC_DOWN_BEFORE, EVAC_DOWN_DURING, INTERLEAVINGS,
     GUEST_STOPPED_VM_STATES, OPERATOR_MID_MOVE, POLLER_MID_MOVE, REQUEST_HOST_DOWN_BUSY,
-    RESTART_MID_CHAIN, guest_stopped_on,
+    RESTART_MID_CHAIN, REVERT_TAKEN, guest_stopped_on,
 )
 
 #: A multi-create (``min_count`` / ``max_count``): accepted, placed by one scheduling
@@ -49,6 +50,7 @@ _CONFIRMED, _REVERTED = MigrationStatus.CONFIRMED, MigrationStatus.REVERTED
 _COMPLETED, _DONE = MigrationStatus.COMPLETED, MigrationStatus.DONE
 _NEVER = (None, False)  # an instance's history before it ever ran
 _RESIZE = MigrationType.RESIZE
+_REVERT = REVERT.name
 
 _GROUP_MOVE_KINDS = {"evacuate": (_EVACUATION,), "migrate": _MOVES,
                      "live_migrate": (_LIVE,)}
@@ -176,6 +178,10 @@ class Coverage:
                 and not cluster.hosts[inst.host].up):
             self.interleavings.add(REQUEST_HOST_DOWN_BUSY)
         out = []
+        if (op in TAKE_A_REVERT and inst.task_state is REVERTING
+                and any(w.instance == instance and w.operation == _REVERT
+                        for w in cluster.work.values())):
+            out.append(REVERT_TAKEN)
         if op == "evacuate" and sum(1 for h in cluster.hosts.values() if not h.up) > 1:
             out.append(EVAC_DOWN_BEFORE)
         kind = _GROUP_MOVE_KINDS.get(op)

@@ -35,6 +35,7 @@ from hypothesis.stateful import (
 )
 
 import invariants
+from invariants.accounting import REVERT, TAKE_A_REVERT
 from model import actions
 from model.catalogue import API_OPERATIONS
 from model.cluster import Cluster
@@ -52,7 +53,7 @@ from nova_model.search.targets import (
     BACK_AFTER_BUSY, BACK_AFTER_IDLE, BACK_DURING_BUSY, BACK_DURING_IDLE, EVAC_DOWN_AFTER,
     EVAC_DOWN_BEFORE, EVAC_DOWN_DURING, GROUP_MOVES, GUEST_OFF_EVENT, GUEST_STOPPED_VM_STATES,
     INTERLEAVINGS, MOVES, OPERATOR_MID_MOVE, POLLER_MID_MOVE, REQUEST_HOST_DOWN_BUSY, RESTART_MID_CHAIN,
-    Planner, guest_stopped_on, planner,
+    REVERT_TAKEN, Planner, guest_stopped_on, planner,
 )
 from nova_model.search.memo import (
     ROOT, MachineState, Saved, StateMemo, state_differences,
@@ -407,8 +408,9 @@ class ClusterMachine(RuleBasedStateMachine):
         steps that only a task in progress admits (``Planner.acceptances``), a
         multi-create (``MULTI_CREATE_TARGETS``, in a search that draws them) or an
         interleaving (a host event, a periodic task or an operator's change placed
-        inside or after a move). What follows the target is drawn too: the rest of the
-        chain, nothing, or the hosts that went down coming back."""
+        inside or after a move, a request that takes a queued revert's task). What
+        follows the target is drawn too: the rest of the chain, nothing, or the hosts
+        that went down coming back."""
         c = Choices(choice)
         p = planner(type(self).lifecycle)
         outcomes = p.feasible(self.run_config.options.shelved_offload_time == 0)
@@ -669,6 +671,9 @@ class ClusterMachine(RuleBasedStateMachine):
             if c.take(2):
                 self._settle(uuid)
             return
+        if item == REVERT_TAKEN:
+            self._take_a_revert(p, uuid, c)
+            return
         # a move (or any chain) in flight, and something between two of its steps
         if item == RESTART_MID_CHAIN or item == REQUEST_HOST_DOWN_BUSY:
             op = c.pick(CHAINS)
@@ -696,12 +701,33 @@ class ClusterMachine(RuleBasedStateMachine):
             if inst.host is not None and c.take(2):
                 self._host_event("service_up", inst.host)
         elif item == OPERATOR_MID_MOVE:
-            self._ratio(host, c.pick(("VCPU", "MEMORY_MB", "DISK_GB")), c.pick(RATIOS))
+            rc, ratio = c.pick(("VCPU", "MEMORY_MB", "DISK_GB")), c.pick(RATIOS)
+            # (only a change the run's operators make: ``machine_for(hold_ratios=True)``)
+            if f"set_allocation_ratio {rc}" in self.world_events:
+                self._ratio(host, rc, ratio)
         elif item == POLLER_MID_MOVE:
             self._periodic("poll_unconfirmed_resizes", host)
         else:
             self._periodic("update_available_resource", host)
         if c.take(2):
+            self._settle(uuid)
+
+    def _take_a_revert(self, p: Planner, uuid: str, c: "Choices") -> None:
+        """A resize reverted and none or the first of its steps delivered ``ok`` (the
+        destination's, CM.revert_resize), then a request that takes its task (one of
+        ``REVERT_TAKERS`` the guard admits now) and, three times in four, the rest: the
+        revert's queued steps find another task."""
+        if not self._bring(p, uuid, REVERT.name, None, c):
+            return
+        if self._api(uuid, True, 0, c, c.pick(self.flavor_names), only=REVERT.name) is None:
+            return
+        self._settle(uuid, c.take(2))
+        lc, inst = self.cluster.lc, self.cluster.instances[uuid]
+        takers = [op for op in REVERT_TAKERS if lc.guard_failure_for(op, inst, ADMIN) is None]
+        if not takers or self._api(uuid, True, 0, c, c.pick(self.flavor_names),
+                                   only=c.pick(takers)) is None:
+            return
+        if c.take(4):
             self._settle(uuid)
 
     def _fail_at(self, uuid: str, at: int, c: "Choices") -> None:
@@ -1215,6 +1241,9 @@ TASK_BLIND = tuple(op.name for op in API_OPERATIONS if op.name in OPERATIONS and
 #: Operations whose request starts a chain of steps (a restart or a host going down
 #: may land in the middle of one).
 CHAINS = tuple(op for op in OPERATIONS if op not in STEPLESS)
+#: The requests the search sends that can take a revert's task while its steps are
+#: queued (``invariants.accounting.TAKE_A_REVERT``: the deletes, an evacuation)
+REVERT_TAKERS = tuple(op for op in OPERATIONS if op in TAKE_A_REVERT)
 MOVES_OF = dict(zip(GROUP_MOVES, ("evacuate", "migrate", "live_migrate")))
 EVACUATIONS = frozenset({EVAC_DOWN_BEFORE, EVAC_DOWN_DURING, EVAC_DOWN_AFTER, BACK_DURING_BUSY,
                          BACK_DURING_IDLE, BACK_AFTER_IDLE, BACK_AFTER_BUSY})

@@ -5,7 +5,8 @@ or a host event in the middle of a move: its ``pursue`` rule draws a *target* fr
 the Hypothesis data and steers towards it. A target is either one declared step
 outcome ``(operation, step, outcome)`` or one interleaving (``INTERLEAVINGS``: a
 host event, a periodic task or an operator's change placed relative to a move in
-flight or finished). Everything on the way is decided by the catalogue:
+flight or finished, a request that takes a queued revert's task). Everything on the
+way is decided by the catalogue:
 
 * ``route(op, step)``: the outcomes to deliver, step by step, to get from the
   request to ``step`` (the ``then`` of each branch; ``ok`` where it leads there, a
@@ -48,6 +49,9 @@ OPERATOR_MID_MOVE = "an operator changes an allocation ratio in the middle of a 
 POLLER_MID_MOVE = "the unconfirmed-resize poller runs between two steps of a move"
 AUDIT_MID_MOVE = "the resource audit runs between two steps of a move"
 REQUEST_HOST_DOWN_BUSY = "a request on a busy instance whose host is down"
+#: (a request of ``invariants.accounting.TAKE_A_REVERT``: the opening of the upstream
+#: finding about a revert whose task another request takes)
+REVERT_TAKEN = "a request takes the task of a revert whose steps are queued"
 GROUP_MOVES = tuple(f"two members of a server group {op} at once"
                     for op in ("evacuate", "migrate", "live_migrate"))
 
@@ -64,7 +68,7 @@ INTERLEAVINGS = (EVAC_DOWN_BEFORE, EVAC_DOWN_DURING, EVAC_DOWN_AFTER, BACK_DURIN
                  BACK_DURING_IDLE, BACK_AFTER_IDLE, BACK_AFTER_BUSY, RESTART_MID_CHAIN,
                  OPERATOR_MID_MOVE, POLLER_MID_MOVE, AUDIT_MID_MOVE, REQUEST_HOST_DOWN_BUSY,
                  *GROUP_MOVES, *(guest_stopped_on(vm) for vm in GUEST_STOPPED_VM_STATES),
-                 *(guest_stopped_on(vm, True) for vm in GUEST_STOPPED_VM_STATES))
+                 *(guest_stopped_on(vm, True) for vm in GUEST_STOPPED_VM_STATES), REVERT_TAKEN)
 
 #: The moves an interleaving may be placed in.
 MOVES = ("resize", "migrate", "live_migrate", "evacuate")

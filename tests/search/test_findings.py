@@ -15,6 +15,7 @@ from invariants.subjects import Violation
 from model.cluster import Cluster
 from model.cluster_state import SharedMigration
 from model.cluster_scenarios import LARGE, SMALL, boot, small_config
+from model.config import ImageConfig
 from model.lifecycle import ADMIN, USER
 from model.states import MigrationStatus, PowerState, TaskState, VmState
 
@@ -128,6 +129,29 @@ def rebuild_with_a_new_image_without_a_host(cluster):
     inst = cluster.instances[uuid]
     assert (inst.vm_state, inst.task_state, inst.image) == (
         VmState.ERROR, TaskState.REBUILDING, other)
+    return uuid
+
+
+def unshelve_overtaken_by_a_soft_delete_that_fails(cluster):
+    """An offloaded instance unshelved up to its claim (CM._unshelve_instance saved
+    spawning, RT.instance_claim gave it its host); a soft delete takes the task, the
+    unshelve's final save finds it and is dropped, and the soft delete's driver fails
+    (reverts_task_state clears the task)."""
+    uuid = boot(cluster, SMALL)
+    _offload(cluster, uuid)
+    assert cluster.request("unshelve", uuid).accepted
+    assert _run_work(cluster, uuid, "unshelve", "unshelve").accepted
+    assert _run_work(cluster, uuid, "unshelve", "spawning").accepted
+    host = cluster.instances[uuid].host
+    assert host is not None
+    assert cluster.request("soft_delete", uuid).accepted  # API.soft_delete: any task
+    assert not _run_work(cluster, uuid, "unshelve", "spawned").accepted
+    assert _run_work(cluster, uuid, "soft_delete", "soft_delete", "driver_error").accepted
+    assert not cluster.pending()
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host) == (
+        VmState.SHELVED_OFFLOADED, None, host)
+    assert set(cluster.ledger.allocations_of(uuid)) == {host}
     return uuid
 
 
@@ -249,6 +273,24 @@ def restart_during_a_resize_on_its_source(cluster):
     inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
     assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
         VmState.ACTIVE, None, source, MigrationStatus.MIGRATING)
+    assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
+    assert set(cluster.ledger.allocations_of(uuid)) == {mig.dest}
+    return uuid
+
+
+def force_delete_fails_then_the_resizing_source_stops(cluster):
+    """A cold migration's source runs CM._resize_instance (resize_migrating saved, the
+    rest of the handler to come); a force delete, accepted in any task, fails its
+    terminate there and clears the task with the instance in error; then the source's
+    nova-compute stops, and the rest of the handler with it."""
+    uuid, source = _moving(cluster, "migrate", *_COLD_MOVE_FINISHING[:3])
+    assert cluster.request("force_delete", uuid, ADMIN).accepted
+    assert _run_work(cluster, uuid, "force_delete", "terminate", "driver_error").accepted
+    cluster.service_down(source)
+    assert cluster.settle() == []
+    inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
+    assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
+        VmState.ERROR, None, source, MigrationStatus.MIGRATING)
     assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
     assert set(cluster.ledger.allocations_of(uuid)) == {mig.dest}
     return uuid
@@ -651,6 +693,9 @@ SCRIPTS = {
         restart_during_a_running_live_migration,
     "a compute restart during a resize's migration leaks both allocations":
         restart_during_a_resize_on_its_source,
+    "a compute that stops during a resize's migration after a request cleared its task "
+    "leaves the instance holding its destination":
+        force_delete_fails_then_the_resizing_source_stops,
     "a compute restart during a resize's finish leaves its migration holding the source":
         restart_during_a_resize_finish_then_a_failed_soft_delete,
     "a compute restart in the middle of a handler leaves the instance in its task":
@@ -684,6 +729,8 @@ SCRIPTS = {
     "a step that loses its task_state check inside the error handler leaves the "
     "instance in error in that task":
         resize_reset_before_it_leaves_its_source,
+    "an unshelve whose task another request takes keeps its host and claim while "
+    "offloaded": unshelve_overtaken_by_a_soft_delete_that_fails,
 }
 
 
@@ -805,6 +852,37 @@ def test_the_uncounted_arrival_is_named_when_the_instance_comes_back_to_a_host()
         _explained_by(cluster, {"tracker_usage_never_negative"},
                       "a live migration's destination counts the instance only at its "
                       "resource audit")
+
+
+def test_a_same_host_resize_confirmed_at_a_live_migration_destination_takes_off_its_old_flavor():
+    """The live migration's destination finding with the move away a resize to a smaller
+    flavor on the same host (found by the ci search): RT._move_claim counts the move's
+    new flavor there, RT.drop_move_claim_at_source at the confirm takes off the old
+    flavor, which that tracker never counted (the instance came by live migration and no
+    audit ran since)."""
+    config = small_config(hosts=2, allow_resize_to_same_host=True)
+    config = dataclasses.replace(
+        config, images=(*config.images, ImageConfig("bfv", volume_backed=True)))
+    cluster = Cluster(config, seed=1)
+    try:
+        uuid = boot(cluster, LARGE, image="bfv")  # volume-backed: a resize may go down
+        home = cluster.instances[uuid].host
+        there = next(h for h in sorted(cluster.hosts) if h != home)
+        _live_migrate_to(cluster, uuid, there)
+        assert not cluster.trackers[there].tracks(uuid)
+        cluster.service_down(home)  # the scheduler has only the instance's own host
+        assert cluster.request("resize", uuid, USER, flavor=SMALL.name).accepted
+        cluster.settle()
+        mig = cluster.instances[uuid].migration
+        assert (mig.source, mig.dest) == (there, there)
+        assert cluster.request("confirm_resize", uuid).accepted
+        cluster.settle()
+        assert cluster.trackers[there].vcpus_used == SMALL.vcpus - LARGE.vcpus
+        _explained_only_by(cluster, {"tracker_usage_never_negative"},
+                           "a live migration's destination counts the instance only at "
+                           "its resource audit")
+    finally:
+        cluster.close()
 
 
 def test_the_late_check_then_fails_the_arriving_evacuation():
@@ -1230,3 +1308,22 @@ def test_the_plugin_suites_counterexample_is_the_migration_context_finding():
                "errors a later move's record" in {f.name for f, _ in explained}
     finally:
         run.close()
+
+
+def test_a_failed_rebuild_after_the_source_came_back_takes_off_what_the_audit_forgot():
+    """The source comes back during an evacuation (CM._destroy_evacuated_instances marks
+    the record completed), the destination's resource audit then no longer counts the
+    rebuild's claim, and the spawn fails there: the claim's abort (MoveClaim.abort) takes
+    the flavor off a count that does not hold it (found by the ci search)."""
+    with _cluster() as cluster:
+        uuid, source = _moving(cluster, "evacuate", "schedule", "rebuilding",
+                               "rebuild_block_device_mapping")
+        cluster.service_up(source)
+        assert _run_work(cluster, uuid, "evacuate", "rebuild_spawning").accepted
+        dest = cluster.instances[uuid].migration.dest
+        cluster.update_available_resource(dest)
+        assert _run_work(cluster, uuid, "evacuate", "spawned", "driver_error").accepted
+        assert cluster.trackers[dest].memory_mb_used < 0
+        _explained_by(cluster, {"tracker_usage_never_negative"},
+                      "a source host that comes back during an evacuation gives the instance "
+                      "up")

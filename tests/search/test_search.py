@@ -24,6 +24,10 @@ from nova_model.search.coverage import (
 )
 from nova_model.search.run import run_search
 
+#: the upstream finding whose opening is ``targets.REVERT_TAKEN``
+REVERT_TAKEN_FINDING = ("a revert whose task another request takes leaves the migration "
+                        "holding the source and the instance the destination")
+
 
 @pytest.fixture(scope="module")
 def report():
@@ -110,6 +114,10 @@ def test_the_search_reaches_every_interleaving(coverage):
     # among them the evacuation's source coming back after its done, idle and busy,
     # and group members moving together
     assert {targets.BACK_AFTER_IDLE, targets.BACK_AFTER_BUSY, *targets.GROUP_MOVES} <= reached
+    # and a request taking the task of a queued revert, whose violations the search
+    # reports as that upstream finding
+    assert targets.REVERT_TAKEN in reached
+    assert REVERT_TAKEN_FINDING in coverage["upstream findings reproduced"], coverage
 
 
 def test_the_interleavings_left_out_cannot_happen_and_each_says_why():
@@ -186,3 +194,63 @@ def test_a_search_may_leave_multi_creates_out():
     assert report.violation is None, report.violation
     assert not set(Coverage.MULTI_CREATE_EVENTS) & set(report.coverage["events"])
     assert not set(Coverage.MULTI_CREATE_EVENTS) & set(report.coverage["missing"])
+
+
+def test_the_search_aims_at_a_request_taking_a_queued_reverts_task():
+    """``pursue``'s aim at ``REVERT_TAKEN``: an instance resized and reverted, the
+    revert's first step delivered or not, then a request of ``TAKE_A_REVERT`` (a delete,
+    soft, hard or forced) while the rest is queued. The interleaving is recorded along
+    with the cause the upstream finding reads (the request overlapping the revert's
+    chain), and what breaks is explained by the findings: the revert's own once the
+    rest of the revert finds a soft delete's task."""
+    from invariants.accounting import REVERT, TAKE_A_REVERT
+    from nova_model.promises import unexplained_violations
+    from nova_model.search.coverage import Coverage
+    from nova_model.search.machine import SPEC, Choices, ClusterMachine
+
+    class Aiming(ClusterMachine):
+        coverage = Coverage()
+
+    reached, explained_by = 0, set()
+    for k in range(20):
+        machine = Aiming()
+        machine.start(seed=k, fault_weight=0, focus=k, world_focus=k, choice=k)
+        Aiming.coverage.interleavings.clear()
+        try:
+            machine._aim_interleaving(targets.planner(SPEC), targets.REVERT_TAKEN, Choices(k))
+            cluster = machine.cluster
+            if targets.REVERT_TAKEN in Aiming.coverage.interleavings:
+                reached += 1
+                assert any(o.chain == REVERT.name and o.operation in TAKE_A_REVERT
+                           for seen in cluster.overlaps.values() for o in seen), cluster.overlaps
+            found, explained = unexplained_violations(cluster, SPEC, (), SPEC)
+            assert found == {}, found
+            explained_by |= {f.name for f, _ in explained}
+        finally:
+            machine.cluster.close()
+    assert reached >= 5, reached
+    assert REVERT_TAKEN_FINDING in explained_by, explained_by
+
+
+def test_a_search_that_holds_ratios_aims_at_no_ratio_change():
+    """``pursue``'s aim at an operator's change in the middle of a move makes the change
+    only where the run's operators change ratios: a search with ``hold_ratios`` (the
+    example plugin suite's) gets the move and no change."""
+    from nova_model.search.coverage import Coverage
+    from nova_model.search.machine import SPEC, Choices, ClusterMachine, machine_for
+
+    changed = {}
+    for name, base in (("plain", ClusterMachine), ("holding", machine_for(hold_ratios=True))):
+        machine_class = type(name, (base,), {"coverage": Coverage()})
+        changed[name] = 0
+        for k in range(10):
+            machine = machine_class()
+            machine.start(seed=k, fault_weight=0, focus=k, world_focus=k, choice=k)
+            try:
+                machine._aim_interleaving(targets.planner(SPEC), targets.OPERATOR_MID_MOVE,
+                                          Choices(k))
+                changed[name] += bool(machine.cluster.inventory_changes)
+            finally:
+                machine.cluster.close()
+    assert changed["plain"] > 0, changed
+    assert changed["holding"] == 0, changed
