@@ -1196,7 +1196,13 @@ SHELVE = Operation(
                       power=P.SHUTDOWN, then="offload"),
                Branch(vm=V.SHELVED, task=None, power=P.SHUTDOWN),
                nova="CM._shelve_instance"),
-            REVERT_TASK,
+            # CM._shelve_instance powers the guest off before driver.snapshot: a failed
+            # snapshot leaves it off under a record reverts_task_state does not touch
+            # (Nova 34, seen by conformance: a later power sync stops the instance)
+            Outcome("driver_error", FAULT, (dataclasses.replace(
+                REVERT_TASK.branches[0], guest=P.SHUTDOWN),),
+                "CM._shelve_instance: _power_off_instance, then driver.snapshot fails; "
+                "reverts_task_state -> CM._instance_update"),
         ), "CM._shelve_instance", entry=within("CM.shelve_instance")),
         _OFFLOAD,
     ),
