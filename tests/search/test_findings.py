@@ -263,19 +263,26 @@ def restart_during_a_running_live_migration(cluster):
     return uuid
 
 
+def _left_on_source_holding_dest(cluster, uuid: str, source: str, vm: VmState) -> str:
+    """Once settled, the instance is idle in ``vm`` on its source with its cold move's
+    record still ``migrating``: the record holds the source, the instance the
+    destination."""
+    assert cluster.settle() == []
+    inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
+    assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
+        vm, None, source, MigrationStatus.MIGRATING)
+    assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
+    assert set(cluster.ledger.allocations_of(uuid)) == {mig.dest}
+    return uuid
+
+
 def restart_during_a_resize_on_its_source(cluster):
     """The source's nova-compute restarts between resize_migrating and resize_migrated
     (one handler, CM._resize_instance): nothing is left to run the rest."""
     uuid, source = _moving(cluster, "resize", *_COLD_MOVE_FINISHING[:3], ctx=USER,
                            flavor=LARGE.name)
     cluster.restart(source)  # CM._init_instance: driver.finish_revert_migration
-    assert cluster.settle() == []
-    inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
-    assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
-        VmState.ACTIVE, None, source, MigrationStatus.MIGRATING)
-    assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
-    assert set(cluster.ledger.allocations_of(uuid)) == {mig.dest}
-    return uuid
+    return _left_on_source_holding_dest(cluster, uuid, source, VmState.ACTIVE)
 
 
 def force_delete_fails_then_the_resizing_source_stops(cluster):
@@ -287,13 +294,7 @@ def force_delete_fails_then_the_resizing_source_stops(cluster):
     assert cluster.request("force_delete", uuid, ADMIN).accepted
     assert _run_work(cluster, uuid, "force_delete", "terminate", "driver_error").accepted
     cluster.service_down(source)
-    assert cluster.settle() == []
-    inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
-    assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
-        VmState.ERROR, None, source, MigrationStatus.MIGRATING)
-    assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
-    assert set(cluster.ledger.allocations_of(uuid)) == {mig.dest}
-    return uuid
+    return _left_on_source_holding_dest(cluster, uuid, source, VmState.ERROR)
 
 
 def restart_during_a_resize_finish_then_a_failed_soft_delete(cluster):
