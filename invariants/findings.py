@@ -41,7 +41,7 @@ from invariants.accounting import (
 from model.catalogue import CATALOGUE, INIT_INSTANCE
 from model.cluster import FORCED_PAST_THE_FILTERS, PREEMPTED
 from model.cluster_resources import AUDIT_ERROR
-from model.operation import HostChange
+from model.operation import HostChange, Kind, Where
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,14 @@ _FINISH_RESIZE = "finished"
 #: the operations a member may be on its way to a host in: a move, an unshelve, a build
 _ARRIVING = {op.name for op in CATALOGUE.values()
              if op.host_change is not HostChange.NONE or op.creates_instance}
+#: the requests whose API casts their first step to the instance's compute
+_CAST_TO_THE_HOST = frozenset(
+    op.name for op in CATALOGUE.values() if op.kind is Kind.API
+    and any(b.then is not None and op.step(b.then).where is Where.HOST
+            for o in op.api.outcomes for b in o.branches))
+#: a cold move's conductor steps that go on to the next alternate
+_MOVE_RESCHEDULES = frozenset(s.name for op in _COLD_MOVE_OPERATIONS
+                              for s in CATALOGUE[op].steps if s.claims_alternate)
 _RESIZE_MIGRATING = "resize_migrating"
 _RESIZE_FINISH = "resize_finish"
 #: the task_states a cold or live move's chain writes (a step of one move that finds
@@ -871,6 +879,53 @@ UPSTREAM: tuple[Finding, ...] = (
                  "(scenarios/rebuild_new_image_without_host_fails_in_api.json)."),
         nova="nova/compute/api.py: API.rebuild (instance.save, then "
              "request_spec.force_hosts = [instance.host])",
+    ),
+    Finding(
+        name="a request cast to the compute of an instance with no host fails in the API "
+             "and stays in its task",
+        invariant="nothing_stuck",
+        cause=cause("api_errors", operation=_CAST_TO_THE_HOST),
+        summary=("A hard reboot or a stop is accepted in vm_state error, and an instance "
+                 "in error can have no host: its build found none, it was "
+                 "shelved_offloaded before an admin reset it, or a move queued across its "
+                 "offload errored it (the finding below). The API saves the request's "
+                 "task_state (API.reboot, API.stop) and then casts to instance.host: the "
+                 "compute RPC API's _compute_host raises NovaException ('Unable to find "
+                 "host for Instance'), the API answers 500, and the server stays in "
+                 "rebooting_hard or powering-off, with nothing queued, until an admin "
+                 "resets it. Replayed on Nova 34 by nova-model conform "
+                 "(scenarios/resize_queued_across_an_offload.json, its last step)."),
+        nova="nova/compute/api.py: API.reboot, API.stop (instance.save, then the cast); "
+             "nova/compute/rpcapi.py: _compute_host",
+    ),
+    Finding(
+        name="a cold move queued across a shelve offload ends in error holding its source "
+             "with no host",
+        invariant=("instances_hold_what_their_state_implies",
+                   "tracker_audit_agrees_with_placement"),
+        cause=cause("error_causes", operation=_COLD_MOVE_OPERATIONS, step=_MOVE_RESCHEDULES,
+                    vm_before="shelved_offloaded"),
+        summary=("A compute restart clears a queued resize's or cold migration's "
+                 "resize_prep (ComputeManager._init_instance) and leaves its migration "
+                 "holding the source; a shelve (or shelve_offload) is then accepted and "
+                 "offloads the instance, deleting its own allocations and its host. The "
+                 "queued prep_resize checks no task_state: it claims the destination, "
+                 "cannot cast resize_instance to an instance with no host, gives the "
+                 "migration's source allocation back to the instance "
+                 "(ComputeManager._revert_allocation) and asks the conductor to "
+                 "reschedule. MigrationTask._preallocate_migration looks up the source "
+                 "compute node of an instance with no host (replace_allocation_with_"
+                 "migration: ComputeHostNotFound), the conductor puts the migration in "
+                 "error and the compute's _error_out_instance_on_exception puts the "
+                 "instance in error: it holds the source's allocation in the old flavor "
+                 "with no host, and the source's resource audit does not count it. "
+                 "Replayed on Nova 34 by nova-model conform "
+                 "(scenarios/resize_queued_across_an_offload.json)."),
+        nova="nova/compute/manager.py: ComputeManager._init_instance (RESIZE_PREP), "
+             "ComputeManager._do_prep_resize, ComputeManager._revert_allocation, "
+             "ComputeManager._reschedule_resize_or_reraise; "
+             "nova/conductor/tasks/migrate.py: MigrationTask._preallocate_migration, "
+             "replace_allocation_with_migration",
     ),
     Finding(
         name="a step that loses its task_state check inside the error handler leaves the "

@@ -236,9 +236,11 @@ class Requests:
                 self.api_errors[inst.uuid] = ApiError(op, error.message)
                 return error
             if self.lc.operation(op).step(branch.then).where is Where.HOST and inst.host is None:
-                return errors.NoHostForInstance(
+                error = errors.NoHostForInstance(
                     f"NovaException: Unable to find host for Instance {inst.uuid}: the "
                     f"task state stays and the API answers 500")
+                self.api_errors[inst.uuid] = ApiError(op, error.message)
+                return error
             work = self.enqueue(Work("", inst.uuid, op, branch.then, None, context, ctx))
             if (self.lc.operation(op).api_waits and work.target is not None
                     and not self.service_is_up(work.target)):

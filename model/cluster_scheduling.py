@@ -449,6 +449,16 @@ class Scheduling:
             migration_uuid = reused.uuid if reused is not None else self.next_name("mig")
         # (a reschedule moves onto the record the first scheduling created)
         mover = migration_uuid or (inst.migration.uuid if inst.migration else None)
+        if Alloc.MOVE_SOURCE_TO_MIGRATION in branch.alloc and inst.host is None:
+            # an instance offloaded while its move's prep_resize waited has no source
+            # compute node: replace_allocation_with_migration raises ComputeHostNotFound
+            # before anything is claimed, and the move ends as one with no host left
+            # (Nova 34, seen by conformance)
+            reason = ("ComputeHostNotFound: the instance has no host, so the conductor "
+                      "finds no source compute node")
+            self._decided(ALTERNATE if self.lc.operation(op).step(work.step).claims_alternate
+                          else FILTER, inst, work, None, reason)
+            raise NoValidHost(reason)
         if (Alloc.MOVE_SOURCE_TO_MIGRATION in branch.alloc
                 and inst.host in self.ledger.allocations_view(inst.uuid)):
             # (an instance holding nothing on its own host has nothing moved: Nova

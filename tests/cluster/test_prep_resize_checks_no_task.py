@@ -106,3 +106,13 @@ def test_a_prep_resize_for_an_instance_with_no_host_fails_as_a_failed_claim(c, s
     assert inst.task_state is T.RESIZE_PREP
     assert migration.dest not in (None, source) and migration.status is MS.PRE_MIGRATING
     assert [w.step for w in c.pending() if w.instance == uuid] == ["reschedule"]
+    # the conductor's reschedule looks up the source compute node of an instance with
+    # no host (MigrationTask._preallocate_migration -> replace_allocation_with_migration:
+    # ComputeHostNotFound): the move ends as with no alternate left, the instance in
+    # error holding the source CM._revert_allocation gave back (Nova 34, seen by
+    # conformance: scenarios/resize_queued_across_an_offload.json)
+    result = step(uuid, "migrate", "reschedule")
+    assert result.accepted and "ComputeHostNotFound" in result.detail
+    assert (inst.vm_state, inst.task_state, inst.host) == (V.ERROR, None, None)
+    assert migration.status is MS.ERROR and not c.pending()
+    assert allocs(c, uuid) == {source: res(SMALL)} and not allocs(c, migration.uuid)

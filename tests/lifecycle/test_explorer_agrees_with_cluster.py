@@ -43,6 +43,10 @@ BEYOND_THE_BOUND = {
         "a stop requested while the confirm's cast is queued (after a reset-state, which "
         "preempts): a stop does not preempt, and the explorer takes such a request only "
         "when no work is pending",
+    "resize_queued_across_an_offload.json":
+        "a shelve requested while the resize's prep_resize is queued (the source's "
+        "restart cleared resize_prep): a shelve does not preempt, and the explorer takes "
+        "such a request only when no work is pending",
     "confirm_after_soft_delete_preempted.json":
         "a restore requested while the confirm's cast is queued: a restore does not "
         "preempt, and the explorer takes such a request only when no work is pending",

@@ -132,6 +132,40 @@ def rebuild_with_a_new_image_without_a_host(cluster):
     return uuid
 
 
+def hard_reboot_without_a_host(cluster):
+    """Offloaded, reset to error, then hard rebooted: the API saves rebooting_hard and
+    its cast finds no host; it answers 500 and nothing is queued."""
+    uuid = boot(cluster, SMALL)
+    _offload(cluster, uuid)
+    assert cluster.request("reset_state_error", uuid, ADMIN).accepted
+    result = cluster.request("reboot_hard", uuid)
+    assert result.accepted and "Unable to find host" in str(result.error)
+    assert not cluster.pending()
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host) == (
+        VmState.ERROR, TaskState.REBOOTING_HARD, None)
+    return uuid
+
+
+def cold_migration_queued_across_an_offload(cluster):
+    """A cold migration's prep_resize waits while its source restarts (resize_prep
+    cleared) and a shelve offloads the instance; prep_resize cannot cast to an instance
+    with no host, and the conductor's reschedule finds no source compute node."""
+    uuid = boot(cluster, SMALL)
+    source = cluster.instances[uuid].host
+    assert cluster.request("migrate", uuid, ADMIN).accepted
+    assert _run_work(cluster, uuid, "migrate", "schedule").accepted
+    cluster.restart(source)  # CM._init_instance clears resize_prep
+    _offload(cluster, uuid, only=("shelve", "shelve_offload"))
+    assert _run_work(cluster, uuid, "migrate", "prep_resize").accepted
+    assert _run_work(cluster, uuid, "migrate", "reschedule").accepted
+    assert not cluster.pending()
+    inst = cluster.instances[uuid]
+    assert (inst.vm_state, inst.task_state, inst.host) == (VmState.ERROR, None, None)
+    assert set(cluster.ledger.allocations_of(uuid)) == {source}
+    return uuid
+
+
 def unshelve_overtaken_by_a_soft_delete_that_fails(cluster):
     """An offloaded instance unshelved up to its claim (CM._unshelve_instance saved
     spawning, RT.instance_claim gave it its host); a soft delete takes the task, the
@@ -155,13 +189,25 @@ def unshelve_overtaken_by_a_soft_delete_that_fails(cluster):
     return uuid
 
 
-def _offload(cluster, uuid):
-    """Shelve ``uuid`` and make sure it is offloaded (offload may not be immediate)."""
+def _settle(cluster, uuid, only=None):
+    """Deliver ``uuid``'s queued work (of the operations ``only``, all when None)
+    until none is left."""
+    if only is None:
+        cluster.settle()
+        return
+    while (work := next((w for w in cluster.deliverable() if w.instance == uuid
+                         and w.operation in only), None)) is not None:
+        cluster.deliver(work.id)
+
+
+def _offload(cluster, uuid, only=None):
+    """Shelve ``uuid`` and make sure it is offloaded (offload may not be immediate),
+    delivering only the work of the operations ``only`` (all when None)."""
     assert cluster.request("shelve", uuid).accepted
-    cluster.settle()
+    _settle(cluster, uuid, only)
     if cluster.instances[uuid].vm_state is VmState.SHELVED:
         assert cluster.request("shelve_offload", uuid).accepted
-        cluster.settle()
+        _settle(cluster, uuid, only)
     assert cluster.instances[uuid].vm_state is VmState.SHELVED_OFFLOADED
 
 
@@ -727,6 +773,10 @@ SCRIPTS = {
         rebuild_without_a_host,
     "a rebuild with a new image of an instance with no host fails in the API and stays "
     "in rebuilding": rebuild_with_a_new_image_without_a_host,
+    "a request cast to the compute of an instance with no host fails in the API and "
+    "stays in its task": hard_reboot_without_a_host,
+    "a cold move queued across a shelve offload ends in error holding its source with "
+    "no host": cold_migration_queued_across_an_offload,
     "a step that loses its task_state check inside the error handler leaves the "
     "instance in error in that task":
         resize_reset_before_it_leaves_its_source,
