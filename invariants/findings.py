@@ -138,7 +138,6 @@ _CAST_TO_THE_HOST = frozenset(
 _MOVE_RESCHEDULES = frozenset(s.name for op in _COLD_MOVE_OPERATIONS
                               for s in CATALOGUE[op].steps if s.claims_alternate)
 _RESIZE_MIGRATING = "resize_migrating"
-_RESIZE_FINISH = "resize_finish"
 #: the task_states a cold or live move's chain writes (a step of one move that finds
 #: one of them was overtaken by another move)
 _MOVE_TASKS = frozenset(t.value for op in _MOVE_OPERATIONS
@@ -591,8 +590,10 @@ UPSTREAM: tuple[Finding, ...] = (
         invariant=("migrations_agree_with_instances", "tracker_audit_agrees_with_placement",
                    "instances_hold_what_their_state_implies",
                    "allocations_have_live_consumers"),
+        # (the handler's last step, whatever task the instance had when it went: a
+        # soft delete may have taken resize_finish first)
         cause=cause("discarded_steps", operation={"resize", "migrate"},
-                    task=_RESIZE_FINISH),
+                    step=_FINISH_RESIZE),
         summary=("ComputeManager.finish_resize runs on the destination from resize_finish "
                  "to the migration's 'finished' in one RPC handler (_finish_resize sets the "
                  "migration post-migrating, finish_migration spawns, then the instance is "
@@ -605,7 +606,11 @@ UPSTREAM: tuple[Finding, ...] = (
                  "post-migrating: the migration consumer keeps the source's allocation, "
                  "which no confirm or revert can reach (both need vm_state resized), and "
                  "the source's resource audit does not count it (the instance is in no "
-                 "resize state, ResourceTracker._update_usage_from_migrations)."),
+                 "resize state, ResourceTracker._update_usage_from_migrations). A soft "
+                 "delete accepted while the handler still runs (API.soft_delete takes any "
+                 "task state) leaves the same migration when the destination's compute "
+                 "stops before the handler ends: the instance is soft-deleted on its "
+                 "destination, and its migration keeps the source."),
         nova="nova/compute/manager.py: ComputeManager.finish_resize, "
              "ComputeManager._finish_resize, ComputeManager._init_instance; "
              "nova/compute/resource_tracker.py: "
@@ -735,8 +740,9 @@ UPSTREAM: tuple[Finding, ...] = (
                  "live migration whose source restarted, Nova's own source thread "
                  "(ComputeManager._do_live_migration) ends with the restart and nothing is "
                  "rolled back: the first migration keeps the source and the instance both "
-                 "destinations, which breaks the same promise; the model keeps the queued "
-                 "step and drops it on its task_state check.)"),
+                 "destinations, which breaks the same promise, and so does the model: a "
+                 "live migration's source step after pre_live_migration goes on inside "
+                 "that handler and goes with the process.)"),
         nova="nova/compute/api.py: API.resize, API.live_migrate; nova/compute/manager.py: "
              "ComputeManager._init_instance, reverts_task_state, "
              "ComputeManager._revert_allocation, ComputeManager._rollback_live_migration; "

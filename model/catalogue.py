@@ -960,8 +960,10 @@ LIVE_MIGRATE = Operation(
         ), "CM._do_live_migration",
             # (Nova's source handler receives the conductor's cast before it calls the
             # destination's pre_live_migration; the model delivers the destination's
-            # step first and the source's handler after it, as a message)
-            entry=rpc("CM.live_migration (cast by LiveMigrationTask._execute)")),
+            # step first and the source's handler after it: by then that handler has
+            # called the destination, so the step dies with the source's process)
+            entry=rpc("CM.live_migration (cast by LiveMigrationTask._execute)",
+                      ("pre_live_migration", "CM._do_live_migration"))),
         # The source's tracker counts again once the destination has the instance
         # (CM._post_live_migration calls CM.update_available_resource); the
         # destination's counts it only at its next audit.

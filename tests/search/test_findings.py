@@ -585,11 +585,14 @@ def second_resize_while_the_first_is_queued(cluster):
 
 
 def queued_live_migration_overtaken_by_a_migrate(cluster):
-    """A restart of the source clears a live migration queued past its pre-check; a cold
-    migration is accepted and scheduled; the live migration's next step then finds the
-    cold migration's task and its rollback takes the source back to the instance."""
+    """A soft delete whose driver fails clears a live migration's task while its source
+    step is queued past the pre-check (a restart of the source would end that step with
+    its handler); a cold migration is accepted and scheduled; the live migration's next
+    step then finds the cold migration's task and its rollback takes the source back to
+    the instance."""
     uuid, source = _moving(cluster, "live_migrate", *_LIVE_MIGRATION_RUNNING[:2])
-    assert cluster.restart(source).accepted
+    assert cluster.request("soft_delete", uuid, ADMIN).accepted  # API.soft_delete: any task
+    assert _run_work(cluster, uuid, "soft_delete", "soft_delete", "driver_error").accepted
     assert cluster.instances[uuid].task_state is None
     assert cluster.request("migrate", uuid, ADMIN).accepted
     assert _run_work(cluster, uuid, "migrate", "schedule").accepted
@@ -1378,3 +1381,25 @@ def test_a_failed_rebuild_after_the_source_came_back_takes_off_what_the_audit_fo
         _explained_by(cluster, {"tracker_usage_never_negative"},
                       "a source host that comes back during an evacuation gives the instance "
                       "up")
+
+
+def test_a_soft_delete_inside_a_resizes_finish_then_a_stop_is_the_finish_finding():
+    """The review's search met this order: a soft delete takes resize_finish while
+    CM.finish_resize still runs (API.soft_delete takes any task), then the destination's
+    compute stops before the handler ends: the migration stays post-migrating with the
+    source, the instance soft-deleted on its destination."""
+    with _cluster() as cluster:
+        uuid, source = _moving(cluster, "resize", *_COLD_MOVE_FINISHING, ctx=USER,
+                               flavor=LARGE.name)
+        dest = cluster.instances[uuid].host
+        assert cluster.request("soft_delete", uuid, ADMIN).accepted
+        assert _run_work(cluster, uuid, "soft_delete", "soft_delete").accepted
+        cluster.service_down(dest)  # the handler's 'finished' goes with the process
+        assert not cluster.pending()
+        inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
+        assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
+            VmState.SOFT_DELETED, None, dest, MigrationStatus.POST_MIGRATING)
+        assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
+        _explained_by(cluster, {"migrations_agree_with_instances"},
+                      "a compute restart during a resize's finish leaves its "
+                      "migration holding the source")
