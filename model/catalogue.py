@@ -373,6 +373,13 @@ UNRESCUE = _simple("unrescue", "API.unrescue", [V.RESCUED], T.UNRESCUING, V.ACTI
 SET_ADMIN_PASSWORD = _simple(
     "set_admin_password", "API.set_admin_password", [V.ACTIVE], T.UPDATING_PASSWORD, KEEP,
     KEEP, "CM.set_admin_password", "Set the guest's admin password through the driver.",
+    # CM.set_admin_password reads the guest's power state first: anything but running
+    # clears the task (expected_task_state updating_password) and raises
+    # InstancePasswordSetFailed before the driver is called
+    first=(Branch(when=(When.GUEST_NOT_RUNNING,), task=None,
+                  answers="InstancePasswordSetFailed: the guest is not running (409)",
+                  note="CM.set_admin_password: CM._get_power_state is not RUNNING: the "
+                       "task is cleared and InstancePasswordSetFailed raised"),),
     # compute_rpcapi.set_admin_password is a call: API.set_admin_password returns the
     # compute's InstancePasswordSetFailed as the request's 409 (Nova 34, conformance)
     api_waits=True,

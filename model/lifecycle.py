@@ -234,6 +234,7 @@ DYNAMIC_CONDITIONS: dict[When, Callable[[Instance], bool]] = {
     When.GUEST_OFF: lambda i: i.guest is PowerState.SHUTDOWN,
     When.GUEST_ON: lambda i: i.guest in _GUEST_ON,
     When.GUEST_DOWN: lambda i: i.guest in GUEST_DOWN,
+    When.GUEST_NOT_RUNNING: lambda i: i.guest is not PowerState.RUNNING,
 }
 assert set(STATIC_CONDITIONS) | set(DYNAMIC_CONDITIONS) == set(When)
 
@@ -253,6 +254,7 @@ GUEST_CONDITIONS: dict[When, Callable[[PowerState], bool]] = {
     When.GUEST_OFF: lambda g: g is PowerState.SHUTDOWN,
     When.GUEST_ON: lambda g: g in _GUEST_ON,
     When.GUEST_DOWN: lambda g: g in GUEST_DOWN,
+    When.GUEST_NOT_RUNNING: lambda g: g is not PowerState.RUNNING,
 }
 
 

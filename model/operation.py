@@ -90,6 +90,7 @@ class When(StrEnum):
     GUEST_ON = "the hypervisor reports the guest running or paused"
     GUEST_DOWN = ("the hypervisor reports no guest, or the guest shut off or crashed "
                   "(NOSTATE, SHUTDOWN or CRASHED)")
+    GUEST_NOT_RUNNING = "the hypervisor reports the guest in any state but running"
     NOT_MIGRATION_RUNNING = "the instance's migration is not running"
     # Compute-start recovery (CM._init_instance): the task_state groups it tests, in
     # its order. INIT_PROCEEDS is its early return turned around.
@@ -319,6 +320,10 @@ class Branch:
     #: another host with the instance as it is now, whose next step stashes that
     #: vm_state: ``CM._prep_resize``'s ``system_metadata['old_vm_state']``)
     stashes_vm_state: bool = False
+    #: the error the request answers with when its API waits for this step
+    #: (``Operation.api_waits``) and the step fails by its own check, not by an
+    #: injected fault: the compute raises after the branch's writes
+    answers: str = ""
     note: str = ""
 
 

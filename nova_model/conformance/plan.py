@@ -205,6 +205,9 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.deliveries: dict[int, list[tuple[str, str, str, str, str]]] = {}
+        #: per step, the (instance, operation, error) of each delivered branch that
+        #: fails by its own check (``Branch.answers``)
+        self.answers: dict[int, list[tuple[str, str, str]]] = {}
         self.after: dict[int, tuple[dict[str, Any], bool, list[str]]] = {}
         self.trackers: dict[int, dict[str, tuple[int, int, int]]] = {}
 
@@ -215,6 +218,9 @@ class _Recorder:
                 (w.instance, w.operation, w.step, obs.outcome, w.id))
         elif obs.kind == "delivered":
             branch = getattr(obs.result, "branch", None)
+            if branch is not None and branch.answers:
+                self.answers.setdefault(obs.index, []).append(
+                    (obs.work.instance, obs.work.operation, branch.answers))
             if branch is not None and When.NO_GUEST in branch.when and obs.outcome != "ok":
                 # The hypervisor had no guest: Nova's step fails on it (InstanceNotFound)
                 # before the call the fault stands for, which is then not armed.
@@ -316,6 +322,10 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
             if problem:
                 plan.not_reproducible, plan.stopped_at = problem, step.path
                 break
+            for instance, operation, answer in recorder.answers.get(result.index, ()):
+                chain = chains.get((instance, operation)) or requests.get(instance)
+                if chain is not None:
+                    chain["answer"] = answer
             action["observe"] = quiescent
             error = None if result.error is None else (
                 f"{type(result.error).__name__}: {result.error.message}")
@@ -336,16 +346,20 @@ def build(name: str, scenario: scenarios.Scenario, config: ClusterConfig,
 
 def _answer_waited_requests(plan: Plan, lifecycle: Lifecycle | None) -> None:
     """A request whose API waits for the compute (``Operation.api_waits``) answers with
-    the compute step's failure: the model's accepted request whose chain met a fault is
-    an error response in Nova."""
+    the compute step's failure: the model's accepted request whose chain met a fault,
+    or failed by the compute's own check (``Branch.answers``), is an error response in
+    Nova."""
     catalogue = lifecycle.catalogue if lifecycle is not None else CATALOGUE
     for step in plan.steps:
         action = step.action
-        if (action["kind"] == "api" and step.accepted and action.get("faults")
+        if (action["kind"] == "api" and step.accepted
+                and (action.get("faults") or action.get("answer"))
                 and catalogue[action["operation"]].api_waits):
+            failure = (action["faults"][0]["key"] if action.get("faults")
+                       else action["answer"])
             step.accepted = False
-            step.error = (f"{action['faults'][0]['key']}: the API waits for the compute, "
-                          "so the failure is the request's answer")
+            step.error = (f"{failure}: the API waits for the compute, so the failure is "
+                          "the request's answer")
 
 
 #: Requests that act on a running live migration: the harness's driver can hold the

@@ -299,6 +299,18 @@ def test_a_request_the_api_waits_for_answers_with_the_computes_failure():
     assert ok.steps[2].accepted is True
 
 
+def test_a_request_the_api_waits_for_answers_with_the_computes_own_check():
+    """A shelve whose snapshot failed left the guest shut off (the record says
+    running): CM.set_admin_password's power-state check clears the task and raises
+    InstancePasswordSetFailed, with no fault injected, and the API answers 409."""
+    p = _plan([{"api": "create"}, {"settle": True}, {"api": "shelve", "instance": "vm1"},
+               {"settle": True, "outcomes": {"shelve.shelved": "driver_error"}},
+               {"api": "set_admin_password", "instance": "vm1"}, {"settle": True}])
+    request = p.steps[4]
+    assert request.accepted is False and "InstancePasswordSetFailed" in request.error
+    assert request.action["faults"] == []
+
+
 def test_a_nova_process_that_hangs_is_restarted_then_reported(tmp_path, monkeypatch):
     from nova_model.conformance import runner
     monkeypatch.setattr(runner, "SILENCE_LIMIT_S", 0.5)
