@@ -1222,6 +1222,9 @@ SHELVE_OFFLOAD = Operation(
     name="shelve_offload", kind=Kind.API, api_method="API.shelve_offload",
     summary="Remove a shelved instance from its host, freeing its resources.",
     guard=guard([V.SHELVED]),
+    # nova/policies/shelve.py: os_compute_api:os-shelve:shelve_offload is base.ADMIN
+    # (Nova 34 answers the owner 403; seen by conformance, walks 57 and 157)
+    admin_only=True,
     api=api_step(T.SHELVING_OFFLOADING, then="offload", nova="API.shelve_offload"),
     requested_by=PeriodicTask.POLL_SHELVED_INSTANCES,
     steps=(_OFFLOAD,),

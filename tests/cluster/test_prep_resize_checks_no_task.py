@@ -98,7 +98,7 @@ def test_a_prep_resize_for_an_instance_with_no_host_fails_as_a_failed_claim(c, s
     _run(c, uuid, "shelve")
     inst = c.instances[uuid]
     if inst.vm_state is V.SHELVED:
-        assert c.request("shelve_offload", uuid).accepted
+        assert c.request("shelve_offload", uuid, ADMIN).accepted
         _run(c, uuid, "shelve_offload")
     assert (inst.vm_state, inst.task_state, inst.host) == (V.SHELVED_OFFLOADED, None, None)
     result = step(uuid, "migrate", "prep_resize")

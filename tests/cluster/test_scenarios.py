@@ -611,7 +611,7 @@ def test_shelve_with_an_offload_time_keeps_until_the_periodic_task(simulate):
                            SETTLE], config=config)
     assert vm(doc) == ("shelved_offloaded", None, "shutdown")
     assert doc["allocations"] == {}
-    doc = simulate(BOOT + [api("shelve"), SETTLE, api("shelve_offload"), SETTLE],
+    doc = simulate(BOOT + [api("shelve"), SETTLE, api("shelve_offload", "admin"), SETTLE],
                    config=config)
     assert vm(doc)[0] == "shelved_offloaded" and doc["allocations"] == {}
 

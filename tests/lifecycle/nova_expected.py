@@ -121,7 +121,8 @@ NOVA: dict[str, NovaGuard] = {
                           checks=(POLICY, STATE, SOURCE_DOWN), admin_only=True,
                           api_task="rebuilding"),
     "shelve": NovaGuard("API.shelve", _IMAGE, api_task="shelving"),             # 4544
-    "shelve_offload": NovaGuard("API.shelve_offload", ("shelved",),
+    # nova/policies/shelve.py: os_compute_api:os-shelve:shelve_offload is base.ADMIN
+    "shelve_offload": NovaGuard("API.shelve_offload", ("shelved",), admin_only=True,
                                 api_task="shelving_offloading"),                # 4584
     "unshelve": NovaGuard("API.unshelve", ("shelved", "shelved_offloaded"),
                           api_task="unshelving"),                               # 4704

@@ -206,7 +206,7 @@ def _offload(cluster, uuid, only=None):
     assert cluster.request("shelve", uuid).accepted
     _settle(cluster, uuid, only)
     if cluster.instances[uuid].vm_state is VmState.SHELVED:
-        assert cluster.request("shelve_offload", uuid).accepted
+        assert cluster.request("shelve_offload", uuid, ADMIN).accepted
         _settle(cluster, uuid, only)
     assert cluster.instances[uuid].vm_state is VmState.SHELVED_OFFLOADED
 
