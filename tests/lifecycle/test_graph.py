@@ -207,9 +207,16 @@ from model.states import PowerState, TaskState, VmState
 #: instance keeps its record over a guest shut off, the power sync saves shutdown under
 #: paused, and every request a paused instance admits meets that state (17 new states,
 #: all paused/shutdown with no task or a task a paused instance's requests write).
+#: Then 877654 -> 941921 configurations (states and transitions unchanged): a live
+#: migration's source step after pre_live_migration is entered inside
+#: CM._do_live_migration (Entry.inline_after), so a source that stops takes it with its
+#: process: the configurations where it is gone and the migration stays preparing are
+#: new, and the transitions are those the step's drop on its task_state check made.
+#: (The reschedule of an offloaded instance, set_admin_password's own check and the
+#: admin-only shelve_offload change no count.)
 PROJECTED_STATES = 358        # distinct (vm_state, task_state, power_state)
 PROJECTED_TRANSITIONS = 6885  # distinct labelled edges between them
-CONFIGURATIONS = 877654       # full-graph nodes (state + pending work + world)
+CONFIGURATIONS = 941921       # full-graph nodes (state + pending work + world)
 
 CHECK_NAMES = [
     "every reachable state can reach a state with no task in progress",
