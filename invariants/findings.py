@@ -543,6 +543,24 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager._reset_live_migration",
     ),
     Finding(
+        name="a compute restart between a live migration's pre-check and its run leaks both "
+             "allocations and leaves the migration preparing",
+        invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances",
+                   "allocations_have_live_consumers", "tracker_audit_agrees_with_placement"),
+        cause=cause("discarded_steps", operation="live_migrate", step="live_migration"),
+        summary=("The source's ComputeManager._do_live_migration calls the destination's "
+                 "pre_live_migration (the migration is 'preparing') and then goes on to "
+                 "the driver in the same thread; a stop or restart of the source's "
+                 "nova-compute in between ends it. ComputeManager._init_instance's "
+                 "_reset_live_migration looks the migration up by status 'running' only, "
+                 "finds none, and clears the task: the migration stays 'preparing' for "
+                 "good, its consumer keeps the source's allocation and the instance, idle "
+                 "on its source, keeps the destination's claim; no rollback runs."),
+        nova="nova/compute/manager.py: ComputeManager._do_live_migration, "
+             "ComputeManager._init_instance (MIGRATING), "
+             "ComputeManager._reset_live_migration",
+    ),
+    Finding(
         name="a compute restart during a resize's migration leaks both allocations",
         invariant=("instances_hold_what_their_state_implies", "migrations_agree_with_instances",
                    "allocations_have_live_consumers", "tracker_audit_agrees_with_placement"),

@@ -322,6 +322,21 @@ def _left_on_source_holding_dest(cluster, uuid: str, source: str, vm: VmState) -
     return uuid
 
 
+def restart_between_a_live_migrations_pre_check_and_its_run(cluster):
+    """The destination's pre_live_migration ran; the source's nova-compute restarts
+    before its handler reaches the driver."""
+    uuid, source = _moving(cluster, "live_migrate", *_LIVE_MIGRATION_RUNNING[:2])
+    dest = cluster.instances[uuid].migration.dest
+    assert cluster.restart(source).accepted  # CM._reset_live_migration: none running
+    assert not cluster.pending()
+    inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
+    assert (inst.vm_state, inst.task_state, inst.host, mig.status) == (
+        VmState.ACTIVE, None, source, MigrationStatus.PREPARING)
+    assert set(cluster.ledger.allocations_of(mig.uuid)) == {source}
+    assert set(cluster.ledger.allocations_of(uuid)) == {dest}
+    return uuid
+
+
 def restart_during_a_resize_on_its_source(cluster):
     """The source's nova-compute restarts between resize_migrating and resize_migrated
     (one handler, CM._resize_instance): nothing is left to run the rest."""
@@ -741,6 +756,9 @@ SCRIPTS = {
         live_migration_driver_fails,
     "a compute restart during a running live migration leaks both allocations":
         restart_during_a_running_live_migration,
+    "a compute restart between a live migration's pre-check and its run leaks both "
+    "allocations and leaves the migration preparing":
+        restart_between_a_live_migrations_pre_check_and_its_run,
     "a compute restart during a resize's migration leaks both allocations":
         restart_during_a_resize_on_its_source,
     "a compute that stops during a resize's migration after a request cleared its task "
