@@ -36,6 +36,9 @@ def add_arguments(parser) -> None:
                              "else the packaged default cluster")
     parser.add_argument("--nova-log", metavar="FILE",
                         help="keep everything the Nova process logs in FILE")
+    parser.add_argument("--processes", type=int, default=1, metavar="N",
+                        help="Nova processes that share the scenarios (default 1; one "
+                             "per core is the most that helps)")
     parser.add_argument("--json", action="store_true",
                         help="one JSON document on stdout instead of text")
 
@@ -51,8 +54,8 @@ def run(args) -> int:
             config = scenarios.resolve_config(scenario, args.config)
             key = getattr(config, "source", "")
             groups.setdefault(key, (config, []))[1].append((path, scenario))
-        if args.walks < 0 or args.walk_steps < 1:
-            raise UsageError("--walks must be >= 0 and --walk-steps >= 1")
+        if args.walks < 0 or args.walk_steps < 1 or args.processes < 1:
+            raise UsageError("--walks must be >= 0, --walk-steps and --processes >= 1")
         if not args.scenarios and not args.walks and not args.corpus:
             raise UsageError("name at least one scenario, or --walks N, or --corpus")
         if args.walks:
@@ -79,7 +82,8 @@ def run(args) -> int:
     reports = []
     try:
         for config, named in groups.values():
-            reports += conform(named, config, progress=progress, log=args.nova_log)
+            reports += conform(named, config, progress=progress, log=args.nova_log,
+                               processes=args.processes)
     except ConformanceUnavailable as exc:
         raise UsageError(str(exc)) from None
     steps = sum(len(r.steps) for r in reports)

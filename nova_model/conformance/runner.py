@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
@@ -136,21 +137,39 @@ def nova_available() -> bool:
 def conform(named: Iterable[tuple[str, scenarios.Scenario]], config: ClusterConfig, *,
             progress: Callable[[str], None] | None = None,
             python: str | None = None, log: str | None = None,
-            lifecycle: Lifecycle | None = None) -> list[ScenarioReport]:
+            lifecycle: Lifecycle | None = None, processes: int = 1) -> list[ScenarioReport]:
     """Compare every scenario (all on ``config``) between the model and Nova.
 
-    ``lifecycle`` checks a catalogue variant instead of the specification. ``log`` names a file that keeps everything the Nova process logged (by default it
-    is discarded); ``python`` an interpreter with Nova installed (default: this one).
+    ``lifecycle`` checks a catalogue variant instead of the specification. ``log`` names
+    a file that keeps everything the Nova process logged (by default it is discarded);
+    ``python`` an interpreter with Nova installed (default: this one). ``processes``
+    Nova processes share the scenarios, each its own in-process cloud (every scenario
+    starts from a fresh one anyway); each process's log goes to ``log`` with its number
+    after the first.
     """
     if python is None and not nova_available():
         raise ConformanceUnavailable(
             "running Nova needs the 'conformance' extra: pip install -e '.[conformance]'")
+    if processes < 1:
+        raise ValueError("processes must be at least 1")
     plans = [build(name, scenario, config, lifecycle) for name, scenario in named]
     reports = {p.name: ScenarioReport(p.name, not_reproducible=p.not_reproducible,
                                       stopped_at=p.stopped_at) for p in plans}
     runnable = [p for p in plans if p.steps]
-    if runnable:
-        _run_nova(runnable, cluster_document(config), reports, progress, python, log)
+    shards = [runnable[i::processes] for i in range(processes) if runnable[i::processes]]
+    cluster = cluster_document(config)
+
+    def run(index: int) -> None:
+        shard_log = log if log is None or index == 0 else f"{log}.{index}"
+        _run_nova(shards[index], cluster, reports, progress, python, shard_log)
+
+    if len(shards) == 1:
+        run(0)
+    elif shards:
+        # (each shard's reports are its own keys; the work is in the Nova processes)
+        with ThreadPoolExecutor(len(shards)) as pool:
+            for done in [pool.submit(run, i) for i in range(len(shards))]:
+                done.result()
     return [reports[p.name] for p in plans]
 
 

@@ -10,6 +10,7 @@ about an hour.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,9 @@ pytestmark = pytest.mark.conformance
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ClusterConfig.default()
+#: Nova processes that share a test's scenarios: one per core, two at most (the model
+#: side is light, each Nova process keeps one core busy)
+PROCESSES = max(1, min(2, os.cpu_count() or 1))
 #: Walks compared by default; the corpus option runs CORPUS_WALKS.
 FAST_WALKS = 6
 CORPUS_WALKS = 200
@@ -77,7 +81,8 @@ def test_every_example_scenario_agrees_with_nova():
         config = scenarios.resolve_config(scenario)
         by_config.setdefault(getattr(config, "source", ""), (config, []))[1].append(
             (path.name, scenario))
-    reports = [r for config, named in by_config.values() for r in conform(named, config)]
+    reports = [r for config, named in by_config.values()
+               for r in conform(named, config, processes=PROCESSES)]
     _assert_agree(reports)
     # the comparison is not empty: every scenario compares its first steps at least,
     # and the corpus compares hundreds of fields
@@ -105,7 +110,7 @@ def test_seeded_sequential_walks_agree_with_nova(request):
     reports = []
     for config, seeds in _walk_clusters(count):
         named = [(f"walk-{seed}", walk(seed, WALK_STEPS, config)) for seed in seeds]
-        reports += conform(named, config)
+        reports += conform(named, config, processes=PROCESSES)
     _assert_agree(reports)
     assert all(r.not_reproducible is None for r in reports), _describe(reports)
     assert sum(len(r.steps) for r in reports) == count * WALK_STEPS
@@ -128,7 +133,7 @@ def test_the_lifecycle_corpus_agrees_with_nova(request):
     for name, config, scenario in built:
         by_config.setdefault(id(config), (config, []))[1].append((name, scenario))
     for config, named in by_config.values():
-        reports += conform(named, config)
+        reports += conform(named, config, processes=PROCESSES)
     _assert_agree(reports)
 
 

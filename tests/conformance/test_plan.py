@@ -279,7 +279,8 @@ def test_the_cluster_document_is_the_cluster_file():
     assert doc["default_image"] == CONFIG.images[0].name
 
 
-@pytest.mark.parametrize("argv", [["conform"], ["conform", "--walks", "-1"]])
+@pytest.mark.parametrize("argv", [["conform"], ["conform", "--walks", "-1"],
+                                  ["conform", "--walks", "1", "--processes", "0"]])
 def test_conform_bad_input_is_one_line(argv, capsys):
     from nova_model.cli import main
     assert main(argv) == 2
