@@ -7,7 +7,6 @@ this module wires them to the command line.
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from model.config import ConfigError
