@@ -5,25 +5,9 @@
 
 from __future__ import annotations
 
-import pytest
-
-from model.cluster import Cluster
-from model.cluster_scenarios import SMALL, allocs, boot, res, small_config
+from model.cluster_scenarios import SMALL, allocs, boot, res
 from model.lifecycle import ADMIN
 from model.states import MigrationStatus as MS, PowerState as P, TaskState as T, VmState as V
-
-
-@pytest.fixture
-def c():
-    cluster = Cluster(small_config(), seed=1)
-    yield cluster
-    cluster.close()
-
-
-def _step(c, uuid, operation, step, outcome="ok"):
-    work = next(w for w in c.pending() if w.instance == uuid
-                and (w.operation, w.step) == (operation, step))
-    return c.deliver(work.id, outcome)
 
 
 def _run(c, uuid, operation):
@@ -36,19 +20,19 @@ def _run(c, uuid, operation):
         c.deliver(work.id)
 
 
-def _migrate_scheduled(c, uuid):
+def _migrate_scheduled(c, step, uuid):
     assert c.request("migrate", uuid, ADMIN).accepted
-    assert _step(c, uuid, "migrate", "schedule").accepted
+    assert step(uuid, "migrate", "schedule").accepted
     return c.instances[uuid].migration
 
 
-def test_a_prep_resize_claims_an_instance_reset_meanwhile_and_resize_instance_errors_it(c):
+def test_a_prep_resize_claims_an_instance_reset_meanwhile_and_resize_instance_errors_it(c, step):
     uuid = boot(c)
     source = c.instances[uuid].host
-    migration = _migrate_scheduled(c, uuid)
+    migration = _migrate_scheduled(c, step, uuid)
     assert c.request("reset_state_active", uuid, ADMIN).accepted
     assert c.instances[uuid].task_state is None
-    assert _step(c, uuid, "migrate", "prep_resize").accepted  # no task_state check
+    assert step(uuid, "migrate", "prep_resize").accepted  # no task_state check
     inst = c.instances[uuid]
     assert (inst.vm_state, inst.task_state) == (V.ACTIVE, None)  # it writes no task
     assert migration.status is MS.PRE_MIGRATING and migration.dest not in (None, source)
@@ -62,17 +46,17 @@ def test_a_prep_resize_claims_an_instance_reset_meanwhile_and_resize_instance_er
     assert allocs(c, uuid) == {source: res(SMALL)} and not allocs(c, migration.uuid)
 
 
-def test_resize_instance_goes_to_the_host_an_evacuation_moved_the_instance_to(c):
+def test_resize_instance_goes_to_the_host_an_evacuation_moved_the_instance_to(c, step):
     uuid = boot(c)
     source = c.instances[uuid].host
-    migration = _migrate_scheduled(c, uuid)
+    migration = _migrate_scheduled(c, step, uuid)
     c.service_down(source)
     assert c.request("evacuate", uuid, ADMIN).accepted  # API.evacuate: any task_state
     _run(c, uuid, "evacuate")
     inst = c.instances[uuid]
     evacuated_to = inst.host
     assert evacuated_to != source and (inst.vm_state, inst.task_state) == (V.ACTIVE, None)
-    assert _step(c, uuid, "migrate", "prep_resize").accepted
+    assert step(uuid, "migrate", "prep_resize").accepted
     (resize,) = [w for w in c.pending() if w.instance == uuid]
     assert (resize.step, resize.target) == ("resize_migrating", evacuated_to)
     assert migration.source == source  # not where the cast goes
@@ -83,32 +67,32 @@ def test_resize_instance_goes_to_the_host_an_evacuation_moved_the_instance_to(c)
     assert allocs(c, uuid) == {source: res(SMALL)}
 
 
-def test_a_failed_claim_sends_the_move_on_with_the_vm_state_as_it_is_now(c):
+def test_a_failed_claim_sends_the_move_on_with_the_vm_state_as_it_is_now(c, step):
     """The instance was stopped while prep_resize waited: the failed claim writes
     resize_prep over no task (CM._reschedule_resize_or_reraise), and the next
     alternate's CM._prep_resize stashes old_vm_state stopped, so CM._finish_resize
     leaves the guest off."""
     uuid = boot(c)
-    _migrate_scheduled(c, uuid)
+    _migrate_scheduled(c, step, uuid)
     assert c.request("reset_state_active", uuid, ADMIN).accepted
     assert c.request("stop", uuid).accepted
     _run(c, uuid, "stop")
     inst = c.instances[uuid]
     assert (inst.vm_state, inst.task_state, inst.old_vm_state) == (V.STOPPED, None, V.ACTIVE)
-    assert _step(c, uuid, "migrate", "prep_resize", "claim_failed").accepted
+    assert step(uuid, "migrate", "prep_resize", "claim_failed").accepted
     assert (inst.task_state, inst.old_vm_state) == (T.RESIZE_PREP, V.STOPPED)
     c.settle()
     assert (inst.vm_state, inst.task_state, inst.power_state) == (V.RESIZED, None, P.SHUTDOWN)
 
 
-def test_a_prep_resize_for_an_instance_with_no_host_fails_as_a_failed_claim(c):
+def test_a_prep_resize_for_an_instance_with_no_host_fails_as_a_failed_claim(c, step):
     """Reset and shelved (offloaded) while prep_resize waited: the claim goes ahead, and
     the cast of resize_instance, to an instance with no host, raises NovaException
     inside it (rpcapi _compute_host): the claim aborts and the move goes on to the next
     alternate as after a failed claim."""
     uuid = boot(c)
     source = c.instances[uuid].host
-    migration = _migrate_scheduled(c, uuid)
+    migration = _migrate_scheduled(c, step, uuid)
     assert c.request("reset_state_active", uuid, ADMIN).accepted
     assert c.request("shelve", uuid).accepted
     _run(c, uuid, "shelve")
@@ -117,7 +101,7 @@ def test_a_prep_resize_for_an_instance_with_no_host_fails_as_a_failed_claim(c):
         assert c.request("shelve_offload", uuid).accepted
         _run(c, uuid, "shelve_offload")
     assert (inst.vm_state, inst.task_state, inst.host) == (V.SHELVED_OFFLOADED, None, None)
-    result = _step(c, uuid, "migrate", "prep_resize")
+    result = step(uuid, "migrate", "prep_resize")
     assert result.accepted and result.branch.then == "reschedule"
     assert inst.task_state is T.RESIZE_PREP
     assert migration.dest not in (None, source) and migration.status is MS.PRE_MIGRATING
