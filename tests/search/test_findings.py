@@ -4,6 +4,7 @@ matches exactly the violation it explains (and nothing is explained by accident)
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from invariants.subjects import Violation
 from model.cluster import Cluster
 from model.cluster_state import SharedMigration
 from model.cluster_scenarios import LARGE, SMALL, boot, small_config
-from model.lifecycle import ADMIN
+from model.lifecycle import ADMIN, USER
 from model.states import MigrationStatus, PowerState, TaskState, VmState
 
 
@@ -22,6 +23,49 @@ def _run_work(cluster, uuid, operation, step, outcome="ok"):
     work = next(w for w in cluster.pending()
                 if w.instance == uuid and (w.operation, w.step) == (operation, step))
     return cluster.deliver(work.id, outcome)
+
+
+@contextmanager
+def _cluster(hosts: int = 2, **options):
+    """A cluster of ``small_config`` with ``hosts`` hosts (two unless told) and those
+    ``options``, closed at the end."""
+    cluster = Cluster(small_config(hosts=hosts, **options), seed=1)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def _moving(cluster, operation: str, *steps: str, ctx=ADMIN, group: str | None = None,
+            **args) -> tuple[str, str]:
+    """A small instance booted (in ``group``), then ``operation`` requested (an
+    evacuation once the instance's host is down) and its ``steps`` delivered ``ok`` in
+    order: the instance and the host it was booted on."""
+    uuid = boot(cluster, SMALL, **({"group": group} if group else {}))
+    source = cluster.instances[uuid].host
+    if operation == "evacuate":
+        cluster.service_down(source)
+    assert cluster.request(operation, uuid, ctx, **args).accepted
+    for step in steps:
+        assert _run_work(cluster, uuid, operation, step).accepted
+    return uuid, source
+
+
+def _resized(cluster, group: str | None = None) -> tuple[str, str]:
+    """A small instance resized to large by its user, every step delivered: the instance
+    (resized, on its destination) and its source."""
+    uuid, source = _moving(cluster, "resize", ctx=USER, group=group, flavor=LARGE.name)
+    cluster.settle()
+    return uuid, source
+
+
+def _reverting(cluster) -> tuple[str, str]:
+    """A resized instance whose revert ran its destination's step (CM.revert_resize):
+    the instance, finish_revert_resize queued, and its source."""
+    uuid, source = _resized(cluster)
+    assert cluster.request("revert_resize", uuid).accepted
+    assert _run_work(cluster, uuid, "revert_resize", "revert_resize").accepted
+    return uuid, source
 
 
 def delete_racing_soft_delete(cluster):
@@ -37,9 +81,7 @@ def delete_racing_soft_delete(cluster):
 def delete_during_a_move(cluster):
     """(Had the move's next step run before terminate, its clean-up would have given
     the allocation back in time for terminate to free it.)"""
-    uuid = boot(cluster, SMALL)
-    assert cluster.request("migrate", uuid, ADMIN).accepted
-    assert _run_work(cluster, uuid, "migrate", "schedule").accepted  # source -> migration
+    uuid, _ = _moving(cluster, "migrate", "schedule")  # source -> migration
     assert cluster.request("delete", uuid).accepted
     assert _run_work(cluster, uuid, "delete", "terminate").accepted  # before prep_resize
     assert cluster.instances[uuid].vm_state is VmState.DELETED
@@ -47,11 +89,7 @@ def delete_during_a_move(cluster):
 
 
 def member_arriving_while_another_is_scheduled(cluster):
-    first = boot(cluster, SMALL, group="anti")
-    source = cluster.instances[first].host
-    cluster.service_down(source)
-    assert cluster.request("evacuate", first, ADMIN).accepted
-    assert _run_work(cluster, first, "evacuate", "schedule").accepted
+    first, _ = _moving(cluster, "evacuate", "schedule", group="anti")
     second = cluster.request("create", None, flavor=SMALL.name, group="anti").instance
     for _ in range(10):  # build the second member; the first is still arriving
         ready = [w for w in cluster.deliverable() if w.instance == second]
@@ -124,10 +162,7 @@ def revert_returns_a_member_to_a_taken_host(cluster):
 
 
 def source_comes_back_during_an_evacuation(cluster):
-    uuid = boot(cluster, SMALL)
-    source = cluster.instances[uuid].host
-    cluster.service_down(source)
-    assert cluster.request("evacuate", uuid, ADMIN).accepted
+    uuid, source = _moving(cluster, "evacuate")
     cluster.service_up(source)  # _destroy_evacuated_instances: the migration is 'accepted'
     work = next(w for w in cluster.pending() if w.instance == uuid)
     assert cluster.deliver(work.id, "no_valid_host").accepted
@@ -137,9 +172,7 @@ def source_comes_back_during_an_evacuation(cluster):
 
 
 def two_evacuations_to_one_host(cluster):
-    uuid = boot(cluster, SMALL)
-    cluster.service_down(cluster.instances[uuid].host)
-    assert cluster.request("evacuate", uuid, ADMIN).accepted
+    uuid, _ = _moving(cluster, "evacuate")
     assert cluster.request("evacuate", uuid, ADMIN).accepted  # no task_state check
     first, second = [w for w in cluster.pending() if w.instance == uuid]
     assert cluster.deliver(first.id).accepted and cluster.deliver(second.id).accepted
@@ -161,10 +194,8 @@ def resize_reset_before_it_leaves_its_source(cluster):
     """An admin resets a resizing instance to active while CM.resize_instance is queued
     on its source: that step's compare-and-swap on resize_prep then fails inside
     _error_out_instance_on_exception."""
-    uuid = boot(cluster, SMALL)
-    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
-    assert _run_work(cluster, uuid, "resize", "schedule").accepted
-    assert _run_work(cluster, uuid, "resize", "prep_resize").accepted
+    uuid, _ = _moving(cluster, "resize", "schedule", "prep_resize", ctx=USER,
+                      flavor=LARGE.name)
     assert cluster.request("reset_state_active", uuid, ADMIN).accepted
     assert not _run_work(cluster, uuid, "resize", "resize_migrating").accepted
     inst = cluster.instances[uuid]
@@ -187,12 +218,15 @@ def live_migration_driver_fails(cluster):
     return uuid
 
 
+#: a live migration's steps up to the one that runs it (CM.live_migration)
+_LIVE_MIGRATION_RUNNING = ("schedule", "pre_live_migration", "live_migration")
+#: a cold move's steps up to its destination's finish (CM.finish_resize), its last left
+_COLD_MOVE_FINISHING = ("schedule", "prep_resize", "resize_migrating", "resize_migrated",
+                        "resize_finish")
+
+
 def restart_during_a_running_live_migration(cluster):
-    uuid = boot(cluster, SMALL)
-    source = cluster.instances[uuid].host
-    assert cluster.request("live_migrate", uuid, ADMIN).accepted
-    for step in ("schedule", "pre_live_migration", "live_migration"):
-        assert _run_work(cluster, uuid, "live_migrate", step).accepted
+    uuid, source = _moving(cluster, "live_migrate", *_LIVE_MIGRATION_RUNNING)
     mig = cluster.instances[uuid].migration
     assert mig.status is MigrationStatus.RUNNING
     cluster.restart(source)  # CM._init_instance -> _reset_live_migration
@@ -208,11 +242,8 @@ def restart_during_a_running_live_migration(cluster):
 def restart_during_a_resize_on_its_source(cluster):
     """The source's nova-compute restarts between resize_migrating and resize_migrated
     (one handler, CM._resize_instance): nothing is left to run the rest."""
-    uuid = boot(cluster, SMALL)
-    source = cluster.instances[uuid].host
-    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
-    for step in ("schedule", "prep_resize", "resize_migrating"):
-        assert _run_work(cluster, uuid, "resize", step).accepted
+    uuid, source = _moving(cluster, "resize", *_COLD_MOVE_FINISHING[:3], ctx=USER,
+                           flavor=LARGE.name)
     cluster.restart(source)  # CM._init_instance: driver.finish_revert_migration
     assert cluster.settle() == []
     inst, mig = cluster.instances[uuid], cluster.instances[uuid].migration
@@ -226,12 +257,8 @@ def restart_during_a_resize_on_its_source(cluster):
 def restart_during_a_resize_finish_then_a_failed_soft_delete(cluster):
     """The destination's nova-compute restarts between resize_finish and finished (one
     handler, CM.finish_resize); a soft delete then fails and clears the task."""
-    uuid = boot(cluster, SMALL)
-    source = cluster.instances[uuid].host
-    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
-    for step in ("schedule", "prep_resize", "resize_migrating", "resize_migrated",
-                 "resize_finish"):
-        assert _run_work(cluster, uuid, "resize", step).accepted
+    uuid, source = _moving(cluster, "resize", *_COLD_MOVE_FINISHING, ctx=USER,
+                           flavor=LARGE.name)
     dest = cluster.instances[uuid].host
     assert dest != source
     cluster.restart(dest)  # CM._init_instance has no case for resize_finish
@@ -250,12 +277,7 @@ def evacuation_destination_restarts_mid_rebuild(cluster):
     """The destination's nova-compute restarts in the middle of CM.rebuild_instance; the
     instance, still on its source, is not on the destination's list, and an admin's
     reset-state ends the stuck rebuild with the destination's claim still held."""
-    uuid = boot(cluster, SMALL)
-    source = cluster.instances[uuid].host
-    cluster.service_down(source)
-    assert cluster.request("evacuate", uuid, ADMIN).accepted
-    for step in ("schedule", "rebuilding"):
-        assert _run_work(cluster, uuid, "evacuate", step).accepted
+    uuid, source = _moving(cluster, "evacuate", "schedule", "rebuilding")
     destination = next(h for h in cluster.ledger.allocations_of(uuid) if h != source)
     cluster.restart(destination)
     assert not [w for w in cluster.pending() if w.instance == uuid]
@@ -301,9 +323,7 @@ def rebuild_fails_after_its_spawn(cluster):
 
 
 def evacuate_during_a_cold_migration(cluster):
-    uuid = boot(cluster, SMALL)
-    assert cluster.request("migrate", uuid, ADMIN).accepted
-    assert _run_work(cluster, uuid, "migrate", "schedule").accepted  # source -> migration
+    uuid, _ = _moving(cluster, "migrate", "schedule")  # source -> migration
     cluster.service_down(cluster.instances[uuid].host)
     assert cluster.request("evacuate", uuid, ADMIN).accepted  # any task_state
     for _ in range(10):  # the evacuation runs to the end before prep_resize
@@ -327,9 +347,7 @@ def evacuate_during_a_cold_migration(cluster):
 
 
 def revert_fails_on_the_destination(cluster):
-    uuid = boot(cluster, SMALL)
-    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
-    cluster.settle()
+    uuid, _ = _resized(cluster)
     assert cluster.request("revert_resize", uuid).accepted
     cluster.settle(revert_resize__revert_resize="driver_error")
     assert cluster.instances[uuid].vm_state is VmState.ERROR
@@ -361,13 +379,8 @@ def revert_preempted_by_a_reset_state(cluster):
     """The revert's finish_revert_resize waits while an admin resets the instance:
     CM._revert_instance_flavor_host_node loses its check before CM._revert_allocation
     (scenarios/revert_preempted_by_reset_state.json, replayed on Nova 34)."""
-    uuid = boot(cluster, SMALL)
-    source = cluster.instances[uuid].host
-    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
-    cluster.settle()
-    dest = cluster.instances[uuid].host
-    assert cluster.request("revert_resize", uuid).accepted
-    assert _run_work(cluster, uuid, "revert_resize", "revert_resize").accepted
+    uuid, source = _reverting(cluster)
+    dest = cluster.instances[uuid].migration.dest
     assert cluster.request("reset_state_active", uuid, ADMIN).accepted
     assert not _run_work(cluster, uuid, "revert_resize", "finish_revert_resize").accepted
     inst = cluster.instances[uuid]
@@ -382,12 +395,7 @@ def revert_preempted_by_a_reset_state(cluster):
 
 def revert_whose_move_back_fails(cluster):
     """Placement fails the revert's move back (a fault: AllocationMoveFailed)."""
-    uuid = boot(cluster, SMALL)
-    source = cluster.instances[uuid].host
-    assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
-    cluster.settle()
-    assert cluster.request("revert_resize", uuid).accepted
-    assert _run_work(cluster, uuid, "revert_resize", "revert_resize").accepted
+    uuid, source = _reverting(cluster)
     work = next(w for w in cluster.pending() if w.instance == uuid)
     assert cluster.deliver(work.id, "allocation_move_failed").accepted
     inst = cluster.instances[uuid]
@@ -401,10 +409,7 @@ def revert_whose_move_back_fails(cluster):
 def move_before_the_evacuated_host_returns(cluster):
     """Evacuated while its host is down, then migrated and reverted after the host came
     back: the revert hands the host it left back to the instance."""
-    uuid = boot(cluster, SMALL)
-    source = cluster.instances[uuid].host
-    cluster.service_down(source)
-    assert cluster.request("evacuate", uuid, ADMIN).accepted
+    uuid, source = _moving(cluster, "evacuate")
     cluster.settle()
     evacuated_to = cluster.instances[uuid].host
     assert cluster.request("migrate", uuid, ADMIN).accepted
@@ -493,11 +498,7 @@ def queued_live_migration_overtaken_by_a_migrate(cluster):
     """A restart of the source clears a live migration queued past its pre-check; a cold
     migration is accepted and scheduled; the live migration's next step then finds the
     cold migration's task and its rollback takes the source back to the instance."""
-    uuid = boot(cluster, SMALL)
-    source = cluster.instances[uuid].host
-    assert cluster.request("live_migrate", uuid, ADMIN).accepted
-    assert _run_work(cluster, uuid, "live_migrate", "schedule").accepted
-    assert _run_work(cluster, uuid, "live_migrate", "pre_live_migration").accepted
+    uuid, source = _moving(cluster, "live_migrate", *_LIVE_MIGRATION_RUNNING[:2])
     assert cluster.restart(source).accepted
     assert cluster.instances[uuid].task_state is None
     assert cluster.request("migrate", uuid, ADMIN).accepted
@@ -659,13 +660,27 @@ SCRIPTS = {
 }
 
 
+def _all_explained_by(cluster, found: dict, *names: str) -> None:
+    """Every violation ``found`` in ``cluster`` is explained, by exactly the findings
+    ``names``."""
+    unexplained, explained = findings.split(found, cluster)
+    assert unexplained == {}, unexplained
+    assert {f.name for f, _ in explained} == set(names)
+
+
+def _explained_by(cluster, broken: set[str], *names: str) -> None:
+    """These invariants are among those broken, and exactly the findings ``names``
+    explain every violation."""
+    found = invariants.violations(cluster)
+    assert broken <= set(found), found
+    _all_explained_by(cluster, found, *names)
+
+
 def _explained_only_by(cluster, broken: set[str], finding: str) -> None:
     """Exactly these invariants are broken, and that one finding explains them all."""
     found = invariants.violations(cluster)
     assert set(found) == broken, found
-    unexplained, explained = findings.split(found, cluster)
-    assert unexplained == {}, unexplained
-    assert {f.name for f, _ in explained} == {finding}
+    _all_explained_by(cluster, found, finding)
 
 
 def test_every_finding_has_a_script():
@@ -674,16 +689,11 @@ def test_every_finding_has_a_script():
 
 @pytest.mark.parametrize("finding", findings.UPSTREAM, ids=lambda f: f.name)
 def test_the_finding_is_reproduced_and_explained(finding):
-    cluster = Cluster(small_config(hosts=HOSTS.get(finding.name, 2)), seed=1)
-    try:
+    with _cluster(HOSTS.get(finding.name, 2)) as cluster:
         SCRIPTS[finding.name](cluster)
         found = invariants.violations(cluster)
         assert set(finding.invariants) & set(found), found
-        unexplained, explained = findings.split(found, cluster)
-        assert unexplained == {}, unexplained
-        assert {f.name for f, _ in explained} == {finding.name}
-    finally:
-        cluster.close()
+        _all_explained_by(cluster, found, finding.name)
 
 
 def _live_migrate_to(cluster, uuid: str, host: str) -> None:
@@ -697,8 +707,7 @@ def test_the_uncounted_arrival_is_named_when_the_instance_comes_back_to_a_host()
     instance was resized away from a host (whose tracker let it go since its last
     audit), comes back by live migration and moves away again. The drop is of an
     instance the tracker does not count, and that live migration is its cause."""
-    cluster = Cluster(small_config(hosts=3), seed=1)
-    try:
+    with _cluster(3) as cluster:
         uuid = boot(cluster, SMALL)
         home = cluster.instances[uuid].host
         assert cluster.request("resize", uuid, ADMIN, flavor="large").accepted
@@ -710,34 +719,25 @@ def test_the_uncounted_arrival_is_named_when_the_instance_comes_back_to_a_host()
         cluster.settle()
         assert cluster.request("confirm_resize", uuid).accepted
         cluster.settle()
-        found = invariants.violations(cluster)
-        assert "tracker_usage_never_negative" in found, found
-        unexplained, explained = findings.split(found, cluster)
-        assert unexplained == {}, unexplained
-        assert {f.name for f, _ in explained} == {
-            "a live migration's destination counts the instance only at its resource audit"}
-    finally:
-        cluster.close()
+        _explained_by(cluster, {"tracker_usage_never_negative"},
+                      "a live migration's destination counts the instance only at its "
+                      "resource audit")
 
 
 def test_the_late_check_then_fails_the_arriving_evacuation():
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
+    with _cluster() as cluster:
         first = member_arriving_while_another_is_scheduled(cluster)
         cluster.settle()
         migration = next(m for m in cluster.migrations.values() if m.instance_uuid == first)
         assert migration.status is MigrationStatus.FAILED
         assert invariants.violations(cluster) == {}
-    finally:
-        cluster.close()
 
 
 @pytest.mark.parametrize("op", ["live_migrate", "evacuate"])
 def test_the_late_check_then_fails_the_forced_move(op):
     """The destination's late check refuses the forced member: the group is whole again,
     the move failed, the member where it was."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
+    with _cluster() as cluster:
         first = boot(cluster, SMALL, group="aff")
         boot(cluster, SMALL, group="aff")
         source = cluster.instances[first].host
@@ -752,8 +752,6 @@ def test_the_late_check_then_fails_the_forced_move(op):
         assert invariants.violations(cluster) == {}
         inst = cluster.instances[first]
         assert (inst.host, inst.migration.status) == (source, MigrationStatus.FAILED)
-    finally:
-        cluster.close()
 
 
 def test_the_late_check_counts_a_resized_members_migration_from_its_source():
@@ -761,12 +759,8 @@ def test_the_late_check_counts_a_resized_members_migration_from_its_source():
     instance.host is the destination) is refused there by the compute's late check,
     which counts the migration in progress from that host; with no alternate left the
     build fails, and the revert finds its source free."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
-        first = boot(cluster, SMALL, group="anti")
-        source = cluster.instances[first].host
-        assert cluster.request("resize", first, flavor=LARGE.name).accepted
-        cluster.settle()
+    with _cluster() as cluster:
+        first, source = _resized(cluster, group="anti")
         second = cluster.request("create", None, flavor=SMALL.name, group="anti").instance
         cluster.settle()
         inst = cluster.instances[second]
@@ -777,17 +771,13 @@ def test_the_late_check_counts_a_resized_members_migration_from_its_source():
         cluster.settle()
         assert cluster.instances[first].host == source
         assert invariants.violations(cluster) == {}
-    finally:
-        cluster.close()
 
 
 def test_a_soft_delete_that_preempts_finish_resize_is_the_same_finding():
     """The finish step loses its compare-and-swap to the soft delete; Nova's clean-up
     (``_finish_resize``'s except) still puts the old flavor back over the new claim."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
-        uuid = boot(cluster, SMALL)
-        assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
+    with _cluster() as cluster:
+        uuid, _ = _moving(cluster, "resize", ctx=USER, flavor=LARGE.name)
         for _ in range(10):
             if any(w.step == "finished" for w in cluster.pending()):
                 break
@@ -795,23 +785,14 @@ def test_a_soft_delete_that_preempts_finish_resize_is_the_same_finding():
         assert cluster.request("soft_delete", uuid).accepted
         assert not _run_work(cluster, uuid, "resize", "finished").accepted
         cluster.settle()
-        found = invariants.violations(cluster)
-        assert "instances_hold_what_their_state_implies" in found, found
-        unexplained, explained = findings.split(found, cluster)
-        assert unexplained == {}, unexplained
-        assert {f.name for f, _ in explained} == {
-            "a resize whose finish_migration fails keeps the new flavor's claim"}
-    finally:
-        cluster.close()
+        _explained_by(cluster, {"instances_hold_what_their_state_implies"},
+                      "a resize whose finish_migration fails keeps the new flavor's claim")
 
 
 def _cold_migration_past_the_source(cluster, steps: tuple[str, ...]):
     """An instance whose cold migration ran ``steps`` after its schedule; its
     destination and the migration's source."""
-    uuid = boot(cluster, SMALL)
-    assert cluster.request("migrate", uuid, ADMIN).accepted
-    for step in ("schedule", *steps):
-        assert _run_work(cluster, uuid, "migrate", step).accepted
+    uuid, _ = _moving(cluster, "migrate", "schedule", *steps)
     (mig,) = cluster.migrations.values()
     return uuid, mig
 
@@ -822,8 +803,7 @@ def test_a_soft_delete_while_the_migration_destination_is_down_is_the_same_findi
     soft delete into a local delete (API._local_delete deletes the instance consumer's
     allocation only), and the instance is not resized, so nothing confirms first. The
     migration keeps the source (scenarios/soft_delete_during_migration_destination_down.json)."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
+    with _cluster() as cluster:
         uuid, mig = _cold_migration_past_the_source(
             cluster, ("prep_resize", "resize_migrating", "resize_migrated"))
         assert cluster.instances[uuid].host == mig.dest != mig.source
@@ -835,16 +815,13 @@ def test_a_soft_delete_while_the_migration_destination_is_down_is_the_same_findi
         _explained_only_by(cluster, {"allocations_have_live_consumers"},
                            "deleting an instance during a move leaks the migration's "
                            "allocation")
-    finally:
-        cluster.close()
 
 
 def test_a_soft_delete_of_a_resized_instance_whose_destination_is_down_leaks_nothing():
     """Finished on the destination (resized): API._delete confirms first
     (API._confirm_resize_on_deleting calls the source's confirm_resize, which frees the
     migration's allocation), then deletes locally: nothing is left."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
+    with _cluster() as cluster:
         uuid, mig = _cold_migration_past_the_source(
             cluster, ("prep_resize", "resize_migrating", "resize_migrated",
                       "resize_finish", "finished"))
@@ -856,8 +833,6 @@ def test_a_soft_delete_of_a_resized_instance_whose_destination_is_down_leaks_not
         assert cluster.ledger.allocations_of(mig.uuid) == {}
         assert cluster.ledger.allocations_of(uuid) == {}
         assert invariants.violations(cluster) == {}
-    finally:
-        cluster.close()
 
 
 def test_a_revert_whose_destination_step_waits_behind_the_reset_is_the_same_finding():
@@ -866,12 +841,8 @@ def test_a_revert_whose_destination_step_waits_behind_the_reset_is_the_same_find
     check as above (scenarios/revert_runs_after_reset_state.json, replayed on Nova 34);
     in between, the reverted migration already holds the source while its instance has
     no task, which the same finding explains."""
-    cluster = Cluster(small_config(), seed=1)
-    try:
-        uuid = boot(cluster, SMALL)
-        source = cluster.instances[uuid].host
-        assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
-        cluster.settle()
+    with _cluster(3) as cluster:
+        uuid, source = _resized(cluster)
         dest = cluster.instances[uuid].host
         assert cluster.request("revert_resize", uuid).accepted
         assert cluster.request("reset_state_active", uuid, ADMIN).accepted
@@ -880,20 +851,14 @@ def test_a_revert_whose_destination_step_waits_behind_the_reset_is_the_same_find
         assert (inst.vm_state, inst.task_state, inst.host) == (VmState.ACTIVE, None, dest)
         assert inst.migration.status is MigrationStatus.REVERTED
         for _ in range(2):  # before and after finish_revert_resize
-            found = invariants.violations(cluster)
-            assert "allocations_have_live_consumers" in found, found
-            unexplained, explained = findings.split(found, cluster)
-            assert unexplained == {}, unexplained
-            assert {f.name for f, _ in explained} == {
-                "a revert whose task another request takes leaves the migration holding "
-                "the source and the instance the destination"}
+            _explained_by(cluster, {"allocations_have_live_consumers"},
+                          "a revert whose task another request takes leaves the migration "
+                          "holding the source and the instance the destination")
             if cluster.pending():
                 assert not _run_work(cluster, uuid, "revert_resize",
                                      "finish_revert_resize").accepted
         assert (inst.vm_state, inst.host, inst.flavor) == (VmState.ERROR, source, SMALL.name)
         assert set(cluster.ledger.allocations_of(uuid)) == {dest}
-    finally:
-        cluster.close()
 
 
 def test_a_delete_after_the_moves_handler_went_with_its_compute_is_the_same_finding():
@@ -902,13 +867,8 @@ def test_a_delete_after_the_moves_handler_went_with_its_compute_is_the_same_find
     migration stays running and holds the source. A force delete, local with the source
     down (API._local_delete), deletes the instance consumer's allocation only: the
     migration's is left, as when its chain is still queued."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
-        uuid = boot(cluster, SMALL)
-        source = cluster.instances[uuid].host
-        assert cluster.request("live_migrate", uuid, ADMIN).accepted
-        for step in ("schedule", "pre_live_migration", "live_migration"):
-            assert _run_work(cluster, uuid, "live_migrate", step).accepted
+    with _cluster() as cluster:
+        uuid, source = _moving(cluster, "live_migrate", *_LIVE_MIGRATION_RUNNING)
         mig = cluster.instances[uuid].migration
         cluster.service_down(source)
         assert [w for w in cluster.pending() if w.instance == uuid] == []
@@ -919,8 +879,6 @@ def test_a_delete_after_the_moves_handler_went_with_its_compute_is_the_same_find
         _explained_only_by(cluster, {"allocations_have_live_consumers"},
                            "deleting an instance during a move leaks the migration's "
                            "allocation")
-    finally:
-        cluster.close()
 
 
 def test_a_failed_delete_after_a_restart_mid_finish_is_the_same_finding():
@@ -929,13 +887,8 @@ def test_a_failed_delete_after_a_restart_mid_finish_is_the_same_finding():
     instance and clears its task. The source's audit does not count the post-migrating
     record's allocation: the violation names the host and the migration consumer, and
     the cause is recorded on the record's instance (the step its compute took with it)."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
-        uuid = boot(cluster, SMALL)
-        assert cluster.request("migrate", uuid, ADMIN).accepted
-        for step in ("schedule", "prep_resize", "resize_migrating", "resize_migrated",
-                     "resize_finish"):
-            assert _run_work(cluster, uuid, "migrate", step).accepted
+    with _cluster() as cluster:
+        uuid, _ = _moving(cluster, "migrate", *_COLD_MOVE_FINISHING)
         dest = cluster.instances[uuid].host
         cluster.service_down(dest)
         cluster.service_up(dest)
@@ -943,42 +896,28 @@ def test_a_failed_delete_after_a_restart_mid_finish_is_the_same_finding():
         assert _run_work(cluster, uuid, "delete", "terminate", "driver_error").accepted
         assert (cluster.instances[uuid].vm_state, cluster.instances[uuid].task_state) == (
             VmState.ERROR, None)
-        found = invariants.violations(cluster)
-        assert "tracker_audit_agrees_with_placement" in found, found
-        unexplained, explained = findings.split(found, cluster)
-        assert unexplained == {}, unexplained
-        assert {f.name for f, _ in explained} == {
-            "a compute restart during a resize's finish leaves its migration holding the "
-            "source"}
-    finally:
-        cluster.close()
+        _explained_by(cluster, {"tracker_audit_agrees_with_placement"},
+                      "a compute restart during a resize's finish leaves its migration "
+                      "holding the source")
 
 
 def test_a_lost_chain_is_not_overlapped_by_its_own_operation():
     """The move whose next step went with its compute records no overlap of its own
     operation's requests (an abort of that live migration is not another request)."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
-        uuid = boot(cluster, SMALL)
-        source = cluster.instances[uuid].host
-        assert cluster.request("live_migrate", uuid, ADMIN).accepted
-        for step in ("schedule", "pre_live_migration", "live_migration"):
-            assert _run_work(cluster, uuid, "live_migrate", step).accepted
+    with _cluster() as cluster:
+        uuid, source = _moving(cluster, "live_migrate", *_LIVE_MIGRATION_RUNNING)
         mig = cluster.instances[uuid].migration
         cluster.service_down(source)
         cluster.note_overlap(cluster.instances[uuid], "live_migrate", "api", "ok", mig.uuid)
         assert cluster.overlaps.get(mig.uuid, ()) == ()
         cluster.note_overlap(cluster.instances[uuid], "delete", "api", "ok", mig.uuid)
         assert [o.operation for o in cluster.overlaps[mig.uuid]] == ["delete"]
-    finally:
-        cluster.close()
 
 
 def test_a_finding_does_not_explain_a_message_without_its_cause():
     """The text of a finding's violation, even with its subjects, explains nothing when
     the cluster recorded no cause for them."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
+    with _cluster() as cluster:
         uuid = boot(cluster, SMALL)
         real = {"allocations_have_live_consumers": [Violation(
                     f"resize mig1 of {uuid} is error but still holds compute1: VCPU=1 "
@@ -992,8 +931,6 @@ def test_a_finding_does_not_explain_a_message_without_its_cause():
                     "counted at small)", ("host1", uuid))]}
         unexplained, explained = findings.split(real, cluster)
         assert unexplained == real and explained == []
-    finally:
-        cluster.close()
 
 
 def test_a_removal_at_the_counted_flavor_is_not_the_flavor_finding():
@@ -1004,8 +941,7 @@ def test_a_removal_at_the_counted_flavor_is_not_the_flavor_finding():
     and keeps no cause."""
     name = ("a resource tracker takes an instance off at the flavor it has then, not the "
             "one it counted")
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
+    with _cluster() as cluster:
         uuid = boot(cluster, SMALL)
         host = cluster.instances[uuid].host
         assert dict(cluster.counted_flavors[host]) == {uuid: SMALL.name}
@@ -1021,10 +957,7 @@ def test_a_removal_at_the_counted_flavor_is_not_the_flavor_finding():
         unexplained, explained = findings.split(found, cluster)
         assert "tracker_usage_never_negative" in unexplained
         assert name not in {f.name for f, _ in explained}
-    finally:
-        cluster.close()
-    cluster = Cluster(small_config(hosts=3), seed=1)
-    try:
+    with _cluster(3) as cluster:
         uuid = delete_after_a_failed_resize_and_a_live_migration_back(cluster)
         drop = next(iter(cluster.flavor_drops.values()))
         assert (drop.instance, drop.operation, drop.counted, drop.dropped) == (
@@ -1033,8 +966,6 @@ def test_a_removal_at_the_counted_flavor_is_not_the_flavor_finding():
             cluster.audit_tracker(host)
         assert cluster.flavor_drops == {}
         assert "tracker_usage_never_negative" not in invariants.violations(cluster)
-    finally:
-        cluster.close()
 
 
 def test_a_same_host_revert_that_fails_is_the_same_finding():
@@ -1043,12 +974,8 @@ def test_a_same_host_revert_that_fails_is_the_same_finding():
     _revert_allocation (errors_out_migration and _error_out_instance_on_exception
     only write the statuses): the migration, in error, keeps the old flavor on the one
     host, as it keeps the source when the hosts differ."""
-    cluster = Cluster(small_config(hosts=1, allow_resize_to_same_host=True), seed=1)
-    try:
-        uuid = boot(cluster, SMALL)
-        host = cluster.instances[uuid].host
-        assert cluster.request("resize", uuid, flavor=LARGE.name).accepted
-        cluster.settle()
+    with _cluster(1, allow_resize_to_same_host=True) as cluster:
+        uuid, host = _resized(cluster)
         mig = cluster.instances[uuid].migration
         assert (mig.source, mig.dest) == (host, host)
         assert cluster.request("revert_resize", uuid).accepted
@@ -1061,17 +988,12 @@ def test_a_same_host_revert_that_fails_is_the_same_finding():
         assert found["allocations_have_live_consumers"] == [
             f"resize {mig.uuid} of {uuid} is error but still holds {host}: DISK_GB=20, "
             f"MEMORY_MB=2048, VCPU=1 (it failed with the instance on its destination)"], found
-        unexplained, explained = findings.split(found, cluster)
-        assert unexplained == {}, unexplained
-        assert {f.name for f, _ in explained} == {
-            "a revert that fails on the destination leaves the source with the migration"}
-    finally:
-        cluster.close()
+        _all_explained_by(cluster, found, "a revert that fails on the destination leaves "
+                          "the source with the migration")
 
 
 def test_a_member_arriving_by_unshelve_is_explained():
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
+    with _cluster() as cluster:
         first = boot(cluster, SMALL, group="anti")
         _offload(cluster, first)
         assert cluster.request("unshelve", first).accepted
@@ -1089,29 +1011,20 @@ def test_a_member_arriving_by_unshelve_is_explained():
             cluster.deliver(ready[0].id)
         assert cluster.instances[second].host == target
         cluster.settle()
-        found = invariants.violations(cluster)
-        assert "server_group_policies" in found
-        unexplained, explained = findings.split(found, cluster)
-        assert unexplained == {}
-        assert {f.name for f, _ in explained} == {
-            "the scheduler does not count group members that are still arriving"}
-    finally:
-        cluster.close()
+        _explained_by(cluster, {"server_group_policies"},
+                      "the scheduler does not count group members that are still arriving")
 
 
 def test_every_declared_cause_names_a_record_and_operations_that_exist():
     """A misspelt record, field or operation would make a finding explain nothing."""
     from model.catalogue import CATALOGUE
-    cluster = Cluster(small_config(hosts=1), seed=1)
-    try:
+    with _cluster(1) as cluster:
         for finding in findings.UPSTREAM:
             for cause in finding.causes:
                 assert isinstance(getattr(cluster, cause.record), dict), cause
                 for name, allowed in cause.fields:
                     if name == "operation":
                         assert allowed <= set(CATALOGUE), (finding.name, allowed)
-    finally:
-        cluster.close()
 
 
 def test_a_failed_finish_migration_later_drops_the_old_flavor_where_the_new_was_counted():
@@ -1139,10 +1052,8 @@ def test_a_failed_finish_migration_later_drops_the_old_flavor_where_the_new_was_
         found = invariants.violations(cluster)
         assert "tracker_usage_never_negative" in found, found
         assert all(host in m for m in found["tracker_usage_never_negative"])
-        unexplained, explained = findings.split(found, cluster)
-        assert unexplained == {}, unexplained
-        assert {f.name for f, _ in explained} == {
-            "a resize whose finish_migration fails keeps the new flavor's claim"}
+        _all_explained_by(cluster, found,
+                          "a resize whose finish_migration fails keeps the new flavor's claim")
         cluster.audit_tracker(host)  # the audit counts again
         assert "tracker_usage_never_negative" not in invariants.violations(cluster)
     finally:
@@ -1159,8 +1070,7 @@ def test_once_the_instance_is_deleting_the_audit_shows_the_same_finding(script):
     state): the difference now shows only in the compute's resource audit, whose
     violation names the instances and migrations counted on the host, so the recorded
     cause still explains it."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
+    with _cluster() as cluster:
         uuid = script(cluster)
         for op in ("soft_delete", "delete"):
             assert cluster.request(op, uuid, ADMIN).accepted
@@ -1170,8 +1080,6 @@ def test_once_the_instance_is_deleting_the_audit_shows_the_same_finding(script):
         unexplained, explained = findings.split(found, cluster)
         assert unexplained == {}, unexplained
         assert explained
-    finally:
-        cluster.close()
 
 
 @pytest.mark.parametrize("source_back_first", [True, False])
@@ -1182,14 +1090,8 @@ def test_an_evacuation_whose_destination_restarts_mid_rebuild_is_the_same_findin
     so neither host recovers it. The source's _destroy_evacuated_instances treats the
     pre-migrating evacuation as finished: the instance, stuck in its task on its source,
     holds nothing there, and the source's resource audit still counts it."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
-        uuid = boot(cluster, SMALL)
-        source = cluster.instances[uuid].host
-        cluster.service_down(source)
-        assert cluster.request("evacuate", uuid, ADMIN).accepted
-        assert _run_work(cluster, uuid, "evacuate", "schedule").accepted
-        assert _run_work(cluster, uuid, "evacuate", "rebuilding").accepted
+    with _cluster() as cluster:
+        uuid, source = _moving(cluster, "evacuate", "schedule", "rebuilding")
         dest = cluster.instances[uuid].migration.dest
         if source_back_first:
             cluster.service_up(source)
@@ -1201,15 +1103,10 @@ def test_an_evacuation_whose_destination_restarts_mid_rebuild_is_the_same_findin
         inst = cluster.instances[uuid]
         assert (inst.host, inst.task_state) == (source, TaskState.REBUILDING)
         assert set(cluster.ledger.allocations_of(uuid)) == {dest}
-        found = invariants.violations(cluster)
-        assert {"nothing_stuck", "tracker_audit_agrees_with_placement"} <= set(found), found
-        unexplained, explained = findings.split(found, cluster)
-        assert unexplained == {}, unexplained
-        assert {f.name for f, _ in explained} == {
-            "a source host that comes back during an evacuation gives the instance up",
-            "a compute restart in the middle of a handler leaves the instance in its task"}
-    finally:
-        cluster.close()
+        _explained_by(cluster, {"nothing_stuck", "tracker_audit_agrees_with_placement"},
+                      "a source host that comes back during an evacuation gives the instance "
+                      "up", "a compute restart in the middle of a handler leaves the instance "
+                      "in its task")
 
 
 def test_a_delete_stuck_in_the_middle_of_a_cold_move_leaves_its_destination_uncounted():
@@ -1217,13 +1114,8 @@ def test_a_delete_stuck_in_the_middle_of_a_cold_move_leaves_its_destination_unco
     next step went with its source's compute: the instance stays in deleting, which is
     no resize state, so the destination's resource audit skips its migration while
     Placement keeps its claim there (found by the example plugin suite's search)."""
-    cluster = Cluster(small_config(hosts=2), seed=1)
-    try:
-        uuid = boot(cluster, SMALL)
-        source = cluster.instances[uuid].host
-        assert cluster.request("migrate", uuid, ADMIN).accepted
-        for step in ("schedule", "prep_resize", "resize_migrating"):
-            assert _run_work(cluster, uuid, "migrate", step).accepted
+    with _cluster() as cluster:
+        uuid, source = _moving(cluster, "migrate", *_COLD_MOVE_FINISHING[:3])
         dest = cluster.instances[uuid].migration.dest
         assert cluster.request("soft_delete", uuid, ADMIN).accepted
         cluster.service_down(source)
@@ -1236,8 +1128,6 @@ def test_a_delete_stuck_in_the_middle_of_a_cold_move_leaves_its_destination_unco
         _explained_only_by(cluster, {"nothing_stuck", "tracker_audit_agrees_with_placement"},
                            "delete racing a soft delete leaves the instance stuck in "
                            "deleting")
-    finally:
-        cluster.close()
 
 
 def test_the_plugin_suites_counterexample_is_the_migration_context_finding():
