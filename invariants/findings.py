@@ -909,10 +909,10 @@ UPSTREAM: tuple[Finding, ...] = (
              "and stays in its task",
         invariant="nothing_stuck",
         cause=cause("api_errors", operation=_CAST_TO_THE_HOST),
-        summary=("A hard reboot or a stop is accepted in vm_state error, and an instance "
-                 "in error can have no host: its build found none, it was "
-                 "shelved_offloaded before an admin reset it, or a move queued across its "
-                 "offload errored it (the finding below). The API saves the request's "
+        summary=("A hard reboot or a stop is accepted in vm_state error, and a launched "
+                 "instance in error can have no host: it was shelved_offloaded before an "
+                 "admin reset it, or a move queued across its offload errored it (the "
+                 "finding below). The API saves the request's "
                  "task_state (API.reboot, API.stop) and then casts to instance.host: the "
                  "compute RPC API's _compute_host raises NovaException ('Unable to find "
                  "host for Instance'), the API answers 500, and the server stays in "
