@@ -221,9 +221,11 @@ class _Recorder:
             if branch is not None and branch.answers:
                 self.answers.setdefault(obs.index, []).append(
                     (obs.work.instance, obs.work.operation, branch.answers))
-            if branch is not None and When.NO_GUEST in branch.when and obs.outcome != "ok":
-                # The hypervisor had no guest: Nova's step fails on it (InstanceNotFound)
-                # before the call the fault stands for, which is then not armed.
+            if (branch is not None and (When.NO_GUEST in branch.when or branch.answers)
+                    and obs.outcome != "ok"):
+                # The hypervisor had no guest, or the compute's own check failed: Nova's
+                # step fails on it (InstanceNotFound, Branch.answers) before the call the
+                # fault stands for, which is then not armed.
                 w = obs.work
                 self.deliveries[obs.index].remove(
                     (w.instance, w.operation, w.step, obs.outcome, w.id))

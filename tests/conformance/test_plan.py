@@ -310,6 +310,17 @@ def test_a_request_the_api_waits_for_answers_with_the_computes_own_check():
     request = p.steps[4]
     assert request.accepted is False and "InstancePasswordSetFailed" in request.error
     assert request.action["faults"] == []
+    # a driver fault drawn for it is never reached: the check fails before the driver,
+    # so the model takes the check and the harness arms nothing (walk 23)
+    faulted = _plan([{"api": "create"}, {"settle": True},
+                     {"api": "shelve", "instance": "vm1"},
+                     {"settle": True, "outcomes": {"shelve.shelved": "driver_error"}},
+                     {"api": "set_admin_password", "instance": "vm1"},
+                     {"settle": True, "outcomes": {
+                         "set_admin_password.set_admin_password": "driver_error"}}])
+    request = faulted.steps[4]
+    assert request.accepted is False and "InstancePasswordSetFailed" in request.error
+    assert request.action["faults"] == []
 
 
 def test_a_nova_process_that_hangs_is_restarted_then_reported(tmp_path, monkeypatch):
