@@ -35,6 +35,10 @@ OPERATIONS = tuple(op.name for op in API_OPERATIONS if not op.creates_instance)
 #: The share of requests drawn for a fault, and of the other requests given one.
 AIMED_AT_A_FAULT = 0.35
 FAULTED = 0.3
+#: The share of requests drawn among the (instance, operation) pairs the model admits
+#: whose operation the walk has not sent yet (a restore needs its soft-deleted
+#: instance, an unpause its paused one, to be the instance drawn)
+NEW_OPERATION = 0.35
 PERIODIC = ("poll_unconfirmed_resizes", "poll_shelved_instances", "reclaim_queued_deletes",
             "sync_power_states", "update_available_resource")
 RATIOS = (1.0, 1.5, 4.0, 16.0)
@@ -67,7 +71,7 @@ def walk(seed: int, steps: int, config: ClusterConfig) -> scenarios.Scenario:
                 step = {"api": "create", "args": _create_args(rng, flavors, images, groups)}
             elif roll < 0.80:
                 step, fault = _request(rng, cluster, live, config, flavors, images, hosts,
-                                       faults)
+                                       faults, {s["api"] for s in raw if "api" in s})
             elif roll < 0.87:
                 step = _host_event(rng, hosts, down)
             elif roll < 0.90:
@@ -123,17 +127,30 @@ def _create_args(rng: random.Random, flavors, images, groups) -> dict[str, Any]:
 
 
 def _request(rng: random.Random, cluster, live: list[str], config: ClusterConfig,
-             flavors, images, hosts, faults: dict[str, list[str]]
-             ) -> tuple[dict[str, Any], str | None]:
+             flavors, images, hosts, faults: dict[str, list[str]],
+             sent: set[str] = frozenset()) -> tuple[dict[str, Any], str | None]:
     """A request on an existing instance, and the fault drawn for it, if it was drawn
-    for one."""
-    name = rng.choice(live)
-    inst = cluster.instances[name]
+    for one (``sent``: the operations the walk has requested so far)."""
     lc = cluster.lc
 
-    def accepted(ctx) -> list[str]:
+    def admitted(name: str, ctx) -> list[str]:
+        inst = cluster.instances[name]
         return [op for op in OPERATIONS if inst.state in lc.api_sources.get(op, ())
                 and lc.guard_failure_for(op, inst, ctx) is None]
+
+    # a share of the requests goes to an operation the walk has not sent yet, on an
+    # instance that admits it (as admin where only an admin may send it)
+    new = [(name, op) for name in live for op in admitted(name, ADMIN) if op not in sent]
+    if new and rng.random() < NEW_OPERATION:
+        name, op = rng.choice(new)
+        admin = op not in admitted(name, USER) or rng.random() < 0.5
+        return _step(rng, cluster.instances[name], name, op, admin, flavors, images,
+                     hosts), None
+    name = rng.choice(live)
+    inst = cluster.instances[name]
+
+    def accepted(ctx) -> list[str]:
+        return admitted(name, ctx)
 
     admin = rng.random() < 0.5
     # a request drawn for a fault is sent as admin where only an admin may send it
@@ -148,6 +165,12 @@ def _request(rng: random.Random, cluster, live: list[str], config: ClusterConfig
     else:
         choices = by_admin if admin else accepted(USER)
         op = rng.choice(choices if choices and rng.random() < 0.85 else list(OPERATIONS))
+    return _step(rng, inst, name, op, admin, flavors, images, hosts), fault
+
+
+def _step(rng: random.Random, inst, name: str, op: str, admin: bool, flavors, images,
+          hosts) -> dict[str, Any]:
+    """The request ``op`` on the instance, with the arguments it is drawn."""
     args: dict[str, Any] = {}
     if op == "resize":
         others = [f for f in flavors if f != inst.flavor] or flavors
@@ -161,7 +184,7 @@ def _request(rng: random.Random, cluster, live: list[str], config: ClusterConfig
     step: dict[str, Any] = {"api": op, "instance": name, "as": "admin" if admin else "owner"}
     if args:
         step["args"] = args
-    return step, fault
+    return step
 
 
 def _host_event(rng: random.Random, hosts: list[str], down: set[str]) -> dict[str, Any] | None:
