@@ -47,6 +47,11 @@ WALKS_LEAVE_TO_THE_CORPUS = frozenset({
     "evacuate.power_off driver_error", "evacuate.rebuilding claim_failed",
     "evacuate.rebuilding group_policy_violation", "restore.restore driver_error",
     "unpause.unpause driver_error"})
+#: The operations no sequential walk can have accepted: an abort or force-complete acts
+#: on a running live migration, and a walk settles every request before the next (the
+#: lifecycle corpus cannot either: it names them unreached; scenarios/live_migrate_abort.json
+#: races one).
+WALKS_CANNOT_REACH = frozenset({"live_migrate_abort", "live_migrate_force_complete"})
 
 
 #: Differences conformance found that the model does not mend yet, each with its cause in
@@ -116,7 +121,7 @@ def test_seeded_sequential_walks_agree_with_nova(request):
     assert sum(len(r.steps) for r in reports) == count * WALK_STEPS
     if count == CORPUS_WALKS:
         reached = coverage(reports)
-        assert reached["missing_operations"] == [], reached
+        assert set(reached["missing_operations"]) <= WALKS_CANNOT_REACH, reached
         assert set(reached["missing_faults"]) <= WALKS_LEAVE_TO_THE_CORPUS, reached
 
 

@@ -122,7 +122,9 @@ NOVA: dict[str, NovaGuard] = {
                           api_task="rebuilding"),
     "shelve": NovaGuard("API.shelve", _IMAGE, api_task="shelving"),             # 4544
     # nova/policies/shelve.py: os_compute_api:os-shelve:shelve_offload is base.ADMIN
+    # ShelveController._shelve_offload: the policy before the API's lock and state
     "shelve_offload": NovaGuard("API.shelve_offload", ("shelved",), admin_only=True,
+                                checks=(POLICY, LOCK, STATE),
                                 api_task="shelving_offloading"),                # 4584
     "unshelve": NovaGuard("API.unshelve", ("shelved", "shelved_offloaded"),
                           api_task="unshelving"),                               # 4704
