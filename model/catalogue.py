@@ -946,7 +946,10 @@ LIVE_MIGRATE = Operation(
         ), "COND.live_migrate_instance", schedules=True,
             # LiveMigrationTask._execute -> _check_host_is_up(source):
             # ComputeServiceUnavailable after the API accepted (Nova 34, conformance)
-            source_must_be_up=True, same_or_newer_hypervisor=True,
+            # LiveMigrationTask._execute -> _check_instance_is_active first: a power
+            # state but running or paused fails the move (InstanceInvalidState; the
+            # migration errors, the vm_state stays: Nova 34, seen by conformance)
+            guest_must_run=True, source_must_be_up=True, same_or_newer_hypervisor=True,
             entry=rpc("COND.live_migrate_instance (called by API.live_migrate)")),
         Step("pre_live_migration", Where.DEST, _states(T.MIGRATING), (
             done(task=T.MIGRATING, migration=Migration(MS.PREPARING),

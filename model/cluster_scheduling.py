@@ -29,7 +29,7 @@ from model.scheduler.decision import (
 from model.scheduler.filters import FilterError, SimpleCIDRAffinityFilter
 from model.scheduler.pipeline import placement_resources
 from model.scheduler.request_filter import map_az_to_placement_aggregate
-from model.states import MIGRATION_FINAL, MigrationStatus as MS, VmState
+from model.states import MIGRATION_FINAL, MigrationStatus as MS, PowerState, VmState
 
 
 #: The zone Nova gives its control services (``internal_service_availability_zone``):
@@ -428,6 +428,14 @@ class Scheduling:
         restores the ledger on NoValidHost.
         """
         op = work.operation
+        if (self.lc.operation(op).step(work.step).guest_must_run
+                and inst.power_state not in (PowerState.RUNNING, PowerState.PAUSED)):
+            # the conductor's first check, before the source's and the scheduler (the
+            # scheduler is never asked: nothing to write down)
+            raise NoValidHost(
+                f"InstanceInvalidState: {inst.uuid} is in power_state "
+                f"{inst.power_state.name.lower()}: cannot live migrate "
+                f"(LiveMigrationTask._check_instance_is_active)")
         flavor = self.flavors[self.requested_flavor(inst, work)]
         claims = bool(SCHEDULING_ALLOCS & set(branch.alloc))
         if self.lc.operation(op).scheduler is SchedulerUse.CHECK_IF_NEW_IMAGE and not claims:
@@ -456,8 +464,9 @@ class Scheduling:
             # (Nova 34, seen by conformance)
             reason = ("ComputeHostNotFound: the instance has no host, so the conductor "
                       "finds no source compute node")
-            self._decided(ALTERNATE if self.lc.operation(op).step(work.step).claims_alternate
-                          else FILTER, inst, work, None, reason)
+            if self.lc.operation(op).step(work.step).claims_alternate:
+                self._decided(ALTERNATE, inst, work, None, reason)
+            # (otherwise the scheduler is never asked: nothing to write down)
             raise NoValidHost(reason)
         if (Alloc.MOVE_SOURCE_TO_MIGRATION in branch.alloc
                 and inst.host in self.ledger.allocations_view(inst.uuid)):

@@ -418,6 +418,10 @@ class Step:
     #: the scheduling fails (NoValidHost's outcome) while the instance's own host's
     #: compute service is down: the conductor checks the source before it schedules
     source_must_be_up: bool = False
+    #: the scheduling fails (NoValidHost's outcome) unless the instance's power_state
+    #: is running or paused: the conductor checks it first
+    #: (``LiveMigrationTask._check_instance_is_active``)
+    guest_must_run: bool = False
     #: a branch of this step that claims (``Alloc.CLAIM_DEST``) has the scheduler claim
     #: the chosen host in Placement and then fail before it consumes the host: the
     #: claim stays and the handler raises with nothing cleaned up (why, citing Nova)

@@ -313,6 +313,16 @@ class ConformanceDriver(fake.FakeDriver):
             self.CARRIED_PAUSED.add(instance.uuid)
         else:
             self.CARRIED_PAUSED.discard(instance.uuid)
+        given_post = post_method
+
+        def post_method(*args, **kwargs):
+            # libvirt's migration undefines the source's domain (VIR_MIGRATE_UNDEFINE_
+            # SOURCE), and the fake driver's cleanup forgets nothing: once the instance
+            # is on its destination, the source has no guest for it (a later move back
+            # there finds none, as under libvirt)
+            given_post(*args, **kwargs)
+            self.instances.pop(instance.uuid, None)
+
         if instance.uuid not in self.HOLD:
             return super().live_migration(context, instance, dest, post_method,
                                           recover_method, block_migration, migrate_data)
