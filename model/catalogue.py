@@ -278,19 +278,27 @@ def _reboot(name: str, vm_states, task_states, api_task: T, pending: T, started:
                 # instance, its power state NOSTATE as saved; a hard reboot creates the
                 # guest again (LibvirtDriver._hard_reboot, FakeDriver.reboot spawns it).
                 ok(*((Branch(when=(When.NO_GUEST,), vm=V.ERROR, task=None,
+                             tracker=(Track.UPDATE_USAGE,),
                              note="the guest is not running after the failure: "
-                                  "CM._set_instance_obj_error_state; reverts_task_state"),)
+                                  "CM._set_instance_obj_error_state; reverts_task_state "
+                                  "-> CM._instance_update"),)
                      if api_task is T.REBOOTING else ()),
                    Branch(vm=V.ACTIVE, task=None, power=P.RUNNING)),
                 Outcome("guest_running", FAULT, (Branch(vm=V.ACTIVE, task=None,
                                                         power=P.RUNNING),),
                         "CM.reboot_instance: driver failed but the guest runs"),
                 # CM._reboot_instance re-raises before it saves the power state: the
-                # record keeps what it had, the guest is not running (shut off)
+                # record keeps what it had, the guest is not running (shut off); the
+                # re-raise goes through reverts_task_state, whose CM._instance_update
+                # updates the tracker (the instance no longer counts as a build's I/O:
+                # Nova 34, seen by conformance, walk 93)
+                # (with no guest, the failed driver.reboot has made none: walk 100)
                 Outcome("driver_error", FAULT, (Branch(vm=V.ERROR, task=None,
-                                                       guest=P.SHUTDOWN),),
+                                                       guest=Rule.SHUT_OFF,
+                                                       tracker=(Track.UPDATE_USAGE,)),),
                         "CM._reboot_instance: the guest not running after the failure "
-                        "-> CM._set_instance_obj_error_state"),
+                        "-> CM._set_instance_obj_error_state; reverts_task_state -> "
+                        "CM._instance_update"),
             ), "driver.reboot", entry=within("CM.reboot_instance")),
         ),
     )

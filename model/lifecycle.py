@@ -355,6 +355,8 @@ def _guest_target(branch: Branch, guest: PowerState) -> PowerState:
     """The guest after the branch: declared, or as the record's new power_state."""
     if isinstance(branch.guest, PowerState):
         return branch.guest
+    if branch.guest is Rule.SHUT_OFF:
+        return guest if guest is PowerState.PENDING else PowerState.SHUTDOWN
     if branch.guest is Rule.FOLLOW and isinstance(branch.power, PowerState):
         return branch.power
     return guest

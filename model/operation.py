@@ -46,6 +46,9 @@ class Rule(StrEnum):
     #: a power_state effect: the record reads the hypervisor (``CM._get_power_state``:
     #: the guest's power state, NOSTATE when the driver has no guest)
     GUEST = "the guest's power state (CM._get_power_state)"
+    #: a guest effect: a guest the hypervisor has is left shut off; with none, none
+    #: (a driver call that failed after stopping a guest, or before making one)
+    SHUT_OFF = "shut off if there is one (none stays none)"
 
 
 KEEP = Rule.KEEP
