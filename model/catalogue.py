@@ -284,8 +284,15 @@ def _reboot(name: str, vm_states, task_states, api_task: T, pending: T, started:
                                   "-> CM._instance_update"),)
                      if api_task is T.REBOOTING else ()),
                    Branch(vm=V.ACTIVE, task=None, power=P.RUNNING)),
-                Outcome("guest_running", FAULT, (Branch(vm=V.ACTIVE, task=None,
-                                                        power=P.RUNNING),),
+                # (with no guest, the failed driver.reboot leaves none running: the
+                # instance errors as for driver_error; walk 127)
+                Outcome("guest_running", FAULT, (
+                    Branch(when=(When.HAS_GUEST,), vm=V.ACTIVE, task=None,
+                           power=P.RUNNING),
+                    Branch(vm=V.ERROR, task=None, guest=Rule.SHUT_OFF,
+                           tracker=(Track.UPDATE_USAGE,),
+                           note="no guest: none runs after the failure: "
+                                "CM._set_instance_obj_error_state; reverts_task_state")),
                         "CM.reboot_instance: driver failed but the guest runs"),
                 # CM._reboot_instance re-raises before it saves the power state: the
                 # record keeps what it had, the guest is not running (shut off); the
