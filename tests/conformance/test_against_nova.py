@@ -39,14 +39,16 @@ WALK_STEPS = 24
 #: host (an unshelve's power-on), which the default cluster never does.
 CORPUS_WALK_CLUSTERS = ((160, "scenarios/reclaim_cluster.toml"),
                         (180, "scenarios/shelve_kept_cluster.toml"))
-#: The faults no walk of the corpus draws (the walk generator never aims at them in
-#: these 200 seeds: an evacuation needs a down host and an admin, a restore a
-#: soft-deleted instance, an unpause a paused one, each at the moment a fault is drawn);
-#: the lifecycle corpus reaches each (test_the_lifecycle_corpus_agrees_with_nova).
+#: The faults no walk of the corpus reaches in Nova, as measured on its 200 seeds (each
+#: needs its step's state at the moment a fault is drawn: a down host and an admin for
+#: an evacuation, a paused or offloaded instance, a revert's refused move back); the
+#: lifecycle corpus reaches each (test_the_lifecycle_corpus_agrees_with_nova).
 WALKS_LEAVE_TO_THE_CORPUS = frozenset({
     "evacuate.power_off driver_error", "evacuate.rebuilding claim_failed",
-    "evacuate.rebuilding group_policy_violation", "restore.restore driver_error",
-    "unpause.unpause driver_error"})
+    "evacuate.rebuilding group_policy_violation", "rebuild.power_off driver_error",
+    "revert_resize.finish_revert_resize allocation_move_failed",
+    "unpause.unpause driver_error", "unshelve.power_on driver_error",
+    "unshelve.spawned driver_error"})
 #: The operations no sequential walk can have accepted: an abort or force-complete acts
 #: on a running live migration, and a walk settles every request before the next (the
 #: lifecycle corpus cannot either: it names them unreached; scenarios/live_migrate_abort.json
