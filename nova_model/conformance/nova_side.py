@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 import unittest
@@ -102,6 +103,10 @@ def _queued():
                 yield f"{message.get('method')} to {target.topic}.{target.server or '*'}"
 
 
+#: How often a service's fake RPC listener looks at its queues (``_track_work``).
+POLL_S = 0.005
+
+
 def _track_work() -> None:
     """Count Nova's work where it passes in its functional environment (once per process).
 
@@ -131,8 +136,17 @@ def _track_work() -> None:
         listener.harness_stopped = True
         listener_stop(listener)
 
-    def poll(listener, *args, **kwargs):
-        taken = listener_poll(listener, *args, **kwargs)
+    def poll(listener, timeout=None, batch_size=1, batch_timeout=None):
+        # The fake transport looks at its queues every 50 ms, so each cast of a chain
+        # waited up to that long to be taken (and each RPC server as long to stop):
+        # it is asked every POLL_S instead, as long as it would have waited.
+        limit = batch_timeout or timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            taken = listener_poll(listener, timeout=POLL_S, batch_size=batch_size)
+            if (taken or listener._stopped.is_set()
+                    or (deadline is not None and time.monotonic() >= deadline)):
+                break
         first = listener.harness_targets[0]
         for message in taken or ():
             message.harness_unit = WORK.begin(
@@ -440,6 +454,11 @@ class _Holds:
     that instance after the hold was armed waits, before any of the method's own code
     runs, until the hold is released (a green sleep: Nova's other services, and the
     racing request, run meanwhile). A hold never released passes after ``LIMIT_S``.
+
+    A held cast is, for the model, a message still in its queue. When the compute it
+    waits on stops (a restart, a service going down), the process that took it ends
+    without running it (``detach``) and the message goes back to its queue, to be
+    taken by the compute's next start (``redeliver``), which waits at the same hold.
     """
 
     LIMIT_S = 90.0
@@ -456,7 +475,8 @@ class _Holds:
             owner_path, attr = target.rsplit(".", 1)
             original = getattr(_resolve(owner_path), attr)
             self.env.stub_out(target, self._wrap(target, original))
-        self.holds.append(dict(hold, reached=False, released=False, passed=False))
+        self.holds.append(dict(hold, reached=False, released=False, passed=False,
+                               call=None, detached=False))
 
     def _wrap(self, target: str, original):
         def held(*args, **kwargs):
@@ -465,18 +485,59 @@ class _Holds:
             hold = next((h for h in self.holds if h["target"] == target and not h["reached"]
                          and self.env.names.get(h["instance"]) == uuid), None)
             if hold is not None:
-                hold["reached"] = True
+                hold.update(reached=True, call=(held, args, kwargs), detached=False)
                 deadline = time.monotonic() + self.LIMIT_S
 
                 def holding() -> bool:
-                    return not hold["released"] and time.monotonic() < deadline
+                    return (not hold["released"] and not hold["detached"]
+                            and time.monotonic() < deadline)
 
                 with WORK.holding(holding):
                     while holding():
                         time.sleep(0.02)   # a green sleep
+                if hold["detached"]:
+                    return None   # (a cast: nobody waits for a reply)
                 hold["passed"] = True
+                hold["expired"] = not hold["released"]
             return original(*args, **kwargs)
         return held
+
+    def _waiting_on(self, host: str) -> list[dict[str, Any]]:
+        return [h for h in self.holds if h["reached"] and not h["passed"]
+                and not h["released"] and h["call"] is not None
+                and getattr(h["call"][1][0], "host", None) == host]
+
+    def detach(self, host: str) -> None:
+        """The compute on ``host`` stops: the casts held in its handlers go back to
+        its queue (they end in this process without running)."""
+        for hold in self._waiting_on(host):
+            hold["detached"] = True
+
+    def redeliver(self, host: str, manager) -> None:
+        """The compute on ``host`` started again as ``manager``: it takes the casts
+        that went back to its queue, and each waits at its hold again."""
+        for hold in self.holds:
+            if not hold["detached"]:
+                continue
+            held, args, kwargs = hold["call"]
+            if getattr(args[0], "host", None) != host:
+                continue
+            hold.update(reached=False, detached=False, call=None)
+            unit = WORK.begin(f"{hold['target']} taken again on {host}")
+
+            def run(held=held, args=(manager, *args[1:]), kwargs=kwargs, unit=unit):
+                try:
+                    with WORK.running(unit):
+                        held(*args, **kwargs)
+                finally:
+                    WORK.end(unit)
+
+            threading.Thread(target=run, daemon=True).start()
+
+    def expired(self) -> list[str]:
+        """The holds that let their cast go after ``LIMIT_S`` instead of at their
+        release: Nova waited for something the scenario never did."""
+        return [h["key"] for h in self.holds if h.get("expired")]
 
     def _named(self, key: str) -> dict[str, Any]:
         return next(h for h in self.holds if h["key"] == key)
@@ -709,6 +770,10 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
             except Exception as exc:  # a harness failure is reported, never hidden
                 reply = {"harness_error": f"{type(exc).__name__}: {exc}",
                          "traceback": traceback.format_exc(limit=6)}
+            expired = self.holds.expired()
+            if expired and "harness_error" not in reply:
+                reply["harness_error"] = (f"held for {self.holds.LIMIT_S:.0f} s and never "
+                                          f"released: {', '.join(expired)}")
             if action.get("observe") and "unreached" not in reply:
                 reply["observed"] = self._settle_and_observe()
                 reply["faults"] = self._disarm()
@@ -850,6 +915,7 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         try:
             service = self._service(host)
             if event == "service_down":
+                self.holds.detach(host)
                 self.computes[host].stop()
                 self.admin_api.put_service(service["id"], {"forced_down": True})
             elif event in ("service_up", "restart"):
@@ -859,11 +925,13 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                     for uuid in self.held:
                         if self.admin_api.get_server(uuid)["OS-EXT-SRV-ATTR:host"] == host:
                             ConformanceDriver.RELEASE[uuid] = "killed"
+                    self.holds.detach(host)
                     self.computes[host].stop()
                 # Started first: Nova refuses to unset forced_down while the host still
                 # has `done` evacuations, which the restarted compute's init_host
                 # (_destroy_evacuated_instances) moves to `completed`.
                 self.computes[host] = self._start_again(host)
+                self.holds.redeliver(host, self.computes[host].manager)
                 if service["forced_down"]:
                     self.admin_api.put_service(service["id"], {"forced_down": False})
             elif event == "disable":
@@ -1005,10 +1073,14 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
         hosts = {}
         for host, rp in sorted(self.rp.items()):
             held = self.placement.get(f"/resource_providers/{rp}/allocations").body
+            usages: dict[str, int] = {}
             for consumer, alloc in held["allocations"].items():
                 name = consumer_names.get(consumer, consumer)
                 allocations.setdefault(name, {})[host] = dict(alloc["resources"])
-            usages = self.placement.get(f"/resource_providers/{rp}/usages").body["usages"]
+                # (a provider's usage is the sum of its allocations, as Placement's
+                # GET /resource_providers/{uuid}/usages adds them up)
+                for rc, amount in alloc["resources"].items():
+                    usages[rc] = usages.get(rc, 0) + amount
             inventories = self.placement.get(
                 f"/resource_providers/{rp}/inventories").body["inventories"]
             hosts[host] = {rc: {"used": usages.get(rc, 0),
@@ -1164,7 +1236,7 @@ def main() -> int:
 
     for plan in request["plans"]:
         emit({"plan": plan["name"], "begin": True})
-        case = NovaCluster(request["cluster"], plan, emit)
+        case = NovaCluster(plan["cluster"], plan, emit)
         result = unittest.TestResult()
         case.run(result)
         problems = [f"{kind}: {_last_line(text)}"

@@ -134,11 +134,15 @@ def nova_available() -> bool:
         return False
 
 
-def conform(named: Iterable[tuple[str, scenarios.Scenario]], config: ClusterConfig, *,
+def conform(named: Iterable[tuple[str, scenarios.Scenario]
+                           | tuple[str, scenarios.Scenario, ClusterConfig]],
+            config: ClusterConfig, *,
             progress: Callable[[str], None] | None = None,
             python: str | None = None, log: str | None = None,
             lifecycle: Lifecycle | None = None, processes: int = 1) -> list[ScenarioReport]:
-    """Compare every scenario (all on ``config``) between the model and Nova.
+    """Compare every scenario between the model and Nova, each on ``config`` or on the
+    cluster its entry names third (a Nova process builds each scenario's cloud afresh,
+    so scenarios of different clusters share its start-up).
 
     ``lifecycle`` checks a catalogue variant instead of the specification. ``log`` names
     a file that keeps everything the Nova process logged (by default it is discarded);
@@ -152,16 +156,23 @@ def conform(named: Iterable[tuple[str, scenarios.Scenario]], config: ClusterConf
             "running Nova needs the 'conformance' extra: pip install -e '.[conformance]'")
     if processes < 1:
         raise ValueError("processes must be at least 1")
-    plans = [build(name, scenario, config, lifecycle) for name, scenario in named]
+    entries = [(entry[0], entry[1], entry[2] if len(entry) > 2 else config)
+               for entry in named]
+    documents: dict[int, dict[str, Any]] = {}
+    clusters: dict[str, dict[str, Any]] = {}
+    plans = []
+    for name, scenario, cluster_config in entries:
+        plans.append(build(name, scenario, cluster_config, lifecycle))
+        clusters[name] = documents.setdefault(id(cluster_config),
+                                              cluster_document(cluster_config))
     reports = {p.name: ScenarioReport(p.name, not_reproducible=p.not_reproducible,
                                       stopped_at=p.stopped_at) for p in plans}
     runnable = [p for p in plans if p.steps]
     shards = [runnable[i::processes] for i in range(processes) if runnable[i::processes]]
-    cluster = cluster_document(config)
 
     def run(index: int) -> None:
         shard_log = log if log is None or index == 0 else f"{log}.{index}"
-        _run_nova(shards[index], cluster, reports, progress, python, shard_log)
+        _run_nova(shards[index], clusters, reports, progress, python, shard_log)
 
     if len(shards) == 1:
         run(0)
@@ -201,7 +212,7 @@ def _lines(proc: subprocess.Popen, limit: float) -> Iterator[str]:
             yield line.decode()
 
 
-def _run_nova(plans: list[Plan], cluster: dict[str, Any],
+def _run_nova(plans: list[Plan], clusters: dict[str, dict[str, Any]],
               reports: dict[str, ScenarioReport],
               progress: Callable[[str], None] | None, python: str | None,
               log_path: str | None) -> None:
@@ -216,7 +227,7 @@ def _run_nova(plans: list[Plan], cluster: dict[str, Any],
     with (open(log_path, "w+") if log_path else tempfile.TemporaryFile(mode="w+")) as log:
         while remaining:
             say(f"starting Nova 34 in-process for {len(remaining)} scenario(s)")
-            hung = _run_batch(remaining, cluster, reports, say, python, log, len(plans))
+            hung = _run_batch(remaining, clusters, reports, say, python, log, len(plans))
             if hung is None:
                 return
             done = remaining.index(hung)
@@ -232,11 +243,13 @@ def _run_nova(plans: list[Plan], cluster: dict[str, Any],
                 remaining = remaining[done:]
 
 
-def _run_batch(plans: list[Plan], cluster: dict[str, Any],
+def _run_batch(plans: list[Plan], clusters: dict[str, dict[str, Any]],
                reports: dict[str, ScenarioReport], say: Callable[[str], None],
                python: str | None, log, total: int) -> Plan | None:
-    """One Nova process for ``plans``; returns the plan it hung in, if it did."""
-    request = json.dumps({"cluster": cluster, "plans": [p.request() for p in plans]})
+    """One Nova process for ``plans`` (each on its cluster document, by name); returns
+    the plan it hung in, if it did."""
+    request = json.dumps({"plans": [dict(p.request(), cluster=clusters[p.name])
+                                    for p in plans]})
     by_name = {p.name: p for p in plans}
     proc = subprocess.Popen(
         [python or sys.executable, "-m", "nova_model.conformance.nova_side"],

@@ -79,17 +79,33 @@ def _assert_agree(reports) -> None:
     assert not wrong, "\n".join(wrong)
 
 
-def test_every_example_scenario_agrees_with_nova():
+#: The volume-backed shelve scenario run once more with shelved_offload_time -1
+#: (test_a_volume_backed_shelve_offloads_at_once_in_nova), in the examples' run.
+VOLUME_SHELVE = "shelve_volume_backed.json"
+VOLUME_SHELVE_KEPT = f"{VOLUME_SHELVE} [shelved_offload_time=-1]"
+
+
+def _keep_shelved(config: ClusterConfig) -> ClusterConfig:
+    return config.replace(options=dataclasses.replace(config.options,
+                                                      shelved_offload_time=-1))
+
+
+@pytest.fixture(scope="module")
+def example_reports() -> dict[str, object]:
+    """Every example scenario compared with Nova 34, each on its own cluster file (the
+    default one unless it names one), and the variants the tests below need, in one
+    run (its Nova processes start once)."""
     paths = sorted((ROOT / "scenarios").glob("*.json"))
-    # each on its own cluster file (the default one unless it names one)
-    by_config: dict[str, tuple[ClusterConfig, list]] = {}
-    for path in paths:
-        scenario = scenarios.load(path)
-        config = scenarios.resolve_config(scenario)
-        by_config.setdefault(getattr(config, "source", ""), (config, []))[1].append(
-            (path.name, scenario))
-    reports = [r for config, named in by_config.values()
-               for r in conform(named, config, processes=PROCESSES)]
+    named = [(path.name, scenario, scenarios.resolve_config(scenario))
+             for path in paths for scenario in [scenarios.load(path)]]
+    volume = scenarios.load(ROOT / "scenarios" / VOLUME_SHELVE)
+    named.append((VOLUME_SHELVE_KEPT, volume, _keep_shelved(CONFIG)))
+    return {r.name: r for r in conform(named, CONFIG, processes=PROCESSES)}
+
+
+def test_every_example_scenario_agrees_with_nova(example_reports):
+    reports = [r for name, r in example_reports.items() if name != VOLUME_SHELVE_KEPT]
+    assert len(reports) == len(list((ROOT / "scenarios").glob("*.json")))
     _assert_agree(reports)
     # the comparison is not empty: every scenario compares its first steps at least,
     # and the corpus compares hundreds of fields
@@ -114,10 +130,9 @@ def _walk_clusters(count: int) -> list[tuple[ClusterConfig, range]]:
 
 def test_seeded_sequential_walks_agree_with_nova(request):
     count = _walks(request)
-    reports = []
-    for config, seeds in _walk_clusters(count):
-        named = [(f"walk-{seed}", walk(seed, WALK_STEPS, config)) for seed in seeds]
-        reports += conform(named, config, processes=PROCESSES)
+    named = [(f"walk-{seed}", walk(seed, WALK_STEPS, config), config)
+             for config, seeds in _walk_clusters(count) for seed in seeds]
+    reports = conform(named, CONFIG, processes=PROCESSES)
     _assert_agree(reports)
     assert all(r.not_reproducible is None for r in reports), _describe(reports)
     assert sum(len(r.steps) for r in reports) == count * WALK_STEPS
@@ -135,12 +150,8 @@ def test_the_lifecycle_corpus_agrees_with_nova(request):
     built, unreached = build(CONFIG)
     # what no short set-up reaches is named, and only what needs a race
     assert set(unreached) == {"live_migrate_abort ok", "live_migrate_force_complete ok"}
-    reports = []
-    by_config: dict[int, tuple] = {}
-    for name, config, scenario in built:
-        by_config.setdefault(id(config), (config, []))[1].append((name, scenario))
-    for config, named in by_config.values():
-        reports += conform(named, config, processes=PROCESSES)
+    reports = conform([(name, scenario, config) for name, config, scenario in built],
+                      CONFIG, processes=PROCESSES)
     _assert_agree(reports)
 
 
@@ -167,14 +178,13 @@ def test_a_model_that_disagrees_with_nova_is_caught():
         "instances.vm1.vm_state: model 'active', Nova 'stopped'"]
 
 
-def test_a_volume_backed_shelve_offloads_at_once_in_nova():
+def test_a_volume_backed_shelve_offloads_at_once_in_nova(example_reports):
     """With shelved_offload_time -1 the image-backed server stays shelved and the
     volume-backed one is offloaded at once (API.shelve casts shelve_offload_instance
     for it), on the model and in Nova 34 (the harness boots it from a volume made from
     the image, through Nova's Cinder fixture)."""
-    config = CONFIG.replace(options=dataclasses.replace(CONFIG.options,
-                                                        shelved_offload_time=-1))
-    scenario = scenarios.load(ROOT / "scenarios" / "shelve_volume_backed.json")
+    config = _keep_shelved(CONFIG)
+    scenario = scenarios.load(ROOT / "scenarios" / VOLUME_SHELVE)
     run = scenarios.run(scenario, config)
     try:
         assert run.cluster.instances["vm2"].vm_state is VmState.SHELVED
@@ -183,12 +193,13 @@ def test_a_volume_backed_shelve_offloads_at_once_in_nova():
                                "shelve accepted -> shelving_image_pending_upload"]
     finally:
         run.close()
-    [report] = conform([("shelve_volume_backed.json", scenario)], config)
+    report = example_reports[VOLUME_SHELVE_KEPT]
     _assert_agree([report])
     assert report.not_reproducible is None and len(report.steps) == len(scenario.steps)
 
 
-def test_a_delete_stuck_in_the_middle_of_a_cold_migration_is_not_counted_by_the_destinations_audit():
+def test_a_delete_stuck_in_the_middle_of_a_cold_migration_is_not_counted_by_the_destinations_audit(
+        example_reports):
     """The stuck-delete finding's consequence, shown in Nova 34 rather than read: in the
     middle of a cold migration vm1 is left in deleting (a force delete racing a soft
     delete), and compute2's resource audit skips the move
@@ -198,7 +209,7 @@ def test_a_delete_stuck_in_the_middle_of_a_cold_migration_is_not_counted_by_the_
     and equals the model's tracker."""
     name = "delete_stuck_in_the_middle_of_a_cold_migration.json"
     scenario = scenarios.load(ROOT / "scenarios" / name)
-    [report] = conform([(name, scenario)], scenarios.resolve_config(scenario))
+    report = example_reports[name]
     _assert_agree([report])
     assert report.not_reproducible is None and len(report.steps) == len(scenario.steps)
     [audit] = [s.audit for s in report.steps if s.audit is not None]

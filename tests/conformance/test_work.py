@@ -157,7 +157,7 @@ def _slow_nova(tmp_path, delay: float, timeout: float) -> str:
 
 @pytest.mark.conformance
 def test_a_slow_scheduling_decision_is_waited_for_and_one_that_never_ends_reported(tmp_path):
-    """Nova's scheduler takes 3 s to decide (nothing Nova shows changes meanwhile: the
+    """Nova's scheduler takes 2 s to decide (nothing Nova shows changes meanwhile: the
     servers stay building/scheduling): the settle waits and the boot agrees. With the
     settle's limit below the decision's time, the step is a harness error naming the
     work still in flight, not a comparison of a Nova that is not at rest."""
@@ -166,14 +166,14 @@ def test_a_slow_scheduling_decision_is_waited_for_and_one_that_never_ends_report
     scenario = scenarios.parse([{"api": "create", "args": {"min_count": 2, "max_count": 2}},
                                 {"settle": True}])
     [slow] = conform([("slow", scenario)], config,
-                     python=_slow_nova(tmp_path, delay=3.0, timeout=120.0))
+                     python=_slow_nova(tmp_path, delay=2.0, timeout=120.0))
     assert slow.agrees, slow.text()
-    assert slow.fields > 20 and slow.steps[-1].settled["seconds"] >= 3.0
+    assert slow.fields > 20 and slow.steps[-1].settled["seconds"] >= 2.0
     assert slow.steps[-1].settled["in_flight"] == []
 
     [stuck] = conform([("stuck", scenario)], config,
-                      python=_slow_nova(tmp_path, delay=8.0, timeout=2.0))
+                      python=_slow_nova(tmp_path, delay=4.0, timeout=1.0))
     assert not stuck.agrees and stuck.harness_error is not None
-    assert "Nova still at work after 2 s" in stuck.harness_error
+    assert "Nova still at work after 1 s" in stuck.harness_error
     assert "schedule_and_build_instances on conductor" in stuck.harness_error, \
         stuck.harness_error
