@@ -426,7 +426,11 @@ class Delivery:
             if shared not in seen:
                 self.shared_migrations[reused.uuid] = seen + (shared,)
         elif change is not None and change.create is not None:
-            dest = work.get("dest") if change.records_dest else None
+            # (a record the conductor makes before it schedules names the host a forced
+            # request gave it: COND._live_migrate's dest_compute; the API passes a
+            # requested host on only when it is forced)
+            dest = (work.get("dest") if change.records_dest else
+                    work.get("host") if work.get("force") else None)
             record = self.create_migration(inst, change.create, change.status, before_host,
                                             dest, uuid=migration_uuid,
                                             new_flavor=work.get("flavor"))

@@ -342,9 +342,6 @@ class Scheduling:
     def request_spec(self, inst: Instance, work: Work) -> RequestSpec:
         op = work.operation
         operation = self.lc.operation(op)
-        if (operation.step(work.step).source_must_be_up
-                and inst.host is not None and not self.service_is_up(inst.host)):
-            raise NoValidHost(f"the source {inst.host}'s compute service is down")
         flavor = self.flavors[self.requested_flavor(inst, work)]
         info = self.info[inst.uuid]
         ignore: tuple[str, ...] = ()
@@ -428,14 +425,19 @@ class Scheduling:
         restores the ledger on NoValidHost.
         """
         op = work.operation
-        if (self.lc.operation(op).step(work.step).guest_must_run
+        step = self.lc.operation(op).step(work.step)
+        # The conductor's first checks (LiveMigrationTask._execute), before anything is
+        # moved or claimed and whether or not the destination is forced; the scheduler
+        # is never asked (nothing to write down).
+        if (step.guest_must_run
                 and inst.power_state not in (PowerState.RUNNING, PowerState.PAUSED)):
-            # the conductor's first check, before the source's and the scheduler (the
-            # scheduler is never asked: nothing to write down)
             raise NoValidHost(
                 f"InstanceInvalidState: {inst.uuid} is in power_state "
                 f"{inst.power_state.name.lower()}: cannot live migrate "
                 f"(LiveMigrationTask._check_instance_is_active)")
+        if step.source_must_be_up and inst.host is not None and not self.service_is_up(inst.host):
+            raise NoValidHost(f"ComputeServiceUnavailable: the source {inst.host}'s compute "
+                              f"service is down (LiveMigrationTask._check_host_is_up)")
         flavor = self.flavors[self.requested_flavor(inst, work)]
         claims = bool(SCHEDULING_ALLOCS & set(branch.alloc))
         if self.lc.operation(op).scheduler is SchedulerUse.CHECK_IF_NEW_IMAGE and not claims:
