@@ -20,7 +20,7 @@ from model.cluster_state import (
     freeze_context as _freeze_context,
 )
 from model.lifecycle import (
-    DYNAMIC_CONDITIONS, PREEMPTED, STATIC_CONDITIONS, Instance, place, preempted_clean_up,
+    PREEMPTED, Instance, branch_taken, fault_reached, place, preempted_clean_up,
     preempted_guest, preempted_reaches, preempted_state,
 )
 from model.operation import (
@@ -213,11 +213,8 @@ class Delivery:
                 f"{inst.vm_state.value}/{inst.task_state}; work dropped{cleanup}")
             return Result(False, err, err.message, inst.uuid)
         trigger = "injected"
-        if (outcome != "ok" and step.outcome(outcome).kind is OutcomeKind.FAULT
-                and self.lc.may(work.operation, work.step, "ok", inst, **kw)
-                and self.predict(step, "ok", inst).answers):
-            # the compute's own check fails before the call the fault stands for
-            # (Branch.answers): that call is never made
+        if (not fault_reached(step, outcome, inst)
+                and self.lc.may(work.operation, work.step, "ok", inst, **kw)):
             outcome = "ok"
         if (step.late_group_check and outcome == "ok"
                 and self.group_policy_violated(inst, work.target or inst.host)):
@@ -547,9 +544,4 @@ class Delivery:
 
     def predict(self, step: Step, outcome: str, inst: Instance) -> Branch:
         """The branch an outcome will take for the instance now (first whose conditions hold)."""
-        vm, task = inst.vm_state, inst.task_state
-        for b in step.outcome(outcome).branches:
-            if all(STATIC_CONDITIONS[w](vm, task, inst.power_state) if w in STATIC_CONDITIONS
-                   else DYNAMIC_CONDITIONS[w](inst) for w in b.when):
-                return b
-        return step.outcome(outcome).branches[-1]
+        return branch_taken(step, outcome, inst)

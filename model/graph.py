@@ -32,7 +32,7 @@ import networkx as nx
 
 from model.lifecycle import (
     ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
-    check_admits, guard_failure, place, preempted_clean_up, preempted_guest, preempted_label,
+    check_admits, fault_reached, guard_failure, place, preempted_clean_up, preempted_guest, preempted_label,
     preempted_reaches, preempted_state,
     rebuild_as_stopped,
 )
@@ -527,7 +527,9 @@ class _Explorer:
                 or not check_admits(step, STATE_PAIRS.get(node.state, (None, None))[1],
                                     node.guest)):
             return self._preempted(node.core, item)
-        return tuple(moved for outcome in step.outcomes
+        self._restore(node.core)
+        reached = [o for o in step.outcomes if fault_reached(step, o.name, self.instance)]
+        return tuple(moved for outcome in reached
                      for moved in self._moves(node.core, ("deliver", outcome.name, item),
                                               item))
 

@@ -478,6 +478,27 @@ def preempted_clean_up(lifecycle: "Lifecycle", operation: str, step: Step,
     return CleanUp(fault.name, branch, migration)
 
 
+def branch_taken(step: Step, outcome: str, instance: Instance) -> Branch:
+    """The branch ``outcome`` of ``step`` takes for the instance now: the first whose
+    conditions hold."""
+    vm, task = instance.vm_state, instance.task_state
+    branches = step.outcome(outcome).branches
+    for b in branches:
+        if all(STATIC_CONDITIONS[w](vm, task, instance.power_state) if w in STATIC_CONDITIONS
+               else DYNAMIC_CONDITIONS[w](instance) for w in b.when):
+            return b
+    return branches[-1]
+
+
+def fault_reached(step: Step, outcome: str, instance: Instance) -> bool:
+    """Whether the call a fault outcome stands for is made: not when the handler's own
+    check fails before it (``Branch.answers`` on the branch ``ok`` takes now: the
+    handler answers the request and never calls the driver), so the step can only end
+    as ``ok``."""
+    return (step.outcome(outcome).kind is not OutcomeKind.FAULT
+            or not branch_taken(step, "ok", instance).answers)
+
+
 def preempted_reaches(step: Step, record: MigrationStatus | None) -> bool:
     """Whether the handler of a step that lost its compare-and-swap reaches it, given
     the status of the step's own record now (None: none, or no longer the instance's

@@ -218,8 +218,12 @@ from model.states import PowerState, TaskState, VmState
 #: scenarios/failed_hard_reboot_without_guest_makes_none.json): a hard reboot whose
 #: driver fails leaves a guest it had shut off, and makes none where there was none
 #: (Rule.SHUT_OFF), where the model made a shut-off guest out of nothing.
+#: Then 6885 -> 6884 transitions: the explorer applies Branch.answers as the cluster
+#: does (lifecycle.fault_reached): over a paused guest CM.set_admin_password answers
+#: 409 before the driver, so the edge active/updating_password/paused -> active/None/
+#: paused labelled set_admin_password's driver_error is gone (its ok edge stays).
 PROJECTED_STATES = 358        # distinct (vm_state, task_state, power_state)
-PROJECTED_TRANSITIONS = 6885  # distinct labelled edges between them
+PROJECTED_TRANSITIONS = 6884  # distinct labelled edges between them
 CONFIGURATIONS = 932951       # full-graph nodes (state + pending work + world)
 
 CHECK_NAMES = [
@@ -438,3 +442,17 @@ def test_the_explorer_has_the_clusters_moves_around_a_lost_check(exploration):
     inst = cluster.instances["vm1"]
     assert (inst.vm_state, inst.task_state) == (VmState.ERROR, TaskState.RESIZE_MIGRATING)
     assert inst.migration.status.value == "error"  # errors_out_migration
+
+
+def test_a_fault_the_handlers_own_check_comes_before_is_never_delivered(exploration):
+    """CM.set_admin_password answers 409 over a guest that is not running before it calls
+    the driver (Branch.answers): the explorer, as the cluster, delivers no driver fault
+    there, and still does over a running guest."""
+    def labels(power: PowerState) -> set[str]:
+        state = (VmState.ACTIVE, TaskState.UPDATING_PASSWORD, power)
+        return {k for u, _, k in exploration.projected.edges(keys=True) if u == state}
+
+    step = "set_admin_password.set_admin_password"
+    assert {f"{step}.ok", f"{step}.driver_error"} <= labels(PowerState.RUNNING)
+    assert f"{step}.ok" in labels(PowerState.PAUSED)
+    assert f"{step}.driver_error" not in labels(PowerState.PAUSED)
