@@ -847,26 +847,26 @@ UPSTREAM: tuple[Finding, ...] = (
              "ComputeManager._complete_deletion",
     ),
     Finding(
-        name="a rebuild or snapshot of an instance whose guest is gone stays in its task",
+        name="a snapshot of an instance whose guest is gone stays in its task",
         invariant="nothing_stuck",
         cause=cause("vanished_guests"),
         summary=("A rebuild whose spawn fails has already destroyed the guest "
                  "(ComputeManager._rebuild_default_impl calls driver.destroy before "
                  "driver.spawn), and a cold move whose finish fails on the destination "
                  "leaves no guest there; the instance stays active, stopped or in error "
-                 "on that host. A later rebuild powers the missing guest off, and the "
-                 "driver's InstanceNotFound is taken by rebuild_instance for an instance "
-                 "deleted while rebuilding; a later snapshot or backup gets "
-                 "InstanceNotRunning from driver.snapshot, which _snapshot_instance takes "
-                 "for an instance that disappeared. Both return without clearing the "
-                 "task_state (reverts_task_state sees no exception), with power_state "
-                 "NOSTATE saved: the server stays in rebuilding or image_snapshot until an "
-                 "admin resets its state. Replayed on Nova 34 by nova-model conform "
-                 "(scenarios/rebuild_after_failed_rebuild_stays_rebuilding.json, "
-                 "scenarios/snapshot_after_failed_rebuild_stays_in_image_snapshot.json)."),
+                 "on that host. A later snapshot or backup gets InstanceNotRunning from "
+                 "driver.snapshot (LibvirtDriver.snapshot finds no domain), which "
+                 "_snapshot_instance takes for an instance that disappeared: it returns "
+                 "without clearing the task_state (reverts_task_state sees no exception), "
+                 "with power_state NOSTATE saved, and the server stays in image_snapshot "
+                 "until an admin resets its state. Replayed on Nova 34 by nova-model "
+                 "conform (scenarios/snapshot_after_failed_rebuild_stays_in_image_snapshot"
+                 ".json). A later rebuild does not stay: the libvirt driver's power_off "
+                 "and destroy pass with no domain and the spawn makes the guest again "
+                 "(scenarios/rebuild_after_failed_rebuild_spawns_again.json)."),
         nova="nova/compute/manager.py: ComputeManager._rebuild_default_impl, "
-             "ComputeManager.rebuild_instance (except InstanceNotFound), "
-             "ComputeManager._snapshot_instance (except InstanceNotRunning)",
+             "ComputeManager._snapshot_instance (except InstanceNotRunning); "
+             "nova/virt/libvirt/driver.py: LibvirtDriver.snapshot, LibvirtDriver.power_off",
     ),
     Finding(
         name="a rebuild of an instance with no host claims a host and stays in rebuilding",

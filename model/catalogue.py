@@ -61,15 +61,23 @@ ERROR_OUT = Outcome("driver_error", FAULT,
                     (Branch(vm=V.ERROR, task=None, tracker=(Track.UPDATE_USAGE,)),),
                     "_error_out_instance_on_exception; reverts_task_state -> "
                     "CM._instance_update")
-#: ``reverts_task_state`` after the driver found no guest: its power-off
-#: (``CM._power_off_instance``) raises InstanceNotFound before the step saves anything
-#: (the guest a failed rebuild or move destroyed). That is the fake driver the harness
-#: runs (``FakeDriver.power_off``); ``LibvirtDriver.power_off`` passes with no domain
-#: (``_clean_shutdown`` and ``_destroy`` take InstanceNotFound as done), not yet followed
-#: here. A power-on makes the guest instead (START).
+#: ``reverts_task_state`` after the driver found no guest (the guest a failed rebuild or
+#: move destroyed): its call raises InstanceNotFound or InstanceNotRunning before the
+#: step saves anything. A power-off is not such a call: ``LibvirtDriver.power_off``
+#: passes with no domain (``_clean_shutdown`` and ``_destroy`` take InstanceNotFound as
+#: done), and a power-on makes the guest (START).
 NO_GUEST_REVERTS = Branch(when=(When.NO_GUEST,), task=None, tracker=(Track.UPDATE_USAGE,),
                           note="the driver has no guest: InstanceNotFound; "
                                "reverts_task_state -> CM._instance_update")
+
+
+def _no_guest_powered_off(**effects) -> Branch:
+    """A power-off with no guest (``CM._power_off_instance``): ``LibvirtDriver.power_off``
+    finds no domain and takes it as off, so the step goes on and saves the power state
+    ``CM._get_power_state`` reads, NOSTATE; the hypervisor still has no guest."""
+    return Branch(when=(When.NO_GUEST,), power=P.PENDING,
+                  note="LibvirtDriver.power_off: no domain is taken as off; "
+                       "CM._get_power_state reads NOSTATE", **effects)
 
 #: ``_error_out_instance_on_exception`` with InstanceFaultRollback/NotImplementedError.
 ROLLBACK = Outcome("rollback", FAULT, (Branch(task=None, tracker=(Track.UPDATE_USAGE,)),),
@@ -243,9 +251,11 @@ STOP = Operation(
     # save(expected_task_state=POWERING_OFF), and admits None as well when the guest
     # it read first was already down (NOSTATE, SHUTDOWN, CRASHED): a reset-state while
     # the cast waited fails the save over a guest it shut off, unless that guest was off
-    # already, when the instance is stopped all the same.
+    # already, when the instance is stopped all the same. With no guest the power-off
+    # passes (LibvirtDriver.power_off) and the record takes NOSTATE (CM._get_power_state).
     steps=(Step("power_off", Where.HOST, _states(T.POWERING_OFF), (
-        ok(NO_GUEST_REVERTS, Branch(vm=V.STOPPED, task=None, power=P.SHUTDOWN)), REVERT_TASK,
+        ok(_no_guest_powered_off(vm=V.STOPPED, task=None),
+           Branch(vm=V.STOPPED, task=None, power=P.SHUTDOWN)), REVERT_TASK,
     ), "CM.stop_instance -> CM._power_off_instance", entry=rpc("CM.stop_instance"),
         guest_before_check=P.SHUTDOWN, expects_if_guest_down=NO_TASK),),
     notes=("An instance in error that is stopped ends stopped.",),
@@ -364,22 +374,19 @@ RESUME = _simple("resume", "API.resume", [V.SUSPENDED], T.RESUMING, Rule.SAVED_V
                  faults=(ERROR_OUT,))
 # CM.rescue_instance powers the guest off (CM._power_off_instance) inside the try whose
 # except errors the instance out: a driver that then fails leaves the guest off and the
-# record as it was; with no guest, the power-off itself fails the same way.
+# record as it was. With no guest the power-off passes (LibvirtDriver.power_off) and so
+# does the rescue: LibvirtDriver.rescue builds the domain's XML afresh when there is
+# none (_get_existing_domain_xml, _get_existing_guest_config) and creates the rescue
+# domain, running.
 RESCUE = _simple("rescue", "API.rescue", [V.ACTIVE, V.STOPPED, V.ERROR], T.RESCUING,
                  V.RESCUED, P.RUNNING, "CM.rescue_instance",
                  "Boot the instance from a rescue image.",
                  faults=(dataclasses.replace(ERROR_OUT, branches=(
-                     Branch(when=(When.NO_GUEST,), vm=V.ERROR, task=None,
+                     Branch(when=(When.HAS_GUEST,), vm=V.ERROR, task=None, guest=P.SHUTDOWN,
                             tracker=(Track.UPDATE_USAGE,)),
-                     Branch(vm=V.ERROR, task=None, guest=P.SHUTDOWN,
-                            tracker=(Track.UPDATE_USAGE,))),
+                     Branch(vm=V.ERROR, task=None, tracker=(Track.UPDATE_USAGE,))),
                      nova="CM.rescue_instance: CM._power_off_instance, then the driver "
                           "fails -> _set_instance_obj_error_state"),),
-                 first=(Branch(when=(When.NO_GUEST,), vm=V.ERROR, task=None,
-                               tracker=(Track.UPDATE_USAGE,),
-                               note="CM._power_off_instance raises InstanceNotFound: "
-                                    "_set_instance_obj_error_state; reverts_task_state "
-                                    "-> CM._instance_update"),),
                  launched=True)
 UNRESCUE = _simple("unrescue", "API.unrescue", [V.RESCUED], T.UNRESCUING, V.ACTIVE,
                    P.RUNNING, "CM.unrescue_instance",
@@ -535,16 +542,13 @@ REBUILD = Operation(
             # scenarios/rebuild_finds_an_evacuations_accepted_record.json)
             record=_ACCEPTED_RECORD),
         # CM._do_rebuild_instance saves the guest's power state; CM._rebuild_default_impl
-        # then powers the guest off, and with no guest driver.power_off raises
-        # InstanceNotFound, which CM.rebuild_instance takes for an instance deleted while
-        # rebuilding: it returns with the task left set (Nova 34, seen by conformance).
+        # then powers the guest off and destroys it, and with no guest both pass
+        # (LibvirtDriver.power_off and .destroy take a missing domain as gone), so the
+        # spawn makes the guest again. (The fake driver's power_off raises
+        # InstanceNotFound instead, which CM.rebuild_instance takes for an instance
+        # deleted while rebuilding; the harness's driver follows libvirt.)
         Step("rebuilding", Where.HOST, _states(T.REBUILDING), (ok(
-            Branch(when=(When.HAS_GUEST,), task=T.REBUILDING, power=Rule.GUEST,
-                   then="rebuild_block_device_mapping"),
-            Branch(when=(When.NO_GUEST,), task=T.REBUILDING, power=Rule.GUEST,
-                   migration=_REBUILD_RECORD_FAILED,
-                   note="InstanceNotFound: 'Instance was deleted while rebuilding'; "
-                        "the task is not cleared, the record it holds fails"),
+            Branch(task=T.REBUILDING, power=Rule.GUEST, then="rebuild_block_device_mapping"),
             nova="CM._do_rebuild_instance: instance.power_state = CM._get_power_state"),),
             "CM._do_rebuild_instance", entry=rpc("CM.rebuild_instance (cast by the conductor)"),
             preempted=Preempted(
@@ -1181,12 +1185,14 @@ EVACUATE = Operation(
 # --- shelve ---------------------------------------------------------------------------
 
 # CM._shelve_offload_instance powers the guest off first, then destroys it (the record
-# keeps the power state it read in between).
+# keeps the power state it read in between: NOSTATE when there was no guest to power
+# off, LibvirtDriver.power_off and LibvirtDriver.destroy passing with no domain).
+_OFFLOADED = dict(vm=V.SHELVED_OFFLOADED, task=None, guest=P.PENDING,
+                  host=HostEffect.CLEAR, alloc=(Alloc.DELETE_INSTANCE,),
+                  tracker=(Track.UPDATE_USAGE,))
 _OFFLOAD = Step("offload", Where.HOST, _states(T.SHELVING, T.SHELVING_OFFLOADING), (
-    ok(NO_GUEST_REVERTS,
-       Branch(vm=V.SHELVED_OFFLOADED, task=None, power=P.SHUTDOWN, guest=P.PENDING,
-              host=HostEffect.CLEAR, alloc=(Alloc.DELETE_INSTANCE,),
-              tracker=(Track.UPDATE_USAGE,)),
+    ok(_no_guest_powered_off(**_OFFLOADED),
+       Branch(power=P.SHUTDOWN, **_OFFLOADED),
        nova="CM._shelve_offload_instance; RT.delete_allocation_for_shelve_offloaded_instance"),
     REVERT_TASK,
 ), "CM.shelve_offload_instance",
@@ -1209,9 +1215,14 @@ SHELVE = Operation(
                then="shelving_image_pending_upload"),
         nova="API.shelve"),
     steps=(
-        # CM._shelve_instance powers the guest off before its snapshot
+        # CM._shelve_instance powers the guest off before its snapshot. With no guest
+        # the power-off passes (LibvirtDriver.power_off) but the snapshot does not:
+        # LibvirtDriver.snapshot raises InstanceNotRunning before it sets any task.
         Step("shelving_image_pending_upload", Where.HOST, _states(T.SHELVING), (ok(
-            NO_GUEST_REVERTS,
+            dataclasses.replace(
+                NO_GUEST_REVERTS, note="LibvirtDriver.snapshot: Host.get_guest raises "
+                                       "InstanceNotFound, taken as InstanceNotRunning; "
+                                       "reverts_task_state -> CM._instance_update"),
             Branch(task=T.SHELVING_IMAGE_PENDING_UPLOAD, then="shelving_image_uploading")),),
             "CM._shelve_instance -> CM._power_off_instance, driver.snapshot",
             entry=rpc("CM.shelve_instance (cast by API.shelve)")),

@@ -74,6 +74,8 @@ ADMIN_PROJECT = "61646d696e2070726f6a656374000000"
 _FAKE_DESTROY = fake.FakeDriver.destroy
 #: the fake driver's confirm as Nova ships it (a fault on confirm replaces the attribute)
 _FAKE_CONFIRM = fake.FakeDriver.confirm_migration
+#: the fake driver's power_off as Nova ships it (a fault on power_off replaces the attribute)
+_FAKE_POWER_OFF = fake.FakeDriver.power_off
 
 
 #: Nova's work in flight in this process (``nova_model.conformance.work``), fed by
@@ -278,10 +280,24 @@ class ConformanceDriver(fake.FakeDriver):
         super().resume(context, instance, network_info, block_device_info, share_info)
         self._set_power(instance, power_state.RUNNING)
 
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        # LibvirtDriver.power_off: _clean_shutdown and _destroy take a missing domain as
+        # already off (the fake driver raises InstanceNotFound). A fault armed on the fake
+        # driver's power_off replaces it: call it then, so that it raises.
+        power_off = fake.FakeDriver.power_off
+        if instance.uuid in self.instances or power_off is not _FAKE_POWER_OFF:
+            power_off(self, instance, timeout, retry_interval)
+
     def rescue(self, context, instance, network_info, image_meta, rescue_password,
                block_device_info, share_info):
         super().rescue(context, instance, network_info, image_meta, rescue_password,
                        block_device_info, share_info)
+        if instance.uuid not in self.instances:
+            # LibvirtDriver.rescue builds the domain's XML afresh when there is none
+            # (_get_existing_domain_xml) and creates the rescue domain (the fake
+            # driver's rescue leaves the hypervisor as it was).
+            self.spawn(context, instance, instance.image_meta, None, None, None,
+                       block_device_info=block_device_info)
         self._set_power(instance, power_state.RUNNING)    # the rescue domain boots
 
     #: Instances whose next live migration the driver holds running until an abort or

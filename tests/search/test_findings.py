@@ -698,18 +698,18 @@ def forced_move_of_a_group_member(cluster):
     return first
 
 
-def rebuild_after_a_failed_cold_migration_finish(cluster):
-    """A cold migration that fails on its destination before driver.finish_migration
-    leaves the instance there in error with no guest; a rebuild then finds none."""
+def snapshot_after_a_failed_rebuild(cluster):
+    """A rebuild whose spawn fails has destroyed the guest and leaves the instance
+    active; a snapshot then finds no guest and stays in its task."""
     uuid = boot(cluster, SMALL)
-    assert cluster.request("migrate", uuid, ADMIN).accepted
-    cluster.settle(migrate__resize_finish="driver_error")
+    assert cluster.request("rebuild", uuid, USER).accepted
+    cluster.settle(rebuild__spawned="rollback")
     inst = cluster.instances[uuid]
-    assert (inst.vm_state, inst.guest) == (VmState.ERROR, PowerState.PENDING)
-    assert cluster.request("rebuild", uuid, ADMIN).accepted
+    assert (inst.vm_state, inst.guest) == (VmState.ACTIVE, PowerState.PENDING)
+    assert cluster.request("snapshot", uuid, USER).accepted
     cluster.settle()
     assert (inst.vm_state, inst.task_state, inst.power_state) == (
-        VmState.ERROR, TaskState.REBUILDING, PowerState.PENDING)
+        VmState.ACTIVE, TaskState.IMAGE_SNAPSHOT, PowerState.PENDING)
     assert not cluster.pending()
     return uuid
 
@@ -786,8 +786,8 @@ SCRIPTS = {
         cold_move_away_from_a_live_migration_destination,
     "a resource tracker takes an instance off at the flavor it has then, not the one it "
     "counted": delete_after_a_failed_resize_and_a_live_migration_back,
-    "a rebuild or snapshot of an instance whose guest is gone stays in its task":
-        rebuild_after_a_failed_cold_migration_finish,
+    "a snapshot of an instance whose guest is gone stays in its task":
+        snapshot_after_a_failed_rebuild,
     "a queued move overtaken by a second move takes its allocations back":
         queued_live_migration_overtaken_by_a_migrate,
     "a rebuild of an instance with no host claims a host and stays in rebuilding":
