@@ -698,14 +698,16 @@ def forced_move_of_a_group_member(cluster):
     return first
 
 
-def snapshot_after_a_failed_rebuild(cluster):
-    """A rebuild whose spawn fails has destroyed the guest and leaves the instance
-    active; a snapshot then finds no guest and stays in its task."""
+def snapshot_after_a_failed_cold_migration_finish(cluster):
+    """A cold migration that fails on its destination before driver.finish_migration
+    leaves the instance there in error with no guest; reset to active, a snapshot then
+    finds no guest and stays in its task."""
     uuid = boot(cluster, SMALL)
-    assert cluster.request("rebuild", uuid, USER).accepted
-    cluster.settle(rebuild__spawned="rollback")
+    assert cluster.request("migrate", uuid, ADMIN).accepted
+    cluster.settle(migrate__resize_finish="driver_error")
     inst = cluster.instances[uuid]
-    assert (inst.vm_state, inst.guest) == (VmState.ACTIVE, PowerState.PENDING)
+    assert (inst.vm_state, inst.guest) == (VmState.ERROR, PowerState.PENDING)
+    assert cluster.request("reset_state_active", uuid, ADMIN).accepted
     assert cluster.request("snapshot", uuid, USER).accepted
     cluster.settle()
     assert (inst.vm_state, inst.task_state, inst.power_state) == (
@@ -787,7 +789,7 @@ SCRIPTS = {
     "a resource tracker takes an instance off at the flavor it has then, not the one it "
     "counted": delete_after_a_failed_resize_and_a_live_migration_back,
     "a snapshot of an instance whose guest is gone stays in its task":
-        snapshot_after_a_failed_rebuild,
+        snapshot_after_a_failed_cold_migration_finish,
     "a queued move overtaken by a second move takes its allocations back":
         queued_live_migration_overtaken_by_a_migrate,
     "a rebuild of an instance with no host claims a host and stays in rebuilding":
