@@ -146,7 +146,7 @@ def _track_work() -> None:
         deadline = None if limit is None else time.monotonic() + limit
         while True:
             taken = listener_poll(listener, timeout=POLL_S, batch_size=batch_size)
-            if (taken or listener._stopped.is_set()
+            if (taken or listener.harness_stopped
                     or (deadline is not None and time.monotonic() >= deadline)):
                 break
         first = listener.harness_targets[0]
