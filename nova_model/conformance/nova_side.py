@@ -938,9 +938,17 @@ class NovaCluster(integrated_helpers.ProviderUsageBaseTestCase):
                 if event == "restart":
                     # a live migration the driver holds running on this host ends with
                     # the process (CM._init_instance then finds it running)
-                    for uuid in self.held:
-                        if self.admin_api.get_server(uuid)["OS-EXT-SRV-ATTR:host"] == host:
-                            ConformanceDriver.RELEASE[uuid] = "killed"
+                    killed = [uuid for uuid in self.held if self.admin_api.get_server(
+                        uuid)["OS-EXT-SRV-ATTR:host"] == host]
+                    for uuid in killed:
+                        ConformanceDriver.RELEASE[uuid] = "killed"
+                    # (the held migration ends before the new process starts: its
+                    # init_host aborts a running migration, _reset_live_migration, and
+                    # that abort must not reach the driver's call the restart ended)
+                    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+                    while (any(u in ConformanceDriver.HOLDING for u in killed)
+                           and time.monotonic() < deadline):
+                        time.sleep(0.01)   # a green sleep
                     self.holds.detach(host)
                     self.computes[host].stop()
                 # Started first: Nova refuses to unset forced_down while the host still
