@@ -1229,11 +1229,15 @@ SHELVE = Operation(
         task_step("shelving_image_uploading", Where.HOST, T.SHELVING_IMAGE_PENDING_UPLOAD,
                   T.SHELVING_IMAGE_UPLOADING, "shelved", "driver.snapshot",
                   entry=within("CM.shelve_instance")),
+        # (the record takes the power state CM._get_power_state read after the
+        # power-off: shutdown, or NOSTATE for a guest that was not there, which only a
+        # variant that skips the snapshot lets through)
         Step("shelved", Where.HOST, _states(T.SHELVING_IMAGE_UPLOADING), (
             ok(Branch(when=(When.OFFLOAD_NOW,), vm=V.SHELVED, task=T.SHELVING_OFFLOADING,
-                      power=P.SHUTDOWN, then="offload"),
-               Branch(vm=V.SHELVED, task=None, power=P.SHUTDOWN),
-               nova="CM._shelve_instance"),
+                      power=Rule.GUEST, guest=Rule.SHUT_OFF, then="offload"),
+               Branch(vm=V.SHELVED, task=None, power=Rule.GUEST, guest=Rule.SHUT_OFF),
+               nova="CM._shelve_instance: instance.power_state = "
+                    "CM._get_power_state after CM._power_off_instance"),
             # CM._shelve_instance powers the guest off before driver.snapshot: a failed
             # snapshot leaves it off under a record reverts_task_state does not touch
             # (Nova 34, seen by conformance: a later power sync stops the instance)
