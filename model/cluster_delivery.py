@@ -223,7 +223,7 @@ class Delivery:
             # COND.rebuild_instance rolls the new image_ref back on NoValidHost, whoever
             # decided it (the scheduler below, or an outcome delivered as such).
             inst.image = work.get("old_image")
-        branch = self.predict(step, outcome, inst)
+        branch = branch_taken(step, outcome, inst)
         before_host = inst.host
         migration_uuid: str | None = None
         if step.schedules and outcome == "ok" and (
@@ -284,7 +284,7 @@ class Delivery:
                 f"{', '.join(work.get('batch'))}; work dropped")
             return Result(False, err, err.message, work.instance)
         base = {k: v for k, v in work.context if k != "batch"}
-        branch = self.predict(step, outcome, live[0])
+        branch = branch_taken(step, outcome, live[0])
         trigger, reason = "injected", None
         placed: list[dict[str, Any]] = [{} for _ in live]
         ledger_before = self.ledger.copy()
@@ -541,7 +541,3 @@ class Delivery:
             elif vm is VmState.ERROR:
                 self.error_causes.pop(inst.uuid, None)
         return kind
-
-    def predict(self, step: Step, outcome: str, inst: Instance) -> Branch:
-        """The branch an outcome will take for the instance now (first whose conditions hold)."""
-        return branch_taken(step, outcome, inst)

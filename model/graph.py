@@ -32,9 +32,8 @@ import networkx as nx
 
 from model.lifecycle import (
     ADMIN, NEW, STATE_PAIRS, Lifecycle, MigrationRecord, SimpleWorld, USER,
-    check_admits, fault_reached, guard_failure, place, preempted_clean_up, preempted_guest, preempted_label,
-    preempted_reaches, preempted_state,
-    rebuild_as_stopped,
+    check_admits, fault_reached, guard_failure, place, preempted_clean_up, preempted_guest,
+    preempted_label, preempted_reaches, preempted_state, rebuild_as_stopped,
 )
 from model.operation import (
     Branch, Entered, HostEffect, Kind, Migration, Operation, When, Where, the_operation,
